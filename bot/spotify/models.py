@@ -1,0 +1,152 @@
+"""Plain data parsed from Spotify Web API responses (2026 Development Mode shapes).
+
+Parsing is lenient: fields Spotify removed in 2026 (``album_group``,
+``available_markets``, ``popularity``, ``label``) are optional. Source: Spotify Web
+API reference, "Get Artist's Albums", "Get Album", "Get Artist", "Search".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+ALBUM_GROUPS = ("album", "single", "compilation", "appears_on")
+
+
+@dataclass(frozen=True)
+class ArtistRef:
+    """A simplified artist: Spotify ``id`` and ``name``."""
+
+    id: str
+    name: str
+
+    @property
+    def url(self) -> str:
+        """``https://open.spotify.com/artist/<id>``."""
+        return f"https://open.spotify.com/artist/{self.id}"
+
+
+@dataclass(frozen=True)
+class Artist:
+    """A full artist object (``GET /artists/{id}``, search items)."""
+
+    id: str
+    name: str
+    image_url: str | None = None
+    genres: tuple[str, ...] = ()
+    followers: int | None = None
+
+    @property
+    def url(self) -> str:
+        """``https://open.spotify.com/artist/<id>``."""
+        return f"https://open.spotify.com/artist/{self.id}"
+
+    @classmethod
+    def from_api(cls, data: dict[str, Any]) -> "Artist":
+        """Parse an artist object. Raises ``KeyError`` when ``id``/``name`` are missing."""
+        images = data.get("images") or []
+        followers = (data.get("followers") or {}).get("total")
+        return cls(
+            id=data["id"],
+            name=data["name"],
+            image_url=_largest_image(images),
+            genres=tuple(data.get("genres") or ()),
+            followers=followers,
+        )
+
+
+@dataclass(frozen=True)
+class Track:
+    """A simplified track of an album (``GET /albums/{id}`` ``tracks.items``); ``duration_ms`` in ms."""
+
+    id: str
+    name: str
+    duration_ms: int
+    isrc: str | None = None
+
+
+@dataclass(frozen=True)
+class Album:
+    """A simplified album object as listed by artist albums, or a full album.
+
+    ``release_date`` is the raw string; ``release_date_precision`` is
+    ``year`` | ``month`` | ``day``. ``album_group`` is only present where the API
+    (or the request's single ``include_groups`` value) says it. ``tracks`` and
+    ``upc`` are only filled by ``GET /albums/{id}``.
+    """
+
+    id: str
+    name: str
+    album_type: str
+    release_date: str
+    release_date_precision: str
+    total_tracks: int | None
+    artists: tuple[ArtistRef, ...]
+    image_url: str | None = None
+    album_group: str | None = None
+    upc: str | None = None
+    tracks: tuple[Track, ...] = field(default=())
+
+    @property
+    def url(self) -> str:
+        """``https://open.spotify.com/album/<id>``."""
+        return f"https://open.spotify.com/album/{self.id}"
+
+    @classmethod
+    def from_api(cls, data: dict[str, Any], album_group: str | None = None) -> "Album":
+        """Parse an album object; ``album_group`` fills in when the payload lacks it.
+
+        Raises ``KeyError`` when ``id``/``name`` are missing.
+        """
+        precision = data.get("release_date_precision") or _precision_of(data.get("release_date") or "")
+        tracks_obj = data.get("tracks") or {}
+        tracks = tuple(
+            Track(
+                id=t.get("id") or "",
+                name=t.get("name") or "",
+                duration_ms=int(t.get("duration_ms") or 0),
+                isrc=(t.get("external_ids") or {}).get("isrc"),
+            )
+            for t in (tracks_obj.get("items") or [])
+            if t
+        )
+        return cls(
+            id=data["id"],
+            name=data["name"],
+            album_type=(data.get("album_type") or "album").lower(),
+            release_date=data.get("release_date") or "",
+            release_date_precision=precision,
+            total_tracks=data.get("total_tracks"),
+            artists=tuple(ArtistRef(a["id"], a.get("name") or "") for a in data.get("artists") or [] if a.get("id")),
+            image_url=_largest_image(data.get("images") or []),
+            album_group=data.get("album_group") or album_group,
+            upc=(data.get("external_ids") or {}).get("upc"),
+            tracks=tracks,
+        )
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a paging object: ``items``, ``total``, ``offset``, ``limit``, ``next`` URL or None."""
+
+    items: tuple[Any, ...]
+    total: int
+    offset: int
+    limit: int
+    next: str | None
+
+
+def _largest_image(images: list[dict[str, Any]]) -> str | None:
+    best = None
+    best_size = -1
+    for img in images:
+        if not img or not img.get("url"):
+            continue
+        size = (img.get("width") or 0) * (img.get("height") or 0)
+        if size > best_size:
+            best, best_size = img["url"], size
+    return best
+
+
+def _precision_of(date: str) -> str:
+    return {4: "year", 7: "month"}.get(len(date), "day")

@@ -1,0 +1,225 @@
+"""ORM models: the bot's memory.
+
+All timestamps are timezone-aware UTC ``datetime`` values (stored through
+:class:`UTCDateTime`, which also normalises what SQLite hands back).
+Discord ids (guild, channel, message) are 64-bit snowflakes stored as ``BigInteger``.
+Spotify ids are the 22-character base-62 ids of the Web API.
+
+The design is explained in ``docs/design.md``; in short:
+
+* ``Artist`` / ``ArtistRelease`` / ``Release`` are the shared cache of what Spotify
+  said, with the first-seen time of every (artist, release) link.
+* ``Follow`` says which guild follows which artist since when.
+* ``Delivery`` is the per-guild ledger and the single source of truth for
+  "already posted": one row per (guild, release), unique.
+* ``Run`` is the run history; ``SpotifyState`` holds the quota cooldown.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """A ``DateTime`` that only accepts aware datetimes and always returns UTC-aware ones.
+
+    SQLite has no time zone support, so values are stored as naive UTC and made
+    aware again on load. Raises ``ValueError`` for a naive datetime on write.
+    """
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.timezone.utc)
+        return value.astimezone(dt.timezone.utc)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every release-bot table."""
+
+
+class Guild(Base):
+    """A Discord guild (server) using the bot.
+
+    ``schedule_day`` is 0=Monday … 6=Sunday; ``schedule_time`` is local "HH:MM" in
+    ``timezone`` (an IANA name). ``next_due_at`` (UTC) is when its weekly run is due.
+    """
+
+    __tablename__ = "guilds"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    channel_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    schedule_day: Mapped[int] = mapped_column(Integer)
+    schedule_time: Mapped[str] = mapped_column(String(5))
+    timezone: Mapped[str] = mapped_column(String(64))
+    next_due_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    last_run_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Set when posting to the channel failed with 403/404; cleared on success.
+    channel_problem: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    follows: Mapped[list[Follow]] = relationship(back_populates="guild", cascade="all, delete-orphan")
+
+
+class Artist(Base):
+    """A Spotify artist followed by at least one guild (or once followed).
+
+    ``baselined_at`` is set once the silent baseline (what was already out) is
+    recorded; ``last_checked_at`` is the last successful check; ``last_error`` the
+    reason of the last failed check (cleared on success).
+    """
+
+    __tablename__ = "artists"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(300))
+    image_url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    baselined_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_checked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Per album group state of the last check: {"album": {"total": 12, "newest": [ids…]}, …}
+    group_state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    follows: Mapped[list[Follow]] = relationship(back_populates="artist")
+
+
+class Follow(Base):
+    """Guild ``guild_id`` follows artist ``artist_id`` since ``followed_at`` (UTC)."""
+
+    __tablename__ = "follows"
+
+    guild_id: Mapped[int] = mapped_column(ForeignKey("guilds.id", ondelete="CASCADE"), primary_key=True)
+    artist_id: Mapped[str] = mapped_column(ForeignKey("artists.id"), primary_key=True, index=True)
+    followed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+    guild: Mapped[Guild] = relationship(back_populates="follows")
+    artist: Mapped[Artist] = relationship(back_populates="follows")
+
+
+class Release(Base):
+    """A Spotify album object (album, single, compilation) as first seen.
+
+    ``artists`` is the album's artist list ``[{"id": ..., "name": ...}, …]``.
+    ``release_date`` is the raw Spotify string (``YYYY``, ``YYYY-MM`` or ``YYYY-MM-DD``)
+    and ``release_date_precision`` is ``year`` / ``month`` / ``day``.
+    """
+
+    __tablename__ = "releases"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    album_type: Mapped[str] = mapped_column(String(32))
+    artists: Mapped[list[dict[str, str]]] = mapped_column(JSON)
+    release_date: Mapped[str] = mapped_column(String(10))
+    release_date_precision: Mapped[str] = mapped_column(String(5))
+    total_tracks: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    image_url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    first_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class ArtistRelease(Base):
+    """Release ``release_id`` was listed under artist ``artist_id`` in ``album_group``.
+
+    ``first_seen_at`` is when this link was first stored; ``baseline`` is true
+    when it was recorded by the artist's silent baseline (never announced).
+    """
+
+    __tablename__ = "artist_releases"
+
+    artist_id: Mapped[str] = mapped_column(ForeignKey("artists.id"), primary_key=True)
+    release_id: Mapped[str] = mapped_column(ForeignKey("releases.id"), primary_key=True, index=True)
+    album_group: Mapped[str] = mapped_column(String(16))
+    first_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    baseline: Mapped[bool] = mapped_column(Boolean, default=False)
+    run_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+    release: Mapped[Release] = relationship()
+
+
+class Delivery(Base):
+    """The per-guild delivery ledger: release ``release_id`` was posted to guild ``guild_id``.
+
+    A row is inserted (``status="claimed"``) before sending and confirmed
+    (``status="sent"``, ``message_id``) after. Unique on (guild_id, release_id):
+    the single source of truth for "already posted". ``folded_into`` names the
+    release whose announcement covered this one (a clean/explicit twin).
+    """
+
+    __tablename__ = "deliveries"
+    __table_args__ = (UniqueConstraint("guild_id", "release_id", name="uq_delivery_guild_release"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    guild_id: Mapped[int] = mapped_column(ForeignKey("guilds.id", ondelete="CASCADE"), index=True)
+    release_id: Mapped[str] = mapped_column(ForeignKey("releases.id"))
+    status: Mapped[str] = mapped_column(String(16), default="claimed")
+    channel_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    message_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    folded_into: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    claimed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    run_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class Run(Base):
+    """One tracking-and-delivery run.
+
+    ``trigger``: ``schedule`` | ``refresh`` | ``check``; ``status``: ``running`` |
+    ``ok`` | ``partial`` | ``failed``. ``guild_id`` is set for a ``/refresh``.
+    ``failed_artists`` is a list of Spotify artist ids that could not be checked.
+    """
+
+    __tablename__ = "runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    trigger: Mapped[str] = mapped_column(String(16))
+    guild_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    artists_due: Mapped[int] = mapped_column(Integer, default=0)
+    artists_checked: Mapped[int] = mapped_column(Integer, default=0)
+    artists_failed: Mapped[int] = mapped_column(Integer, default=0)
+    failed_artists: Mapped[list[str]] = mapped_column(JSON, default=list)
+    spotify_requests: Mapped[int] = mapped_column(Integer, default=0)
+    releases_found: Mapped[int] = mapped_column(Integer, default=0)
+    releases_posted: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class SpotifyState(Base):
+    """Single row (id=1): the Spotify quota cooldown that survives restarts.
+
+    ``cooldown_until`` (UTC) — no Spotify request may be made before it.
+    """
+
+    __tablename__ = "spotify_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cooldown_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    cooldown_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
