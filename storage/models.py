@@ -223,3 +223,12 @@ class SpotifyState(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     cooldown_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     cooldown_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class BotState(Base):
+    """Small key/value facts the bot keeps between starts (e.g. ``commands_hash``: the last synced command set)."""
+
+    __tablename__ = "bot_state"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)

@@ -15,6 +15,11 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.create_table('bot_state',
+    sa.Column('key', sa.String(length=64), nullable=False),
+    sa.Column('value', sa.Text(), nullable=False),
+    sa.PrimaryKeyConstraint('key')
+    )
     
     op.create_table('artists',
     sa.Column('id', sa.String(length=32), nullable=False),
@@ -131,6 +136,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table('bot_state')
     
     with op.batch_alter_table('follows', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_follows_artist_id'))
