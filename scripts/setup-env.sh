@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Creates .venv (Python >= 3.11) and installs release-bot with its test tools into it.
+# Re-runs only when pyproject.toml changed. Sourced by scripts/run.sh and scripts/test.sh.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$ROOT/.venv"
+PY="${PYTHON:-python3}"
+if ! "$PY" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' 2>/dev/null; then
+  echo "release-bot needs Python 3.11 or newer (found: $("$PY" --version 2>&1))" >&2
+  exit 1
+fi
+stamp="$VENV/.installed-$(sha256sum "$ROOT/pyproject.toml" | cut -c1-16)"
+if [ ! -f "$stamp" ]; then
+  echo "Setting up $VENV (first run only)…" >&2
+  [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
+  "$VENV/bin/python" -m pip install --quiet --upgrade pip >&2
+  "$VENV/bin/python" -m pip install --quiet -e "$ROOT[test]" >&2
+  rm -f "$VENV"/.installed-*
+  touch "$stamp"
+fi
