@@ -1,0 +1,168 @@
+"""Typed settings loaded from a TOML file, with secrets and the database URL from the environment.
+
+Keys are documented in ``config.example.toml``. Environment variables override:
+``DISCORD_TOKEN``, ``SPOTIFY_CLIENT_ID``, ``SPOTIFY_CLIENT_SECRET``, ``DATABASE_URL``.
+Any missing or invalid value raises :class:`ConfigError` whose message is one line
+naming the key, so start-up can print it instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+from urllib.parse import urlparse
+
+from bot.scheduling.due import parse_day, parse_time, parse_timezone
+
+
+class ConfigError(Exception):
+    """A missing or invalid configuration value; ``str()`` is one line naming the key."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(f"config error: {key}: {problem}")
+        self.key = key
+
+
+@dataclass(frozen=True)
+class DiscordSettings:
+    """``[discord]``: bot ``token`` (secret), REST ``api_base_url`` and ``gateway_url``."""
+
+    token: str = field(repr=False)
+    api_base_url: str = "https://discord.com/api/v10"
+    gateway_url: str = "wss://gateway.discord.gg/"
+
+
+@dataclass(frozen=True)
+class SpotifySettings:
+    """``[spotify]``: client-credentials app (secret never printed), base URLs and ``market`` (ISO 3166-1 alpha-2)."""
+
+    client_id: str = field(repr=False)
+    client_secret: str = field(repr=False)
+    api_base_url: str = "https://api.spotify.com/v1"
+    accounts_base_url: str = "https://accounts.spotify.com"
+    market: str = "US"
+
+
+@dataclass(frozen=True)
+class ScheduleSettings:
+    """``[schedule]``: default weekly slot for new guilds (``day`` 0=Monday, local ``time`` "HH:MM", IANA ``timezone``)."""
+
+    day: int = 4
+    time: str = "12:00"
+    timezone: str = "UTC"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All settings. ``scan_interval_seconds`` is how often the due scan runs (seconds)."""
+
+    discord: DiscordSettings
+    spotify: SpotifySettings
+    database_url: str = "sqlite+aiosqlite:///data/release-bot.db"
+    scan_interval_seconds: float = 60.0
+    schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
+
+
+def _table(data: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    value = data.get(name, {})
+    if not isinstance(value, Mapping):
+        raise ConfigError(name, "must be a table, e.g. [" + name + "]")
+    return value
+
+
+def _string(table: Mapping[str, Any], section: str, key: str, default: str | None, env: str | None,
+            environ: Mapping[str, str]) -> str:
+    full = f"{section}.{key}"
+    if env and environ.get(env):
+        return environ[env].strip()
+    value = table.get(key, default)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        hint = f" (or set {env})" if env else ""
+        raise ConfigError(full, f"missing{hint}")
+    if not isinstance(value, str):
+        raise ConfigError(full, f"must be a string, got {type(value).__name__}")
+    return value.strip()
+
+
+def _url(value: str, key: str, schemes: tuple[str, ...]) -> str:
+    parsed = urlparse(value)
+    if parsed.scheme not in schemes or not parsed.netloc:
+        raise ConfigError(key, f"must be a {' or '.join(schemes)} URL, got {value!r}")
+    return value.rstrip("/") if parsed.scheme.startswith("http") else value
+
+
+def load_config(path: str | Path | None, environ: Mapping[str, str], *, require_secrets: bool = True) -> Settings:
+    """Read ``path`` (TOML; may be None or absent when everything comes from ``environ``).
+
+    With ``require_secrets=False`` a missing token/client id/secret becomes ``""``
+    (used by ``release-bot check`` without Discord, and by ``demo``).
+    Raises :class:`ConfigError` (one line naming the key) for any bad value.
+    """
+    data: Mapping[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        if p.exists():
+            try:
+                data = tomllib.loads(p.read_text(encoding="utf-8"))
+            except tomllib.TOMLDecodeError as exc:
+                raise ConfigError(str(p), f"not valid TOML ({exc})") from None
+    d, s, db, sch, dflt = (_table(data, n) for n in ("discord", "spotify", "database", "scheduler", "schedule"))
+
+    def secret(table, section, key, env):
+        try:
+            return _string(table, section, key, None, env, environ)
+        except ConfigError:
+            if require_secrets:
+                raise
+            return ""
+
+    discord = DiscordSettings(
+        token=secret(d, "discord", "token", "DISCORD_TOKEN"),
+        api_base_url=_url(_string(d, "discord", "api_base_url", DiscordSettings.api_base_url, None, environ),
+                          "discord.api_base_url", ("http", "https")),
+        gateway_url=_url(_string(d, "discord", "gateway_url", DiscordSettings.gateway_url, None, environ),
+                         "discord.gateway_url", ("ws", "wss")),
+    )
+    market = _string(s, "spotify", "market", "US", None, environ).upper()
+    if len(market) != 2 or not market.isalpha():
+        raise ConfigError("spotify.market", f"must be a two-letter country code, got {market!r}")
+    spotify = SpotifySettings(
+        client_id=secret(s, "spotify", "client_id", "SPOTIFY_CLIENT_ID"),
+        client_secret=secret(s, "spotify", "client_secret", "SPOTIFY_CLIENT_SECRET"),
+        api_base_url=_url(_string(s, "spotify", "api_base_url", SpotifySettings.api_base_url, None, environ),
+                          "spotify.api_base_url", ("http", "https")),
+        accounts_base_url=_url(
+            _string(s, "spotify", "accounts_base_url", SpotifySettings.accounts_base_url, None, environ),
+            "spotify.accounts_base_url", ("http", "https")),
+        market=market,
+    )
+    database_url = _string(db, "database", "url", Settings.database_url, "DATABASE_URL", environ)
+    if "://" not in database_url:
+        raise ConfigError("database.url", f"must be a SQLAlchemy URL such as sqlite+aiosqlite:///data/release-bot.db, got {database_url!r}")
+
+    interval = s_interval = sch.get("scan_interval_seconds", 60)
+    if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not 1 <= interval <= 3600:
+        raise ConfigError("scheduler.scan_interval_seconds", f"must be a number of seconds from 1 to 3600, got {s_interval!r}")
+
+    try:
+        day = parse_day(str(dflt.get("day", "friday")))
+    except ValueError as exc:
+        raise ConfigError("schedule.day", str(exc)) from None
+    try:
+        time = parse_time(str(dflt.get("time", "12:00")))
+    except ValueError as exc:
+        raise ConfigError("schedule.time", str(exc)) from None
+    try:
+        tz = parse_timezone(str(dflt.get("timezone", "UTC")))
+    except ValueError as exc:
+        raise ConfigError("schedule.timezone", str(exc)) from None
+
+    return Settings(
+        discord=discord,
+        spotify=spotify,
+        database_url=database_url,
+        scan_interval_seconds=float(interval),
+        schedule=ScheduleSettings(day=day, time=time, timezone=tz),
+    )

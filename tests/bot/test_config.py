@@ -1,0 +1,76 @@
+"""Config loading: defaults, env overrides, and one clear line naming a bad key."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from bot.config import ConfigError, load_config
+
+GOOD = """
+[discord]
+token = "file-token"
+[spotify]
+client_id = "id"
+client_secret = "secret"
+"""
+
+
+def write(tmp_path, text):
+    p = tmp_path / "config.toml"
+    p.write_text(text)
+    return p
+
+
+def test_defaults_fill_everything_but_secrets(tmp_path):
+    s = load_config(write(tmp_path, GOOD), {})
+    assert s.discord.api_base_url == "https://discord.com/api/v10"
+    assert s.discord.gateway_url == "wss://gateway.discord.gg/"
+    assert s.spotify.market == "US"
+    assert s.database_url == "sqlite+aiosqlite:///data/release-bot.db"
+    assert s.scan_interval_seconds == 60
+    assert (s.schedule.day, s.schedule.time, s.schedule.timezone) == (4, "12:00", "UTC")
+
+
+def test_environment_overrides_secrets_and_database(tmp_path):
+    env = {"DISCORD_TOKEN": "env-token", "SPOTIFY_CLIENT_ID": "eid", "SPOTIFY_CLIENT_SECRET": "esecret",
+           "DATABASE_URL": "sqlite+aiosqlite:///x.db"}
+    s = load_config(write(tmp_path, GOOD), env)
+    assert (s.discord.token, s.spotify.client_id, s.spotify.client_secret) == ("env-token", "eid", "esecret")
+    assert s.database_url == "sqlite+aiosqlite:///x.db"
+
+
+def test_secrets_are_not_in_repr(tmp_path):
+    s = load_config(write(tmp_path, GOOD), {})
+    assert "file-token" not in repr(s) and "secret" not in repr(s.spotify)
+
+
+@pytest.mark.parametrize(
+    "text, key",
+    [
+        ("[spotify]\nclient_id='a'\nclient_secret='b'", "discord.token"),
+        (GOOD + "\n[scheduler]\nscan_interval_seconds = 0", "scheduler.scan_interval_seconds"),
+        (GOOD.replace('[discord]', '[discord]\ngateway_url = "http://x"'), "discord.gateway_url"),
+        (GOOD + "\n[schedule]\ntimezone = 'Mars/Olympus'", "schedule.timezone"),
+        (GOOD + "\n[schedule]\ntime = '25:00'", "schedule.time"),
+        (GOOD + "\n[schedule]\nday = 'someday'", "schedule.day"),
+        (GOOD + "\n[database]\nurl = 'nonsense'", "database.url"),
+        (GOOD.replace('client_id = "id"', 'client_id = "id"\nmarket = "USA"'), "spotify.market"),
+    ],
+)
+def test_bad_value_names_the_key(tmp_path, text, key):
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, text), {})
+    assert err.value.key == key
+    assert key in str(err.value) and "\n" not in str(err.value)
+
+
+def test_cli_prints_one_line_not_a_traceback(tmp_path):
+    cfg = write(tmp_path, "[discord]\napi_base_url = 'ftp://nope'\n")
+    proc = subprocess.run([sys.executable, "-m", "bot", "run", "--config", str(cfg)],
+                          capture_output=True, text=True, timeout=60, env={"PATH": "", "HOME": str(tmp_path)})
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0
+    assert "discord.token" in proc.stderr and "Traceback" not in proc.stderr
