@@ -1,0 +1,287 @@
+"""Tracker: silent baseline, early stopping, failures and the Spotify cooldown."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+
+import pytest
+
+from bot.spotify.errors import SpotifyCooldown, SpotifyError, SpotifyNotFound
+from bot.tracking import Tracker
+from storage import queries
+from storage.models import Artist, Release
+from tests.bot.fake_spotify import FakeSpotify
+from tests.bot.helpers import add_guild, follow, links
+
+GROUPS = 3
+
+
+@pytest.fixture
+def spotify(clock) -> FakeSpotify:
+    return FakeSpotify(clock)
+
+
+@pytest.fixture
+def tracker(db, spotify, clock) -> Tracker:
+    return Tracker(db, spotify, clock=clock)
+
+
+async def artist_with_catalogue(db, spotify, clock, *, singles=3, albums=2, guild=1):
+    artist = spotify.add_artist(name="Pitbull")
+    for i in range(albums):
+        spotify.release(artist, f"Album {i}", group="album", date=f"201{i}-01-01")
+    for i in range(singles):
+        spotify.release(artist, f"Single {i}", date=f"2020-0{i + 1}-01")
+    await add_guild(db, guild, now=clock())
+    await follow(db, guild, artist, "Pitbull", now=clock())
+    return artist
+
+
+async def test_baseline_stores_newest_page_per_group_silently(db, spotify, tracker, clock):
+    artist = await artist_with_catalogue(db, spotify, clock, singles=12, albums=2)
+    stored = await tracker.baseline(artist)
+    assert stored == 12  # 2 albums + newest 10 singles
+    assert spotify.request_count == GROUPS
+    assert spotify.requests_by_endpoint["artist_albums"] == GROUPS
+    assert set((await links(db, artist)).values()) == {True}
+    async with db.sessions() as s:
+        row = await s.get(Artist, artist)
+        assert row.baselined_at == clock()
+        assert row.group_state["single"]["total"] == 12
+        assert len(row.group_state["single"]["newest"]) == 10
+        assert row.group_state["compilation"] == {"total": 0, "newest": []}
+    # Idempotent: no request the second time.
+    assert await tracker.baseline(artist) == 0
+    assert spotify.request_count == GROUPS
+
+
+async def test_baseline_creates_a_missing_artist_row(db, spotify, tracker):
+    artist = spotify.add_artist(name="Newcomer")
+    spotify.release(artist, "First")
+    assert await tracker.baseline(artist) == 1
+    async with db.sessions() as s:
+        assert (await s.get(Artist, artist)).name == "Newcomer"
+
+
+async def test_baseline_unknown_artist_raises_not_found_and_stores_nothing(db, tracker):
+    with pytest.raises(SpotifyNotFound):
+        await tracker.baseline("nope")
+    async with db.sessions() as s:
+        assert await s.get(Artist, "nope") is None
+
+
+async def test_never_baselined_artist_is_baselined_by_track(db, spotify, tracker, clock):
+    artist = await artist_with_catalogue(db, spotify, clock)
+    result = await tracker.track([artist])
+    assert result.checked == [artist] and result.baselined == [artist]
+    assert result.new_releases == []
+    assert set((await links(db, artist)).values()) == {True}
+
+
+async def test_unchanged_artist_costs_one_request_per_group(db, spotify, tracker, clock):
+    artist = await artist_with_catalogue(db, spotify, clock, singles=15)
+    await tracker.baseline(artist)
+    clock.advance(days=7)
+    result = await tracker.track([artist])
+    assert result.requests == GROUPS
+    assert result.new_releases == [] and result.failed == {}
+    async with db.sessions() as s:
+        row = await s.get(Artist, artist)
+        assert row.last_checked_at == clock()
+
+
+async def test_new_single_is_found_once_and_recorded(db, spotify, tracker, clock):
+    artist = await artist_with_catalogue(db, spotify, clock)
+    await tracker.baseline(artist)
+    clock.advance(days=1)
+    new = spotify.release(artist, "Fresh", date="2026-11-21")
+    result = await tracker.track([artist], run_id=7)
+    assert result.new_releases == [new.id]
+    assert (await links(db, artist))[new.id] is False
+    async with db.sessions() as s:
+        release = await s.get(Release, new.id)
+        assert release.first_seen_at == clock()
+        assert release.artists == [{"id": artist, "name": "Pitbull"}]
+        row = await s.get(Artist, artist)
+        assert row.group_state["single"]["newest"][0] == new.id
+    again = await tracker.track([artist])
+    assert again.new_releases == []
+
+
+async def test_twelve_new_singles_take_two_pages(db, spotify, tracker, clock):
+    artist = await artist_with_catalogue(db, spotify, clock)
+    await tracker.baseline(artist)
+    fresh = [spotify.release(artist, f"New {i}", date="2026-11-21") for i in range(12)]
+    result = await tracker.track([artist])
+    assert sorted(result.new_releases) == sorted(a.id for a in fresh)
+    assert result.requests == GROUPS + 1  # singles: page 1 all unknown → page 2 meets a known one
+
+
+async def test_ten_new_singles_need_the_second_page_to_prove_the_end(db, spotify, tracker, clock):
+    artist = await artist_with_catalogue(db, spotify, clock)
+    await tracker.baseline(artist)
+    for i in range(10):
+        spotify.release(artist, f"New {i}", date="2026-11-21")
+    result = await tracker.track([artist])
+    assert len(result.new_releases) == 10
+    assert result.requests == GROUPS + 1
+
+
+async def test_each_artist_fetched_once_per_call(db, spotify, tracker, clock):
+    artist = await artist_with_catalogue(db, spotify, clock, guild=1)
+    for guild in (2, 3):
+        await add_guild(db, guild, now=clock())
+        await follow(db, guild, artist, now=clock())
+    await tracker.baseline(artist)
+    async with db.sessions() as s:
+        ids = await queries.followed_artist_ids(s, [1, 2, 3])
+    result = await tracker.track(ids + ids)
+    assert result.checked == [artist]
+    assert result.requests == GROUPS
+
+
+async def test_one_failing_artist_does_not_stop_the_others(db, spotify, tracker, clock):
+    good = await artist_with_catalogue(db, spotify, clock)
+    bad = await artist_with_catalogue(db, spotify, clock, guild=2)
+    gone = await artist_with_catalogue(db, spotify, clock, guild=3)
+    for a in (good, bad, gone):
+        await tracker.baseline(a)
+    new_good = spotify.release(good, "Good news", date="2026-11-21")
+    new_bad = spotify.release(bad, "Bad timing", date="2026-11-21")
+    spotify.fail(bad, SpotifyError("Internal Server Error", status=500))
+    spotify.fail(gone, SpotifyNotFound("gone", status=404))
+    result = await tracker.track([good, bad, gone])
+    assert result.checked == [good]
+    assert set(result.failed) == {bad, gone}
+    assert "500" in result.failed[bad] and "not found" in result.failed[gone]
+    assert result.new_releases == [new_good.id]
+    async with db.sessions() as s:
+        assert "500" in (await s.get(Artist, bad)).last_error
+    # Healed: the missed release is found next time and the error cleared.
+    spotify.fail(bad, None)
+    again = await tracker.track([bad])
+    assert again.new_releases == [new_bad.id]
+    async with db.sessions() as s:
+        assert (await s.get(Artist, bad)).last_error is None
+
+
+async def test_failure_in_a_later_group_stores_nothing_of_that_artist(db, spotify, clock):
+    spotify_ = spotify
+    artist = await artist_with_catalogue(db, spotify_, clock)
+    tracker = Tracker(db, spotify_, clock=clock)
+    await tracker.baseline(artist)
+    for i in range(3):
+        spotify_.release(artist, f"LP {i}", group="album", date="2026-11-21")
+    spotify_.release(artist, "Single", date="2026-11-21")
+    original = spotify_.artist_albums
+
+    async def flaky(artist_id, *, include_groups, limit=10, offset=0):
+        if include_groups == "single":
+            raise TimeoutError()
+        return await original(artist_id, include_groups=include_groups, limit=limit, offset=offset)
+
+    spotify_.artist_albums = flaky
+    result = await tracker.track([artist])
+    assert result.failed == {artist: "Spotify request timed out"}
+    assert all(baseline for baseline in (await links(db, artist)).values())  # no album stored either
+
+
+async def test_unexpected_exception_is_caught_per_artist(db, spotify, tracker, clock):
+    a = await artist_with_catalogue(db, spotify, clock)
+    b = await artist_with_catalogue(db, spotify, clock, guild=2)
+    await tracker.baseline(a)
+    await tracker.baseline(b)
+    spotify.fail(a, RuntimeError("boom"))
+    result = await tracker.track([a, b])
+    assert result.checked == [b] and result.failed[a] == "RuntimeError: boom"
+
+
+async def test_cooldown_stops_the_run_and_is_persisted(db, spotify, tracker, clock):
+    artists = [await artist_with_catalogue(db, spotify, clock, guild=g) for g in (1, 2, 3)]
+    for a in artists:
+        await tracker.baseline(a)
+    until = clock() + dt.timedelta(hours=20)
+    spotify.cooldown_after(GROUPS, until)  # the first artist passes, then a quota 429
+    tracker.concurrency = 1
+    result = await tracker.track(artists)
+    assert result.checked == [artists[0]]
+    assert result.cooldown is not None and result.cooldown.until == until
+    assert set(result.failed) == set(artists[1:])
+    assert all(r.startswith("Spotify cooldown until 2026-11-21T08:00:00") for r in result.failed.values())
+    async with db.sessions() as s:
+        assert await queries.get_cooldown(s) == (until, "QUOTA_EXCEEDED")
+        assert (await s.get(Artist, artists[1])).last_error is None
+
+
+async def test_cooldown_survives_a_restart(db, spotify, clock):
+    artist = await artist_with_catalogue(db, spotify, clock)
+    await Tracker(db, spotify, clock=clock).baseline(artist)
+    until = clock() + dt.timedelta(hours=20)
+    async with db.sessions() as s:
+        await queries.set_cooldown(s, until, "QUOTA_EXCEEDED")
+        await s.commit()
+    fresh_client = FakeSpotify(clock)  # a restarted process: the client knows nothing
+    fresh_client.catalogue = spotify.catalogue
+    fresh_client.artists = spotify.artists
+    tracker = Tracker(db, fresh_client, clock=clock)
+    result = await tracker.track([artist])
+    assert fresh_client.request_count == 0
+    assert result.checked == [] and result.cooldown.until == until
+    assert fresh_client.cooldown_until == until  # handed to the client
+    with pytest.raises(SpotifyCooldown):
+        await tracker.baseline(spotify.add_artist())
+    assert fresh_client.request_count == 0
+    clock.advance(hours=20, seconds=1)
+    result = await tracker.track([artist])
+    assert result.checked == [artist] and fresh_client.request_count == GROUPS
+
+
+async def test_cooldown_during_baseline_is_persisted(db, spotify, tracker, clock):
+    artist = spotify.add_artist()
+    until = clock() + dt.timedelta(hours=2)
+    spotify.cooldown_after(1, until)
+    with pytest.raises(SpotifyCooldown):
+        await tracker.baseline(artist)
+    async with db.sessions() as s:
+        assert (await queries.get_cooldown(s))[0] == until
+        assert await s.get(Artist, artist) is None
+
+
+async def test_concurrency_is_bounded(db, spotify, clock):
+    artists = [await artist_with_catalogue(db, spotify, clock, guild=g) for g in range(1, 9)]
+    tracker = Tracker(db, spotify, clock=clock, concurrency=3)
+    for a in artists:
+        await tracker.baseline(a)
+    running = peak = 0
+    original = spotify.artist_albums
+    three_inside = asyncio.Event()
+
+    async def slow(*args, **kwargs):
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        if running >= 3:
+            three_inside.set()
+        try:
+            await asyncio.wait_for(three_inside.wait(), 5)  # hold until 3 artists are in flight
+            return await original(*args, **kwargs)
+        finally:
+            running -= 1
+
+    spotify.artist_albums = slow
+    result = await tracker.track(artists)
+    assert len(result.checked) == 8
+    assert peak == 3
+
+
+async def test_collaboration_found_under_two_artists_in_one_run(db, spotify, tracker, clock):
+    a = await artist_with_catalogue(db, spotify, clock)
+    b = await artist_with_catalogue(db, spotify, clock, guild=2)
+    await tracker.baseline(a)
+    await tracker.baseline(b)
+    collab = spotify.release(a, "Together", date="2026-11-21", artists=[a, b])
+    spotify.release(b, "Together", date="2026-11-21", album_id=collab.id, artists=[a, b])
+    result = await tracker.track([a, b])
+    assert result.new_releases == [collab.id]
+    assert (await links(db, a))[collab.id] is False and (await links(db, b))[collab.id] is False
