@@ -1,0 +1,22 @@
+"""Spotify Web API access: :class:`SpotifyClient`, parsed models and errors."""
+
+from bot.spotify.client import SpotifyClient, detect_spotify_kind, parse_spotify_id, utcnow
+from bot.spotify.errors import SpotifyAuthError, SpotifyCooldown, SpotifyError, SpotifyNotFound
+from bot.spotify.models import ALBUM_GROUPS, Album, Artist, ArtistRef, Page, Track
+
+__all__ = [
+    "ALBUM_GROUPS",
+    "Album",
+    "Artist",
+    "ArtistRef",
+    "Page",
+    "SpotifyAuthError",
+    "SpotifyClient",
+    "SpotifyCooldown",
+    "SpotifyError",
+    "SpotifyNotFound",
+    "Track",
+    "detect_spotify_kind",
+    "parse_spotify_id",
+    "utcnow",
+]

@@ -18,7 +18,8 @@ class SpotifyNotFound(SpotifyError):
 
 
 class SpotifyAuthError(SpotifyError):
-    """The token endpoint refused the client id/secret (400/401)."""
+    """The token endpoint refused the client id/secret (400/401), or the API answered 401
+    again right after the access token was renewed."""
 
 
 class SpotifyCooldown(SpotifyError):
