@@ -40,3 +40,34 @@ async def ledger(db: Database, guild_id: int) -> list[Delivery]:
     """The guild's delivery rows, by id."""
     async with db.sessions() as session:
         return list((await session.scalars(select(Delivery).where(Delivery.guild_id == guild_id).order_by(Delivery.id))).all())
+
+
+class FakeSender:
+    """A ``Sender`` recording messages; ``fail_with`` (an exception) makes the next sends raise it."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[int, list[dict], str]] = []
+        self.fail_with: BaseException | None = None
+        self.fail_times: int | None = None  # None: every send while fail_with is set
+        self._next_id = 1000
+
+    async def send(self, channel_id: int, embeds: list[dict], *, nonce: str) -> int:
+        if self.fail_with is not None:
+            exc = self.fail_with
+            if self.fail_times is not None:
+                self.fail_times -= 1
+                if self.fail_times <= 0:
+                    self.fail_with = self.fail_times = None
+            raise exc
+        assert 1 <= len(embeds) <= 10 and len(nonce) <= 25
+        self.messages.append((channel_id, embeds, nonce))
+        self._next_id += 1
+        return self._next_id
+
+    def titles(self) -> list[str]:
+        """Every posted embed title, in order."""
+        return [e["title"] for _, embeds, _ in self.messages for e in embeds]
+
+    def urls(self) -> list[str]:
+        """Every posted embed URL, in order."""
+        return [e["url"] for _, embeds, _ in self.messages for e in embeds]

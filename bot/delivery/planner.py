@@ -1,0 +1,142 @@
+"""What to post to a guild: its pending releases, clean/explicit twins folded (docs/design.md, "What new means").
+
+A release is **new for a guild** when it is linked to an artist the guild follows,
+the link is not a baseline link, the link was first seen strictly after the guild's
+``followed_at`` for that artist, and the guild's ledger (``deliveries``) has no row
+for it (claimed or sent).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import and_, exists, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import ArtistRelease, Delivery, Follow, Release
+
+TWIN_MAX_DAYS = 2
+
+_MARKER_RE = re.compile(
+    r"^(?P<base>.*?)\s*"
+    r"(?:-\s*(?P<dash>clean|explicit)(?:\s+version)?"
+    r"|[(\[]\s*(?P<paren>clean|explicit)(?:\s+version)?\s*[)\]])"
+    r"\s*$",
+    re.IGNORECASE,
+)
+
+
+@dataclass
+class Announcement:
+    """One post: ``release`` (the main edition) and ``twins`` folded into it (e.g. its "Clean" edition)."""
+
+    release: Release
+    twins: list[Release] = field(default_factory=list)
+
+    @property
+    def release_ids(self) -> list[str]:
+        """The main release id, then the twins' ids."""
+        return [self.release.id, *(t.id for t in self.twins)]
+
+
+def edition_marker(name: str) -> tuple[str, str | None]:
+    """Split a title into (title without marker, ``"clean"`` | ``"explicit"`` | None).
+
+    Recognised (case-insensitive, at the end): " - Clean", " (Clean)", " [Clean]",
+    the same with "Explicit", optionally followed by " Version" ("(Clean Version)").
+    """
+    match = _MARKER_RE.match(name or "")
+    if not match or not match.group("base").strip():
+        return (name or "").strip(), None
+    marker = (match.group("dash") or match.group("paren")).lower()
+    return match.group("base").strip(), marker
+
+
+def _date_of(release: Release) -> dt.date | None:
+    text = release.release_date or ""
+    try:
+        if release.release_date_precision == "day" or len(text) == 10:
+            return dt.date.fromisoformat(text[:10])
+    except ValueError:
+        return None
+    return None
+
+
+def are_twins(a: Release, b: Release) -> bool:
+    """True when ``a`` and ``b`` are the clean/explicit editions of one release.
+
+    Same artist id set, same title once a clean/explicit marker is removed (at least
+    one of them carrying a marker, case-insensitive), and release dates at most
+    :data:`TWIN_MAX_DAYS` days apart (day precision; coarser dates must be equal).
+    """
+    base_a, mark_a = edition_marker(a.name)
+    base_b, mark_b = edition_marker(b.name)
+    if mark_a is None and mark_b is None:
+        return False
+    if base_a.casefold() != base_b.casefold():
+        return False
+    if {x["id"] for x in a.artists or []} != {x["id"] for x in b.artists or []}:
+        return False
+    date_a, date_b = _date_of(a), _date_of(b)
+    if date_a is not None and date_b is not None:
+        return abs((date_a - date_b).days) <= TWIN_MAX_DAYS
+    return (a.release_date or "") == (b.release_date or "")
+
+
+def _main_rank(release: Release) -> int:
+    """Lower ranks are preferred as the announced edition: explicit / plain title first, clean last."""
+    return 1 if edition_marker(release.name)[1] == "clean" else 0
+
+
+def fold_twins(releases: Sequence[Release]) -> list[Announcement]:
+    """Group ``releases`` (in order) into announcements, folding clean/explicit twins.
+
+    An announcement keeps the position of its earliest member; its main release is
+    the explicit or plainly titled edition (the first one when several qualify).
+    """
+    announcements: list[Announcement] = []
+    used: set[str] = set()
+    for i, release in enumerate(releases):
+        if release.id in used:
+            continue
+        used.add(release.id)
+        group = [release]
+        for other in releases[i + 1 :]:
+            if other.id not in used and are_twins(release, other):
+                used.add(other.id)
+                group.append(other)
+        main = min(group, key=_main_rank)  # min is stable: first of the best rank
+        announcements.append(Announcement(release=main, twins=[r for r in group if r is not main]))
+    return announcements
+
+
+async def pending_releases(session: AsyncSession, guild_id: int) -> list[Release]:
+    """Releases new for guild ``guild_id`` (see module docstring), oldest first seen first.
+
+    Ties are ordered by release date, then id, so the order is stable.
+    """
+    delivered = exists().where(Delivery.guild_id == guild_id, Delivery.release_id == Release.id)
+    query = (
+        select(Release)
+        .join(ArtistRelease, ArtistRelease.release_id == Release.id)
+        .join(Follow, and_(Follow.artist_id == ArtistRelease.artist_id, Follow.guild_id == guild_id))
+        .where(
+            ArtistRelease.baseline.is_(False),
+            ArtistRelease.first_seen_at > Follow.followed_at,
+            ~delivered,
+        )
+        .distinct()
+        .order_by(Release.first_seen_at, Release.release_date, Release.id)
+    )
+    return list((await session.scalars(query)).all())
+
+
+async def pending_announcements(session: AsyncSession, guild_id: int) -> list[Announcement]:
+    """What guild ``guild_id`` has not been told yet: :func:`pending_releases` folded by :func:`fold_twins`.
+
+    Oldest first seen first. Reads only; the ledger is written by the deliverer.
+    """
+    return fold_twins(await pending_releases(session, guild_id))

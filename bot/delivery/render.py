@@ -1,0 +1,167 @@
+"""Releases → Discord embed dicts, packed into messages within Discord's limits.
+
+Plain dicts in the shape of Discord's Embed object (Discord API reference,
+"Channel › Embed Object" and "Embed Limits"): title ≤ 256, description ≤ 4,096,
+≤ 25 fields (name ≤ 256, value ≤ 1,024), footer ≤ 2,048, author name ≤ 256; a
+message carries ≤ 10 embeds whose title, description, field names and values,
+footer text and author name add up to ≤ 6,000 characters. No discord import:
+the sender turns these into ``discord.Embed.from_dict``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from bot.delivery.planner import Announcement
+
+ALBUM_URL = "https://open.spotify.com/album/{}"
+ARTIST_URL = "https://open.spotify.com/artist/{}"
+SPOTIFY_GREEN = 0x1DB954
+
+TITLE_LIMIT = 256
+DESCRIPTION_LIMIT = 4096
+FIELD_NAME_LIMIT = 256
+FIELD_VALUE_LIMIT = 1024
+FOOTER_LIMIT = 2048
+EMBEDS_PER_MESSAGE = 10
+CHARS_PER_MESSAGE = 6000
+
+_TYPE_LABELS = {"album": "Album", "single": "Single", "compilation": "Compilation", "ep": "EP"}
+_MARKDOWN_RE = re.compile(r"([\\*_~`|>\[\]()])")
+
+
+def _truncate(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def escape_markdown(text: str) -> str:
+    """Backslash-escape Discord markdown characters (so a name cannot break a link)."""
+    return _MARKDOWN_RE.sub(r"\\\1", text)
+
+
+def format_release_date(date: str, precision: str | None) -> str:
+    """Spotify release date at its precision: day "20 Nov 2026", month "Nov 2026", year "2026".
+
+    An unparsable date is returned unchanged ("" stays "").
+    """
+    try:
+        if precision == "year" or len(date) == 4:
+            return str(int(date[:4]))
+        if precision == "month" or len(date) == 7:
+            d = dt.date.fromisoformat(date[:7] + "-01")
+            return d.strftime("%b %Y")
+        d = dt.date.fromisoformat(date[:10])
+        return f"{d.day} {d.strftime('%b %Y')}"
+    except (ValueError, TypeError):
+        return date or ""
+
+
+def _artist_pairs(artists: Iterable[Any]) -> list[tuple[str, str]]:
+    pairs = []
+    for artist in artists or ():
+        if isinstance(artist, dict):
+            pairs.append((artist.get("id") or "", artist.get("name") or ""))
+        else:
+            pairs.append((getattr(artist, "id", ""), getattr(artist, "name", "")))
+    return pairs
+
+
+def _artist_line(artists: Iterable[Any], limit: int) -> str:
+    """Artists as markdown links, dropping the tail ("… and N more") to stay within ``limit``."""
+    links = [
+        f"[{escape_markdown(name or artist_id)}]({ARTIST_URL.format(artist_id)})" if artist_id else escape_markdown(name)
+        for artist_id, name in _artist_pairs(artists)
+    ]
+    line = ""
+    for i, link in enumerate(links):
+        candidate = link if not line else f"{line}, {link}"
+        rest = len(links) - i - 1
+        suffix = f" … and {rest} more" if rest else ""
+        if len(candidate) + len(suffix) > limit:
+            return _truncate(f"{line} … and {len(links) - i} more" if line else f"{len(links)} artists", limit)
+        line = candidate
+    return line
+
+
+def release_embed(release: Any) -> dict[str, Any]:
+    """The embed dict announcing ``release`` (a ``storage.models.Release`` or anything shaped like it).
+
+    Title = name (≤ 256), ``url`` = ``https://open.spotify.com/album/<id>``,
+    description = the artists as markdown links to their Spotify pages (≤ 4,096),
+    inline fields "Type" (Album/Single/Compilation), "Released" (at the date's
+    precision) and "Tracks" (when known), thumbnail = cover image when known.
+    """
+    fields = [
+        {"name": "Type", "value": _TYPE_LABELS.get((release.album_type or "").lower(), (release.album_type or "?").title()), "inline": True},
+        {
+            "name": "Released",
+            "value": format_release_date(release.release_date or "", release.release_date_precision) or "unknown",
+            "inline": True,
+        },
+    ]
+    if release.total_tracks:
+        fields.append({"name": "Tracks", "value": str(release.total_tracks), "inline": True})
+    embed: dict[str, Any] = {
+        "type": "rich",
+        "title": _truncate(release.name or "Untitled", TITLE_LIMIT),
+        "url": ALBUM_URL.format(release.id),
+        "description": _artist_line(release.artists, DESCRIPTION_LIMIT),
+        "color": SPOTIFY_GREEN,
+        "fields": fields,
+    }
+    if release.image_url:
+        embed["thumbnail"] = {"url": release.image_url}
+    return embed
+
+
+def announcement_embed(announcement: Announcement) -> dict[str, Any]:
+    """:func:`release_embed` of the main release; folded twins are named in the footer ("Also: … (Clean)")."""
+    embed = release_embed(announcement.release)
+    if announcement.twins:
+        names = ", ".join(t.name for t in announcement.twins)
+        embed["footer"] = {"text": _truncate(f"Also: {names}", FOOTER_LIMIT)}
+    return embed
+
+
+def embed_size(embed: dict[str, Any]) -> int:
+    """Characters counted toward the 6,000 per-message limit: title, description, field names and values, footer text, author name."""
+    size = len(embed.get("title") or "") + len(embed.get("description") or "")
+    for fld in embed.get("fields") or ():
+        size += len(str(fld.get("name") or "")) + len(str(fld.get("value") or ""))
+    size += len((embed.get("footer") or {}).get("text") or "")
+    size += len((embed.get("author") or {}).get("name") or "")
+    return size
+
+
+def pack_indices(embeds: Sequence[dict[str, Any]]) -> list[list[int]]:
+    """Greedy in-order packing of ``embeds`` into messages; returns the embed indices per message.
+
+    Each message has ≤ 10 embeds totalling ≤ 6,000 characters (:func:`embed_size`);
+    a single embed larger than 6,000 (never produced by :func:`release_embed`) goes alone.
+    """
+    messages: list[list[int]] = []
+    current: list[int] = []
+    size = 0
+    for i, embed in enumerate(embeds):
+        n = embed_size(embed)
+        if current and (len(current) >= EMBEDS_PER_MESSAGE or size + n > CHARS_PER_MESSAGE):
+            messages.append(current)
+            current, size = [], 0
+        current.append(i)
+        size += n
+    if current:
+        messages.append(current)
+    return messages
+
+
+def pack_messages(embeds: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """``embeds`` split, in order, into messages of ≤ 10 embeds and ≤ 6,000 characters (see :func:`pack_indices`)."""
+    return [[embeds[i] for i in group] for group in pack_indices(embeds)]
+
+
+def render_messages(announcements: Sequence[Announcement]) -> list[list[dict[str, Any]]]:
+    """Announcements → messages (lists of embed dicts), one embed per announcement, packed."""
+    return pack_messages([announcement_embed(a) for a in announcements])
