@@ -1,0 +1,251 @@
+"""A run, end to end: the one path both triggers take (weekly schedule and ``/refresh``).
+
+``Runner.run(trigger, guild_ids)`` records a ``Run``, tracks the union of the guilds'
+followed artists once each, delivers to each guild (one guild's failure never stops
+the others) and finishes the ``Run`` with its counts and status. Runs never overlap
+(one ``asyncio.Lock`` per runner). No discord import.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from bot.delivery.deliverer import Deliverer, DeliveryResult
+from bot.scheduling.due import next_due
+from bot.tracking.tracker import Tracker, TrackResult, failure_reason
+from storage import queries
+from storage.db import Database
+from storage.models import Guild, Run
+
+log = logging.getLogger(__name__)
+
+TRIGGERS = ("schedule", "refresh", "check")
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class FailedArtist(NamedTuple):
+    """An artist that could not be checked in a run: Spotify ``id``, stored ``name``, ``reason``."""
+
+    id: str
+    name: str
+    reason: str
+
+
+@dataclass
+class RunSummary:
+    """What a run did.
+
+    ``status``: ``ok`` | ``partial`` (some artists failed or some guild's delivery
+    failed) | ``failed`` (artists were due but none could be checked, e.g. a Spotify
+    cooldown). ``deliveries``: guild id → :class:`DeliveryResult`. ``spotify_requests``:
+    API requests made by the run. ``cooldown_until``: UTC end of the cooldown that
+    stopped it, if any. Times are aware UTC.
+    """
+
+    run_id: int
+    trigger: str
+    status: str
+    artists_due: int
+    artists_checked: int
+    failed_artists: list[FailedArtist] = field(default_factory=list)
+    releases_found: int = 0
+    releases_posted: int = 0
+    spotify_requests: int = 0
+    cooldown_until: dt.datetime | None = None
+    deliveries: dict[int, DeliveryResult] = field(default_factory=dict)
+    guild_ids: list[int] = field(default_factory=list)
+    started_at: dt.datetime | None = None
+    finished_at: dt.datetime | None = None
+    error: str | None = None
+
+    @property
+    def coverage(self) -> float:
+        """Share of due artists checked, 0.0–1.0 (1.0 when none were due)."""
+        return 1.0 if self.artists_due == 0 else self.artists_checked / self.artists_due
+
+
+class Runner:
+    """Runs tracking then delivery for a set of guilds; see the module docstring.
+
+    ``db``: :class:`storage.db.Database`; ``tracker``: :class:`Tracker` (its
+    ``spotify.request_count`` is read for the request count); ``deliverer``:
+    :class:`Deliverer`; ``clock``: returns the current aware UTC datetime.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        tracker: Tracker,
+        deliverer: Deliverer,
+        *,
+        clock: Callable[[], dt.datetime] = _utcnow,
+    ) -> None:
+        self.db = db
+        self.tracker = tracker
+        self.deliverer = deliverer
+        self.clock = clock
+        self._lock = asyncio.Lock()
+
+    @property
+    def running(self) -> bool:
+        """True while a run is in progress."""
+        return self._lock.locked()
+
+    async def run(self, trigger: str, guild_ids: Sequence[int] | None = None) -> RunSummary:
+        """Run for ``guild_ids`` (None = every guild) and return its summary; waits for a run in progress.
+
+        ``trigger``: ``schedule`` | ``refresh`` | ``check``. For ``schedule`` each
+        guild's ``next_due_at`` is moved to its next weekly time strictly after now
+        and ``last_run_at`` set. Artist and delivery failures are reported in the
+        summary, not raised; a store failure propagates (the ``Run`` is marked failed
+        when possible).
+        """
+        async with self._lock:
+            return await self._run(trigger, guild_ids)
+
+    async def run_due(self, now: dt.datetime | None = None) -> RunSummary | None:
+        """One ``schedule`` run for every guild whose ``next_due_at <= now`` (default: the clock); None if none are due.
+
+        After downtime a guild overdue by several weeks is run once and its next due
+        time set strictly after now, so the catch-up happens exactly once.
+        """
+        async with self._lock:
+            now = now or self.clock()
+            async with self.db.sessions() as session:
+                due = [g.id for g in await queries.due_guilds(session, now)]
+            if not due:
+                return None
+            return await self._run("schedule", due, advance_after=now)
+
+    async def _run(
+        self, trigger: str, guild_ids: Sequence[int] | None, advance_after: dt.datetime | None = None
+    ) -> RunSummary:
+        if trigger not in TRIGGERS:
+            raise ValueError(f"unknown trigger {trigger!r}; expected one of {', '.join(TRIGGERS)}")
+        started = self.clock()
+        async with self.db.sessions() as session:
+            guilds = await queries.guilds_by_ids(session, guild_ids)
+            gids = [g.id for g in guilds]
+            artist_ids = await queries.followed_artist_ids(session, gids)
+            run = Run(
+                trigger=trigger,
+                guild_id=gids[0] if trigger == "refresh" and len(gids) == 1 else None,
+                status="running",
+                started_at=started,
+                artists_due=len(artist_ids),
+                failed_artists=[],
+            )
+            session.add(run)
+            await session.commit()
+            run_id = run.id
+        summary = RunSummary(
+            run_id=run_id, trigger=trigger, status="running", artists_due=len(artist_ids), artists_checked=0,
+            guild_ids=gids, started_at=started,
+        )
+        try:
+            await self._work(summary, artist_ids, gids, trigger, advance_after)
+        except BaseException as exc:
+            await self._mark_failed(run_id, f"{type(exc).__name__}: {exc}")
+            raise
+        return summary
+
+    async def _work(
+        self,
+        summary: RunSummary,
+        artist_ids: list[str],
+        gids: list[int],
+        trigger: str,
+        advance_after: dt.datetime | None,
+    ) -> None:
+        spotify = self.tracker.spotify
+        before = getattr(spotify, "request_count", 0)
+        problems: list[str] = []
+        try:
+            track = await self.tracker.track(artist_ids, run_id=summary.run_id)
+        except Exception as exc:  # the tracker catches per artist; this is a bug or the store failing
+            log.exception("run %s: tracking failed", summary.run_id)
+            reason = failure_reason(exc)
+            track = TrackResult(failed={a: reason for a in artist_ids})
+            problems.append(f"tracking failed: {reason}")
+        if track.cooldown is not None:
+            summary.cooldown_until = track.cooldown.until
+            problems.append(str(track.cooldown))
+
+        for gid in gids:
+            try:
+                result = await self.deliverer.deliver(gid, run_id=summary.run_id)
+            except Exception as exc:  # one guild never stops the others
+                log.exception("run %s: delivery to guild %s failed", summary.run_id, gid)
+                result = DeliveryResult(gid, error=f"{type(exc).__name__}: {exc}"[:300])
+            summary.deliveries[gid] = result
+            if result.error:
+                problems.append(f"guild {gid}: {result.error}")
+
+        finished = self.clock()
+        summary.artists_checked = len(track.checked)
+        summary.releases_found = len(track.new_releases)
+        summary.releases_posted = sum(d.posted for d in summary.deliveries.values())
+        summary.spotify_requests = getattr(spotify, "request_count", 0) - before
+        summary.finished_at = finished
+        if summary.artists_due and not track.checked:
+            summary.status = "failed"
+        elif track.failed or any(d.error for d in summary.deliveries.values()):
+            summary.status = "partial"
+        else:
+            summary.status = "ok"
+        summary.error = "; ".join(problems)[:2000] or None
+
+        async with self.db.sessions() as session:
+            names = await queries.artist_names(session, track.failed)
+            summary.failed_artists = [FailedArtist(a, names.get(a, a), r) for a, r in track.failed.items()]
+            run = await session.get(Run, summary.run_id)
+            run.status = summary.status
+            run.finished_at = finished
+            run.artists_checked = summary.artists_checked
+            run.artists_failed = len(track.failed)
+            run.failed_artists = list(track.failed)
+            run.spotify_requests = summary.spotify_requests
+            run.releases_found = summary.releases_found
+            run.releases_posted = summary.releases_posted
+            run.error = summary.error
+            if trigger == "schedule":
+                after = max(finished, advance_after or finished)
+                for guild in await queries.guilds_by_ids(session, gids):
+                    guild.next_due_at = _next_due_of(guild, after)
+                    guild.last_run_at = finished
+            await session.commit()
+        log.info(
+            "run %s (%s): %s, %d/%d artists, %d found, %d posted, %d Spotify requests",
+            summary.run_id, trigger, summary.status, summary.artists_checked, summary.artists_due,
+            summary.releases_found, summary.releases_posted, summary.spotify_requests,
+        )
+
+    async def _mark_failed(self, run_id: int, error: str) -> None:
+        try:
+            async with self.db.sessions() as session:
+                run = await session.get(Run, run_id)
+                if run is not None and run.status == "running":
+                    run.status = "failed"
+                    run.finished_at = self.clock()
+                    run.error = error[:2000]
+                    await session.commit()
+        except Exception:  # pragma: no cover - the store is down; nothing more to do
+            log.exception("could not mark run %s failed", run_id)
+
+
+def _next_due_of(guild: Guild, after: dt.datetime) -> dt.datetime:
+    """The guild's next weekly due time strictly after ``after``; a broken stored schedule falls back to UTC / Friday 09:00."""
+    try:
+        return next_due(guild.schedule_day, guild.schedule_time, guild.timezone, after)
+    except ValueError:
+        log.warning("guild %s has an invalid schedule (%r %r %r); using Friday 09:00 UTC",
+                    guild.id, guild.schedule_day, guild.schedule_time, guild.timezone)
+        return next_due(4, "09:00", "UTC", after)
