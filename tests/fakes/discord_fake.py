@@ -1,0 +1,1659 @@
+"""A Discord-compatible fake server for driving the real, unmodified discord.py client.
+
+:class:`DiscordFake` is an ``aiohttp.web`` server on loopback that serves the slice of the
+Discord HTTP API v10 (``/api/v10``) and of the Gateway (a websocket at ``/gateway``) that a
+``commands.Bot`` with application commands uses. Point discord.py at it with::
+
+    discord.http.Route.BASE = fake.api_base_url
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(fake.gateway_url)
+
+It keeps a small world (guilds, channels, members, permission overwrites), records what the
+bot does (synced commands, channel messages, interaction callbacks, follow-ups, edits, every
+REST request) and lets a test play the user side (:meth:`DiscordFake.invoke`,
+:meth:`DiscordFake.autocomplete`).
+
+Behaviour follows Discord's developer documentation (sections named in the docstrings):
+snowflake ids as strings, JSON answers with ``Content-Type: application/json`` exactly (discord.py
+parses nothing else), error bodies ``{"message", "code"[, "errors"]}`` with Discord's JSON error
+codes, message and embed limits enforced with ``400``/``50035 Invalid Form Body``, rate limits
+(``429`` with a ``Via`` header and a JSON ``retry_after`` — what discord.py needs to retry).
+
+What it deliberately does not do: compression (text JSON frames only; discord.py accepts them),
+ETF encoding, sharding, voice, real rate-limit buckets (inject 429s with :meth:`DiscordFake.fail_next`),
+message history beyond what the bot posted itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import logging
+import re
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from aiohttp import WSMsgType, web
+
+__all__ = [
+    "DiscordFake",
+    "InteractionHandle",
+    "RequestRecord",
+    "InteractionRejected",
+    "Permission",
+    "MESSAGE_FLAG_EPHEMERAL",
+    "MESSAGE_FLAG_LOADING",
+]
+
+_log = logging.getLogger(__name__)
+
+API_PREFIX = "/api/v10"
+DISCORD_EPOCH_MS = 1420070400000
+
+#: Message flag bits (Discord API docs, "Message Resource" > "Message Flags").
+MESSAGE_FLAG_SUPPRESS_EMBEDS = 1 << 2
+MESSAGE_FLAG_EPHEMERAL = 1 << 6
+MESSAGE_FLAG_LOADING = 1 << 7
+
+
+class Permission:
+    """Permission bits used by the fake ("Permissions" > "Bitwise Permission Flags")."""
+
+    CREATE_INSTANT_INVITE = 1 << 0
+    ADMINISTRATOR = 1 << 3
+    MANAGE_CHANNELS = 1 << 4
+    MANAGE_GUILD = 1 << 5
+    ADD_REACTIONS = 1 << 6
+    VIEW_CHANNEL = 1 << 10
+    SEND_MESSAGES = 1 << 11
+    EMBED_LINKS = 1 << 14
+    ATTACH_FILES = 1 << 15
+    READ_MESSAGE_HISTORY = 1 << 16
+    MENTION_EVERYONE = 1 << 17
+    USE_EXTERNAL_EMOJIS = 1 << 18
+    CONNECT = 1 << 20
+    SPEAK = 1 << 21
+    CHANGE_NICKNAME = 1 << 26
+    USE_APPLICATION_COMMANDS = 1 << 31
+    CREATE_PUBLIC_THREADS = 1 << 35
+    SEND_MESSAGES_IN_THREADS = 1 << 38
+    ALL = (1 << 51) - 1
+
+    #: what ``@everyone`` gets in a new guild (roughly Discord's default set)
+    EVERYONE_DEFAULT = (
+        CREATE_INSTANT_INVITE | ADD_REACTIONS | VIEW_CHANNEL | SEND_MESSAGES | EMBED_LINKS
+        | ATTACH_FILES | READ_MESSAGE_HISTORY | USE_EXTERNAL_EMOJIS | CONNECT | SPEAK
+        | CHANGE_NICKNAME | USE_APPLICATION_COMMANDS | CREATE_PUBLIC_THREADS | SEND_MESSAGES_IN_THREADS
+    )
+    #: what the bot's managed role grants (what an invite with these scopes would ask)
+    BOT_ROLE_DEFAULT = VIEW_CHANNEL | SEND_MESSAGES | EMBED_LINKS | READ_MESSAGE_HISTORY | USE_APPLICATION_COMMANDS
+
+
+_CHANNEL_KINDS = {"text": 0, "voice": 2, "category": 4, "announcement": 5, "news": 5}
+
+# Gateway opcodes ("Opcodes and Status Codes" > "Gateway Opcodes").
+OP_DISPATCH, OP_HEARTBEAT, OP_IDENTIFY, OP_PRESENCE, OP_VOICE = 0, 1, 2, 3, 4
+OP_RESUME, OP_RECONNECT, OP_REQUEST_MEMBERS, OP_INVALID_SESSION, OP_HELLO, OP_HEARTBEAT_ACK = 6, 7, 8, 9, 10, 11
+
+INTENT_GUILD_MEMBERS = 1 << 1
+
+_JSON_KEY = web.RequestKey("discord_fake_json", object)
+
+_NAME_RE = re.compile(r"^[-_'\w]{1,32}$")
+
+
+def _now_iso() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat()
+
+
+def _sf(value: int | None) -> str | None:
+    return None if value is None else str(value)
+
+
+class _Reject(Exception):
+    """Raised inside a handler to answer a Discord-style JSON error."""
+
+    def __init__(self, status: int, code: int, message: str, errors: dict | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.errors = status, code, message, errors
+
+    def body(self) -> dict:
+        body: dict[str, Any] = {"message": self.message, "code": self.code}
+        if self.errors:
+            body["errors"] = self.errors
+        return body
+
+
+def _json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    """A JSON answer with ``Content-Type: application/json`` exactly (no charset: discord.py's
+    ``json_or_text`` compares the header for equality)."""
+    all_headers = {"Content-Type": "application/json"}
+    if headers:
+        all_headers.update(headers)
+    return web.Response(body=json.dumps(data).encode(), status=status, headers=all_headers)
+
+
+def _add_error(errors: dict, path: tuple, code: str, message: str) -> None:
+    node = errors
+    for key in path:
+        node = node.setdefault(str(key), {})
+    node.setdefault("_errors", []).append({"code": code, "message": message})
+
+
+def _max_len(errors: dict, path: tuple, value: Any, limit: int) -> int:
+    text = "" if value is None else str(value)
+    if len(text) > limit:
+        _add_error(errors, path, "BASE_TYPE_MAX_LENGTH", f"Must be {limit} or fewer in length.")
+    return len(text)
+
+
+def validate_message_body(body: dict) -> dict:
+    """Check a message create/edit body against Discord's limits; return the ``errors`` tree
+    (empty when valid).
+
+    Limits ("Message Resource" > "Create Message"; "Embed Limits"): content ≤ 2000 chars,
+    ≤ 10 embeds, embed title ≤ 256, description ≤ 4096, ≤ 25 fields (name ≤ 256, value ≤ 1024),
+    footer text ≤ 2048, author name ≤ 256, and all embeds of a message together ≤ 6000 chars
+    (title + description + field names/values + footer text + author name). ``nonce`` ≤ 25 chars.
+    """
+    errors: dict = {}
+    if body.get("content") is not None:
+        _max_len(errors, ("content",), body["content"], 2000)
+    nonce = body.get("nonce")
+    if nonce is not None and len(str(nonce)) > 25:
+        _add_error(errors, ("nonce",), "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length.")
+    embeds = body.get("embeds")
+    if embeds:
+        if len(embeds) > 10:
+            _add_error(errors, ("embeds",), "BASE_TYPE_MAX_LENGTH", "Must be 10 or fewer in length.")
+        total = 0
+        for i, embed in enumerate(embeds):
+            p = ("embeds", i)
+            total += _max_len(errors, p + ("title",), embed.get("title"), 256)
+            total += _max_len(errors, p + ("description",), embed.get("description"), 4096)
+            fields = embed.get("fields") or []
+            if len(fields) > 25:
+                _add_error(errors, p + ("fields",), "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length.")
+            for j, f in enumerate(fields):
+                total += _max_len(errors, p + ("fields", j, "name"), f.get("name"), 256)
+                total += _max_len(errors, p + ("fields", j, "value"), f.get("value"), 1024)
+            footer = embed.get("footer") or {}
+            total += _max_len(errors, p + ("footer", "text"), footer.get("text"), 2048)
+            author = embed.get("author") or {}
+            total += _max_len(errors, p + ("author", "name"), author.get("name"), 256)
+        if total > 6000:
+            _add_error(errors, ("embeds",), "MAX_EMBED_SIZE_EXCEEDED", "Embed size exceeds maximum size of 6000")
+    return errors
+
+
+def _validate_or_reject(body: dict, *, require_something: bool) -> None:
+    errors = validate_message_body(body)
+    if errors:
+        raise _Reject(400, 50035, "Invalid Form Body", errors)
+    if require_something and not (
+        body.get("content") or body.get("embeds") or body.get("components") or body.get("sticker_ids")
+        or body.get("attachments") or body.get("poll")
+    ):
+        raise _Reject(400, 50006, "Cannot send an empty message")
+
+
+class InteractionRejected(Exception):
+    """The fake answered an interaction's callback with an error (``.error`` is the Discord error body)."""
+
+    def __init__(self, error: dict) -> None:
+        super().__init__(f"the fake rejected the interaction response: {error}")
+        self.error = error
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """One REST request the fake answered.
+
+    ``path`` is relative to the API base (``/channels/1/messages``), ``query`` the query
+    string as a dict, ``json`` the decoded JSON body (for multipart: the ``payload_json`` part),
+    ``status`` the HTTP status answered, ``at`` ``time.monotonic()`` when it arrived.
+    """
+
+    method: str
+    path: str
+    status: int
+    json: Any
+    query: dict[str, str]
+    at: float
+
+
+@dataclass
+class _FailRule:
+    count: int
+    status: int
+    path_contains: str | None
+    method: str | None
+    retry_after: float
+    code: int
+    is_global: bool
+
+
+# --------------------------------------------------------------------------------------------
+# Interactions
+# --------------------------------------------------------------------------------------------
+
+
+class InteractionHandle:
+    """One interaction sent to the bot by :meth:`DiscordFake.invoke` / :meth:`DiscordFake.autocomplete`.
+
+    Attributes:
+        id, token: the interaction's id and token (as the bot sees them).
+        payload: the ``INTERACTION_CREATE`` ``d`` object sent over the gateway.
+        callback: the initial callback body the bot posted (``{"type", "data"}``) or ``None``.
+        response_latency: seconds (``time.monotonic``) from dispatch to the first callback, or ``None``.
+        original: the ``@original`` response message as it is now (edits applied), ``None`` if
+            none was created or it was deleted.
+        followups: every follow-up message (``POST /webhooks/{app}/{token}``), full message objects.
+        edits: the ``@original`` message after each ``PATCH`` (full message objects, oldest first).
+        errors: Discord error bodies the fake answered to this interaction's requests
+            (e.g. an over-long autocomplete list, a second acknowledgement).
+    """
+
+    def __init__(self, fake: "DiscordFake", payload: dict) -> None:
+        self._fake = fake
+        self.payload = payload
+        self.id = int(payload["id"])
+        self.token: str = payload["token"]
+        self.type: int = payload["type"]
+        self.guild_id = int(payload["guild_id"]) if payload.get("guild_id") else None
+        self.channel_id = int(payload["channel_id"]) if payload.get("channel_id") else None
+        self.user_id = int(payload["member"]["user"]["id"]) if payload.get("member") else None
+        self.created_at = time.monotonic()
+        self.callback: dict | None = None
+        self.response_latency: float | None = None
+        self.original: dict | None = None
+        self.followups: list[dict] = []
+        self.edits: list[dict] = []
+        self.errors: list[dict] = []
+        self._messages: dict[int, dict] = {}
+        self._responded = asyncio.Event()
+        self._done = asyncio.Event()
+        self._rejected = asyncio.Event()
+
+    def __repr__(self) -> str:
+        return f"<InteractionHandle id={self.id} type={self.type} callback={self.callback and self.callback.get('type')}>"
+
+    @property
+    def command_name(self) -> str | None:
+        """The top-level command name of this interaction."""
+        return (self.payload.get("data") or {}).get("name")
+
+    @property
+    def responded_in_time(self) -> bool | None:
+        """Whether the first callback came within Discord's 3 s window (``None`` before it came)."""
+        return None if self.response_latency is None else self.response_latency <= 3.0
+
+    async def response(self, timeout: float = 10.0) -> dict:
+        """Wait for the initial callback and return it: ``{"type": 4|5|6|7|8|9, "data": {...}}``
+        ("Receiving and Responding" > "Interaction Callback Type"). Ephemeral responses carry
+        ``data.flags & 64``. Raises ``TimeoutError`` (with any rejected requests) on timeout."""
+        try:
+            await asyncio.wait_for(self._responded.wait(), timeout)
+        except asyncio.TimeoutError:
+            raise TimeoutError(
+                f"interaction {self.id} ({self.command_name}) got no accepted callback within {timeout}s;"
+                f" rejected requests: {self.errors}"
+            ) from None
+        assert self.callback is not None
+        return self.callback
+
+    async def wait_done(self, timeout: float = 10.0) -> None:
+        """Wait until the user-visible result is present: the immediate response for types
+        4/7/8/9, for a deferral (5/6) the first edit of ``@original`` or first follow-up."""
+        try:
+            await asyncio.wait_for(self._done.wait(), timeout)
+        except asyncio.TimeoutError:
+            raise TimeoutError(
+                f"interaction {self.id} ({self.command_name}) not done within {timeout}s;"
+                f" callback={self.callback}, rejected requests: {self.errors}"
+            ) from None
+
+    @property
+    def final(self) -> dict | None:
+        """The message the user finally sees: ``@original`` with its last edit applied (or the
+        immediate response), else the last follow-up; ``None`` while nothing is visible. A
+        still-loading deferral ("thinking…") does not count."""
+        if self.original is not None and not (self.original.get("flags", 0) & MESSAGE_FLAG_LOADING):
+            return self.original
+        if self.followups:
+            return self.followups[-1]
+        return None
+
+    @property
+    def content(self) -> str | None:
+        """``final["content"]`` (``None`` if nothing is visible)."""
+        final = self.final
+        return None if final is None else final.get("content", "")
+
+    @property
+    def embeds(self) -> list[dict]:
+        """``final["embeds"]`` (empty if nothing is visible)."""
+        final = self.final
+        return [] if final is None else list(final.get("embeds") or [])
+
+    @property
+    def ephemeral(self) -> bool | None:
+        """Whether ``final`` is only visible to the invoking user (message flag 64)."""
+        final = self.final
+        return None if final is None else bool(final.get("flags", 0) & MESSAGE_FLAG_EPHEMERAL)
+
+    @property
+    def choices(self) -> list[dict] | None:
+        """Autocomplete choices from a type 8 callback (``None`` otherwise)."""
+        if self.callback and self.callback.get("type") == 8:
+            return list((self.callback.get("data") or {}).get("choices") or [])
+        return None
+
+
+# --------------------------------------------------------------------------------------------
+# Gateway plumbing
+# --------------------------------------------------------------------------------------------
+
+
+class _Connection:
+    """One websocket; everything sent goes through an ordered queue drained by a writer task."""
+
+    def __init__(self, fake: "DiscordFake", ws: web.WebSocketResponse) -> None:
+        self.fake = fake
+        self.ws = ws
+        self.queue: asyncio.Queue = asyncio.Queue()
+        self.session: _Session | None = None
+        self.writer = asyncio.create_task(self._write())
+
+    @property
+    def open(self) -> bool:
+        return not self.ws.closed
+
+    def send(self, payload: dict) -> None:
+        self.queue.put_nowait(payload)
+
+    def mark(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once everything queued before it has been written."""
+        self.queue.put_nowait(callback)
+
+    async def _write(self) -> None:
+        try:
+            while True:
+                item = await self.queue.get()
+                if item is None:
+                    return
+                if callable(item):
+                    item()
+                    continue
+                if self.ws.closed:
+                    continue
+                self.fake.gateway_log.append(("send", item.get("op"), item.get("t")))
+                try:
+                    await self.ws.send_str(json.dumps(item))
+                except (ConnectionError, RuntimeError):
+                    _log.debug("gateway send failed; connection closed")
+        except asyncio.CancelledError:
+            pass
+
+
+@dataclass
+class _Session:
+    session_id: str
+    intents: int
+    seq: int = 0
+    connection: _Connection | None = None
+    identified_at: float = field(default_factory=time.monotonic)
+
+    @property
+    def live(self) -> bool:
+        return self.connection is not None and self.connection.open
+
+    def dispatch(self, event: str, data: dict) -> None:
+        if self.connection is None:
+            return
+        self.seq += 1
+        self.connection.send({"op": OP_DISPATCH, "t": event, "s": self.seq, "d": data})
+
+
+# --------------------------------------------------------------------------------------------
+# The fake
+# --------------------------------------------------------------------------------------------
+
+
+class DiscordFake:
+    """A Discord-compatible server (HTTP API v10 + Gateway) on loopback.
+
+    Args:
+        token: the bot token it accepts (``Authorization: Bot <token>``; IDENTIFY ``token``).
+        application_id: the application's snowflake (defaults to a fixed plausible id).
+        bot_user_id: the bot user's snowflake (defaults to ``application_id``, as for new apps).
+        bot_name: the bot user's ``username``.
+        heartbeat_interval_ms: the HELLO ``heartbeat_interval`` in milliseconds.
+        nonce_window: seconds during which ``enforce_nonce`` returns the earlier message.
+
+    Use as ``async with DiscordFake() as fake:`` or ``await fake.start()`` / ``await fake.stop()``.
+    """
+
+    def __init__(
+        self,
+        *,
+        token: str = "fake-bot-token",
+        application_id: int = 1290000000000000001,
+        bot_user_id: int | None = None,
+        bot_name: str = "release-bot",
+        heartbeat_interval_ms: int = 41250,
+        nonce_window: float = 300.0,
+    ) -> None:
+        self.token = token
+        self.application_id = application_id
+        self.bot_user_id = bot_user_id if bot_user_id is not None else application_id
+        self.bot_name = bot_name
+        self.heartbeat_interval_ms = heartbeat_interval_ms
+        self.nonce_window = nonce_window
+
+        self.api_base_url = ""
+        self.gateway_url = ""
+        self.port: int | None = None
+
+        #: every REST request answered, oldest first
+        self.request_log: list[RequestRecord] = []
+        #: gateway frames as ``(direction, op, event name)``; direction ``"send"`` or ``"recv"``
+        self.gateway_log: list[tuple[str, int | None, str | None]] = []
+        #: how many IDENTIFY / RESUME the gateway accepted
+        self.identify_count = 0
+        self.resume_count = 0
+
+        self._last_snowflake = 0
+        self._users: dict[int, dict] = {}
+        self._guilds: dict[int, dict] = {}
+        self._channels: dict[int, dict] = {}
+        self._messages: dict[int, list[dict]] = {}
+        self._nonces: dict[tuple[int, str], tuple[float, dict]] = {}
+        self._global_commands: list[dict] = []
+        self._guild_commands: dict[int, list[dict]] = {}
+        self._command_versions: dict[tuple[int | None, str, int], tuple[int, int]] = {}
+        self._interactions: dict[int, InteractionHandle] = {}
+        self._by_token: dict[str, InteractionHandle] = {}
+        self._fail_rules: list[_FailRule] = []
+        self._sessions: dict[str, _Session] = {}
+        self._connections: set[_Connection] = set()
+        self._ready = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+
+        self._users[self.bot_user_id] = {
+            "id": str(self.bot_user_id),
+            "username": bot_name,
+            "discriminator": "0",
+            "global_name": None,
+            "avatar": None,
+            "bot": True,
+            "public_flags": 0,
+        }
+
+    # ----------------------------------------------------------------- lifecycle
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> "DiscordFake":
+        """Start serving on ``host:port`` (0 = a free port); sets ``api_base_url`` and ``gateway_url``."""
+        app = web.Application(middlewares=[self._middleware])
+        app.router.add_get("/gateway", self._gateway_handler)
+        self._add_routes(app)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+        self.api_base_url = f"http://{host}:{self.port}{API_PREFIX}"
+        self.gateway_url = f"ws://{host}:{self.port}/gateway"
+        return self
+
+    async def stop(self) -> None:
+        """Close every websocket and stop the server."""
+        await self.disconnect_clients(code=1001)
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> "DiscordFake":
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # ----------------------------------------------------------------- ids and world
+
+    def snowflake(self) -> int:
+        """A fresh, increasing snowflake whose timestamp part is now ("Reference" > "Snowflakes")."""
+        candidate = ((int(time.time() * 1000) - DISCORD_EPOCH_MS) << 22) | (1 << 17)
+        self._last_snowflake = max(candidate, self._last_snowflake + 1)
+        return self._last_snowflake
+
+    @property
+    def bot_user(self) -> dict:
+        """The bot's user object (as in ``GET /users/@me``)."""
+        return dict(self._users[self.bot_user_id], verified=True, mfa_enabled=False, flags=0, email=None,
+                    locale="en-US")
+
+    def add_guild(self, name: str, *, guild_id: int | None = None, owner_id: int | None = None) -> int:
+        """Create a guild with an ``@everyone`` role (id = guild id, default permissions), the bot's
+        managed role, ``Manager`` (MANAGE_GUILD) and ``Admin`` (ADMINISTRATOR) roles and the bot as a
+        member. ``owner_id`` None creates an owner member. Sent as GUILD_CREATE to connected clients.
+        Returns the guild id."""
+        gid = guild_id if guild_id is not None else self.snowflake()
+        if gid in self._guilds:
+            raise ValueError(f"guild {gid} exists")
+        guild = {
+            "id": gid,
+            "name": name,
+            "owner_id": None,
+            "roles": {},
+            "members": {},
+            "channel_ids": [],
+            "joined_at": _now_iso(),
+            "manager_role": self.snowflake(),
+            "admin_role": self.snowflake(),
+            "bot_role": self.snowflake(),
+        }
+        self._guilds[gid] = guild
+        self._add_role(guild, gid, "@everyone", Permission.EVERYONE_DEFAULT, position=0)
+        self._add_role(guild, guild["bot_role"], self.bot_name, Permission.BOT_ROLE_DEFAULT, position=1,
+                       managed=True, tags={"bot_id": str(self.bot_user_id)})
+        self._add_role(guild, guild["manager_role"], "Manager", Permission.MANAGE_GUILD, position=2)
+        self._add_role(guild, guild["admin_role"], "Admin", Permission.ADMINISTRATOR, position=3)
+        guild["members"][self.bot_user_id] = self._member_record(self.bot_user_id, [guild["bot_role"]])
+        if owner_id is None:
+            owner_id = self.add_member(gid, name="owner", _dispatch=False)
+        elif owner_id not in guild["members"]:
+            self.add_member(gid, user_id=owner_id, name="owner", _dispatch=False)
+        guild["owner_id"] = owner_id
+        for session in self._live_sessions():
+            session.dispatch("GUILD_CREATE", self._guild_create_payload(gid, session.intents))
+        return gid
+
+    def _add_role(self, guild: dict, role_id: int, name: str, permissions: int, *, position: int,
+                  managed: bool = False, tags: dict | None = None) -> None:
+        role = {
+            "id": str(role_id), "name": name, "color": 0, "colors": {"primary_color": 0, "secondary_color": None,
+                                                                     "tertiary_color": None},
+            "hoist": False, "icon": None, "unicode_emoji": None, "position": position,
+            "permissions": str(permissions), "managed": managed, "mentionable": False, "flags": 0,
+        }
+        if tags:
+            role["tags"] = tags
+        guild["roles"][role_id] = role
+
+    def _member_record(self, user_id: int, roles: list[int]) -> dict:
+        return {"user_id": user_id, "roles": roles, "joined_at": _now_iso()}
+
+    def add_channel(self, guild_id: int, name: str, *, channel_id: int | None = None, bot_can_send: bool = True,
+                    kind: str = "text") -> int:
+        """Create a channel (``kind``: text, voice, category, announcement/news). ``bot_can_send=False``
+        adds a member permission overwrite denying the bot VIEW_CHANNEL and SEND_MESSAGES (so
+        discord.py's ``channel.permissions_for(guild.me)`` says so) and posting there answers
+        403 / 50013. Sent as CHANNEL_CREATE to connected clients. Returns the channel id."""
+        guild = self._guild(guild_id)
+        if kind not in _CHANNEL_KINDS:
+            raise ValueError(f"unsupported channel kind {kind!r}; one of {sorted(_CHANNEL_KINDS)}")
+        cid = channel_id if channel_id is not None else self.snowflake()
+        if cid in self._channels:
+            raise ValueError(f"channel {cid} exists")
+        self._channels[cid] = {
+            "id": cid, "guild_id": guild_id, "name": name, "type": _CHANNEL_KINDS[kind],
+            "position": len(guild["channel_ids"]), "overwrites": {}, "deleted": False, "last_message_id": None,
+        }
+        guild["channel_ids"].append(cid)
+        self._messages[cid] = []
+        if not bot_can_send:
+            self._set_bot_overwrite(cid, allowed=False)
+        for session in self._live_sessions():
+            session.dispatch("CHANNEL_CREATE", self._channel_payload(cid, with_guild=True))
+        return cid
+
+    def add_member(self, guild_id: int, *, user_id: int | None = None, name: str = "member",
+                   manage_guild: bool = False, admin: bool = False, _dispatch: bool = True) -> int:
+        """Add a (human) member; ``manage_guild``/``admin`` give the ``Manager``/``Admin`` role.
+        Returns the user id."""
+        guild = self._guild(guild_id)
+        uid = user_id if user_id is not None else self.snowflake()
+        self._users.setdefault(uid, {
+            "id": str(uid), "username": name, "discriminator": "0", "global_name": name, "avatar": None,
+            "public_flags": 0,
+        })
+        roles = []
+        if manage_guild:
+            roles.append(guild["manager_role"])
+        if admin:
+            roles.append(guild["admin_role"])
+        guild["members"][uid] = self._member_record(uid, roles)
+        if _dispatch:
+            for session in self._live_sessions():
+                if session.intents & INTENT_GUILD_MEMBERS:
+                    session.dispatch("GUILD_MEMBER_ADD", dict(self._member_payload(guild_id, uid),
+                                                              guild_id=str(guild_id)))
+        return uid
+
+    def delete_channel(self, channel_id: int) -> None:
+        """Delete a channel: later requests to it answer 404 / 10003 Unknown Channel; CHANNEL_DELETE is sent."""
+        channel = self._channel(channel_id)
+        payload = self._channel_payload(channel_id, with_guild=True)
+        channel["deleted"] = True
+        guild = self._guilds[channel["guild_id"]]
+        if channel_id in guild["channel_ids"]:
+            guild["channel_ids"].remove(channel_id)
+        for session in self._live_sessions():
+            session.dispatch("CHANNEL_DELETE", payload)
+
+    def set_bot_can_send(self, channel_id: int, allowed: bool) -> None:
+        """Add or remove the bot's deny overwrite on a channel; CHANNEL_UPDATE is sent."""
+        self._channel(channel_id)
+        self._set_bot_overwrite(channel_id, allowed=allowed)
+        for session in self._live_sessions():
+            session.dispatch("CHANNEL_UPDATE", self._channel_payload(channel_id, with_guild=True))
+
+    def _set_bot_overwrite(self, channel_id: int, *, allowed: bool) -> None:
+        overwrites = self._channels[channel_id]["overwrites"]
+        if allowed:
+            overwrites.pop(self.bot_user_id, None)
+        else:
+            overwrites[self.bot_user_id] = {
+                "id": str(self.bot_user_id), "type": 1, "allow": "0",
+                "deny": str(Permission.VIEW_CHANNEL | Permission.SEND_MESSAGES),
+            }
+
+    def _guild(self, guild_id: int) -> dict:
+        try:
+            return self._guilds[int(guild_id)]
+        except KeyError:
+            raise KeyError(f"unknown guild {guild_id}") from None
+
+    def _channel(self, channel_id: int) -> dict:
+        try:
+            return self._channels[int(channel_id)]
+        except KeyError:
+            raise KeyError(f"unknown channel {channel_id}") from None
+
+    # ----------------------------------------------------------------- permissions
+
+    def base_permissions(self, guild_id: int, user_id: int) -> int:
+        """Guild-level permissions of a member ("Permissions" > "Permission Hierarchy")."""
+        guild = self._guild(guild_id)
+        if user_id == guild["owner_id"]:
+            return Permission.ALL
+        perms = int(guild["roles"][guild_id]["permissions"])
+        for rid in guild["members"][user_id]["roles"]:
+            perms |= int(guild["roles"][rid]["permissions"])
+        return Permission.ALL if perms & Permission.ADMINISTRATOR else perms
+
+    def channel_permissions(self, channel_id: int, user_id: int) -> int:
+        """A member's permissions in a channel: base, then @everyone, role and member overwrites."""
+        channel = self._channel(channel_id)
+        gid = channel["guild_id"]
+        perms = self.base_permissions(gid, user_id)
+        if perms & Permission.ADMINISTRATOR:
+            return Permission.ALL
+        ows = channel["overwrites"]
+        if gid in ows:
+            perms = (perms & ~int(ows[gid]["deny"])) | int(ows[gid]["allow"])
+        allow = deny = 0
+        for rid in self._guilds[gid]["members"][user_id]["roles"]:
+            if rid in ows:
+                allow |= int(ows[rid]["allow"])
+                deny |= int(ows[rid]["deny"])
+        perms = (perms & ~deny) | allow
+        if user_id in ows:
+            perms = (perms & ~int(ows[user_id]["deny"])) | int(ows[user_id]["allow"])
+        if not perms & Permission.VIEW_CHANNEL:
+            return 0
+        return perms
+
+    def bot_can_send(self, channel_id: int) -> bool:
+        """Whether the bot may post in the channel (VIEW_CHANNEL and SEND_MESSAGES)."""
+        need = Permission.VIEW_CHANNEL | Permission.SEND_MESSAGES
+        return self.channel_permissions(channel_id, self.bot_user_id) & need == need
+
+    # ----------------------------------------------------------------- payload builders
+
+    def _channel_payload(self, channel_id: int, *, with_guild: bool = False) -> dict:
+        c = self._channels[channel_id]
+        data: dict[str, Any] = {
+            "id": str(c["id"]), "type": c["type"], "name": c["name"], "position": c["position"],
+            "permission_overwrites": list(c["overwrites"].values()), "parent_id": None, "flags": 0,
+        }
+        if c["type"] in (0, 5):
+            data.update(topic=None, nsfw=False, rate_limit_per_user=0, last_message_id=_sf(c["last_message_id"]),
+                        default_auto_archive_duration=1440)
+        elif c["type"] == 2:
+            data.update(bitrate=64000, user_limit=0, rtc_region=None, nsfw=False, rate_limit_per_user=0,
+                        last_message_id=None)
+        if with_guild:
+            data["guild_id"] = str(c["guild_id"])
+        return data
+
+    def _member_payload(self, guild_id: int, user_id: int) -> dict:
+        m = self._guilds[guild_id]["members"][user_id]
+        return {
+            "user": dict(self._users[user_id]), "nick": None, "avatar": None, "banner": None,
+            "roles": [str(r) for r in m["roles"]], "joined_at": m["joined_at"], "premium_since": None,
+            "deaf": False, "mute": False, "flags": 0, "pending": False, "communication_disabled_until": None,
+        }
+
+    def _guild_create_payload(self, guild_id: int, intents: int) -> dict:
+        g = self._guilds[guild_id]
+        member_ids = list(g["members"]) if intents & INTENT_GUILD_MEMBERS else [self.bot_user_id]
+        text_ids = [c for c in g["channel_ids"] if self._channels[c]["type"] == 0]
+        return {
+            "id": str(guild_id), "name": g["name"], "icon": None, "splash": None, "discovery_splash": None,
+            "banner": None, "description": None, "owner_id": str(g["owner_id"]), "afk_channel_id": None,
+            "afk_timeout": 300, "verification_level": 0, "default_message_notifications": 0,
+            "explicit_content_filter": 0, "mfa_level": 0, "nsfw_level": 0, "premium_tier": 0,
+            "premium_subscription_count": 0, "premium_progress_bar_enabled": False, "preferred_locale": "en-US",
+            "system_channel_id": _sf(text_ids[0]) if text_ids else None, "system_channel_flags": 0,
+            "rules_channel_id": None, "public_updates_channel_id": None, "safety_alerts_channel_id": None,
+            "vanity_url_code": None, "features": [], "roles": list(g["roles"].values()), "emojis": [],
+            "stickers": [], "max_members": 500000, "max_video_channel_users": 25, "application_id": None,
+            "widget_enabled": False, "joined_at": g["joined_at"], "large": False, "unavailable": False,
+            "member_count": len(g["members"]), "lazy": True,
+            "members": [self._member_payload(guild_id, uid) for uid in member_ids],
+            "channels": [self._channel_payload(c) for c in g["channel_ids"]],
+            "threads": [], "presences": [], "voice_states": [], "stage_instances": [],
+            "guild_scheduled_events": [], "soundboard_sounds": [],
+        }
+
+    def _guild_rest_payload(self, guild_id: int) -> dict:
+        data = self._guild_create_payload(guild_id, 0)
+        for key in ("members", "channels", "threads", "presences", "voice_states", "stage_instances",
+                    "guild_scheduled_events", "soundboard_sounds", "joined_at", "large", "unavailable",
+                    "member_count", "lazy"):
+            data.pop(key, None)
+        return data
+
+    def _application_payload(self) -> dict:
+        return {
+            "id": str(self.application_id), "name": self.bot_name, "icon": None,
+            "description": "release-bot (fake)", "summary": "", "type": None, "bot_public": True,
+            "bot_require_code_grant": False, "verify_key": "0" * 64, "flags": 0, "hook": True,
+            "owner": {"id": "1", "username": "owner", "discriminator": "0", "global_name": None, "avatar": None,
+                      "public_flags": 0},
+            "team": None, "bot": dict(self._users[self.bot_user_id]), "redirect_uris": [],
+            "interactions_endpoint_url": None, "approximate_guild_count": len(self._guilds),
+            "integration_types_config": {"0": {}},
+        }
+
+    # ----------------------------------------------------------------- observation
+
+    @property
+    def registered_commands(self) -> list[dict]:
+        """Every command synced by bulk overwrite (``PUT``), global first, then per guild
+        (guild ones carry ``guild_id``). Copies of the stored objects."""
+        out = [dict(c) for c in self._global_commands]
+        for cmds in self._guild_commands.values():
+            out.extend(dict(c) for c in cmds)
+        return out
+
+    def commands_for(self, guild_id: int | None = None) -> list[dict]:
+        """The commands registered globally (``None``) or for one guild."""
+        cmds = self._global_commands if guild_id is None else self._guild_commands.get(guild_id, [])
+        return [dict(c) for c in cmds]
+
+    def channel_messages(self, channel_id: int) -> list[dict]:
+        """Messages the bot posted with ``POST /channels/{id}/messages``, oldest first: full message
+        objects (``id, content, embeds, nonce, components, ...``) plus the ``allowed_mentions`` it
+        sent. Interaction responses are not included (see :class:`InteractionHandle`)."""
+        return [dict(m) for m in self._messages.get(int(channel_id), [])]
+
+    @property
+    def interactions(self) -> list[InteractionHandle]:
+        """Every interaction dispatched, oldest first."""
+        return list(self._interactions.values())
+
+    def requests(self, method: str | None = None, path_contains: str | None = None) -> list[RequestRecord]:
+        """``request_log`` filtered by method and a path substring."""
+        return [r for r in self.request_log if (method is None or r.method == method)
+                and (path_contains is None or path_contains in r.path)]
+
+    def fail_next(self, count: int = 1, *, status: int = 500, path_contains: str | None = None,
+                  retry_after: float = 1.0, method: str | None = None, code: int = 0,
+                  is_global: bool = False) -> None:
+        """Answer the next ``count`` REST requests (matching ``path_contains`` — a substring of the
+        path relative to the API base, e.g. ``"/channels/1/messages"`` — and ``method`` if given)
+        with ``status`` instead of handling them. A 429 carries ``Via``, ``Retry-After``,
+        ``X-RateLimit-Scope`` and a JSON ``{"message", "retry_after" (seconds, float), "global",
+        "code"}`` ("Rate Limits" > "Exceeding A Rate Limit"), which is what makes discord.py sleep and
+        retry; other statuses answer ``{"message": "<status>: ...", "code": code}``. discord.py
+        retries 500/502/504 by itself (after 1 s, 3 s, ...)."""
+        self._fail_rules.append(_FailRule(count, status, path_contains, method, retry_after, code, is_global))
+
+    async def wait_for_ready(self, timeout: float = 10.0) -> None:
+        """Wait until a client identified and READY plus every GUILD_CREATE were written to it
+        (or a RESUME was answered with RESUMED)."""
+        try:
+            await asyncio.wait_for(self._ready.wait(), timeout)
+        except asyncio.TimeoutError:
+            raise TimeoutError(f"no gateway client became ready within {timeout}s") from None
+
+    @property
+    def connected(self) -> bool:
+        """Whether a client is identified on an open websocket."""
+        return bool(self._live_sessions())
+
+    async def disconnect_clients(self, code: int = 4000, *, invalidate_sessions: bool = False) -> None:
+        """Close every gateway websocket with ``code`` (4000: discord.py reconnects and RESUMEs; 1000
+        too). ``invalidate_sessions=True`` forgets the sessions so a RESUME gets INVALID_SESSION and
+        the client identifies afresh."""
+        if self._ready is not None:
+            self._ready.clear()
+        for conn in list(self._connections):
+            conn.queue.put_nowait(None)
+            try:
+                await asyncio.wait_for(conn.ws.close(code=code, message=b"fake disconnect"), 3.0)
+            except (asyncio.TimeoutError, ConnectionError, RuntimeError):
+                pass
+            conn.writer.cancel()
+        self._connections.clear()
+        if invalidate_sessions:
+            self._sessions.clear()
+
+    def _live_sessions(self) -> list[_Session]:
+        return sorted((s for s in self._sessions.values() if s.live), key=lambda s: s.identified_at)
+
+    # ----------------------------------------------------------------- interactions (user side)
+
+    def _find_command(self, guild_id: int | None, name: str) -> dict:
+        for cmd in self._guild_commands.get(guild_id, []) if guild_id else []:
+            if cmd["name"] == name and cmd.get("type", 1) == 1:
+                return cmd
+        for cmd in self._global_commands:
+            if cmd["name"] == name and cmd.get("type", 1) == 1:
+                return cmd
+        known = sorted({c["name"] for c in self.registered_commands})
+        raise LookupError(f"command /{name} is not registered (sync the command tree first); registered: {known}")
+
+    def _build_options(self, guild_id: int, user_id: int, schema: list[dict], options: dict,
+                       focused: str | None, resolved: dict) -> list[dict]:
+        by_name = {o["name"]: o for o in schema}
+        out = []
+        for name, value in options.items():
+            if name not in by_name:
+                raise ValueError(f"option {name!r} not in the command's options {sorted(by_name)}")
+            otype = by_name[name]["type"]
+            opt: dict[str, Any] = {"type": otype, "name": name}
+            if name == focused:
+                opt["value"] = str(value)
+                opt["focused"] = True
+            elif otype == 3:
+                opt["value"] = str(value)
+            elif otype == 4:
+                opt["value"] = int(value)
+            elif otype == 5:
+                opt["value"] = bool(value)
+            elif otype == 10:
+                opt["value"] = float(value)
+            elif otype == 7:
+                cid = int(value)
+                opt["value"] = str(cid)
+                if focused is None:
+                    ch = self._channel_payload(cid, with_guild=True)
+                    ch["permissions"] = str(self.channel_permissions(cid, user_id))
+                    resolved.setdefault("channels", {})[str(cid)] = ch
+            elif otype in (6, 9):
+                uid = int(value)
+                opt["value"] = str(uid)
+                if focused is None:
+                    resolved.setdefault("users", {})[str(uid)] = dict(self._users[uid])
+                    if uid in self._guilds[guild_id]["members"]:
+                        member = self._member_payload(guild_id, uid)
+                        member.pop("user")
+                        member["permissions"] = str(self.base_permissions(guild_id, uid))
+                        resolved.setdefault("members", {})[str(uid)] = member
+            elif otype == 8:
+                rid = int(value)
+                opt["value"] = str(rid)
+                if focused is None:
+                    resolved.setdefault("roles", {})[str(rid)] = dict(self._guilds[guild_id]["roles"][rid])
+            else:
+                opt["value"] = value
+            out.append(opt)
+        if focused is not None and focused not in options:
+            raise ValueError(f"focused option {focused!r} has no value in options")
+        return out
+
+    def _interaction_payload(self, itype: int, guild_id: int, user_id: int, command: str, options: dict,
+                             subcommand: str | None, channel_id: int | None, focused: str | None) -> dict:
+        guild = self._guild(guild_id)
+        if user_id not in guild["members"]:
+            raise ValueError(f"user {user_id} is not a member of guild {guild_id}")
+        if channel_id is None:
+            text = [c for c in guild["channel_ids"] if self._channels[c]["type"] == 0]
+            if not text:
+                raise ValueError(f"guild {guild_id} has no text channel; pass channel_id")
+            channel_id = text[0]
+        cmd = self._find_command(guild_id, command)
+        resolved: dict = {}
+        schema = cmd.get("options") or []
+        if subcommand:
+            parts = subcommand.split()
+            wrappers = []
+            for part in parts:
+                match = next((o for o in schema if o["name"] == part and o["type"] in (1, 2)), None)
+                if match is None:
+                    raise ValueError(f"/{command} has no subcommand {part!r}")
+                wrappers.append({"type": match["type"], "name": part})
+                schema = match.get("options") or []
+            inner = self._build_options(guild_id, user_id, schema, options, focused, resolved)
+            node = wrappers[-1]
+            node["options"] = inner
+            for outer, child in zip(reversed(wrappers[:-1]), reversed(wrappers[1:])):
+                outer["options"] = [child]
+            top_options = [wrappers[0]]
+        else:
+            top_options = self._build_options(guild_id, user_id, schema, options, focused, resolved)
+        data: dict[str, Any] = {"id": cmd["id"], "name": cmd["name"], "type": 1, "options": top_options}
+        if cmd.get("guild_id"):
+            data["guild_id"] = cmd["guild_id"]
+        if resolved:
+            data["resolved"] = resolved
+        member = self._member_payload(guild_id, user_id)
+        member["permissions"] = str(self.channel_permissions(channel_id, user_id))
+        channel = self._channel_payload(channel_id, with_guild=True)
+        channel["permissions"] = member["permissions"]
+        return {
+            "id": str(self.snowflake()),
+            "application_id": str(self.application_id),
+            "type": itype,
+            "token": "aW50ZXJhY3Rpb246" + secrets.token_urlsafe(48),
+            "version": 1,
+            "attachment_size_limit": 10 * 1024 * 1024,
+            "data": data,
+            "guild_id": str(guild_id),
+            "guild": {"id": str(guild_id), "locale": "en-US", "features": []},
+            "channel": channel,
+            "channel_id": str(channel_id),
+            "member": member,
+            "app_permissions": str(self.channel_permissions(channel_id, self.bot_user_id)),
+            "locale": "en-US",
+            "guild_locale": "en-US",
+            "entitlements": [],
+            "entitlement_sku_ids": [],
+            "authorizing_integration_owners": {"0": str(guild_id)},
+            "context": 0,
+        }
+
+    def _dispatch_interaction(self, payload: dict) -> InteractionHandle:
+        sessions = self._live_sessions()
+        if not sessions:
+            raise RuntimeError("no gateway client is connected; start the bot and await wait_for_ready()")
+        handle = InteractionHandle(self, payload)
+        self._interactions[handle.id] = handle
+        self._by_token[handle.token] = handle
+        # Discord delivers an interaction to one session: the newest.
+        sessions[-1].dispatch("INTERACTION_CREATE", payload)
+        return handle
+
+    async def invoke(self, guild_id: int, user_id: int, command: str, options: dict | None = None, *,
+                     subcommand: str | None = None, channel_id: int | None = None) -> InteractionHandle:
+        """Send a slash-command interaction (``INTERACTION_CREATE``, type 2) to the bot.
+
+        ``command`` must have been synced (the ``data.id`` is the registered command's id); option
+        types come from the registered schema; ``options`` maps option name -> value (str/int/bool/
+        float; channel/user/role options take the id and get ``data.resolved`` filled in).
+        ``subcommand`` is ``"sub"`` or ``"group sub"``. ``channel_id`` defaults to the guild's
+        first text channel. Returns at once; await ``handle.response()`` / ``handle.wait_done()``.
+        Shapes follow "Receiving and Responding" > "Interaction Object"."""
+        payload = self._interaction_payload(2, guild_id, user_id, command, dict(options or {}), subcommand,
+                                            channel_id, None)
+        return self._dispatch_interaction(payload)
+
+    async def autocomplete(self, guild_id: int, user_id: int, command: str, options: dict, focused: str, *,
+                           subcommand: str | None = None, channel_id: int | None = None,
+                           timeout: float = 5.0) -> list[dict]:
+        """Send an autocomplete interaction (type 4; the ``focused`` option carries ``focused: true``
+        and its partial value as a string) and return the choices ``[{"name", "value"}]`` the bot
+        answered with a type 8 callback. Raises :class:`InteractionRejected` when the fake answered
+        the callback 400 (e.g. more than 25 choices), ``TimeoutError`` when none came."""
+        payload = self._interaction_payload(4, guild_id, user_id, command, dict(options), subcommand,
+                                            channel_id, focused)
+        handle = self._dispatch_interaction(payload)
+        responded = asyncio.ensure_future(handle._responded.wait())
+        rejected = asyncio.ensure_future(handle._rejected.wait())
+        try:
+            await asyncio.wait({responded, rejected}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            responded.cancel()
+            rejected.cancel()
+        if handle.callback is None and handle.errors:
+            raise InteractionRejected(handle.errors[-1])
+        if handle.callback is None:
+            raise TimeoutError(f"autocomplete for /{command} {focused!r} got no answer within {timeout}s")
+        callback = handle.callback
+        if callback.get("type") != 8:
+            raise AssertionError(f"autocomplete answered with callback type {callback.get('type')}, not 8")
+        return list((callback.get("data") or {}).get("choices") or [])
+
+    # ----------------------------------------------------------------- HTTP
+
+    def _add_routes(self, app: web.Application) -> None:
+        p = API_PREFIX
+        r = app.router
+        r.add_get(p + "/users/@me", self._get_me)
+        r.add_get(p + "/users/{user_id}", self._get_user)
+        r.add_get(p + "/oauth2/applications/@me", self._get_application)
+        r.add_get(p + "/applications/@me", self._get_application)
+        r.add_get(p + "/gateway", self._get_gateway)
+        r.add_get(p + "/gateway/bot", self._get_gateway_bot)
+        r.add_get(p + "/applications/{app_id}/commands", self._get_commands)
+        r.add_put(p + "/applications/{app_id}/commands", self._put_commands)
+        r.add_get(p + "/applications/{app_id}/guilds/{guild_id}/commands", self._get_commands)
+        r.add_put(p + "/applications/{app_id}/guilds/{guild_id}/commands", self._put_commands)
+        r.add_post(p + "/interactions/{interaction_id}/{token}/callback", self._post_callback)
+        r.add_post(p + "/webhooks/{app_id}/{token}", self._post_followup)
+        r.add_get(p + "/webhooks/{app_id}/{token}/messages/{message_id}", self._get_webhook_message)
+        r.add_patch(p + "/webhooks/{app_id}/{token}/messages/{message_id}", self._patch_webhook_message)
+        r.add_delete(p + "/webhooks/{app_id}/{token}/messages/{message_id}", self._delete_webhook_message)
+        r.add_post(p + "/channels/{channel_id}/messages", self._post_channel_message)
+        r.add_get(p + "/channels/{channel_id}/messages", self._get_channel_messages)
+        r.add_get(p + "/channels/{channel_id}/messages/{message_id}", self._get_channel_message)
+        r.add_get(p + "/channels/{channel_id}", self._get_channel)
+        r.add_get(p + "/guilds/{guild_id}", self._get_guild)
+        r.add_get(p + "/guilds/{guild_id}/channels", self._get_guild_channels)
+        r.add_get(p + "/guilds/{guild_id}/members/{user_id}", self._get_member)
+        r.add_get(p + "/guilds/{guild_id}/roles", self._get_roles)
+
+    _NO_AUTH = ("/interactions/", "/webhooks/")
+
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler: Callable) -> web.StreamResponse:
+        if request.path == "/gateway":
+            return await handler(request)
+        path = request.path[len(API_PREFIX):] if request.path.startswith(API_PREFIX) else request.path
+        body: Any = None
+        try:
+            body = await self._read_body(request)
+            request[_JSON_KEY] = body
+            response = self._injected_failure(request.method, path)
+            if response is None:
+                if not path.startswith(self._NO_AUTH) and request.headers.get("Authorization") != f"Bot {self.token}":
+                    raise _Reject(401, 0, "401: Unauthorized")
+                response = await handler(request)
+        except _Reject as exc:
+            response = _json_response(exc.body(), exc.status)
+            self._note_interaction_error(path, exc.body())
+        except web.HTTPMethodNotAllowed:
+            response = _json_response({"message": "405: Method Not Allowed", "code": 0}, 405)
+        except web.HTTPNotFound:
+            response = _json_response({"message": "404: Not Found", "code": 0}, 404)
+        self.request_log.append(RequestRecord(request.method, path, response.status, body, dict(request.query),
+                                              time.monotonic()))
+        return response
+
+    async def _read_body(self, request: web.Request) -> Any:
+        if not request.can_read_body:
+            return None
+        ctype = request.content_type
+        if ctype == "application/json":
+            raw = await request.read()
+            try:
+                return json.loads(raw) if raw else None
+            except ValueError:
+                raise _Reject(400, 50109, "The request body contains invalid JSON.") from None
+        if ctype.startswith("multipart/"):
+            form = await request.post()
+            payload = json.loads(form["payload_json"]) if "payload_json" in form else {}
+            files = [{"field": k, "filename": getattr(v, "filename", None)} for k, v in form.items()
+                     if k != "payload_json"]
+            if files:
+                payload = dict(payload, _files=files)
+            return payload
+        return (await request.read()).decode(errors="replace") or None
+
+    def _injected_failure(self, method: str, path: str) -> web.Response | None:
+        for rule in self._fail_rules:
+            if rule.path_contains is not None and rule.path_contains not in path:
+                continue
+            if rule.method is not None and rule.method.upper() != method:
+                continue
+            rule.count -= 1
+            if rule.count <= 0:
+                self._fail_rules.remove(rule)
+            if rule.status == 429:
+                return _json_response(
+                    {"message": "You are being rate limited.", "retry_after": rule.retry_after,
+                     "global": rule.is_global, "code": rule.code},
+                    429,
+                    headers={"Via": "1.1 google", "Retry-After": str(max(1, round(rule.retry_after))),
+                             "X-RateLimit-Scope": "global" if rule.is_global else "user",
+                             **({"X-RateLimit-Global": "true"} if rule.is_global else {})},
+                )
+            text = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+                    500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable",
+                    504: "Gateway Timeout"}.get(rule.status, "Error")
+            return _json_response({"message": f"{rule.status}: {text}", "code": rule.code}, rule.status)
+        return None
+
+    def _note_interaction_error(self, path: str, body: dict) -> None:
+        parts = path.strip("/").split("/")
+        handle = None
+        if len(parts) >= 3 and parts[0] == "interactions":
+            handle = self._by_token.get(parts[2])
+        elif len(parts) >= 3 and parts[0] == "webhooks":
+            handle = self._by_token.get(parts[2])
+        if handle is not None:
+            handle.errors.append(body)
+            handle._rejected.set()
+
+    # -- users / application / gateway
+
+    async def _get_me(self, request: web.Request) -> web.Response:
+        """``GET /users/@me`` ("User Resource" > "Get Current User")."""
+        return _json_response(self.bot_user)
+
+    async def _get_user(self, request: web.Request) -> web.Response:
+        uid = int(request.match_info["user_id"])
+        if uid not in self._users:
+            raise _Reject(404, 10013, "Unknown User")
+        return _json_response(self._users[uid])
+
+    async def _get_application(self, request: web.Request) -> web.Response:
+        """``GET /oauth2/applications/@me`` ("OAuth2" > "Get Current Bot Application Information")."""
+        return _json_response(self._application_payload())
+
+    async def _get_gateway(self, request: web.Request) -> web.Response:
+        return _json_response({"url": self.gateway_url})
+
+    async def _get_gateway_bot(self, request: web.Request) -> web.Response:
+        return _json_response({"url": self.gateway_url, "shards": 1, "session_start_limit": {
+            "total": 1000, "remaining": 999, "reset_after": 14400000, "max_concurrency": 1}})
+
+    # -- application commands
+
+    def _check_app(self, request: web.Request) -> None:
+        if int(request.match_info["app_id"]) != self.application_id:
+            raise _Reject(403, 50001, "Missing Access")
+
+    def _scope(self, request: web.Request) -> int | None:
+        gid = request.match_info.get("guild_id")
+        if gid is None:
+            return None
+        gid_int = int(gid)
+        if gid_int not in self._guilds:
+            raise _Reject(403, 50001, "Missing Access")
+        return gid_int
+
+    async def _get_commands(self, request: web.Request) -> web.Response:
+        """``GET /applications/{app}/commands`` and the guild variant."""
+        self._check_app(request)
+        gid = self._scope(request)
+        return _json_response(self.commands_for(gid))
+
+    async def _put_commands(self, request: web.Request) -> web.Response:
+        """Bulk overwrite ("Application Commands" > "Bulk Overwrite Global/Guild Application Commands"):
+        validates names/descriptions/option counts, keeps the id of a command with the same name and
+        type, assigns ids to new ones, replaces the whole set, answers the stored list."""
+        self._check_app(request)
+        gid = self._scope(request)
+        body = request[_JSON_KEY]
+        if not isinstance(body, list):
+            raise _Reject(400, 50035, "Invalid Form Body",
+                          {"_errors": [{"code": "LIST_TYPE_CONVERT", "message": "Only iterables may be used in a ListType"}]})
+        errors: dict = {}
+        if len(body) > 100:
+            _add_error(errors, (), "BASE_TYPE_MAX_LENGTH", "Must be 100 or fewer in length.")
+        seen: set[tuple[str, int]] = set()
+        for i, cmd in enumerate(body):
+            ctype = cmd.get("type", 1)
+            self._validate_command(errors, (i,), cmd, ctype)
+            key = (cmd.get("name"), ctype)
+            if key in seen:
+                _add_error(errors, (i, "name"), "APPLICATION_COMMANDS_DUPLICATE_NAME",
+                           "Application command names must be unique")
+            seen.add(key)
+        if errors:
+            raise _Reject(400, 50035, "Invalid Form Body", errors)
+        stored = []
+        for cmd in body:
+            ctype = cmd.get("type", 1)
+            key = (gid, cmd["name"], ctype)
+            previous = self._command_versions.get(key)
+            cid = previous[0] if previous else self.snowflake()
+            version = self.snowflake()
+            self._command_versions[key] = (cid, version)
+            obj = {
+                "id": str(cid), "application_id": str(self.application_id), "version": str(version),
+                "type": ctype, "name": cmd["name"], "name_localizations": cmd.get("name_localizations"),
+                "description": cmd.get("description", ""),
+                "description_localizations": cmd.get("description_localizations"),
+                "default_member_permissions": cmd.get("default_member_permissions"),
+                "dm_permission": cmd.get("dm_permission", True), "nsfw": cmd.get("nsfw", False),
+                "contexts": cmd.get("contexts"), "integration_types": cmd.get("integration_types", [0]),
+                "options": cmd.get("options") or [],
+            }
+            if gid is not None:
+                obj["guild_id"] = str(gid)
+            stored.append(obj)
+        if gid is None:
+            self._global_commands = stored
+        else:
+            self._guild_commands[gid] = stored
+        return _json_response([dict(c) for c in stored])
+
+    def _validate_command(self, errors: dict, path: tuple, cmd: dict, ctype: int) -> None:
+        name = cmd.get("name") or ""
+        if ctype == 1:
+            if not _NAME_RE.match(name) or name != name.lower():
+                _add_error(errors, path + ("name",), "APPLICATION_COMMAND_INVALID_NAME", "Command name is invalid")
+            desc = cmd.get("description") or ""
+            if not 1 <= len(desc) <= 100:
+                _add_error(errors, path + ("description",), "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length.")
+        elif not 1 <= len(name) <= 32:
+            _add_error(errors, path + ("name",), "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 32 in length.")
+        self._validate_options(errors, path + ("options",), cmd.get("options") or [])
+
+    def _validate_options(self, errors: dict, path: tuple, options: list[dict]) -> None:
+        if len(options) > 25:
+            _add_error(errors, path, "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length.")
+        optional_seen = False
+        for i, opt in enumerate(options):
+            name = opt.get("name") or ""
+            if not _NAME_RE.match(name) or name != name.lower():
+                _add_error(errors, path + (i, "name"), "APPLICATION_COMMAND_INVALID_NAME", "Command name is invalid")
+            desc = opt.get("description") or ""
+            if not 1 <= len(desc) <= 100:
+                _add_error(errors, path + (i, "description"), "BASE_TYPE_BAD_LENGTH",
+                           "Must be between 1 and 100 in length.")
+            if len(opt.get("choices") or []) > 25:
+                _add_error(errors, path + (i, "choices"), "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length.")
+            if opt.get("type") in (1, 2):
+                self._validate_options(errors, path + (i, "options"), opt.get("options") or [])
+                continue
+            if opt.get("required"):
+                if optional_seen:
+                    _add_error(errors, path + (i, "required"), "APPLICATION_COMMAND_OPTIONS_REQUIRED_INVALID",
+                               "Required options must be placed before non-required options")
+            else:
+                optional_seen = True
+
+    # -- interactions
+
+    def _handle_for(self, request: web.Request) -> InteractionHandle:
+        handle = self._by_token.get(request.match_info["token"])
+        if handle is None:
+            raise _Reject(404, 10015, "Unknown Webhook")
+        if "app_id" in request.match_info and int(request.match_info["app_id"]) != self.application_id:
+            raise _Reject(404, 10015, "Unknown Webhook")
+        return handle
+
+    def _interaction_message(self, handle: InteractionHandle, body: dict, *, flags: int, mtype: int) -> dict:
+        mid = self.snowflake()
+        msg = {
+            "id": str(mid), "type": mtype, "channel_id": str(handle.channel_id),
+            "author": dict(self._users[self.bot_user_id]), "content": body.get("content") or "",
+            "embeds": [dict(e, type=e.get("type", "rich")) for e in body.get("embeds") or []],
+            "components": body.get("components") or [], "attachments": [], "mentions": [], "mention_roles": [],
+            "mention_everyone": False, "pinned": False, "tts": bool(body.get("tts", False)),
+            "timestamp": _now_iso(), "edited_timestamp": None, "flags": flags,
+            "webhook_id": str(self.application_id), "application_id": str(self.application_id),
+            "interaction_metadata": {
+                "id": str(handle.id), "type": handle.type, "user": dict(self._users[handle.user_id]),
+                "authorizing_integration_owners": handle.payload.get("authorizing_integration_owners", {}),
+            },
+            "allowed_mentions": body.get("allowed_mentions"),
+        }
+        handle._messages[mid] = msg
+        return msg
+
+    @staticmethod
+    def _public(msg: dict | None) -> dict | None:
+        if msg is None:
+            return None
+        out = dict(msg)
+        out.pop("allowed_mentions", None)
+        return out
+
+    async def _post_callback(self, request: web.Request) -> web.Response:
+        """``POST /interactions/{id}/{token}/callback`` ("Receiving and Responding" > "Create
+        Interaction Response"). discord.py 2.7 always sends ``?with_response=1`` and reads
+        ``{"interaction": {...}, "resource": {"type", "message"}}``; without it: 204.
+        A second acknowledgement answers 400 / 40060; an unknown one 404 / 10062."""
+        handle = self._interactions.get(int(request.match_info["interaction_id"]))
+        if handle is None or handle.token != request.match_info["token"]:
+            raise _Reject(404, 10062, "Unknown interaction")
+        if handle.callback is not None:
+            raise _Reject(400, 40060, "Interaction has already been acknowledged.")
+        body = request[_JSON_KEY] or {}
+        ctype = body.get("type")
+        data = body.get("data") or {}
+        if ctype not in (1, 4, 5, 6, 7, 8, 9):
+            raise _Reject(400, 50035, "Invalid Form Body",
+                          {"type": {"_errors": [{"code": "BASE_TYPE_CHOICES", "message": "Value must be one of (1, 4, 5, 6, 7, 8, 9, 10, 12)."}]}})
+        if ctype == 8:
+            if handle.type != 4:
+                raise _Reject(400, 50035, "Invalid Form Body", {"type": {"_errors": [
+                    {"code": "INTERACTION_RESPONSE_TYPE_INVALID", "message": "Invalid interaction response type"}]}})
+            errors: dict = {}
+            choices = data.get("choices") or []
+            if len(choices) > 25:
+                _add_error(errors, ("data", "choices"), "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length.")
+            for i, choice in enumerate(choices[:25]):
+                if not 1 <= len(str(choice.get("name", ""))) <= 100:
+                    _add_error(errors, ("data", "choices", i, "name"), "BASE_TYPE_BAD_LENGTH",
+                               "Must be between 1 and 100 in length.")
+                if isinstance(choice.get("value"), str) and len(choice["value"]) > 100:
+                    _add_error(errors, ("data", "choices", i, "value"), "BASE_TYPE_MAX_LENGTH",
+                               "Must be 100 or fewer in length.")
+            if errors:
+                raise _Reject(400, 50035, "Invalid Form Body", errors)
+        elif handle.type == 4:
+            raise _Reject(400, 50035, "Invalid Form Body", {"type": {"_errors": [
+                {"code": "INTERACTION_RESPONSE_TYPE_INVALID", "message": "Invalid interaction response type"}]}})
+        if ctype in (4, 7):
+            errors = validate_message_body(data)
+            if errors:
+                raise _Reject(400, 50035, "Invalid Form Body", {"data": errors})
+            if ctype == 4 and not (data.get("content") or data.get("embeds") or data.get("components")
+                                   or data.get("attachments") or data.get("poll")):
+                raise _Reject(400, 50006, "Cannot send an empty message")
+
+        handle.callback = {"type": ctype, "data": data}
+        handle.response_latency = time.monotonic() - handle.created_at
+        flags = int(data.get("flags") or 0) & (MESSAGE_FLAG_EPHEMERAL | MESSAGE_FLAG_SUPPRESS_EMBEDS)
+        message = None
+        if ctype == 4:
+            message = handle.original = self._interaction_message(handle, data, flags=flags, mtype=20)
+        elif ctype == 5:
+            message = handle.original = self._interaction_message(handle, {}, flags=flags | MESSAGE_FLAG_LOADING,
+                                                                  mtype=20)
+        handle._responded.set()
+        if ctype in (1, 4, 7, 8, 9):
+            handle._done.set()
+
+        if request.query.get("with_response", "").lower() not in ("1", "true"):
+            return web.Response(status=204)
+        interaction: dict[str, Any] = {"id": str(handle.id), "type": handle.type,
+                                       "activity_instance_id": None}
+        if message is not None:
+            interaction.update(response_message_id=message["id"],
+                               response_message_loading=bool(message["flags"] & MESSAGE_FLAG_LOADING),
+                               response_message_ephemeral=bool(message["flags"] & MESSAGE_FLAG_EPHEMERAL))
+        out: dict[str, Any] = {"interaction": interaction}
+        if message is not None:
+            out["resource"] = {"type": ctype, "message": self._public(message)}
+        return _json_response(out)
+
+    async def _post_followup(self, request: web.Request) -> web.Response:
+        """``POST /webhooks/{app}/{token}`` ("Create Followup Message"; ``?wait=true|1`` answers the
+        message, else 204). The first follow-up after a type 5 deferral fills the loading
+        ``@original`` message (same id; ephemerality of the deferral), as Discord does."""
+        handle = self._handle_for(request)
+        if handle.callback is None:
+            raise _Reject(404, 10015, "Unknown Webhook")
+        body = request[_JSON_KEY] or {}
+        _validate_or_reject(body, require_something=True)
+        original = handle.original
+        if original is not None and original["flags"] & MESSAGE_FLAG_LOADING:
+            self._apply_edit(original, body)
+            original["flags"] &= ~MESSAGE_FLAG_LOADING
+            original["edited_timestamp"] = None
+            message = original
+        else:
+            flags = int(body.get("flags") or 0) & (MESSAGE_FLAG_EPHEMERAL | MESSAGE_FLAG_SUPPRESS_EMBEDS)
+            message = self._interaction_message(handle, body, flags=flags, mtype=0)
+        handle.followups.append(dict(message))
+        handle._done.set()
+        if request.query.get("wait", "").lower() in ("1", "true"):
+            return _json_response(self._public(message))
+        return web.Response(status=204)
+
+    def _webhook_message(self, handle: InteractionHandle, message_id: str) -> dict:
+        if message_id == "@original":
+            if handle.original is None:
+                raise _Reject(404, 10008, "Unknown Message")
+            return handle.original
+        msg = handle._messages.get(int(message_id)) if message_id.isdigit() else None
+        if msg is None or msg.get("_deleted"):
+            raise _Reject(404, 10008, "Unknown Message")
+        return msg
+
+    @staticmethod
+    def _apply_edit(msg: dict, body: dict) -> None:
+        for key in ("content", "components", "allowed_mentions"):
+            if key in body:
+                msg[key] = body[key] if body[key] is not None else ("" if key == "content" else None)
+        if "embeds" in body:
+            msg["embeds"] = [dict(e, type=e.get("type", "rich")) for e in body["embeds"] or []]
+        if "flags" in body and body["flags"] is not None:
+            keep = msg["flags"] & ~MESSAGE_FLAG_SUPPRESS_EMBEDS
+            msg["flags"] = keep | (int(body["flags"]) & MESSAGE_FLAG_SUPPRESS_EMBEDS)
+
+    async def _get_webhook_message(self, request: web.Request) -> web.Response:
+        handle = self._handle_for(request)
+        return _json_response(self._public(self._webhook_message(handle, request.match_info["message_id"])))
+
+    async def _patch_webhook_message(self, request: web.Request) -> web.Response:
+        """``PATCH /webhooks/{app}/{token}/messages/@original|{id}`` ("Edit Original Interaction
+        Response" / "Edit Followup Message"): validated, applied, recorded in ``handle.edits`` for
+        ``@original``."""
+        handle = self._handle_for(request)
+        message_id = request.match_info["message_id"]
+        msg = self._webhook_message(handle, message_id)
+        body = request[_JSON_KEY] or {}
+        _validate_or_reject(body, require_something=False)
+        self._apply_edit(msg, body)
+        msg["flags"] &= ~MESSAGE_FLAG_LOADING
+        msg["edited_timestamp"] = _now_iso()
+        if msg is handle.original:
+            handle.edits.append(dict(msg))
+        else:
+            for i, f in enumerate(handle.followups):
+                if f["id"] == msg["id"]:
+                    handle.followups[i] = dict(msg)
+        handle._done.set()
+        return _json_response(self._public(msg))
+
+    async def _delete_webhook_message(self, request: web.Request) -> web.Response:
+        handle = self._handle_for(request)
+        message_id = request.match_info["message_id"]
+        msg = self._webhook_message(handle, message_id)
+        if msg is handle.original:
+            handle.original = None
+        msg["_deleted"] = True
+        return web.Response(status=204)
+
+    # -- channels and guilds
+
+    def _live_channel(self, request: web.Request) -> dict:
+        try:
+            cid = int(request.match_info["channel_id"])
+        except ValueError:
+            raise _Reject(404, 10003, "Unknown Channel") from None
+        channel = self._channels.get(cid)
+        if channel is None or channel["deleted"]:
+            raise _Reject(404, 10003, "Unknown Channel")
+        return channel
+
+    async def _post_channel_message(self, request: web.Request) -> web.Response:
+        """``POST /channels/{id}/messages`` ("Message Resource" > "Create Message"): 404/10003 for an
+        unknown or deleted channel, 403/50013 when the bot may not view+send there, 400/50035 over a
+        limit, 400/50006 when empty. With ``nonce`` and ``enforce_nonce: true``, a nonce seen in this
+        channel within ``nonce_window`` seconds returns the earlier message instead of a new one."""
+        channel = self._live_channel(request)
+        cid = channel["id"]
+        if not self.bot_can_send(cid):
+            raise _Reject(403, 50013, "Missing Permissions")
+        body = request[_JSON_KEY] or {}
+        _validate_or_reject(body, require_something=True)
+        nonce = body.get("nonce")
+        now = time.monotonic()
+        if nonce is not None and body.get("enforce_nonce"):
+            seen = self._nonces.get((cid, str(nonce)))
+            if seen is not None and now - seen[0] <= self.nonce_window:
+                return _json_response(self._public(seen[1]))
+        mid = self.snowflake()
+        msg = {
+            "id": str(mid), "type": 0, "channel_id": str(cid), "guild_id": str(channel["guild_id"]),
+            "author": dict(self._users[self.bot_user_id]), "content": body.get("content") or "",
+            "embeds": [dict(e, type=e.get("type", "rich")) for e in body.get("embeds") or []],
+            "components": body.get("components") or [], "attachments": [
+                {"id": str(self.snowflake()), "filename": f["filename"], "size": 0, "url": "", "proxy_url": ""}
+                for f in body.get("_files", []) if f.get("filename")],
+            "mentions": [], "mention_roles": [], "mention_everyone": False, "pinned": False,
+            "tts": bool(body.get("tts", False)), "timestamp": _now_iso(), "edited_timestamp": None,
+            "flags": int(body.get("flags") or 0) & MESSAGE_FLAG_SUPPRESS_EMBEDS,
+            "allowed_mentions": body.get("allowed_mentions"),
+        }
+        if body.get("message_reference"):
+            msg["message_reference"] = body["message_reference"]
+        if nonce is not None:
+            msg["nonce"] = nonce
+            self._nonces[(cid, str(nonce))] = (now, msg)
+        self._messages[cid].append(msg)
+        channel["last_message_id"] = mid
+        return _json_response(self._public(msg))
+
+    async def _get_channel_messages(self, request: web.Request) -> web.Response:
+        channel = self._live_channel(request)
+        limit = int(request.query.get("limit", 50))
+        msgs = [self._public(m) for m in reversed(self._messages[channel["id"]])][:limit]
+        return _json_response(msgs)
+
+    async def _get_channel_message(self, request: web.Request) -> web.Response:
+        channel = self._live_channel(request)
+        for m in self._messages[channel["id"]]:
+            if m["id"] == request.match_info["message_id"]:
+                return _json_response(self._public(m))
+        raise _Reject(404, 10008, "Unknown Message")
+
+    async def _get_channel(self, request: web.Request) -> web.Response:
+        """``GET /channels/{id}``: the channel (with ``guild_id``); 403/50001 if the bot cannot view it."""
+        channel = self._live_channel(request)
+        if not self.channel_permissions(channel["id"], self.bot_user_id) & Permission.VIEW_CHANNEL:
+            raise _Reject(403, 50001, "Missing Access")
+        return _json_response(self._channel_payload(channel["id"], with_guild=True))
+
+    def _request_guild(self, request: web.Request) -> int:
+        try:
+            gid = int(request.match_info["guild_id"])
+        except ValueError:
+            raise _Reject(404, 10004, "Unknown Guild") from None
+        if gid not in self._guilds:
+            raise _Reject(404, 10004, "Unknown Guild")
+        return gid
+
+    async def _get_guild(self, request: web.Request) -> web.Response:
+        gid = self._request_guild(request)
+        data = self._guild_rest_payload(gid)
+        if request.query.get("with_counts", "").lower() in ("1", "true"):
+            data.update(approximate_member_count=len(self._guilds[gid]["members"]), approximate_presence_count=0)
+        return _json_response(data)
+
+    async def _get_guild_channels(self, request: web.Request) -> web.Response:
+        gid = self._request_guild(request)
+        return _json_response([self._channel_payload(c, with_guild=True) for c in self._guilds[gid]["channel_ids"]])
+
+    async def _get_member(self, request: web.Request) -> web.Response:
+        gid = self._request_guild(request)
+        uid = int(request.match_info["user_id"])
+        if uid not in self._guilds[gid]["members"]:
+            raise _Reject(404, 10007, "Unknown Member")
+        return _json_response(self._member_payload(gid, uid))
+
+    async def _get_roles(self, request: web.Request) -> web.Response:
+        gid = self._request_guild(request)
+        return _json_response(list(self._guilds[gid]["roles"].values()))
+
+    # ----------------------------------------------------------------- gateway
+
+    async def _gateway_handler(self, request: web.Request) -> web.WebSocketResponse:
+        """The Gateway ("Gateway" > "Connections"): HELLO, heartbeats → ACK, IDENTIFY → READY + one
+        GUILD_CREATE per guild, RESUME → RESUMED (or INVALID_SESSION ``false``), REQUEST_GUILD_MEMBERS
+        → one GUILD_MEMBERS_CHUNK. Text JSON frames only, whatever ``compress`` asks."""
+        ws = web.WebSocketResponse(autoping=True, max_msg_size=0, timeout=2.0)
+        await ws.prepare(request)
+        conn = _Connection(self, ws)
+        self._connections.add(conn)
+        conn.send({"op": OP_HELLO, "d": {"heartbeat_interval": self.heartbeat_interval_ms}, "s": None, "t": None})
+        try:
+            async for msg in ws:
+                if msg.type != WSMsgType.TEXT:
+                    if msg.type == WSMsgType.BINARY:
+                        await ws.close(code=4002, message=b"Error while decoding payload.")
+                    continue
+                try:
+                    frame = json.loads(msg.data)
+                except ValueError:
+                    await ws.close(code=4002, message=b"Error while decoding payload.")
+                    break
+                op = frame.get("op")
+                self.gateway_log.append(("recv", op, None))
+                await self._on_gateway_frame(conn, op, frame.get("d"))
+        finally:
+            conn.queue.put_nowait(None)
+            self._connections.discard(conn)
+            if self._ready is not None and not self._live_sessions():
+                self._ready.clear()
+        return ws
+
+    async def _on_gateway_frame(self, conn: _Connection, op: int | None, data: Any) -> None:
+        if op == OP_HEARTBEAT:
+            conn.send({"op": OP_HEARTBEAT_ACK, "d": None, "s": None, "t": None})
+        elif op == OP_IDENTIFY:
+            if conn.session is not None:
+                await conn.ws.close(code=4005, message=b"Already authenticated.")
+                return
+            if not isinstance(data, dict) or data.get("token") != self.token:
+                await conn.ws.close(code=4004, message=b"Authentication failed.")
+                return
+            if "intents" not in data:
+                await conn.ws.close(code=4013, message=b"Invalid intent(s).")
+                return
+            session = _Session(session_id=secrets.token_hex(16), intents=int(data["intents"]), connection=conn)
+            self._sessions[session.session_id] = session
+            conn.session = session
+            self.identify_count += 1
+            session.dispatch("READY", {
+                "v": 10, "user": self.bot_user, "guilds": [{"id": str(g), "unavailable": True} for g in self._guilds],
+                "session_id": session.session_id, "resume_gateway_url": self.gateway_url,
+                "session_type": "normal", "application": {"id": str(self.application_id), "flags": 0},
+                "private_channels": [], "relationships": [], "presences": [], "user_settings": {},
+                "guild_join_requests": [], "geo_ordered_rtc_regions": ["fake"], "auth_session_id_hash": "",
+                "_trace": ["[\"fake-gateway\",{}]"],
+            })
+            for gid in self._guilds:
+                session.dispatch("GUILD_CREATE", self._guild_create_payload(gid, session.intents))
+            conn.mark(self._set_ready)
+        elif op == OP_RESUME:
+            data = data if isinstance(data, dict) else {}
+            session = self._sessions.get(data.get("session_id", ""))
+            if data.get("token") != self.token:
+                await conn.ws.close(code=4004, message=b"Authentication failed.")
+                return
+            if session is None:
+                conn.send({"op": OP_INVALID_SESSION, "d": False, "s": None, "t": None})
+                return
+            session.connection = conn
+            conn.session = session
+            self.resume_count += 1
+            session.dispatch("RESUMED", {"_trace": ["[\"fake-gateway\",{}]"]})
+            conn.mark(self._set_ready)
+        elif op == OP_REQUEST_MEMBERS:
+            data = data if isinstance(data, dict) else {}
+            gid = int(data.get("guild_id", 0))
+            if conn.session is not None and gid in self._guilds:
+                members = [self._member_payload(gid, uid) for uid in self._guilds[gid]["members"]]
+                ids = data.get("user_ids")
+                if ids:
+                    wanted = {str(i) for i in (ids if isinstance(ids, list) else [ids])}
+                    members = [m for m in members if m["user"]["id"] in wanted]
+                chunk = {"guild_id": str(gid), "members": members, "chunk_index": 0, "chunk_count": 1,
+                         "not_found": []}
+                if data.get("nonce"):
+                    chunk["nonce"] = data["nonce"]
+                conn.session.dispatch("GUILD_MEMBERS_CHUNK", chunk)
+        elif op in (OP_PRESENCE, OP_VOICE):
+            pass
+        else:
+            await conn.ws.close(code=4001, message=b"Unknown opcode.")
+
+    def _set_ready(self) -> None:
+        if self._ready is not None:
+            self._ready.set()
+
