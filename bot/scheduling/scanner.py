@@ -1,0 +1,93 @@
+"""The due scan: one APScheduler interval job that runs every guild whose weekly run is due.
+
+Due times live in the database (``guilds.next_due_at``), not in APScheduler's job
+store, so a run missed while the bot was down is caught up exactly once at start-up
+(the first scan fires immediately) and restarts never drop or repeat one.
+Source: APScheduler 3.11 user guide, "Missed job executions and coalescing".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+from typing import Awaitable, Callable
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+log = logging.getLogger(__name__)
+
+JOB_ID = "release-bot-due-scan"
+
+
+class _SkippedTickFilter(logging.Filter):
+    """Drop APScheduler's "maximum number of running instances" warning: with
+    ``max_instances=1`` a tick that finds the previous scan still running is the
+    intended outcome (a long run), not a problem worth a log line every interval."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "maximum number of running instances" not in record.getMessage()
+
+
+logging.getLogger("apscheduler.scheduler").addFilter(_SkippedTickFilter())
+
+
+class DueScanner:
+    """Runs ``scan()`` every ``interval_seconds`` (seconds) on the running asyncio loop.
+
+    ``scan`` is an async callable (normally ``Runner.run_due``). The job uses
+    ``coalesce=True`` and ``max_instances=1`` so a slow run is never doubled, and
+    a scan that raises is logged and retried at the next tick.
+    """
+
+    def __init__(self, scan: Callable[[], Awaitable[object]], interval_seconds: float) -> None:
+        self._scan = scan
+        self.interval_seconds = interval_seconds
+        self.scheduler = AsyncIOScheduler(timezone=dt.timezone.utc)
+        self._current: asyncio.Task | None = None
+
+    async def _tick(self) -> None:
+        self._current = asyncio.current_task()
+        try:
+            await self._scan()
+        except asyncio.CancelledError:
+            log.info("due scan cancelled by shutdown")
+        except Exception:  # one bad scan must not stop the schedule
+            log.exception("due scan failed; will retry at the next tick")
+        finally:
+            self._current = None
+
+    def start(self) -> None:
+        """Start the scheduler; the first scan runs at once (start-up catch-up)."""
+        self.scheduler.add_job(
+            self._tick,
+            IntervalTrigger(seconds=self.interval_seconds),
+            id=JOB_ID,
+            next_run_time=dt.datetime.now(dt.timezone.utc),
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=None,
+            replace_existing=True,
+        )
+        self.scheduler.start()
+
+    async def shutdown(self, grace_seconds: float = 10.0) -> None:
+        """Stop the scheduler; let a scan in progress finish for up to ``grace_seconds`` (seconds), then cancel it.
+
+        A cancelled run is recorded as failed and loses nothing: unposted releases stay
+        pending and unchecked artists stay due for the next run.
+        """
+        if not self.scheduler.running:
+            return
+        # AsyncIOExecutor.shutdown() cancels running coroutine jobs, so pause (no new
+        # ticks), give the scan in progress its grace period, and only then shut down.
+        self.scheduler.pause()
+        task = self._current
+        if task is not None and not task.done() and task is not asyncio.current_task():
+            await asyncio.wait({task}, timeout=grace_seconds)
+        self.scheduler.shutdown(wait=False)
+        if task is not None and not task.done():
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(task, 10)

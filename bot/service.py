@@ -1,0 +1,361 @@
+"""What the slash commands do, as plain async calls (no discord import).
+
+Cogs translate an interaction into one call here and render the result; every
+call is scoped to one guild id, so one guild never sees or changes another's data.
+Bad input raises :class:`UserError` (a message meant for the user) and changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from sqlalchemy import delete, func, select
+
+from bot.config import ScheduleSettings
+from bot.runner import Runner, RunSummary
+from bot.scheduling.due import next_due, parse_day, parse_time, parse_timezone
+from bot.spotify.client import SpotifyClient, detect_spotify_kind, parse_spotify_id
+from bot.spotify.errors import SpotifyCooldown, SpotifyError, SpotifyNotFound
+from bot.spotify.models import Artist as SpotifyArtist
+from bot.tracking import Tracker
+from storage.db import Database
+from storage.models import Artist, Follow, Guild, Run, SpotifyState
+
+log = logging.getLogger(__name__)
+
+DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+AUTOCOMPLETE_TTL_SECONDS = 300.0
+AUTOCOMPLETE_BUDGET_SECONDS = 2.0
+
+
+class UserError(Exception):
+    """Bad input or an impossible request; ``str()`` is the message to show the user."""
+
+
+@dataclass(frozen=True)
+class FollowOutcome:
+    """Result of ``follow``: the artist, whether the guild already followed it, and the baseline size."""
+
+    artist_id: str
+    artist_name: str
+    already_following: bool
+    baseline_releases: int | None  # None when the baseline is deferred to the next run
+
+
+@dataclass(frozen=True)
+class FollowedArtist:
+    """One row of ``/following``: artist id and name, when the guild followed (UTC), last check (UTC)."""
+
+    artist_id: str
+    name: str
+    followed_at: dt.datetime
+    last_checked_at: dt.datetime | None
+    last_error: str | None
+
+
+@dataclass(frozen=True)
+class GuildStatus:
+    """What ``/status`` shows for one guild (times are UTC)."""
+
+    channel_id: int | None
+    channel_problem: str | None
+    follows: int
+    schedule_day: int
+    schedule_time: str
+    timezone: str
+    next_due_at: dt.datetime
+    last_run: Run | None
+    cooldown_until: dt.datetime | None
+    cooldown_reason: str | None
+
+    @property
+    def schedule_text(self) -> str:
+        """E.g. ``"Fridays at 12:00 (Europe/Berlin)"``."""
+        return f"{DAY_NAMES[self.schedule_day]}s at {self.schedule_time} ({self.timezone})"
+
+
+class ReleaseService:
+    """The guild-facing operations behind the slash commands.
+
+    ``db``: the opened store; ``spotify``: the Spotify client; ``tracker``: used for
+    the silent baseline on follow; ``runner``: the one run path (``/refresh``);
+    ``clock``: returns aware UTC now; ``default_schedule``: the slot of a new guild.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        spotify: SpotifyClient,
+        tracker: Tracker,
+        runner: Runner,
+        *,
+        clock: Callable[[], dt.datetime],
+        default_schedule: ScheduleSettings,
+        max_follows_per_guild: int = 500,
+    ) -> None:
+        self.db = db
+        self.spotify = spotify
+        self.tracker = tracker
+        self.runner = runner
+        self.clock = clock
+        self.default_schedule = default_schedule
+        self.max_follows_per_guild = max_follows_per_guild
+        self._search_cache: dict[str, tuple[float, list[SpotifyArtist]]] = {}
+
+    # --- guilds ---------------------------------------------------------------------------
+
+    async def ensure_guild(self, guild_id: int) -> Guild:
+        """Return the guild's row, creating it with the default schedule on first use."""
+        async with self.db.sessions() as session:
+            guild = await session.get(Guild, guild_id)
+            if guild is None:
+                now = self.clock()
+                s = self.default_schedule
+                guild = Guild(
+                    id=guild_id,
+                    schedule_day=s.day,
+                    schedule_time=s.time,
+                    timezone=s.timezone,
+                    next_due_at=next_due(s.day, s.time, s.timezone, now),
+                    created_at=now,
+                )
+                session.add(guild)
+                await session.commit()
+            return guild
+
+    async def set_channel(self, guild_id: int, channel_id: int) -> None:
+        """Post this guild's releases to ``channel_id`` (the cog has checked the bot can post there)."""
+        await self.ensure_guild(guild_id)
+        async with self.db.sessions() as session:
+            guild = await session.get(Guild, guild_id)
+            guild.channel_id = channel_id
+            guild.channel_problem = None
+            await session.commit()
+
+    async def set_schedule(self, guild_id: int, day: str, time_text: str, timezone: str) -> dt.datetime:
+        """Set the weekly slot; returns the next due time (UTC).
+
+        Raises :class:`UserError` for a bad day, time ("HH:MM", 24-hour) or IANA time zone.
+        """
+        try:
+            day_no = parse_day(day)
+            hhmm = parse_time(time_text)
+            tz = parse_timezone(timezone)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+        await self.ensure_guild(guild_id)
+        async with self.db.sessions() as session:
+            guild = await session.get(Guild, guild_id)
+            guild.schedule_day, guild.schedule_time, guild.timezone = day_no, hhmm, tz
+            guild.next_due_at = next_due(day_no, hhmm, tz, self.clock())
+            await session.commit()
+            return guild.next_due_at
+
+    # --- artists --------------------------------------------------------------------------
+
+    async def resolve_artist(self, text: str) -> SpotifyArtist:
+        """Turn what a user typed into a Spotify artist.
+
+        Accepts an artist URL, a ``spotify:artist:`` URI, a bare 22-character id, or a
+        name (the best search match: an exact, case-insensitive name first).
+        Raises :class:`UserError` for an album/track/playlist link, an unknown id, a
+        name that matches no artist, or when Spotify cannot be asked right now.
+        """
+        text = (text or "").strip()
+        if not text:
+            raise UserError("Give an artist: a Spotify artist link, `spotify:artist:` URI, id, or name.")
+        if len(text) > 200:
+            raise UserError("That is too long for an artist name or link.")
+        kind = detect_spotify_kind(text)
+        if kind is not None and kind != "artist":
+            raise UserError(f"That is a Spotify {kind} link, not an artist. Share the artist's page instead "
+                            "(open the artist in Spotify → Share → Copy link to artist).")
+        artist_id = parse_spotify_id(text, "artist")
+        try:
+            if artist_id is not None:
+                try:
+                    return await self.spotify.get_artist(artist_id)
+                except SpotifyNotFound:
+                    raise UserError(f"No Spotify artist has the id `{artist_id}`.") from None
+            if kind == "artist":
+                raise UserError("That Spotify artist link is malformed: it should end in a 22-character id.")
+            results = await self._search(text)
+        except SpotifyCooldown as exc:
+            raise UserError(_cooldown_text(exc.until)) from None
+        except SpotifyError:
+            log.warning("Spotify lookup failed for %r", text, exc_info=True)
+            raise UserError("Spotify did not answer just now; nothing was changed. Try again in a minute.") from None
+        if not results:
+            raise UserError(f"No Spotify artist matches “{text}”. Check the spelling, or paste the artist's Spotify link.")
+        exact = [a for a in results if a.name.casefold() == text.casefold()]
+        return (exact or results)[0]
+
+    async def _search(self, text: str) -> list[SpotifyArtist]:
+        key = text.casefold()
+        hit = self._search_cache.get(key)
+        now = time.monotonic()
+        if hit and now - hit[0] < AUTOCOMPLETE_TTL_SECONDS:
+            return hit[1]
+        results = await self.spotify.search_artists(text, limit=10)
+        self._search_cache[key] = (now, results)
+        if len(self._search_cache) > 1000:
+            self._search_cache.pop(next(iter(self._search_cache)))
+        return results
+
+    async def artist_choices(self, text: str, limit: int = 25) -> list[tuple[str, str]]:
+        """Autocomplete for ``/follow``: up to ``limit`` ``(label, artist id)`` pairs.
+
+        Known artists from the store first, then Spotify search results (cached for
+        five minutes per query; given at most two seconds, so Discord's three-second
+        limit holds). Never raises: on any Spotify problem it answers from the store.
+        """
+        text = (text or "").strip()
+        if len(text) < 2 or parse_spotify_id(text, "artist") or detect_spotify_kind(text):
+            return []
+        choices: dict[str, str] = {}
+        async with self.db.sessions() as session:
+            rows = await session.execute(
+                select(Artist.id, Artist.name).where(Artist.name.ilike(f"%{_escape_like(text)}%", escape="\\"))
+                .order_by(Artist.name).limit(limit)
+            )
+            for artist_id, name in rows:
+                choices[artist_id] = name
+        try:
+            results = await asyncio.wait_for(self._search(text), AUTOCOMPLETE_BUDGET_SECONDS)
+        except (asyncio.TimeoutError, SpotifyError):
+            results = []
+        for artist in results:
+            label = artist.name if not artist.genres else f"{artist.name} · {', '.join(artist.genres[:2])}"
+            choices.setdefault(artist.id, label)
+        return [(label[:100], artist_id) for artist_id, label in list(choices.items())[:limit]]
+
+    async def follow(self, guild_id: int, text: str) -> FollowOutcome:
+        """Follow an artist in this guild and take its silent baseline (nothing already out is posted).
+
+        Raises :class:`UserError` for input ``resolve_artist`` refuses, or when the guild
+        already follows ``max_follows_per_guild`` artists. If Spotify cannot give the
+        baseline now, the follow still stands and the baseline is taken in the next run.
+        """
+        artist = await self.resolve_artist(text)
+        await self.ensure_guild(guild_id)
+        async with self.db.sessions() as session:
+            existing = await session.get(Follow, (guild_id, artist.id))
+            if existing is not None:
+                return FollowOutcome(artist.id, artist.name, True, None)
+            count = await session.scalar(select(func.count()).select_from(Follow).where(Follow.guild_id == guild_id))
+            if count >= self.max_follows_per_guild:
+                raise UserError(f"This server already follows {count} artists, the most allowed. Unfollow some first.")
+            row = await session.get(Artist, artist.id)
+            if row is None:
+                session.add(Artist(id=artist.id, name=artist.name, image_url=artist.image_url, group_state={}))
+            else:
+                row.name, row.image_url = artist.name, artist.image_url or row.image_url
+            session.add(Follow(guild_id=guild_id, artist_id=artist.id, followed_at=self.clock()))
+            await session.commit()
+        try:
+            baseline = await self.tracker.baseline(artist.id)
+        except SpotifyError:
+            log.warning("baseline of %s deferred to the next run", artist.id, exc_info=True)
+            baseline = None
+        return FollowOutcome(artist.id, artist.name, False, baseline)
+
+    async def unfollow(self, guild_id: int, text: str) -> str:
+        """Stop following an artist (by id — what autocomplete sends —, link, URI or exact name).
+
+        Returns the artist's name. Raises :class:`UserError` if this guild does not follow it.
+        Nothing posted is forgotten: following again later does not repost the past.
+        """
+        text = (text or "").strip()
+        artist_id = parse_spotify_id(text, "artist")
+        async with self.db.sessions() as session:
+            query = select(Follow, Artist.name).join(Artist, Artist.id == Follow.artist_id).where(Follow.guild_id == guild_id)
+            if artist_id:
+                query = query.where(Follow.artist_id == artist_id)
+            else:
+                query = query.where(func.lower(Artist.name) == text.lower())
+            found = (await session.execute(query)).first()
+            if found is None:
+                raise UserError(f"This server doesn't follow “{text}”. See `/following` for the list.")
+            follow, name = found
+            await session.execute(delete(Follow).where(Follow.guild_id == guild_id, Follow.artist_id == follow.artist_id))
+            await session.commit()
+            return name
+
+    async def following(self, guild_id: int) -> list[FollowedArtist]:
+        """This guild's followed artists, by name."""
+        async with self.db.sessions() as session:
+            rows = await session.execute(
+                select(Follow.artist_id, Artist.name, Follow.followed_at, Artist.last_checked_at, Artist.last_error)
+                .join(Artist, Artist.id == Follow.artist_id)
+                .where(Follow.guild_id == guild_id)
+                .order_by(func.lower(Artist.name))
+            )
+            return [FollowedArtist(*row) for row in rows]
+
+    async def followed_choices(self, guild_id: int, text: str, limit: int = 25) -> list[tuple[str, str]]:
+        """Autocomplete for ``/unfollow``: ``(name, artist id)`` of this guild's follows matching ``text``."""
+        text = (text or "").strip()
+        async with self.db.sessions() as session:
+            query = (select(Artist.name, Artist.id).join(Follow, Follow.artist_id == Artist.id)
+                     .where(Follow.guild_id == guild_id))
+            if text:
+                query = query.where(Artist.name.ilike(f"%{_escape_like(text)}%", escape="\\"))
+            rows = await session.execute(query.order_by(func.lower(Artist.name)).limit(limit))
+            return [(name[:100], artist_id) for name, artist_id in rows]
+
+    # --- runs -----------------------------------------------------------------------------
+
+    async def refresh(self, guild_id: int) -> RunSummary:
+        """Check this guild's artists now and post what is new (the same path as the weekly run).
+
+        Raises :class:`UserError` when the guild has no channel or follows nobody.
+        """
+        guild = await self.ensure_guild(guild_id)
+        if guild.channel_id is None:
+            raise UserError("Choose where releases go first: `/settings channel`.")
+        async with self.db.sessions() as session:
+            count = await session.scalar(select(func.count()).select_from(Follow).where(Follow.guild_id == guild_id))
+        if not count:
+            raise UserError("This server follows no artists yet. Add one with `/follow`.")
+        return await self.runner.run("refresh", [guild_id])
+
+    async def status(self, guild_id: int) -> GuildStatus:
+        """Channel, follows, schedule and next run, last run touching this guild, and any Spotify cooldown."""
+        guild = await self.ensure_guild(guild_id)
+        async with self.db.sessions() as session:
+            follows = await session.scalar(select(func.count()).select_from(Follow).where(Follow.guild_id == guild_id))
+            last_run = await session.scalar(
+                select(Run).where((Run.guild_id == guild_id) | (Run.guild_id.is_(None)))
+                .where(Run.trigger != "check")
+                .order_by(Run.started_at.desc(), Run.id.desc()).limit(1)
+            )
+            state = await session.get(SpotifyState, 1)
+        cooldown_until = state.cooldown_until if state else None
+        if cooldown_until is not None and cooldown_until <= self.clock():
+            cooldown_until = None
+        return GuildStatus(
+            channel_id=guild.channel_id,
+            channel_problem=guild.channel_problem,
+            follows=follows or 0,
+            schedule_day=guild.schedule_day,
+            schedule_time=guild.schedule_time,
+            timezone=guild.timezone,
+            next_due_at=guild.next_due_at,
+            last_run=last_run,
+            cooldown_until=cooldown_until,
+            cooldown_reason=state.cooldown_reason if state and cooldown_until else None,
+        )
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _cooldown_text(until: dt.datetime) -> str:
+    return (f"Spotify has paused this bot's requests until <t:{int(until.timestamp())}:f>. "
+            "Nothing was changed; try again after that.")

@@ -1,0 +1,163 @@
+"""The whole bot on loopback: Spotify emulator + Discord fake + the real ``ReleaseBot``.
+
+Used by the end-to-end tests and by ``release-bot demo``. The bot is the unmodified
+discord.py client, pointed at the fake through the two Discord URLs of its config,
+and its Spotify client is pointed at the emulator through the Spotify base URLs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+import discord
+
+from bot.config import DiscordSettings, ScheduleSettings, Settings, SpotifySettings
+from bot.discord_app import ReleaseBot
+from tests.fakes.discord_fake import DiscordFake
+from tests.fakes.spotify_emulator import SpotifyEmulator
+
+
+class SimClock:
+    """An injectable, settable UTC clock (``clock()`` → aware UTC datetime)."""
+
+    def __init__(self, start: dt.datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def advance(self, **kwargs: float) -> dt.datetime:
+        """Move the clock forward by ``datetime.timedelta(**kwargs)``; returns the new now."""
+        self.now += dt.timedelta(**kwargs)
+        return self.now
+
+    def set(self, when: dt.datetime) -> None:
+        """Jump to ``when`` (aware)."""
+        self.now = when
+
+
+async def wait_for(predicate: Callable[[], Any], *, timeout: float = 10.0, interval: float = 0.02,
+                   what: str = "condition") -> Any:
+    """Poll ``predicate`` (sync or async) until truthy; return its value. Raises ``TimeoutError`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(interval)
+
+
+@dataclass
+class Stack:
+    """A running stack. ``guild_id``/``channel_id``/``admin_id``/``member_id`` are the fake's world."""
+
+    spotify: SpotifyEmulator
+    discord: DiscordFake
+    clock: SimClock
+    database_url: str
+    scan_interval_seconds: float
+    guild_id: int
+    channel_id: int
+    admin_id: int
+    member_id: int
+    bot: ReleaseBot | None = None
+    _task: asyncio.Task | None = field(default=None, repr=False)
+
+    @classmethod
+    async def create(cls, data_dir: Path, *, clock: SimClock | None = None, scan_interval_seconds: float = 0.1,
+                     spotify_latency: float = 0.0) -> "Stack":
+        """Start both fakes and build a guild with one text channel, an admin and a plain member."""
+        spotify = SpotifyEmulator(latency=spotify_latency)
+        await spotify.start()
+        fake = DiscordFake()
+        await fake.start()
+        guild_id = fake.add_guild("Music Club")
+        channel_id = fake.add_channel(guild_id, "new-music")
+        admin_id = fake.add_member(guild_id, name="admin", manage_guild=True)
+        member_id = fake.add_member(guild_id, name="listener")
+        clock = clock or SimClock(dt.datetime(2026, 11, 16, 9, 0, tzinfo=dt.timezone.utc))  # a Monday
+        return cls(spotify=spotify, discord=fake, clock=clock,
+                   database_url=f"sqlite+aiosqlite:///{data_dir / 'release-bot.db'}",
+                   scan_interval_seconds=scan_interval_seconds, guild_id=guild_id, channel_id=channel_id,
+                   admin_id=admin_id, member_id=member_id)
+
+    def settings(self) -> Settings:
+        """Config pointing the bot at the two fakes."""
+        return Settings(
+            discord=DiscordSettings(token=self.discord.token, api_base_url=self.discord.api_base_url,
+                                    gateway_url=self.discord.gateway_url),
+            spotify=SpotifySettings(client_id=self.spotify.client_id, client_secret=self.spotify.client_secret,
+                                    api_base_url=self.spotify.api_base_url,
+                                    accounts_base_url=self.spotify.accounts_base_url),
+            database_url=self.database_url,
+            scan_interval_seconds=self.scan_interval_seconds,
+            schedule=ScheduleSettings(day=4, time="12:00", timezone="UTC"),
+        )
+
+    async def start_bot(self, timeout: float = 15.0) -> ReleaseBot:
+        """Start a fresh ``ReleaseBot`` process-equivalent on the same database; wait until ready."""
+        bot = ReleaseBot(self.settings(), clock=self.clock)
+        self.bot = bot
+        self._task = asyncio.create_task(bot.start(self.discord.token), name="release-bot")
+        try:
+            await wait_for(lambda: bot.is_ready() or self._task.done(), timeout=timeout, what="bot ready")
+        except TimeoutError:
+            await self.stop_bot()
+            raise
+        if self._task.done():
+            self._task.result()  # re-raise the start-up failure
+        return bot
+
+    async def stop_bot(self) -> None:
+        """Close the bot (as at shutdown) and wait for its task."""
+        if self.bot is not None:
+            await self.bot.close()
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(self._task, 10)
+            except (asyncio.CancelledError, discord.ConnectionClosed):
+                pass
+        self.bot, self._task = None, None
+
+    async def restart_bot(self) -> ReleaseBot:
+        """Stop and start the bot again on the same database (a process restart)."""
+        await self.stop_bot()
+        return await self.start_bot()
+
+    async def close(self) -> None:
+        """Stop the bot and both fakes."""
+        await self.stop_bot()
+        await self.discord.stop()
+        await self.spotify.stop()
+
+    # --- acting as a user -------------------------------------------------------------
+
+    async def command(self, name: str, options: dict | None = None, *, subcommand: str | None = None,
+                      user_id: int | None = None, timeout: float = 15.0):
+        """Invoke a slash command as the admin (or ``user_id``) and wait for its final reply."""
+        handle = await self.discord.invoke(self.guild_id, user_id or self.admin_id, name, options or {},
+                                           subcommand=subcommand, channel_id=self.channel_id)
+        await handle.wait_done(timeout=timeout)
+        return handle
+
+    def posted(self) -> list[dict]:
+        """Messages the bot posted in the release channel, oldest first."""
+        return self.discord.channel_messages(self.channel_id)
+
+    def posted_titles(self) -> list[str]:
+        """Titles of every release embed posted in the release channel, in order."""
+        return [e.get("title") for m in self.posted() for e in m.get("embeds") or []]
+
+    async def until(self, predicate: Callable[[], Any] | Callable[[], Awaitable[Any]], *, timeout: float = 10.0,
+                    what: str = "condition") -> Any:
+        """:func:`wait_for` bound to this stack."""
+        return await wait_for(predicate, timeout=timeout, what=what)
