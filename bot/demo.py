@@ -49,6 +49,8 @@ def _print_messages(messages: list[dict], channel: str) -> None:
             fields = " · ".join(f"{f['name']}: {f['value']}" for f in embed.get("fields") or [])
             if fields:
                 print(f"    │ {fields}")
+            if (embed.get("footer") or {}).get("text"):
+                print(f"    │ {embed['footer']['text']}")
             print(f"    └ {embed.get('url')}")
 
 

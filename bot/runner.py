@@ -65,6 +65,8 @@ class RunSummary:
     started_at: dt.datetime | None = None
     finished_at: dt.datetime | None = None
     error: str | None = None
+    new_release_ids: list[str] = field(default_factory=list)
+    baselined: list[str] = field(default_factory=list)
 
     @property
     def coverage(self) -> float:
@@ -99,8 +101,12 @@ class Runner:
         """True while a run is in progress."""
         return self._lock.locked()
 
-    async def run(self, trigger: str, guild_ids: Sequence[int] | None = None) -> RunSummary:
+    async def run(self, trigger: str, guild_ids: Sequence[int] | None = None, *,
+                  artist_ids: Sequence[str] | None = None) -> RunSummary:
         """Run for ``guild_ids`` (None = every guild) and return its summary; waits for a run in progress.
+
+        With ``artist_ids`` (``release-bot check``) exactly those artists are tracked and
+        nothing is delivered: the releases first seen stay pending for the guilds.
 
         ``trigger``: ``schedule`` | ``refresh`` | ``check``. For ``schedule`` each
         guild's ``next_due_at`` is moved to its next weekly time strictly after now
@@ -109,7 +115,7 @@ class Runner:
         when possible).
         """
         async with self._lock:
-            return await self._run(trigger, guild_ids)
+            return await self._run(trigger, guild_ids, artist_ids=artist_ids)
 
     async def run_due(self, now: dt.datetime | None = None) -> RunSummary | None:
         """One ``schedule`` run for every guild whose ``next_due_at <= now`` (default: the clock); None if none are due.
@@ -126,15 +132,20 @@ class Runner:
             return await self._run("schedule", due, advance_after=now)
 
     async def _run(
-        self, trigger: str, guild_ids: Sequence[int] | None, advance_after: dt.datetime | None = None
+        self, trigger: str, guild_ids: Sequence[int] | None, advance_after: dt.datetime | None = None,
+        artist_ids: Sequence[str] | None = None,
     ) -> RunSummary:
         if trigger not in TRIGGERS:
             raise ValueError(f"unknown trigger {trigger!r}; expected one of {', '.join(TRIGGERS)}")
         started = self.clock()
         async with self.db.sessions() as session:
-            guilds = await queries.guilds_by_ids(session, guild_ids)
-            gids = [g.id for g in guilds]
-            artist_ids = await queries.followed_artist_ids(session, gids)
+            if artist_ids is not None:
+                gids: list[int] = []
+                artist_ids = list(dict.fromkeys(artist_ids))
+            else:
+                guilds = await queries.guilds_by_ids(session, guild_ids)
+                gids = [g.id for g in guilds]
+                artist_ids = await queries.followed_artist_ids(session, gids)
             run = Run(
                 trigger=trigger,
                 guild_id=gids[0] if trigger == "refresh" and len(gids) == 1 else None,
@@ -192,6 +203,8 @@ class Runner:
         finished = self.clock()
         summary.artists_checked = len(track.checked)
         summary.releases_found = len(track.new_releases)
+        summary.new_release_ids = list(track.new_releases)
+        summary.baselined = list(track.baselined)
         summary.releases_posted = sum(d.posted for d in summary.deliveries.values())
         summary.spotify_requests = getattr(spotify, "request_count", 0) - before
         summary.finished_at = finished
