@@ -13,8 +13,13 @@ stamp="$VENV/.installed-$(sha256sum "$ROOT/pyproject.toml" | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
   echo "Setting up $VENV (first run only)…" >&2
   [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
-  "$VENV/bin/python" -m pip install --quiet --upgrade pip >&2
-  "$VENV/bin/python" -m pip install --quiet -e "$ROOT[test]" >&2
+  log="$VENV/install.log"
+  if ! { "$VENV/bin/python" -m pip install --quiet --upgrade pip \
+         && "$VENV/bin/python" -m pip install --quiet -e "$ROOT[test]"; } >"$log" 2>&1; then
+    cat "$log" >&2
+    echo "Installing release-bot's dependencies failed (full log above, also in $log)." >&2
+    exit 1
+  fi
   rm -f "$VENV"/.installed-*
   touch "$stamp"
 fi
