@@ -34,8 +34,8 @@ class Follows(commands.Cog):
             text = (f"Now following [{outcome.artist_name}](<{url}>). Spotify is busy, so the releases already out "
                     "will be noted (not posted) at the next check.")
         else:
-            text = (f"Now following [{outcome.artist_name}](<{url}>). Its {outcome.baseline_releases} latest releases "
-                    "are already out and won't be posted; new ones will be.")
+            text = (f"Now following [{outcome.artist_name}](<{url}>). What it has already released won't be posted; "
+                    "its new releases will be.")
         await reply(interaction, text)
 
     @follow.autocomplete("artist")
