@@ -23,6 +23,7 @@ from bot.spotify.client import SpotifyClient, detect_spotify_kind, parse_spotify
 from bot.spotify.errors import SpotifyCooldown, SpotifyError, SpotifyNotFound
 from bot.spotify.models import Artist as SpotifyArtist
 from bot.tracking import Tracker
+from storage import queries
 from storage.db import Database
 from storage.models import Artist, Follow, Guild, Run, SpotifyState
 
@@ -111,21 +112,11 @@ class ReleaseService:
 
     async def ensure_guild(self, guild_id: int) -> Guild:
         """Return the guild's row, creating it with the default schedule on first use."""
+        s = self.default_schedule
         async with self.db.sessions() as session:
-            guild = await session.get(Guild, guild_id)
-            if guild is None:
-                now = self.clock()
-                s = self.default_schedule
-                guild = Guild(
-                    id=guild_id,
-                    schedule_day=s.day,
-                    schedule_time=s.time,
-                    timezone=s.timezone,
-                    next_due_at=next_due(s.day, s.time, s.timezone, now),
-                    created_at=now,
-                )
-                session.add(guild)
-                await session.commit()
+            guild = await queries.get_or_create_guild(session, guild_id, now=self.clock(), schedule_day=s.day,
+                                                      schedule_time=s.time, timezone=s.timezone)
+            await session.commit()
             return guild
 
     async def set_channel(self, guild_id: int, channel_id: int) -> None:
