@@ -83,6 +83,8 @@ class Guild(Base):
     last_run_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # Set when posting to the channel failed with 403/404; cleared on success.
     channel_problem: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Spotify album groups this guild wants posted (album, single, compilation, appears_on).
+    album_groups: Mapped[list[str]] = mapped_column(JSON, default=lambda: ["album", "single", "compilation"])
 
     follows: Mapped[list[Follow]] = relationship(back_populates="guild", cascade="all, delete-orphan")
 
@@ -105,6 +107,10 @@ class Artist(Base):
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     # Per album group state of the last check: {"album": {"total": 12, "newest": [ids…]}, …}
     group_state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Release date (UTC midnight) of the newest release known for this artist: drives priority and economy mode.
+    last_release_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # How many runs in a row this artist was due but not checked (budget, cooldown): the starvation guard.
+    runs_skipped: Mapped[int] = mapped_column(Integer, default=0)
 
     follows: Mapped[list[Follow]] = relationship(back_populates="artist")
 
@@ -141,6 +147,30 @@ class Release(Base):
     total_tracks: Mapped[int | None] = mapped_column(Integer, nullable=True)
     image_url: Mapped[str | None] = mapped_column(Text, nullable=True)
     first_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    # Labels from tracking, e.g. [{"kind": "carries_singles", "new_tracks": 3, "known_tracks": 2},
+    # {"kind": "back_catalogue"}, {"kind": "deluxe_of", "release_id": ...}, {"kind": "remix_of", ...}].
+    labels: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    upc: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    tracks_fetched: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    tracks: Mapped[list[ReleaseTrack]] = relationship(
+        cascade="all, delete-orphan", order_by="ReleaseTrack.position", lazy="raise")
+
+
+class ReleaseTrack(Base):
+    """Track ``position`` (0-based) of release ``release_id``: ``name``, ``duration_ms`` (ms), ISRC when known.
+
+    Filled by ``GET /albums/{id}`` (simplified tracks carry no ISRC; ``isrc`` stays None unless fetched).
+    """
+
+    __tablename__ = "release_tracks"
+
+    release_id: Mapped[str] = mapped_column(ForeignKey("releases.id", ondelete="CASCADE"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    track_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    name: Mapped[str] = mapped_column(Text)
+    duration_ms: Mapped[int] = mapped_column(Integer)
+    isrc: Mapped[str | None] = mapped_column(String(16), nullable=True, index=True)
 
 
 class ArtistRelease(Base):
@@ -210,6 +240,10 @@ class Run(Base):
     releases_found: Mapped[int] = mapped_column(Integer, default=0)
     releases_posted: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Instrumentation: {"requests_by_endpoint": {...}, "lower_bound": L, "pages_skipped": n,
+    # "rate_limited": n, "phase_seconds": {"plan": s, "track": s, "label": s, "deliver": s},
+    # "budget": n, "carried_over": n}
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
 class SpotifyState(Base):
@@ -223,6 +257,9 @@ class SpotifyState(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     cooldown_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     cooldown_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Per-day request budget accounting: requests made on UTC day ``budget_day`` ("YYYY-MM-DD").
+    budget_day: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    budget_day_requests: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class BotState(Base):
