@@ -43,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=getattr(logging, str(args.log_level).upper(), logging.INFO),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("discord").setLevel(max(logging.WARNING, logging.getLogger().level))
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # its plugin set-up chatter is not news
     # The bot never joins voice: discord.py's "PyNaCl/davey is not installed" warnings are noise here.
     logging.getLogger("discord.client").addFilter(lambda record: "voice will NOT be supported" not in record.getMessage())
     try:
