@@ -26,7 +26,7 @@ from typing import Protocol
 from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 
-from bot.delivery.planner import Announcement, pending_announcements
+from bot.delivery.planner import Announcement, fold_twins, split_pending
 from bot.delivery.render import announcement_embed, pack_indices
 from storage.db import Database
 from storage.models import Delivery, Guild
@@ -65,7 +65,8 @@ class DeliveryResult:
     """Outcome of :meth:`Deliverer.deliver` for one guild.
 
     ``posted``: announcements posted (one per main release); ``folded``: twin releases
-    recorded with them; ``messages``: messages sent; ``pending``: announcements left
+    recorded with them; ``skipped``: releases of album groups the guild does not want,
+    recorded as ``skipped`` and never posted; ``messages``: messages sent; ``pending``: announcements left
     for a later run; ``error``: why delivery stopped early (None when it did not);
     ``problem``: a standing configuration problem ("no channel set", or the channel
     problem stored on the guild).
@@ -74,6 +75,7 @@ class DeliveryResult:
     guild_id: int
     posted: int = 0
     folded: int = 0
+    skipped: int = 0
     messages: int = 0
     pending: int = 0
     error: str | None = None
@@ -131,7 +133,10 @@ class Deliverer:
                 return result
             channel_id = guild.channel_id
             result.problem = guild.channel_problem
-            announcements = await pending_announcements(session, guild_id)
+            wanted, unwanted = await split_pending(session, guild_id)
+            announcements = fold_twins(wanted)
+        if unwanted:
+            result.skipped = await self._skip(guild_id, [r.id for r in unwanted], run_id)
         result.pending = len(announcements)
         if channel_id is None:
             result.problem = "no channel set"
@@ -193,6 +198,21 @@ class Deliverer:
             log.warning("guild %s: a release of this message is already in the ledger; skipping", guild_id)
             return False
         return True
+
+    async def _skip(self, guild_id: int, release_ids: list[str], run_id: int | None) -> int:
+        """Record releases of unwanted album groups as ``skipped`` (never posted); returns how many."""
+        now = self.clock()
+        try:
+            async with self.db.sessions() as session:
+                session.add_all(
+                    Delivery(guild_id=guild_id, release_id=rid, status="skipped", claimed_at=now, run_id=run_id)
+                    for rid in release_ids
+                )
+                await session.commit()
+        except IntegrityError:
+            log.warning("guild %s: a skipped release is already in the ledger", guild_id)
+            return 0
+        return len(release_ids)
 
     async def _unclaim(self, guild_id: int, release_ids: list[str]) -> None:
         async with self.db.sessions() as session:

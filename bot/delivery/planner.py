@@ -3,7 +3,9 @@
 A release is **new for a guild** when it is linked to an artist the guild follows,
 the link is not a baseline link, the link was first seen strictly after the guild's
 ``followed_at`` for that artist, and the guild's ledger (``deliveries``) has no row
-for it (claimed or sent).
+for it (claimed, sent or skipped). Only releases linked in one of the guild's
+``album_groups`` (album, single, compilation, appears_on) are posted; the others are
+recorded as ``skipped`` by the deliverer.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import and_, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import ArtistRelease, Delivery, Follow, Release
+from storage.models import ArtistRelease, Delivery, Follow, Guild, Release
 
 TWIN_MAX_DAYS = 2
 
@@ -113,14 +115,20 @@ def fold_twins(releases: Sequence[Release]) -> list[Announcement]:
     return announcements
 
 
-async def pending_releases(session: AsyncSession, guild_id: int) -> list[Release]:
-    """Releases new for guild ``guild_id`` (see module docstring), oldest first seen first.
+DEFAULT_ALBUM_GROUPS = ("album", "single", "compilation")
 
-    Ties are ordered by release date, then id, so the order is stable.
-    """
+
+async def guild_album_groups(session: AsyncSession, guild_id: int) -> list[str]:
+    """The album groups guild ``guild_id`` wants posted (``guilds.album_groups``; the default when unset)."""
+    groups = await session.scalar(select(Guild.album_groups).where(Guild.id == guild_id))
+    return list(groups) if groups else list(DEFAULT_ALBUM_GROUPS)
+
+
+async def _pending_with_groups(session: AsyncSession, guild_id: int) -> list[tuple[Release, set[str]]]:
+    """Releases new for the guild (module docstring) with the album groups of their qualifying links."""
     delivered = exists().where(Delivery.guild_id == guild_id, Delivery.release_id == Release.id)
     query = (
-        select(Release)
+        select(Release, ArtistRelease.album_group)
         .join(ArtistRelease, ArtistRelease.release_id == Release.id)
         .join(Follow, and_(Follow.artist_id == ArtistRelease.artist_id, Follow.guild_id == guild_id))
         .where(
@@ -128,15 +136,50 @@ async def pending_releases(session: AsyncSession, guild_id: int) -> list[Release
             ArtistRelease.first_seen_at > Follow.followed_at,
             ~delivered,
         )
-        .distinct()
         .order_by(Release.first_seen_at, Release.release_date, Release.id)
     )
-    return list((await session.scalars(query)).all())
+    out: dict[str, tuple[Release, set[str]]] = {}
+    for release, group in (await session.execute(query)).all():
+        out.setdefault(release.id, (release, set()))[1].add(group)
+    return list(out.values())
 
 
-async def pending_announcements(session: AsyncSession, guild_id: int) -> list[Announcement]:
+async def split_pending(session: AsyncSession, guild_id: int,
+                        album_groups: Sequence[str] | None = None) -> tuple[list[Release], list[Release]]:
+    """(:func:`pending_releases`, :func:`unwanted_releases`) from one query."""
+    groups = set(album_groups if album_groups is not None else await guild_album_groups(session, guild_id))
+    wanted: list[Release] = []
+    unwanted: list[Release] = []
+    for release, linked in await _pending_with_groups(session, guild_id):
+        (wanted if linked & groups else unwanted).append(release)
+    return wanted, unwanted
+
+
+async def pending_releases(session: AsyncSession, guild_id: int,
+                           album_groups: Sequence[str] | None = None) -> list[Release]:
+    """Releases new for guild ``guild_id`` (see module docstring), oldest first seen first.
+
+    Only releases with a qualifying link in one of ``album_groups`` (default: the
+    guild's ``album_groups``) count. Ties are ordered by release date, then id, so the
+    order is stable.
+    """
+    return (await split_pending(session, guild_id, album_groups))[0]
+
+
+async def unwanted_releases(session: AsyncSession, guild_id: int,
+                            album_groups: Sequence[str] | None = None) -> list[Release]:
+    """Releases new for the guild whose every qualifying link is in a group it does not want posted.
+
+    The deliverer records them in the ledger as ``skipped`` (never posted), so turning a
+    group on later does not post its past.
+    """
+    return (await split_pending(session, guild_id, album_groups))[1]
+
+
+async def pending_announcements(session: AsyncSession, guild_id: int,
+                                album_groups: Sequence[str] | None = None) -> list[Announcement]:
     """What guild ``guild_id`` has not been told yet: :func:`pending_releases` folded by :func:`fold_twins`.
 
     Oldest first seen first. Reads only; the ledger is written by the deliverer.
     """
-    return fold_twins(await pending_releases(session, guild_id))
+    return fold_twins(await pending_releases(session, guild_id, album_groups))

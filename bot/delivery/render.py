@@ -86,13 +86,61 @@ def _artist_line(artists: Iterable[Any], limit: int) -> str:
     return line
 
 
+LABEL_NAME_LIMIT = 200  # a referenced release's title inside a label line
+_EDITION_TEXT = {"deluxe": "Deluxe edition", "anniversary": "Anniversary edition", "expanded": "Expanded edition",
+                 "remaster": "Remastered edition", "special": "New edition"}
+
+
+def _plural(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+def _ref(label: dict[str, Any]) -> str:
+    name = escape_markdown(_truncate(str(label.get("name") or "an earlier release"), LABEL_NAME_LIMIT))
+    return f"*{name}*"
+
+
+def label_lines(release: Any) -> list[str]:
+    """The release's labels (``releases.labels``, see ``bot.tracking.labels``) as short lines.
+
+    ``carries_singles`` → "3 new tracks, 2 already out as singles"; ``edition_of`` →
+    "Deluxe edition of *X* — 4 bonus tracks"; ``remix_of`` → "Remix of *X*";
+    ``back_catalogue`` → "Newly added to Spotify (released 2011)". Unknown kinds are skipped.
+    """
+    lines = []
+    for label in getattr(release, "labels", None) or ():
+        if not isinstance(label, dict):
+            continue
+        kind = label.get("kind")
+        if kind == "carries_singles":
+            new, known = int(label.get("new_tracks") or 0), int(label.get("known_tracks") or 0)
+            lines.append(f"{_plural(new, 'new track', 'new tracks')}, "
+                         f"{known} already out as {'a single' if known == 1 else 'singles'}")
+        elif kind in ("edition_of", "deluxe_of"):
+            text = f"{_EDITION_TEXT.get(label.get('edition') or 'deluxe', 'New edition')} of {_ref(label)}"
+            bonus = label.get("bonus_tracks")
+            if isinstance(bonus, int):
+                text += f" — {_plural(bonus, 'bonus track', 'bonus tracks')}" if bonus else " — no bonus tracks"
+            lines.append(text)
+        elif kind == "remix_of":
+            many = (getattr(release, "total_tracks", None) or 1) > 1
+            lines.append(f"{'Remixes' if many else 'Remix'} of {_ref(label)}")
+        elif kind == "back_catalogue":
+            released = format_release_date(getattr(release, "release_date", "") or "",
+                                           getattr(release, "release_date_precision", None))
+            lines.append(f"Newly added to Spotify (released {released})" if released else "Newly added to Spotify")
+    return lines
+
+
 def release_embed(release: Any) -> dict[str, Any]:
     """The embed dict announcing ``release`` (a ``storage.models.Release`` or anything shaped like it).
 
     Title = name (≤ 256), ``url`` = ``https://open.spotify.com/album/<id>``,
     description = the artists as markdown links to their Spotify pages (≤ 4,096),
     inline fields "Type" (Album/Single/Compilation), "Released" (at the date's
-    precision) and "Tracks" (when known), thumbnail = cover image when known.
+    precision) and "Tracks" (when known), thumbnail = cover image when known. The
+    release's labels (:func:`label_lines`) follow the artists in the description, one
+    per line (at most 2,048 characters); the artist line shrinks to keep it ≤ 4,096.
     """
     fields = [
         {"name": "Type", "value": _TYPE_LABELS.get((release.album_type or "").lower(), (release.album_type or "?").title()), "inline": True},
@@ -108,7 +156,7 @@ def release_embed(release: Any) -> dict[str, Any]:
         "type": "rich",
         "title": _truncate(release.name or "Untitled", TITLE_LIMIT),
         "url": ALBUM_URL.format(release.id),
-        "description": _artist_line(release.artists, DESCRIPTION_LIMIT),
+        "description": _description(release),
         "color": SPOTIFY_GREEN,
         "fields": fields,
     }
@@ -117,13 +165,40 @@ def release_embed(release: Any) -> dict[str, Any]:
     return embed
 
 
+def _description(release: Any) -> str:
+    notes = "\n".join(label_lines(release))
+    notes = _truncate(notes, DESCRIPTION_LIMIT // 2)
+    if not notes:
+        return _artist_line(release.artists, DESCRIPTION_LIMIT)
+    return f"{_artist_line(release.artists, DESCRIPTION_LIMIT - len(notes) - 1)}\n{notes}"
+
+
 def announcement_embed(announcement: Announcement) -> dict[str, Any]:
-    """:func:`release_embed` of the main release; folded twins are named in the footer ("Also: … (Clean)")."""
-    embed = release_embed(announcement.release)
+    """:func:`release_embed` of the main release; folded twins are named in the footer ("Also: … (Clean)").
+
+    When the main release has no labels, those of a folded twin are shown.
+    """
+    main = announcement.release
+    if not getattr(main, "labels", None):
+        labelled = next((t for t in announcement.twins if getattr(t, "labels", None)), None)
+        if labelled is not None:
+            main = _WithLabels(main, labelled.labels)
+    embed = release_embed(main)
     if announcement.twins:
         names = ", ".join(t.name for t in announcement.twins)
         embed["footer"] = {"text": _truncate(f"Also: {names}", FOOTER_LIMIT)}
     return embed
+
+
+class _WithLabels:
+    """A release seen with another edition's labels (read-only view for rendering)."""
+
+    def __init__(self, release: Any, labels: list[dict[str, Any]]) -> None:
+        self._release = release
+        self.labels = labels
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._release, name)
 
 
 def embed_size(embed: dict[str, Any]) -> int:
