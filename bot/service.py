@@ -17,10 +17,12 @@ from typing import Callable
 from sqlalchemy import delete, func, select
 
 from bot.config import ScheduleSettings
+from bot.delivery.planner import DEFAULT_ALBUM_GROUPS
 from bot.runner import Runner, RunSummary
 from bot.scheduling.due import next_due, parse_day, parse_time, parse_timezone
 from bot.spotify.client import SpotifyClient, detect_spotify_kind, parse_spotify_id
 from bot.spotify.errors import SpotifyCooldown, SpotifyError, SpotifyNotFound
+from bot.spotify.models import ALBUM_GROUPS
 from bot.spotify.models import Artist as SpotifyArtist
 from bot.tracking import Tracker
 from storage import queries
@@ -29,6 +31,8 @@ from storage.models import Artist, Follow, Guild, Run, SpotifyState
 
 log = logging.getLogger(__name__)
 
+ALBUM_GROUP_NAMES = {"album": "Albums", "single": "Singles", "compilation": "Compilations",
+                     "appears_on": "Appears on"}
 DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 AUTOCOMPLETE_TTL_SECONDS = 300.0
 AUTOCOMPLETE_BUDGET_SECONDS = 2.0
@@ -73,6 +77,12 @@ class GuildStatus:
     last_run: Run | None
     cooldown_until: dt.datetime | None
     cooldown_reason: str | None
+    album_groups: tuple[str, ...] = ("album", "single", "compilation")
+
+    @property
+    def album_groups_text(self) -> str:
+        """E.g. ``"Albums, Singles"`` (in Spotify's group order)."""
+        return ", ".join(ALBUM_GROUP_NAMES[g] for g in ALBUM_GROUPS if g in self.album_groups) or "none"
 
     @property
     def schedule_text(self) -> str:
@@ -146,6 +156,34 @@ class ReleaseService:
             guild.next_due_at = next_due(day_no, hhmm, tz, self.clock())
             await session.commit()
             return guild.next_due_at
+
+    async def set_album_groups(self, guild_id: int, groups) -> tuple[str, ...]:
+        """Post only releases of these Spotify album groups (album, single, compilation, appears_on).
+
+        Returns the stored groups in Spotify's order. Raises :class:`UserError` when
+        ``groups`` is empty or names an unknown group (nothing is changed then).
+        Releases of a group turned off are recorded as skipped at the next delivery;
+        turning a group on later posts only what is found from then on.
+        """
+        chosen = {str(g).strip().lower() for g in groups or ()}
+        unknown = sorted(chosen - set(ALBUM_GROUPS))
+        if unknown:
+            raise UserError(f"Unknown release type {unknown[0]!r}; choose from {', '.join(ALBUM_GROUPS)}.")
+        if not chosen:
+            raise UserError("Choose at least one release type to post; nothing was changed.")
+        ordered = tuple(g for g in ALBUM_GROUPS if g in chosen)
+        await self.ensure_guild(guild_id)
+        async with self.db.sessions() as session:
+            guild = await session.get(Guild, guild_id)
+            guild.album_groups = list(ordered)
+            await session.commit()
+        return ordered
+
+    async def album_groups(self, guild_id: int) -> tuple[str, ...]:
+        """The album groups this guild posts, in Spotify's order."""
+        guild = await self.ensure_guild(guild_id)
+        stored = guild.album_groups or list(DEFAULT_ALBUM_GROUPS)
+        return tuple(g for g in ALBUM_GROUPS if g in stored)
 
     # --- artists --------------------------------------------------------------------------
 
@@ -340,6 +378,7 @@ class ReleaseService:
             last_run=last_run,
             cooldown_until=cooldown_until,
             cooldown_reason=state.cooldown_reason if state and cooldown_until else None,
+            album_groups=tuple(g for g in ALBUM_GROUPS if g in (guild.album_groups or DEFAULT_ALBUM_GROUPS)),
         )
 
 

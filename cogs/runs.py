@@ -64,6 +64,7 @@ class Runs(commands.Cog):
         embed.add_field(name="Channel", value=channel, inline=False)
         embed.add_field(name="Following", value=f"{st.follows} artist{'s' * (st.follows != 1)}")
         embed.add_field(name="Schedule", value=f"{st.schedule_text}\nnext <t:{int(st.next_due_at.timestamp())}:F>")
+        embed.add_field(name="Posting", value=st.album_groups_text)
         if st.last_run is not None:
             run = st.last_run
             due = run.artists_due or 0

@@ -1,4 +1,4 @@
-"""``/settings channel`` and ``/settings schedule`` (Manage Server)."""
+"""``/settings channel``, ``/settings schedule`` and ``/settings types`` (Manage Server)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.service import DAY_NAMES, UserError
+from bot.service import ALBUM_GROUP_NAMES, DAY_NAMES, UserError
 from cogs.common import reply, require_manage_guild
 
 REQUIRED_PERMISSIONS = ("view_channel", "send_messages", "embed_links")
@@ -47,6 +47,28 @@ class Settings(commands.GroupCog, group_name="settings", group_description="Wher
         due = await self.bot.service.set_schedule(interaction.guild_id, day.value, time, timezone)
         await reply(interaction, f"New releases will be posted every {day.name} at {time.strip()} ({timezone.strip()}). "
                                  f"Next: <t:{int(due.timestamp())}:F>.")
+
+    @app_commands.command(name="types", description="Choose which kinds of releases are posted.")
+    @app_commands.describe(album="Post albums", single="Post singles and EPs", compilation="Post compilations",
+                           appears_on="Post releases the artists only appear on")
+    @require_manage_guild()
+    async def types(self, interaction: discord.Interaction, album: bool | None = None, single: bool | None = None,
+                    compilation: bool | None = None, appears_on: bool | None = None) -> None:
+        service = self.bot.service
+        current = set(await service.album_groups(interaction.guild_id))
+        asked = {"album": album, "single": single, "compilation": compilation, "appears_on": appears_on}
+        if all(v is None for v in asked.values()):
+            await reply(interaction, f"Posting: {_groups_text(current)}. Nothing was changed.")
+            return
+        chosen = {g for g in current if asked.get(g) is not False} | {g for g, v in asked.items() if v}
+        if not chosen:
+            raise UserError("That would post nothing: keep at least one release type. Nothing was changed.")
+        stored = await service.set_album_groups(interaction.guild_id, chosen)
+        await reply(interaction, f"Posting: {_groups_text(stored)}.")
+
+
+def _groups_text(groups) -> str:
+    return ", ".join(name for g, name in ALBUM_GROUP_NAMES.items() if g in set(groups)) or "nothing"
 
 
 async def setup(bot) -> None:
