@@ -13,7 +13,7 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Artist, ArtistRelease, Follow, Guild, Release, SpotifyState
@@ -228,3 +228,148 @@ async def guilds_by_ids(session: AsyncSession, guild_ids: Sequence[int] | None) 
             return []
         query = query.where(Guild.id.in_(list(guild_ids)))
     return list((await session.scalars(query)).all())
+
+
+# --- tracking (issue 3): bulk reads and writes for a run --------------------------------
+
+DEFAULT_ALBUM_GROUPS = ("album", "single", "compilation")
+_GROUP_ORDER = ("album", "single", "compilation", "appears_on")
+
+
+async def tracked_groups(session: AsyncSession, artist_ids: Iterable[str]) -> dict[str, tuple[str, ...]]:
+    """``{artist id: album groups to track}``: the union of ``album_groups`` of the guilds following it.
+
+    In API order (album, single, compilation, appears_on). An artist no guild follows
+    (``release-bot check --artist``) gets the default (album, single, compilation).
+    One query for all ids.
+    """
+    ids = list(dict.fromkeys(artist_ids))
+    union: dict[str, set[str]] = {a: set() for a in ids}
+    for chunk in _chunks(ids, 900):
+        rows = await session.execute(
+            select(Follow.artist_id, Guild.album_groups).join(Guild, Guild.id == Follow.guild_id)
+            .where(Follow.artist_id.in_(chunk))
+        )
+        for artist_id, groups in rows:
+            union[artist_id].update(groups or DEFAULT_ALBUM_GROUPS)
+    return {a: tuple(g for g in _GROUP_ORDER if g in (union[a] or set(DEFAULT_ALBUM_GROUPS))) for a in ids}
+
+
+async def artist_tracking_rows(session: AsyncSession, artist_ids: Iterable[str]) -> dict[str, tuple]:
+    """``{id: (baselined_at, last_checked_at, last_release_at, runs_skipped, group_state)}`` in one query per 900 ids."""
+    ids = list(dict.fromkeys(artist_ids))
+    out: dict[str, tuple] = {}
+    for chunk in _chunks(ids, 900):
+        rows = await session.execute(
+            select(Artist.id, Artist.baselined_at, Artist.last_checked_at, Artist.last_release_at,
+                   Artist.runs_skipped, Artist.group_state).where(Artist.id.in_(chunk))
+        )
+        for row in rows:
+            out[row[0]] = tuple(row[1:])
+    return out
+
+
+async def known_release_groups(session: AsyncSession, artist_id: str) -> dict[str, str]:
+    """``{release id: album group}`` of every release linked to ``artist_id`` (baseline or not)."""
+    rows = await session.execute(
+        select(ArtistRelease.release_id, ArtistRelease.album_group).where(ArtistRelease.artist_id == artist_id))
+    return dict(rows.all())
+
+
+def release_values(album: Any, now: dt.datetime) -> dict[str, Any]:
+    """The ``releases`` row of Spotify album ``album`` first seen at ``now``."""
+    return {
+        "id": album.id,
+        "name": album.name,
+        "album_type": album.album_type,
+        "artists": [{"id": a.id, "name": a.name} for a in album.artists],
+        "release_date": album.release_date,
+        "release_date_precision": album.release_date_precision,
+        "total_tracks": album.total_tracks,
+        "image_url": album.image_url,
+        "first_seen_at": now,
+        "labels": [],
+        "tracks_fetched": False,
+    }
+
+
+async def store_checks(
+    session: AsyncSession,
+    *,
+    new_artists: Sequence[dict[str, Any]] = (),
+    releases: Sequence[dict[str, Any]] = (),
+    links: Sequence[dict[str, Any]] = (),
+    artist_updates: Sequence[dict[str, Any]] = (),
+) -> None:
+    """Store a batch of artist checks in the caller's transaction (not committed).
+
+    ``new_artists``: ``artists`` rows to insert if absent; ``releases``: rows from
+    :func:`release_values` (existing ones keep their first-seen time); ``links``:
+    ``artist_releases`` rows (existing links untouched); ``artist_updates``: dicts with
+    ``id`` and the columns to set (all dicts of one call must have the same keys).
+    Executemany statements: a few round trips per batch, whatever its size.
+    """
+    if new_artists:
+        await _insert_many_ignore(session, Artist, list(new_artists))
+    if releases:
+        unique = list({r["id"]: r for r in releases}.values())
+        await _insert_many_ignore(session, Release, unique)
+    if links:
+        unique_links = list({(r["artist_id"], r["release_id"]): r for r in links}.values())
+        await _insert_many_ignore(session, ArtistRelease, unique_links)
+    if artist_updates:
+        by_keys: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for row in artist_updates:
+            by_keys.setdefault(tuple(sorted(k for k in row if k != "id")), []).append(row)
+        table = Artist.__table__
+        for keys, rows in by_keys.items():
+            stmt = update(table).where(table.c.id == bindparam("b_id")).values({k: bindparam(f"b_{k}") for k in keys})
+            await session.execute(stmt, [{f"b_{k}": v for k, v in {"id": r["id"], **{k: r[k] for k in keys}}.items()}
+                                         for r in rows])
+
+
+async def bump_runs_skipped(session: AsyncSession, artist_ids: Iterable[str]) -> None:
+    """``runs_skipped += 1`` for each id (one statement)."""
+    ids = list(artist_ids)
+    for chunk in _chunks(ids, 900):
+        await session.execute(update(Artist).where(Artist.id.in_(chunk)).values(runs_skipped=Artist.runs_skipped + 1))
+
+
+async def budget_used_today(session: AsyncSession, day: str) -> int:
+    """Requests recorded for UTC day ``day`` ("YYYY-MM-DD"); 0 when the stored day is another one."""
+    state = await session.get(SpotifyState, SPOTIFY_STATE_ID)
+    if state is None or state.budget_day != day:
+        return 0
+    return state.budget_day_requests or 0
+
+
+async def add_budget_requests(session: AsyncSession, day: str, requests: int) -> int:
+    """Add ``requests`` to UTC day ``day``'s count (a new day starts from 0); returns the day's total (not committed)."""
+    state = await session.get(SpotifyState, SPOTIFY_STATE_ID)
+    if state is None:
+        state = SpotifyState(id=SPOTIFY_STATE_ID, budget_day=day, budget_day_requests=0)
+        session.add(state)
+    if state.budget_day != day:
+        state.budget_day = day
+        state.budget_day_requests = 0
+    state.budget_day_requests = (state.budget_day_requests or 0) + requests
+    await session.flush()
+    return state.budget_day_requests
+
+
+def _chunks(items: list[Any], size: int):
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+async def _insert_many_ignore(session: AsyncSession, model: type, rows: list[dict[str, Any]]) -> None:
+    dialect = session.get_bind().dialect.name
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    elif dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:  # pragma: no cover
+        for row in rows:
+            await session.merge(model(**row))
+        return
+    await session.execute(insert(model.__table__).on_conflict_do_nothing(), rows)

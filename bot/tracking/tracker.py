@@ -1,25 +1,32 @@
-"""Change detection: which releases of the followed artists are new (docs/design.md, "Tracking").
+"""Change detection: which releases of the followed artists are new (docs/design.md, docs/tracking.md).
 
 Plain async code over the store and a Spotify client; no discord import. The client
 is anything with the ``SpotifyClient`` surface used here (``artist_albums``,
-``artist_albums_next``, ``get_artist``, ``request_count``, ``cooldown_until``).
+``get_artist``, ``request_count``, ``cooldown_until``; optionally
+``requests_by_endpoint`` and ``rate_limited``).
 
-Requests follow Spotify Web API "Get Artist's Albums" (``GET /artists/{id}/albums``):
-one ``include_groups=<group>`` request per tracked group, ``limit=10`` (the 2026
-maximum), results newest first inside a group. ``appears_on`` is not tracked by
-default because Spotify lists it unordered, which breaks early stopping.
+One probe per artist (``GET /artists/{id}/albums?include_groups=<union>&limit=10&offset=o``)
+decides "unchanged"; changes are drilled into group by group (:mod:`bot.tracking.detect`).
+A run is planned under a request budget (:mod:`bot.tracking.plan`). Unchanged
+artists and findings are written in batches (a few statements per chunk of artists).
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import datetime as dt
 import logging
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from bot.spotify.errors import SpotifyCooldown, SpotifyError, SpotifyNotFound
+from bot.tracking import detect as det
+from bot.tracking.plan import (
+    ArtistRow, Budget, BudgetExhausted, economy_skips, oldest_key, priority_key, reserve_requests, run_budget,
+)
 from storage import queries
 from storage.db import Database
 from storage.models import Artist
@@ -53,15 +60,35 @@ def failure_reason(exc: BaseException) -> str:
     return text[:300]
 
 
+def release_day(date: str | None) -> dt.datetime | None:
+    """A Spotify ``release_date`` (``YYYY``, ``YYYY-MM``, ``YYYY-MM-DD``) as UTC midnight of its first day."""
+    if not date:
+        return None
+    parts = (date.split("-") + ["1", "1"])[:3]
+    try:
+        return dt.datetime(int(parts[0]), max(1, int(parts[1])), max(1, int(parts[2])), tzinfo=dt.timezone.utc)
+    except ValueError:
+        return None
+
+
 @dataclass
 class TrackResult:
     """Outcome of :meth:`Tracker.track`.
 
     ``checked``: artist ids checked successfully (including ones baselined this run),
-    in input order; ``failed``: artist id → reason; ``new_releases``: release ids newly
-    linked (non-baseline) in this call, each once; ``baselined``: artists whose silent
-    baseline was taken instead of a check; ``requests``: Spotify API requests made
-    (client ``request_count`` delta); ``cooldown``: the cooldown that stopped the run.
+    in input order; ``failed``: artist id → reason (errors, and artists skipped by a
+    Spotify cooldown); ``new_releases``: release ids newly linked (non-baseline), each
+    once; ``baselined``: artists whose silent baseline was taken instead of a check;
+    ``requests``: Spotify API requests made (client ``request_count`` delta);
+    ``cooldown``: the cooldown that stopped the run; ``carried``: due artists left
+    for the next run because the request budget ran out (or a cooldown stopped the run);
+    ``economy_skipped``: inactive artists not due this run (economy mode);
+    ``back_catalogue``: new release ids found mid-group (old release date);
+    ``lower_bound``: this run's L without the labeler's album requests;
+    ``naive_pages``: pages a whole-catalogue walk at limit 10 would have fetched for
+    the checked artists; ``pages_skipped``: naive pages not fetched;
+    ``budget``: the run's request budget (None = unlimited);
+    ``phase_seconds``: ``plan`` and ``track`` wall seconds.
     """
 
     checked: list[str] = field(default_factory=list)
@@ -70,6 +97,69 @@ class TrackResult:
     requests: int = 0
     cooldown: SpotifyCooldown | None = None
     baselined: list[str] = field(default_factory=list)
+    carried: list[str] = field(default_factory=list)
+    economy_skipped: list[str] = field(default_factory=list)
+    back_catalogue: list[str] = field(default_factory=list)
+    lower_bound: int = 0
+    naive_pages: int = 0
+    pages_skipped: int = 0
+    budget: int | None = None
+    changed: int = 0
+    fallbacks: int = 0
+    requests_by_endpoint: dict[str, int] = field(default_factory=dict)
+    rate_limited: int = 0
+    phase_seconds: dict[str, float] = field(default_factory=dict)
+
+
+class _ArtistFetcher:
+    """One artist's Spotify pages within a check: each (groups, offset) requested at most once, through the budget."""
+
+    def __init__(self, spotify: Any, artist_id: str, groups: Sequence[str], budget: Budget, *,
+                 reserved: bool = False) -> None:
+        self.spotify = spotify
+        self.artist_id = artist_id
+        self.union = ",".join(groups)
+        self.budget = budget
+        self.cache: dict[tuple[str, int], Any] = {}
+        self.requests = 0
+        self.holding = reserved  # the worker reserved this artist's first request
+
+    def take(self) -> None:
+        """Count one request against the budget (the first one uses the worker's reservation)."""
+        self.release()
+        self.budget.take()
+        self.requests += 1
+
+    def release(self) -> None:
+        if self.holding:
+            self.holding = False
+            self.budget.reserved -= 1
+
+    async def _get(self, include: str, offset: int) -> Any:
+        key = (include, offset)
+        page = self.cache.get(key)
+        if page is None:
+            self.take()
+            page = await self.spotify.artist_albums(self.artist_id, include_groups=include, limit=PAGE_LIMIT,
+                                                    offset=offset)
+            self.cache[key] = page
+        return page
+
+    async def combined(self, offset: int) -> Any:
+        return await self._get(self.union, offset)
+
+    async def exact(self, group: str, offset: int) -> Any:
+        return await self._get(group, offset)
+
+
+@dataclass
+class _Outcome:
+    artist_id: str
+    detection: det.Detection
+    baselined: bool
+    create: dict[str, Any] | None
+    last_release_at: dt.datetime | None
+    requests: int
 
 
 class Tracker:
@@ -77,12 +167,15 @@ class Tracker:
 
     ``db``: :class:`storage.db.Database`; ``spotify``: the Spotify client;
     ``clock``: returns the current aware UTC datetime; ``groups``: album groups
-    tracked; ``concurrency``: artists checked at once (``asyncio.Semaphore``);
-    ``max_pages``: safety cap of pages followed per group in one check (a check that
-    meets no known release pages on at most this far).
-
-    Store writes are serialised inside the process (one lock) and committed once per
-    artist, so an artist's findings are stored whole or not at all.
+    tracked for an artist no guild follows (a followed artist gets the union of its
+    guilds' ``album_groups``); ``concurrency``: artists checked at once;
+    ``max_pages``: safety cap of pages read per group in one check;
+    ``requests_per_run`` / ``requests_per_day``: request budgets (0 = unlimited; the
+    day is the UTC day, counted in ``spotify_state``); ``reserve_share``: share of a
+    budgeted run spent first on the longest-unchecked artists (the starvation guard);
+    ``economy`` / ``economy_inactive_days`` / ``economy_every``: economy mode (an
+    artist with no release for that many days is checked every k-th scheduled run);
+    ``flush_every``: artists per store batch.
     """
 
     def __init__(
@@ -94,15 +187,29 @@ class Tracker:
         groups: Sequence[str] = TRACKED_GROUPS,
         concurrency: int = 4,
         max_pages: int = 20,
+        requests_per_run: int = 0,
+        requests_per_day: int = 0,
+        reserve_share: float = 0.25,
+        economy: bool = False,
+        economy_inactive_days: int = 365,
+        economy_every: int = 4,
+        flush_every: int = 500,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be ≥ 1")
         self.db = db
         self.spotify = spotify
         self.clock = clock
-        self.groups = tuple(groups)
+        self.groups = det.order_groups(groups)
         self.concurrency = concurrency
         self.max_pages = max_pages
+        self.requests_per_run = max(0, int(requests_per_run))
+        self.requests_per_day = max(0, int(requests_per_day))
+        self.reserve_share = float(reserve_share)
+        self.economy = economy
+        self.economy_inactive_days = economy_inactive_days
+        self.economy_every = economy_every
+        self.flush_every = max(1, flush_every)
         self._write_lock = asyncio.Lock()
 
     # --- cooldown ------------------------------------------------------------------
@@ -140,9 +247,11 @@ class Tracker:
     async def baseline(self, artist_id: str) -> int:
         """Take the silent baseline of ``artist_id``; returns the number of releases recorded.
 
-        The newest page (``limit=10``) of each tracked group is stored with
-        ``baseline=True`` (never announced) and ``artists.baselined_at`` is set. One
-        request per group, plus one ``get_artist`` when the artist has no row yet.
+        Every tracked group (the union of the following guilds' ``album_groups``) is read
+        whole, ``include_groups=<group>`` at ``limit=10`` (at least one request per
+        group), stored with ``baseline=True`` (never announced), and the probe state is
+        set up; ``artists.baselined_at`` is set. Plus one ``get_artist`` when the artist
+        has no row yet. The requests count towards the day's budget (never refused).
         Idempotent: an artist already baselined costs no request and returns 0.
         Raises ``SpotifyCooldown`` (persisted; no request made while one is in force),
         ``SpotifyNotFound`` or ``SpotifyError``; nothing is stored then.
@@ -151,180 +260,267 @@ class Tracker:
             artist = await session.get(Artist, artist_id)
             if artist is not None and artist.baselined_at is not None:
                 return 0
+            groups = (await queries.tracked_groups(session, [artist_id]))[artist_id]
         cooldown = await self.active_cooldown()
         if cooldown is not None:
             raise cooldown
+        budget = Budget(None)
         try:
-            return await self._baseline(artist_id, run_id=None)
+            outcome = await self._check(artist_id, None, groups, budget)
         except SpotifyCooldown as exc:
             await self._persist_cooldown(exc)
             raise
-
-    async def _baseline(self, artist_id: str, run_id: int | None) -> int:
-        async with self.db.sessions() as session:
-            exists = await session.get(Artist, artist_id) is not None
-        spotify_artist = None if exists else await self.spotify.get_artist(artist_id)
-        pages = {}
-        for group in self.groups:
-            pages[group] = await self.spotify.artist_albums(artist_id, include_groups=group, limit=PAGE_LIMIT)
-        async with self._write_lock, self.db.sessions() as session:
-            if spotify_artist is not None:
-                artist = await queries.get_or_create_artist(
-                    session, artist_id, spotify_artist.name, getattr(spotify_artist, "image_url", None)
-                )
-            else:
-                artist = await session.get(Artist, artist_id)
-            if artist.baselined_at is not None:  # taken meanwhile by another task
-                return 0
-            now = self.clock()
-            stored = 0
-            for group, page in pages.items():
-                for album in page.items:
-                    await queries.upsert_release(session, album, now=now)
-                    stored += await queries.link_release(
-                        session, artist_id, album.id, album_group=group, now=now, baseline=True, run_id=run_id
-                    )
-            artist.baselined_at = now
-            artist.last_checked_at = now
-            artist.last_error = None
-            artist.group_state = _group_state(pages)
-            await session.commit()
+        finally:
+            await self._count_day(budget.spent)
+        await self._flush([outcome], run_id=None)
+        stored = len(outcome.detection.baseline)
         log.info("baseline of %s: %d releases", artist_id, stored)
         return stored
 
     # --- tracking ------------------------------------------------------------------
-    async def track(self, artist_ids: Iterable[str], *, run_id: int | None = None) -> TrackResult:
+    async def track(self, artist_ids: Iterable[str], *, run_id: int | None = None,
+                    economy: bool | None = None) -> TrackResult:
         """Check each artist once for new releases and store them.
 
         Duplicate ids are checked once. An artist never baselined gets its baseline
-        instead (nothing new from it). Otherwise, per tracked group: the newest page
-        (``limit=10``), items collected until the first release already linked to the
-        artist; the next page is fetched only when the whole page was unknown. New
-        items are stored (``releases`` first seen now, ``artist_releases`` with
-        ``baseline=False`` and ``run_id``); ``last_checked_at``/``group_state`` are
-        updated and ``last_error`` cleared — one commit per artist.
+        instead (nothing new from it). Otherwise one probe request decides whether
+        anything changed; only changed groups are read further (docs/tracking.md).
+        New items are stored (``releases`` first seen now, ``artist_releases`` with
+        ``baseline=False`` and ``run_id``); ``last_checked_at``/``group_state``/
+        ``last_release_at`` updated, ``runs_skipped`` reset and ``last_error``
+        cleared — in batches of ``flush_every`` artists, each artist whole or not at all.
+
+        Budget: with ``requests_per_run``/``requests_per_day`` set, artists are checked
+        in priority order after a starvation reserve; those not reached are
+        ``carried`` (``runs_skipped`` + 1) and stay due. ``economy`` (default: the
+        tracker's setting) skips long-inactive artists except every k-th run.
 
         Failures never raise: an artist that fails (Spotify error, not found, timeout,
         anything) gets ``last_error`` and a ``failed`` entry; the others go on. A
         ``SpotifyCooldown`` — raised by the client, or already in force at the start
         (read from ``spotify_state``) — is persisted and stops the run: every artist not
         yet checked is ``failed`` with "Spotify cooldown until …" (its ``last_error``
-        is left alone: not the artist's fault) and ``cooldown`` is set.
+        is left alone: not the artist's fault), carried, and ``cooldown`` is set.
         """
+        t_plan = time.perf_counter()
         ids = list(dict.fromkeys(artist_ids))
         result = TrackResult()
-        before = getattr(self.spotify, "request_count", 0)
+        spotify = self.spotify
+        before = getattr(spotify, "request_count", 0)
+        before_endpoints = collections.Counter(getattr(spotify, "requests_by_endpoint", {}) or {})
+        before_429 = getattr(spotify, "rate_limited", 0)
+        now = self.clock()
+        day = now.astimezone(dt.timezone.utc).date().isoformat()
+        async with self.db.sessions() as session:
+            raw = await queries.artist_tracking_rows(session, ids)
+            groups_by = await queries.tracked_groups(session, ids)
+            used_today = await queries.budget_used_today(session, day)
+        rows = {a: ArtistRow(a, *raw[a]) if a in raw else ArtistRow(a, None, None, None, 0, None, exists=False)
+                for a in ids}
         cooldown = await self.active_cooldown()
-        skipped: set[str] = set()
-        outcomes: dict[str, list[str] | BaseException] = {}
-        baselined: set[str] = set()
-        semaphore = asyncio.Semaphore(self.concurrency)
+        limit = run_budget(self.requests_per_run, self.requests_per_day, used_today)
+        budget = Budget(limit)
+        result.budget = limit
 
-        async def check_one(artist_id: str) -> None:
-            nonlocal cooldown
-            async with semaphore:
-                if cooldown is not None:
-                    skipped.add(artist_id)
+        use_economy = self.economy if economy is None else economy
+        due: list[str] = []
+        for a in ids:
+            if use_economy and economy_skips(rows[a], now, self.economy_inactive_days, self.economy_every):
+                result.economy_skipped.append(a)
+            else:
+                due.append(a)
+        priority = sorted(due, key=lambda a: priority_key(rows[a]))
+        reserve = reserve_requests(limit, self.reserve_share)
+        phases: list[tuple[list[str], float]] = []
+        if limit is not None and reserve:
+            phases.append((sorted(due, key=lambda a: oldest_key(rows[a])), reserve))
+        phases.append((priority, float("inf")))
+        result.phase_seconds["plan"] = time.perf_counter() - t_plan
+
+        t_track = time.perf_counter()
+        outcomes: dict[str, _Outcome] = {}
+        errors: dict[str, BaseException] = {}
+        started: set[str] = set()
+        pending: list[_Outcome] = []
+        stop = cooldown is not None
+
+        async def flush_pending(force: bool = False) -> None:
+            if pending and (force or len(pending) >= self.flush_every):
+                batch = list(pending)
+                pending.clear()
+                await self._flush(batch, run_id=run_id)
+
+        async def worker(queue: collections.deque[str], phase_limit: float) -> None:
+            nonlocal stop, cooldown
+            while queue and not stop:
+                # Start an artist only while its probe fits: requests spent + probes reserved < the limit.
+                if budget.spent + budget.reserved >= min(phase_limit, budget.left() + budget.spent):
                     return
+                artist_id = queue.popleft()
+                if artist_id in started:
+                    continue
+                started.add(artist_id)
+                budget.reserved += 1
                 try:
-                    new, was_baseline = await self._check(artist_id, run_id)
+                    outcome = await self._check(artist_id, rows[artist_id], groups_by.get(artist_id, self.groups),
+                                                budget, reserved=True)
                 except SpotifyCooldown as exc:
                     if cooldown is None or exc.until > cooldown.until:
                         cooldown = exc
-                    skipped.add(artist_id)
+                    stop = True
+                    started.discard(artist_id)
+                except BudgetExhausted:
+                    started.discard(artist_id)  # nothing stored: still due
                 except Exception as exc:  # one artist never stops the others
                     log.warning("check of artist %s failed: %s", artist_id, exc, exc_info=True)
-                    outcomes[artist_id] = exc
+                    errors[artist_id] = exc
                     await self._record_error(artist_id, failure_reason(exc))
                 else:
-                    outcomes[artist_id] = new
-                    if was_baseline:
-                        baselined.add(artist_id)
+                    outcomes[artist_id] = outcome
+                    pending.append(outcome)
+                    await flush_pending()
 
-        if cooldown is None:
-            await asyncio.gather(*(check_one(a) for a in ids))
-            if cooldown is not None:
-                await self._persist_cooldown(cooldown)
-        else:
-            skipped.update(ids)
+        try:
+            for order, phase_limit in phases:
+                if stop:
+                    break
+                queue = collections.deque(a for a in order if a not in started)
+                await asyncio.gather(*(worker(queue, phase_limit) for _ in range(self.concurrency)))
+            await flush_pending(force=True)
+        finally:
+            if cooldown is not None and (stop or cooldown is not None):
+                try:
+                    await self._persist_cooldown(cooldown)
+                except Exception:  # pragma: no cover
+                    log.exception("could not persist the Spotify cooldown")
+            await self._count_day(budget.spent)
 
         seen_new: set[str] = set()
         for artist_id in ids:
-            if artist_id in skipped:
-                result.failed[artist_id] = cooldown_reason(cooldown.until)
+            if artist_id in result.economy_skipped:
                 continue
-            outcome = outcomes[artist_id]
-            if isinstance(outcome, BaseException):
-                result.failed[artist_id] = failure_reason(outcome)
+            if artist_id in errors:
+                result.failed[artist_id] = failure_reason(errors[artist_id])
+                continue
+            outcome = outcomes.get(artist_id)
+            if outcome is None:
+                result.carried.append(artist_id)
+                if cooldown is not None:
+                    result.failed[artist_id] = cooldown_reason(cooldown.until)
                 continue
             result.checked.append(artist_id)
-            if artist_id in baselined:
+            d = outcome.detection
+            if outcome.baselined:
                 result.baselined.append(artist_id)
-            for release_id in outcome:
-                if release_id not in seen_new:
-                    seen_new.add(release_id)
-                    result.new_releases.append(release_id)
+            else:
+                result.lower_bound += d.lower_bound
+                result.naive_pages += d.naive_pages
+                result.pages_skipped += max(0, d.naive_pages - outcome.requests)
+                result.changed += int(d.changed)
+                result.fallbacks += d.fallbacks
+            for found in d.new:
+                if found.album.id not in seen_new:
+                    seen_new.add(found.album.id)
+                    result.new_releases.append(found.album.id)
+                    if found.back_catalogue:
+                        result.back_catalogue.append(found.album.id)
+        skipped = result.carried + result.economy_skipped
+        if skipped:
+            async with self._write_lock, self.db.sessions() as session:
+                await queries.bump_runs_skipped(session, [a for a in skipped if rows[a].exists])
+                await session.commit()
         result.cooldown = cooldown
-        result.requests = getattr(self.spotify, "request_count", 0) - before
+        result.requests = getattr(spotify, "request_count", 0) - before
+        after_endpoints = collections.Counter(getattr(spotify, "requests_by_endpoint", {}) or {})
+        result.requests_by_endpoint = {k: v for k, v in (after_endpoints - before_endpoints).items() if v}
+        result.rate_limited = getattr(spotify, "rate_limited", 0) - before_429
+        result.phase_seconds["track"] = time.perf_counter() - t_track
         return result
 
-    async def _check(self, artist_id: str, run_id: int | None) -> tuple[list[str], bool]:
-        """Check one artist; returns (release ids newly linked, whether a baseline was taken instead)."""
-        async with self.db.sessions() as session:
-            artist = await session.get(Artist, artist_id)
-            if artist is None or artist.baselined_at is None:
-                baselined_now = True
-            else:
-                baselined_now = False
-                known = await queries.known_release_ids(session, artist_id)
-        if baselined_now:
-            await self._baseline(artist_id, run_id)
-            return [], True
+    async def _check(self, artist_id: str, row: ArtistRow | None, groups: Sequence[str], budget: Budget, *,
+                     reserved: bool = False) -> _Outcome:
+        """Check (or baseline) one artist; nothing is stored here."""
+        groups = det.order_groups(groups) or self.groups
+        fetcher = _ArtistFetcher(self.spotify, artist_id, groups, budget, reserved=reserved)
+        try:
+            return await self._check_with(fetcher, artist_id, row, groups)
+        finally:
+            fetcher.release()
 
-        found: dict[str, list[Any]] = {}
-        first_pages: dict[str, Any] = {}
-        seen: set[str] = set()
-        for group in self.groups:
-            page = await self.spotify.artist_albums(artist_id, include_groups=group, limit=PAGE_LIMIT)
-            first_pages[group] = page
-            new_items: list[Any] = []
-            pages = 1
-            while page is not None:
-                hit_known = False
-                for album in page.items:
-                    if album.id in known:
-                        hit_known = True
-                        break
-                    if album.id not in seen:
-                        seen.add(album.id)
-                        new_items.append(album)
-                if hit_known or not page.next or pages >= self.max_pages:
-                    if not hit_known and page.next:
-                        log.warning("artist %s group %s: stopped after %d pages without a known release", artist_id, group, pages)
-                    break
-                page = await self.spotify.artist_albums_next(page)
-                pages += 1
-            found[group] = new_items
+    async def _check_with(self, fetcher: _ArtistFetcher, artist_id: str, row: ArtistRow | None,
+                          groups: Sequence[str]) -> _Outcome:
+        create = None
+        if row is None or not row.exists:
+            async with self.db.sessions() as session:
+                exists = await session.get(Artist, artist_id) is not None
+            if not exists:
+                fetcher.take()
+                spotify_artist = await self.spotify.get_artist(artist_id)
+                create = {"id": artist_id, "name": spotify_artist.name,
+                          "image_url": getattr(spotify_artist, "image_url", None), "group_state": {},
+                          "runs_skipped": 0}
 
-        linked: list[str] = []
+        async def load_known() -> dict[str, str]:
+            async with self.db.sessions() as session:
+                return await queries.known_release_groups(session, artist_id)
+
+        baselined = row is None or row.baselined_at is None
+        state = None if row is None else row.group_state
+        if baselined:
+            detection = await det.resync(fetcher, groups, await load_known(), head_new=set(),
+                                         max_pages=max(self.max_pages, 100))
+        elif not det.is_current(state, groups):
+            if state and state.get("v") == det.STATE_VERSION:
+                previous = set(state.get("groups") or ())
+            else:  # the issue-2 format: {"album": {"total", "newest"}, …}
+                previous = set((state or {}).keys()) or set(TRACKED_GROUPS)
+            detection = await det.resync(fetcher, groups, await load_known(), head_new=previous & set(groups),
+                                         max_pages=max(self.max_pages, 100))
+        else:
+            detection = await det.detect(fetcher, state, load_known, max_pages=self.max_pages)
+        newest = row.last_release_at if row is not None else None
+        for found in [*detection.new, *detection.baseline]:
+            if found.group == "appears_on":
+                continue
+            day = release_day(found.album.release_date)
+            if day is not None and (newest is None or day > newest):
+                newest = day
+        if detection.new:
+            log.info("artist %s: %d new releases", artist_id, len(detection.new))
+        return _Outcome(artist_id, detection, baselined, create, newest, fetcher.requests)
+
+    async def _flush(self, batch: list[_Outcome], *, run_id: int | None) -> None:
+        """Store a batch of checks in one transaction."""
+        now = self.clock()
+        new_artists, releases, links, updates = [], [], [], []
+        for o in batch:
+            if o.create is not None:
+                new_artists.append(o.create)
+            d = o.detection
+            for found, baseline in [*((f, False) for f in d.new), *((f, True) for f in d.baseline)]:
+                releases.append(queries.release_values(found.album, now))
+                links.append({"artist_id": o.artist_id, "release_id": found.album.id, "album_group": found.group,
+                              "first_seen_at": now, "baseline": baseline or o.baselined, "run_id": run_id})
+            update = {"id": o.artist_id, "last_checked_at": now, "last_error": None, "group_state": d.state,
+                      "last_release_at": o.last_release_at, "runs_skipped": 0}
+            if o.baselined:
+                update["baselined_at"] = now
+            updates.append(update)
         async with self._write_lock, self.db.sessions() as session:
-            now = self.clock()
-            for group, albums in found.items():
-                # Oldest first, so the first-seen order of one check follows release order.
-                for album in reversed(albums):
-                    await queries.upsert_release(session, album, now=now)
-                    if await queries.link_release(
-                        session, artist_id, album.id, album_group=group, now=now, baseline=False, run_id=run_id
-                    ):
-                        linked.append(album.id)
-            artist = await session.get(Artist, artist_id)
-            artist.last_checked_at = now
-            artist.last_error = None
-            artist.group_state = _group_state(first_pages)
+            await queries.store_checks(session, new_artists=new_artists, releases=releases, links=links,
+                                       artist_updates=updates)
             await session.commit()
-        if linked:
-            log.info("artist %s: %d new releases", artist_id, len(linked))
-        return linked, False
+
+    async def _count_day(self, requests: int) -> None:
+        if requests <= 0:
+            return
+        day = self.clock().astimezone(dt.timezone.utc).date().isoformat()
+        try:
+            async with self._write_lock, self.db.sessions() as session:
+                await queries.add_budget_requests(session, day, requests)
+                await session.commit()
+        except Exception:  # pragma: no cover - accounting must never break a run
+            log.exception("could not record the day's Spotify requests")
 
     async def _record_error(self, artist_id: str, reason: str) -> None:
         try:
@@ -335,8 +531,3 @@ class Tracker:
                     await session.commit()
         except Exception:  # pragma: no cover - the store failing too; the run still reports it
             log.exception("could not record the error of artist %s", artist_id)
-
-
-def _group_state(pages: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """``{group: {"total": page.total, "newest": [ids of the newest page]}}``."""
-    return {group: {"total": page.total, "newest": [a.id for a in page.items]} for group, page in pages.items()}

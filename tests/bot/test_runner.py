@@ -18,6 +18,7 @@ from tests.bot.helpers import FakeSender, add_guild, follow, ledger
 
 UTC = dt.timezone.utc
 GROUPS = 3
+PROBE = 1  # one request per unchanged artist (docs/tracking.md)
 
 
 class World:
@@ -97,16 +98,16 @@ async def test_each_artist_fetched_once_for_three_guilds(world, clock):
         await world.follow(guild, artist, channel_id=100 + guild)
     world.spotify.release(artist, "New", date="2026-11-21")
     summary = await world.runner.run("schedule")
-    assert summary.artists_due == 1 and summary.spotify_requests == GROUPS
+    assert summary.artists_due == 1 and summary.spotify_requests == PROBE  # the window shows the new single
     assert summary.releases_posted == 3 and summary.coverage == 1.0
 
 
-async def test_unchanged_artists_cost_one_request_per_group(world, clock):
+async def test_unchanged_artists_cost_one_request_each(world, clock):
     artists = [await world.artist(f"A{i}", singles=12) for i in range(4)]
     for a in artists:
         await world.follow(1, a)
     summary = await world.runner.run("schedule")
-    assert summary.spotify_requests == GROUPS * 4 and summary.releases_found == 0
+    assert summary.spotify_requests == PROBE * 4 and summary.releases_found == 0
 
 
 async def test_failed_artist_makes_a_partial_run_and_nothing_is_missed(world, clock):
@@ -139,7 +140,7 @@ async def test_cooldown_stops_the_run_and_survives_a_restart(world, clock):
         world.spotify.release(a, f"{a} new", date="2026-11-21")
     until = clock() + dt.timedelta(hours=24)
     world.tracker.concurrency = 1
-    world.spotify.cooldown_after(GROUPS, until)  # the first artist is checked, then QUOTA_EXCEEDED
+    world.spotify.cooldown_after(PROBE, until)  # the first artist is checked, then QUOTA_EXCEEDED
     summary = await world.runner.run("schedule")
     assert summary.status == "partial" and summary.cooldown_until == until
     assert summary.artists_checked == 1 and len(summary.failed_artists) == 2

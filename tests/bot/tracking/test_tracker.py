@@ -1,4 +1,8 @@
-"""Tracker: silent baseline, early stopping, failures and the Spotify cooldown."""
+"""Tracker: silent baseline, one probe per unchanged artist, failures and the Spotify cooldown.
+
+Request counts follow docs/tracking.md: a baseline reads every tracked group whole
+(one request per group here), a check is one probe request when nothing changed.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from tests.bot.fake_spotify import FakeSpotify
 from tests.bot.helpers import add_guild, follow, links
 
 GROUPS = 3
+PROBE = 1
 
 
 @pytest.fixture
@@ -38,22 +43,23 @@ async def artist_with_catalogue(db, spotify, clock, *, singles=3, albums=2, guil
     return artist
 
 
-async def test_baseline_stores_newest_page_per_group_silently(db, spotify, tracker, clock):
+async def test_baseline_stores_every_tracked_group_whole_silently(db, spotify, tracker, clock):
     artist = await artist_with_catalogue(db, spotify, clock, singles=12, albums=2)
     stored = await tracker.baseline(artist)
-    assert stored == 12  # 2 albums + newest 10 singles
-    assert spotify.request_count == GROUPS
-    assert spotify.requests_by_endpoint["artist_albums"] == GROUPS
+    assert stored == 14  # 2 albums + all 12 singles
+    assert spotify.request_count == GROUPS + 1  # singles take two pages
+    assert spotify.requests_by_endpoint["artist_albums"] == GROUPS + 1
     assert set((await links(db, artist)).values()) == {True}
     async with db.sessions() as s:
         row = await s.get(Artist, artist)
         assert row.baselined_at == clock()
-        assert row.group_state["single"]["total"] == 12
-        assert len(row.group_state["single"]["newest"]) == 10
-        assert row.group_state["compilation"] == {"total": 0, "newest": []}
+        state = row.group_state
+        assert state["counts"] == {"album": 2, "single": 12, "compilation": 0} and state["total"] == 14
+        assert len(state["heads"]["single"]) == 10
+        assert state["window"]["offset"] == 1 and len(state["window"]["ids"]) == 10  # last album + singles head
     # Idempotent: no request the second time.
     assert await tracker.baseline(artist) == 0
-    assert spotify.request_count == GROUPS
+    assert spotify.request_count == GROUPS + 1
 
 
 async def test_baseline_creates_a_missing_artist_row(db, spotify, tracker):
@@ -79,12 +85,12 @@ async def test_never_baselined_artist_is_baselined_by_track(db, spotify, tracker
     assert set((await links(db, artist)).values()) == {True}
 
 
-async def test_unchanged_artist_costs_one_request_per_group(db, spotify, tracker, clock):
+async def test_unchanged_artist_costs_one_request(db, spotify, tracker, clock):
     artist = await artist_with_catalogue(db, spotify, clock, singles=15)
     await tracker.baseline(artist)
     clock.advance(days=7)
     result = await tracker.track([artist])
-    assert result.requests == GROUPS
+    assert result.requests == PROBE
     assert result.new_releases == [] and result.failed == {}
     async with db.sessions() as s:
         row = await s.get(Artist, artist)
@@ -104,7 +110,7 @@ async def test_new_single_is_found_once_and_recorded(db, spotify, tracker, clock
         assert release.first_seen_at == clock()
         assert release.artists == [{"id": artist, "name": "Pitbull"}]
         row = await s.get(Artist, artist)
-        assert row.group_state["single"]["newest"][0] == new.id
+        assert row.group_state["heads"]["single"][0] == new.id
     again = await tracker.track([artist])
     assert again.new_releases == []
 
@@ -115,7 +121,7 @@ async def test_twelve_new_singles_take_two_pages(db, spotify, tracker, clock):
     fresh = [spotify.release(artist, f"New {i}", date="2026-11-21") for i in range(12)]
     result = await tracker.track([artist])
     assert sorted(result.new_releases) == sorted(a.id for a in fresh)
-    assert result.requests == GROUPS + 1  # singles: page 1 all unknown → page 2 meets a known one
+    assert result.requests == PROBE + 1  # the window shows 4 of them; one more page meets a known one
 
 
 async def test_ten_new_singles_need_the_second_page_to_prove_the_end(db, spotify, tracker, clock):
@@ -125,7 +131,7 @@ async def test_ten_new_singles_need_the_second_page_to_prove_the_end(db, spotify
         spotify.release(artist, f"New {i}", date="2026-11-21")
     result = await tracker.track([artist])
     assert len(result.new_releases) == 10
-    assert result.requests == GROUPS + 1
+    assert result.requests == PROBE + 1
 
 
 async def test_each_artist_fetched_once_per_call(db, spotify, tracker, clock):
@@ -138,7 +144,7 @@ async def test_each_artist_fetched_once_per_call(db, spotify, tracker, clock):
         ids = await queries.followed_artist_ids(s, [1, 2, 3])
     result = await tracker.track(ids + ids)
     assert result.checked == [artist]
-    assert result.requests == GROUPS
+    assert result.requests == PROBE
 
 
 async def test_one_failing_artist_does_not_stop_the_others(db, spotify, tracker, clock):
@@ -168,16 +174,19 @@ async def test_one_failing_artist_does_not_stop_the_others(db, spotify, tracker,
 
 async def test_failure_in_a_later_group_stores_nothing_of_that_artist(db, spotify, clock):
     spotify_ = spotify
-    artist = await artist_with_catalogue(db, spotify_, clock)
+    artist = await artist_with_catalogue(db, spotify_, clock, singles=9)  # 11 releases: more than one page
     tracker = Tracker(db, spotify_, clock=clock)
     await tracker.baseline(artist)
     for i in range(3):
         spotify_.release(artist, f"LP {i}", group="album", date="2026-11-21")
     spotify_.release(artist, "Single", date="2026-11-21")
     original = spotify_.artist_albums
+    calls = 0
 
     async def flaky(artist_id, *, include_groups, limit=10, offset=0):
-        if include_groups == "single":
+        nonlocal calls
+        calls += 1
+        if calls == 2:  # the probe saw the change; the drill-down times out
             raise TimeoutError()
         return await original(artist_id, include_groups=include_groups, limit=limit, offset=offset)
 
@@ -202,7 +211,7 @@ async def test_cooldown_stops_the_run_and_is_persisted(db, spotify, tracker, clo
     for a in artists:
         await tracker.baseline(a)
     until = clock() + dt.timedelta(hours=20)
-    spotify.cooldown_after(GROUPS, until)  # the first artist passes, then a quota 429
+    spotify.cooldown_after(PROBE, until)  # the first artist passes, then a quota 429
     tracker.concurrency = 1
     result = await tracker.track(artists)
     assert result.checked == [artists[0]]
@@ -234,7 +243,7 @@ async def test_cooldown_survives_a_restart(db, spotify, clock):
     assert fresh_client.request_count == 0
     clock.advance(hours=20, seconds=1)
     result = await tracker.track([artist])
-    assert result.checked == [artist] and fresh_client.request_count == GROUPS
+    assert result.checked == [artist] and fresh_client.request_count == PROBE
 
 
 async def test_cooldown_during_baseline_is_persisted(db, spotify, tracker, clock):

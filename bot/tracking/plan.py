@@ -1,0 +1,99 @@
+"""Planning a run under a request budget (docs/tracking.md, "Budget and starvation").
+
+Pure functions over per-artist rows; no I/O. Priority: recently active first
+(``last_release_at`` newest first, unknown last), then longest unchecked. A reserve
+of ``reserve_share`` of each run's budget is spent first on the longest-unchecked
+artists (``last_checked_at`` oldest first, never-checked first), so no artist starves:
+with N due artists, a run budget B and checks costing at most q requests, every
+artist is checked within ``ceil(N / max(1, floor(ceil(r·B) / q)))`` runs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+
+
+@dataclass(frozen=True)
+class ArtistRow:
+    """What planning needs of an ``artists`` row (None fields: unknown / never)."""
+
+    id: str
+    baselined_at: dt.datetime | None
+    last_checked_at: dt.datetime | None
+    last_release_at: dt.datetime | None
+    runs_skipped: int
+    group_state: dict | None
+    exists: bool = True
+
+
+class BudgetExhausted(Exception):
+    """Raised by :meth:`Budget.take` when the run's request budget is spent."""
+
+
+class Budget:
+    """Requests this run may still make: ``limit`` None = unlimited. ``spent`` counts every request taken."""
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit = limit
+        self.spent = 0
+        self.reserved = 0  # artists started whose first request is not made yet
+
+    def take(self) -> None:
+        if self.limit is not None and self.spent >= self.limit:
+            raise BudgetExhausted()
+        self.spent += 1
+
+    def left(self) -> float:
+        return math.inf if self.limit is None else self.limit - self.spent
+
+
+def run_budget(requests_per_run: int, requests_per_day: int, used_today: int) -> int | None:
+    """The run's budget: the smaller of the per-run limit and what is left of the UTC day (0 = unlimited)."""
+    limits = []
+    if requests_per_run > 0:
+        limits.append(requests_per_run)
+    if requests_per_day > 0:
+        limits.append(max(0, requests_per_day - used_today))
+    return min(limits) if limits else None
+
+
+def reserve_requests(budget: int | None, share: float) -> int:
+    """Requests of a budgeted run spent first on the longest-unchecked artists: ``max(1, ceil(share·B))`` (0 if B = 0)."""
+    if budget is None or budget <= 0 or share <= 0:
+        return 0
+    return min(budget, max(1, math.ceil(share * budget)))
+
+
+def starvation_bound(due: int, budget: int, share: float, max_check_cost: int = 1) -> int:
+    """Runs within which every one of ``due`` artists is checked (see module docstring)."""
+    per_run = max(1, reserve_requests(budget, share) // max(1, max_check_cost))
+    return math.ceil(due / per_run)
+
+
+def priority_key(row: ArtistRow) -> tuple:
+    """Recently active first (unknown activity last), then longest unchecked (never checked first)."""
+    active = row.last_release_at
+    return (active is None, -(active.timestamp()) if active else 0.0,
+            (row.last_checked_at or EPOCH).timestamp(), row.id)
+
+
+def oldest_key(row: ArtistRow) -> tuple:
+    """Longest unchecked first (never checked first), then most skipped."""
+    return ((row.last_checked_at or EPOCH).timestamp(), -row.runs_skipped, row.id)
+
+
+def economy_skips(row: ArtistRow, now: dt.datetime, inactive_days: int, every: int) -> bool:
+    """Economy mode: an artist whose newest release is older than ``inactive_days`` is checked every ``every``-th run.
+
+    Uses ``runs_skipped`` as the counter: skipped while ``runs_skipped < every - 1``. An
+    artist never baselined, or whose activity is unknown, is always checked.
+    """
+    if every <= 1 or row.baselined_at is None or row.last_release_at is None:
+        return False
+    if row.last_release_at >= now - dt.timedelta(days=inactive_days):
+        return False
+    return row.runs_skipped < every - 1
