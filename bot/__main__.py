@@ -30,6 +30,9 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--artist", action="append", default=[], metavar="ID",
                        help="Spotify artist id, URL or URI (repeatable); default: every followed artist")
     check.add_argument("--json", action="store_true", help="one JSON object per new release")
+    check.add_argument("--profile", action="store_true",
+                       help="print the run's metrics: requests by endpoint, lower bound L, pages skipped, 429s, "
+                            "seconds per phase")
     check.add_argument("--log-level", default="WARNING")
     demo = sub.add_parser("demo", help="offline demo against the Spotify emulator and the Discord fake")
     demo.add_argument("--weeks", type=int, default=3, help="simulated weeks after the baseline (1-10)")
@@ -68,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise ConfigError("spotify.client_id", "missing (or set SPOTIFY_CLIENT_ID and SPOTIFY_CLIENT_SECRET)")
             from bot.check import run_check
 
-            return asyncio.run(run_check(settings, args.artist, as_json=args.json))
+            return asyncio.run(run_check(settings, args.artist, as_json=args.json, profile=args.profile))
         if args.command == "demo":
             if not 1 <= args.weeks <= 10:
                 print("demo: --weeks must be from 1 to 10", file=sys.stderr)

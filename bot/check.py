@@ -22,7 +22,7 @@ from bot.delivery import Deliverer
 from bot.delivery.render import format_release_date
 from bot.runner import Runner
 from bot.spotify.client import SpotifyClient, detect_spotify_kind, parse_spotify_id
-from bot.tracking import Tracker
+from bot.tracking import tracker_from_settings
 from storage import queries
 from storage.db import open_database
 from storage.models import Release
@@ -52,12 +52,39 @@ def release_record(release: Release) -> dict:
     }
 
 
+def format_profile(metrics: dict) -> list[str]:
+    """``release-bot check --profile``: the run's metrics (``runs.metrics``) as readable lines."""
+    m = metrics or {}
+    lines = ["profile:"]
+    requests = m.get("requests", 0)
+    lower = m.get("lower_bound", 0)
+    ratio = f" ({requests / lower:.2f} × L)" if lower else ""
+    lines.append(f"  requests        {requests}{ratio}")
+    by = m.get("requests_by_endpoint") or {}
+    lines.append("  by endpoint     " + (", ".join(f"{k} {v}" for k, v in sorted(by.items())) or "none"))
+    lines.append(f"  lower bound L   {lower} (label requests {m.get('label_requests', 0)})")
+    lines.append(f"  pages skipped   {m.get('pages_skipped', 0)} of {m.get('naive_pages', 0)} a full walk would fetch")
+    lines.append(f"  429s            {m.get('rate_limited', 0)}")
+    budget = m.get("budget")
+    lines.append(f"  budget          {'unlimited' if budget is None else budget}; carried over {m.get('carried_over', 0)}"
+                 f"; coverage {m.get('coverage', 1.0):.0%}")
+    lines.append(f"  artists         {m.get('artists_checked', 0)}/{m.get('artists_due', 0)} checked, "
+                 f"{m.get('changed', 0)} changed, {m.get('fallbacks', 0)} exact fallbacks, "
+                 f"{m.get('back_catalogue', 0)} back-catalogue, {m.get('economy_skipped', 0)} economy-skipped")
+    phases = m.get("phase_seconds") or {}
+    lines.append("  seconds         " + ", ".join(f"{k} {phases.get(k, 0.0):.3f}" for k in ("plan", "track", "label", "deliver")))
+    return lines
+
+
 async def run_check(settings: Settings, artist_args: list[str], *, as_json: bool = False,
                     out: TextIO = sys.stdout, err: TextIO = sys.stderr, clock=_utcnow,
-                    session: aiohttp.ClientSession | None = None, sleep=asyncio.sleep) -> int:
+                    session: aiohttp.ClientSession | None = None, sleep=asyncio.sleep,
+                    profile: bool = False) -> int:
     """Run one pass; returns the exit status (0 ok, 1 some artist could not be checked, 2 bad input).
 
     ``clock`` (aware UTC now) and ``sleep`` (the Spotify client's waits, seconds) are injectable for tests.
+    ``profile``: print the run's metrics (requests by endpoint, L, pages skipped, 429s,
+    seconds per phase) to ``err``; with ``as_json`` also one JSON object ``{"profile": …}`` on ``err``.
     """
     ids: list[str] = []
     for arg in artist_args:
@@ -75,9 +102,13 @@ async def run_check(settings: Settings, artist_args: list[str], *, as_json: bool
         spotify = SpotifyClient(client_id=settings.spotify.client_id, client_secret=settings.spotify.client_secret,
                                 api_base_url=settings.spotify.api_base_url,
                                 accounts_base_url=settings.spotify.accounts_base_url,
-                                market=settings.spotify.market, session=http, clock=clock, sleep=sleep)
-        tracker = Tracker(db, spotify, clock=clock)
-        runner = Runner(db, tracker, Deliverer(db, _NoSender(), clock=clock), clock=clock)
+                                market=settings.spotify.market, session=http, clock=clock, sleep=sleep,
+                                rate_limit_per_30s=settings.spotify.rate_limit_per_30s)
+        tracker = tracker_from_settings(db, spotify, settings, clock=clock)
+        from bot.tracking.labels import Labeler
+
+        runner = Runner(db, tracker, Deliverer(db, _NoSender(), clock=clock), clock=clock,
+                        labeler=Labeler(db, spotify, clock=clock))
         if not ids:
             async with db.sessions() as s:
                 ids = await queries.followed_artist_ids(s)
@@ -103,6 +134,11 @@ async def run_check(settings: Settings, artist_args: list[str], *, as_json: bool
             print(f"could not check {failed.name}: {failed.reason} (checked again next pass)", file=err)
         print(f"checked {summary.artists_checked}/{summary.artists_due} artists, {summary.releases_found} new, "
               f"{summary.spotify_requests} Spotify requests", file=err)
+        if profile:
+            for line in format_profile(summary.metrics):
+                print(line, file=err)
+            if as_json:
+                print(json.dumps({"profile": summary.metrics}), file=err)
         return 1 if summary.failed_artists else 0
     finally:
         if own_session:

@@ -43,6 +43,21 @@ class SpotifySettings:
     api_base_url: str = "https://api.spotify.com/v1"
     accounts_base_url: str = "https://accounts.spotify.com"
     market: str = "US"
+    # Request budgets (0 = unlimited), concurrency and the client-side rate limit (docs/tracking.md).
+    requests_per_run: int = 5000
+    requests_per_day: int = 20000
+    max_concurrency: int = 4
+    rate_limit_per_30s: int = 150
+
+
+@dataclass(frozen=True)
+class TrackingSettings:
+    """``[tracking]``: starvation reserve and economy mode (docs/tracking.md)."""
+
+    reserve_share: float = 0.25
+    economy: bool = False
+    economy_inactive_days: int = 365
+    economy_every: int = 4
 
 
 @dataclass(frozen=True)
@@ -63,6 +78,14 @@ class Settings:
     database_url: str = "sqlite+aiosqlite:///data/release-bot.db"
     scan_interval_seconds: float = 60.0
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
+    tracking: TrackingSettings = field(default_factory=TrackingSettings)
+
+
+def _int(table: Mapping[str, Any], section: str, key: str, default: int, low: int, high: int) -> int:
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ConfigError(f"{section}.{key}", f"must be a whole number from {low} to {high}, got {value!r}")
+    return value
 
 
 def _table(data: Mapping[str, Any], name: str) -> Mapping[str, Any]:
@@ -108,7 +131,8 @@ def load_config(path: str | Path | None, environ: Mapping[str, str], *, require_
                 data = tomllib.loads(p.read_text(encoding="utf-8"))
             except tomllib.TOMLDecodeError as exc:
                 raise ConfigError(str(p), f"not valid TOML ({exc})") from None
-    d, s, db, sch, dflt = (_table(data, n) for n in ("discord", "spotify", "database", "scheduler", "schedule"))
+    d, s, db, sch, dflt, trk = (_table(data, n) for n in
+                                ("discord", "spotify", "database", "scheduler", "schedule", "tracking"))
 
     def secret(table, section, key, env):
         try:
@@ -137,6 +161,22 @@ def load_config(path: str | Path | None, environ: Mapping[str, str], *, require_
             _string(s, "spotify", "accounts_base_url", SpotifySettings.accounts_base_url, None, environ),
             "spotify.accounts_base_url", ("http", "https")),
         market=market,
+        requests_per_run=_int(s, "spotify", "requests_per_run", SpotifySettings.requests_per_run, 0, 10_000_000),
+        requests_per_day=_int(s, "spotify", "requests_per_day", SpotifySettings.requests_per_day, 0, 100_000_000),
+        max_concurrency=_int(s, "spotify", "max_concurrency", SpotifySettings.max_concurrency, 1, 64),
+        rate_limit_per_30s=_int(s, "spotify", "rate_limit_per_30s", SpotifySettings.rate_limit_per_30s, 0, 100_000),
+    )
+    share = trk.get("reserve_share", TrackingSettings.reserve_share)
+    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share <= 1:
+        raise ConfigError("tracking.reserve_share", f"must be a number above 0 and at most 1, got {share!r}")
+    economy = trk.get("economy", False)
+    if not isinstance(economy, bool):
+        raise ConfigError("tracking.economy", f"must be true or false, got {economy!r}")
+    tracking = TrackingSettings(
+        reserve_share=float(share),
+        economy=economy,
+        economy_inactive_days=_int(trk, "tracking", "economy_inactive_days", 365, 1, 36500),
+        economy_every=_int(trk, "tracking", "economy_every", 4, 1, 520),
     )
     database_url = _string(db, "database", "url", Settings.database_url, "DATABASE_URL", environ)
     if "://" not in database_url:
@@ -165,4 +205,5 @@ def load_config(path: str | Path | None, environ: Mapping[str, str], *, require_
         database_url=database_url,
         scan_interval_seconds=float(interval),
         schedule=ScheduleSettings(day=day, time=time, timezone=tz),
+        tracking=tracking,
     )

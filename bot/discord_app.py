@@ -25,7 +25,8 @@ from bot.delivery import ChannelUnavailable, Deliverer
 from bot.runner import Runner
 from bot.service import ReleaseService
 from bot.spotify.client import SpotifyClient
-from bot.tracking import Tracker
+from bot.tracking import tracker_from_settings
+from bot.tracking.labels import Labeler
 from cogs.common import on_app_command_error
 from storage.db import Database, open_database
 from storage.models import BotState
@@ -123,10 +124,12 @@ class ReleaseBot(commands.Bot):
             market=s.spotify.market,
             session=self.http_session,
             clock=self.clock,
+            rate_limit_per_30s=s.spotify.rate_limit_per_30s,
         )
-        tracker = Tracker(self.db, self.spotify, clock=self.clock)
+        tracker = tracker_from_settings(self.db, self.spotify, s, clock=self.clock)
         deliverer = Deliverer(self.db, DiscordSender(self), clock=self.clock)
-        self.runner = Runner(self.db, tracker, deliverer, clock=self.clock)
+        labeler = Labeler(self.db, self.spotify, clock=self.clock)
+        self.runner = Runner(self.db, tracker, deliverer, clock=self.clock, labeler=labeler)
         self.service = ReleaseService(
             self.db, self.spotify, tracker, self.runner, clock=self.clock, default_schedule=s.schedule
         )

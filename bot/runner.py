@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from bot.delivery.deliverer import Deliverer, DeliveryResult
 from bot.scheduling.due import next_due
@@ -67,6 +68,8 @@ class RunSummary:
     error: str | None = None
     new_release_ids: list[str] = field(default_factory=list)
     baselined: list[str] = field(default_factory=list)
+    carried_over: int = 0
+    metrics: dict[str, Any] = field(default_factory=dict)
 
     @property
     def coverage(self) -> float:
@@ -79,7 +82,11 @@ class Runner:
 
     ``db``: :class:`storage.db.Database`; ``tracker``: :class:`Tracker` (its
     ``spotify.request_count`` is read for the request count); ``deliverer``:
-    :class:`Deliverer`; ``clock``: returns the current aware UTC datetime.
+    :class:`Deliverer`; ``clock``: returns the current aware UTC datetime;
+    ``labeler``: optional, duck-typed ``await labeler.label(release_ids, *, run_id)``
+    returning an object with ``.requests`` (the album requests it made, added to the
+    run's lower bound L); called after tracking with the new release ids and before
+    delivery (phase ``label``); its failure is logged and delivery goes on.
     """
 
     def __init__(
@@ -89,11 +96,13 @@ class Runner:
         deliverer: Deliverer,
         *,
         clock: Callable[[], dt.datetime] = _utcnow,
+        labeler: Any = None,
     ) -> None:
         self.db = db
         self.tracker = tracker
         self.deliverer = deliverer
         self.clock = clock
+        self.labeler = labeler
         self._lock = asyncio.Lock()
 
     @property
@@ -138,6 +147,7 @@ class Runner:
         if trigger not in TRIGGERS:
             raise ValueError(f"unknown trigger {trigger!r}; expected one of {', '.join(TRIGGERS)}")
         started = self.clock()
+        t_plan = time.perf_counter()
         async with self.db.sessions() as session:
             if artist_ids is not None:
                 gids: list[int] = []
@@ -161,8 +171,9 @@ class Runner:
             run_id=run_id, trigger=trigger, status="running", artists_due=len(artist_ids), artists_checked=0,
             guild_ids=gids, started_at=started,
         )
+        plan_seconds = time.perf_counter() - t_plan
         try:
-            await self._work(summary, artist_ids, gids, trigger, advance_after)
+            await self._work(summary, artist_ids, gids, trigger, advance_after, plan_seconds)
         except BaseException as exc:
             await self._mark_failed(run_id, f"{type(exc).__name__}: {exc}")
             raise
@@ -175,12 +186,14 @@ class Runner:
         gids: list[int],
         trigger: str,
         advance_after: dt.datetime | None,
+        plan_seconds: float = 0.0,
     ) -> None:
         spotify = self.tracker.spotify
         before = getattr(spotify, "request_count", 0)
         problems: list[str] = []
         try:
-            track = await self.tracker.track(artist_ids, run_id=summary.run_id)
+            track = await self.tracker.track(artist_ids, run_id=summary.run_id,
+                                             economy=None if trigger == "schedule" else False)
         except Exception as exc:  # the tracker catches per artist; this is a bug or the store failing
             log.exception("run %s: tracking failed", summary.run_id)
             reason = failure_reason(exc)
@@ -189,7 +202,22 @@ class Runner:
         if track.cooldown is not None:
             summary.cooldown_until = track.cooldown.until
             problems.append(str(track.cooldown))
+        budget_carried = [a for a in track.carried if a not in track.failed]
+        if budget_carried:
+            problems.append(f"request budget reached: {len(budget_carried)} artists carried to the next run")
 
+        label_requests = 0
+        t_label = time.perf_counter()
+        if self.labeler is not None and track.new_releases:
+            try:
+                labelled = await self.labeler.label(list(track.new_releases), run_id=summary.run_id)
+                label_requests = int(getattr(labelled, "requests", 0) or 0)
+            except Exception as exc:  # labels are a nicety: delivery goes on without them
+                log.exception("run %s: labelling failed", summary.run_id)
+                problems.append(f"labelling failed: {type(exc).__name__}: {exc}"[:300])
+        label_seconds = time.perf_counter() - t_label
+
+        t_deliver = time.perf_counter()
         for gid in gids:
             try:
                 result = await self.deliverer.deliver(gid, run_id=summary.run_id)
@@ -200,7 +228,10 @@ class Runner:
             if result.error:
                 problems.append(f"guild {gid}: {result.error}")
 
+        deliver_seconds = time.perf_counter() - t_deliver
         finished = self.clock()
+        summary.artists_due = max(0, summary.artists_due - len(track.economy_skipped))
+        summary.carried_over = len(track.carried)
         summary.artists_checked = len(track.checked)
         summary.releases_found = len(track.new_releases)
         summary.new_release_ids = list(track.new_releases)
@@ -208,13 +239,19 @@ class Runner:
         summary.releases_posted = sum(d.posted for d in summary.deliveries.values())
         summary.spotify_requests = getattr(spotify, "request_count", 0) - before
         summary.finished_at = finished
-        if summary.artists_due and not track.checked:
+        if summary.artists_due and not track.checked and not budget_carried:
             summary.status = "failed"
-        elif track.failed or any(d.error for d in summary.deliveries.values()):
+        elif track.failed or track.carried or any(d.error for d in summary.deliveries.values()):
             summary.status = "partial"
         else:
             summary.status = "ok"
         summary.error = "; ".join(problems)[:2000] or None
+        summary.metrics = run_metrics(track, summary, label_requests=label_requests, phase_seconds={
+            "plan": plan_seconds + track.phase_seconds.get("plan", 0.0),
+            "track": track.phase_seconds.get("track", 0.0),
+            "label": label_seconds,
+            "deliver": deliver_seconds,
+        }, endpoints=_endpoint_delta(spotify, track))
 
         async with self.db.sessions() as session:
             names = await queries.artist_names(session, track.failed)
@@ -229,6 +266,7 @@ class Runner:
             run.releases_found = summary.releases_found
             run.releases_posted = summary.releases_posted
             run.error = summary.error
+            run.metrics = summary.metrics
             if trigger == "schedule":
                 after = max(finished, advance_after or finished)
                 for guild in await queries.guilds_by_ids(session, gids):
@@ -252,6 +290,43 @@ class Runner:
                     await session.commit()
         except Exception:  # pragma: no cover - the store is down; nothing more to do
             log.exception("could not mark run %s failed", run_id)
+
+
+def _endpoint_delta(spotify: Any, track: TrackResult) -> dict[str, int]:
+    return dict(track.requests_by_endpoint)
+
+
+def run_metrics(track: TrackResult, summary: RunSummary, *, label_requests: int,
+                phase_seconds: dict[str, float], endpoints: dict[str, int]) -> dict[str, Any]:
+    """The ``runs.metrics`` JSON of a run (docs/tracking.md, "Metrics").
+
+    ``lower_bound`` is L: N checked + extra pages each changed group needed + the
+    labeler's album requests. Requests of the labeler are added to ``album`` in
+    ``requests_by_endpoint`` when the client does not count them itself.
+    """
+    by_endpoint = dict(endpoints)
+    if label_requests and "album" not in by_endpoint:
+        by_endpoint["album"] = label_requests
+    return {
+        "requests": summary.spotify_requests,
+        "requests_by_endpoint": by_endpoint,
+        "lower_bound": track.lower_bound + label_requests,
+        "label_requests": label_requests,
+        "pages_skipped": track.pages_skipped,
+        "naive_pages": track.naive_pages,
+        "rate_limited": track.rate_limited,
+        "phase_seconds": {k: round(v, 4) for k, v in phase_seconds.items()},
+        "budget": track.budget,
+        "carried_over": len(track.carried),
+        "artists_due": summary.artists_due,
+        "artists_checked": summary.artists_checked,
+        "coverage": round(summary.coverage, 4),
+        "changed": track.changed,
+        "fallbacks": track.fallbacks,
+        "baselined": len(track.baselined),
+        "back_catalogue": len(track.back_catalogue),
+        "economy_skipped": len(track.economy_skipped),
+    }
 
 
 def _next_due_of(guild: Guild, after: dt.datetime) -> dt.datetime:

@@ -35,6 +35,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import aiohttp
 import yarl
+from aiolimiter import AsyncLimiter
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from bot.spotify.errors import SpotifyAuthError, SpotifyCooldown, SpotifyError, SpotifyNotFound
@@ -100,10 +101,13 @@ class SpotifyClient:
     * ``timeout`` — seconds, total time allowed for one HTTP request.
     * ``cooldown_until`` — a cooldown restored from storage (UTC; a naive value is
       taken as UTC).
+    * ``rate_limit_per_30s`` — client-side limit (an ``aiolimiter.AsyncLimiter`` shared by
+      every API request of this client, retries included): at most this many requests
+      in any 30-second window; 0 disables it. Spotify's own limit is a rolling 30 s window.
 
     Counters: ``request_count`` (API requests sent, retries included, token requests
-    excluded), ``token_requests`` and ``requests_by_endpoint`` (``"artist"``,
-    ``"search"``, ``"artist_albums"``, ``"album"``).
+    excluded), ``token_requests``, ``requests_by_endpoint`` (``"artist"``,
+    ``"search"``, ``"artist_albums"``, ``"album"``) and ``rate_limited`` (429 answers seen).
     """
 
     def __init__(
@@ -121,6 +125,7 @@ class SpotifyClient:
         max_retries: int = 4,
         timeout: float = 10.0,
         cooldown_until: dt.datetime | None = None,
+        rate_limit_per_30s: int = 0,
     ) -> None:
         self._client_id = client_id
         self._client_secret = client_secret
@@ -146,7 +151,11 @@ class SpotifyClient:
 
         self.request_count = 0
         self.token_requests = 0
+        self.rate_limited = 0
         self.requests_by_endpoint: collections.Counter[str] = collections.Counter()
+        self.rate_limit_per_30s = max(0, int(rate_limit_per_30s))
+        self.limiter: AsyncLimiter | None = (
+            AsyncLimiter(self.rate_limit_per_30s, 30.0) if self.rate_limit_per_30s else None)
 
     def __repr__(self) -> str:
         return f"SpotifyClient(client_id={self._client_id!r}, api_base_url={self._api_base_url!r}, market={self.market!r})"
@@ -320,6 +329,9 @@ class SpotifyClient:
             while True:
                 self._check_cooldown()
                 token = await self._get_token()
+                if self.limiter is not None:
+                    await self.limiter.acquire()
+                    self._check_cooldown()
                 self.request_count += 1
                 self.requests_by_endpoint[endpoint] += 1
                 status, headers, body = await self._send(
@@ -382,6 +394,8 @@ class SpotifyClient:
         message, reason = _error_details(body)
         message = self._scrub(message, token)
         if status == 429:
+            if endpoint != "token":
+                self.rate_limited += 1
             retry_after = _retry_after_seconds(headers.get("Retry-After"), self._clock())
             if reason == _QUOTA_REASON:
                 raise self._start_cooldown(retry_after if retry_after is not None else DEFAULT_QUOTA_RETRY_AFTER, reason)

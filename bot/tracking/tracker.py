@@ -531,3 +531,13 @@ class Tracker:
                     await session.commit()
         except Exception:  # pragma: no cover - the store failing too; the run still reports it
             log.exception("could not record the error of artist %s", artist_id)
+
+
+def tracker_from_settings(db: Database, spotify: Any, settings: Any, *,
+                          clock: Callable[[], dt.datetime] = _utcnow) -> Tracker:
+    """A :class:`Tracker` configured from ``bot.config.Settings`` (``[spotify]`` budgets, ``[tracking]``)."""
+    sp, tr = settings.spotify, settings.tracking
+    return Tracker(db, spotify, clock=clock, concurrency=sp.max_concurrency,
+                   requests_per_run=sp.requests_per_run, requests_per_day=sp.requests_per_day,
+                   reserve_share=tr.reserve_share, economy=tr.economy,
+                   economy_inactive_days=tr.economy_inactive_days, economy_every=tr.economy_every)
