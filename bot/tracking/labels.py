@@ -307,22 +307,29 @@ class Labeler:
                 want_tracks.update(s.id for s in singles if s.tracks_fetched)
             elif plan.fetch == "edition" and plan.original is not None and plan.original.tracks_fetched:
                 want_tracks.add(plan.original.id)
+        # A release whose tracks are stored already (labelled before) is compared from the store: no request.
+        cached = {rid for rid, p in plans.items() if p.fetch and p.release.tracks_fetched}
         async with self.db.sessions() as session:
-            stored = await _tracks_of(session, sorted(want_tracks))
+            stored = await _tracks_of(session, sorted(want_tracks | cached))
 
-        fetched = await self._fetch_all([rid for rid, p in plans.items() if p.fetch], result)
+        fetched = await self._fetch_all([rid for rid, p in plans.items() if p.fetch and rid not in cached], result)
 
         for rid, plan in plans.items():
             album = fetched.get(rid)
-            if album is None:
+            if album is not None:
+                tracks = [_Track(normalise_title(t.name), t.duration_ms, t.isrc) for t in album.tracks]
+                total = max(album.total_tracks or 0, len(tracks))
+            elif rid in cached:
+                tracks = stored.get(rid, [])
+                total = max(plan.release.total_tracks or 0, len(tracks))
+            else:
                 if plan.fetch == "edition":  # the title decided: labelled without a bonus count from tracks
                     plan.labels.append(self._edition_label(plan, None, stored))
                 continue
-            tracks = [_Track(normalise_title(t.name), t.duration_ms, t.isrc) for t in album.tracks]
             if plan.fetch == "edition":
                 plan.labels.append(self._edition_label(plan, tracks, stored))
             elif plan.fetch == "album":
-                label = _carries_singles(album, tracks, singles_of.get(rid, ()), stored)
+                label = _carries_singles(total, tracks, singles_of.get(rid, ()), stored)
                 if label is not None:
                     plan.labels.append(label)
 
@@ -360,12 +367,12 @@ class Labeler:
             original = _best_original(release, edition[0], pool, subtitle=True)
             if original is not None:
                 plan.original, plan.edition = original, edition[1]
-                if back or release.tracks_fetched:
+                if back:
                     plan.labels.append(self._edition_label(plan, None, {}))
                 else:
                     plan.fetch = "edition"
                 return plan
-        if back or release.tracks_fetched:
+        if back:
             return plan
         if release.album_type == "album":
             plan.fetch = "album"
@@ -459,7 +466,7 @@ def _best_original(release: Release, base: str, pool: Sequence[Release], *, subt
     return None
 
 
-def _carries_singles(album: Any, tracks: list[_Track], singles: Iterable[Release],
+def _carries_singles(total: int, tracks: list[_Track], singles: Iterable[Release],
                      stored: dict[str, list[_Track]]) -> dict[str, Any] | None:
     known: list[_Track] = []
     for single in singles:
@@ -474,7 +481,6 @@ def _carries_singles(album: Any, tracks: list[_Track], singles: Iterable[Release
     hits = count_matches(tracks, known)
     if not hits:
         return None
-    total = max(album.total_tracks or 0, len(tracks))
     return {"kind": "carries_singles", "new_tracks": total - hits, "known_tracks": hits}
 
 

@@ -213,6 +213,9 @@ async def test_album_carrying_singles_one_request(db, emu, labeler, clock):
     assert album_requests(emu) == [album] and result.album_requests == 1 and result.requests == 1
     assert await labels_of(db, album) == [{"kind": "carries_singles", "new_tracks": 7, "known_tracks": 3}]
     assert len(await tracks_of(db, album)) == 10
+    again = await labeler.label([album])  # labelled again: same label, from the stored tracks, no request
+    assert again.requests == 0 and await labels_of(db, album) == [
+        {"kind": "carries_singles", "new_tracks": 7, "known_tracks": 3}]
     async with db.sessions() as s:
         row = await s.get(Release, album)
         assert row.tracks_fetched and row.upc
