@@ -229,6 +229,7 @@ async def detect(fetcher: Fetcher, state: dict[str, Any], known_loader, *, max_p
     new: dict[str, list[Found]] = {g: [] for g in groups}
     exact_done: set[str] = set()
     fallbacks = 0
+    removal = [False]
 
     async def exact(g: str) -> None:
         """Authoritative read of group ``g``: its count, its new head, and a full scan if it grew mid-group."""
@@ -251,6 +252,8 @@ async def detect(fetcher: Fetcher, state: dict[str, Any], known_loader, *, max_p
                 extra = [Found(a, g, back_catalogue=True, group_index=i)
                          for i, a in enumerate(items) if unknown(a) and a.id not in head_ids]
                 head.extend(extra)
+            if total_g < counts[g] + len(head):
+                removal[0] = True
             new[g] = head
             if items:
                 heads[g] = [a.id for a in items[:PAGE]]
@@ -278,117 +281,144 @@ async def detect(fetcher: Fetcher, state: dict[str, Any], known_loader, *, max_p
                 return h
         return None
 
-    pos = 0
-    j = 0
-    skipped_tail = False
-    while j < len(groups):
-        g = groups[j]
-        starts[g] = pos
-        if j == 0 and anchor_ok:
-            counts2[g] = counts[g]
-            pos += counts[g]
-            j += 1
-            continue
-        rest = sum(counts[h] for h in groups[j:])
-        if pos + rest == t2 and not any(p >= pos and unknown(a) for p, a in listing.items.items()):
-            for h in groups[j:]:
-                starts[h] = pos
-                counts2[h] = counts[h]
-                pos += counts[h]
-            skipped_tail = True
-            break
-        if g == "appears_on":
-            await exact(g)
-            pos += counts2[g]
-            j += 1
-            continue
-        # Head read at pos: unknown items until the first known one.
-        unknowns: list[Any] = []
-        k = None
-        p = pos
-        while p < t2 and len(unknowns) < max_pages * PAGE:
-            album = await listing.at(p)
-            if album is None:
+    async def walk(shortcuts: bool) -> tuple[bool, bool]:
+        """Place every group's boundary; returns (a removal was seen, a shortcut was taken)."""
+        counts2.clear()
+        starts.clear()
+        exact_done.clear()
+        for g_ in groups:
+            new[g_] = []
+        removal[0] = False
+        anchored = anchor_ok and shortcuts
+        used = False
+        pos = 0
+        j = 0
+        skipped_tail = False
+        while j < len(groups):
+            g = groups[j]
+            starts[g] = pos
+            if j == 0 and anchored:
+                counts2[g] = counts[g]
+                pos += counts[g]
+                j += 1
+                continue
+            rest = sum(counts[h] for h in groups[j:])
+            if shortcuts and pos + rest == t2 and not any(p >= pos and unknown(a) for p, a in listing.items.items()):
+                for h in groups[j:]:
+                    starts[h] = pos
+                    counts2[h] = counts[h]
+                    pos += counts[h]
+                skipped_tail = True
+                used = True
                 break
-            if not unknown(album):
-                k = album
-                break
-            unknowns.append(album)
-            p += 1
-        if counts[g] == 0:
-            lead = []
-            for a in unknowns:
-                if a.album_type != g:
-                    break
-                lead.append(a)
-            new[g] = [Found(a, g, position=pos + i) for i, a in enumerate(lead)]
-            counts2[g] = len(lead)
-            pos += counts2[g]
-            j += 1
-            continue
-        h = heads[g][0] if heads[g] else None
-        if k is not None and h is not None and k.id == h and all(a.album_type == g for a in unknowns):
-            new[g] = [Found(a, g, position=pos + i) for i, a in enumerate(unknowns)]
-            counts2[g] = counts[g] + len(unknowns)
-            pos += counts2[g]
-            j += 1
-            continue
-        # Alignment failed: find g's stored head near pos and move the boundary with the previous group.
-        prev = previous_nonempty(j)
-        q = listing.find(h, starts.get(prev, 0) if prev else 0) if h is not None else None
-        handled = False
-        if q is not None and prev is not None and not (prev == g0 and anchor_ok) and prev not in exact_done:
-            lead = 0
-            while (q - lead - 1) in listing.items and q - lead - 1 >= starts[prev]:
-                a = listing.items[q - lead - 1]
-                if unknown(a) and a.album_type == g:
-                    lead += 1
-                else:
-                    break
-            start_g = q - lead
-            delta = start_g - pos
-            new_prev = counts2[prev] + delta
-            if delta < 0 and new_prev >= len(new[prev]):
-                counts2[prev] = new_prev  # the previous group lost releases (removal)
-                handled = True
-            elif delta > 0:
-                await exact(prev)  # the previous group grew mid-group (back catalogue)
-                handled = starts[prev] + counts2[prev] == start_g
-            if handled:
-                pos = start_g
-                starts[g] = pos
-                new[g] = [Found(listing.items[pos + i], g, position=pos + i) for i in range(lead)]
-                counts2[g] = counts[g] + lead
+            if g == "appears_on":
+                await exact(g)
                 pos += counts2[g]
                 j += 1
                 continue
-        if prev is not None and prev not in exact_done:
-            await exact(prev)
-            pos = starts[prev] + counts2[prev]
-            for h2 in groups[groups.index(prev) + 1:j]:
-                starts[h2] = pos
-                pos += counts2.get(h2, 0)
-        await exact(g)
-        starts[g] = pos
-        pos += counts2[g]
-        j += 1
+            # Head read at pos: unknown items until the first known one.
+            unknowns: list[Any] = []
+            k = None
+            p = pos
+            while p < t2 and len(unknowns) < max_pages * PAGE:
+                album = await listing.at(p)
+                if album is None:
+                    break
+                if not unknown(album):
+                    k = album
+                    break
+                unknowns.append(album)
+                p += 1
+            if counts[g] == 0:
+                lead = []
+                for a in unknowns:
+                    if a.album_type != g:
+                        break
+                    lead.append(a)
+                new[g] = [Found(a, g, position=pos + i) for i, a in enumerate(lead)]
+                counts2[g] = len(lead)
+                pos += counts2[g]
+                j += 1
+                continue
+            h = heads[g][0] if heads[g] else None
+            # The item just before pos must belong to an earlier group (checked when seen, or
+            # always when a removal may have moved the boundary).
+            before = listing.items.get(pos - 1) if pos > 0 else None
+            if before is None and pos > 0 and not shortcuts:
+                before = await listing.at(pos - 1)
+            boundary_ok = before is None or (
+                known.get(before.id, g) != g if not unknown(before) else before.album_type != g)
+            if (boundary_ok and k is not None and h is not None and k.id == h
+                    and all(a.album_type == g for a in unknowns)):
+                new[g] = [Found(a, g, position=pos + i) for i, a in enumerate(unknowns)]
+                counts2[g] = counts[g] + len(unknowns)
+                pos += counts2[g]
+                j += 1
+                continue
+            # Alignment failed: find g's stored head near pos and move the boundary with the previous group.
+            prev = previous_nonempty(j)
+            q = listing.find(h, starts.get(prev, 0) if prev else 0) if h is not None else None
+            handled = False
+            if q is not None and prev is not None and not (prev == g0 and anchored) and prev not in exact_done:
+                lead = 0
+                while (q - lead - 1) in listing.items and q - lead - 1 >= starts[prev]:
+                    a = listing.items[q - lead - 1]
+                    if unknown(a) and a.album_type == g:
+                        lead += 1
+                    else:
+                        break
+                start_g = q - lead
+                delta = start_g - pos
+                new_prev = counts2[prev] + delta
+                if delta < 0 and new_prev >= len(new[prev]):
+                    counts2[prev] = new_prev  # the previous group lost releases (removal)
+                    removal[0] = True
+                    handled = True
+                elif delta > 0:
+                    await exact(prev)  # the previous group grew mid-group (back catalogue)
+                    handled = starts[prev] + counts2[prev] == start_g
+                if handled:
+                    pos = start_g
+                    starts[g] = pos
+                    new[g] = [Found(listing.items[pos + i], g, position=pos + i) for i in range(lead)]
+                    counts2[g] = counts[g] + lead
+                    pos += counts2[g]
+                    j += 1
+                    continue
+            if prev is not None and prev not in exact_done:
+                await exact(prev)
+                pos = starts[prev] + counts2[prev]
+                for h2 in groups[groups.index(prev) + 1:j]:
+                    starts[h2] = pos
+                    pos += counts2.get(h2, 0)
+            await exact(g)
+            starts[g] = pos
+            pos += counts2[g]
+            j += 1
 
-    if not skipped_tail and pos != t2:
-        # The last non-empty group's end is checked only by the total.
-        last = None
-        for h in reversed(groups):
-            if counts2.get(h, 0) > 0 and h not in exact_done:
-                last = h
-                break
-        delta = t2 - pos
-        if last is not None and delta < 0 and counts2[last] + delta >= len(new[last]) and last != "appears_on":
-            counts2[last] += delta
-        elif last is not None:
-            await exact(last)
-        if sum(counts2.values()) != t2:
-            for h in groups:
-                if h not in exact_done:
-                    await exact(h)
+        if not skipped_tail and pos != t2:
+            # The last non-empty group's end is checked only by the total.
+            last = None
+            for h in reversed(groups):
+                if counts2.get(h, 0) > 0 and h not in exact_done:
+                    last = h
+                    break
+            delta = t2 - pos
+            if last is not None and delta < 0 and counts2[last] + delta >= len(new[last]) and last != "appears_on":
+                counts2[last] += delta
+            elif last is not None:
+                await exact(last)
+            if sum(counts2.values()) != t2:
+                for h in groups:
+                    if h not in exact_done:
+                        await exact(h)
+        return removal[0], used or anchored
+
+    unknown_in_probe = sum(1 for a in probe.items if unknown(a))
+    trust = t2 - total >= unknown_in_probe  # fewer than the visible additions: something was removed
+    removed, shortcut = await walk(trust)
+    if removed and shortcut:
+        await walk(False)  # a removal can hide an addition behind a shortcut: no shortcuts
 
     # --- positions, state, lower bound
     pos = 0

@@ -473,7 +473,7 @@ class Tracker:
             if state and state.get("v") == det.STATE_VERSION:
                 previous = set(state.get("groups") or ())
             else:  # the issue-2 format: {"album": {"total", "newest"}, …}
-                previous = set((state or {}).keys()) or set(TRACKED_GROUPS)
+                previous = set(TRACKED_GROUPS)  # issue 2 always tracked these three
             detection = await det.resync(fetcher, groups, await load_known(), head_new=previous & set(groups),
                                          max_pages=max(self.max_pages, 100))
         else:

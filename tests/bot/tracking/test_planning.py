@@ -1,0 +1,140 @@
+"""Planning under a budget: carry-over, the starvation bound, the UTC day, economy mode, cooldown priority."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select
+
+from bot.tracking import Tracker
+from bot.tracking.plan import starvation_bound
+from storage import queries
+from storage.models import Artist
+from tests.bot.fake_spotify import FakeSpotify
+from tests.bot.helpers import add_guild, follow
+
+UTC = dt.timezone.utc
+
+
+async def setup(db, clock, n: int, *, active: int = 0, singles: int = 3):
+    """``n`` followed, baselined artists; the first ``active`` released recently, the rest years ago."""
+    spotify = FakeSpotify(clock)
+    await add_guild(db, 1, now=clock())
+    artists = []
+    for i in range(n):
+        a = spotify.add_artist(name=f"A{i}")
+        for k in range(singles):
+            date = f"2026-10-0{k + 1}" if i < active else f"2019-0{k + 1}-01"
+            spotify.release(a, f"A{i} s{k}", date=date)
+        await follow(db, 1, a, f"A{i}", now=clock())
+        artists.append(a)
+    tracker = Tracker(db, spotify, clock=clock)
+    for a in artists:
+        await tracker.baseline(a)
+    spotify.request_count = 0
+    return spotify, artists
+
+
+async def rows(db, ids):
+    async with db.sessions() as s:
+        return {a.id: a for a in (await s.scalars(select(Artist).where(Artist.id.in_(ids)))).all()}
+
+
+async def test_budget_carries_the_rest_over_in_priority_order(db, clock):
+    spotify, artists = await setup(db, clock, 6, active=2)
+    tracker = Tracker(db, spotify, clock=clock, requests_per_run=3, reserve_share=0.25, concurrency=1)
+    clock.advance(days=7)
+    result = await tracker.track(artists)
+    assert result.requests == 3 and result.budget == 3
+    assert len(result.checked) == 3 and len(result.carried) == 3 and result.failed == {}
+    assert set(artists[:2]) <= set(result.checked)  # recently active first (after the reserve's one)
+    by_id = await rows(db, artists)
+    assert all(by_id[a].runs_skipped == 1 for a in result.carried)
+    assert all(by_id[a].runs_skipped == 0 for a in result.checked)
+    clock.advance(days=7)
+    again = await tracker.track(artists)
+    # The reserve takes the longest unchecked (a carried one) first.
+    assert again.checked and (set(again.checked) & set(result.carried))
+
+
+async def test_no_artist_starves_within_the_documented_bound(db, clock):
+    n, budget, share = 10, 4, 0.25
+    spotify, artists = await setup(db, clock, n, active=3)
+    tracker = Tracker(db, spotify, clock=clock, requests_per_run=budget, reserve_share=share, concurrency=1)
+    bound = starvation_bound(n, budget, share)
+    assert bound == 10  # ceil(10 / max(1, floor(ceil(0.25·4) / 1)))
+    last_checked = {a: 0 for a in artists}
+    worst = 0
+    for run in range(1, 3 * bound + 1):
+        clock.advance(days=7)
+        result = await tracker.track(artists)
+        assert result.requests <= budget
+        for a in result.checked:
+            worst = max(worst, run - last_checked[a])
+            last_checked[a] = run
+        assert all(run - last_checked[a] < bound for a in artists)
+    assert worst <= bound
+    # The recently active ones are checked every run.
+    assert all(last_checked[a] == 3 * bound for a in artists[:3])
+
+
+async def test_day_budget_resets_at_the_utc_day_boundary(db, clock):
+    spotify, artists = await setup(db, clock, 8)
+    clock.now = dt.datetime(2026, 11, 27, 23, 0, tzinfo=UTC)
+    tracker = Tracker(db, spotify, clock=clock, requests_per_day=5)
+    first = await tracker.track(artists)
+    assert first.requests == 5 and len(first.carried) == 3
+    clock.advance(minutes=30)  # 23:30, same UTC day: nothing left
+    second = await tracker.track(artists)
+    assert second.requests == 0 and second.budget == 0 and len(second.carried) == 8 and second.failed == {}
+    clock.advance(minutes=40)  # 00:10 the next day
+    third = await tracker.track(artists)
+    assert third.requests == 5 and third.budget == 5
+    async with db.sessions() as s:
+        assert await queries.budget_used_today(s, "2026-11-28") == 5
+
+
+async def test_baselines_count_towards_the_day(db, clock):
+    spotify = FakeSpotify(clock)
+    a = spotify.add_artist(name="New")
+    spotify.release(a, "x")
+    await Tracker(db, spotify, clock=clock).baseline(a)
+    async with db.sessions() as s:
+        assert await queries.budget_used_today(s, clock().date().isoformat()) == 4  # get_artist + 3 groups
+
+
+async def test_economy_mode_checks_inactive_artists_every_kth_run(db, clock):
+    spotify, artists = await setup(db, clock, 4, active=1)
+    tracker = Tracker(db, spotify, clock=clock, economy=True, economy_inactive_days=365, economy_every=3)
+    checks = {a: 0 for a in artists}
+    for _ in range(6):
+        clock.advance(days=7)
+        result = await tracker.track(artists)
+        for a in result.checked:
+            checks[a] += 1
+        assert result.carried == []
+    assert checks[artists[0]] == 6
+    assert all(checks[a] == 2 for a in artists[1:])
+    # Off for refresh/check: economy=False checks everyone.
+    result = await tracker.track(artists, economy=False)
+    assert len(result.checked) == 4
+
+
+async def test_cooldown_mid_run_checks_by_priority_and_carries_the_rest(db, clock):
+    spotify, artists = await setup(db, clock, 5, active=0)
+    # Make the last two the most recently active.
+    async with db.sessions() as s:
+        for i, a in enumerate(artists):
+            (await s.get(Artist, a)).last_release_at = dt.datetime(2020 + i, 1, 1, tzinfo=UTC)
+        await s.commit()
+    tracker = Tracker(db, spotify, clock=clock, concurrency=1)
+    until = clock() + dt.timedelta(hours=24)
+    spotify.cooldown_after(2, until)
+    result = await tracker.track(artists)
+    assert result.checked == [artists[3], artists[4]]  # newest activity first
+    assert result.cooldown.until == until
+    assert sorted(result.carried) == sorted(artists[:3])
+    by_id = await rows(db, artists)
+    assert [by_id[a].runs_skipped for a in artists] == [1, 1, 1, 0, 0]
+    async with db.sessions() as s:
+        assert (await queries.get_cooldown(s))[0] == until
