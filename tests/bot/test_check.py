@@ -111,3 +111,23 @@ url = "sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
     emulator.add_album([artist], "Midnight Drive", album_type="single", release_date="2026-11-20")
     code, out, _ = await cli()
     assert code == 0 and [json.loads(l)["name"] for l in out.splitlines()] == ["Midnight Drive"]
+
+
+async def test_profile_prints_the_run_metrics(emulator, tmp_path):
+    settings = settings_for(emulator, tmp_path)
+    artist = emulator.add_artist("Profiled")
+    for i in range(14):
+        emulator.add_album([artist], f"Old {i}", album_type="single", release_date=f"2019-01-{i + 1:02d}")
+    await check(settings, [artist])
+    emulator.add_album([artist], "New", album_type="single", release_date="2026-11-20")
+    out, err = io.StringIO(), io.StringIO()
+    code = await run_check(settings, [artist], as_json=True, out=out, err=err, sleep=no_wait, profile=True)
+    assert code == 0
+    text = err.getvalue()
+    for label in ("requests", "by endpoint", "lower bound L", "pages skipped", "429s", "seconds"):
+        assert label in text
+    profile = json.loads([line for line in text.splitlines() if line.startswith("{")][-1])["profile"]
+    assert profile["requests_by_endpoint"]["artist_albums"] == 1
+    assert profile["lower_bound"] == 1 + profile["label_requests"] and profile["rate_limited"] == 0
+    assert set(profile["phase_seconds"]) == {"plan", "track", "label", "deliver"}
+    assert profile["pages_skipped"] == 1 and profile["carried_over"] == 0

@@ -277,3 +277,61 @@ async def test_empty_run_is_ok(world):
     assert summary.status == "ok" and summary.artists_due == 0 and summary.coverage == 1.0
     with pytest.raises(ValueError):
         await world.runner.run("bogus")
+
+
+class RecordingLabeler:
+    """A duck-typed labeler: records its calls, reports ``requests``, optionally fails."""
+
+    def __init__(self, requests: int = 0, fail: bool = False) -> None:
+        self.calls: list[tuple[list[str], int]] = []
+        self.requests, self.fail = requests, fail
+
+    async def label(self, release_ids, *, run_id):
+        self.calls.append((list(release_ids), run_id))
+        if self.fail:
+            raise RuntimeError("labels down")
+
+        class Result:
+            requests = self.requests
+
+        return Result()
+
+
+async def test_metrics_are_recorded_and_the_labeler_runs_before_delivery(world, clock):
+    artist = await world.artist("Pitbull", singles=12)
+    await world.follow(1, artist)
+    new = world.spotify.release(artist, "Fresh", date="2026-11-21")
+    labeler = RecordingLabeler(requests=1)
+    world.runner.labeler = labeler
+    summary = await world.runner.run("schedule")
+    assert labeler.calls == [([new.id], summary.run_id)]
+    assert world.posted() == ["Fresh"]
+    async with world.db.sessions() as s:
+        metrics = (await s.get(Run, summary.run_id)).metrics
+    assert metrics["requests_by_endpoint"] == {"artist_albums": 1, "album": 1}
+    assert metrics["lower_bound"] == 2 and metrics["label_requests"] == 1  # N = 1 + one album request
+    assert metrics["rate_limited"] == 0 and metrics["carried_over"] == 0 and metrics["budget"] is None
+    assert metrics["pages_skipped"] == 1  # 13 releases: a full walk takes 2 pages
+    assert set(metrics["phase_seconds"]) == {"plan", "track", "label", "deliver"}
+
+
+async def test_a_failing_labeler_does_not_stop_delivery(world, clock):
+    artist = await world.artist("Pitbull")
+    await world.follow(1, artist)
+    world.spotify.release(artist, "Fresh", date="2026-11-21")
+    world.runner.labeler = RecordingLabeler(fail=True)
+    summary = await world.runner.run("schedule")
+    assert world.posted() == ["Fresh"] and "labelling failed" in summary.error
+
+
+async def test_budget_carry_over_makes_a_partial_run_with_its_coverage(world, clock):
+    artists = [await world.artist(f"A{i}") for i in range(4)]
+    for a in artists:
+        await world.follow(1, a)
+    world.tracker.requests_per_run = 2
+    summary = await world.runner.run("schedule")
+    assert summary.status == "partial" and summary.coverage == 0.5 and summary.carried_over == 2
+    assert summary.failed_artists == [] and "budget" in summary.error
+    async with world.db.sessions() as s:
+        run = await s.get(Run, summary.run_id)
+        assert run.metrics["carried_over"] == 2 and run.metrics["budget"] == 2 and run.status == "partial"
