@@ -35,7 +35,7 @@ def _parser() -> argparse.ArgumentParser:
                             "seconds per phase")
     check.add_argument("--log-level", default="WARNING")
     demo = sub.add_parser("demo", help="offline demo against the Spotify emulator and the Discord fake")
-    demo.add_argument("--weeks", type=int, default=3, help="simulated weeks after the baseline (1-10)")
+    demo.add_argument("--weeks", type=int, default=5, help="simulated weeks after the baseline (1-10)")
     demo.add_argument("--log-level", default="WARNING")
     return parser
 

@@ -18,6 +18,25 @@ from sqlalchemy import func, select
 
 from storage.models import Run
 
+AFTERGLOW = ["Afterglow", "Neon Static", "Satellites", "Paper Moons", "Overpass", "Glasshouse", "Low Orbit",
+             "Static Bloom", "Northern Line", "Slow Burn", "Goodnight, City"]
+DELUXE_BONUS = ["Afterglow (Acoustic)", "Night Bus", "Overpass (Live)", "Echo Park"]
+
+
+def _tracks(names: list[str]) -> list[dict]:
+    """The same title always gets the same duration, so editions and singles match across releases."""
+    return [{"name": n, "duration_ms": 150_000 + sum(map(ord, n)) * 37 % 90_000} for n in names]
+
+
+# Track lists where they matter: an album carrying two earlier singles, its deluxe edition.
+TRACKS = {
+    "Neon Static": _tracks(["Neon Static"]),
+    "Satellites": _tracks(["Satellites"]),
+    "Afterglow": _tracks(AFTERGLOW),
+    "Afterglow (Clean)": _tracks(AFTERGLOW),
+    "Afterglow (Deluxe)": _tracks(AFTERGLOW + DELUXE_BONUS),
+}
+
 # A small invented catalogue: (name, [(title, album_type, release_date, precision)]).
 CATALOGUE = {
     "Nova Lights": [("First Light", "album", "2024-03-01", "day"), ("Neon Static", "single", "2025-06-13", "day"),
@@ -32,7 +51,7 @@ WEEKS = [
     [],
     [("Lumen Choir", "Evensong", "album", 9), ("The Quiet Harbour", "Tides (Acoustic)", "single", 3)],
     [("Nova Lights", "Afterglow (Deluxe)", "album", 15)],
-    [("Lumen Choir", "Matins", "single", 1)],
+    [("Lumen Choir", "Matins", "single", 1), ("Nova Lights", "Midnight Drive (Lumen Choir Remix)", "single", 1)],
 ]
 
 
@@ -44,8 +63,9 @@ def _print_messages(messages: list[dict], channel: str) -> None:
         print(f"  #{channel} ← message {n} ({len(message.get('embeds') or [])} embeds, mentions: none)")
         for embed in message.get("embeds") or []:
             print(f"    ┌ {embed.get('title')}")
-            for line in textwrap.wrap(embed.get("description") or "", 76):
-                print(f"    │ {line}")
+            for paragraph in (embed.get("description") or "").splitlines():
+                for line in textwrap.wrap(paragraph, 76):
+                    print(f"    │ {line}")
             fields = " · ".join(f"{f['name']}: {f['value']}" for f in embed.get("fields") or [])
             if fields:
                 print(f"    │ {fields}")
@@ -64,7 +84,7 @@ async def _reply(stack, name: str, options: dict | None = None, subcommand: str 
     return text
 
 
-async def run_demo(weeks: int = 3) -> int:
+async def run_demo(weeks: int = 5) -> int:
     """Run the offline demo for ``weeks`` simulated weeks (1-10); returns the exit status."""
     from tests.fakes.stack import SimClock, Stack
 
@@ -76,7 +96,8 @@ async def run_demo(weeks: int = 3) -> int:
         for name, releases in CATALOGUE.items():
             ids[name] = sp.add_artist(name)
             for title, kind, date, precision in releases:
-                sp.add_album([ids[name]], title, album_type=kind, release_date=date, release_date_precision=precision)
+                sp.add_album([ids[name]], title, album_type=kind, release_date=date, release_date_precision=precision,
+                             tracks=TRACKS.get(title))
         try:
             print("release-bot demo — offline: the real bot, a Spotify emulator and a Discord-compatible fake on 127.0.0.1")
             print(f"Server “Music Club”, channel #new-music. Simulated time starts {clock().strftime('%A %d %b %Y %H:%M')} UTC.\n")
@@ -105,7 +126,8 @@ async def run_demo(weeks: int = 3) -> int:
                 for artist, title, kind, tracks in plan:
                     suffix = "" if week < len(WEEKS) else f" #{week // len(WEEKS) + 1}"
                     sp.add_album([ids[artist]], title + suffix, album_type=kind,
-                                 release_date=friday.date().isoformat(), total_tracks=tracks)
+                                 release_date=friday.date().isoformat(), total_tracks=tracks,
+                                 tracks=TRACKS.get(title) if not suffix else None)
                 seen = len(stack.posted())
                 due = friday.replace(hour=12)
                 print(f"⏰ {due.strftime('%A %d %b %Y %H:%M')} UTC — the weekly run, no command")

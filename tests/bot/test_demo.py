@@ -10,7 +10,7 @@ import pytest
 
 @pytest.mark.timeout(120)
 def test_demo_shows_baseline_then_only_new_releases_and_the_run_history(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "bot", "demo", "--weeks", "3"], capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-m", "bot", "demo"], capture_output=True, text=True,
                           timeout=110, cwd=tmp_path)
     out = proc.stdout
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -23,6 +23,9 @@ def test_demo_shows_baseline_then_only_new_releases_and_the_run_history(tmp_path
     week2, rest = rest.split("── Week 3", 1)
     assert "(nothing posted)" in week2
     assert "┌ Evensong" in rest
+    assert "9 new tracks, 2 already out as singles" in week1      # the album carries two earlier singles
+    assert "Deluxe edition of *Afterglow* — 4 bonus tracks" in rest
+    assert "Remix of *Midnight Drive*" in rest
     assert "── Run history ──" in out and "schedule" in out
     assert "0 duplicates" in out
     assert "Traceback" not in proc.stderr and "voice will NOT" not in proc.stderr
