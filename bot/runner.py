@@ -16,6 +16,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from sqlalchemy import select
+
 from bot.delivery.deliverer import Deliverer, DeliveryResult
 from bot.scheduling.due import next_due
 from bot.tracking.tracker import Tracker, TrackResult, failure_reason
@@ -111,7 +113,8 @@ class Runner:
         return self._lock.locked()
 
     async def run(self, trigger: str, guild_ids: Sequence[int] | None = None, *,
-                  artist_ids: Sequence[str] | None = None) -> RunSummary:
+                  artist_ids: Sequence[str] | None = None,
+                  progress: Callable[[int, int], Any] | None = None) -> RunSummary:
         """Run for ``guild_ids`` (None = every guild) and return its summary; waits for a run in progress.
 
         With ``artist_ids`` (``release-bot check``) exactly those artists are tracked and
@@ -122,9 +125,12 @@ class Runner:
         and ``last_run_at`` set. Artist and delivery failures are reported in the
         summary, not raised; a store failure propagates (the ``Run`` is marked failed
         when possible).
+
+        ``progress(checked, total)`` is handed to the tracker (``Tracker.track``): called
+        synchronously with 0 first, then after each artist checked or failed.
         """
         async with self._lock:
-            return await self._run(trigger, guild_ids, artist_ids=artist_ids)
+            return await self._run(trigger, guild_ids, artist_ids=artist_ids, progress=progress)
 
     async def run_due(self, now: dt.datetime | None = None) -> RunSummary | None:
         """One ``schedule`` run for every guild whose ``next_due_at <= now`` (default: the clock); None if none are due.
@@ -142,7 +148,7 @@ class Runner:
 
     async def _run(
         self, trigger: str, guild_ids: Sequence[int] | None, advance_after: dt.datetime | None = None,
-        artist_ids: Sequence[str] | None = None,
+        artist_ids: Sequence[str] | None = None, progress: Callable[[int, int], Any] | None = None,
     ) -> RunSummary:
         if trigger not in TRIGGERS:
             raise ValueError(f"unknown trigger {trigger!r}; expected one of {', '.join(TRIGGERS)}")
@@ -173,7 +179,7 @@ class Runner:
         )
         plan_seconds = time.perf_counter() - t_plan
         try:
-            await self._work(summary, artist_ids, gids, trigger, advance_after, plan_seconds)
+            await self._work(summary, artist_ids, gids, trigger, advance_after, plan_seconds, progress)
         except BaseException as exc:
             await self._mark_failed(run_id, f"{type(exc).__name__}: {exc}")
             raise
@@ -187,13 +193,15 @@ class Runner:
         trigger: str,
         advance_after: dt.datetime | None,
         plan_seconds: float = 0.0,
+        progress: Callable[[int, int], Any] | None = None,
     ) -> None:
         spotify = self.tracker.spotify
         before = getattr(spotify, "request_count", 0)
         problems: list[str] = []
         try:
+            extra = {"progress": progress} if progress is not None else {}
             track = await self.tracker.track(artist_ids, run_id=summary.run_id,
-                                             economy=None if trigger == "schedule" else False)
+                                             economy=None if trigger == "schedule" else False, **extra)
         except Exception as exc:  # the tracker catches per artist; this is a bug or the store failing
             log.exception("run %s: tracking failed", summary.run_id)
             reason = failure_reason(exc)
@@ -278,6 +286,27 @@ class Runner:
             summary.run_id, trigger, summary.status, summary.artists_checked, summary.artists_due,
             summary.releases_found, summary.releases_posted, summary.spotify_requests,
         )
+
+    async def mark_interrupted(self) -> int:
+        """At start-up: runs still ``running`` were cut short by a crash or kill; mark them ``failed``.
+
+        Their error says "interrupted"; nothing is lost (unchecked artists stay due, unposted
+        releases pending, unconfirmed claims are settled by ``Deliverer.recover``). Skipped
+        while this runner itself runs. Returns how many runs were marked.
+        """
+        if self.running:
+            return 0
+        async with self.db.sessions() as session:
+            runs = (await session.scalars(select(Run).where(Run.status == "running"))).all()
+            now = self.clock()
+            for run in runs:
+                run.status = "failed"
+                run.finished_at = now
+                run.error = "interrupted: the bot stopped during this run (nothing is lost; the next run goes on)"
+            await session.commit()
+        if runs:
+            log.warning("marked %d interrupted run(s) as failed: %s", len(runs), ", ".join(str(r.id) for r in runs))
+        return len(runs)
 
     async def _mark_failed(self, run_id: int, error: str) -> None:
         try:

@@ -85,6 +85,11 @@ class Guild(Base):
     channel_problem: Mapped[str | None] = mapped_column(Text, nullable=True)
     # Spotify album groups this guild wants posted (album, single, compilation, appears_on).
     album_groups: Mapped[list[str]] = mapped_column(JSON, default=lambda: ["album", "single", "compilation"])
+    # /settings filters: {"skip": ["remix", "live", "sped_up", "instrumental"], "mute_appearances": [artist ids]}
+    # (bot.delivery.planner.FILTER_KEYWORDS); a release filtered out is recorded as skipped, never posted.
+    filters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # /settings mention: the role mentioned by this guild's posts (None = nobody is mentioned).
+    mention_role_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
     follows: Mapped[list[Follow]] = relationship(back_populates="guild", cascade="all, delete-orphan")
 

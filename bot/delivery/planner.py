@@ -4,8 +4,9 @@ A release is **new for a guild** when it is linked to an artist the guild follow
 the link is not a baseline link, the link was first seen strictly after the guild's
 ``followed_at`` for that artist, and the guild's ledger (``deliveries``) has no row
 for it (claimed, sent or skipped). Only releases linked in one of the guild's
-``album_groups`` (album, single, compilation, appears_on) are posted; the others are
-recorded as ``skipped`` by the deliverer.
+``album_groups`` (album, single, compilation, appears_on) and passing the guild's
+filters (title keywords, muted appearances: :class:`GuildFilters`) are posted; the
+others are recorded as ``skipped`` by the deliverer.
 """
 
 from __future__ import annotations
@@ -117,6 +118,77 @@ def fold_twins(releases: Sequence[Release]) -> list[Announcement]:
 
 DEFAULT_ALBUM_GROUPS = ("album", "single", "compilation")
 
+# --- filters (/settings filters) -----------------------------------------------------------
+#
+# Title keywords, case-insensitive, matched as whole words in the release title. A release
+# whose title matches a kind the guild skips is recorded as ``skipped`` (never posted).
+FILTER_KEYWORDS: dict[str, tuple[str, ...]] = {
+    "remix": ("remix", "remixes", "remixed", "rmx"),
+    "live": ("(live…)", "[live…]", "- live…", "live at", "live from", "live in", "unplugged"),
+    "sped_up": ("sped up", "sped-up", "speed up", "nightcore", "slowed", "slowed + reverb"),
+    "instrumental": ("instrumental", "instrumentals", "karaoke"),
+}
+FILTER_NAMES = {"remix": "remixes", "live": "live versions", "sped_up": "sped-up / slowed versions",
+                "instrumental": "instrumental versions"}
+_FILTER_RES: dict[str, re.Pattern[str]] = {
+    "remix": re.compile(r"\b(?:remix(?:es|ed)?|rmx)\b", re.IGNORECASE),
+    "live": re.compile(r"[(\[]\s*live\b|\s-\s*live\b|\blive\s+(?:at|from|in)\b|\bunplugged\b", re.IGNORECASE),
+    "sped_up": re.compile(r"\b(?:sped[\s-]*up|speed[\s-]*up|nightcore|slowed)\b", re.IGNORECASE),
+    "instrumental": re.compile(r"\b(?:instrumentals?|karaoke)\b", re.IGNORECASE),
+}
+
+
+@dataclass(frozen=True)
+class GuildFilters:
+    """A guild's ``/settings filters``: ``skip`` (kinds of :data:`FILTER_KEYWORDS`) and ``mute_appearances``.
+
+    ``mute_appearances``: Spotify ids of followed artists whose *appearances* are muted: a
+    release that reaches the guild only through those artists' ``appears_on`` listings is
+    not posted (their own albums, singles and compilations still are, and a release that
+    another followed artist lists as their own is posted too).
+    """
+
+    skip: frozenset[str] = frozenset()
+    mute_appearances: frozenset[str] = frozenset()
+
+    @classmethod
+    def from_json(cls, data: dict | None) -> "GuildFilters":
+        """From ``guilds.filters`` (unknown kinds are ignored)."""
+        data = data or {}
+        return cls(frozenset(k for k in data.get("skip") or () if k in FILTER_KEYWORDS),
+                   frozenset(str(a) for a in data.get("mute_appearances") or ()))
+
+    def to_json(self) -> dict:
+        """For ``guilds.filters``: sorted, stable lists."""
+        return {"skip": [k for k in FILTER_KEYWORDS if k in self.skip],
+                "mute_appearances": sorted(self.mute_appearances)}
+
+
+def title_filter(release: Release, skip: frozenset[str] | set[str]) -> str | None:
+    """The first kind of ``skip`` that ``release``'s title matches (a ``remix_of`` label counts as ``remix``), else None."""
+    for kind in FILTER_KEYWORDS:
+        if kind not in skip:
+            continue
+        if _FILTER_RES[kind].search(release.name or ""):
+            return kind
+        if kind == "remix" and any(isinstance(x, dict) and x.get("kind") == "remix_of"
+                                   for x in (getattr(release, "labels", None) or ())):
+            return kind
+    return None
+
+
+@dataclass
+class PendingPlan:
+    """A guild's pending releases split by :func:`plan_pending`.
+
+    ``wanted``: to post (oldest first seen first); ``skipped``: ``(release, reason)`` never to
+    post, reason ``"type"`` (album group not wanted), ``"muted"`` (a muted artist's
+    appearance) or a :data:`FILTER_KEYWORDS` kind.
+    """
+
+    wanted: list[Release] = field(default_factory=list)
+    skipped: list[tuple[Release, str]] = field(default_factory=list)
+
 
 async def guild_album_groups(session: AsyncSession, guild_id: int) -> list[str]:
     """The album groups guild ``guild_id`` wants posted (``guilds.album_groups``; the default when unset)."""
@@ -124,11 +196,21 @@ async def guild_album_groups(session: AsyncSession, guild_id: int) -> list[str]:
     return list(groups) if groups else list(DEFAULT_ALBUM_GROUPS)
 
 
-async def _pending_with_groups(session: AsyncSession, guild_id: int) -> list[tuple[Release, set[str]]]:
-    """Releases new for the guild (module docstring) with the album groups of their qualifying links."""
+async def guild_filters(session: AsyncSession, guild_id: int) -> GuildFilters:
+    """Guild ``guild_id``'s filters (``guilds.filters``; none when unset)."""
+    return GuildFilters.from_json(await session.scalar(select(Guild.filters).where(Guild.id == guild_id)))
+
+
+async def guild_mention_role(session: AsyncSession, guild_id: int) -> int | None:
+    """The role guild ``guild_id``'s posts mention (``guilds.mention_role_id``), or None."""
+    return await session.scalar(select(Guild.mention_role_id).where(Guild.id == guild_id))
+
+
+async def _pending_links(session: AsyncSession, guild_id: int) -> list[tuple[Release, set[tuple[str, str]]]]:
+    """Releases new for the guild (module docstring) with their qualifying links ``(artist id, album group)``."""
     delivered = exists().where(Delivery.guild_id == guild_id, Delivery.release_id == Release.id)
     query = (
-        select(Release, ArtistRelease.album_group)
+        select(Release, ArtistRelease.artist_id, ArtistRelease.album_group)
         .join(ArtistRelease, ArtistRelease.release_id == Release.id)
         .join(Follow, and_(Follow.artist_id == ArtistRelease.artist_id, Follow.guild_id == guild_id))
         .where(
@@ -138,40 +220,72 @@ async def _pending_with_groups(session: AsyncSession, guild_id: int) -> list[tup
         )
         .order_by(Release.first_seen_at, Release.release_date, Release.id)
     )
-    out: dict[str, tuple[Release, set[str]]] = {}
-    for release, group in (await session.execute(query)).all():
-        out.setdefault(release.id, (release, set()))[1].add(group)
+    out: dict[str, tuple[Release, set[tuple[str, str]]]] = {}
+    for release, artist_id, group in (await session.execute(query)).all():
+        out.setdefault(release.id, (release, set()))[1].add((artist_id, group))
     return list(out.values())
+
+
+def skip_reason(release: Release, links: set[tuple[str, str]], groups: set[str],
+                filters: GuildFilters) -> str | None:
+    """Why ``release`` (with its qualifying ``links``) is not posted to a guild, or None to post it.
+
+    ``"type"``: no link in a wanted album group; ``"muted"``: every wanted link is an
+    ``appears_on`` link of a muted artist; else the title filter kind (:func:`title_filter`).
+    """
+    wanted_links = {(a, g) for a, g in links if g in groups}
+    if not wanted_links:
+        return "type"
+    if filters.mute_appearances and all(g == "appears_on" and a in filters.mute_appearances
+                                        for a, g in wanted_links):
+        return "muted"
+    return title_filter(release, filters.skip)
+
+
+async def plan_pending(session: AsyncSession, guild_id: int, album_groups: Sequence[str] | None = None,
+                       filters: GuildFilters | None = None) -> PendingPlan:
+    """Split the guild's new releases into what to post and what to skip for good (:class:`PendingPlan`).
+
+    ``album_groups`` / ``filters`` default to the guild's stored settings. Reads only.
+    """
+    groups = set(album_groups if album_groups is not None else await guild_album_groups(session, guild_id))
+    if filters is None:
+        filters = await guild_filters(session, guild_id)
+    plan = PendingPlan()
+    for release, links in await _pending_links(session, guild_id):
+        reason = skip_reason(release, links, groups, filters)
+        if reason is None:
+            plan.wanted.append(release)
+        else:
+            plan.skipped.append((release, reason))
+    return plan
 
 
 async def split_pending(session: AsyncSession, guild_id: int,
                         album_groups: Sequence[str] | None = None) -> tuple[list[Release], list[Release]]:
-    """(:func:`pending_releases`, :func:`unwanted_releases`) from one query."""
-    groups = set(album_groups if album_groups is not None else await guild_album_groups(session, guild_id))
-    wanted: list[Release] = []
-    unwanted: list[Release] = []
-    for release, linked in await _pending_with_groups(session, guild_id):
-        (wanted if linked & groups else unwanted).append(release)
-    return wanted, unwanted
+    """(:func:`pending_releases`, :func:`unwanted_releases`) from one query (see :func:`plan_pending`)."""
+    plan = await plan_pending(session, guild_id, album_groups)
+    return plan.wanted, [r for r, _reason in plan.skipped]
 
 
 async def pending_releases(session: AsyncSession, guild_id: int,
                            album_groups: Sequence[str] | None = None) -> list[Release]:
-    """Releases new for guild ``guild_id`` (see module docstring), oldest first seen first.
+    """Releases new for guild ``guild_id`` (see module docstring) that it wants posted, oldest first seen first.
 
     Only releases with a qualifying link in one of ``album_groups`` (default: the
-    guild's ``album_groups``) count. Ties are ordered by release date, then id, so the
-    order is stable.
+    guild's ``album_groups``) that pass the guild's filters count. Ties are ordered by
+    release date, then id, so the order is stable.
     """
     return (await split_pending(session, guild_id, album_groups))[0]
 
 
 async def unwanted_releases(session: AsyncSession, guild_id: int,
                             album_groups: Sequence[str] | None = None) -> list[Release]:
-    """Releases new for the guild whose every qualifying link is in a group it does not want posted.
+    """Releases new for the guild that are not to be posted: every qualifying link is in a group it
+    does not want, or the guild's filters (``/settings filters``) exclude it.
 
     The deliverer records them in the ledger as ``skipped`` (never posted), so turning a
-    group on later does not post its past.
+    group on (or a filter off) later does not post its past.
     """
     return (await split_pending(session, guild_id, album_groups))[1]
 

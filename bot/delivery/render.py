@@ -240,3 +240,16 @@ def pack_messages(embeds: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]]
 def render_messages(announcements: Sequence[Announcement]) -> list[list[dict[str, Any]]]:
     """Announcements → messages (lists of embed dicts), one embed per announcement, packed."""
     return pack_messages([announcement_embed(a) for a in announcements])
+
+
+def role_mention(role_id: int | None) -> tuple[str | None, dict[str, Any]]:
+    """Message ``content`` and ``allowed_mentions`` (Discord's Allowed Mentions object) for a post.
+
+    With a role (``/settings mention``): ``("<@&id>", {"parse": [], "roles": ["id"],
+    "replied_user": False})`` — the role, and only that role, is pinged. Without:
+    ``(None, {"parse": []})`` — nobody is. The deliverer puts the mention on the first
+    message of a delivery only (a digest split across messages pings once).
+    """
+    if not role_id:
+        return None, {"parse": []}
+    return f"<@&{int(role_id)}>", {"parse": [], "roles": [str(int(role_id))], "replied_user": False}

@@ -279,7 +279,8 @@ class Tracker:
 
     # --- tracking ------------------------------------------------------------------
     async def track(self, artist_ids: Iterable[str], *, run_id: int | None = None,
-                    economy: bool | None = None) -> TrackResult:
+                    economy: bool | None = None,
+                    progress: Callable[[int, int], Any] | None = None) -> TrackResult:
         """Check each artist once for new releases and store them.
 
         Duplicate ids are checked once. An artist never baselined gets its baseline
@@ -301,6 +302,10 @@ class Tracker:
         (read from ``spotify_state``) — is persisted and stops the run: every artist not
         yet checked is ``failed`` with "Spotify cooldown until …" (its ``last_error``
         is left alone: not the artist's fault), carried, and ``cooldown`` is set.
+
+        ``progress(done, total)``, when given, is called (synchronously) with 0 first and
+        after each artist checked or failed; ``total`` = artists due this run. Its errors
+        are logged and ignored.
         """
         t_plan = time.perf_counter()
         ids = list(dict.fromkeys(artist_ids))
@@ -338,6 +343,16 @@ class Tracker:
         result.phase_seconds["plan"] = time.perf_counter() - t_plan
 
         t_track = time.perf_counter()
+        done = 0
+
+        def report() -> None:
+            if progress is not None:
+                try:
+                    progress(done, len(due))
+                except Exception:  # a progress display never breaks a run
+                    log.warning("progress callback failed", exc_info=True)
+
+        report()
         outcomes: dict[str, _Outcome] = {}
         errors: dict[str, BaseException] = {}
         started: set[str] = set()
@@ -351,7 +366,7 @@ class Tracker:
                 await self._flush(batch, run_id=run_id)
 
         async def worker(queue: collections.deque[str], phase_limit: float) -> None:
-            nonlocal stop, cooldown
+            nonlocal stop, cooldown, done
             while queue and not stop:
                 # Start an artist only while its probe fits: requests spent + probes reserved < the limit.
                 if budget.spent + budget.reserved >= min(phase_limit, budget.left() + budget.spent):
@@ -375,10 +390,14 @@ class Tracker:
                     log.warning("check of artist %s failed: %s", artist_id, exc, exc_info=True)
                     errors[artist_id] = exc
                     await self._record_error(artist_id, failure_reason(exc))
+                    done += 1
+                    report()
                 else:
                     outcomes[artist_id] = outcome
                     pending.append(outcome)
                     await flush_pending()
+                    done += 1
+                    report()
 
         try:
             for order, phase_limit in phases:
