@@ -12,6 +12,8 @@ Spotify Web API documentation sections followed:
 * Search for Item (``GET /search?type=artist``)
 * Get Artist's Albums (``GET /artists/{id}/albums``)
 * Get Album (``GET /albums/{id}``)
+* Get Playlist (``GET /playlists/{id}``) and Get Playlist Items (``GET /playlists/{id}/items``,
+  ``limit`` ≤ 50; the deprecated ``/tracks`` is not used)
 * Rate Limits (429 with ``Retry-After`` in seconds)
 
 The module also has :func:`parse_spotify_id` and :func:`detect_spotify_kind` for
@@ -39,11 +41,12 @@ from aiolimiter import AsyncLimiter
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from bot.spotify.errors import SpotifyAuthError, SpotifyCooldown, SpotifyError, SpotifyNotFound
-from bot.spotify.models import Album, Artist, Page
+from bot.spotify.models import Album, Artist, Page, Playlist, PlaylistEntry
 
 __all__ = [
     "DEFAULT_QUOTA_RETRY_AFTER",
     "MAX_PAGE_LIMIT",
+    "MAX_PLAYLIST_PAGE_LIMIT",
     "SpotifyClient",
     "detect_spotify_kind",
     "parse_spotify_id",
@@ -54,6 +57,9 @@ log = logging.getLogger(__name__)
 
 MAX_PAGE_LIMIT = 10
 """Largest ``limit`` Development Mode accepts on search and artist albums."""
+
+MAX_PLAYLIST_PAGE_LIMIT = 50
+"""Largest ``limit`` of ``GET /playlists/{id}/items`` (the spec's ``QueryLimit``: 1–50)."""
 
 DEFAULT_QUOTA_RETRY_AFTER = 86400.0
 """Seconds of cooldown assumed for a ``QUOTA_EXCEEDED`` 429 that carries no ``Retry-After``."""
@@ -107,7 +113,7 @@ class SpotifyClient:
 
     Counters: ``request_count`` (API requests sent, retries included, token requests
     excluded), ``token_requests``, ``requests_by_endpoint`` (``"artist"``,
-    ``"search"``, ``"artist_albums"``, ``"album"``) and ``rate_limited`` (429 answers seen).
+    ``"search"``, ``"artist_albums"``, ``"album"``, ``"playlist"``, ``"playlist_items"``) and ``rate_limited`` (429 answers seen).
     """
 
     def __init__(
@@ -276,6 +282,59 @@ class SpotifyClient:
         self._add_market(params)
         data = await self._api("album", f"{self._api_base_url}/albums/{_path_id(album_id)}", params)
         return _parse(Album.from_api, data, "album")
+
+    async def get_playlist(self, playlist_id: str) -> Playlist:
+        """Get Playlist: ``GET /playlists/{id}?market=…``.
+
+        Returns the :class:`Playlist`; its ``first_page`` holds the entries Spotify embedded
+        (``items``, or the deprecated ``tracks``; up to 100), or None when the response has
+        none — Development Mode embeds them only for playlists the token's user owns, and a
+        client-credentials token has no user. Raises ``SpotifyNotFound`` for an unknown or
+        private playlist (404), ``SpotifyError`` with ``status == 403`` when Spotify refuses
+        it, ``SpotifyCooldown`` / ``SpotifyAuthError`` / ``SpotifyError``.
+        """
+        params: dict[str, str] = {}
+        self._add_market(params)
+        data = await self._api("playlist", f"{self._api_base_url}/playlists/{_path_id(playlist_id)}", params)
+        try:
+            embedded = data.get("items") if isinstance(data.get("items"), dict) else data.get("tracks")
+            first_page = (_playlist_page(embedded) if isinstance(embedded, dict) and "items" in embedded
+                          else None)
+            total = embedded.get("total") if isinstance(embedded, dict) else None
+            return Playlist(
+                id=data["id"], name=data.get("name") or "",
+                owner_name=(data.get("owner") or {}).get("display_name") or (data.get("owner") or {}).get("id") or "",
+                public=data.get("public"), total=int(total) if total is not None else None, first_page=first_page,
+            )
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            raise SpotifyError(f"Spotify playlist: malformed object ({exc!r})") from None
+
+    async def playlist_items(self, playlist_id: str, *, limit: int = MAX_PLAYLIST_PAGE_LIMIT, offset: int = 0) -> Page:
+        """Get Playlist Items: ``GET /playlists/{id}/items?limit=…&offset=…&market=…``.
+
+        ``limit`` is clamped to 1..50 (the spec's limit for this endpoint), ``offset`` to
+        ≥ 0. Returns a :class:`Page` of :class:`PlaylistEntry` (local files, episodes and
+        null items included, marked by ``kind``). Raises ``SpotifyNotFound`` (404),
+        ``SpotifyError`` with ``status == 403`` when Spotify refuses the playlist's items
+        (Development Mode: playlists not owned by the token's user), ``SpotifyCooldown`` /
+        ``SpotifyAuthError`` / ``SpotifyError``.
+        """
+        params = {"limit": str(max(1, min(MAX_PLAYLIST_PAGE_LIMIT, int(limit)))), "offset": str(max(0, int(offset)))}
+        self._add_market(params)
+        data = await self._api("playlist_items", f"{self._api_base_url}/playlists/{_path_id(playlist_id)}/items", params)
+        return _playlist_page(data)
+
+    async def playlist_items_next(self, page: Page) -> Page | None:
+        """Follow ``page.next`` of a playlist items page (also the one embedded by
+        :meth:`get_playlist`); ``None`` when it is the last page. The URL must point at
+        ``api_base_url``. Raises as :meth:`playlist_items`."""
+        if not page.next:
+            return None
+        url = yarl.URL(page.next, encoded=True)
+        base = yarl.URL(self._api_base_url)
+        if url.origin() != base.origin() or not url.path.startswith(base.path.rstrip("/") + "/"):
+            raise SpotifyError(f"refusing to follow a next URL outside {self._api_base_url}")
+        return _playlist_page(await self._api("playlist_items", url))
 
     async def close(self) -> None:
         """Close the HTTP session if this client created it (an injected one is left open)."""
@@ -531,6 +590,18 @@ def _album_page(data: dict[str, Any], album_group: str | None) -> Page:
     items = _parse_items(lambda d: Album.from_api(d, album_group=album_group), data.get("items") or [], "album")
     return Page(
         items=tuple(items),
+        total=int(data.get("total") or 0),
+        offset=int(data.get("offset") or 0),
+        limit=int(data.get("limit") or 0),
+        next=data.get("next") or None,
+    )
+
+
+def _playlist_page(data: dict[str, Any]) -> Page:
+    entries = tuple(PlaylistEntry.from_api(e) if isinstance(e, dict) else PlaylistEntry("unavailable")
+                    for e in data.get("items") or [])
+    return Page(
+        items=entries,
         total=int(data.get("total") or 0),
         offset=int(data.get("offset") or 0),
         limit=int(data.get("limit") or 0),

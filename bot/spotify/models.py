@@ -150,3 +150,53 @@ def _largest_image(images: list[dict[str, Any]]) -> str | None:
 
 def _precision_of(date: str) -> str:
     return {4: "year", 7: "month"}.get(len(date), "day")
+
+
+@dataclass(frozen=True)
+class PlaylistEntry:
+    """One entry of a playlist (a "PlaylistTrackObject").
+
+    ``kind``: ``"track"`` (a catalogue track: ``artists`` filled), ``"local"`` (a local
+    file: no Spotify artist ids), ``"episode"`` (a podcast episode) or ``"unavailable"``
+    (Spotify sent a null item). Source: "Get Playlist Items" (2026 shape: ``item``,
+    with the deprecated ``track`` duplicate still sent).
+    """
+
+    kind: str
+    track_id: str | None = None
+    name: str = ""
+    artists: tuple[ArtistRef, ...] = ()
+
+    @classmethod
+    def from_api(cls, data: dict[str, Any]) -> "PlaylistEntry":
+        """Parse a playlist entry; never raises on a partial object (it becomes ``unavailable``)."""
+        item = data.get("item") or data.get("track")
+        if not isinstance(item, dict):
+            return cls("unavailable")
+        if data.get("is_local") or item.get("is_local"):
+            return cls("local", None, item.get("name") or "")
+        if (item.get("type") or "track") != "track" or item.get("episode") is True:
+            return cls("episode", item.get("id"), item.get("name") or "")
+        artists = tuple(ArtistRef(a["id"], a.get("name") or "") for a in item.get("artists") or []
+                        if isinstance(a, dict) and a.get("id"))
+        if not item.get("id") and not artists:
+            return cls("unavailable")
+        return cls("track", item.get("id"), item.get("name") or "", artists)
+
+
+@dataclass(frozen=True)
+class Playlist:
+    """A playlist ("Get Playlist"): ``total`` entries (None when Spotify did not say) and,
+    when the response embedded it, the first page of entries (``first_page``)."""
+
+    id: str
+    name: str
+    owner_name: str = ""
+    public: bool | None = None
+    total: int | None = None
+    first_page: "Page | None" = None
+
+    @property
+    def url(self) -> str:
+        """``https://open.spotify.com/playlist/<id>``."""
+        return f"https://open.spotify.com/playlist/{self.id}"
