@@ -9,6 +9,7 @@ talks to Discord or to a Discord-compatible server (the test fake).
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import json
@@ -27,13 +28,14 @@ from bot.service import ReleaseService
 from bot.spotify.client import SpotifyClient
 from bot.tracking import tracker_from_settings
 from bot.tracking.labels import Labeler
-from cogs.common import on_app_command_error
+from cogs.common import channel_problem_notice, on_app_command_error
 from storage.db import Database, open_database
 from storage.models import BotState
 
 log = logging.getLogger(__name__)
 
 EXTENSIONS = ("cogs.follows", "cogs.runs", "cogs.settings", "cogs.scheduler")
+RECOVERY_TIMEOUT = 60.0  # seconds start-up may spend settling unconfirmed deliveries (the rest: before the next post)
 
 
 def utcnow() -> dt.datetime:
@@ -60,12 +62,34 @@ class DiscordSender:
     Mentions are never allowed (``AllowedMentions.none()``).
     """
 
+    GONE = "the chosen channel no longer exists"
+    FORBIDDEN = ("the bot is not allowed to post in the chosen channel "
+                 "(it needs View Channel, Send Messages and Embed Links)")
+
     def __init__(self, client: discord.Client) -> None:
         self.client = client
 
-    async def send(self, channel_id: int, embeds: list[dict], *, nonce: str) -> int:
-        """Send one message with ``embeds`` (≤ 10, ≤ 6,000 characters); returns its message id."""
+    async def send(self, channel_id: int, embeds: list[dict], *, nonce: str,
+                   components: list[dict] | None = None, content: str | None = None,
+                   allowed_mentions: dict | None = None) -> int:
+        """Send one message with ``embeds`` (≤ 10, ≤ 6,000 characters); returns its message id.
+
+        ``nonce`` makes discord.py send ``enforce_nonce: true``. ``components`` (Discord
+        component dicts: action rows of buttons / selects) are sent as a ``discord.ui.View``
+        (:func:`view_from_components`); their interactions are handled elsewhere by ``custom_id``.
+        ``content`` with ``allowed_mentions`` (a Discord Allowed Mentions dict): only the
+        roles listed there may be pinged; without it nobody is.
+        """
         channel = self.client.get_channel(channel_id)
+        kwargs: dict = {"allowed_mentions": discord.AllowedMentions.none()}
+        if components:
+            kwargs["view"] = view_from_components(components)
+        if content:
+            kwargs["content"] = content
+            roles = (allowed_mentions or {}).get("roles") or []
+            kwargs["allowed_mentions"] = discord.AllowedMentions(
+                everyone=False, users=False, replied_user=False,
+                roles=[discord.Object(int(r)) for r in roles] if roles else False)
         try:
             if channel is None:
                 channel = await self.client.fetch_channel(channel_id)
@@ -74,25 +98,103 @@ class DiscordSender:
             message = await channel.send(
                 embeds=[discord.Embed.from_dict(e) for e in embeds],
                 nonce=nonce,
-                allowed_mentions=discord.AllowedMentions.none(),
+                **kwargs,
             )
         except discord.NotFound:
-            raise ChannelUnavailable("the chosen channel no longer exists") from None
+            raise ChannelUnavailable(self.GONE, status=404) from None
         except discord.Forbidden:
-            raise ChannelUnavailable("the bot is not allowed to post in the chosen channel "
-                                     "(it needs View Channel, Send Messages and Embed Links)") from None
+            raise ChannelUnavailable(self.FORBIDDEN, status=403) from None
         return message.id
+
+    async def find_posted(self, channel_id: int, album_urls: list[str], *, limit: int = 100) -> dict[str, int]:
+        """Among the bot's own ``limit`` latest messages in the channel (``GET /channels/{id}/messages``),
+        the id of the (newest) message with an embed whose ``url`` is each of ``album_urls``.
+
+        Raises :class:`ChannelUnavailable` (404 gone, 403 not readable); other errors propagate.
+        """
+        wanted = set(album_urls)
+        found: dict[str, int] = {}
+        me = self.client.user.id if self.client.user is not None else None
+        channel = self.client.get_partial_messageable(channel_id)
+        try:
+            async for message in channel.history(limit=limit):
+                if me is not None and message.author.id != me:
+                    continue
+                for embed in message.embeds:
+                    if embed.url in wanted and embed.url not in found:
+                        found[embed.url] = message.id
+                if len(found) == len(wanted):
+                    break
+        except discord.NotFound:
+            raise ChannelUnavailable(self.GONE, status=404) from None
+        except discord.Forbidden:
+            raise ChannelUnavailable("the bot cannot read the chosen channel's messages", status=403) from None
+        return found
+
+
+_SELECTS = {3: discord.ui.Select, 5: discord.ui.UserSelect, 6: discord.ui.RoleSelect,
+            7: discord.ui.MentionableSelect, 8: discord.ui.ChannelSelect}
+
+
+def view_from_components(components: list[dict]) -> discord.ui.View:
+    """A ``discord.ui.View`` (no timeout, already stopped) carrying Discord component dicts as they are.
+
+    ``components``: action rows (``{"type": 1, "components": [...]}``) of buttons (type 2:
+    ``style``, ``label``, ``emoji``, ``custom_id`` or ``url``, ``disabled``) and selects
+    (type 3 string select with ``options``; 5–8 user/role/mentionable/channel selects:
+    ``custom_id``, ``placeholder``, ``min_values``, ``max_values``, ``disabled``); a bare
+    button/select is put in a row of its own. The items have no callbacks: interactions on
+    them are dispatched by ``custom_id`` (e.g. ``DynamicItem`` s registered by a cog). The
+    view is stopped so discord.py keeps no per-message state for it. Unknown types are skipped.
+    """
+    view = discord.ui.View(timeout=None)
+    rows = [c if c.get("type") == 1 else {"type": 1, "components": [c]} for c in components]
+    for r, row in enumerate(rows[:5]):
+        for c in row.get("components") or []:
+            kind = c.get("type")
+            emoji = c.get("emoji")
+            if isinstance(emoji, dict):
+                emoji = discord.PartialEmoji.from_dict(emoji)
+            if kind == 2:
+                item: discord.ui.Item = discord.ui.Button(
+                    style=discord.ButtonStyle(int(c.get("style", 2))), label=c.get("label"),
+                    custom_id=None if c.get("url") else c.get("custom_id"), url=c.get("url"),
+                    emoji=emoji, disabled=bool(c.get("disabled", False)), row=r,
+                    sku_id=int(c["sku_id"]) if c.get("sku_id") else None,
+                )
+            elif kind in _SELECTS:
+                kwargs: dict = dict(custom_id=c["custom_id"], placeholder=c.get("placeholder"),
+                                    min_values=int(c.get("min_values", 1)), max_values=int(c.get("max_values", 1)),
+                                    disabled=bool(c.get("disabled", False)), row=r)
+                if kind == 3:
+                    kwargs["options"] = [
+                        discord.SelectOption(label=o["label"], value=o.get("value", o["label"]),
+                                             description=o.get("description"), default=bool(o.get("default")),
+                                             emoji=discord.PartialEmoji.from_dict(o["emoji"])
+                                             if isinstance(o.get("emoji"), dict) else o.get("emoji"))
+                        for o in c.get("options") or []
+                    ]
+                elif kind == 8 and c.get("channel_types"):
+                    kwargs["channel_types"] = [discord.ChannelType(t) for t in c["channel_types"]]
+                item = _SELECTS[kind](**kwargs)
+            else:
+                log.warning("component type %r is not supported; left out of the post", kind)
+                continue
+            view.add_item(item)
+    view.stop()
+    return view
 
 
 class ReleaseBot(commands.Bot):
     """The bot process: store, Spotify client, tracker, delivery, runner, service and cogs.
 
     ``clock`` returns aware UTC now (tests inject one); ``settings`` is the loaded config.
-    Attributes set in :meth:`setup_hook`: ``db``, ``spotify``, ``runner``, ``service``.
+    Attributes set in :meth:`setup_hook`: ``db``, ``spotify``, ``deliverer``, ``runner``, ``service``.
     """
 
     db: Database
     spotify: SpotifyClient
+    deliverer: Deliverer
     runner: Runner
     service: ReleaseService
 
@@ -127,16 +229,33 @@ class ReleaseBot(commands.Bot):
             rate_limit_per_30s=s.spotify.rate_limit_per_30s,
         )
         tracker = tracker_from_settings(self.db, self.spotify, s, clock=self.clock)
-        deliverer = Deliverer(self.db, DiscordSender(self), clock=self.clock)
+        self.deliverer = deliverer = Deliverer(self.db, DiscordSender(self), clock=self.clock)
         labeler = Labeler(self.db, self.spotify, clock=self.clock)
         self.runner = Runner(self.db, tracker, deliverer, clock=self.clock, labeler=labeler)
         self.service = ReleaseService(
             self.db, self.spotify, tracker, self.runner, clock=self.clock, default_schedule=s.schedule
         )
+        await self.recover()
         self.tree.error(on_app_command_error)
+        self.add_listener(channel_problem_notice, "on_app_command_completion")
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         await self.sync_commands_if_changed()
+
+    async def recover(self) -> None:
+        """After a crash: mark runs left ``running`` as failed and settle unconfirmed deliveries.
+
+        Runs in ``setup_hook``, before the gateway connects and before the scheduler starts, so
+        nothing is posted before it. Settling reads the channels' recent messages over REST and
+        is bounded by ``RECOVERY_TIMEOUT``; what it cannot settle is settled before the next
+        delivery to that guild (``Deliverer.deliver``).
+        """
+        await self.runner.mark_interrupted()
+        try:
+            await asyncio.wait_for(self.deliverer.recover(), RECOVERY_TIMEOUT)
+        except asyncio.TimeoutError:
+            log.warning("settling unconfirmed deliveries took over %.0f s; the rest is settled before the next post",
+                        RECOVERY_TIMEOUT)
 
     async def sync_commands_if_changed(self) -> bool:
         """Sync the slash commands only when their definition changed since the last sync.

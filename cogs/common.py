@@ -1,4 +1,5 @@
-"""What every cog shares: the Manage Server check and turning errors into clear ephemeral replies."""
+"""What every cog shares: the Manage Server check, turning errors into clear ephemeral replies,
+and telling a server once that its release channel cannot be posted to."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ import logging
 import discord
 from discord import app_commands
 
+from sqlalchemy.exc import IntegrityError
+
 from bot.service import UserError
+from storage import queries
 
 log = logging.getLogger(__name__)
 
@@ -63,3 +67,48 @@ async def on_app_command_error(interaction: discord.Interaction, error: app_comm
         await reply(interaction, message)
     except discord.HTTPException:
         log.warning("could not deliver the error reply", exc_info=True)
+
+
+#: commands whose own reply already shows a channel problem (no extra notice; it counts as told)
+SHOWS_CHANNEL_PROBLEM = frozenset({"status", "refresh"})
+
+
+def channel_problem_text(channel_id: int | None, problem: str) -> str:
+    """The one-time notice about a channel the bot cannot post to, with the fix."""
+    where = f"<#{channel_id}>" if channel_id else "the release channel"
+    return (f"⚠ New releases could not be posted in {where}: {problem}. Nothing is lost: they stay pending and "
+            f"are posted once this is fixed — give me View Channel, Send Messages and Embed Links there, or pick "
+            f"another channel with `/settings channel`. (`/status` shows this too.)")
+
+
+async def channel_problem_notice(interaction: discord.Interaction, command) -> None:
+    """``on_app_command_completion`` listener: the first command used in a server after its channel
+    started failing (403/404) gets an ephemeral follow-up saying so, once.
+
+    "Told" is stored in ``bot_state`` (``storage.queries.take_channel_notice``), so a restart
+    does not repeat it; a new problem (after a successful post or a channel change) is told
+    again. ``/status`` and ``/refresh`` show the problem in their own reply and only mark it told.
+    """
+    db = getattr(interaction.client, "db", None)
+    if interaction.guild_id is None or db is None:
+        return
+    try:
+        async with db.sessions() as session:
+            notice = await queries.take_channel_notice(session, interaction.guild_id)
+            await session.commit()
+    except IntegrityError:  # another command told it at the same moment
+        return
+    except Exception:
+        log.warning("could not check the channel notice of guild %s", interaction.guild_id, exc_info=True)
+        return
+    name = getattr(command, "qualified_name", "") or ""
+    if notice is None or name.split(" ")[0] in SHOWS_CHANNEL_PROBLEM:
+        return
+    channel_id, problem = notice
+    try:
+        await reply(interaction, channel_problem_text(channel_id, problem))
+    except discord.HTTPException:
+        log.warning("could not send the channel notice to guild %s", interaction.guild_id, exc_info=True)
+        async with db.sessions() as session:  # not told after all: the next command tries again
+            await queries.forget_channel_notice(session, interaction.guild_id)
+            await session.commit()

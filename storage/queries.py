@@ -13,10 +13,10 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Artist, ArtistRelease, Follow, Guild, Release, SpotifyState
+from storage.models import Artist, ArtistRelease, BotState, Follow, Guild, Release, SpotifyState
 
 SPOTIFY_STATE_ID = 1
 
@@ -373,3 +373,36 @@ async def _insert_many_ignore(session: AsyncSession, model: type, rows: list[dic
             await session.merge(model(**row))
         return
     await session.execute(insert(model.__table__).on_conflict_do_nothing(), rows)
+
+
+def channel_notice_key(guild_id: int) -> str:
+    """``bot_state`` key remembering that a guild's channel problem was told to a command user."""
+    return f"channel_notice:{guild_id}"
+
+
+async def take_channel_notice(session: AsyncSession, guild_id: int) -> tuple[int | None, str] | None:
+    """The guild's ``(channel_id, channel_problem)`` if no command user was told of it yet, marking it told.
+
+    None when there is no problem or it was already told. Not committed: commit to mark it
+    (a concurrent second commit fails on the key, so the notice is given once). A guild
+    whose problem is gone has its mark removed.
+    """
+    guild = await session.get(Guild, guild_id)
+    row = await session.get(BotState, channel_notice_key(guild_id))
+    problem = guild.channel_problem if guild is not None else None
+    if not problem:
+        if row is not None:
+            await session.delete(row)
+        return None
+    if row is not None and row.value == problem:
+        return None
+    if row is None:
+        session.add(BotState(key=channel_notice_key(guild_id), value=problem))
+    else:
+        row.value = problem
+    return guild.channel_id, problem
+
+
+async def forget_channel_notice(session: AsyncSession, guild_id: int) -> None:
+    """Forget that the guild's channel problem was told (a new problem is told again). Not committed."""
+    await session.execute(delete(BotState).where(BotState.key == channel_notice_key(guild_id)))
