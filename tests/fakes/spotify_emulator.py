@@ -13,6 +13,13 @@ Development Mode app using the client-credentials flow:
 * ``GET {api_base_url}/albums/{id}/tracks`` — "Get Album Tracks".
 * ``GET {api_base_url}/tracks/{id}`` — "Get Track" (``external_ids.isrc``).
 * ``GET {api_base_url}/search`` — "Search for Item" (``limit`` ≤ 10).
+* ``GET {api_base_url}/playlists/{id}`` — "Get Playlist" (first 100 entries embedded as
+  ``items`` and the deprecated ``tracks``), ``GET …/playlists/{id}/items`` — "Get Playlist
+  Items" (``limit`` default 20, 1–50) and the deprecated ``…/tracks`` (``limit`` 1–100).
+  A private or unknown playlist answers 404. ``playlist_items_owner_only = True`` plays
+  the Development Mode rule that items are only served for playlists the token's user
+  owns (a client-credentials token has none): ``…/items`` and ``…/tracks`` answer 403,
+  and "Get Playlist" embeds no entries.
 * The endpoints removed for Development Mode apps in February 2026 ("Web API changes,
   February 2026": several albums/artists/tracks, new releases, top tracks, related
   artists, markets, …) answer ``403 {"error": {"status": 403, "message": "Forbidden"}}``
@@ -184,6 +191,18 @@ class _Album:
         return "-".join(p.zfill(2) for p in parts)
 
 
+@dataclass
+class _Playlist:
+    id: str
+    name: str
+    public: bool
+    owner: str
+    description: str
+    # Entries: ("track", track_id) | ("local", name, artist name) | ("episode", name) | ("null",)
+    entries: list[tuple]
+    snapshot: int = 1
+
+
 class _ApiError(Exception):
     """Raised inside a handler to answer ``{"error": {...}}`` with ``status``."""
 
@@ -263,6 +282,9 @@ class SpotifyEmulator:
         self._runner: web.AppRunner | None = None
         self._stopping: asyncio.Event | None = None
         self._base: str | None = None
+        self._playlists: dict[str, _Playlist] = {}
+        #: Development Mode: playlist items only for playlists the token's user owns (403 otherwise).
+        self.playlist_items_owner_only = False
 
     # ------------------------------------------------------------------ catalogue
 
@@ -697,6 +719,8 @@ class SpotifyEmulator:
             return _json_response(self._track_object(self._get_track(parts[1]), playable))
         if parts == ["search"]:
             return _json_response(self._search(q, playable))
+        if parts and parts[0] == "playlists":
+            return _json_response(self._playlist_route(parts, q, playable))
         raise _ApiError(404, "Service not found")
 
     # ------------------------------------------------------------- lookups
@@ -957,3 +981,123 @@ class SpotifyEmulator:
                 objects = []
             result[kind + "s"] = self._paging("/search", objects, offset, limit, extra)
         return result
+
+    # ------------------------------------------------------------- playlists
+
+    def add_playlist(self, name: str, items: list | None = None, *, public: bool = True,
+                     owner: str = "emulator-user", description: str = "", playlist_id: str | None = None) -> str:
+        """Add (or replace) a playlist; returns its id.
+
+        ``items``, in order: a track id (added with :meth:`add_album`), an album id (its
+        first track), ``{"local": "<name>", "artist": "<name>"}`` (a local file),
+        ``{"episode": "<name>"}`` (a podcast episode) or ``None`` (an entry Spotify sends
+        as a null item). ``public=False`` makes it private: 404 for this app, as for an
+        unknown id.
+        """
+        if playlist_id is None:
+            playlist_id = self._new_id("playlist")
+        self._check_id(playlist_id)
+        entries: list[tuple] = []
+        for item in items or []:
+            if item is None:
+                entries.append(("null",))
+            elif isinstance(item, dict) and "local" in item:
+                entries.append(("local", str(item["local"]), str(item.get("artist") or "")))
+            elif isinstance(item, dict) and "episode" in item:
+                entries.append(("episode", str(item["episode"])))
+            elif isinstance(item, str) and item in self._tracks:
+                entries.append(("track", item))
+            elif isinstance(item, str) and item in self._albums:
+                entries.append(("track", self._albums[item].track_ids[0]))
+            else:
+                raise KeyError(f"unknown playlist item {item!r}; add_album() its track first")
+        previous = self._playlists.get(playlist_id)
+        self._playlists[playlist_id] = _Playlist(id=playlist_id, name=name, public=public, owner=owner,
+                                                 description=description, entries=entries,
+                                                 snapshot=previous.snapshot + 1 if previous else 1)
+        return playlist_id
+
+    def _get_playlist(self, playlist_id: str) -> _Playlist:
+        if not _ID_RE.match(playlist_id):
+            raise _ApiError(400, "Invalid base62 id")
+        playlist = self._playlists.get(playlist_id)
+        if playlist is None or not playlist.public:
+            raise _ApiError(404, "Resource not found")
+        return playlist
+
+    def _playlist_entry(self, playlist: _Playlist, entry: tuple, playable: bool) -> dict[str, Any]:
+        """A "PlaylistTrackObject": ``item`` and the deprecated ``track`` (the same object)."""
+        user = {"external_urls": {"spotify": f"https://open.spotify.com/user/{playlist.owner}"},
+                "href": f"{self.api_base_url}/users/{playlist.owner}", "id": playlist.owner, "type": "user",
+                "uri": f"spotify:user:{playlist.owner}"}
+        kind = entry[0]
+        obj: dict[str, Any] | None
+        if kind == "track":
+            obj = dict(self._track_object(self._tracks[entry[1]], playable), episode=False, track=True)
+        elif kind == "local":
+            obj = {"album": {"album_type": None, "artists": [], "available_markets": [], "external_urls": {},
+                             "href": None, "id": None, "images": [], "name": "", "release_date": None,
+                             "release_date_precision": None, "type": "album", "uri": None},
+                   "artists": [{"external_urls": {}, "href": None, "id": None, "name": entry[2], "type": "artist",
+                                "uri": None}],
+                   "disc_number": 0, "duration_ms": 0, "explicit": False, "external_ids": {}, "external_urls": {},
+                   "href": None, "id": None, "is_local": True, "name": entry[1], "preview_url": None,
+                   "track_number": 0, "type": "track", "uri": f"spotify:local:::{quote(entry[1])}:0",
+                   "episode": False, "track": True}
+        elif kind == "episode":
+            digest = hashlib.sha1(f"{playlist.id}:{entry[1]}".encode()).hexdigest()
+            episode_id = "".join(_BASE62[int(c, 16)] for c in digest[:22])
+            obj = {"audio_preview_url": None, "description": "", "html_description": "", "duration_ms": 1_800_000,
+                   "explicit": False, "external_urls": {"spotify": f"https://open.spotify.com/episode/{episode_id}"},
+                   "href": f"{self.api_base_url}/episodes/{episode_id}", "id": episode_id, "images": [],
+                   "is_externally_hosted": False, "is_playable": True, "languages": ["en"], "name": entry[1],
+                   "release_date": "2026-01-01", "release_date_precision": "day", "type": "episode",
+                   "uri": f"spotify:episode:{episode_id}", "episode": True, "track": False,
+                   "show": {"copyrights": [], "description": "", "html_description": "", "explicit": False,
+                            "external_urls": {"spotify": f"https://open.spotify.com/show/{episode_id}"},
+                            "href": f"{self.api_base_url}/shows/{episode_id}", "id": episode_id, "images": [],
+                            "is_externally_hosted": False, "languages": ["en"], "media_type": "audio",
+                            "name": "A show", "publisher": "", "total_episodes": 1, "type": "show",
+                            "uri": f"spotify:show:{episode_id}"}}
+        else:
+            obj = None
+        return {"added_at": "2026-01-01T00:00:00Z", "added_by": user, "is_local": kind == "local",
+                "primary_color": None, "item": obj, "track": obj, "video_thumbnail": {"url": None}}
+
+    def _playlist_paging(self, playlist: _Playlist, path: str, offset: int, limit: int, playable: bool,
+                         extra: list[tuple[str, str]]) -> dict[str, Any]:
+        page = self._paging(path, list(range(len(playlist.entries))), offset, limit, extra)
+        page["items"] = [self._playlist_entry(playlist, playlist.entries[i], playable) for i in page["items"]]
+        return page
+
+    def _playlist_route(self, parts: list[str], q, playable: bool) -> dict[str, Any]:
+        """"Get Playlist", "Get Playlist Items" (``/items``, limit 1–50) and the deprecated ``/tracks`` (1–100)."""
+        if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] not in ("items", "tracks")):
+            raise _ApiError(404, "Service not found")
+        playlist = self._get_playlist(parts[1])
+        extra = [("market", q["market"])] if "market" in q else []
+        if len(parts) == 3:
+            if self.playlist_items_owner_only:
+                raise _ApiError(403, "Forbidden")
+            limit = self._int_param(q, "limit", 20, 1, 50 if parts[2] == "items" else 100, "Invalid limit")
+            offset = self._int_param(q, "offset", 0, 0, None, "Invalid offset")
+            return self._playlist_paging(playlist, f"/playlists/{playlist.id}/{parts[2]}", offset, limit, playable,
+                                         extra)
+        obj: dict[str, Any] = {
+            "collaborative": False, "description": playlist.description,
+            "external_urls": {"spotify": f"https://open.spotify.com/playlist/{playlist.id}"},
+            "followers": {"href": None, "total": 0},
+            "href": f"{self.api_base_url}/playlists/{playlist.id}",
+            "id": playlist.id, "images": [], "name": playlist.name,
+            "owner": {"display_name": playlist.owner,
+                      "external_urls": {"spotify": f"https://open.spotify.com/user/{playlist.owner}"},
+                      "href": f"{self.api_base_url}/users/{playlist.owner}", "id": playlist.owner, "type": "user",
+                      "uri": f"spotify:user:{playlist.owner}"},
+            "primary_color": None, "public": playlist.public, "snapshot_id": f"AAAA{playlist.snapshot:08d}",
+            "type": "playlist", "uri": f"spotify:playlist:{playlist.id}",
+        }
+        if not self.playlist_items_owner_only:
+            obj["items"] = self._playlist_paging(playlist, f"/playlists/{playlist.id}/items", 0, 100, playable, extra)
+            obj["tracks"] = self._playlist_paging(playlist, f"/playlists/{playlist.id}/tracks", 0, 100, playable,
+                                                  extra)
+        return obj
