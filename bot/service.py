@@ -14,10 +14,18 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import and_, delete, func, select
 
 from bot.config import ScheduleSettings
-from bot.delivery.planner import DEFAULT_ALBUM_GROUPS
+from bot.delivery.planner import (
+    DEFAULT_ALBUM_GROUPS,
+    FILTER_KEYWORDS,
+    Announcement,
+    GuildFilters,
+    fold_twins,
+    plan_pending,
+)
+from bot.delivery.render import render_messages, role_mention
 from bot.runner import Runner, RunSummary
 from bot.scheduling.due import next_due, parse_day, parse_time, parse_timezone
 from bot.spotify.client import SpotifyClient, detect_spotify_kind, parse_spotify_id
@@ -27,7 +35,7 @@ from bot.spotify.models import Artist as SpotifyArtist
 from bot.tracking import Tracker
 from storage import queries
 from storage.db import Database
-from storage.models import Artist, Follow, Guild, Run, SpotifyState
+from storage.models import Artist, ArtistRelease, Delivery, Follow, Guild, Release, Run, SpotifyState
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +69,42 @@ class FollowedArtist:
     followed_at: dt.datetime
     last_checked_at: dt.datetime | None
     last_error: str | None
+    last_release_id: str | None = None
+    last_release_name: str | None = None
+    last_release_date: str | None = None
+    last_release_precision: str | None = None
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What ``/preview`` shows: the guild's next post as it would be sent now (nothing is written).
+
+    ``messages``: embed dicts per message (as the deliverer packs them); ``announcements``:
+    what they announce; ``skipped``: reason → count of pending releases that will never be
+    posted (``type``, ``muted`` or a filter kind); ``mention``: the message content
+    mentioning the guild's role (None when no role is set); ``channel_id``: where it goes.
+    """
+
+    channel_id: int | None
+    announcements: list[Announcement]
+    messages: list[list[dict]]
+    skipped: dict[str, int]
+    mention: str | None
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    """One ``/history`` line: a ``Run`` and what it posted to (and skipped for) this guild."""
+
+    run: Run
+    posted: int
+    skipped: int
+
+    @property
+    def coverage(self) -> float:
+        """Share of due artists checked (1.0 when none were due)."""
+        due = self.run.artists_due or 0
+        return 1.0 if not due else (self.run.artists_checked or 0) / due
 
 
 @dataclass(frozen=True)
@@ -78,6 +122,8 @@ class GuildStatus:
     cooldown_until: dt.datetime | None
     cooldown_reason: str | None
     album_groups: tuple[str, ...] = ("album", "single", "compilation")
+    mention_role_id: int | None = None
+    filters: GuildFilters = GuildFilters()
 
     @property
     def album_groups_text(self) -> str:
@@ -117,6 +163,7 @@ class ReleaseService:
         self.default_schedule = default_schedule
         self.max_follows_per_guild = max_follows_per_guild
         self._search_cache: dict[str, tuple[float, list[SpotifyArtist]]] = {}
+        self._refreshing: set[int] = set()
 
     # --- guilds ---------------------------------------------------------------------------
 
@@ -316,15 +363,34 @@ class ReleaseService:
             return name
 
     async def following(self, guild_id: int) -> list[FollowedArtist]:
-        """This guild's followed artists, by name."""
+        """This guild's followed artists, by name, each with its last release and last check.
+
+        The last release is the newest (by release date, then first seen) of the artist's
+        own releases in the store — album, single or compilation, baseline included;
+        ``appears_on`` listings are someone else's releases and do not count.
+        """
         async with self.db.sessions() as session:
-            rows = await session.execute(
+            rows = (await session.execute(
                 select(Follow.artist_id, Artist.name, Follow.followed_at, Artist.last_checked_at, Artist.last_error)
                 .join(Artist, Artist.id == Follow.artist_id)
                 .where(Follow.guild_id == guild_id)
                 .order_by(func.lower(Artist.name))
+            )).all()
+            ranked = (
+                select(ArtistRelease.artist_id, Release.id, Release.name, Release.release_date,
+                       Release.release_date_precision,
+                       func.row_number().over(partition_by=ArtistRelease.artist_id,
+                                              order_by=(Release.release_date.desc(), Release.first_seen_at.desc(),
+                                                        Release.id)).label("rank"))
+                .join(Release, Release.id == ArtistRelease.release_id)
+                .join(Follow, and_(Follow.artist_id == ArtistRelease.artist_id, Follow.guild_id == guild_id))
+                .where(ArtistRelease.album_group != "appears_on")
+                .subquery()
             )
-            return [FollowedArtist(*row) for row in rows]
+            latest = {r[0]: r[1:5] for r in (await session.execute(
+                select(ranked.c.artist_id, ranked.c.id, ranked.c.name, ranked.c.release_date,
+                       ranked.c.release_date_precision).where(ranked.c.rank == 1))).all()}
+        return [FollowedArtist(*row, *latest.get(row[0], (None, None, None, None))) for row in rows]
 
     async def followed_choices(self, guild_id: int, text: str, limit: int = 25) -> list[tuple[str, str]]:
         """Autocomplete for ``/unfollow``: ``(name, artist id)`` of this guild's follows matching ``text``."""
@@ -339,19 +405,153 @@ class ReleaseService:
 
     # --- runs -----------------------------------------------------------------------------
 
-    async def refresh(self, guild_id: int) -> RunSummary:
+    def refresh_running(self, guild_id: int) -> bool:
+        """True while a ``/refresh`` of this guild is in progress."""
+        return guild_id in self._refreshing
+
+    @property
+    def run_in_progress(self) -> bool:
+        """True while any run (weekly, another server's refresh, a check) holds the runner."""
+        return bool(getattr(self.runner, "running", False))
+
+    async def refresh(self, guild_id: int, progress: Callable[[int, int], object] | None = None) -> RunSummary:
         """Check this guild's artists now and post what is new (the same path as the weekly run).
 
-        Raises :class:`UserError` when the guild has no channel or follows nobody.
+        ``progress(checked, total)`` is called as artists are checked (see ``Runner.run``).
+        When another run holds the runner (the weekly run, another server's refresh) this
+        one waits for it and then runs. Raises :class:`UserError` at once when a refresh of
+        this guild is already running, when the guild has no channel or follows nobody.
         """
-        guild = await self.ensure_guild(guild_id)
-        if guild.channel_id is None:
-            raise UserError("Choose where releases go first: `/settings channel`.")
+        if guild_id in self._refreshing:
+            raise UserError("A refresh is already running in this server; its reply will show the result.")
+        self._refreshing.add(guild_id)
+        try:
+            guild = await self.ensure_guild(guild_id)
+            if guild.channel_id is None:
+                raise UserError("Choose where releases go first: `/settings channel`.")
+            async with self.db.sessions() as session:
+                count = await session.scalar(select(func.count()).select_from(Follow)
+                                             .where(Follow.guild_id == guild_id))
+            if not count:
+                raise UserError("This server follows no artists yet. Add one with `/follow`.")
+            if progress is None:
+                return await self.runner.run("refresh", [guild_id])
+            return await self.runner.run("refresh", [guild_id], progress=progress)
+        finally:
+            self._refreshing.discard(guild_id)
+
+    async def history(self, guild_id: int, limit: int = 10) -> list[HistoryRow]:
+        """The last ``limit`` runs that concern this guild, newest first: its refreshes and the weekly runs.
+
+        Each with what it posted to this guild (announcements, twins not counted) and
+        skipped for it (types not wanted, filters), from the ledger. ``check`` runs are left out.
+        """
+        await self.ensure_guild(guild_id)
         async with self.db.sessions() as session:
-            count = await session.scalar(select(func.count()).select_from(Follow).where(Follow.guild_id == guild_id))
-        if not count:
-            raise UserError("This server follows no artists yet. Add one with `/follow`.")
-        return await self.runner.run("refresh", [guild_id])
+            runs = list((await session.scalars(
+                select(Run).where((Run.guild_id == guild_id) | (Run.guild_id.is_(None)))
+                .where(Run.trigger != "check")
+                .order_by(Run.started_at.desc(), Run.id.desc()).limit(max(1, limit))
+            )).all())
+            counts: dict[tuple[int, str], int] = {}
+            if runs:
+                rows = await session.execute(
+                    select(Delivery.run_id, Delivery.status, func.count())
+                    .where(Delivery.guild_id == guild_id, Delivery.run_id.in_([r.id for r in runs]),
+                           Delivery.folded_into.is_(None))
+                    .group_by(Delivery.run_id, Delivery.status)
+                )
+                for run_id, status, n in rows:
+                    key = (run_id, "skipped" if status == "skipped" else "posted")
+                    counts[key] = counts.get(key, 0) + n
+        return [HistoryRow(r, counts.get((r.id, "posted"), 0), counts.get((r.id, "skipped"), 0)) for r in runs]
+
+    async def preview(self, guild_id: int) -> Preview:
+        """What the guild's next post would contain now: pending releases after album types and filters,
+        folded and rendered as the deliverer would send them. Reads only (no ledger row is written)."""
+        guild = await self.ensure_guild(guild_id)
+        async with self.db.sessions() as session:
+            plan = await plan_pending(session, guild_id)
+        announcements = fold_twins(plan.wanted)
+        skipped: dict[str, int] = {}
+        for _release, reason in plan.skipped:
+            skipped[reason] = skipped.get(reason, 0) + 1
+        mention, _allowed = role_mention(guild.mention_role_id)
+        return Preview(guild.channel_id, announcements, render_messages(announcements), skipped, mention)
+
+    # --- filters and mention ----------------------------------------------------------------
+
+    async def filters(self, guild_id: int) -> GuildFilters:
+        """This guild's ``/settings filters``."""
+        guild = await self.ensure_guild(guild_id)
+        return GuildFilters.from_json(guild.filters)
+
+    async def set_filters(self, guild_id: int, *, skip: dict[str, bool | None] | None = None,
+                          mute: str | None = None, unmute: str | None = None) -> GuildFilters:
+        """Change the guild's filters; returns them as stored.
+
+        ``skip``: kind → True (skip it) / False (post it) / None (unchanged), kinds of
+        :data:`FILTER_KEYWORDS`. ``mute`` / ``unmute``: one followed artist (id, link, URI
+        or exact name) whose appearances are muted / posted again. Raises
+        :class:`UserError` for an unknown kind or an artist this guild does not follow
+        (nothing is changed then). Releases filtered out are recorded as skipped at the
+        next delivery and never posted, even if the filter is turned off later.
+        """
+        unknown = sorted(set(skip or {}) - set(FILTER_KEYWORDS))
+        if unknown:
+            raise UserError(f"Unknown filter {unknown[0]!r}; choose from {', '.join(FILTER_KEYWORDS)}.")
+        current = await self.filters(guild_id)
+        kinds = set(current.skip)
+        for kind, value in (skip or {}).items():
+            if value is True:
+                kinds.add(kind)
+            elif value is False:
+                kinds.discard(kind)
+        muted = set(current.mute_appearances)
+        if mute:
+            muted.add((await self._followed_artist(guild_id, mute))[0])
+        if unmute:
+            artist_id = parse_spotify_id(unmute.strip(), "artist")
+            if artist_id is None or artist_id not in muted:
+                artist_id = (await self._followed_artist(guild_id, unmute))[0]
+            muted.discard(artist_id)
+        stored = GuildFilters(frozenset(kinds), frozenset(muted))
+        async with self.db.sessions() as session:
+            guild = await session.get(Guild, guild_id)
+            guild.filters = stored.to_json()
+            await session.commit()
+        return stored
+
+    async def _followed_artist(self, guild_id: int, text: str) -> tuple[str, str]:
+        """(id, name) of an artist this guild follows, by id / link / URI / exact name; else :class:`UserError`."""
+        text = (text or "").strip()
+        artist_id = parse_spotify_id(text, "artist")
+        async with self.db.sessions() as session:
+            query = (select(Artist.id, Artist.name).join(Follow, Follow.artist_id == Artist.id)
+                     .where(Follow.guild_id == guild_id))
+            query = query.where(Artist.id == artist_id) if artist_id else query.where(
+                func.lower(Artist.name) == text.lower())
+            found = (await session.execute(query)).first()
+        if found is None:
+            raise UserError(f"This server doesn't follow “{text}”. See `/following` for the list.")
+        return found[0], found[1]
+
+    async def artist_names(self, artist_ids) -> dict[str, str]:
+        """``{id: name}`` of stored artists (for showing muted artists)."""
+        async with self.db.sessions() as session:
+            return await queries.artist_names(session, artist_ids)
+
+    async def mention_role(self, guild_id: int) -> int | None:
+        """The role this guild's posts mention, or None."""
+        return (await self.ensure_guild(guild_id)).mention_role_id
+
+    async def set_mention_role(self, guild_id: int, role_id: int | None) -> None:
+        """Mention ``role_id`` in this guild's posts (None: mention nobody)."""
+        await self.ensure_guild(guild_id)
+        async with self.db.sessions() as session:
+            guild = await session.get(Guild, guild_id)
+            guild.mention_role_id = role_id
+            await session.commit()
 
     async def status(self, guild_id: int) -> GuildStatus:
         """Channel, follows, schedule and next run, last run touching this guild, and any Spotify cooldown."""
@@ -379,6 +579,8 @@ class ReleaseService:
             cooldown_until=cooldown_until,
             cooldown_reason=state.cooldown_reason if state and cooldown_until else None,
             album_groups=tuple(g for g in ALBUM_GROUPS if g in (guild.album_groups or DEFAULT_ALBUM_GROUPS)),
+            mention_role_id=guild.mention_role_id,
+            filters=GuildFilters.from_json(guild.filters),
         )
 
 

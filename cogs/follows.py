@@ -6,6 +6,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.delivery.render import format_release_date
 from cogs.common import member_can_manage, reply, require_manage_guild
 
 
@@ -66,22 +67,95 @@ class Follows(commands.Cog):
         if not rows:
             await reply(interaction, "This server follows no artists yet. Add one with `/follow`.")
             return
-        lines = []
-        for row in rows:
-            checked = f"checked <t:{int(row.last_checked_at.timestamp())}:R>" if row.last_checked_at else "not checked yet"
-            problem = " ⚠ last check failed" if row.last_error else ""
-            lines.append(f"• [{discord.utils.escape_markdown(row.name)}](<https://open.spotify.com/artist/{row.artist_id}>)"
-                         f" — {checked}{problem}")
-        body, shown = [], 0
-        for line in lines:
-            if sum(len(x) + 1 for x in body) + len(line) > 3800:
-                break
-            body.append(line)
-            shown += 1
-        embed = discord.Embed(title=f"Following {len(rows)} artist{'s' * (len(rows) != 1)}", description="\n".join(body))
-        if shown < len(rows):
-            embed.set_footer(text=f"…and {len(rows) - shown} more")
-        await reply(interaction, embed=embed)
+        pages = following_pages(rows)
+        if len(pages) == 1:
+            await reply(interaction, embed=pages[0])
+            return
+        view = Paginator(pages, owner_id=interaction.user.id)
+        await interaction.response.send_message(embed=pages[0], view=view, ephemeral=True,
+                                                allowed_mentions=discord.AllowedMentions.none())
+        view.interaction = interaction
+
+
+PAGE_SIZE = 10
+PAGINATOR_TIMEOUT = 180.0
+
+
+def following_line(row) -> str:
+    """One artist of ``/following``: link, last release (name and date from the store) and last check."""
+    name = discord.utils.escape_markdown(row.name)
+    line = f"• [{name}](<https://open.spotify.com/artist/{row.artist_id}>)"
+    if getattr(row, "last_release_name", None):
+        title = discord.utils.escape_markdown(_cut(row.last_release_name, 80))
+        date = format_release_date(row.last_release_date or "", row.last_release_precision)
+        line += f" — last release *{title}*" + (f" ({date})" if date else "")
+    else:
+        line += " — no release known yet"
+    checked = f"checked <t:{int(row.last_checked_at.timestamp())}:R>" if row.last_checked_at else "not checked yet"
+    problem = " ⚠ last check failed" if row.last_error else ""
+    return f"{line} · {checked}{problem}"
+
+
+def following_pages(rows, page_size: int = PAGE_SIZE) -> list[discord.Embed]:
+    """``/following`` as embeds of ``page_size`` artists each (footer "Page i/n" when several)."""
+    chunks = [rows[i:i + page_size] for i in range(0, len(rows), page_size)] or [[]]
+    title = f"Following {len(rows)} artist{'s' * (len(rows) != 1)}"
+    pages = []
+    for i, chunk in enumerate(chunks):
+        embed = discord.Embed(title=title, description="\n".join(following_line(r) for r in chunk)[:4096])
+        if len(chunks) > 1:
+            embed.set_footer(text=f"Page {i + 1}/{len(chunks)}")
+        pages.append(embed)
+    return pages
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class Paginator(discord.ui.View):
+    """Previous / Next buttons over ``pages``; only ``owner_id`` may turn them; disabled after ``timeout``."""
+
+    def __init__(self, pages: list[discord.Embed], *, owner_id: int, timeout: float = PAGINATOR_TIMEOUT) -> None:
+        super().__init__(timeout=timeout)
+        self.pages = pages
+        self.owner_id = owner_id
+        self.index = 0
+        self.interaction: discord.Interaction | None = None  # the command's, to edit the reply on timeout
+        self._sync_buttons()
+
+    def _sync_buttons(self) -> None:
+        self.previous.disabled = self.index == 0
+        self.next.disabled = self.index >= len(self.pages) - 1
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        if interaction.user.id != self.owner_id:
+            await interaction.response.send_message("Only the person who ran `/following` can turn these pages; "
+                                                    "run it yourself to browse.", ephemeral=True)
+            return False
+        return True
+
+    async def _show(self, interaction: discord.Interaction, index: int) -> None:
+        self.index = max(0, min(index, len(self.pages) - 1))
+        self._sync_buttons()
+        await interaction.response.edit_message(embed=self.pages[self.index], view=self)
+
+    @discord.ui.button(label="Previous", emoji="◀️", style=discord.ButtonStyle.secondary)
+    async def previous(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
+        await self._show(interaction, self.index - 1)
+
+    @discord.ui.button(label="Next", emoji="▶️", style=discord.ButtonStyle.secondary)
+    async def next(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
+        await self._show(interaction, self.index + 1)
+
+    async def on_timeout(self) -> None:
+        for item in self.children:
+            item.disabled = True
+        if self.interaction is not None:
+            try:
+                await self.interaction.edit_original_response(view=self)
+            except discord.HTTPException:
+                pass
 
 
 async def setup(bot) -> None:

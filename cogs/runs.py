@@ -1,12 +1,21 @@
-"""``/refresh`` (check now and post what is new) and ``/status`` (how things stand)."""
+"""``/refresh`` (check now, with progress), ``/status``, ``/history`` (the last runs) and ``/preview`` (the next post)."""
 
 from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.delivery.planner import FILTER_NAMES
+from bot.service import UserError
 from cogs.common import reply, require_manage_guild
+
+log = logging.getLogger(__name__)
 
 
 def summary_text(summary) -> str:
@@ -38,20 +47,177 @@ def _guild_problems(summary) -> list[str]:
     return problems
 
 
+REFRESH_RUNNING_TEXT = "A refresh is already running in this server; its reply will show the result."
+WAITING_TEXT = ("Another run is in progress (the weekly run or another server's refresh); "
+                "this refresh starts as soon as it ends…")
+PROGRESS_INTERVAL = 1.5  # seconds between two edits of the /refresh reply (the first one too)
+HISTORY_LIMIT = 10
+_STATUS_ICONS = {"ok": "✅", "partial": "⚠️", "failed": "❌", "running": "⏳"}
+_SKIP_TEXT = {"type": "of a type not posted", "muted": "muted appearances", **{k: v for k, v in FILTER_NAMES.items()}}
+
+
+def progress_text(done: int, total: int) -> str:
+    """The ``/refresh`` reply while it runs."""
+    return f"Checking… checked {done} / {total} artists."
+
+
+class ProgressReporter:
+    """The ``progress(done, total)`` callback of a ``/refresh``: edits the deferred reply, throttled.
+
+    Called synchronously by the tracker; an edit runs as a task so tracking never waits for
+    Discord. At most one edit per ``interval`` seconds, the first one ``interval`` after the
+    deferral (a quick refresh shows only its summary), none once every artist is checked (the
+    summary follows), and never two at once. ``clock`` is
+    ``time.monotonic`` (tests inject one).
+    """
+
+    def __init__(self, interaction: discord.Interaction, *, interval: float = PROGRESS_INTERVAL,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.interaction = interaction
+        self.interval = interval
+        self.clock = clock
+        self.last_edit = clock()
+        self.edits: list[str] = []
+        self._task: asyncio.Task | None = None
+        self._note_task: asyncio.Task | None = None
+        self._closed = False
+        self.started = False
+
+    def __call__(self, done: int, total: int) -> None:
+        self.started = True
+        if done < total:  # all checked: the summary follows at once
+            self._maybe_edit(progress_text(done, total))
+
+    def note_if_not_started(self, text: str, delay: float) -> None:
+        """Show ``text`` after ``delay`` seconds unless the run has reported progress by then
+        (e.g. that this refresh waits for another run to end)."""
+
+        async def later() -> None:
+            await asyncio.sleep(delay)
+            if not self.started and not self._closed and (self._task is None or self._task.done()):
+                self._start(text)
+
+        self._note_task = asyncio.get_running_loop().create_task(later())
+
+    def _maybe_edit(self, text: str) -> None:
+        if self._closed or (self._task is not None and not self._task.done()):
+            return
+        if self.clock() - self.last_edit < self.interval:
+            return
+        self._start(text)
+
+    def _start(self, text: str) -> None:
+        if self._closed:
+            return
+        self.last_edit = self.clock()
+        self.edits.append(text)
+        self._task = asyncio.get_running_loop().create_task(self._edit(text))
+
+    async def _edit(self, text: str) -> None:
+        try:
+            await self.interaction.edit_original_response(content=text)
+        except discord.HTTPException:
+            log.warning("could not show /refresh progress", exc_info=True)
+
+    async def close(self) -> None:
+        """Stop editing and wait for an edit in flight (so the summary is the last edit)."""
+        self._closed = True
+        if self._note_task is not None:
+            self._note_task.cancel()
+        if self._task is not None:
+            try:
+                await self._task
+            except Exception:  # pragma: no cover - _edit logs its own failures
+                pass
+
+
+def history_line(row) -> str:
+    """One ``/history`` line: when, trigger, status, coverage, Spotify requests, posts (and skips) here."""
+    run = row.run
+    when = run.finished_at or run.started_at
+    due = run.artists_due or 0
+    icon = _STATUS_ICONS.get(run.status, "•")
+    trigger = {"schedule": "weekly", "refresh": "/refresh"}.get(run.trigger, run.trigger)
+    line = (f"{icon} <t:{int(when.timestamp())}:f> · {trigger} · {run.status} · "
+            f"checked {run.artists_checked or 0}/{due} ({row.coverage:.0%}) · "
+            f"{run.spotify_requests or 0} requests · {row.posted} posted")
+    if row.skipped:
+        line += f", {row.skipped} skipped"
+    if run.artists_failed:
+        line += f" · {run.artists_failed} failed"
+    return line
+
+
+def preview_reply(pv) -> tuple[str, list[discord.Embed]]:
+    """``/preview``: a short text and the embeds of the first message the next post would send."""
+    if pv.skipped:
+        why = ", ".join(f"{n} {_SKIP_TEXT.get(k, k)}" for k, n in sorted(pv.skipped.items()))
+        skipped = f"\nNot posted, ever: {why}."
+    else:
+        skipped = ""
+    if not pv.announcements:
+        return ("Nothing is waiting to be posted: the next post would be empty. New releases are found by the "
+                "weekly check or `/refresh`." + skipped), []
+    n = len(pv.announcements)
+    where = f"<#{pv.channel_id}>" if pv.channel_id else "the channel (none set yet — `/settings channel`)"
+    text = (f"The next post to {where} would announce **{n} release{'s' * (n != 1)}** "
+            f"in {len(pv.messages)} message{'s' * (len(pv.messages) != 1)}"
+            + (f", mentioning {pv.mention}" if pv.mention else "") + ".")
+    if len(pv.messages) > 1:
+        text += f" Showing the first message ({len(pv.messages[0])} of {n})."
+    text += skipped + "\nA check may still find more. Nothing was changed."
+    return text[:2000], [discord.Embed.from_dict(e) for e in pv.messages[0]]
+
+
 class Runs(commands.Cog):
     """Run on demand and show the bot's state for this server."""
 
     def __init__(self, bot) -> None:
         self.bot = bot
+        self.progress_interval = PROGRESS_INTERVAL
 
     @app_commands.command(name="refresh", description="Check this server's artists now and post new releases.")
     @app_commands.guild_only()
     @app_commands.default_permissions(manage_guild=True)
     @require_manage_guild()
     async def refresh(self, interaction: discord.Interaction) -> None:
+        service = self.bot.service
+        if service.refresh_running(interaction.guild_id):
+            await reply(interaction, REFRESH_RUNNING_TEXT)
+            return
         await interaction.response.defer(ephemeral=True, thinking=True)
-        summary = await self.bot.service.refresh(interaction.guild_id)
-        await reply(interaction, summary_text(summary))
+        progress = ProgressReporter(interaction, interval=self.progress_interval)
+        if service.run_in_progress:
+            progress.note_if_not_started(WAITING_TEXT, self.progress_interval)
+        try:
+            summary = await service.refresh(interaction.guild_id, progress=progress)
+        except UserError as exc:  # shown in place of the progress, not as a second message
+            await progress.close()
+            await interaction.edit_original_response(content=str(exc))
+            return
+        finally:
+            await progress.close()
+        await interaction.edit_original_response(content=summary_text(summary))
+
+    @app_commands.command(name="history", description="The last runs: trigger, status, coverage, requests and posts.")
+    @app_commands.guild_only()
+    async def history(self, interaction: discord.Interaction) -> None:
+        rows = await self.bot.service.history(interaction.guild_id, limit=HISTORY_LIMIT)
+        if not rows:
+            await reply(interaction, "No run yet. The first weekly run is shown by `/status`; `/refresh` runs now.")
+            return
+        embed = discord.Embed(title=f"Last {len(rows)} run{'s' * (len(rows) != 1)}",
+                              description="\n".join(history_line(r) for r in rows)[:4096])
+        embed.set_footer(text="Posts and skips are this server's; weekly runs check every server due at that time.")
+        await reply(interaction, embed=embed)
+
+    @app_commands.command(name="preview", description="What the next post would contain now (only you see it).")
+    @app_commands.guild_only()
+    async def preview(self, interaction: discord.Interaction) -> None:
+        pv = await self.bot.service.preview(interaction.guild_id)
+        text, embeds = preview_reply(pv)
+        await interaction.response.send_message(content=text, embeds=embeds, ephemeral=True,
+                                                allowed_mentions=discord.AllowedMentions.none())
 
     @app_commands.command(name="status", description="Show the channel, schedule, last run and any Spotify pause.")
     @app_commands.guild_only()
@@ -65,6 +231,15 @@ class Runs(commands.Cog):
         embed.add_field(name="Following", value=f"{st.follows} artist{'s' * (st.follows != 1)}")
         embed.add_field(name="Schedule", value=f"{st.schedule_text}\nnext <t:{int(st.next_due_at.timestamp())}:F>")
         embed.add_field(name="Posting", value=st.album_groups_text)
+        mention = getattr(st, "mention_role_id", None)
+        embed.add_field(name="Mention", value=f"<@&{mention}>" if mention else "nobody")
+        filters = getattr(st, "filters", None)
+        if filters is not None and (filters.skip or filters.mute_appearances):
+            parts = [FILTER_NAMES[k] for k in FILTER_NAMES if k in filters.skip]
+            if filters.mute_appearances:
+                n = len(filters.mute_appearances)
+                parts.append(f"appearances of {n} artist{'s' * (n != 1)} muted")
+            embed.add_field(name="Not posted", value=", ".join(parts), inline=False)
         if st.last_run is not None:
             run = st.last_run
             due = run.artists_due or 0

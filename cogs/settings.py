@@ -1,4 +1,4 @@
-"""``/settings channel``, ``/settings schedule`` and ``/settings types`` (Manage Server)."""
+"""``/settings channel``, ``schedule``, ``types``, ``filters`` and ``mention`` (Manage Server)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.delivery.planner import FILTER_KEYWORDS, FILTER_NAMES
 from bot.service import ALBUM_GROUP_NAMES, DAY_NAMES, UserError
 from cogs.common import reply, require_manage_guild
 
@@ -65,6 +66,83 @@ class Settings(commands.GroupCog, group_name="settings", group_description="Wher
             raise UserError("That would post nothing: keep at least one release type. Nothing was changed.")
         stored = await service.set_album_groups(interaction.guild_id, chosen)
         await reply(interaction, f"Posting: {_groups_text(stored)}.")
+
+
+    @app_commands.command(name="filters", description="Skip remixes, live, sped-up/slowed or instrumental versions; mute an artist's appearances.")
+    @app_commands.describe(remixes="Skip remixes", live="Skip live versions", sped_up="Skip sped-up and slowed versions",
+                           instrumental="Skip instrumental and karaoke versions",
+                           mute_appearances="A followed artist whose appearances on others' releases are not posted",
+                           unmute_appearances="A muted artist whose appearances are posted again")
+    @require_manage_guild()
+    async def filters(self, interaction: discord.Interaction, remixes: bool | None = None, live: bool | None = None,
+                      sped_up: bool | None = None, instrumental: bool | None = None,
+                      mute_appearances: app_commands.Range[str, 1, 200] | None = None,
+                      unmute_appearances: app_commands.Range[str, 1, 200] | None = None) -> None:
+        service = self.bot.service
+        skip = {"remix": remixes, "live": live, "sped_up": sped_up, "instrumental": instrumental}
+        if all(v is None for v in skip.values()) and not mute_appearances and not unmute_appearances:
+            current = await service.filters(interaction.guild_id)
+            await reply(interaction, f"{await _filters_text(service, current)} Nothing was changed.")
+            return
+        stored = await service.set_filters(interaction.guild_id, skip=skip, mute=mute_appearances,
+                                           unmute=unmute_appearances)
+        await reply(interaction, f"{await _filters_text(service, stored)} Releases filtered out are never posted, "
+                                 "even if the filter is turned off later.")
+
+    @filters.autocomplete("mute_appearances")
+    async def mute_autocomplete(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        choices = await self.bot.service.followed_choices(interaction.guild_id, current)
+        return [app_commands.Choice(name=name, value=artist_id) for name, artist_id in choices]
+
+    @filters.autocomplete("unmute_appearances")
+    async def unmute_autocomplete(self, interaction: discord.Interaction,
+                                  current: str) -> list[app_commands.Choice[str]]:
+        service = self.bot.service
+        muted = (await service.filters(interaction.guild_id)).mute_appearances
+        names = await service.artist_names(muted)
+        needle = (current or "").strip().casefold()
+        pairs = sorted(((names.get(a, a), a) for a in muted), key=lambda p: p[0].casefold())
+        return [app_commands.Choice(name=name[:100], value=artist_id) for name, artist_id in pairs
+                if needle in name.casefold()][:25]
+
+    @app_commands.command(name="mention", description="Mention a role in each post, or stop mentioning.")
+    @app_commands.describe(role="The role to mention in new-release posts", clear="True: mention nobody")
+    @require_manage_guild()
+    async def mention(self, interaction: discord.Interaction, role: discord.Role | None = None,
+                      clear: bool | None = None) -> None:
+        service = self.bot.service
+        if role is not None and clear:
+            raise UserError("Give a role or `clear:True`, not both. Nothing was changed.")
+        if clear:
+            await service.set_mention_role(interaction.guild_id, None)
+            await reply(interaction, "Posts will mention nobody.")
+            return
+        if role is None:
+            current = await service.mention_role(interaction.guild_id)
+            text = f"Posts mention <@&{current}>." if current else "Posts mention nobody."
+            await reply(interaction, f"{text} Set a role with `/settings mention role:`, or `clear:True`. "
+                                     "Nothing was changed.")
+            return
+        if role.is_default():
+            raise UserError("Posts can't mention @everyone; choose (or create) a role for release news. "
+                            "Nothing was changed.")
+        await service.set_mention_role(interaction.guild_id, role.id)
+        text = f"Posts will mention {role.mention} (and only that role)."
+        perms = interaction.app_permissions
+        if not role.mentionable and not (perms.mention_everyone or perms.administrator):
+            text += (" ⚠ The role is not mentionable, so Discord won't ping it: make it mentionable "
+                     "(Server Settings → Roles) or give me **Mention @everyone, @here and All Roles**.")
+        await reply(interaction, text)
+
+
+async def _filters_text(service, filters) -> str:
+    skipping = [FILTER_NAMES[k] for k in FILTER_KEYWORDS if k in filters.skip]
+    text = f"Skipping {', '.join(skipping)}." if skipping else "No title filter: every version is posted."
+    if filters.mute_appearances:
+        names = await service.artist_names(filters.mute_appearances)
+        muted = ", ".join(sorted(discord.utils.escape_markdown(names.get(a, a)) for a in filters.mute_appearances))
+        text += f" Appearances muted: {muted}."
+    return text
 
 
 def _groups_text(groups) -> str:
