@@ -10,7 +10,8 @@ Discord HTTP API v10 (``/api/v10``) and of the Gateway (a websocket at ``/gatewa
 It keeps a small world (guilds, channels, members, permission overwrites), records what the
 bot does (synced commands, channel messages, interaction callbacks, follow-ups, edits, every
 REST request) and lets a test play the user side (:meth:`DiscordFake.invoke`,
-:meth:`DiscordFake.autocomplete`).
+:meth:`DiscordFake.autocomplete`, :meth:`DiscordFake.invoke_component` for a button press or
+select choice on a message).
 
 Behaviour follows Discord's developer documentation (sections named in the docstrings):
 snowflake ids as strings, JSON answers with ``Content-Type: application/json`` exactly (discord.py
@@ -185,7 +186,71 @@ def validate_message_body(body: dict) -> dict:
             total += _max_len(errors, p + ("author", "name"), author.get("name"), 256)
         if total > 6000:
             _add_error(errors, ("embeds",), "MAX_EMBED_SIZE_EXCEEDED", "Embed size exceeds maximum size of 6000")
+    if body.get("components"):
+        validate_components(errors, body["components"])
     return errors
+
+
+#: Component types ("Message Components" > "Component Types").
+COMPONENT_ACTION_ROW, COMPONENT_BUTTON, COMPONENT_STRING_SELECT = 1, 2, 3
+_SELECT_TYPES = (3, 5, 6, 7, 8)
+
+
+def validate_components(errors: dict, rows: list) -> None:
+    """Check legacy (non components-v2) message components into ``errors``: ≤ 5 action rows;
+    a row holds 1–5 buttons or exactly one select menu; a button has a ``custom_id`` (≤ 100)
+    or, for style 5, a ``url``, and a label ≤ 80; a string select has 1–25 options (label,
+    value, description ≤ 100), a placeholder ≤ 150 and 0 ≤ min_values ≤ max_values ≤ 25;
+    custom ids are unique within the message ("Message Components" > "Action Rows",
+    "Buttons", "String Select")."""
+    if len(rows) > 5:
+        _add_error(errors, ("components",), "BASE_TYPE_MAX_LENGTH", "Must be 5 or fewer in length.")
+    seen: set[str] = set()
+    for i, row in enumerate(rows):
+        p = ("components", i)
+        if not isinstance(row, dict) or row.get("type") != COMPONENT_ACTION_ROW:
+            _add_error(errors, p + ("type",), "COMPONENT_LAYOUT_INVALID", "Top-level components must be action rows")
+            continue
+        children = row.get("components") or []
+        selects = [c for c in children if c.get("type") in _SELECT_TYPES]
+        if not 1 <= len(children) <= 5:
+            _add_error(errors, p + ("components",), "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 5 in length.")
+        if selects and len(children) > 1:
+            _add_error(errors, p + ("components",), "COMPONENT_LAYOUT_WIDTH_EXCEEDED",
+                       "The specified component exceeds the maximum width")
+        for j, comp in enumerate(children):
+            q = p + ("components", j)
+            custom_id = comp.get("custom_id")
+            if custom_id is not None:
+                _max_len(errors, q + ("custom_id",), custom_id, 100)
+                if custom_id in seen:
+                    _add_error(errors, q + ("custom_id",), "COMPONENT_CUSTOM_ID_DUPLICATED",
+                               "Component custom id cannot be duplicated")
+                seen.add(custom_id)
+            if comp.get("type") == COMPONENT_BUTTON:
+                _max_len(errors, q + ("label",), comp.get("label"), 80)
+                if comp.get("style") == 5:
+                    if not comp.get("url"):
+                        _add_error(errors, q + ("url",), "BASE_TYPE_REQUIRED", "This field is required")
+                elif not custom_id:
+                    _add_error(errors, q + ("custom_id",), "BASE_TYPE_REQUIRED", "This field is required")
+            elif comp.get("type") in _SELECT_TYPES:
+                if not custom_id:
+                    _add_error(errors, q + ("custom_id",), "BASE_TYPE_REQUIRED", "This field is required")
+                _max_len(errors, q + ("placeholder",), comp.get("placeholder"), 150)
+                low, high = comp.get("min_values", 1), comp.get("max_values", 1)
+                if not (0 <= low <= high <= 25):
+                    _add_error(errors, q + ("max_values",), "BASE_TYPE_BAD_INT", "Invalid min/max values")
+                if comp.get("type") == COMPONENT_STRING_SELECT:
+                    options = comp.get("options") or []
+                    if not 1 <= len(options) <= 25:
+                        _add_error(errors, q + ("options",), "BASE_TYPE_BAD_LENGTH",
+                                   "Must be between 1 and 25 in length.")
+                    for k, opt in enumerate(options):
+                        for key in ("label", "value", "description"):
+                            _max_len(errors, q + ("options", k, key), opt.get(key), 100)
+            else:
+                _add_error(errors, q + ("type",), "COMPONENT_TYPE_INVALID", "Invalid component type")
 
 
 def _validate_or_reject(body: dict, *, require_something: bool) -> None:
@@ -284,6 +349,11 @@ class InteractionHandle:
     def command_name(self) -> str | None:
         """The top-level command name of this interaction."""
         return (self.payload.get("data") or {}).get("name")
+
+    @property
+    def custom_id(self) -> str | None:
+        """The ``custom_id`` of a component interaction (type 3)."""
+        return (self.payload.get("data") or {}).get("custom_id")
 
     @property
     def responded_in_time(self) -> bool | None:
@@ -1030,6 +1100,89 @@ class DiscordFake:
             raise AssertionError(f"autocomplete answered with callback type {callback.get('type')}, not 8")
         return list((callback.get("data") or {}).get("choices") or [])
 
+    def _find_message(self, message_id: int) -> dict | None:
+        """A message by id: one the bot posted in a channel, or an interaction response/follow-up."""
+        for messages in self._messages.values():
+            for msg in messages:
+                if int(msg["id"]) == message_id:
+                    return msg
+        for handle in self._interactions.values():
+            msg = handle._messages.get(message_id)
+            if msg is not None and not msg.get("_deleted"):
+                return msg
+        return None
+
+    async def invoke_component(self, message: dict, custom_id: str, user_id: int, values: list[str] | None = None,
+                               *, guild_id: int | None = None) -> InteractionHandle:
+        """Press a button (or choose ``values`` in a select menu) of ``message`` as ``user_id``.
+
+        ``message``: a message as :meth:`channel_messages` or an :class:`InteractionHandle` gives
+        it (only its ``id`` is used: the message's current state is sent). Sends
+        ``INTERACTION_CREATE`` type 3 ("Message Components" > "Component Interaction Object":
+        ``data.custom_id``, ``data.component_type``, ``data.values`` for a select; ``message``;
+        ``member`` with its channel ``permissions``). The bot may answer 4/5 (a new message),
+        6 (deferred update: ``@original`` is then the component's message) or 7 (update the
+        component's message now). Raises ``LookupError`` for an unknown message or a
+        ``custom_id`` not on it, ``ValueError`` for a disabled component or bad ``values``.
+        Returns at once; await ``handle.response()`` / ``handle.wait_done()``."""
+        stored = self._find_message(int(message["id"]))
+        if stored is None:
+            raise LookupError(f"message {message['id']} is unknown to the fake (deleted?)")
+        component = next((c for row in stored.get("components") or [] for c in row.get("components") or []
+                          if c.get("custom_id") == custom_id), None)
+        if component is None:
+            present = [c.get("custom_id") for row in stored.get("components") or [] for c in row.get("components") or []]
+            raise LookupError(f"message {stored['id']} has no component {custom_id!r}; it has {present}")
+        if component.get("disabled"):
+            raise ValueError(f"component {custom_id!r} is disabled; a user cannot use it")
+        data: dict[str, Any] = {"custom_id": custom_id, "component_type": component["type"]}
+        if component["type"] in _SELECT_TYPES:
+            chosen = [str(v) for v in values or []]
+            low, high = component.get("min_values", 1), component.get("max_values", 1)
+            if not low <= len(chosen) <= high:
+                raise ValueError(f"select {custom_id!r} takes {low}..{high} values, got {len(chosen)}")
+            if component["type"] == COMPONENT_STRING_SELECT:
+                allowed = {o.get("value") for o in component.get("options") or []}
+                unknown = [v for v in chosen if v not in allowed]
+                if unknown:
+                    raise ValueError(f"values {unknown} are not options of select {custom_id!r}")
+            data["values"] = chosen
+        elif values:
+            raise ValueError("only a select menu takes values")
+        channel_id = int(stored["channel_id"])
+        channel = self._channel(channel_id)
+        gid = guild_id if guild_id is not None else channel["guild_id"]
+        guild = self._guild(gid)
+        if user_id not in guild["members"]:
+            raise ValueError(f"user {user_id} is not a member of guild {gid}")
+        member = self._member_payload(gid, user_id)
+        member["permissions"] = str(self.channel_permissions(channel_id, user_id))
+        channel_payload = self._channel_payload(channel_id, with_guild=True)
+        channel_payload["permissions"] = member["permissions"]
+        payload = {
+            "id": str(self.snowflake()),
+            "application_id": str(self.application_id),
+            "type": 3,
+            "token": "aW50ZXJhY3Rpb246" + secrets.token_urlsafe(48),
+            "version": 1,
+            "attachment_size_limit": 10 * 1024 * 1024,
+            "data": data,
+            "message": self._public(stored),
+            "guild_id": str(gid),
+            "guild": {"id": str(gid), "locale": "en-US", "features": []},
+            "channel": channel_payload,
+            "channel_id": str(channel_id),
+            "member": member,
+            "app_permissions": str(self.channel_permissions(channel_id, self.bot_user_id)),
+            "locale": "en-US",
+            "guild_locale": "en-US",
+            "entitlements": [],
+            "entitlement_sku_ids": [],
+            "authorizing_integration_owners": {"0": str(gid)},
+            "context": 0,
+        }
+        return self._dispatch_interaction(payload)
+
     # ----------------------------------------------------------------- HTTP
 
     def _add_routes(self, app: web.Application) -> None:
@@ -1345,6 +1498,10 @@ class DiscordFake:
         elif handle.type == 4:
             raise _Reject(400, 50035, "Invalid Form Body", {"type": {"_errors": [
                 {"code": "INTERACTION_RESPONSE_TYPE_INVALID", "message": "Invalid interaction response type"}]}})
+        elif ctype in (6, 7) and handle.type not in (3, 5):
+            # UPDATE_MESSAGE / DEFERRED_UPDATE_MESSAGE: only for component (and modal) interactions.
+            raise _Reject(400, 50035, "Invalid Form Body", {"type": {"_errors": [
+                {"code": "INTERACTION_RESPONSE_TYPE_INVALID", "message": "Invalid interaction response type"}]}})
         if ctype in (4, 7):
             errors = validate_message_body(data)
             if errors:
@@ -1362,6 +1519,16 @@ class DiscordFake:
         elif ctype == 5:
             message = handle.original = self._interaction_message(handle, {}, flags=flags | MESSAGE_FLAG_LOADING,
                                                                   mtype=20)
+        elif ctype in (6, 7):
+            # The component's message becomes @original of this interaction; 7 edits it now.
+            target = handle.original = self._find_message(int(handle.payload["message"]["id"]))
+            if target is None:
+                raise _Reject(404, 10008, "Unknown Message")
+            if ctype == 7:
+                self._apply_edit(target, data)
+                target["edited_timestamp"] = _now_iso()
+                handle.edits.append(dict(target))
+                message = target
         handle._responded.set()
         if ctype in (1, 4, 7, 8, 9):
             handle._done.set()
