@@ -1,0 +1,237 @@
+"""The tracking benchmark, one command: ``.venv/bin/python -m benchmarks.run`` (issue 3 §5).
+
+Runs each size in its own process (``benchmarks.harness``; each starts its own emulator
+process) and writes ``benchmarks/RESULTS.md``. Quick runs: ``--sizes 100,1000 --weeks 2``.
+Not part of CI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGETS = {"req_over_L": 1.05, "wall_over_bound": 1.25, "naive_factor": 10.0, "db_seconds": 5.0, "rss_mb": 300.0}
+
+
+def _fmt(v, nd=2, dash="–"):
+    if v is None:
+        return dash
+    if isinstance(v, float):
+        return f"{v:.{nd}f}"
+    return str(v)
+
+
+def _git(*args: str) -> str:
+    try:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=20).stdout.strip()
+    except Exception:
+        return "?"
+
+
+def summarize(res: dict) -> dict:
+    rows = res["rows"]
+    weekly = [r for r in rows if r["week"] > 0]
+    base = rows[0]
+    s: dict = {"size": res["size"], "weeks": len(weekly)}
+    s["baseline_requests"] = base["requests"]
+    s["requests"] = sum(r["requests"] for r in weekly)
+    s["L"] = sum(r["L"] or 0 for r in weekly)
+    s["L_gt"] = sum(r.get("L_gt") or 0 for r in weekly)
+    ratios = [r["req_over_L"] for r in weekly if r.get("req_over_L")]
+    s["req_over_L_total"] = s["requests"] / s["L"] if s["L"] else None
+    s["req_over_L_max"] = max(ratios) if ratios else None
+    s["req_over_L_gt_total"] = s["requests"] / s["L_gt"] if s["L_gt"] else None
+    s["L_sources"] = sorted({r.get("L_source") or "none" for r in weekly})
+    wb = [r["wall_over_bound"] for r in weekly if r.get("wall_over_bound")]
+    s["wall_over_bound_max"] = max(wb) if wb else None
+    s["wall_over_bound_median"] = sorted(wb)[len(wb) // 2] if wb else None
+    s["wall_weekly_total"] = sum(r["wall"] for r in weekly)
+    s["wall_baseline"] = base["wall"]
+    s["http_429"] = sum(r["http_429"] for r in rows)
+    exp = sum(r.get("expected_pairs", 0) for r in weekly)
+    hit = sum(round(r.get("recall", 1.0) * r.get("expected_pairs", 0)) for r in weekly)
+    s["recall"] = hit / exp if exp else 1.0
+    s["recall_min"] = min((r.get("recall", 1.0) for r in weekly), default=1.0)
+    s["duplicates"] = rows[-1]["duplicates_total"]
+    s["unexpected_posts"] = sum(r.get("unexpected_posts", 0) for r in weekly)
+    s["late"] = sum(r.get("late", 0) for r in weekly)
+    s["missed_kinds"] = {}
+    for r in weekly:
+        for k, v in (r.get("missed_kinds") or {}).items():
+            s["missed_kinds"][k] = s["missed_kinds"].get(k, 0) + v
+    s["backcat_injected"] = sum(r.get("backcat", 0) for r in weekly)
+    s["backcat_linked"] = sum(r.get("backcat_linked", 0) for r in weekly)
+    s["backcat_posted"] = sum(r.get("backcat_posted", 0) for r in weekly)
+    s["naive_requests"] = sum(r["naive_requests"] for r in weekly)
+    s["naive_requests_with_baseline"] = sum(r["naive_requests"] for r in rows)
+    s["naive_factor"] = s["naive_requests"] / s["requests"] if s["requests"] else None
+    s["naive_factor_with_baseline"] = (s["naive_requests_with_baseline"] / (s["requests"] + s["baseline_requests"])
+                                       if s["requests"] + s["baseline_requests"] else None)
+    nr = [r["naive_recall"] for r in weekly if "naive_recall" in r]
+    s["naive_recall"] = min(nr) if nr else None
+    s["db_seconds_max"] = max(r["db_seconds"] for r in rows)
+    s["db_seconds_weekly_max"] = max((r["db_seconds"] for r in weekly), default=None)
+    s["sqlite_seconds_weekly_max"] = max((r.get("sqlite_seconds", 0) for r in weekly), default=None)
+    s["rss_mb_max"] = max(r["rss_mb"] for r in rows)
+    s["db_mb"] = rows[-1]["db_mb"]
+    s["statuses"] = sorted({r["status"] for r in rows})
+    s["failed_artists"] = sum(r["failed_artists"] for r in rows)
+    return s
+
+
+def week_table(res: dict) -> list[str]:
+    out = [
+        "| week | status | requests | L | L src | req÷L | L (harness) | wall s | bound s | wall÷bound | 429s | "
+        "recall | missed (kind: releases) | dup | posted | unexpected | back-cat linked/posted | DB s (in-flight / sqlite) | peak RSS MB | DB MB | "
+        "naive req | naive recall |",
+        "|---:|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---|---|---:|---:|---:|---:|",
+    ]
+    for r in res["rows"]:
+        bc = f"{r.get('backcat_linked', '–')}/{r.get('backcat_posted', '–')} of {r.get('backcat', '–')}" if r["week"] else "–"
+        naive = str(r["naive_requests"]) + ("" if res["naive_mode"] == "real" else " (counted)")
+        out.append(
+            f"| {r['week'] if r['week'] else '0 (baseline)'} | {r['status']} | {r['requests']} | {_fmt(r['L'])} | "
+            f"{r.get('L_source') or '–'} | {_fmt(r.get('req_over_L'), 3)} | {_fmt(r.get('L_gt'))} | {r['wall']:.1f} | "
+            f"{r['bound']:.1f} | {_fmt(r.get('wall_over_bound'))} | {r['http_429']} | {_fmt(r.get('recall'), 3)} | "
+            f"{', '.join(f'{k}: {v}' for k, v in (r.get('missed_kinds') or {}).items()) or '–'} | {r['duplicates']} | {r['posted']} | {r.get('unexpected_posts', '–')} | {bc} | "
+            f"{r['db_seconds']:.2f} / {r.get('sqlite_seconds', 0):.2f} | {r['rss_mb']:.0f} | {r['db_mb']:.1f} | {naive} | "
+            f"{_fmt(r.get('naive_recall'), 3)} |"
+        )
+    return out
+
+
+def summary_table(sums: list[dict]) -> list[str]:
+    out = [
+        "| artists | weekly runs | requests (weeks) | baseline requests | ΣL | req÷L total / worst week | req÷L(harness) | "
+        "wall÷bound median / worst | 429s | recall (min week) | duplicates | unexpected posts | back-cat linked/posted of | "
+        "naive requests (weeks) | naive ÷ bot (weeks / incl. baseline) | DB s worst week (in-flight / sqlite) | "
+        "peak RSS MB | DB MB |",
+        "|---:|---:|---:|---:|---:|---|---:|---|---:|---|---:|---:|---|---:|---|---|---:|---:|",
+    ]
+    for s in sums:
+        out.append(
+            f"| {s['size']} | {s['weeks']} | {s['requests']} | {s['baseline_requests']} | {s['L']} | "
+            f"{_fmt(s['req_over_L_total'], 3)} / {_fmt(s['req_over_L_max'], 3)} | {_fmt(s['req_over_L_gt_total'], 3)} | "
+            f"{_fmt(s['wall_over_bound_median'])} / {_fmt(s['wall_over_bound_max'])} | {s['http_429']} | "
+            f"{s['recall']:.3f} ({s['recall_min']:.3f}) | {s['duplicates']} | {s['unexpected_posts']} | "
+            f"{s['backcat_linked']}/{s['backcat_posted']} of {s['backcat_injected']} | {s['naive_requests']} | "
+            f"{_fmt(s['naive_factor'], 1)}× / {_fmt(s['naive_factor_with_baseline'], 1)}× | "
+            f"{_fmt(s['db_seconds_weekly_max'])} / {_fmt(s['sqlite_seconds_weekly_max'])} | {s['rss_mb_max']:.0f} | "
+            f"{s['db_mb']:.1f} |"
+        )
+    return out
+
+
+def targets(sums: list[dict]) -> list[str]:
+    out = ["| target | size | measured | met |", "|---|---:|---|---|"]
+
+    def line(name, s, measured, ok):
+        out.append(f"| {name} | {s['size']} | {measured} | {'yes' if ok else '**no**'} |")
+
+    for s in sums:
+        v = s["req_over_L_max"]
+        line("steady-state requests ≤ 1.05 × L (every weekly run)", s, f"worst week {_fmt(v, 3)}, total {_fmt(s['req_over_L_total'], 3)}",
+             v is not None and v <= TARGETS["req_over_L"])
+        v = s["wall_over_bound_max"]
+        line("wall ≤ 1.25 × bound (every weekly run)", s, f"worst {_fmt(v)}", v is not None and v <= TARGETS["wall_over_bound"])
+        missed = ", ".join(f"{k} {v}" for k, v in s["missed_kinds"].items())
+        line("recall 1.0", s, f"{s['recall']:.4f}" + (f" (missed releases by kind: {missed})" if missed else ""),
+             s["recall"] >= 1.0)
+        line("0 duplicates", s, str(s["duplicates"]), s["duplicates"] == 0)
+        v = s["naive_factor"]
+        line("≥ 10× fewer requests than naive (12 weekly runs)", s, f"{_fmt(v, 1)}×", v is not None and v >= TARGETS["naive_factor"])
+        v = s["db_seconds_max"]
+        line("database work < 5 s per run (incl. baseline)", s, f"worst run {_fmt(v)} s in flight, worst weekly sqlite {_fmt(s['sqlite_seconds_weekly_max'])} s",
+             v < TARGETS["db_seconds"])
+        line("peak RSS < 300 MB", s, f"{s['rss_mb_max']:.0f} MB", s["rss_mb_max"] < TARGETS["rss_mb"])
+    return out
+
+
+def render(results: list[dict], command: str, started: str, elapsed: float) -> str:
+    first = results[0]
+    sums = [summarize(r) for r in results]
+    dirty = _git("status", "--short", "--", "bot", "storage")
+    lines = [
+        "# Tracking benchmark results (issue 3 §5)",
+        "",
+        f"Produced by `{command}` on {started} UTC in {elapsed / 60:.1f} min.",
+        "",
+        f"Machine: {os.cpu_count()} CPUs (nproc), Python {platform.python_version()}, {platform.platform()}.",
+        f"Code measured: commit `{_git('rev-parse', '--short', 'HEAD')}`"
+        + (f" plus uncommitted changes in the working tree:\n\n```\n{dirty}\n```" if dirty else " (clean tree for bot/ and storage/)."),
+        "",
+        "## Scenario",
+        "",
+        f"- Emulator (separate process): latency {first['latency'] * 1000:.0f} ms per request, rolling rate limit "
+        f"{first['rate_limit'].replace('/', ' requests / ')} s; seed `{first['seed']}`.",
+        f"- Tracker concurrency {first['concurrency']} (Tracker(concurrency=…)); bound = max(requests × latency ÷ "
+        f"concurrency, requests ÷ rate).",
+        "- 3 guilds follow the artists (each artist by 1 guild, 30 % by 2); default album groups (album, single, compilation).",
+        "- Run 0 takes the silent baselines; then weekly runs with the week's changes injected before each run.",
+        "",
+    ]
+    for r in results:
+        kinds: dict[str, int] = {}
+        for row in r["rows"]:
+            for k, v in (row.get("kinds") or {}).items():
+                kinds[k] = kinds.get(k, 0) + v
+        lines.append(f"- **{r['size']} artists**: {r['catalogue_releases']} releases at week 0 (incl. appears_on "
+                     f"compilations); injected over {r['weeks']} weeks: "
+                     + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items()))
+                     + f". Naive tracker: {'run for real' if r['naive_mode'] == 'real' else 'requests counted exactly from the catalogue (not run, to keep the benchmark within its time)'}."
+                     + f" Code fingerprint (bot/ + storage/ sources) `{r.get('code_fingerprint')}`."
+                     + f" Size took {r['total_seconds'] / 60:.1f} min (emulator build {r['emulator_build_seconds']} s, emulator peak RSS {r.get('emulator_rss_mb')} MB).")
+    lines += ["", "## Summary (weekly runs 1–N; the baseline run is reported separately)", ""]
+    lines += summary_table(sums)
+    lines += ["", "## Targets", ""]
+    lines += targets(sums)
+    for r in results:
+        lines += ["", f"## {r['size']} artists, per run", ""]
+        lines += week_table(r)
+    lines += ["", "Column meanings: see `benchmarks/README.md`.", ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="100,1000,10000")
+    ap.add_argument("--weeks", type=int, default=12)
+    ap.add_argument("--seed", default="bench")
+    ap.add_argument("--latency", type=float, default=0.03)
+    ap.add_argument("--rate-limit", default="9000/30", help="MAX/SECONDS (rolling window) or 'none'")
+    ap.add_argument("--concurrency", type=int, default=16)
+    ap.add_argument("--naive", choices=("auto", "real", "count"), default="auto",
+                    help="auto: run the naive tracker for real up to --naive-real-max artists, count it above")
+    ap.add_argument("--naive-real-max", type=int, default=1000)
+    ap.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "RESULTS.md")
+    args = ap.parse_args(argv)
+    command = ".venv/bin/python -m benchmarks.run" + ("" if argv is None and len(sys.argv) == 1 else
+                                                       " " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])))
+    started = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
+    t0 = time.perf_counter()
+    results = []
+    for size in [int(s) for s in args.sizes.split(",") if s.strip()]:
+        out = Path(f"/tmp/release-bot-bench-{os.getpid()}-{size}.json")
+        cmd = [sys.executable, "-m", "benchmarks.harness", "--size", str(size), "--weeks", str(args.weeks),
+               "--seed", args.seed, "--latency", str(args.latency), "--rate-limit", args.rate_limit,
+               "--concurrency", str(args.concurrency), "--naive", args.naive,
+               "--naive-real-max", str(args.naive_real_max), "--out", str(out)]
+        print(f"== {size} artists: {' '.join(cmd[1:])}", flush=True)
+        subprocess.run(cmd, cwd=ROOT, check=True)
+        results.append(json.loads(out.read_text()))
+        (ROOT / "benchmarks" / "results.json").write_text(json.dumps(results, indent=1, default=str))
+        args.results.write_text(render(results, command, started, time.perf_counter() - t0))
+    print(f"wrote {args.results}")
+
+
+if __name__ == "__main__":
+    main()
