@@ -1,0 +1,75 @@
+"""Mocks spec'd on real discord.py objects for calling command callbacks directly.
+
+In the style of python-discord/bot's test helpers: every mock is ``create_autospec`` /
+``MagicMock(spec=...)`` of the real class, so a cog using an attribute or method that
+discord.py does not have fails the test. ``InteractionResponse`` keeps a real
+``is_done`` state (flipped by ``defer`` / ``send_message`` / ``edit_message``), which
+``cogs.common.reply`` relies on.
+"""
+
+from __future__ import annotations
+
+from unittest.mock import MagicMock, create_autospec
+
+import discord
+from discord.ext import commands
+
+from bot.service import ReleaseService
+
+GUILD_ID = 111
+ADMIN_ID = 222
+MEMBER_ID = 333
+CHANNEL_ID = 444
+
+
+def make_response() -> MagicMock:
+    response = create_autospec(discord.InteractionResponse, instance=True)
+    state = {"done": False}
+
+    def done(*_args, **_kwargs) -> None:
+        state["done"] = True
+
+    response.is_done.side_effect = lambda: state["done"]
+    for name in ("defer", "send_message", "edit_message"):
+        getattr(response, name).side_effect = done
+    return response
+
+
+def make_interaction(*, user_id: int = ADMIN_ID, manage: bool = True, guild_id: int | None = GUILD_ID,
+                     app_permissions: discord.Permissions | None = None) -> MagicMock:
+    """A ``discord.Interaction`` in guild ``guild_id`` by ``user_id`` (Manage Server when ``manage``)."""
+    interaction = create_autospec(discord.Interaction, instance=True)
+    interaction.guild_id = guild_id
+    interaction.user = MagicMock(spec=discord.Member)
+    interaction.user.id = user_id
+    interaction.permissions = discord.Permissions(manage_guild=manage)
+    interaction.app_permissions = app_permissions or discord.Permissions(view_channel=True, send_messages=True,
+                                                                         embed_links=True)
+    interaction.response = make_response()
+    interaction.followup = create_autospec(discord.Webhook, instance=True)
+    interaction.command = None
+    return interaction
+
+
+def make_bot(service: MagicMock | None = None) -> MagicMock:
+    """A bot whose ``service`` is an autospec of :class:`ReleaseService` (async methods are AsyncMocks)."""
+    bot = MagicMock(spec=commands.Bot)
+    bot.service = service or create_autospec(ReleaseService, instance=True)
+    bot.service.refresh_running.return_value = False
+    bot.service.run_in_progress = False
+    return bot
+
+
+def sent(interaction: MagicMock) -> dict:
+    """The kwargs of the one visible reply: ``response.send_message``, ``followup.send`` or the last edit."""
+    for mock in (interaction.response.send_message, interaction.followup.send, interaction.edit_original_response,
+                 interaction.response.edit_message):
+        if mock.await_count:
+            args, kwargs = mock.await_args
+            return {"content": args[0], **kwargs} if args else dict(kwargs)
+    raise AssertionError("the command sent no reply")
+
+
+def text(interaction: MagicMock) -> str:
+    """Content of the reply (see :func:`sent`)."""
+    return sent(interaction).get("content") or ""
