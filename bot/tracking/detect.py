@@ -43,10 +43,19 @@ def order_groups(groups: Sequence[str]) -> tuple[str, ...]:
 
 
 def probe_offset(groups: Sequence[str], counts: dict[str, int], total: int) -> int:
-    """Where the probe window starts: 0 when the listing fits one page, else the first group's last item."""
-    if total <= PAGE or not groups or groups[0] == "appears_on":
+    """Where the probe window starts.
+
+    0 when the listing fits one page, or when the first group (albums, usually) has
+    fewer than ``PAGE`` items: the window then holds that whole group *and* the head of
+    the next, so a new album is seen even when another album disappeared in the same
+    week. Otherwise the first group's last item, an alignment anchor that any net change
+    of that group moves, followed by the next group's head (singles, the most frequent
+    change).
+    """
+    first = int(counts.get(groups[0], 0)) if groups else 0
+    if total <= PAGE or not groups or groups[0] == "appears_on" or first < PAGE:
         return 0
-    return max(0, int(counts.get(groups[0], 0)) - 1)
+    return first - 1
 
 
 def pages_to_cover(positions: Sequence[int], covered: range) -> int:

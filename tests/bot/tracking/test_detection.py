@@ -88,8 +88,29 @@ async def test_unchanged_artist_is_one_request(world):
     probe = world.album_requests(artist)[before:]
     assert len(probe) == 1
     assert probe[0].query["include_groups"] == "album,single,compilation"
-    assert probe[0].query["offset"] == "4" and probe[0].query["limit"] == "10"  # last album + singles head
+    assert probe[0].query["offset"] == "0" and probe[0].query["limit"] == "10"  # all 5 albums + singles head
     assert result.pages_skipped == 3 - 1  # a full walk: 27 releases = 3 pages
+
+
+async def test_many_albums_probe_from_the_last_album(world):
+    artist = await world.artist(albums=12)
+    before = len(world.album_requests(artist))
+    assert (await world.track(artist)).requests == 1
+    probe = world.album_requests(artist)[before:]
+    assert probe[0].query["offset"] == "11"  # the last album (alignment anchor) + singles head
+    sg = single(world, artist, "Fresh")
+    lp = world.emu.add_album([artist], "New LP", release_date="2026-11-20")
+    result = await world.track(artist)
+    assert sorted(result.new_releases) == sorted([lp, sg])
+    assert result.requests == result.lower_bound == 2  # probe + the album head
+
+
+async def test_new_album_while_another_album_disappears_is_seen_by_the_probe(world):
+    artist = await world.artist()  # 5 albums: the window holds the whole album group
+    world.emu.remove_album(listing(world, artist, "album")[2])
+    lp = world.emu.add_album([artist], "Replacement LP", release_date="2026-11-20")
+    result = await world.track(artist)
+    assert result.new_releases == [lp]
 
 
 async def test_new_single_costs_the_lower_bound(world):
@@ -108,7 +129,7 @@ async def test_new_album_and_new_single(world):
     sg = single(world, artist, "New Single")
     result = await world.track(artist)
     assert sorted(result.new_releases) == sorted([lp, sg])
-    assert result.requests == result.lower_bound == 2  # probe + the album head
+    assert result.requests == result.lower_bound == 1  # the window holds both heads
     assert result.fallbacks == 0
     assert (await world.track(artist)).requests == 1
 
@@ -127,8 +148,9 @@ async def test_removal_only_gives_no_false_new(world):
     world.emu.remove_album(old_single)
     result = await world.track(artist)
     assert result.new_releases == [] and result.failed == {}
-    # A removal can hide an addition, so every group head is read: probe + album head + compilation head.
-    assert result.requests == 3
+    # A removal can hide an addition, so every group head is read: the probe shows the album and
+    # singles heads; one more request for the compilation head.
+    assert result.requests == 2
     async with world.db.sessions() as s:
         assert (await s.get(Artist, artist)).group_state["counts"]["single"] == 19
     assert (await world.track(artist)).requests == 1
@@ -138,7 +160,7 @@ async def test_album_removal_gives_no_false_new(world):
     artist = await world.artist()
     world.emu.remove_album(listing(world, artist, "album")[1])
     result = await world.track(artist)
-    assert result.new_releases == [] and result.requests == 3
+    assert result.new_releases == [] and result.requests == 2
     assert (await world.track(artist)).requests == 1
 
 
