@@ -143,8 +143,8 @@ class GuildFilters:
     """A guild's ``/settings filters``: ``skip`` (kinds of :data:`FILTER_KEYWORDS`) and ``mute_appearances``.
 
     ``mute_appearances``: Spotify ids of followed artists whose *appearances* are muted: a
-    release that reaches the guild only through those artists' ``appears_on`` listings is
-    not posted (their own albums, singles and compilations still are, and a release that
+    release that reaches the guild only through those artists' appearances (their
+    ``appears_on`` listing, or a release whose own artists do not include them) is not posted (their own albums, singles and compilations still are, and a release that
     another followed artist lists as their own is posted too).
     """
 
@@ -231,14 +231,19 @@ def skip_reason(release: Release, links: set[tuple[str, str]], groups: set[str],
     """Why ``release`` (with its qualifying ``links``) is not posted to a guild, or None to post it.
 
     ``"type"``: no link in a wanted album group; ``"muted"``: every wanted link is an
-    ``appears_on`` link of a muted artist; else the title filter kind (:func:`title_filter`).
+    appearance (``appears_on``, or the artist is not among ``release.artists``) of a muted artist; else the title filter kind (:func:`title_filter`).
     """
     wanted_links = {(a, g) for a, g in links if g in groups}
     if not wanted_links:
         return "type"
-    if filters.mute_appearances and all(g == "appears_on" and a in filters.mute_appearances
-                                        for a, g in wanted_links):
-        return "muted"
+    if filters.mute_appearances:
+        main_artists = {str(x.get("id")) for x in getattr(release, "artists", None) or () if isinstance(x, dict)}
+        # An appearance: listed in the artist's appears_on group, or the artist is not one of the
+        # release's own artists (Spotify's 2026 listings carry no album_group, so the stored group
+        # of a combined listing can say "single" for what is really an appearance).
+        if all(a in filters.mute_appearances and (g == "appears_on" or (main_artists and a not in main_artists))
+               for a, g in wanted_links):
+            return "muted"
     return title_filter(release, filters.skip)
 
 

@@ -55,6 +55,11 @@ def test_skip_reason_muted_appearances_only_when_every_link_is_a_muted_appearanc
     assert skip_reason(release, {("A", "album")}, groups, filters) is None  # A's own release
     assert skip_reason(release, {("B", "appears_on")}, groups, filters) is None
     assert skip_reason(release, {("A", "appears_on")}, {"album"}, filters) == "type"
+    # Stored as "single" (no album_group in 2026 listings) but A is not one of the release's artists.
+    featured = SimpleNamespace(name="Feature", labels=[], artists=[{"id": "X", "name": "X"}])
+    assert skip_reason(featured, {("A", "single")}, groups, filters) == "muted"
+    own = SimpleNamespace(name="Own", labels=[], artists=[{"id": "A", "name": "A"}])
+    assert skip_reason(own, {("A", "single")}, groups, filters) is None
 
 
 def test_filters_json_round_trip():
