@@ -34,7 +34,7 @@ from storage.models import BotState
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.follows", "cogs.runs", "cogs.settings", "cogs.scheduler")
+EXTENSIONS = ("cogs.follows", "cogs.runs", "cogs.settings", "cogs.scheduler", "cogs.imports", "cogs.post_buttons")
 RECOVERY_TIMEOUT = 60.0  # seconds start-up may spend settling unconfirmed deliveries (the rest: before the next post)
 
 

@@ -1,0 +1,123 @@
+"""``/import playlist:`` — follow the artists of a public Spotify playlist, after a confirmation.
+
+The command (Manage Server, checked in code) answers ephemerally with what the import
+would do (``bot.importing.preview_text``: counts, first names, the cap) and Confirm /
+Cancel buttons that only the invoker may press, for :data:`CONFIRM_TIMEOUT` seconds.
+Confirm follows them with the silent baseline and edits the message with progress and
+then the summary; Cancel or the timeout changes nothing. The logic is in
+``bot/importing.py``; this cog only translates.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.importing import ImportPreview, PlaylistImporter, preview_text, result_text
+from bot.service import UserError
+from cogs.common import MANAGE_GUILD_TEXT, member_can_manage, require_manage_guild
+
+log = logging.getLogger(__name__)
+
+CONFIRM_TIMEOUT = 180.0
+PROGRESS_EVERY_SECONDS = 2.0
+CONFIRM_ID = "rb:import:confirm"
+CANCEL_ID = "rb:import:cancel"
+
+
+class ImportConfirmView(discord.ui.View):
+    """Confirm / Cancel for one previewed import; only ``invoker_id`` may press them."""
+
+    def __init__(self, importer: PlaylistImporter, preview: ImportPreview, invoker_id: int,
+                 origin: discord.Interaction | None = None, *, timeout: float = CONFIRM_TIMEOUT) -> None:
+        super().__init__(timeout=timeout)
+        self.importer = importer
+        self.preview = preview
+        self.invoker_id = invoker_id
+        self.origin = origin
+        self.done = False
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        if interaction.user.id != self.invoker_id:
+            await interaction.response.send_message("Only the person who ran `/import` can answer this.",
+                                                    ephemeral=True)
+            return False
+        if not member_can_manage(interaction):
+            await interaction.response.send_message(MANAGE_GUILD_TEXT, ephemeral=True)
+            return False
+        return True
+
+    @discord.ui.button(label="Confirm", style=discord.ButtonStyle.success, custom_id=CONFIRM_ID)
+    async def confirm(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
+        self.done = True
+        self.stop()
+        n = len(self.preview.to_follow)
+        await interaction.response.edit_message(content=f"Importing {n} artist{'s' * (n != 1)}…", view=None)
+        last = time.monotonic()
+
+        async def progress(done: int, total: int) -> None:
+            nonlocal last
+            if done < total and time.monotonic() - last >= PROGRESS_EVERY_SECONDS:
+                last = time.monotonic()
+                await interaction.edit_original_response(content=f"Importing… {done}/{total} artists ready.")
+
+        try:
+            result = await self.importer.confirm(self.preview, progress=progress)
+            text = result_text(result)
+        except UserError as exc:
+            text = str(exc)
+        except Exception:
+            log.exception("import of playlist %s failed", self.preview.playlist_id)
+            text = "Something went wrong on my side during the import. `/following` shows what was followed."
+        await interaction.edit_original_response(content=text)
+
+    @discord.ui.button(label="Cancel", style=discord.ButtonStyle.secondary, custom_id=CANCEL_ID)
+    async def cancel(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
+        self.done = True
+        self.stop()
+        await interaction.response.edit_message(content="Import cancelled; nothing was changed.", view=None)
+
+    async def on_timeout(self) -> None:
+        if self.done or self.origin is None:
+            return
+        try:
+            await self.origin.edit_original_response(
+                content="This import was not confirmed in time; nothing was changed. Run `/import` again.", view=None)
+        except discord.HTTPException:
+            log.debug("could not mark the import prompt as timed out", exc_info=True)
+
+
+class Imports(commands.Cog):
+    """``/import``: follow a playlist's artists."""
+
+    def __init__(self, bot, importer: PlaylistImporter | None = None) -> None:
+        self.bot = bot
+        self._importer = importer
+
+    @property
+    def importer(self) -> PlaylistImporter:
+        if self._importer is None:
+            self._importer = PlaylistImporter(self.bot.service)
+        return self._importer
+
+    @app_commands.command(name="import", description="Follow the artists of a public Spotify playlist.")
+    @app_commands.describe(playlist="A public Spotify playlist link")
+    @app_commands.guild_only()
+    @app_commands.default_permissions(manage_guild=True)
+    @require_manage_guild()
+    async def import_playlist(self, interaction: discord.Interaction,
+                              playlist: app_commands.Range[str, 1, 300]) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        preview = await self.importer.preview(interaction.guild_id, playlist)
+        view = ImportConfirmView(self.importer, preview, interaction.user.id, origin=interaction)
+        await interaction.followup.send(preview_text(preview), view=view, ephemeral=True,
+                                        allowed_mentions=discord.AllowedMentions.none())
+
+
+async def setup(bot) -> None:
+    """discord.py extension entry point."""
+    await bot.add_cog(Imports(bot))

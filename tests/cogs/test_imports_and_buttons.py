@@ -1,0 +1,251 @@
+"""Callbacks of ``/import`` (and its Confirm / Cancel view) and of the post buttons, called
+directly with mocks spec'd on the real discord.py objects (python-discord/bot style:
+``create_autospec(discord.Interaction)``, ``MagicMock(spec=discord.Member)``), error paths included."""
+
+from __future__ import annotations
+
+import re
+from unittest.mock import AsyncMock, MagicMock, create_autospec
+
+import discord
+import pytest
+from discord.ext import commands
+
+from bot.delivery.components import HIDE_TEMPLATE, UNFOLLOW_SELECT_TEMPLATE, UNFOLLOW_TEMPLATE
+from bot.importing import ImportPreview, ImportResult, PlaylistImporter
+from bot.service import ReleaseService, UserError
+from bot.spotify.models import ArtistRef
+from cogs import post_buttons
+from cogs.common import MissingManageGuild, on_app_command_error
+from cogs.imports import CANCEL_ID, CONFIRM_ID, ImportConfirmView, Imports
+from cogs.post_buttons import (
+    BUTTON_MANAGE_GUILD_TEXT,
+    DYNAMIC_ITEMS,
+    FAILED_TEXT,
+    HideButton,
+    PostButtons,
+    UnfollowButton,
+    UnfollowSelect,
+)
+
+GUILD_ID, ADMIN_ID, MEMBER_ID = 111, 222, 333
+ARTIST = "4" * 22
+
+
+def make_interaction(*, user_id: int = ADMIN_ID, manage: bool = True, data: dict | None = None) -> MagicMock:
+    interaction = create_autospec(discord.Interaction, instance=True)
+    interaction.guild_id = GUILD_ID
+    interaction.user = MagicMock(spec=discord.Member)
+    interaction.user.id = user_id
+    interaction.permissions = discord.Permissions(manage_guild=manage)
+    interaction.data = data or {}
+    response = create_autospec(discord.InteractionResponse, instance=True)
+    state = {"done": False}
+    response.is_done.side_effect = lambda: state["done"]
+    for name in ("defer", "send_message", "edit_message"):
+        getattr(response, name).side_effect = lambda *a, **k: state.update(done=True)
+    interaction.response = response
+    interaction.followup = create_autospec(discord.Webhook, instance=True)
+    interaction.client = MagicMock(spec=commands.Bot)
+    interaction.client.service = create_autospec(ReleaseService, instance=True)
+    return interaction
+
+
+def preview(n: int = 3) -> ImportPreview:
+    artists = tuple(ArtistRef(f"{i:022d}", f"Artist {i}") for i in range(n))
+    return ImportPreview(guild_id=GUILD_ID, playlist_id="5" * 22, playlist_name="Road Trip", to_follow=artists,
+                         new_artists=n, already_followed=1, distinct_artists=n + 1, cap=50, cap_reason="import",
+                         entries_read=10, entries_total=10, skipped_entries=0, truncated=False)
+
+
+# --- /import ---------------------------------------------------------------------------
+
+
+async def test_import_shows_preview_with_confirm_view():
+    importer = create_autospec(PlaylistImporter, instance=True)
+    importer.preview.return_value = preview()
+    cog = Imports(MagicMock(spec=commands.Bot), importer=importer)
+    interaction = make_interaction()
+    await cog.import_playlist.callback(cog, interaction, "https://open.spotify.com/playlist/" + "5" * 22)
+    interaction.response.defer.assert_awaited_once_with(ephemeral=True, thinking=True)
+    importer.preview.assert_awaited_once_with(GUILD_ID, "https://open.spotify.com/playlist/" + "5" * 22)
+    kwargs = interaction.followup.send.await_args.kwargs
+    content = interaction.followup.send.await_args.args[0]
+    assert "**Road Trip** has 4 artists (1 already followed here)" in content and kwargs["ephemeral"] is True
+    view = kwargs["view"]
+    assert isinstance(view, ImportConfirmView) and view.invoker_id == ADMIN_ID and view.origin is interaction
+    assert [c.custom_id for c in view.children] == [CONFIRM_ID, CANCEL_ID]
+    assert view.timeout == 180.0
+
+
+async def test_import_user_error_becomes_ephemeral_reply():
+    importer = create_autospec(PlaylistImporter, instance=True)
+    importer.preview.side_effect = UserError("That playlist doesn't exist or is private.")
+    cog = Imports(MagicMock(spec=commands.Bot), importer=importer)
+    interaction = make_interaction()
+    with pytest.raises(UserError) as err:
+        await cog.import_playlist.callback(cog, interaction, "x")
+    interaction.followup.send.assert_not_awaited()
+    error = discord.app_commands.CommandInvokeError(cog.import_playlist, err.value)
+    await on_app_command_error(interaction, error)
+    kwargs = interaction.followup.send.await_args.kwargs
+    assert kwargs["content"] == "That playlist doesn't exist or is private." and kwargs["ephemeral"] is True
+
+
+async def test_import_requires_manage_server_in_code():
+    cog = Imports(MagicMock(spec=commands.Bot), importer=create_autospec(PlaylistImporter, instance=True))
+    checks = cog.import_playlist.checks
+    assert checks
+    with pytest.raises(MissingManageGuild):
+        for check in checks:
+            await check(make_interaction(user_id=MEMBER_ID, manage=False))
+    assert all([await check(make_interaction()) for check in checks])
+    assert cog.import_playlist.default_permissions.manage_guild
+
+
+async def test_only_the_invoker_with_manage_server_may_answer():
+    view = ImportConfirmView(create_autospec(PlaylistImporter, instance=True), preview(), ADMIN_ID)
+    other = make_interaction(user_id=MEMBER_ID)
+    assert await view.interaction_check(other) is False
+    assert "Only the person who ran" in other.response.send_message.await_args.args[0]
+    assert other.response.send_message.await_args.kwargs["ephemeral"] is True
+    demoted = make_interaction(manage=False)
+    assert await view.interaction_check(demoted) is False
+    assert "Manage Server" in demoted.response.send_message.await_args.args[0]
+    assert await view.interaction_check(make_interaction()) is True
+
+
+async def test_confirm_imports_and_reports():
+    importer = create_autospec(PlaylistImporter, instance=True)
+    importer.confirm.return_value = ImportResult(followed=preview().to_follow, baselined=2,
+                                                 pending_baseline=preview().to_follow[2:], stopped="budget")
+    view = ImportConfirmView(importer, preview(), ADMIN_ID)
+    interaction = make_interaction()
+    await view.confirm.callback(interaction)
+    interaction.response.edit_message.assert_awaited_once_with(content="Importing 3 artists…", view=None)
+    assert importer.confirm.await_args.args[0] == view.preview and view.is_finished()
+    final = interaction.edit_original_response.await_args.kwargs["content"]
+    assert "Now following **3** artists" in final and "1 pending" in final and "budget" in final
+
+
+@pytest.mark.parametrize("failure, expected", [
+    (UserError("An import is already running in this server; wait for it to finish."), "already running"),
+    (RuntimeError("boom"), "Something went wrong on my side during the import"),
+])
+async def test_confirm_failures(failure, expected):
+    importer = create_autospec(PlaylistImporter, instance=True)
+    importer.confirm.side_effect = failure
+    view = ImportConfirmView(importer, preview(), ADMIN_ID)
+    interaction = make_interaction()
+    await view.confirm.callback(interaction)
+    assert expected in interaction.edit_original_response.await_args.kwargs["content"]
+
+
+async def test_cancel_and_timeout():
+    importer = create_autospec(PlaylistImporter, instance=True)
+    origin = make_interaction()
+    view = ImportConfirmView(importer, preview(), ADMIN_ID, origin=origin)
+    interaction = make_interaction()
+    await view.cancel.callback(interaction)
+    interaction.response.edit_message.assert_awaited_once_with(content="Import cancelled; nothing was changed.",
+                                                                view=None)
+    importer.confirm.assert_not_awaited()
+    await view.on_timeout()
+    origin.edit_original_response.assert_not_awaited()  # already answered
+
+    timed_out = ImportConfirmView(importer, preview(), ADMIN_ID, origin=origin)
+    await timed_out.on_timeout()
+    assert "not confirmed in time" in origin.edit_original_response.await_args.kwargs["content"]
+    assert origin.edit_original_response.await_args.kwargs["view"] is None
+    origin.edit_original_response.side_effect = discord.NotFound(MagicMock(status=404), "gone")
+    await ImportConfirmView(importer, preview(), ADMIN_ID, origin=origin).on_timeout()  # swallowed
+
+
+# --- post buttons ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def actions(monkeypatch):
+    unfollow = AsyncMock(return_value="Unfollowed **Nova**.")
+    hide = AsyncMock(return_value="Singles won't be posted here any more.")
+    monkeypatch.setattr(post_buttons.post_actions, "unfollow_artist", unfollow)
+    monkeypatch.setattr(post_buttons.post_actions, "hide_album_group", hide)
+    return unfollow, hide
+
+
+async def test_dynamic_items_parse_their_custom_ids():
+    button = await UnfollowButton.from_custom_id(make_interaction(), discord.ui.Button(label="Unfollow Nova"),
+                                                 re.fullmatch(UNFOLLOW_TEMPLATE, f"rb:unfollow:{ARTIST}"))
+    assert button.artist_id == ARTIST and button.custom_id == f"rb:unfollow:{ARTIST}"
+    assert button.item.label == "Unfollow Nova"
+    hide = await HideButton.from_custom_id(make_interaction(), discord.ui.Button(label="x"),
+                                           re.fullmatch(HIDE_TEMPLATE, "rb:hide:appears_on"))
+    assert hide.group == "appears_on" and hide.item.label == "Hide appearances"
+    select = await UnfollowSelect.from_custom_id(
+        make_interaction(), discord.ui.Select(custom_id="rb:unfollow-select", options=[discord.SelectOption(label="a")]),
+        re.fullmatch(UNFOLLOW_SELECT_TEMPLATE, "rb:unfollow-select"))
+    assert select.custom_id == "rb:unfollow-select"
+    assert re.fullmatch(UNFOLLOW_TEMPLATE, "rb:unfollow:short") is None
+    assert re.fullmatch(HIDE_TEMPLATE, "rb:hide:ep") is None
+
+
+async def test_unfollow_button(actions):
+    unfollow, _ = actions
+    interaction = make_interaction()
+    await UnfollowButton(ARTIST).callback(interaction)
+    unfollow.assert_awaited_once_with(interaction.client.service, GUILD_ID, ARTIST)
+    interaction.response.defer.assert_awaited_once_with(ephemeral=True, thinking=True)
+    assert interaction.followup.send.await_args.args[0] == "Unfollowed **Nova**."
+    assert interaction.followup.send.await_args.kwargs["ephemeral"] is True
+
+
+async def test_member_without_manage_server_is_refused(actions):
+    unfollow, hide = actions
+    for item in (UnfollowButton(ARTIST), HideButton("single")):
+        interaction = make_interaction(user_id=MEMBER_ID, manage=False)
+        await item.callback(interaction)
+        interaction.response.send_message.assert_awaited_once()
+        assert interaction.response.send_message.await_args.args[0] == BUTTON_MANAGE_GUILD_TEXT
+        assert interaction.response.send_message.await_args.kwargs["ephemeral"] is True
+    unfollow.assert_not_awaited()
+    hide.assert_not_awaited()
+
+
+async def test_hide_button(actions):
+    _, hide = actions
+    interaction = make_interaction()
+    await HideButton("single").callback(interaction)
+    hide.assert_awaited_once_with(interaction.client.service, GUILD_ID, "single")
+    assert interaction.followup.send.await_args.args[0] == "Singles won't be posted here any more."
+
+
+async def test_select_unfollows_the_chosen_artist(actions):
+    unfollow, _ = actions
+    interaction = make_interaction(data={"custom_id": "rb:unfollow-select", "values": [ARTIST]})
+    await UnfollowSelect().callback(interaction)
+    unfollow.assert_awaited_once_with(interaction.client.service, GUILD_ID, ARTIST)
+    empty = make_interaction(data={"custom_id": "rb:unfollow-select", "values": []})
+    await UnfollowSelect().callback(empty)
+    assert "Choose an artist" in empty.response.send_message.await_args.args[0]
+
+
+@pytest.mark.parametrize("failure, expected", [
+    (UserError("This server doesn't follow that artist (any more); nothing was changed."), "doesn't follow"),
+    (RuntimeError("database locked"), FAILED_TEXT),
+])
+async def test_button_errors_answer_ephemerally(actions, failure, expected):
+    unfollow, _ = actions
+    unfollow.side_effect = failure
+    interaction = make_interaction()
+    await UnfollowButton(ARTIST).callback(interaction)
+    assert expected in interaction.followup.send.await_args.args[0]
+    assert interaction.followup.send.await_args.kwargs["ephemeral"] is True
+
+
+async def test_cog_registers_and_removes_the_dynamic_items():
+    bot = MagicMock(spec=commands.Bot)
+    cog = PostButtons(bot)
+    await cog.cog_load()
+    bot.add_dynamic_items.assert_called_once_with(*DYNAMIC_ITEMS)
+    await cog.cog_unload()
+    bot.remove_dynamic_items.assert_called_once_with(*DYNAMIC_ITEMS)
