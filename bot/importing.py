@@ -364,7 +364,8 @@ def preview_text(preview: ImportPreview, *, names: int = 10) -> str:
     if preview.skipped_entries:
         lines.append(f"Skipped {preview.skipped_entries} local files, episodes or unavailable tracks.")
     lines.append("What they have already released won't be posted; only their new releases will.")
-    return "\n".join(lines)
+    text = "\n".join(lines)
+    return text if len(text) <= 2000 else text[:1999] + "…"
 
 
 def result_text(result: ImportResult) -> str:

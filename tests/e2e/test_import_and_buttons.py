@@ -133,3 +133,38 @@ async def test_import_then_buttons(tmp_path):
         assert stack.posted_titles() == ["Comet", "Low Tide", "Harbour Nights"]
     finally:
         await stack.close()
+
+
+async def test_digest_select_unfollows_the_chosen_artist(tmp_path):
+    """A message with releases of more than three artists carries the "Unfollow an artist…" select."""
+    stack = await Stack.create(tmp_path)
+    sp = stack.spotify
+    try:
+        names = ["Ada", "Bea", "Cy", "Dee", "Eve"]
+        ids = [sp.add_artist(n) for n in names]
+        albums = [sp.add_album([a], f"{n} Old", release_date="2024-01-01") for a, n in zip(ids, names)]
+        playlist = sp.add_playlist("Five", albums)
+        await stack.start_bot()
+        await stack.command("settings", {"channel": stack.channel_id}, subcommand="channel")
+        prompt = await stack.command("import", {"playlist": playlist})
+        await press(stack, prompt.final, component(prompt.final, label="Confirm")["custom_id"], stack.admin_id)
+        await stack.until(lambda: "Now following" in (prompt.final or {}).get("content", ""), what="import")
+        assert await followed(stack) == set(ids)
+
+        stack.clock.advance(hours=20)
+        for a, n in zip(ids, names):
+            sp.add_album([a], f"{n} New", album_type="single" if n != "Eve" else "album", release_date="2026-11-17")
+        await stack.command("refresh")
+        post = stack.posted()[-1]
+        assert len(post["embeds"]) == 5
+        select = component(post, custom_id="rb:unfollow-select")
+        assert sorted(o["label"] for o in select["options"]) == names
+        assert [c["label"] for c in post["components"][1]["components"]] == ["Hide albums", "Hide singles"]
+
+        refused = await press(stack, post, "rb:unfollow-select", stack.member_id, [ids[2]])
+        assert "Manage Server" in refused.content
+        done = await press(stack, post, "rb:unfollow-select", stack.admin_id, [ids[2]])
+        assert "Unfollowed **Cy**" in done.content and done.ephemeral
+        assert await followed(stack) == set(ids) - {ids[2]}
+    finally:
+        await stack.close()
