@@ -285,3 +285,20 @@ async def setup_new_release(db, clock):
         await queries.upsert_release(s, alb, now=clock())
         await queries.link_release(s, "A", alb.id, album_group="single", now=clock(), baseline=False)
         await s.commit()
+
+
+async def test_discord_sender_turns_component_dicts_into_a_view_with_the_same_custom_ids():
+    from bot.discord_app import view_from_components
+
+    rows = [
+        {"type": 1, "components": [{"type": 2, "style": 2, "label": "Unfollow A", "custom_id": "rb:unfollow:A"},
+                                   {"type": 2, "style": 4, "label": "Hide singles", "custom_id": "rb:hide:single"}]},
+        {"type": 1, "components": [{"type": 3, "custom_id": "rb:unfollow-select", "placeholder": "Unfollow…",
+                                    "options": [{"label": "A", "value": "A"}, {"label": "B", "value": "B"}]}]},
+    ]
+    view = view_from_components(rows)
+    out = view.to_components()
+    assert view.is_finished() and view.timeout is None
+    assert [[c["custom_id"] for c in row["components"]] for row in out] == [
+        ["rb:unfollow:A", "rb:hide:single"], ["rb:unfollow-select"]]
+    assert out[0]["components"][1]["style"] == 4 and [o["value"] for o in out[1]["components"][0]["options"]] == ["A", "B"]
