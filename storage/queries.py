@@ -135,18 +135,7 @@ async def upsert_release(session: AsyncSession, album: Any, *, now: dt.datetime)
     Does nothing when the release already exists (its first-seen time is kept).
     Returns True when a row was inserted.
     """
-    values = {
-        "id": album.id,
-        "name": album.name,
-        "album_type": album.album_type,
-        "artists": [{"id": a.id, "name": a.name} for a in album.artists],
-        "release_date": album.release_date,
-        "release_date_precision": album.release_date_precision,
-        "total_tracks": album.total_tracks,
-        "image_url": album.image_url,
-        "first_seen_at": now,
-    }
-    stmt = _insert_ignore(session, Release, values)
+    stmt = _insert_ignore(session, Release, release_values(album, now))
     if stmt is None:  # pragma: no cover
         if await session.get(Release, album.id) is not None:
             return False
