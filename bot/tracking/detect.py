@@ -290,6 +290,27 @@ async def detect(fetcher: Fetcher, state: dict[str, Any], known_loader, *, max_p
                 return h
         return None
 
+    def layout_holds(j: int, pos: int) -> bool:
+        """Every known item fetched so far sits in the group the layout puts there.
+
+        The layout is the groups placed so far (``starts``/``counts2``) followed by the
+        stored counts from ``pos`` on. The tail shortcut trusts the stored counts; a known
+        item seen in another group's range (a removal shifted a boundary while an addition
+        balanced the total) means they no longer hold, even though the total does.
+        """
+        ranges: list[tuple[int, int, str]] = [(starts[h], starts[h] + counts2[h], h) for h in groups[:j]]
+        start = pos
+        for h in groups[j:]:
+            ranges.append((start, start + counts[h], h))
+            start += counts[h]
+        for p_, a in listing.items.items():
+            if unknown(a):
+                continue
+            expected = next((h for lo, hi, h in ranges if lo <= p_ < hi), None)
+            if known.get(a.id) != expected:
+                return False
+        return True
+
     async def walk(shortcuts: bool) -> tuple[bool, bool]:
         """Place every group's boundary; returns (a removal was seen, a shortcut was taken)."""
         counts2.clear()
@@ -312,7 +333,8 @@ async def detect(fetcher: Fetcher, state: dict[str, Any], known_loader, *, max_p
                 j += 1
                 continue
             rest = sum(counts[h] for h in groups[j:])
-            if shortcuts and pos + rest == t2 and not any(p >= pos and unknown(a) for p, a in listing.items.items()):
+            if (shortcuts and pos + rest == t2 and not any(p >= pos and unknown(a) for p, a in listing.items.items())
+                    and layout_holds(j, pos)):
                 for h in groups[j:]:
                     starts[h] = pos
                     counts2[h] = counts[h]

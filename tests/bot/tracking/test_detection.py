@@ -261,3 +261,14 @@ async def test_issue_two_state_is_upgraded_without_losing_a_release(world):
     result = await world.track(artist)
     assert result.new_releases == [sg]
     assert (await world.track(artist)).requests == 1
+
+
+async def test_first_compilation_while_an_album_disappears(world):
+    # Seen in the benchmark: 14 albums, 33 singles, no compilation yet; in one week an album
+    # near the head disappears and the artist's first compilation appears (total unchanged).
+    artist = await world.artist(albums=14, singles=33, compilations=0)
+    world.emu.remove_album(listing(world, artist, "album")[1])
+    comp = world.emu.add_album([artist], "First Anthology", album_type="compilation", release_date="2026-11-13")
+    result = await world.track(artist)
+    assert result.new_releases == [comp]
+    assert (await world.track(artist)).requests == 1
