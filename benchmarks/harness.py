@@ -379,9 +379,9 @@ async def run_size(args: argparse.Namespace) -> dict:
     await setup_store(db, scenario, run_time(0) - dt.timedelta(days=1))
     client_kw = dict(client_id=info["client_id"], client_secret=info["client_secret"], api_base_url=info["api"],
                      accounts_base_url=info["accounts"])
-    # The bot paces itself a little under the emulator's rolling limit, as a deployment
-    # sets `rate_limit_per_30s` a little under Spotify's (the naive tracker does not pace).
-    pace = int(rate_max * 30.0 / rate_window * 0.95) if rate_max else 0
+    # The bot paces itself to the emulator's rolling limit, as a deployment sets
+    # `rate_limit_per_30s` to Spotify's (the naive tracker does not pace).
+    pace = int(rate_max * 30.0 / rate_window) if rate_max else 0
     client = SpotifyClient(**client_kw, rate_limit_per_30s=pace)
     naive_client = SpotifyClient(**client_kw)
     sender = CountingSender()

@@ -83,6 +83,23 @@ class _Retryable(Exception):
         self.retry_after = retry_after
 
 
+def rolling_window_limiter(per_30s: int) -> AsyncLimiter | None:
+    """An ``AsyncLimiter`` that never exceeds ``per_30s`` requests in *any* 30-second window.
+
+    Spotify counts requests in a rolling 30 s window (Web API "Rate Limits"). A leaky
+    bucket of ``per_30s`` tokens per 30 s would allow a burst of ``per_30s`` and then
+    refill, i.e. up to about twice the limit in one window. Here the bucket holds
+    ``c = max(1, per_30s // 31)`` tokens and refills strictly slower than ``per_30s - c``
+    per 30 s, so any window sees at most ``c + (per_30s - c) = per_30s`` requests.
+    None when ``per_30s`` is 0.
+    """
+    if per_30s <= 0:
+        return None
+    capacity = max(1, per_30s // 31)
+    refill_per_second = max(per_30s - capacity, 1) / 30.5
+    return AsyncLimiter(capacity, capacity / refill_per_second)
+
+
 class SpotifyClient:
     """Client-credentials client for the few Spotify Web API endpoints the bot uses.
 
@@ -160,8 +177,7 @@ class SpotifyClient:
         self.rate_limited = 0
         self.requests_by_endpoint: collections.Counter[str] = collections.Counter()
         self.rate_limit_per_30s = max(0, int(rate_limit_per_30s))
-        self.limiter: AsyncLimiter | None = (
-            AsyncLimiter(self.rate_limit_per_30s, 30.0) if self.rate_limit_per_30s else None)
+        self.limiter: AsyncLimiter | None = rolling_window_limiter(self.rate_limit_per_30s)
 
     def __repr__(self) -> str:
         return f"SpotifyClient(client_id={self._client_id!r}, api_base_url={self._api_base_url!r}, market={self.market!r})"

@@ -1022,3 +1022,20 @@ async def test_emulator_recorded_pitbull_listing(emulator, emu_client, shared_sp
     assert {a.id for a in albums} == recorded
     assert len(albums) == len(recorded)
     assert {a.release_date_precision for a in albums} >= {"day", "year"}
+
+
+@pytest.mark.parametrize("per_30s", [1, 10, 30, 31, 150, 9000])
+def test_rate_limiter_never_exceeds_the_rolling_window(per_30s):
+    from bot.spotify.client import rolling_window_limiter
+
+    import math
+
+    limiter = rolling_window_limiter(per_30s)
+    capacity = limiter.max_rate
+    refill_per_second = limiter.max_rate / limiter.time_period
+    assert capacity >= 1
+    # Worst case in any 30 s window: a full bucket at its start plus the whole tokens refilled in 30 s.
+    assert capacity + math.floor(30 * refill_per_second) <= per_30s
+    # …and it is not needlessly slow: at least 90 % of the limit (or one request) per window.
+    assert capacity + math.floor(30 * refill_per_second) >= max(1, int(0.9 * per_30s))
+    assert rolling_window_limiter(0) is None
