@@ -41,6 +41,7 @@ client_id = "{emu.client_id}"
 client_secret = "{emu.client_secret}"
 api_base_url = "{emu.api_base_url}"
 accounts_base_url = "{emu.accounts_base_url}"
+rate_limit_per_30s = 0  # the emulator has no rate limit here; pacing is tested in tests/bot/spotify
 [database]
 url = "sqlite+aiosqlite:///{db_path}"
 [scheduler]

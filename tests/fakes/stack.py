@@ -97,7 +97,8 @@ class Stack:
                                     gateway_url=self.discord.gateway_url),
             spotify=SpotifySettings(client_id=self.spotify.client_id, client_secret=self.spotify.client_secret,
                                     api_base_url=self.spotify.api_base_url,
-                                    accounts_base_url=self.spotify.accounts_base_url),
+                                    accounts_base_url=self.spotify.accounts_base_url,
+                                    rate_limit_per_30s=0),  # the emulator here has no rate limit
             database_url=self.database_url,
             scan_interval_seconds=self.scan_interval_seconds,
             schedule=ScheduleSettings(day=4, time="12:00", timezone="UTC"),
