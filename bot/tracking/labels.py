@@ -500,26 +500,23 @@ async def _releases(session, ids: Sequence[str]) -> dict[str, Release]:
     return out
 
 
+async def _grouped_links(session, key, value, keys: Sequence[str]) -> dict[str, set[str]]:
+    """``artist_releases`` grouped: each of ``keys`` (values of column ``key``) → its set of ``value``."""
+    out: dict[str, set[str]] = defaultdict(set)
+    for chunk in _chunks(list(keys)):
+        for k, v in await session.execute(select(key, value).where(key.in_(chunk))):
+            out[k].add(v)
+    return out
+
+
 async def _links_of(session, release_ids: Sequence[str]) -> dict[str, set[str]]:
     """release id → artist ids it is linked to."""
-    out: dict[str, set[str]] = defaultdict(set)
-    for chunk in _chunks(list(release_ids)):
-        rows = await session.execute(
-            select(ArtistRelease.release_id, ArtistRelease.artist_id).where(ArtistRelease.release_id.in_(chunk)))
-        for release_id, artist_id in rows:
-            out[release_id].add(artist_id)
-    return out
+    return await _grouped_links(session, ArtistRelease.release_id, ArtistRelease.artist_id, release_ids)
 
 
 async def _release_ids_of_artists(session, artist_ids: Sequence[str]) -> dict[str, set[str]]:
     """artist id → ids of every release linked to it."""
-    out: dict[str, set[str]] = defaultdict(set)
-    for chunk in _chunks(list(artist_ids)):
-        rows = await session.execute(
-            select(ArtistRelease.artist_id, ArtistRelease.release_id).where(ArtistRelease.artist_id.in_(chunk)))
-        for artist_id, release_id in rows:
-            out[artist_id].add(release_id)
-    return out
+    return await _grouped_links(session, ArtistRelease.artist_id, ArtistRelease.release_id, artist_ids)
 
 
 async def _tracks_of(session, release_ids: Sequence[str]) -> dict[str, list[_Track]]:
