@@ -12,26 +12,13 @@ import pytest
 
 from tests.fakes.discord_fake import DiscordFake
 from tests.fakes.spotify_emulator import SpotifyEmulator
+from tests.fakes.stack import config_toml
 
 pytestmark = pytest.mark.timeout(120)
 
 
 def write_config(path, fake, emu, tmp_path, token):
-    path.write_text(f"""
-[discord]
-token = "{token}"
-api_base_url = "{fake.api_base_url}"
-gateway_url = "{fake.gateway_url}"
-[spotify]
-client_id = "{emu.client_id}"
-client_secret = "{emu.client_secret}"
-api_base_url = "{emu.api_base_url}"
-accounts_base_url = "{emu.accounts_base_url}"
-[database]
-url = "sqlite+aiosqlite:///{tmp_path / 'run.db'}"
-[scheduler]
-scan_interval_seconds = 5
-""")
+    path.write_text(config_toml(fake, emu, tmp_path / "run.db", token=token, scan_interval_seconds=5))
 
 
 async def start(config, tmp_path):

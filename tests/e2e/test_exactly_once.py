@@ -24,6 +24,7 @@ import pytest
 
 from tests.fakes.discord_fake import DiscordFake
 from tests.fakes.spotify_emulator import SpotifyEmulator
+from tests.fakes.stack import config_toml
 
 SEED = 20261122
 KILLS = 24
@@ -31,22 +32,7 @@ ALBUM_RE = re.compile(r"https://open\.spotify\.com/album/([0-9A-Za-z]{22})")
 
 
 def write_config(path, fake, emu, db_path) -> None:
-    path.write_text(f"""
-[discord]
-token = "{fake.token}"
-api_base_url = "{fake.api_base_url}"
-gateway_url = "{fake.gateway_url}"
-[spotify]
-client_id = "{emu.client_id}"
-client_secret = "{emu.client_secret}"
-api_base_url = "{emu.api_base_url}"
-accounts_base_url = "{emu.accounts_base_url}"
-rate_limit_per_30s = 0  # the emulator has no rate limit here; pacing is tested in tests/bot/spotify
-[database]
-url = "sqlite+aiosqlite:///{db_path}"
-[scheduler]
-scan_interval_seconds = 3600
-""")
+    path.write_text(config_toml(fake, emu, db_path, scan_interval_seconds=3600))
 
 
 class BotProcess:

@@ -800,6 +800,37 @@ class DiscordFake:
             data["guild_id"] = str(c["guild_id"])
         return data
 
+    def _interaction_envelope(self, itype: int, guild_id: int, channel_id: int, user_id: int,
+                              data: dict[str, Any]) -> dict[str, Any]:
+        """An INTERACTION_CREATE payload of type ``itype`` with every key discord.py needs
+        (Discord API "Interaction Object"): member and channel with the member's
+        permissions there, ``app_permissions`` for the bot, a fresh id and token."""
+        member = self._member_payload(guild_id, user_id)
+        member["permissions"] = str(self.channel_permissions(channel_id, user_id))
+        channel = self._channel_payload(channel_id, with_guild=True)
+        channel["permissions"] = member["permissions"]
+        return {
+            "id": str(self.snowflake()),
+            "application_id": str(self.application_id),
+            "type": itype,
+            "token": "aW50ZXJhY3Rpb246" + secrets.token_urlsafe(48),
+            "version": 1,
+            "attachment_size_limit": 10 * 1024 * 1024,
+            "data": data,
+            "guild_id": str(guild_id),
+            "guild": {"id": str(guild_id), "locale": "en-US", "features": []},
+            "channel": channel,
+            "channel_id": str(channel_id),
+            "member": member,
+            "app_permissions": str(self.channel_permissions(channel_id, self.bot_user_id)),
+            "locale": "en-US",
+            "guild_locale": "en-US",
+            "entitlements": [],
+            "entitlement_sku_ids": [],
+            "authorizing_integration_owners": {"0": str(guild_id)},
+            "context": 0,
+        }
+
     def _member_payload(self, guild_id: int, user_id: int) -> dict:
         m = self._guilds[guild_id]["members"][user_id]
         return {
@@ -1023,31 +1054,7 @@ class DiscordFake:
             data["guild_id"] = cmd["guild_id"]
         if resolved:
             data["resolved"] = resolved
-        member = self._member_payload(guild_id, user_id)
-        member["permissions"] = str(self.channel_permissions(channel_id, user_id))
-        channel = self._channel_payload(channel_id, with_guild=True)
-        channel["permissions"] = member["permissions"]
-        return {
-            "id": str(self.snowflake()),
-            "application_id": str(self.application_id),
-            "type": itype,
-            "token": "aW50ZXJhY3Rpb246" + secrets.token_urlsafe(48),
-            "version": 1,
-            "attachment_size_limit": 10 * 1024 * 1024,
-            "data": data,
-            "guild_id": str(guild_id),
-            "guild": {"id": str(guild_id), "locale": "en-US", "features": []},
-            "channel": channel,
-            "channel_id": str(channel_id),
-            "member": member,
-            "app_permissions": str(self.channel_permissions(channel_id, self.bot_user_id)),
-            "locale": "en-US",
-            "guild_locale": "en-US",
-            "entitlements": [],
-            "entitlement_sku_ids": [],
-            "authorizing_integration_owners": {"0": str(guild_id)},
-            "context": 0,
-        }
+        return self._interaction_envelope(itype, guild_id, channel_id, user_id, data)
 
     def _dispatch_interaction(self, payload: dict) -> InteractionHandle:
         sessions = self._live_sessions()
@@ -1155,32 +1162,8 @@ class DiscordFake:
         guild = self._guild(gid)
         if user_id not in guild["members"]:
             raise ValueError(f"user {user_id} is not a member of guild {gid}")
-        member = self._member_payload(gid, user_id)
-        member["permissions"] = str(self.channel_permissions(channel_id, user_id))
-        channel_payload = self._channel_payload(channel_id, with_guild=True)
-        channel_payload["permissions"] = member["permissions"]
-        payload = {
-            "id": str(self.snowflake()),
-            "application_id": str(self.application_id),
-            "type": 3,
-            "token": "aW50ZXJhY3Rpb246" + secrets.token_urlsafe(48),
-            "version": 1,
-            "attachment_size_limit": 10 * 1024 * 1024,
-            "data": data,
-            "message": self._public(stored),
-            "guild_id": str(gid),
-            "guild": {"id": str(gid), "locale": "en-US", "features": []},
-            "channel": channel_payload,
-            "channel_id": str(channel_id),
-            "member": member,
-            "app_permissions": str(self.channel_permissions(channel_id, self.bot_user_id)),
-            "locale": "en-US",
-            "guild_locale": "en-US",
-            "entitlements": [],
-            "entitlement_sku_ids": [],
-            "authorizing_integration_owners": {"0": str(gid)},
-            "context": 0,
-        }
+        payload = self._interaction_envelope(3, gid, channel_id, user_id, data)
+        payload["message"] = self._public(stored)
         return self._dispatch_interaction(payload)
 
     # ----------------------------------------------------------------- HTTP

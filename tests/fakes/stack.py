@@ -56,6 +56,31 @@ async def wait_for(predicate: Callable[[], Any], *, timeout: float = 10.0, inter
         await asyncio.sleep(interval)
 
 
+def config_toml(fake: DiscordFake, emu: SpotifyEmulator, db_path: Path, *, token: str | None = None,
+                scan_interval_seconds: float = 5) -> str:
+    """A ``config.toml`` for ``release-bot run`` as a process against the two fakes.
+
+    ``token`` defaults to the fake's; client pacing is off (the emulator here has no rate
+    limit; pacing is tested in ``tests/bot/spotify``).
+    """
+    return f"""
+[discord]
+token = "{fake.token if token is None else token}"
+api_base_url = "{fake.api_base_url}"
+gateway_url = "{fake.gateway_url}"
+[spotify]
+client_id = "{emu.client_id}"
+client_secret = "{emu.client_secret}"
+api_base_url = "{emu.api_base_url}"
+accounts_base_url = "{emu.accounts_base_url}"
+rate_limit_per_30s = 0
+[database]
+url = "sqlite+aiosqlite:///{db_path}"
+[scheduler]
+scan_interval_seconds = {scan_interval_seconds}
+"""
+
+
 @dataclass
 class Stack:
     """A running stack. ``guild_id``/``channel_id``/``admin_id``/``member_id`` are the fake's world."""
