@@ -7,7 +7,7 @@ stay out of the bot's wall time and peak RSS::
         --latency 0.03 --rate-limit 9000/30
 
 It builds the scenario's week-0 catalogue (``benchmarks.scenario.Scenario``), starts
-``tests.fakes.spotify_emulator.SpotifyEmulator`` on a free loopback port and prints one
+``fakes.spotify_emulator.SpotifyEmulator`` on a free loopback port and prints one
 JSON line ``{"api", "accounts", "client_id", "client_secret", "build_seconds"}``. Then it
 reads one JSON command per line on stdin and answers one JSON line on stdout:
 
@@ -29,7 +29,7 @@ import sys
 import time
 
 from benchmarks.scenario import AlbumSpec, Scenario
-from tests.fakes.spotify_emulator import SpotifyEmulator
+from fakes.spotify_emulator import SpotifyEmulator
 
 
 def _add(emu: SpotifyEmulator, scenario: Scenario, spec: AlbumSpec) -> None:

@@ -86,7 +86,7 @@ async def _reply(stack, name: str, options: dict | None = None, subcommand: str 
 
 async def run_demo(weeks: int = 5) -> int:
     """Run the offline demo for ``weeks`` simulated weeks (1-10); returns the exit status."""
-    from tests.fakes.stack import SimClock, Stack
+    from fakes.stack import SimClock, Stack
 
     with tempfile.TemporaryDirectory(prefix="release-bot-demo-") as tmp:
         clock = SimClock(dt.datetime(2026, 11, 16, 9, 0, tzinfo=dt.timezone.utc))

@@ -11,7 +11,7 @@ import pytest
 
 from bot.check import run_check
 from bot.config import DiscordSettings, Settings, SpotifySettings
-from tests.fakes.spotify_emulator import SpotifyEmulator
+from fakes.spotify_emulator import SpotifyEmulator
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from bot.spotify.client import SpotifyClient
 from bot.tracking import Tracker
 from storage import queries
 from storage.models import Artist, ArtistRelease, Follow
-from tests.fakes.spotify_emulator import SpotifyEmulator
+from fakes.spotify_emulator import SpotifyEmulator
 
 pytestmark = pytest.mark.timeout(60)
 GUILD = 42

@@ -19,7 +19,7 @@ from bot.delivery.components import (
 from bot.post_actions import hide_album_group, unfollow_artist
 from bot.service import ReleaseService, UserError
 from storage import queries
-from tests.fakes.discord_fake import validate_message_body
+from fakes.discord_fake import validate_message_body
 
 GUILD = 7
 NOVA = "1" * 22

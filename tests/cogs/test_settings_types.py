@@ -7,7 +7,7 @@ import pytest_asyncio
 
 from bot.service import UserError
 from storage.models import Guild
-from tests.fakes.stack import Stack
+from fakes.stack import Stack
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.asyncio(loop_scope="module")]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.fakes.stack import Stack
+from fakes.stack import Stack
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -10,9 +10,9 @@ import sys
 
 import pytest
 
-from tests.fakes.discord_fake import DiscordFake
-from tests.fakes.spotify_emulator import SpotifyEmulator
-from tests.fakes.stack import config_toml
+from fakes.discord_fake import DiscordFake
+from fakes.spotify_emulator import SpotifyEmulator
+from fakes.stack import config_toml
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from bot.discord_app import DiscordSender
 from cogs.runs import REFRESH_RUNNING_TEXT
 from storage.models import Delivery
-from tests.fakes.stack import Stack
+from fakes.stack import Stack
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.asyncio(loop_scope="module")]
 

@@ -22,9 +22,9 @@ from collections import Counter
 
 import pytest
 
-from tests.fakes.discord_fake import DiscordFake
-from tests.fakes.spotify_emulator import SpotifyEmulator
-from tests.fakes.stack import config_toml
+from fakes.discord_fake import DiscordFake
+from fakes.spotify_emulator import SpotifyEmulator
+from fakes.stack import config_toml
 
 SEED = 20261122
 KILLS = 24

@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 import pytest_asyncio
 
-from tests.fakes.stack import Stack
+from fakes.stack import Stack
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.asyncio(loop_scope="module")]
 

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from storage.models import Follow, Guild
-from tests.fakes.stack import Stack
+from fakes.stack import Stack
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import func, select
 
 from storage.models import Delivery, Run
-from tests.fakes.stack import Stack
+from fakes.stack import Stack
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 
 from bot.tracking.labels import Labeler
-from tests.fakes.stack import Stack
+from fakes.stack import Stack
 
 pytestmark = pytest.mark.timeout(120)
 

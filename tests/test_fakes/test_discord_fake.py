@@ -13,7 +13,7 @@ import yarl
 from discord import app_commands
 from discord.ext import commands
 
-from tests.fakes.discord_fake import MESSAGE_FLAG_EPHEMERAL, DiscordFake, InteractionRejected
+from fakes.discord_fake import MESSAGE_FLAG_EPHEMERAL, DiscordFake, InteractionRejected
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

@@ -14,7 +14,7 @@ import pytest_asyncio
 import yarl
 from discord.ext import commands
 
-from tests.fakes.discord_fake import DiscordFake, validate_message_body
+from fakes.discord_fake import DiscordFake, validate_message_body
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(60)]
 TIMEOUT = 5.0

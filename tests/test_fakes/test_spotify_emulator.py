@@ -21,7 +21,7 @@ import pytest_asyncio
 import yaml
 from openapi_schema_validator import OAS30Validator
 
-from tests.fakes.spotify_emulator import ALBUM_GROUPS, SpotifyEmulator
+from fakes.spotify_emulator import ALBUM_GROUPS, SpotifyEmulator
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

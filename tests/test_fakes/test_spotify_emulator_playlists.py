@@ -12,7 +12,7 @@ import pytest
 from bot.spotify.client import SpotifyClient
 from bot.spotify.errors import SpotifyError, SpotifyNotFound
 from bot.spotify.models import PlaylistEntry
-from tests.fakes.spotify_emulator import SpotifyEmulator
+from fakes.spotify_emulator import SpotifyEmulator
 from tests.test_fakes.test_spotify_emulator import Api, _components, response_schema_ref
 
 from openapi_schema_validator import OAS30Validator

@@ -3,7 +3,7 @@
 The first part runs the client against a small purpose-built ``aiohttp.web`` server
 (``FakeSpotify``) that gives precise control over tokens, 401s, 429s, 5xx and hung
 requests. The last part runs it against the shared Spotify emulator
-(``tests/fakes/spotify_emulator.py``) when that exists.
+(``fakes/spotify_emulator.py``) when that exists.
 """
 
 from __future__ import annotations
@@ -808,17 +808,17 @@ def test_detect_spotify_kind(text: str, kind: str | None) -> None:
 # --------------------------------------------------------------------------------------
 
 try:
-    from tests.fakes.spotify_emulator import SpotifyEmulator
+    from fakes.spotify_emulator import SpotifyEmulator
 except ImportError:  # pragma: no cover - the emulator is written separately
     SpotifyEmulator = None  # type: ignore[assignment,misc]
 
-needs_emulator = pytest.mark.skipif(SpotifyEmulator is None, reason="tests/fakes/spotify_emulator.py is absent")
+needs_emulator = pytest.mark.skipif(SpotifyEmulator is None, reason="fakes/spotify_emulator.py is absent")
 
 
 @pytest.fixture
 async def emulator():
     if SpotifyEmulator is None:
-        pytest.skip("tests/fakes/spotify_emulator.py is absent")
+        pytest.skip("fakes/spotify_emulator.py is absent")
     spotify = SpotifyEmulator()
     await spotify.start()
     try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.spotify.client import SpotifyClient
-from tests.fakes.spotify_emulator import SpotifyEmulator
+from fakes.spotify_emulator import SpotifyEmulator
 
 
 async def no_wait(_seconds: float) -> None:

@@ -16,7 +16,7 @@ from storage.db import open_database
 from storage.models import Artist, ArtistRelease, Guild, Release
 from tests.bot.helpers import add_guild, follow, links
 from tests.conftest import FakeClock
-from tests.fakes.spotify_emulator import SpotifyEmulator
+from fakes.spotify_emulator import SpotifyEmulator
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

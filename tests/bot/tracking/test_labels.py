@@ -27,7 +27,7 @@ from bot.tracking.labels import (
 from storage import queries
 from storage.models import Release, ReleaseTrack, SpotifyState
 from tests.bot.helpers import FakeSender, add_guild, follow
-from tests.fakes.spotify_emulator import SpotifyEmulator
+from fakes.spotify_emulator import SpotifyEmulator
 
 T0 = dt.datetime(2026, 11, 20, 12, tzinfo=dt.timezone.utc)
 

@@ -18,8 +18,8 @@ import discord
 
 from bot.config import DiscordSettings, ScheduleSettings, Settings, SpotifySettings
 from bot.discord_app import ReleaseBot
-from tests.fakes.discord_fake import DiscordFake
-from tests.fakes.spotify_emulator import SpotifyEmulator
+from fakes.discord_fake import DiscordFake
+from fakes.spotify_emulator import SpotifyEmulator
 
 
 class SimClock:
