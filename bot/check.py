@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from bot.config import Settings
 from bot.delivery import Deliverer
+from bot.delivery.planner import fold_twins
 from bot.delivery.render import format_release_date
 from bot.runner import Runner
 from bot.spotify.client import SpotifyClient, detect_spotify_kind, parse_spotify_id
@@ -39,8 +40,9 @@ def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
-def release_record(release: Release) -> dict:
-    """The ``--json`` line of a release: album id, url, artists (names), name, album type, release date."""
+def release_record(release: Release, also: list[Release] = ()) -> dict:
+    """The ``--json`` line of a release: album id, url, artists (names), name, album type, release date,
+    and ``also``: the album ids of other editions folded into it (a "Clean" twin first seen in the same pass)."""
     return {
         "album_id": release.id,
         "url": f"https://open.spotify.com/album/{release.id}",
@@ -49,6 +51,7 @@ def release_record(release: Release) -> dict:
         "album_type": release.album_type,
         "release_date": release.release_date,
         "release_date_precision": release.release_date_precision,
+        "also": [t.id for t in also],
     }
 
 
@@ -121,15 +124,18 @@ async def run_check(settings: Settings, artist_args: list[str], *, as_json: bool
             releases = {r.id: r for r in await s.scalars(select(Release).where(Release.id.in_(summary.new_release_ids)))}
         for artist_id in summary.baselined:
             print(f"baseline: {names.get(artist_id, artist_id)} — what is already out is recorded, not new", file=err)
-        for release_id in summary.new_release_ids:
-            release = releases[release_id]
+        # Each release once in its life (the tracker announces a release id once, and never a
+        # later edition of a known one); clean/explicit twins first seen together print as one.
+        for announcement in fold_twins([releases[r] for r in summary.new_release_ids]):
+            release = announcement.release
             if as_json:
-                print(json.dumps(release_record(release), ensure_ascii=False), file=out)
+                print(json.dumps(release_record(release, announcement.twins), ensure_ascii=False), file=out)
             else:
                 artists = ", ".join(a.get("name") or "?" for a in release.artists)
+                also = "".join(f" (also: {t.name})" for t in announcement.twins)
                 print(f"NEW {release.album_type:<11} {artists} — {release.name} "
                       f"({format_release_date(release.release_date, release.release_date_precision)}) "
-                      f"https://open.spotify.com/album/{release.id}", file=out)
+                      f"https://open.spotify.com/album/{release.id}{also}", file=out)
         for failed in summary.failed_artists:
             print(f"could not check {failed.name}: {failed.reason} (checked again next pass)", file=err)
         print(f"checked {summary.artists_checked}/{summary.artists_due} artists, {summary.releases_found} new, "

@@ -58,6 +58,9 @@ class TrackingSettings:
     economy: bool = False
     economy_inactive_days: int = 365
     economy_every: int = 4
+    # Rotating exact re-check: share of each run's artists whose listing is read whole (0 = off);
+    # the default reads every artist whole within ceil(1/0.125) = 8 weekly runs.
+    recheck_share: float = 0.125
 
 
 @dataclass(frozen=True)
@@ -172,8 +175,13 @@ def load_config(path: str | Path | None, environ: Mapping[str, str], *, require_
     economy = trk.get("economy", False)
     if not isinstance(economy, bool):
         raise ConfigError("tracking.economy", f"must be true or false, got {economy!r}")
+    recheck = trk.get("recheck_share", TrackingSettings.recheck_share)
+    if isinstance(recheck, bool) or not isinstance(recheck, (int, float)) or not 0 <= recheck <= 1:
+        raise ConfigError("tracking.recheck_share",
+                          f"must be a number from 0 (off) to 1 (every artist read whole every run), got {recheck!r}")
     tracking = TrackingSettings(
         reserve_share=float(share),
+        recheck_share=float(recheck),
         economy=economy,
         economy_inactive_days=_int(trk, "tracking", "economy_inactive_days", 365, 1, 36500),
         economy_every=_int(trk, "tracking", "economy_every", 4, 1, 520),

@@ -116,6 +116,9 @@ class Artist(Base):
     last_release_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # How many runs in a row this artist was due but not checked (budget, cooldown): the starvation guard.
     runs_skipped: Mapped[int] = mapped_column(Integer, default=0)
+    # When the tracked listing was last read whole (the baseline, then the rotating exact re-check
+    # that turns a missed release into a bounded delay: docs/tracking.md).
+    exact_checked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     follows: Mapped[list[Follow]] = relationship(back_populates="artist")
 
@@ -157,6 +160,9 @@ class Release(Base):
     labels: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     upc: Mapped[str | None] = mapped_column(String(32), nullable=True)
     tracks_fetched: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Another edition of a release known before it (a clean/explicit twin, a re-issue under a new
+    # id: bot.tracking.editions): never announced on its own, only folded into that one's post.
+    folded_into: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
     tracks: Mapped[list[ReleaseTrack]] = relationship(
         cascade="all, delete-orphan", order_by="ReleaseTrack.position", lazy="raise")

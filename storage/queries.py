@@ -245,13 +245,14 @@ async def tracked_groups(session: AsyncSession, artist_ids: Iterable[str]) -> di
 
 
 async def artist_tracking_rows(session: AsyncSession, artist_ids: Iterable[str]) -> dict[str, tuple]:
-    """``{id: (baselined_at, last_checked_at, last_release_at, runs_skipped, group_state)}`` in one query per 900 ids."""
+    """``{id: (baselined_at, last_checked_at, last_release_at, runs_skipped, group_state, exact_checked_at)}``
+    in one query per 900 ids."""
     ids = list(dict.fromkeys(artist_ids))
     out: dict[str, tuple] = {}
     for chunk in _chunks(ids, 900):
         rows = await session.execute(
             select(Artist.id, Artist.baselined_at, Artist.last_checked_at, Artist.last_release_at,
-                   Artist.runs_skipped, Artist.group_state).where(Artist.id.in_(chunk))
+                   Artist.runs_skipped, Artist.group_state, Artist.exact_checked_at).where(Artist.id.in_(chunk))
         )
         for row in rows:
             out[row[0]] = tuple(row[1:])
@@ -289,8 +290,13 @@ async def store_checks(
     releases: Sequence[dict[str, Any]] = (),
     links: Sequence[dict[str, Any]] = (),
     artist_updates: Sequence[dict[str, Any]] = (),
-) -> None:
+    announce_ids: set[str] | frozenset[str] = frozenset(),
+) -> set[str]:
     """Store a batch of artist checks in the caller's transaction (not committed).
+
+    Returns the ids among ``announce_ids`` whose ``releases`` row this call inserted (an
+    ``INSERT … ON CONFLICT DO NOTHING … RETURNING id``: exact even when another process
+    stores the same release at the same time) — the releases first seen now.
 
     ``new_artists``: ``artists`` rows to insert if absent; ``releases``: rows from
     :func:`release_values` (existing ones keep their first-seen time); ``links``:
@@ -300,9 +306,15 @@ async def store_checks(
     """
     if new_artists:
         await _insert_many_ignore(session, Artist, list(new_artists))
+    inserted: set[str] = set()
     if releases:
         unique = list({r["id"]: r for r in releases}.values())
-        await _insert_many_ignore(session, Release, unique)
+        firsts = [r for r in unique if r["id"] in announce_ids]
+        rest = [r for r in unique if r["id"] not in announce_ids]
+        if firsts:
+            inserted = await _insert_many_ignore(session, Release, firsts, returning=True)
+        if rest:
+            await _insert_many_ignore(session, Release, rest)
     if links:
         unique_links = list({(r["artist_id"], r["release_id"]): r for r in links}.values())
         await _insert_many_ignore(session, ArtistRelease, unique_links)
@@ -315,6 +327,32 @@ async def store_checks(
             stmt = update(table).where(table.c.id == bindparam("b_id")).values({k: bindparam(f"b_{k}") for k in keys})
             await session.execute(stmt, [{f"b_{k}": v for k, v in {"id": r["id"], **{k: r[k] for k in keys}}.items()}
                                          for r in rows])
+    return inserted
+
+
+async def linked_releases(session: AsyncSession, artist_ids: Iterable[str], *,
+                          exclude: Iterable[str] = ()) -> dict[str, list[Release]]:
+    """``{artist id: [Release]}``: the releases linked to each artist (baseline or not), minus ``exclude``."""
+    ids = list(dict.fromkeys(artist_ids))
+    skip = set(exclude)
+    out: dict[str, list[Release]] = {a: [] for a in ids}
+    for chunk in _chunks(ids, 900):
+        rows = await session.execute(
+            select(ArtistRelease.artist_id, Release).join(Release, Release.id == ArtistRelease.release_id)
+            .where(ArtistRelease.artist_id.in_(chunk)).order_by(Release.first_seen_at, Release.id))
+        for artist_id, release in rows:
+            if release.id not in skip:
+                out[artist_id].append(release)
+    return out
+
+
+async def set_folded_into(session: AsyncSession, editions: dict[str, str]) -> None:
+    """``releases.folded_into = known`` for each ``{release id: known release id}`` (not committed)."""
+    if not editions:
+        return
+    table = Release.__table__
+    await session.execute(update(table).where(table.c.id == bindparam("b_id")).values(folded_into=bindparam("b_k")),
+                          [{"b_id": r, "b_k": k} for r, k in editions.items()])
 
 
 async def bump_runs_skipped(session: AsyncSession, artist_ids: Iterable[str]) -> None:
@@ -351,7 +389,10 @@ def _chunks(items: list[Any], size: int):
         yield items[i:i + size]
 
 
-async def _insert_many_ignore(session: AsyncSession, model: type, rows: list[dict[str, Any]]) -> None:
+async def _insert_many_ignore(session: AsyncSession, model: type, rows: list[dict[str, Any]], *,
+                              returning: bool = False) -> set[Any]:
+    """Insert ``rows`` into ``model``'s table, skipping key conflicts; with ``returning``, the
+    primary keys (single-column) of the rows actually inserted, else an empty set."""
     dialect = session.get_bind().dialect.name
     if dialect == "sqlite":
         from sqlalchemy.dialects.sqlite import insert
@@ -360,8 +401,14 @@ async def _insert_many_ignore(session: AsyncSession, model: type, rows: list[dic
     else:  # pragma: no cover
         for row in rows:
             await session.merge(model(**row))
-        return
-    await session.execute(insert(model.__table__).on_conflict_do_nothing(), rows)
+        return set()
+    table = model.__table__
+    stmt = insert(table).on_conflict_do_nothing()
+    if not returning:
+        await session.execute(stmt, rows)
+        return set()
+    key = list(table.primary_key.columns)[0]
+    return set((await session.execute(stmt.returning(key), rows)).scalars().all())
 
 
 def channel_notice_key(guild_id: int) -> str:

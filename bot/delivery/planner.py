@@ -11,7 +11,6 @@ others are recorded as ``skipped`` by the deliverer.
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,18 +18,8 @@ from dataclasses import dataclass, field
 from sqlalchemy import and_, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.tracking.editions import TWIN_MAX_DAYS, are_twins, edition_marker, same_release  # noqa: F401 (re-exported)
 from storage.models import ArtistRelease, Delivery, Follow, Guild, Release
-
-TWIN_MAX_DAYS = 2
-
-_MARKER_RE = re.compile(
-    r"^(?P<base>.*?)\s*"
-    r"(?:-\s*(?P<dash>clean|explicit)(?:\s+version)?"
-    r"|[(\[]\s*(?P<paren>clean|explicit)(?:\s+version)?\s*[)\]])"
-    r"\s*$",
-    re.IGNORECASE,
-)
-
 
 @dataclass
 class Announcement:
@@ -45,53 +34,15 @@ class Announcement:
         return [self.release.id, *(t.id for t in self.twins)]
 
 
-def edition_marker(name: str) -> tuple[str, str | None]:
-    """Split a title into (title without marker, ``"clean"`` | ``"explicit"`` | None).
-
-    Recognised (case-insensitive, at the end): " - Clean", " (Clean)", " [Clean]",
-    the same with "Explicit", optionally followed by " Version" ("(Clean Version)").
-    """
-    match = _MARKER_RE.match(name or "")
-    if not match or not match.group("base").strip():
-        return (name or "").strip(), None
-    marker = (match.group("dash") or match.group("paren")).lower()
-    return match.group("base").strip(), marker
-
-
-def _date_of(release: Release) -> dt.date | None:
-    text = release.release_date or ""
-    try:
-        if release.release_date_precision == "day" or len(text) == 10:
-            return dt.date.fromisoformat(text[:10])
-    except ValueError:
-        return None
-    return None
-
-
-def are_twins(a: Release, b: Release) -> bool:
-    """True when ``a`` and ``b`` are the clean/explicit editions of one release.
-
-    Same artist id set, same title once a clean/explicit marker is removed (at least
-    one of them carrying a marker, case-insensitive), and release dates at most
-    :data:`TWIN_MAX_DAYS` days apart (day precision; coarser dates must be equal).
-    """
-    base_a, mark_a = edition_marker(a.name)
-    base_b, mark_b = edition_marker(b.name)
-    if mark_a is None and mark_b is None:
-        return False
-    if base_a.casefold() != base_b.casefold():
-        return False
-    if {x["id"] for x in a.artists or []} != {x["id"] for x in b.artists or []}:
-        return False
-    date_a, date_b = _date_of(a), _date_of(b)
-    if date_a is not None and date_b is not None:
-        return abs((date_a - date_b).days) <= TWIN_MAX_DAYS
-    return (a.release_date or "") == (b.release_date or "")
-
 
 def _main_rank(release: Release) -> int:
     """Lower ranks are preferred as the announced edition: explicit / plain title first, clean last."""
     return 1 if edition_marker(release.name)[1] == "clean" else 0
+
+
+def _folded_pair(a: Release, b: Release) -> bool:
+    """One of ``a``/``b`` was recorded by tracking as another edition of the other (``folded_into``)."""
+    return getattr(a, "folded_into", None) == b.id or getattr(b, "folded_into", None) == a.id
 
 
 def fold_twins(releases: Sequence[Release]) -> list[Announcement]:
@@ -108,7 +59,7 @@ def fold_twins(releases: Sequence[Release]) -> list[Announcement]:
         used.add(release.id)
         group = [release]
         for other in releases[i + 1 :]:
-            if other.id not in used and are_twins(release, other):
+            if other.id not in used and (are_twins(release, other) or _folded_pair(release, other)):
                 used.add(other.id)
                 group.append(other)
         main = min(group, key=_main_rank)  # min is stable: first of the best rank
@@ -183,7 +134,8 @@ class PendingPlan:
 
     ``wanted``: to post (oldest first seen first); ``skipped``: ``(release, reason)`` never to
     post, reason ``"type"`` (album group not wanted), ``"muted"`` (a muted artist's
-    appearance) or a :data:`FILTER_KEYWORDS` kind.
+    appearance), ``"edition"`` (another edition of a release not in this post: tracking's
+    ``folded_into``) or a :data:`FILTER_KEYWORDS` kind.
     """
 
     wanted: list[Release] = field(default_factory=list)
@@ -263,6 +215,15 @@ async def plan_pending(session: AsyncSession, guild_id: int, album_groups: Seque
             plan.wanted.append(release)
         else:
             plan.skipped.append((release, reason))
+    # Another edition of a release known before it (tracking's ``folded_into``: a clean/explicit
+    # twin or a re-issue arriving later) is posted only folded into that release's own post; when
+    # that one is not in this post (already posted, skipped, or older than the follow) it is
+    # skipped for good, so a late edition never announces a release a second time.
+    wanted_ids = {r.id for r in plan.wanted}
+    editions = [r for r in plan.wanted if r.folded_into is not None and r.folded_into not in wanted_ids]
+    if editions:
+        plan.wanted = [r for r in plan.wanted if r not in editions]
+        plan.skipped.extend((r, "edition") for r in editions)
     return plan
 
 

@@ -191,14 +191,86 @@ async def resync(fetcher: Fetcher, groups: Sequence[str], known: dict[str, str],
             else:
                 det.baseline.append(found)
         listing.extend(a.id for a in items)
+    det.state = _whole_state(groups, counts, heads, tails, listing)
+    det.naive_pages = _naive(det.state["total"])
+    det.lower_bound = 1
+    return det
+
+
+def _whole_state(groups: Sequence[str], counts: dict[str, int], heads: dict[str, list[str]],
+                 tails: dict[str, str | None], listing: list[str]) -> dict[str, Any]:
+    """The v2 state of a listing read whole: ``listing`` is the union's ids in API order."""
     total = sum(counts.values())
     offset = probe_offset(groups, counts, total)
-    det.state = {
+    return {
         "v": STATE_VERSION, "groups": list(groups), "counts": counts, "heads": heads,
         "tails": tails, "total": total, "window": {"offset": offset, "ids": listing[offset:offset + PAGE]},
     }
-    det.naive_pages = _naive(total)
-    det.lower_bound = 1
+
+
+async def _read_listing(fetcher: Fetcher, include: str, max_pages: int) -> tuple[int, list[Any]] | None:
+    """Page the listing of ``include`` (comma-separated groups) whole: ``(total, items)``, None when incomplete."""
+    items: list[Any] = []
+    total = 0
+    for _ in range(max_pages):
+        page = await fetcher.exact(include, len(items))
+        total = page.total
+        items.extend(page.items)
+        if not page.items or len(items) >= total:
+            break
+    return (total, items) if len(items) == total else None
+
+
+async def recheck(fetcher: Fetcher, groups: Sequence[str], known: dict[str, str], *, max_pages: int) -> Detection:
+    """The rotating exact re-check (docs/tracking.md, "Recall"): read the tracked listing whole.
+
+    Every id not linked to the artist yet (``known``: ``{release id: album group}``) is
+    new, wherever it is listed: a release the one-request probe could not see (a removal
+    balancing an addition outside the window, a back-catalogue or ``appears_on`` item) is
+    announced now, late instead of never. Items below a known one in their group are
+    flagged ``back_catalogue``. Cost: the album, single and compilation groups are read
+    as one listing (``include_groups=album,single,compilation``, ⌈T/10⌉ pages, the first
+    being the offset-0 probe of an artist with T ≤ 10), split by ``album_type``;
+    ``appears_on`` (unordered, and its items carry their own ``album_type``) is read
+    with ``include_groups=appears_on``. If the combined listing is not grouped as the API
+    documents it, each group is read on its own instead. Raises what the fetcher raises.
+    """
+    own = [g for g in groups if g != "appears_on"]
+    per_group: dict[str, list[Any]] = {}
+    counts: dict[str, int] = {}
+    if own:
+        read = await _read_listing(fetcher, ",".join(own), max_pages)
+        grouped = read is not None and all(a.album_type in own for a in read[1]) and [
+            own.index(a.album_type) for a in read[1]] == sorted(own.index(a.album_type) for a in read[1])
+        if grouped:
+            for g in own:
+                per_group[g] = [a for a in read[1] if a.album_type == g]
+                counts[g] = len(per_group[g])
+        else:
+            for g in own:
+                counts[g], per_group[g], _ = await scan_group(fetcher, g, max_pages)
+    if "appears_on" in groups:
+        counts["appears_on"], per_group["appears_on"], _ = await scan_group(fetcher, "appears_on", max_pages)
+    det = Detection(changed=False, state={}, resynced=True)
+    listing: list[str] = []
+    heads: dict[str, list[str]] = {}
+    tails: dict[str, str | None] = {}
+    for g in groups:
+        items = per_group.get(g, [])
+        heads[g] = [a.id for a in items[:PAGE]]
+        tails[g] = items[-1].id if items and len(items) >= counts[g] else None
+        seen_known = False
+        for i, album in enumerate(items):
+            if album.id in known:
+                seen_known = True
+                continue
+            det.new.append(Found(album, g, back_catalogue=seen_known and g != "appears_on",
+                                 position=len(listing) + i, group_index=i))
+        listing.extend(a.id for a in items)
+    det.state = _whole_state(groups, counts, heads, tails, listing)
+    det.changed = bool(det.new)
+    det.naive_pages = _naive(det.state["total"])
+    det.lower_bound = 1 + pages_to_cover([f.position for f in det.new if f.position is not None], range(0, PAGE))
     return det
 
 

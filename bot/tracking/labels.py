@@ -56,7 +56,7 @@ from typing import Any
 
 from sqlalchemy import delete, select, update
 
-from bot.delivery.planner import are_twins, edition_marker
+from bot.tracking.editions import are_twins, edition_marker
 from bot.spotify.errors import SpotifyCooldown
 from storage import queries
 from storage.db import Database

@@ -27,6 +27,7 @@ class ArtistRow:
     last_release_at: dt.datetime | None
     runs_skipped: int
     group_state: dict | None
+    exact_checked_at: dt.datetime | None = None
     exists: bool = True
 
 
@@ -97,3 +98,35 @@ def economy_skips(row: ArtistRow, now: dt.datetime, inactive_days: int, every: i
     if row.last_release_at >= now - dt.timedelta(days=inactive_days):
         return False
     return row.runs_skipped < every - 1
+
+
+def recheck_period_runs(share: float) -> int:
+    """Weekly runs within which the rotating exact re-check reads every artist whole: ``ceil(1 / share)``."""
+    return math.ceil(1 / share) if share > 0 else 0
+
+
+def recheck_picks(rows: list[ArtistRow], now: dt.datetime, share: float) -> list[str]:
+    """The artists whose listing this run reads whole (the rotating exact re-check, docs/tracking.md).
+
+    ``rows``: the run's baselined artists; ``now``: aware UTC; ``share`` in [0, 1] (0 = off).
+    Takes the ``floor(share · len(rows))`` artists read whole longest ago
+    (``exact_checked_at``, else ``baselined_at``; ties by id), plus every artist whose last
+    whole read is older than ``ceil(1/share)`` weeks less 12 hours — so an artist checked by
+    a weekly run is read whole at least once every ``ceil(1/share)`` weekly runs even when
+    the set of artists per run changes (guilds with other weekly slots, new follows) or
+    ``share · len(rows)`` is below one. The rotation spreads that cost evenly: about
+    ``share`` of the artists each run.
+    """
+    if share <= 0:
+        return []
+    eligible = [r for r in rows if r.exists and r.baselined_at is not None]
+    if not eligible:
+        return []
+
+    def last_whole(row: ArtistRow) -> dt.datetime:
+        return row.exact_checked_at or row.baselined_at or EPOCH
+
+    ordered = sorted(eligible, key=lambda r: (last_whole(r).timestamp(), r.id))
+    count = min(len(ordered), math.floor(share * len(ordered)))
+    limit = now - (dt.timedelta(weeks=recheck_period_runs(share)) - dt.timedelta(hours=12))
+    return [r.id for r in ordered[:count]] + [r.id for r in ordered[count:] if last_whole(r) <= limit]

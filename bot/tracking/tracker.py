@@ -20,12 +20,15 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 from bot.spotify.errors import SpotifyCooldown, SpotifyError, SpotifyNotFound
 from bot.tracking import detect as det
+from bot.tracking.editions import same_release
 from bot.tracking.plan import (
-    ArtistRow, Budget, BudgetExhausted, economy_skips, oldest_key, priority_key, reserve_requests, run_budget,
+    ArtistRow, Budget, BudgetExhausted, economy_skips, oldest_key, priority_key, recheck_picks, reserve_requests,
+    run_budget,
 )
 from storage import queries
 from storage.db import Database
@@ -77,8 +80,15 @@ class TrackResult:
 
     ``checked``: artist ids checked successfully (including ones baselined this run),
     in input order; ``failed``: artist id → reason (errors, and artists skipped by a
-    Spotify cooldown); ``new_releases``: release ids newly linked (non-baseline), each
-    once; ``baselined``: artists whose silent baseline was taken instead of a check;
+    Spotify cooldown); ``new_releases``: the releases **announced** by this run, each
+    once in its life: first seen now (no earlier run stored that release id, under any
+    artist) in a non-baseline check, and not another edition of a release known before
+    (``folded``); a release already known that is newly linked to one more artist is
+    linked (a guild following only that artist still gets it: docs/design.md) but not
+    announced again; ``folded``: release id → the known release it is a clean/explicit
+    twin or re-issue of (``releases.folded_into``; never announced on its own);
+    ``rechecked``: artists whose listing was read whole by the rotating exact re-check;
+    ``recheck_requests``: requests those re-checks made beyond one per artist; ``baselined``: artists whose silent baseline was taken instead of a check;
     ``requests``: Spotify API requests made (client ``request_count`` delta);
     ``cooldown``: the cooldown that stopped the run; ``carried``: due artists left
     for the next run because the request budget ran out (or a cooldown stopped the run);
@@ -94,6 +104,9 @@ class TrackResult:
     checked: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     new_releases: list[str] = field(default_factory=list)
+    folded: dict[str, str] = field(default_factory=dict)
+    rechecked: list[str] = field(default_factory=list)
+    recheck_requests: int = 0
     requests: int = 0
     cooldown: SpotifyCooldown | None = None
     baselined: list[str] = field(default_factory=list)
@@ -160,6 +173,7 @@ class _Outcome:
     create: dict[str, Any] | None
     last_release_at: dt.datetime | None
     requests: int
+    exact: bool = False  # the listing was read whole (baseline, resync, rotating re-check)
 
 
 class Tracker:
@@ -175,7 +189,9 @@ class Tracker:
     budgeted run spent first on the longest-unchecked artists (the starvation guard);
     ``economy`` / ``economy_inactive_days`` / ``economy_every``: economy mode (an
     artist with no release for that many days is checked every k-th scheduled run);
-    ``flush_every``: artists per store batch.
+    ``flush_every``: artists per store batch; ``recheck_share``: share of each run's
+    artists whose listing is read whole (the rotating exact re-check, 0 = off: see
+    :func:`bot.tracking.plan.recheck_picks`).
     """
 
     def __init__(
@@ -194,6 +210,7 @@ class Tracker:
         economy_inactive_days: int = 365,
         economy_every: int = 4,
         flush_every: int = 500,
+        recheck_share: float = 0.0,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be ≥ 1")
@@ -210,6 +227,7 @@ class Tracker:
         self.economy_inactive_days = economy_inactive_days
         self.economy_every = economy_every
         self.flush_every = max(1, flush_every)
+        self.recheck_share = max(0.0, float(recheck_share))
         self._write_lock = asyncio.Lock()
 
     # --- cooldown ------------------------------------------------------------------
@@ -334,6 +352,10 @@ class Tracker:
                 result.economy_skipped.append(a)
             else:
                 due.append(a)
+        exact_ids = set(recheck_picks([rows[a] for a in due if det.is_current(rows[a].group_state,
+                                                                       det.order_groups(groups_by.get(a, self.groups))
+                                                                       or self.groups)],
+                                      now, self.recheck_share))
         priority = sorted(due, key=lambda a: priority_key(rows[a]))
         reserve = reserve_requests(limit, self.reserve_share)
         phases: list[tuple[list[str], float]] = []
@@ -357,13 +379,14 @@ class Tracker:
         errors: dict[str, BaseException] = {}
         started: set[str] = set()
         pending: list[_Outcome] = []
+        announced: set[str] = set()
         stop = cooldown is not None
 
         async def flush_pending(force: bool = False) -> None:
             if pending and (force or len(pending) >= self.flush_every):
                 batch = list(pending)
                 pending.clear()
-                await self._flush(batch, run_id=run_id)
+                announced.update(await self._flush(batch, run_id=run_id, folded=result.folded))
 
         async def worker(queue: collections.deque[str], phase_limit: float) -> None:
             nonlocal stop, cooldown, done
@@ -378,7 +401,7 @@ class Tracker:
                 budget.reserved += 1
                 try:
                     outcome = await self._check(artist_id, rows[artist_id], groups_by.get(artist_id, self.groups),
-                                                budget, reserved=True)
+                                                budget, reserved=True, exact=artist_id in exact_ids)
                 except SpotifyCooldown as exc:
                     if cooldown is None or exc.until > cooldown.until:
                         cooldown = exc
@@ -432,13 +455,16 @@ class Tracker:
             if outcome.baselined:
                 result.baselined.append(artist_id)
             else:
+                if artist_id in exact_ids:
+                    result.rechecked.append(artist_id)
+                    result.recheck_requests += max(0, outcome.requests - 1)
                 result.lower_bound += d.lower_bound
                 result.naive_pages += d.naive_pages
                 result.pages_skipped += max(0, d.naive_pages - outcome.requests)
                 result.changed += int(d.changed)
                 result.fallbacks += d.fallbacks
             for found in d.new:
-                if found.album.id not in seen_new:
+                if found.album.id in announced and found.album.id not in seen_new:
                     seen_new.add(found.album.id)
                     result.new_releases.append(found.album.id)
                     if found.back_catalogue:
@@ -457,17 +483,17 @@ class Tracker:
         return result
 
     async def _check(self, artist_id: str, row: ArtistRow | None, groups: Sequence[str], budget: Budget, *,
-                     reserved: bool = False) -> _Outcome:
-        """Check (or baseline) one artist; nothing is stored here."""
+                     reserved: bool = False, exact: bool = False) -> _Outcome:
+        """Check (or baseline) one artist; nothing is stored here. ``exact``: the rotating re-check."""
         groups = det.order_groups(groups) or self.groups
         fetcher = _ArtistFetcher(self.spotify, artist_id, groups, budget, reserved=reserved)
         try:
-            return await self._check_with(fetcher, artist_id, row, groups)
+            return await self._check_with(fetcher, artist_id, row, groups, exact=exact)
         finally:
             fetcher.release()
 
     async def _check_with(self, fetcher: _ArtistFetcher, artist_id: str, row: ArtistRow | None,
-                          groups: Sequence[str]) -> _Outcome:
+                          groups: Sequence[str], *, exact: bool = False) -> _Outcome:
         create = None
         if row is None or not row.exists:
             async with self.db.sessions() as session:
@@ -495,6 +521,8 @@ class Tracker:
                 previous = set(TRACKED_GROUPS)  # issue 2 always tracked these three
             detection = await det.resync(fetcher, groups, await load_known(), head_new=previous & set(groups),
                                          max_pages=max(self.max_pages, 100))
+        elif exact:
+            detection = await det.recheck(fetcher, groups, await load_known(), max_pages=max(self.max_pages, 100))
         else:
             detection = await det.detect(fetcher, state, load_known, max_pages=self.max_pages)
         newest = row.last_release_at if row is not None else None
@@ -506,29 +534,70 @@ class Tracker:
                 newest = day
         if detection.new:
             log.info("artist %s: %d new releases", artist_id, len(detection.new))
-        return _Outcome(artist_id, detection, baselined, create, newest, fetcher.requests)
+        return _Outcome(artist_id, detection, baselined, create, newest, fetcher.requests,
+                        exact=baselined or detection.resynced)
 
-    async def _flush(self, batch: list[_Outcome], *, run_id: int | None) -> None:
-        """Store a batch of checks in one transaction."""
+    async def _flush(self, batch: list[_Outcome], *, run_id: int | None,
+                     folded: dict[str, str] | None = None) -> set[str]:
+        """Store a batch of checks in one transaction; returns the release ids it announces.
+
+        Announced (once in a release's life, docs/design.md "What new means"): a release found
+        new (non-baseline) whose ``releases`` row this batch inserted — no earlier run stored
+        that id under any artist — and that is not another edition of a release the artist
+        already had (:func:`bot.tracking.editions.same_release`: a clean/explicit twin, a
+        re-issue under a new id). Such an edition gets ``releases.folded_into`` and lands in
+        ``folded`` (release id → known release id) instead.
+        """
         now = self.clock()
         new_artists, releases, links, updates = [], [], [], []
+        candidates: list[tuple[str, dict[str, Any]]] = []  # (artist id, release row) found new
         for o in batch:
             if o.create is not None:
                 new_artists.append(o.create)
             d = o.detection
             for found, baseline in [*((f, False) for f in d.new), *((f, True) for f in d.baseline)]:
-                releases.append(queries.release_values(found.album, now))
+                values = queries.release_values(found.album, now)
+                releases.append(values)
                 links.append({"artist_id": o.artist_id, "release_id": found.album.id, "album_group": found.group,
                               "first_seen_at": now, "baseline": baseline or o.baselined, "run_id": run_id})
+                if not (baseline or o.baselined):
+                    candidates.append((o.artist_id, values))
             update = {"id": o.artist_id, "last_checked_at": now, "last_error": None, "group_state": d.state,
                       "last_release_at": o.last_release_at, "runs_skipped": 0}
             if o.baselined:
                 update["baselined_at"] = now
+            if o.exact:
+                update["exact_checked_at"] = now
             updates.append(update)
         async with self._write_lock, self.db.sessions() as session:
-            await queries.store_checks(session, new_artists=new_artists, releases=releases, links=links,
-                                       artist_updates=updates)
+            inserted = await queries.store_checks(session, new_artists=new_artists, releases=releases, links=links,
+                                                  artist_updates=updates,
+                                                  announce_ids={v["id"] for _a, v in candidates})
+            firsts = [(a, v) for a, v in candidates if v["id"] in inserted]
+            editions = await self._fold_editions(session, firsts, inserted)
             await session.commit()
+        if folded is not None:
+            folded.update(editions)
+        return {v["id"] for _a, v in firsts if v["id"] not in editions}
+
+    @staticmethod
+    async def _fold_editions(session: Any, firsts: list[tuple[str, dict[str, Any]]],
+                             inserted: set[str]) -> dict[str, str]:
+        """Mark each first-seen release that is another edition of one its artist already had
+        (``releases.folded_into``); returns ``{release id: known release id}``. Not committed."""
+        if not firsts:
+            return {}
+        known = await queries.linked_releases(session, {a for a, _v in firsts}, exclude=inserted)
+        editions: dict[str, str] = {}
+        for artist_id, values in firsts:
+            new = SimpleNamespace(**values)
+            for other in known.get(artist_id, ()):
+                if same_release(new, other):
+                    editions[values["id"]] = other.id
+                    break
+        if editions:
+            await queries.set_folded_into(session, editions)
+        return editions
 
     async def _count_day(self, requests: int) -> None:
         if requests <= 0:
@@ -559,4 +628,5 @@ def tracker_from_settings(db: Database, spotify: Any, settings: Any, *,
     return Tracker(db, spotify, clock=clock, concurrency=sp.max_concurrency,
                    requests_per_run=sp.requests_per_run, requests_per_day=sp.requests_per_day,
                    reserve_share=tr.reserve_share, economy=tr.economy,
-                   economy_inactive_days=tr.economy_inactive_days, economy_every=tr.economy_every)
+                   economy_inactive_days=tr.economy_inactive_days, economy_every=tr.economy_every,
+                   recheck_share=tr.recheck_share)

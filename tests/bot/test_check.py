@@ -51,7 +51,7 @@ async def test_first_pass_is_a_silent_baseline_then_only_new_releases(emulator, 
     assert code == 0
     assert lines == [{"album_id": new, "url": f"https://open.spotify.com/album/{new}", "artists": ["Nova Lights"],
                       "name": "Midnight Drive", "album_type": "single", "release_date": "2026-11-20",
-                      "release_date_precision": "day"}]
+                      "release_date_precision": "day", "also": []}]
 
     code, lines, _ = await check(settings, [artist])
     assert code == 0 and lines == []
