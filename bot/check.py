@@ -74,6 +74,8 @@ def format_profile(metrics: dict) -> list[str]:
     lines.append(f"  artists         {m.get('artists_checked', 0)}/{m.get('artists_due', 0)} checked, "
                  f"{m.get('changed', 0)} changed, {m.get('fallbacks', 0)} exact fallbacks, "
                  f"{m.get('back_catalogue', 0)} back-catalogue, {m.get('economy_skipped', 0)} economy-skipped")
+    lines.append(f"  exact re-check  {m.get('rechecked', 0)} artists read whole, {m.get('recheck_requests', 0)} requests "
+                 f"beyond their probe; {m.get('folded', 0)} later editions folded")
     phases = m.get("phase_seconds") or {}
     lines.append("  seconds         " + ", ".join(f"{k} {phases.get(k, 0.0):.3f}" for k in ("plan", "track", "label", "deliver")))
     return lines

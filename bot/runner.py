@@ -355,6 +355,9 @@ def run_metrics(track: TrackResult, summary: RunSummary, *, label_requests: int,
         "baselined": len(track.baselined),
         "back_catalogue": len(track.back_catalogue),
         "economy_skipped": len(track.economy_skipped),
+        "rechecked": len(track.rechecked),
+        "recheck_requests": track.recheck_requests,
+        "folded": len(track.folded),
     }
 
 

@@ -7,7 +7,7 @@ import datetime as dt
 from sqlalchemy import select
 
 from bot.tracking import Tracker
-from bot.tracking.plan import starvation_bound
+from bot.tracking.plan import ArtistRow, recheck_period_runs, recheck_picks, starvation_bound
 from storage import queries
 from storage.models import Artist
 from tests.bot.fake_spotify import FakeSpotify
@@ -138,3 +138,38 @@ async def test_cooldown_mid_run_checks_by_priority_and_carries_the_rest(db, cloc
     assert [by_id[a].runs_skipped for a in artists] == [1, 1, 1, 0, 0]
     async with db.sessions() as s:
         assert (await queries.get_cooldown(s))[0] == until
+
+
+def _row(artist_id: str, last_whole: dt.datetime) -> ArtistRow:
+    return ArtistRow(artist_id, last_whole, last_whole, None, 0, {}, exact_checked_at=last_whole)
+
+
+def test_recheck_reads_every_artist_whole_within_the_bound_even_when_runs_cover_other_artists():
+    """Issue 7: every artist is re-read within ceil(1/share) weekly runs, whatever the runs' artist sets."""
+    share = 0.125
+    start = dt.datetime(2026, 1, 2, 12, tzinfo=dt.timezone.utc)
+    last = {f"a{i:03d}": start for i in range(37)}
+    per_run = []
+    for week in range(1, 40):
+        now = start + dt.timedelta(weeks=week)
+        # Two weekly slots (guilds with other days) see overlapping parts; new follows join.
+        pool = [a for i, a in enumerate(sorted(last)) if (i + week) % 3 != 0]
+        if week % 5 == 0:
+            last[f"n{week:03d}"] = now
+        picks = recheck_picks([_row(a, last[a]) for a in pool], now, share)
+        per_run.append(len(picks))
+        for a in picks:
+            last[a] = now
+        # After each run, no artist of that run went 8 weekly runs without a whole read.
+        assert all(now - last[a] < dt.timedelta(weeks=recheck_period_runs(share)) for a in pool)
+    assert recheck_period_runs(share) == 8
+    assert max(per_run[10:]) <= 12  # spread: about share × the run's artists, never all at once
+    assert recheck_picks([_row("x", start)], start + dt.timedelta(weeks=7), share) == []
+    assert recheck_picks([_row("x", start)], start + dt.timedelta(weeks=8), share) == ["x"]
+    assert recheck_picks([_row("x", start)], start + dt.timedelta(weeks=8), 0.0) == []
+
+
+def test_recheck_takes_the_share_longest_unread():
+    start = dt.datetime(2026, 1, 2, tzinfo=dt.timezone.utc)
+    rows = [_row(f"a{i}", start + dt.timedelta(hours=i)) for i in range(16)]
+    assert recheck_picks(rows, start + dt.timedelta(days=1), 0.25) == ["a0", "a1", "a2", "a3"]
