@@ -16,12 +16,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from sqlalchemy import select
 
 from bot.delivery.deliverer import Deliverer, DeliveryResult
 from bot.scheduling.due import next_due
 from bot.tracking.tracker import Tracker, TrackResult, failure_reason
-from storage import queries
+from storage import coordination, queries
 from storage.db import Database
 from storage.models import Guild, Run
 
@@ -99,12 +98,14 @@ class Runner:
         *,
         clock: Callable[[], dt.datetime] = _utcnow,
         labeler: Any = None,
+        coordinator: Any = None,
     ) -> None:
         self.db = db
         self.tracker = tracker
         self.deliverer = deliverer
         self.clock = clock
         self.labeler = labeler
+        self.coordinator = coordinator
         self._lock = asyncio.Lock()
 
     @property
@@ -140,15 +141,42 @@ class Runner:
         """
         async with self._lock:
             now = now or self.clock()
+            co = self.coordinator
+            if co is None:
+                async with self.db.sessions() as session:
+                    due = [g.id for g in await queries.due_guilds(session, now)]
+                if not due:
+                    return None
+                return await self._run("schedule", due, advance_after=now)
+            # Several processes: lease the due guilds (a due guild runs once, whichever process
+            # leases it; a dead process's lease expires and another takes the guild over).
             async with self.db.sessions() as session:
-                due = [g.id for g in await queries.due_guilds(session, now)]
-            if not due:
+                leased = await coordination.claim_due_guilds(session, co.owner, now=now,
+                                                             lease_seconds=co.lease_seconds)
+                await session.commit()
+            if not leased:
                 return None
-            return await self._run("schedule", due, advance_after=now)
+            try:
+                return await self._run("schedule", [g for g, _due in leased], advance_after=now,
+                                       fresh_after=max(due for _g, due in leased))
+            finally:
+                await self._end_leases([g for g, _due in leased])
+
+    async def _end_leases(self, guild_ids: list[int]) -> None:
+        """Give up this process's leases of ``guild_ids`` (a guild whose run did not finish stays due)."""
+        try:
+            async with self.db.sessions() as session:
+                for gid in guild_ids:
+                    await coordination.finish_guild_lease(session, self.coordinator.owner, gid,
+                                                          next_due_at=None, last_run_at=None)
+                await session.commit()
+        except Exception:  # pragma: no cover - the leases expire by themselves
+            log.warning("could not release guild leases", exc_info=True)
 
     async def _run(
         self, trigger: str, guild_ids: Sequence[int] | None, advance_after: dt.datetime | None = None,
         artist_ids: Sequence[str] | None = None, progress: Callable[[int, int], Any] | None = None,
+        fresh_after: dt.datetime | None = None,
     ) -> RunSummary:
         if trigger not in TRIGGERS:
             raise ValueError(f"unknown trigger {trigger!r}; expected one of {', '.join(TRIGGERS)}")
@@ -169,6 +197,7 @@ class Runner:
                 started_at=started,
                 artists_due=len(artist_ids),
                 failed_artists=[],
+                owner=self.coordinator.owner if self.coordinator is not None else None,
             )
             session.add(run)
             await session.commit()
@@ -179,7 +208,8 @@ class Runner:
         )
         plan_seconds = time.perf_counter() - t_plan
         try:
-            await self._work(summary, artist_ids, gids, trigger, advance_after, plan_seconds, progress)
+            await self._work(summary, artist_ids, gids, trigger, advance_after, plan_seconds, progress,
+                             fresh_after=fresh_after or started)
         except BaseException as exc:
             await self._mark_failed(run_id, f"{type(exc).__name__}: {exc}")
             raise
@@ -194,12 +224,15 @@ class Runner:
         advance_after: dt.datetime | None,
         plan_seconds: float = 0.0,
         progress: Callable[[int, int], Any] | None = None,
+        fresh_after: dt.datetime | None = None,
     ) -> None:
         spotify = self.tracker.spotify
         before = getattr(spotify, "request_count", 0)
         problems: list[str] = []
         try:
-            extra = {"progress": progress} if progress is not None else {}
+            extra: dict[str, Any] = {"progress": progress} if progress is not None else {}
+            if self.coordinator is not None:
+                extra["fresh_after"] = fresh_after
             track = await self.tracker.track(artist_ids, run_id=summary.run_id,
                                              economy=None if trigger == "schedule" else False, **extra)
         except Exception as exc:  # the tracker catches per artist; this is a bug or the store failing
@@ -240,14 +273,14 @@ class Runner:
         finished = self.clock()
         summary.artists_due = max(0, summary.artists_due - len(track.economy_skipped))
         summary.carried_over = len(track.carried)
-        summary.artists_checked = len(track.checked)
+        summary.artists_checked = len(track.checked) + len(track.shared)
         summary.releases_found = len(track.new_releases)
         summary.new_release_ids = list(track.new_releases)
         summary.baselined = list(track.baselined)
         summary.releases_posted = sum(d.posted for d in summary.deliveries.values())
         summary.spotify_requests = getattr(spotify, "request_count", 0) - before
         summary.finished_at = finished
-        if summary.artists_due and not track.checked and not budget_carried:
+        if summary.artists_due and not track.checked and not track.shared and not budget_carried:
             summary.status = "failed"
         elif track.failed or track.carried or any(d.error for d in summary.deliveries.values()):
             summary.status = "partial"
@@ -278,6 +311,15 @@ class Runner:
             if trigger == "schedule":
                 after = max(finished, advance_after or finished)
                 for guild in await queries.guilds_by_ids(session, gids):
+                    if self.coordinator is not None:
+                        # Only while this process still holds the guild's lease (a lease lost to
+                        # a stall was taken over: that run moves the due time on, not this one).
+                        if not await coordination.finish_guild_lease(
+                                session, self.coordinator.owner, guild.id,
+                                next_due_at=_next_due_of(guild, after), last_run_at=finished):
+                            log.warning("run %s: lease of guild %s was lost; its due time is left to the "
+                                        "process that took it over", summary.run_id, guild.id)
+                        continue
                     guild.next_due_at = _next_due_of(guild, after)
                     guild.last_run_at = finished
             await session.commit()
@@ -296,8 +338,10 @@ class Runner:
         """
         if self.running:
             return 0
+        live = await self.coordinator.live_owners() if self.coordinator is not None else set()
         async with self.db.sessions() as session:
-            runs = (await session.scalars(select(Run).where(Run.status == "running"))).all()
+            # Only runs whose owner is not a live process: another process's run in flight is left alone.
+            runs = await coordination.interrupted_runs(session, live)
             now = self.clock()
             for run in runs:
                 run.status = "failed"

@@ -90,6 +90,10 @@ class Guild(Base):
     filters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # /settings mention: the role mentioned by this guild's posts (None = nobody is mentioned).
     mention_role_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # The process running this guild's due weekly run, and until when its lease holds (renewed
+    # by its heartbeat; another process takes the guild over after expiry): storage/coordination.py.
+    lease_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    lease_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     follows: Mapped[list[Follow]] = relationship(back_populates="guild", cascade="all, delete-orphan")
 
@@ -119,6 +123,10 @@ class Artist(Base):
     # When the tracked listing was last read whole (the baseline, then the rotating exact re-check
     # that turns a missed release into a bounded delay: docs/tracking.md).
     exact_checked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The process checking this artist now and until when (artist-level claim: one fetch per run
+    # across processes).
+    claim_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    claim_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     follows: Mapped[list[Follow]] = relationship(back_populates="artist")
 
@@ -225,6 +233,8 @@ class Delivery(Base):
     claimed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     run_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # The process that claimed the row: only a dead owner's unconfirmed claims are settled by another.
+    owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class Run(Base):
@@ -255,6 +265,8 @@ class Run(Base):
     # "rate_limited": n, "phase_seconds": {"plan": s, "track": s, "label": s, "deliver": s},
     # "budget": n, "carried_over": n}
     metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # The process running it: only a dead owner's ``running`` run is marked interrupted.
+    owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class SpotifyState(Base):
@@ -280,3 +292,34 @@ class BotState(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+class Process(Base):
+    """A running ``release-bot`` process (issue 8): ``id`` (``host:pid:random``), its shards, its heartbeat (UTC).
+
+    A process whose ``heartbeat_at`` is older than the lease time is dead: what it owned
+    (guild leases, artist claims, named leases, ledger claims, runs) may be taken over.
+    """
+
+    __tablename__ = "processes"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    shard_ids: Mapped[list[int] | None] = mapped_column(JSON, nullable=True)
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    heartbeat_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class Lease(Base):
+    """A named lease held by process ``owner`` until ``expires_at`` (UTC), e.g. ``refresh:<guild id>``.
+
+    Taken with one ``INSERT … ON CONFLICT DO UPDATE … WHERE expired or mine`` statement, so
+    two processes never both hold it (storage/coordination.py).
+    """
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

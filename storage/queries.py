@@ -192,11 +192,8 @@ async def set_cooldown(session: AsyncSession, until: dt.datetime | None, reason:
 
     A later ``until`` is never replaced by an earlier one (two concurrent failures keep the longest).
     """
-    state = await session.get(SpotifyState, SPOTIFY_STATE_ID)
-    if state is None:
-        state = SpotifyState(id=SPOTIFY_STATE_ID, cooldown_until=until, cooldown_reason=reason)
-        session.add(state)
-    elif until is None or state.cooldown_until is None or until >= state.cooldown_until:
+    state = await _lock_spotify_state(session)  # atomic across processes
+    if until is None or state.cooldown_until is None or until >= state.cooldown_until:
         state.cooldown_until = until
         state.cooldown_reason = reason
     await session.flush()
@@ -371,17 +368,63 @@ async def budget_used_today(session: AsyncSession, day: str) -> int:
 
 
 async def add_budget_requests(session: AsyncSession, day: str, requests: int) -> int:
-    """Add ``requests`` to UTC day ``day``'s count (a new day starts from 0); returns the day's total (not committed)."""
-    state = await session.get(SpotifyState, SPOTIFY_STATE_ID)
-    if state is None:
-        state = SpotifyState(id=SPOTIFY_STATE_ID, budget_day=day, budget_day_requests=0)
-        session.add(state)
+    """Add ``requests`` to UTC day ``day``'s count (a new day starts from 0); returns the day's total (not committed).
+
+    Atomic across processes (the row is write-locked first)."""
+    state = await _lock_spotify_state(session)
     if state.budget_day != day:
         state.budget_day = day
         state.budget_day_requests = 0
     state.budget_day_requests = (state.budget_day_requests or 0) + requests
     await session.flush()
     return state.budget_day_requests
+
+
+async def _lock_spotify_state(session: AsyncSession) -> SpotifyState:
+    """The ``spotify_state`` row, created if absent and write-locked for the rest of the transaction.
+
+    The first statement is a write (``UPDATE … SET id = id``): on PostgreSQL it takes the row
+    lock, on SQLite the database write lock, before anything is read — so a read-modify-write
+    that follows is atomic across processes on both backends.
+    """
+    stmt = _insert_ignore(session, SpotifyState, {"id": SPOTIFY_STATE_ID, "budget_day_requests": 0})
+    if stmt is not None:
+        await session.execute(stmt)
+    await session.execute(update(SpotifyState).where(SpotifyState.id == SPOTIFY_STATE_ID)
+                          .values(id=SpotifyState.id))
+    state = await session.get(SpotifyState, SPOTIFY_STATE_ID, populate_existing=True)
+    assert state is not None
+    return state
+
+
+async def reserve_budget(session: AsyncSession, day: str, want: int, day_limit: int) -> int:
+    """Reserve up to ``want`` requests of UTC day ``day``'s budget ``day_limit``; returns how many were granted.
+
+    Atomic across processes (:func:`_lock_spotify_state`): N processes together never reserve
+    more than the day's limit. The reservation counts as spent until :func:`settle_budget`
+    gives back what was not used. Not committed: commit at once, the lock is held until then.
+    """
+    state = await _lock_spotify_state(session)
+    used = (state.budget_day_requests or 0) if state.budget_day == day else 0
+    grant = max(0, min(int(want), int(day_limit) - used))
+    state.budget_day = day
+    state.budget_day_requests = used + grant
+    await session.flush()
+    return grant
+
+
+async def settle_budget(session: AsyncSession, day: str, delta: int) -> None:
+    """Add ``delta`` (negative: give back an unused reservation) to day ``day``'s count, never below 0.
+
+    Nothing happens when the stored day is another one (a new UTC day started meanwhile). Not committed.
+    """
+    state = await _lock_spotify_state(session)
+    if state.budget_day == day:
+        state.budget_day_requests = max(0, (state.budget_day_requests or 0) + int(delta))
+    elif state.budget_day is None or state.budget_day < day:
+        state.budget_day = day
+        state.budget_day_requests = max(0, int(delta))
+    await session.flush()
 
 
 def _chunks(items: list[Any], size: int):

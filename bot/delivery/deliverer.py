@@ -37,7 +37,7 @@ import inspect
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
@@ -45,7 +45,8 @@ from sqlalchemy.exc import IntegrityError
 from bot.delivery import render as _render
 from bot.delivery.planner import Announcement, fold_twins, split_pending
 from bot.delivery.render import ALBUM_URL, announcement_embed, pack_indices
-from storage import queries
+from bot.coordination import LeaseBusy
+from storage import coordination, queries
 from storage.db import Database
 from storage.models import Delivery, Guild
 
@@ -152,13 +153,21 @@ class Deliverer:
 
     ``db``: :class:`storage.db.Database`; ``sender``: a :class:`Sender`; ``clock``:
     returns the current aware UTC datetime. Deliveries to one guild are serialised in
-    the process; across processes the ledger's unique constraint decides.
+    the process, and across processes by the named lease ``deliver:<guild id>`` when a
+    ``coordinator`` (``bot.coordination.Coordinator``) is given; the ledger's unique
+    constraint is the last word either way. With a coordinator, ledger claims carry their
+    owner and only a dead process's unconfirmed claims are settled by another.
     """
 
-    def __init__(self, db: Database, sender: Sender, *, clock: Callable[[], dt.datetime] = _utcnow) -> None:
+    #: seconds a delivery waits for another process's delivery to the same guild
+    lease_wait_seconds = 15.0
+
+    def __init__(self, db: Database, sender: Sender, *, clock: Callable[[], dt.datetime] = _utcnow,
+                 coordinator: Any = None) -> None:
         self.db = db
         self.sender = sender
         self.clock = clock
+        self.coordinator = coordinator
         self._guild_locks: dict[int, asyncio.Lock] = {}
         #: claims older than this belong to an earlier process (see the module docstring)
         self.started_at = clock()
@@ -185,8 +194,11 @@ class Deliverer:
 
         Never raises for a Discord failure (those claims stay for later); store errors propagate.
         """
+        live = await self._live()
         async with self.db.sessions() as session:
             query = select(Delivery.guild_id).where(Delivery.status == "claimed").distinct()
+            if live is not None:  # only claims a dead process left; a live one's are in flight
+                query = query.where(coordination.dead_owner(Delivery.owner, live))
             if guild_ids is not None:
                 query = query.where(Delivery.guild_id.in_(list(guild_ids)))
             gids = list((await session.scalars(query)).all())
@@ -199,12 +211,24 @@ class Deliverer:
                      total.confirmed, total.released, total.unresolved)
         return total
 
+    async def _live(self) -> set[str] | None:
+        """Owner ids of the live processes (None without a coordinator: this process is alone)."""
+        return None if self.coordinator is None else await self.coordinator.live_owners()
+
     async def _stale_claims(self, guild_id: int) -> list[Delivery]:
+        """Unconfirmed claims to settle: an earlier (or, with a coordinator, a dead) process's, or
+        this process's own after a failed send. A live process's in-flight claim is never one."""
+        live = await self._live()
         async with self.db.sessions() as session:
             rows = (await session.scalars(
                 select(Delivery).where(Delivery.guild_id == guild_id, Delivery.status == "claimed",
                                        Delivery.message_id.is_(None)).order_by(Delivery.id)
             )).all()
+        if live is not None:
+            me = self.coordinator.owner
+            return [r for r in rows if (r.owner is None and r.claimed_at < self.started_at)
+                    or (r.owner is not None and r.owner not in live)
+                    or (r.owner == me and (guild_id, r.release_id) in self._unsettled)]
         return [r for r in rows if r.claimed_at < self.started_at or (guild_id, r.release_id) in self._unsettled]
 
     async def _recover_guild(self, guild_id: int) -> RecoveryResult:
@@ -283,7 +307,15 @@ class Deliverer:
         ``channel_problem``. Store errors propagate.
         """
         async with self._lock(guild_id):
-            return await self._deliver(guild_id, run_id)
+            if self.coordinator is None:
+                return await self._deliver(guild_id, run_id)
+            try:
+                async with self.coordinator.lease(f"deliver:{guild_id}", wait_seconds=self.lease_wait_seconds):
+                    return await self._deliver(guild_id, run_id)
+            except LeaseBusy:  # another process is posting to this guild now: it posts what is pending
+                result = DeliveryResult(guild_id)
+                result.problem = "another bot process is posting to this server right now"
+                return result
 
     async def _deliver(self, guild_id: int, run_id: int | None) -> DeliveryResult:
         result = DeliveryResult(guild_id)
@@ -364,12 +396,12 @@ class Deliverer:
                 for a in batch:
                     session.add(
                         Delivery(guild_id=guild_id, release_id=a.release.id, status="claimed",
-                                 channel_id=channel_id, claimed_at=now, run_id=run_id)
+                                 channel_id=channel_id, claimed_at=now, run_id=run_id, owner=self._owner)
                     )
                     for twin in a.twins:
                         session.add(
                             Delivery(guild_id=guild_id, release_id=twin.id, status="claimed", channel_id=channel_id,
-                                     folded_into=a.release.id, claimed_at=now, run_id=run_id)
+                                     folded_into=a.release.id, claimed_at=now, run_id=run_id, owner=self._owner)
                         )
                 await session.commit()
         except IntegrityError:
@@ -401,19 +433,33 @@ class Deliverer:
             )
             await session.commit()
 
-    async def _confirm(self, guild_id: int, release_ids: list[str], message_id: int) -> None:
+    @property
+    def _owner(self) -> str | None:
+        return None if self.coordinator is None else self.coordinator.owner
+
+    async def _confirm(self, guild_id: int, release_ids: list[str], message_id: int) -> int:
+        """Mark claimed rows sent with ``message_id``; returns how many rows it confirmed.
+
+        Fewer than ``release_ids`` means a claim vanished meanwhile (settled by another process
+        that took it for a dead one's): logged as an error, since the release may be posted twice.
+        """
         now = self.clock()
         async with self.db.sessions() as session:
-            await session.execute(
+            confirmed = (await session.execute(
                 update(Delivery)
-                .where(Delivery.guild_id == guild_id, Delivery.release_id.in_(release_ids))
+                .where(Delivery.guild_id == guild_id, Delivery.release_id.in_(release_ids),
+                       Delivery.status == "claimed")
                 .values(status="sent", message_id=message_id, sent_at=now)
-            )
+            )).rowcount or 0
+            if confirmed < len(set(release_ids)):
+                log.error("guild %s: message %s confirmed %d of %d claimed releases (a claim was settled "
+                          "elsewhere meanwhile)", guild_id, message_id, confirmed, len(set(release_ids)))
             guild = await session.get(Guild, guild_id)
             if guild is not None and guild.channel_problem is not None:
                 guild.channel_problem = None
                 await queries.forget_channel_notice(session, guild_id)
             await session.commit()
+        return confirmed
 
     async def _set_channel_problem(self, guild_id: int, reason: str) -> None:
         async with self.db.sessions() as session:

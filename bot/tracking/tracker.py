@@ -30,6 +30,7 @@ from bot.tracking.plan import (
     ArtistRow, Budget, BudgetExhausted, economy_skips, oldest_key, priority_key, recheck_picks, reserve_requests,
     run_budget,
 )
+from storage import coordination as coord
 from storage import queries
 from storage.db import Database
 from storage.models import Artist
@@ -98,6 +99,8 @@ class TrackResult:
     ``naive_pages``: pages a whole-catalogue walk at limit 10 would have fetched for
     the checked artists; ``pages_skipped``: naive pages not fetched;
     ``budget``: the run's request budget (None = unlimited);
+    ``shared``: artists not fetched because another run (another process's, for the same
+    due time) checked them at or after ``fresh_after`` — their findings are in the store;
     ``phase_seconds``: ``plan`` and ``track`` wall seconds.
     """
 
@@ -107,6 +110,7 @@ class TrackResult:
     folded: dict[str, str] = field(default_factory=dict)
     rechecked: list[str] = field(default_factory=list)
     recheck_requests: int = 0
+    shared: list[str] = field(default_factory=list)
     requests: int = 0
     cooldown: SpotifyCooldown | None = None
     baselined: list[str] = field(default_factory=list)
@@ -138,7 +142,8 @@ class _ArtistFetcher:
         self.holding = reserved  # the worker reserved this artist's first request
 
     def take(self) -> None:
-        """Count one request against the budget (the first one uses the worker's reservation)."""
+        """Count one request against the budget (the first one uses the worker's reservation); raises
+        ``BudgetExhausted`` when the run's budget is spent."""
         self.release()
         self.budget.take()
         self.requests += 1
@@ -189,7 +194,9 @@ class Tracker:
     budgeted run spent first on the longest-unchecked artists (the starvation guard);
     ``economy`` / ``economy_inactive_days`` / ``economy_every``: economy mode (an
     artist with no release for that many days is checked every k-th scheduled run);
-    ``flush_every``: artists per store batch; ``recheck_share``: share of each run's
+    ``coordinator``: a ``bot.coordination.Coordinator`` when several processes share the
+    store (artist-level claims: each artist fetched once per due time across processes;
+    None = this process alone); ``flush_every``: artists per store batch; ``recheck_share``: share of each run's
     artists whose listing is read whole (the rotating exact re-check, 0 = off: see
     :func:`bot.tracking.plan.recheck_picks`).
     """
@@ -211,6 +218,7 @@ class Tracker:
         economy_every: int = 4,
         flush_every: int = 500,
         recheck_share: float = 0.0,
+        coordinator: Any = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be ≥ 1")
@@ -228,6 +236,7 @@ class Tracker:
         self.economy_every = economy_every
         self.flush_every = max(1, flush_every)
         self.recheck_share = max(0.0, float(recheck_share))
+        self.coordinator = coordinator
         self._write_lock = asyncio.Lock()
 
     # --- cooldown ------------------------------------------------------------------
@@ -298,7 +307,8 @@ class Tracker:
     # --- tracking ------------------------------------------------------------------
     async def track(self, artist_ids: Iterable[str], *, run_id: int | None = None,
                     economy: bool | None = None,
-                    progress: Callable[[int, int], Any] | None = None) -> TrackResult:
+                    progress: Callable[[int, int], Any] | None = None,
+                    fresh_after: dt.datetime | None = None) -> TrackResult:
         """Check each artist once for new releases and store them.
 
         Duplicate ids are checked once. An artist never baselined gets its baseline
@@ -324,6 +334,13 @@ class Tracker:
         ``progress(done, total)``, when given, is called (synchronously) with 0 first and
         after each artist checked or failed; ``total`` = artists due this run. Its errors
         are logged and ignored.
+
+        With a ``coordinator`` (several processes, docs/multiprocess.md) each artist is
+        claimed first: one checked successfully at or after ``fresh_after`` (UTC; by any
+        process) is not fetched again (``shared``); one another live process is checking is
+        waited for (bounded), then shared or taken over once that claim expires. The day's
+        request budget is reserved atomically in the store before the run and what was not
+        used is given back after it, so N processes never overspend it.
         """
         t_plan = time.perf_counter()
         ids = list(dict.fromkeys(artist_ids))
@@ -334,14 +351,24 @@ class Tracker:
         before_429 = getattr(spotify, "rate_limited", 0)
         now = self.clock()
         day = now.astimezone(dt.timezone.utc).date().isoformat()
+        waiting: list[str] = []
+        if self.coordinator is not None:
+            claimed, fresh, busy = await self._claim(ids, fresh_after)
+            result.shared = [a for a in ids if a in fresh]
+            waiting = [a for a in ids if a in busy]
+            ids = [a for a in ids if a in claimed]
         async with self.db.sessions() as session:
-            raw = await queries.artist_tracking_rows(session, ids)
-            groups_by = await queries.tracked_groups(session, ids)
+            raw = await queries.artist_tracking_rows(session, [*ids, *waiting])
+            groups_by = await queries.tracked_groups(session, [*ids, *waiting])
             used_today = await queries.budget_used_today(session, day)
         rows = {a: ArtistRow(a, *raw[a]) if a in raw else ArtistRow(a, None, None, None, 0, None, exists=False)
-                for a in ids}
+                for a in [*ids, *waiting]}
         cooldown = await self.active_cooldown()
         limit = run_budget(self.requests_per_run, self.requests_per_day, used_today)
+        reserved_day = None
+        if limit is not None and self.requests_per_day > 0 and cooldown is None:
+            limit = await self._reserve_day(day, limit)
+            reserved_day = limit
         budget = Budget(limit)
         result.budget = limit
 
@@ -387,6 +414,7 @@ class Tracker:
                 batch = list(pending)
                 pending.clear()
                 announced.update(await self._flush(batch, run_id=run_id, folded=result.folded))
+                await self._release([o.artist_id for o in batch])
 
         async def worker(queue: collections.deque[str], phase_limit: float) -> None:
             nonlocal stop, cooldown, done
@@ -429,16 +457,34 @@ class Tracker:
                 queue = collections.deque(a for a in order if a not in started)
                 await asyncio.gather(*(worker(queue, phase_limit) for _ in range(self.concurrency)))
             await flush_pending(force=True)
+            # Artists another live process was checking: wait for its findings (bounded), or
+            # take an artist over when its claim expires (that process died).
+            deadline = time.monotonic() + 2 * getattr(self.coordinator, "lease_seconds", 0) + 5
+            while waiting and not stop and time.monotonic() < deadline:
+                await asyncio.sleep(self.claim_poll_seconds)
+                claimed, fresh, busy = await self._claim(waiting, fresh_after)
+                result.shared += [a for a in waiting if a in fresh]
+                due += [a for a in waiting if a in claimed]
+                queue = collections.deque(a for a in waiting if a in claimed)
+                waiting = [a for a in waiting if a in busy]
+                await asyncio.gather(*(worker(queue, float("inf")) for _ in range(self.concurrency)))
+                await flush_pending(force=True)
+            for a in waiting:  # still held by a live process: its run posts them; ours checks them next time
+                result.shared.append(a)
         finally:
             if cooldown is not None and (stop or cooldown is not None):
                 try:
                     await self._persist_cooldown(cooldown)
                 except Exception:  # pragma: no cover
                     log.exception("could not persist the Spotify cooldown")
-            await self._count_day(budget.spent)
+            if reserved_day is not None:
+                await self._settle_day(day, budget.spent - reserved_day)
+            else:
+                await self._count_day(budget.spent)
+            await self._release([*ids, *waiting, *started])
 
         seen_new: set[str] = set()
-        for artist_id in ids:
+        for artist_id in [*ids, *(a for a in started if a not in ids)]:
             if artist_id in result.economy_skipped:
                 continue
             if artist_id in errors:
@@ -598,6 +644,46 @@ class Tracker:
         if editions:
             await queries.set_folded_into(session, editions)
         return editions
+
+    claim_poll_seconds = 0.5
+
+    async def _claim(self, ids: list[str], fresh_after: dt.datetime | None) -> tuple[set[str], set[str], set[str]]:
+        """Artist-level claims through the coordinator: ``(claimed, fresh, busy)`` (storage.coordination)."""
+        co = self.coordinator
+        async with self._write_lock, self.db.sessions() as session:
+            out = await coord.claim_artists(session, co.owner, ids, now=co.clock(), lease_seconds=co.lease_seconds,
+                                            fresh_after=fresh_after)
+            await session.commit()
+        return out
+
+    async def _release(self, ids: Iterable[str]) -> None:
+        if self.coordinator is None:
+            return
+        ids = list(dict.fromkeys(ids))
+        if not ids:
+            return
+        try:
+            async with self._write_lock, self.db.sessions() as session:
+                await coord.release_artists(session, self.coordinator.owner, ids)
+                await session.commit()
+        except Exception:  # pragma: no cover - the claims expire by themselves
+            log.warning("could not release artist claims", exc_info=True)
+
+    async def _reserve_day(self, day: str, want: int) -> int:
+        async with self._write_lock, self.db.sessions() as session:
+            granted = await queries.reserve_budget(session, day, want, self.requests_per_day)
+            await session.commit()
+        return granted
+
+    async def _settle_day(self, day: str, delta: int) -> None:
+        if delta == 0:
+            return
+        try:
+            async with self._write_lock, self.db.sessions() as session:
+                await queries.settle_budget(session, day, delta)
+                await session.commit()
+        except Exception:  # pragma: no cover - accounting must never break a run
+            log.exception("could not settle the day's Spotify budget")
 
     async def _count_day(self, requests: int) -> None:
         if requests <= 0:
