@@ -244,9 +244,18 @@ class PlaylistImporter:
         lock = self._locks.setdefault(preview.guild_id, asyncio.Lock())
         if lock.locked():
             raise UserError("An import is already running in this server; wait for it to finish.")
+        co = getattr(getattr(self.service, "runner", None), "coordinator", None)
+        lease = f"import:{preview.guild_id}"
         async with lock:
-            followed, already, over = await self._follow_all(preview)
-            result = await self._baselines(followed, progress)
+            # Several processes: the per-server guard is a named lease in the store.
+            if co is not None and not await co.try_lease(lease):
+                raise UserError("An import is already running in this server; wait for it to finish.")
+            try:
+                followed, already, over = await self._follow_all(preview)
+                result = await self._baselines(followed, progress)
+            finally:
+                if co is not None:
+                    await co.release(lease)
             return ImportResult(followed=tuple(followed), baselined=result[0], pending_baseline=tuple(result[1]),
                                 already_followed=already, over_limit=over, stopped=result[2],
                                 cooldown_until=result[3], requests=result[4])

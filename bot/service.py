@@ -420,9 +420,15 @@ class ReleaseService:
         ``progress(checked, total)`` is called as artists are checked (see ``Runner.run``).
         When another run holds the runner (the weekly run, another server's refresh) this
         one waits for it and then runs. Raises :class:`UserError` at once when a refresh of
-        this guild is already running, when the guild has no channel or follows nobody.
+        this guild is already running (in any bot process), when the guild has no channel or
+        follows nobody.
         """
         if guild_id in self._refreshing:
+            raise UserError("A refresh is already running in this server; its reply will show the result.")
+        # Several processes: the guard is a named lease in the store, held by whichever process runs it.
+        co = getattr(self.runner, "coordinator", None)
+        lease = f"refresh:{guild_id}"
+        if co is not None and not await co.try_lease(lease):
             raise UserError("A refresh is already running in this server; its reply will show the result.")
         self._refreshing.add(guild_id)
         try:
@@ -439,6 +445,8 @@ class ReleaseService:
             return await self.runner.run("refresh", [guild_id], progress=progress)
         finally:
             self._refreshing.discard(guild_id)
+            if co is not None:
+                await co.release(lease)
 
     async def history(self, guild_id: int, limit: int = 10) -> list[HistoryRow]:
         """The last ``limit`` runs that concern this guild, newest first: its refreshes and the weekly runs.

@@ -178,6 +178,25 @@ class SpotifyClient:
         self.requests_by_endpoint: collections.Counter[str] = collections.Counter()
         self.rate_limit_per_30s = max(0, int(rate_limit_per_30s))
         self.limiter: AsyncLimiter | None = rolling_window_limiter(self.rate_limit_per_30s)
+        self.rate_share = 1
+        #: awaited with the :class:`SpotifyCooldown` when a 429 starts one (the bot persists it at once,
+        #: so every process sharing the developer account's quota stops too)
+        self.on_cooldown: Callable[[SpotifyCooldown], Awaitable[Any]] | None = None
+        self._new_cooldown: SpotifyCooldown | None = None
+
+    def share_rate_limit(self, processes: int) -> None:
+        """Split the rolling-window limit between ``processes`` live bot processes (≥ 1).
+
+        Spotify's rate limit is per app, not per process: each of N processes may send
+        ``rate_limit_per_30s // N`` requests in any 30 s window, so together they stay
+        within the limit. Called by the coordinator's heartbeat when N changes.
+        """
+        n = max(1, int(processes))
+        if n == self.rate_share or self.rate_limit_per_30s <= 0:
+            self.rate_share = n
+            return
+        self.rate_share = n
+        self.limiter = rolling_window_limiter(max(1, self.rate_limit_per_30s // n))
 
     def __repr__(self) -> str:
         return f"SpotifyClient(client_id={self._client_id!r}, api_base_url={self._api_base_url!r}, market={self.market!r})"
@@ -212,7 +231,8 @@ class SpotifyClient:
             self._cooldown_until = until
             self._cooldown_reason = reason
         log.warning("Spotify cooldown until %s (%s)", self._cooldown_until.isoformat(), reason)
-        return SpotifyCooldown(self._cooldown_until, self._cooldown_reason)
+        self._new_cooldown = SpotifyCooldown(self._cooldown_until, self._cooldown_reason)
+        return self._new_cooldown
 
     # -- public API --------------------------------------------------------------------
 
@@ -419,7 +439,16 @@ class SpotifyClient:
                     continue
                 return self._handle(endpoint, status, headers, body, token)
 
-        return await self._with_retries(endpoint, attempt)
+        try:
+            return await self._with_retries(endpoint, attempt)
+        except SpotifyCooldown:
+            new, self._new_cooldown = self._new_cooldown, None
+            if new is not None and self.on_cooldown is not None:
+                try:
+                    await self.on_cooldown(new)
+                except Exception:  # persisting is best effort; the caller still gets the cooldown
+                    log.exception("could not persist the Spotify cooldown")
+            raise
 
     async def _send(
         self,
