@@ -1,8 +1,14 @@
 """Engine, sessions and start-up migration of the store.
 
 ``open_database(url)`` is the one entry point: it creates the async engine
-(SQLite gets WAL and a busy timeout), applies the Alembic migrations in
-``storage/migrations`` up to head, and returns a :class:`Database`.
+(SQLite gets WAL and a busy timeout; PostgreSQL a connection pool, pre-ping and an
+``application_name``), applies the Alembic migrations in ``storage/migrations`` up to
+head, and returns a :class:`Database`.
+
+On PostgreSQL the migrations run under a session-level advisory lock
+(``pg_advisory_lock(MIGRATION_LOCK_KEY)``) taken on the very connection that runs
+Alembic and released after, so two processes starting together on a fresh database
+never race: the second waits, then finds the schema at head.
 """
 
 from __future__ import annotations
@@ -13,11 +19,13 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+# Fixed key of the PostgreSQL advisory lock held while migrating ("rb-migr" as a 64-bit int).
+MIGRATION_LOCK_KEY = 0x72622D6D69677200
 
 
 @dataclass
@@ -43,19 +51,57 @@ def _upgrade(connection: Connection) -> None:
     command.upgrade(_alembic_config(connection), "head")
 
 
-async def open_database(url: str, *, migrate: bool = True) -> Database:
+async def migrate_database(engine: AsyncEngine) -> None:
+    """Apply the Alembic migrations up to head on ``engine`` (one transaction).
+
+    On PostgreSQL the work is done under ``pg_advisory_lock(MIGRATION_LOCK_KEY)`` held by
+    the migrating connection: a concurrent migrator blocks until this one committed, then
+    finds nothing to do. The lock is released (and would be by PostgreSQL anyway when the
+    connection closes) whether the migration succeeded or raised.
+    """
+    if engine.dialect.name != "postgresql":
+        async with engine.begin() as conn:
+            await conn.run_sync(_upgrade)
+        return
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+        await conn.commit()  # a session-level lock: it outlives this tiny transaction
+        try:
+            await conn.run_sync(_upgrade)
+            await conn.commit()
+        except BaseException:
+            await conn.rollback()
+            raise
+        finally:
+            await conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
+            await conn.commit()
+
+
+async def open_database(url: str, *, migrate: bool = True, pool_size: int = 10, pool_pre_ping: bool = True,
+                        application_name: str = "release-bot") -> Database:
     """Open (and by default migrate to head) the database at SQLAlchemy ``url``.
 
-    For a file-backed SQLite URL the parent folder is created. Raises
-    ``sqlalchemy.exc.ArgumentError`` for a malformed URL.
+    For a file-backed SQLite URL the parent folder is created; the pool options do not
+    apply to SQLite. For PostgreSQL (``postgresql+asyncpg://…``) ``pool_size`` is the
+    number of pooled connections (as many again may overflow briefly), ``pool_pre_ping``
+    tests a pooled connection before use (a restarted server is survived), and
+    ``application_name`` is sent as an asyncpg ``server_settings`` entry (shown in
+    ``pg_stat_activity``). Raises ``sqlalchemy.exc.ArgumentError`` for a malformed URL,
+    and the driver's error (e.g. ``OSError``, ``asyncpg`` exceptions) when the server
+    cannot be reached while migrating.
     """
     parsed = make_url(url)
-    is_sqlite = parsed.get_backend_name() == "sqlite"
+    backend = parsed.get_backend_name()
+    is_sqlite = backend == "sqlite"
     if is_sqlite and parsed.database and parsed.database != ":memory:":
         Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
     kwargs: dict = {}
     if is_sqlite:
         kwargs["connect_args"] = {"timeout": 30}
+    elif backend == "postgresql":
+        kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=pool_pre_ping)
+        if parsed.get_driver_name() == "asyncpg":
+            kwargs["connect_args"] = {"server_settings": {"application_name": application_name}}
     engine = create_async_engine(url, **kwargs)
     if is_sqlite:
 
@@ -69,6 +115,9 @@ async def open_database(url: str, *, migrate: bool = True) -> Database:
             cur.close()
 
     if migrate:
-        async with engine.begin() as conn:
-            await conn.run_sync(_upgrade)
+        try:
+            await migrate_database(engine)
+        except BaseException:
+            await engine.dispose()
+            raise
     return Database(engine=engine, sessions=async_sessionmaker(engine, expire_on_commit=False))
