@@ -149,3 +149,10 @@ def drop_template() -> None:
     if _template_ready and server_url() is not None:
         _run(_admin(f'DROP DATABASE IF EXISTS "{TEMPLATE}" WITH (FORCE)'))
         _template_ready = False
+
+
+async def create_stack(data_dir: Path, **kwargs):
+    """``fakes.stack.Stack.create(data_dir, **kwargs)`` with its bot on this run's backend (:func:`database_url`)."""
+    from fakes.stack import Stack
+
+    return await Stack.create(data_dir, database_url=database_url(data_dir, "stack"), **kwargs)
