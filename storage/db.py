@@ -3,7 +3,8 @@
 ``open_database(url)`` is the one entry point: it creates the async engine
 (SQLite gets WAL and a busy timeout; PostgreSQL a connection pool, pre-ping and an
 ``application_name``), applies the Alembic migrations in ``storage/migrations`` up to
-head, and returns a :class:`Database`.
+head, and returns a :class:`Database`. ``retry_transaction`` runs a unit of work again after
+a PostgreSQL deadlock or serialization failure.
 
 On PostgreSQL the migrations run under a session-level advisory lock
 (``pg_advisory_lock(MIGRATION_LOCK_KEY)``) taken on the very connection that runs
@@ -14,14 +15,17 @@ never race: the second waits, then finds the schema at head.
 from __future__ import annotations
 
 import os
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # Fixed key of the PostgreSQL advisory lock held while migrating ("rb-migr" as a 64-bit int).
@@ -121,3 +125,54 @@ async def open_database(url: str, *, migrate: bool = True, pool_size: int = 10, 
             await engine.dispose()
             raise
     return Database(engine=engine, sessions=async_sessionmaker(engine, expire_on_commit=False))
+
+
+# SQLSTATEs after which PostgreSQL asks the client to run the whole transaction again.
+RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock_detected, serialization_failure
+
+
+def sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE carried by ``exc`` (a SQLAlchemy ``DBAPIError`` or a driver error, searched through
+    ``.orig`` and ``__cause__``), or None when it has none (e.g. any SQLite error)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        code = getattr(current, "sqlstate", None) or getattr(current, "pgcode", None)
+        if isinstance(code, str):
+            return code
+        current = getattr(current, "orig", None) or current.__cause__
+    return None
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """True for a PostgreSQL deadlock (40P01) or serialization failure (40001): run the transaction again."""
+    return sqlstate(exc) in RETRYABLE_SQLSTATES
+
+
+T = TypeVar("T")
+
+
+async def retry_transaction(sessions: async_sessionmaker[AsyncSession], work: Callable[[AsyncSession], Awaitable[T]],
+                            *, attempts: int = 5, max_backoff: float = 0.5) -> T:
+    """Run ``await work(session)`` in a new session and commit it; return what ``work`` returned.
+
+    When the transaction fails with a PostgreSQL deadlock or serialization failure
+    (SQLSTATE 40P01 / 40001, :func:`is_retryable`) it is rolled back and run again from
+    scratch in a fresh session, up to ``attempts`` times in all, after a random backoff of
+    at most ``max_backoff`` seconds (growing per attempt). ``work`` must therefore be safe to
+    run again (read what it needs inside the transaction). Any other error, or the last
+    retryable one, is raised unchanged.
+    """
+    retrying = AsyncRetrying(
+        retry=retry_if_exception(is_retryable),
+        stop=stop_after_attempt(attempts),
+        wait=wait_random_exponential(multiplier=0.02, max=max_backoff),
+        reraise=True,
+    )
+    async for attempt in retrying:
+        with attempt:
+            async with sessions() as session:
+                result = await work(session)
+                await session.commit()
+    return result

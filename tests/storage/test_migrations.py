@@ -4,6 +4,7 @@ on the run's backend (SQLite or PostgreSQL, ``tests/backend.py``)."""
 from __future__ import annotations
 
 import asyncio
+import os
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -107,3 +108,9 @@ async def test_postgresql_engine_gets_the_configured_pool_and_application_name(t
         assert name == "rb-test"
     finally:
         await db.close()
+
+
+async def test_the_test_database_is_on_the_backend_this_run_asked_for(db):
+    # The PostgreSQL pass of scripts/test.sh must really run on PostgreSQL, not fall back to SQLite.
+    assert db.engine.dialect.name == backend.backend()
+    assert bool(os.environ.get(backend.ENV)) == (db.engine.dialect.name == "postgresql")
