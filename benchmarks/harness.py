@@ -338,14 +338,14 @@ def code_fingerprint() -> str:
     return h.hexdigest()[:12]
 
 
-async def database_size_mb(db, path: Path) -> float:
-    """Size of the benchmark's database in MiB: the SQLite files at ``path``, or PostgreSQL's ``pg_database_size``."""
+async def database_size_mb(db) -> float:
+    """Size of the benchmark's database in MiB: its SQLite files, or PostgreSQL's ``pg_database_size``."""
     if db.engine.dialect.name == "postgresql":
         from sqlalchemy import text
 
         async with db.engine.connect() as conn:
             return (await conn.execute(text("SELECT pg_database_size(current_database())"))).scalar_one() / 2**20
-    return db_size_mb(path)
+    return db_size_mb(Path(db.engine.url.database))
 
 
 def db_size_mb(path: Path) -> float:
@@ -457,7 +457,7 @@ async def run_size(args: argparse.Namespace) -> dict:
                 http_429=stats["by_status"].get("429", 0) + stats["by_status"].get(429, 0),
                 rate_limited_bot=metrics.get("rate_limited"), pages_skipped=metrics.get("pages_skipped"),
                 phase_seconds=metrics.get("phase_seconds"),
-                db_seconds=timer.busy, sqlite_seconds=timer.sqlite, db_ops=timer.ops, rss_mb=peak_rss_mb(), db_mb=await database_size_mb(db, db_path),
+                db_seconds=timer.busy, sqlite_seconds=timer.sqlite, db_ops=timer.ops, rss_mb=peak_rss_mb(), db_mb=await database_size_mb(db),
                 posted=summary.releases_posted, found=summary.releases_found, messages=sender.messages,
                 duplicates=sender.duplicates() - before_dups, duplicates_total=sender.duplicates(),
                 failed_artists=len(summary.failed_artists), error=summary.error,

@@ -73,7 +73,7 @@ pg_start() {
     cat "$PGTMP/server.log" >&2 2>/dev/null || true; echo "the PostgreSQL server did not start" >&2; return 1
   fi
   PG_URL="postgresql+asyncpg://postgres@127.0.0.1:$port/postgres"
-  echo "PostgreSQL $("$PGBIN/postgres" --version | awk '{print $NF}') on 127.0.0.1:$port (data in $PGTMP)" >&2
+  echo "PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}') on 127.0.0.1:$port (data in $PGTMP)" >&2
 }
 
 PG_URL=""
