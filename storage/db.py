@@ -90,11 +90,13 @@ async def open_database(url: str, *, migrate: bool = True, pool_size: int = 10, 
     number of pooled connections (as many again may overflow briefly), ``pool_pre_ping``
     tests a pooled connection before use (a restarted server is survived), and
     ``application_name`` is sent as an asyncpg ``server_settings`` entry (shown in
-    ``pg_stat_activity``). Raises ``sqlalchemy.exc.ArgumentError`` for a malformed URL,
-    and the driver's error (e.g. ``OSError``, ``asyncpg`` exceptions) when the server
+    ``pg_stat_activity``); a plain ``postgresql://`` or ``postgres://`` URL uses asyncpg.
+    Raises ``sqlalchemy.exc.ArgumentError`` for a malformed URL, and the driver's error (e.g. ``OSError``, ``asyncpg`` exceptions) when the server
     cannot be reached while migrating.
     """
     parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):  # a plain libpq-style URL: the async driver installed
+        parsed = parsed.set(drivername="postgresql+asyncpg")
     backend = parsed.get_backend_name()
     is_sqlite = backend == "sqlite"
     if is_sqlite and parsed.database and parsed.database != ":memory:":
@@ -106,7 +108,7 @@ async def open_database(url: str, *, migrate: bool = True, pool_size: int = 10, 
         kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=pool_pre_ping)
         if parsed.get_driver_name() == "asyncpg":
             kwargs["connect_args"] = {"server_settings": {"application_name": application_name}}
-    engine = create_async_engine(url, **kwargs)
+    engine = create_async_engine(parsed, **kwargs)
     if is_sqlite:
 
         @event.listens_for(engine.sync_engine, "connect")

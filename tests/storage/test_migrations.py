@@ -114,3 +114,15 @@ async def test_the_test_database_is_on_the_backend_this_run_asked_for(db):
     # The PostgreSQL pass of scripts/test.sh must really run on PostgreSQL, not fall back to SQLite.
     assert db.engine.dialect.name == backend.backend()
     assert bool(os.environ.get(backend.ENV)) == (db.engine.dialect.name == "postgresql")
+
+
+@postgresql_only
+async def test_a_plain_postgresql_url_uses_the_installed_async_driver(tmp_path):
+    url = backend.database_url(tmp_path, "plain").replace("postgresql+asyncpg://", "postgres://")
+    db = await open_database(url)
+    try:
+        assert db.engine.dialect.driver == "asyncpg"
+        async with db.sessions() as s:
+            assert await s.get(BotState, "none") is None
+    finally:
+        await db.close()
