@@ -91,8 +91,8 @@ async def open_database(url: str, *, migrate: bool = True, pool_size: int = 10, 
     tests a pooled connection before use (a restarted server is survived), and
     ``application_name`` is sent as an asyncpg ``server_settings`` entry (shown in
     ``pg_stat_activity``); a plain ``postgresql://`` or ``postgres://`` URL uses asyncpg.
-    Raises ``sqlalchemy.exc.ArgumentError`` for a malformed URL, and the driver's error (e.g. ``OSError``, ``asyncpg`` exceptions) when the server
-    cannot be reached while migrating.
+    Raises ``sqlalchemy.exc.ArgumentError`` for a malformed URL, and the driver's error
+    (e.g. ``OSError``, ``asyncpg`` exceptions) when the server cannot be reached while migrating.
     """
     parsed = make_url(url)
     if parsed.drivername in ("postgresql", "postgres"):  # a plain libpq-style URL: the async driver installed
