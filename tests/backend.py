@@ -6,10 +6,14 @@ server URL it started itself (``postgresql+asyncpg://postgres@127.0.0.1:PORT/pos
 Every test that needs a database URL takes it from :func:`database_url`, so the
 PostgreSQL pass really runs it on PostgreSQL.
 
-On PostgreSQL each URL names a new database: a copy of a template migrated once per
-session (``CREATE DATABASE … TEMPLATE``, milliseconds), or an empty one for tests of the
-migrations themselves. Databases made during a test are dropped after it
-(:func:`drop_test_databases`, called by an autouse fixture in ``tests/conftest.py``).
+On PostgreSQL each URL names a database of its own: a migrated one, copied from a template
+migrated once per session (``CREATE DATABASE … TEMPLATE``) or recycled from an earlier
+test, or an empty one for tests of the migrations themselves. After the test
+(:func:`drop_test_databases`, called by an autouse fixture in ``tests/conftest.py``) an
+empty one is dropped and a migrated one is recycled: its other connections are ended,
+every table but ``alembic_version`` emptied and every sequence restarted, so the next
+test gets exactly what a fresh copy would be, for a few milliseconds instead of the
+~100 ms a CREATE + DROP costs.
 """
 
 from __future__ import annotations
@@ -28,7 +32,9 @@ TEMPLATE = "release_bot_tmpl"
 
 _lock = threading.Lock()
 _template_ready = False
-_created: list[str] = []
+_created: list[tuple[str, bool]] = []  # (database, migrated) made by database_url and still in use
+_free: list[str] = []  # migrated databases emptied after their test, ready to be handed out again
+_reset_sql: str | None = None  # empties a migrated database: built from the template's catalogue
 
 
 def server_url() -> str | None:
@@ -89,13 +95,46 @@ def _ensure_template() -> None:
         return
     from storage.db import open_database
 
-    async def build() -> None:
+    async def build() -> str:
+        import asyncpg
+
         await _admin(f'DROP DATABASE IF EXISTS "{TEMPLATE}" WITH (FORCE)', f'CREATE DATABASE "{TEMPLATE}"')
         database = await open_database(_pg_url(TEMPLATE))
         await database.close()
+        conn = await asyncpg.connect(_asyncpg_dsn(TEMPLATE), timeout=10)
+        try:
+            tables = [r[0] for r in await conn.fetch(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'")]
+            sequences = [r[0] for r in await conn.fetch(
+                "SELECT sequencename FROM pg_sequences WHERE schemaname = 'public'")]
+        finally:
+            await conn.close()
+        return "".join(["SET lock_timeout = '5s'; SET session_replication_role = replica; "]
+                       + [f'DELETE FROM "{t}"; ' for t in tables]
+                       + [f'ALTER SEQUENCE "{q}" RESTART; ' for q in sequences])
 
-    _run(build())
+    global _reset_sql
+    _reset_sql = _run(build())
     _template_ready = True
+
+
+async def _recycle(names: list[str]) -> list[str]:
+    """Empty each migrated database in ``names`` for reuse; returns those that could not be (to drop)."""
+    import asyncpg
+
+    failed = []
+    for name in names:
+        try:
+            conn = await asyncpg.connect(_asyncpg_dsn(name), timeout=10)
+            try:
+                await conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                   "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+                await conn.execute(_reset_sql)
+            finally:
+                await conn.close()
+        except Exception:  # a lock that would not go, a broken database: drop it instead
+            failed.append(name)
+    return failed
 
 
 def _pg_url(database: str) -> str:
@@ -108,19 +147,22 @@ def database_url(tmp_path: Path, name: str = "test", *, migrated: bool = True) -
     SQLite: ``sqlite+aiosqlite:///{tmp_path}/{name}.db`` (the file is created on first open;
     ``migrated`` changes nothing since ``open_database`` migrates). PostgreSQL: a new
     database, already migrated to head when ``migrated`` (copied from the session's
-    template), empty otherwise; dropped after the test. Raises the driver's error when
+    template or recycled), empty otherwise; dropped or recycled after the test. Raises the driver's error when
     the PostgreSQL server cannot be reached (the PostgreSQL pass never falls back to SQLite).
     """
     if server_url() is None:
         return f"sqlite+aiosqlite:///{tmp_path / (name + '.db')}"
     with _lock:
-        db_name = f"t_{name.lower()[:20]}_{uuid.uuid4().hex[:12]}"
-        if migrated:
-            _ensure_template()
-            _run(_admin(f'CREATE DATABASE "{db_name}" TEMPLATE "{TEMPLATE}"'))
+        if migrated and _free:
+            db_name = _free.pop()
         else:
-            _run(_admin(f'CREATE DATABASE "{db_name}"'))
-        _created.append(db_name)
+            db_name = f"t_{name.lower()[:20]}_{uuid.uuid4().hex[:12]}"
+            if migrated:
+                _ensure_template()
+                _run(_admin(f'CREATE DATABASE "{db_name}" TEMPLATE "{TEMPLATE}"'))
+            else:
+                _run(_admin(f'CREATE DATABASE "{db_name}"'))
+        _created.append((db_name, migrated))
     return _pg_url(db_name)
 
 
@@ -130,17 +172,29 @@ def created_count() -> int:
         return len(_created)
 
 
-def drop_test_databases(since: int = 0) -> None:
-    """Drop the PostgreSQL databases :func:`database_url` made after the first ``since`` ones.
+def drop_test_databases(since: int = 0, *, recycle: bool = True) -> None:
+    """Give back the PostgreSQL databases :func:`database_url` handed out after the first ``since`` ones.
 
-    Connections still open to them are ended (``WITH (FORCE)``). Databases made by a
-    module- or session-scoped fixture are set up before a test's ``created_count()`` and
-    so survive that test; the session end drops them all (``since=0``).
+    Migrated ones are emptied for reuse when ``recycle`` (see the module docstring), the
+    others dropped; connections still open to them are ended either way. Databases made by
+    a module- or session-scoped fixture are handed out before a test's ``created_count()``
+    and so survive that test; the session end drops everything (``since=0, recycle=False``).
     """
     with _lock:
-        names, _created[since:] = list(_created[since:]), []
-    if names and server_url() is not None:
-        _run(_admin(*(f'DROP DATABASE IF EXISTS "{n}" WITH (FORCE)' for n in names)))
+        given, _created[since:] = list(_created[since:]), []
+        if server_url() is None or not (given or (_free and not recycle)):
+            return
+        reuse = [n for n, migrated in given if migrated and recycle]
+        drop = [n for n, migrated in given if not (migrated and recycle)]
+        if reuse:
+            failed = _run(_recycle(reuse))
+            drop += failed
+            _free.extend(n for n in reuse if n not in failed)
+        if not recycle:
+            drop += _free
+            _free.clear()
+        if drop:
+            _run(_admin(*(f'DROP DATABASE IF EXISTS "{n}" WITH (FORCE)' for n in drop)))
 
 
 def drop_template() -> None:

@@ -30,7 +30,7 @@ def pytest_report_header(config) -> str:
 
 def pytest_sessionfinish(session, exitstatus) -> None:
     """Drop what is left of the PostgreSQL test databases and the template."""
-    backend.drop_test_databases()
+    backend.drop_test_databases(recycle=False)
     backend.drop_template()
 
 

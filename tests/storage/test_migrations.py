@@ -126,3 +126,30 @@ async def test_a_plain_postgresql_url_uses_the_installed_async_driver(tmp_path):
             assert await s.get(BotState, "none") is None
     finally:
         await db.close()
+
+
+async def test_a_database_handed_out_again_is_as_fresh_as_a_new_one(tmp_path, clock):
+    # tests/backend.py recycles PostgreSQL test databases: nothing of a test may leak into the next one.
+    from storage import queries
+    from storage.models import Guild, Run
+
+    mark = backend.created_count()
+    url = backend.database_url(tmp_path, "first")
+    db = await open_database(url)
+    async with db.sessions() as s:
+        await queries.get_or_create_guild(s, 1, now=clock())
+        s.add_all([Run(trigger="check", started_at=clock()), BotState(key="k", value="v")])
+        await s.commit()
+    await db.close()
+    backend.drop_test_databases(mark)
+
+    db = await open_database(backend.database_url(tmp_path, "second"))
+    try:
+        async with db.sessions() as s:
+            assert await s.get(Guild, 1) is None and await s.get(BotState, "k") is None
+            run = Run(trigger="check", started_at=clock())
+            s.add(run)
+            await s.commit()
+            assert run.id == 1  # sequences restart too
+    finally:
+        await db.close()
