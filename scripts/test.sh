@@ -54,14 +54,15 @@ pg_start() {
       return 1
     fi
   fi
-  PGTMP="$(mktemp -d "${TMPDIR:-/tmp}/release-bot-pg.XXXXXX")"
+  PGTMP="$(mktemp -d "${TMPDIR:-/tmp}/release-bot-pg.XXXXXX")" || { PGTMP=""; echo "mktemp failed" >&2; return 1; }
   if [ "$(id -u)" = 0 ]; then  # initdb and postgres refuse to run as root
     if ! id postgres >/dev/null 2>&1; then echo "no 'postgres' OS user to run the server as" >&2; return 1; fi
-    chown postgres "$PGTMP"
+    chown postgres "$PGTMP" || return 1
     AS_PG=(runuser -u postgres --)
   fi
   local port
-  port="$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+  port="$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')" \
+    || { echo "no free port on 127.0.0.1" >&2; return 1; }
   if ! "${AS_PG[@]}" "$PGBIN/initdb" -D "$PGTMP/data" -U postgres -A trust -E UTF8 --locale=C --no-sync \
        >"$PGTMP/initdb.log" 2>&1; then
     cat "$PGTMP/initdb.log" >&2; echo "initdb failed" >&2; return 1
