@@ -47,9 +47,10 @@ def backend() -> str:
     return "postgresql" if server_url() else "sqlite"
 
 
-def sqlite_only(reason: str):
-    """Mark a test as inherently SQLite-specific (``reason`` says why); it is skipped on the PostgreSQL pass."""
-    return pytest.mark.skipif(backend() != "sqlite", reason=f"SQLite only: {reason}")
+def postgresql_only(reason: str):
+    """Mark a test of PostgreSQL-only behaviour (``reason`` says which); the SQLite pass skips it, the
+    PostgreSQL pass of ``scripts/test.sh`` runs it."""
+    return pytest.mark.skipif(backend() != "postgresql", reason=f"PostgreSQL only: {reason}")
 
 
 def _run(coro):

@@ -17,8 +17,7 @@ from storage.db import is_retryable, retry_transaction
 from storage.models import Artist, Follow, Guild
 from tests import backend
 
-postgresql_only = pytest.mark.skipif(backend.backend() != "postgresql",
-                                     reason="PostgreSQL only: row-lock deadlocks (run by the PostgreSQL pass)")
+postgresql_only = backend.postgresql_only("row-lock deadlocks")
 
 
 async def race(db, first_work, second_work):

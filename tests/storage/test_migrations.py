@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 
-import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
@@ -15,9 +14,7 @@ from storage.db import MIGRATION_LOCK_KEY, open_database
 from storage.models import Base, BotState
 from tests import backend
 
-postgresql_only = pytest.mark.skipif(backend.backend() != "postgresql",
-                                     reason="PostgreSQL only: advisory locks and server settings (run by the "
-                                            "PostgreSQL pass of scripts/test.sh)")
+postgresql_only = backend.postgresql_only("advisory locks, server settings, asyncpg URLs")
 
 
 async def test_migrated_database_matches_the_models(tmp_path):
