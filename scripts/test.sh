@@ -6,6 +6,7 @@
 # Exit status: non-zero when either pass fails (pytest's own status; 5 = no tests collected).
 # With CI=true a PostgreSQL server that cannot be installed or started fails the run; outside
 # CI it is a loud warning and only the SQLite pass runs.
+{ # the whole script is one block: bash parses it before running it, so editing it mid-run is harmless
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/scripts/setup-env.sh"
@@ -101,3 +102,4 @@ set -e
 echo "SQLite pass: exit $sqlite_rc$([ -n "$PG_URL" ] && echo "; PostgreSQL pass: exit $pg_rc" || echo "; PostgreSQL pass: NOT RUN")"
 if [ "$sqlite_rc" -ne 0 ]; then exit "$sqlite_rc"; fi
 exit "$pg_rc"
+}
