@@ -338,6 +338,16 @@ def code_fingerprint() -> str:
     return h.hexdigest()[:12]
 
 
+async def database_size_mb(db) -> float:
+    """Size of the benchmark's database in MiB: its SQLite files, or PostgreSQL's ``pg_database_size``."""
+    if db.engine.dialect.name == "postgresql":
+        from sqlalchemy import text
+
+        async with db.engine.connect() as conn:
+            return (await conn.execute(text("SELECT pg_database_size(current_database())"))).scalar_one() / 2**20
+    return db_size_mb(Path(db.engine.url.database))
+
+
 def db_size_mb(path: Path) -> float:
     total = 0
     for suffix in ("", "-wal", "-shm"):
@@ -374,7 +384,7 @@ async def run_size(args: argparse.Namespace) -> dict:
     timer = DbTimer()
     timer.install()
     db_path = workdir / "bench.db"
-    db = await open_database(f"sqlite+aiosqlite:///{db_path}")
+    db = await open_database(args.database_url or f"sqlite+aiosqlite:///{db_path}")
     clock = SimClock()
     await setup_store(db, scenario, run_time(0) - dt.timedelta(days=1))
     client_kw = dict(client_id=info["client_id"], client_secret=info["client_secret"], api_base_url=info["api"],
@@ -447,7 +457,7 @@ async def run_size(args: argparse.Namespace) -> dict:
                 http_429=stats["by_status"].get("429", 0) + stats["by_status"].get(429, 0),
                 rate_limited_bot=metrics.get("rate_limited"), pages_skipped=metrics.get("pages_skipped"),
                 phase_seconds=metrics.get("phase_seconds"),
-                db_seconds=timer.busy, sqlite_seconds=timer.sqlite, db_ops=timer.ops, rss_mb=peak_rss_mb(), db_mb=db_size_mb(db_path),
+                db_seconds=timer.busy, sqlite_seconds=timer.sqlite, db_ops=timer.ops, rss_mb=peak_rss_mb(), db_mb=await database_size_mb(db),
                 posted=summary.releases_posted, found=summary.releases_found, messages=sender.messages,
                 duplicates=sender.duplicates() - before_dups, duplicates_total=sender.duplicates(),
                 failed_artists=len(summary.failed_artists), error=summary.error,
@@ -513,6 +523,8 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--naive", choices=("auto", "real", "count"), default="auto")
     ap.add_argument("--naive-real-max", type=int, default=1000)
     ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--database-url", default=None,
+                    help="SQLAlchemy URL of an empty or migrated database (default: a SQLite file in the work folder)")
     return ap
 
 

@@ -1,8 +1,10 @@
-"""Command line: ``release-bot run | check | demo``.
+"""Command line: ``release-bot run | check | migrate | demo``.
 
 * ``run`` — the Discord bot (``--config``, default ``config.toml``).
 * ``check`` — one tracking pass without Discord over the given artists (or every
   followed artist), on the same database as the bot.
+* ``migrate`` — migrate the database to the newest schema and exit (deploys that migrate once
+  before starting the bot; ``run`` and ``check`` migrate at start-up anyway).
 * ``demo`` — the real bot against the Spotify emulator and the Discord fake, offline.
 
 Configuration problems print one line naming the key and exit with status 2.
@@ -34,10 +36,34 @@ def _parser() -> argparse.ArgumentParser:
                        help="print the run's metrics: requests by endpoint, lower bound L, pages skipped, 429s, "
                             "seconds per phase")
     check.add_argument("--log-level", default="WARNING")
+    migrate = sub.add_parser("migrate", help="migrate the database to the newest schema, then exit")
+    migrate.add_argument("--config", default="config.toml")
+    migrate.add_argument("--log-level", default="WARNING")
     demo = sub.add_parser("demo", help="offline demo against the Spotify emulator and the Discord fake")
     demo.add_argument("--weeks", type=int, default=5, help="simulated weeks after the baseline (1-10)")
     demo.add_argument("--log-level", default="WARNING")
     return parser
+
+
+async def _migrate(settings) -> int:
+    """Open (and so migrate) the configured database, print the revision reached; 0 on success, 1 on failure."""
+    from sqlalchemy import text
+
+    from storage.db import open_database
+
+    try:
+        db = await open_database(settings.database_url, **settings.database.engine_options())
+    except Exception as exc:  # unreachable server, bad credentials, a failing migration: one line
+        print(f"migrate: the database could not be migrated: {type(exc).__name__}: {exc}".splitlines()[0],
+              file=sys.stderr)
+        return 1
+    try:
+        async with db.engine.connect() as conn:
+            revision = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar_one()
+    finally:
+        await db.close()
+    print(f"database migrated to revision {revision} (head)")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,6 +98,9 @@ def main(argv: list[str] | None = None) -> int:
             from bot.check import run_check
 
             return asyncio.run(run_check(settings, args.artist, as_json=args.json, profile=args.profile))
+        if args.command == "migrate":
+            settings = load_config(args.config, os.environ, require_secrets=False)
+            return asyncio.run(_migrate(settings))
         if args.command == "demo":
             if not 1 <= args.weeks <= 10:
                 print("demo: --weeks must be from 1 to 10", file=sys.stderr)

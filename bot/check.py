@@ -100,7 +100,7 @@ async def run_check(settings: Settings, artist_args: list[str], *, as_json: bool
             print(f"check: --artist {arg!r}: {what}", file=err)
             return 2
         ids.append(artist_id)
-    db = await open_database(settings.database_url)
+    db = await open_database(settings.database_url, **settings.database.engine_options())
     own_session = session is None
     http = session or aiohttp.ClientSession()
     try:

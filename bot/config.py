@@ -64,6 +64,25 @@ class TrackingSettings:
 
 
 @dataclass(frozen=True)
+class DatabaseSettings:
+    """``[database]`` engine options for PostgreSQL (SQLite ignores them).
+
+    ``pool_size``: pooled connections (1–1000); ``pool_pre_ping``: test a pooled connection
+    before use; ``application_name``: shown by PostgreSQL in ``pg_stat_activity`` (1–63
+    printable ASCII characters). The URL itself is ``Settings.database_url``.
+    """
+
+    pool_size: int = 10
+    pool_pre_ping: bool = True
+    application_name: str = "release-bot"
+
+    def engine_options(self) -> dict[str, Any]:
+        """Keyword arguments for ``storage.db.open_database``."""
+        return {"pool_size": self.pool_size, "pool_pre_ping": self.pool_pre_ping,
+                "application_name": self.application_name}
+
+
+@dataclass(frozen=True)
 class ScheduleSettings:
     """``[schedule]``: default weekly slot for new guilds (``day`` 0=Monday, local ``time`` "HH:MM", IANA ``timezone``)."""
 
@@ -82,6 +101,7 @@ class Settings:
     scan_interval_seconds: float = 60.0
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     tracking: TrackingSettings = field(default_factory=TrackingSettings)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
 
 
 def _int(table: Mapping[str, Any], section: str, key: str, default: int, low: int, high: int) -> int:
@@ -189,6 +209,16 @@ def load_config(path: str | Path | None, environ: Mapping[str, str], *, require_
     database_url = _string(db, "database", "url", Settings.database_url, "DATABASE_URL", environ)
     if "://" not in database_url:
         raise ConfigError("database.url", f"must be a SQLAlchemy URL such as sqlite+aiosqlite:///data/release-bot.db, got {database_url!r}")
+    pre_ping = db.get("pool_pre_ping", DatabaseSettings.pool_pre_ping)
+    if not isinstance(pre_ping, bool):
+        raise ConfigError("database.pool_pre_ping", f"must be true or false, got {pre_ping!r}")
+    app_name = db.get("application_name", DatabaseSettings.application_name)
+    if (not isinstance(app_name, str) or not 1 <= len(app_name) <= 63
+            or not all(" " <= c <= "~" for c in app_name)):
+        raise ConfigError("database.application_name",
+                          f"must be 1 to 63 printable ASCII characters, got {app_name!r}")
+    database = DatabaseSettings(pool_size=_int(db, "database", "pool_size", DatabaseSettings.pool_size, 1, 1000),
+                                pool_pre_ping=pre_ping, application_name=app_name)
 
     interval = s_interval = sch.get("scan_interval_seconds", 60)
     if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not 1 <= interval <= 3600:
@@ -214,4 +244,5 @@ def load_config(path: str | Path | None, environ: Mapping[str, str], *, require_
         scan_interval_seconds=float(interval),
         schedule=ScheduleSettings(day=day, time=time, timezone=tz),
         tracking=tracking,
+        database=database,
     )

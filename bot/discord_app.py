@@ -216,7 +216,7 @@ class ReleaseBot(commands.Bot):
     async def setup_hook(self) -> None:
         """Open the store (migrating it), create the HTTP session and services, load cogs, sync commands."""
         s = self.settings
-        self.db = await open_database(s.database_url)
+        self.db = await open_database(s.database_url, **s.database.engine_options())
         self.http_session = aiohttp.ClientSession()
         self.spotify = SpotifyClient(
             client_id=s.spotify.client_id,

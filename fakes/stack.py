@@ -56,13 +56,15 @@ async def wait_for(predicate: Callable[[], Any], *, timeout: float = 10.0, inter
         await asyncio.sleep(interval)
 
 
-def config_toml(fake: DiscordFake, emu: SpotifyEmulator, db_path: Path, *, token: str | None = None,
+def config_toml(fake: DiscordFake, emu: SpotifyEmulator, db_path: Path | str, *, token: str | None = None,
                 scan_interval_seconds: float = 5) -> str:
     """A ``config.toml`` for ``release-bot run`` as a process against the two fakes.
 
-    ``token`` defaults to the fake's; client pacing is off (the emulator here has no rate
-    limit; pacing is tested in ``tests/bot/spotify``).
+    ``db_path`` is a SQLite file, or a SQLAlchemy URL (a ``str`` containing ``://``, e.g. the
+    test backend's ``tests.backend.database_url``). ``token`` defaults to the fake's; client
+    pacing is off (the emulator here has no rate limit; pacing is tested in ``tests/bot/spotify``).
     """
+    url = db_path if isinstance(db_path, str) and "://" in db_path else f"sqlite+aiosqlite:///{db_path}"
     return f"""
 [discord]
 token = "{fake.token if token is None else token}"
@@ -75,7 +77,7 @@ api_base_url = "{emu.api_base_url}"
 accounts_base_url = "{emu.accounts_base_url}"
 rate_limit_per_30s = 0
 [database]
-url = "sqlite+aiosqlite:///{db_path}"
+url = "{url}"
 [scheduler]
 scan_interval_seconds = {scan_interval_seconds}
 """
@@ -99,8 +101,12 @@ class Stack:
 
     @classmethod
     async def create(cls, data_dir: Path, *, clock: SimClock | None = None, scan_interval_seconds: float = 0.1,
-                     spotify_latency: float = 0.0) -> "Stack":
-        """Start both fakes and build a guild with one text channel, an admin and a plain member."""
+                     spotify_latency: float = 0.0, database_url: str | None = None) -> "Stack":
+        """Start both fakes and build a guild with one text channel, an admin and a plain member.
+
+        The bot's database is ``database_url`` (tests pass their backend's,
+        ``tests.backend.database_url``), by default a SQLite file in ``data_dir``.
+        """
         spotify = SpotifyEmulator(latency=spotify_latency)
         await spotify.start()
         fake = DiscordFake()
@@ -111,7 +117,7 @@ class Stack:
         member_id = fake.add_member(guild_id, name="listener")
         clock = clock or SimClock(dt.datetime(2026, 11, 16, 9, 0, tzinfo=dt.timezone.utc))  # a Monday
         return cls(spotify=spotify, discord=fake, clock=clock,
-                   database_url=f"sqlite+aiosqlite:///{data_dir / 'release-bot.db'}",
+                   database_url=database_url or f"sqlite+aiosqlite:///{data_dir / 'release-bot.db'}",
                    scan_interval_seconds=scan_interval_seconds, guild_id=guild_id, channel_id=channel_id,
                    admin_id=admin_id, member_id=member_id)
 

@@ -1,23 +1,35 @@
 """Engine, sessions and start-up migration of the store.
 
 ``open_database(url)`` is the one entry point: it creates the async engine
-(SQLite gets WAL and a busy timeout), applies the Alembic migrations in
-``storage/migrations`` up to head, and returns a :class:`Database`.
+(SQLite gets WAL and a busy timeout; PostgreSQL a connection pool, pre-ping and an
+``application_name``), applies the Alembic migrations in ``storage/migrations`` up to
+head, and returns a :class:`Database`. ``retry_transaction`` runs a unit of work again after
+a PostgreSQL deadlock or serialization failure.
+
+On PostgreSQL the migrations run under a session-level advisory lock
+(``pg_advisory_lock(MIGRATION_LOCK_KEY)``) taken on the very connection that runs
+Alembic and released after, so two processes starting together on a fresh database
+never race: the second waits, then finds the schema at head.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+# Fixed key of the PostgreSQL advisory lock held while migrating ("rb-migr" as a 64-bit int).
+MIGRATION_LOCK_KEY = 0x72622D6D69677200
 
 
 @dataclass
@@ -43,20 +55,60 @@ def _upgrade(connection: Connection) -> None:
     command.upgrade(_alembic_config(connection), "head")
 
 
-async def open_database(url: str, *, migrate: bool = True) -> Database:
+async def migrate_database(engine: AsyncEngine) -> None:
+    """Apply the Alembic migrations up to head on ``engine`` (one transaction).
+
+    On PostgreSQL the work is done under ``pg_advisory_lock(MIGRATION_LOCK_KEY)`` held by
+    the migrating connection: a concurrent migrator blocks until this one committed, then
+    finds nothing to do. The lock is released (and would be by PostgreSQL anyway when the
+    connection closes) whether the migration succeeded or raised.
+    """
+    if engine.dialect.name != "postgresql":
+        async with engine.begin() as conn:
+            await conn.run_sync(_upgrade)
+        return
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+        await conn.commit()  # a session-level lock: it outlives this tiny transaction
+        try:
+            await conn.run_sync(_upgrade)
+            await conn.commit()
+        except BaseException:
+            await conn.rollback()
+            raise
+        finally:
+            await conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
+            await conn.commit()
+
+
+async def open_database(url: str, *, migrate: bool = True, pool_size: int = 10, pool_pre_ping: bool = True,
+                        application_name: str = "release-bot") -> Database:
     """Open (and by default migrate to head) the database at SQLAlchemy ``url``.
 
-    For a file-backed SQLite URL the parent folder is created. Raises
-    ``sqlalchemy.exc.ArgumentError`` for a malformed URL.
+    For a file-backed SQLite URL the parent folder is created; the pool options do not
+    apply to SQLite. For PostgreSQL (``postgresql+asyncpg://…``) ``pool_size`` is the
+    number of pooled connections (as many again may overflow briefly), ``pool_pre_ping``
+    tests a pooled connection before use (a restarted server is survived), and
+    ``application_name`` is sent as an asyncpg ``server_settings`` entry (shown in
+    ``pg_stat_activity``); a plain ``postgresql://`` or ``postgres://`` URL uses asyncpg.
+    Raises ``sqlalchemy.exc.ArgumentError`` for a malformed URL, and the driver's error
+    (e.g. ``OSError``, ``asyncpg`` exceptions) when the server cannot be reached while migrating.
     """
     parsed = make_url(url)
-    is_sqlite = parsed.get_backend_name() == "sqlite"
+    if parsed.drivername in ("postgresql", "postgres"):  # a plain libpq-style URL: the async driver installed
+        parsed = parsed.set(drivername="postgresql+asyncpg")
+    backend = parsed.get_backend_name()
+    is_sqlite = backend == "sqlite"
     if is_sqlite and parsed.database and parsed.database != ":memory:":
         Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
     kwargs: dict = {}
     if is_sqlite:
         kwargs["connect_args"] = {"timeout": 30}
-    engine = create_async_engine(url, **kwargs)
+    elif backend == "postgresql":
+        kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=pool_pre_ping)
+        if parsed.get_driver_name() == "asyncpg":
+            kwargs["connect_args"] = {"server_settings": {"application_name": application_name}}
+    engine = create_async_engine(parsed, **kwargs)
     if is_sqlite:
 
         @event.listens_for(engine.sync_engine, "connect")
@@ -69,6 +121,60 @@ async def open_database(url: str, *, migrate: bool = True) -> Database:
             cur.close()
 
     if migrate:
-        async with engine.begin() as conn:
-            await conn.run_sync(_upgrade)
+        try:
+            await migrate_database(engine)
+        except BaseException:
+            await engine.dispose()
+            raise
     return Database(engine=engine, sessions=async_sessionmaker(engine, expire_on_commit=False))
+
+
+# SQLSTATEs after which PostgreSQL asks the client to run the whole transaction again.
+RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock_detected, serialization_failure
+
+
+def sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE carried by ``exc`` (a SQLAlchemy ``DBAPIError`` or a driver error, searched through
+    ``.orig`` and ``__cause__``), or None when it has none (e.g. any SQLite error)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        code = getattr(current, "sqlstate", None) or getattr(current, "pgcode", None)
+        if isinstance(code, str):
+            return code
+        current = getattr(current, "orig", None) or current.__cause__
+    return None
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """True for a PostgreSQL deadlock (40P01) or serialization failure (40001): run the transaction again."""
+    return sqlstate(exc) in RETRYABLE_SQLSTATES
+
+
+T = TypeVar("T")
+
+
+async def retry_transaction(sessions: async_sessionmaker[AsyncSession], work: Callable[[AsyncSession], Awaitable[T]],
+                            *, attempts: int = 5, max_backoff: float = 0.5) -> T:
+    """Run ``await work(session)`` in a new session and commit it; return what ``work`` returned.
+
+    When the transaction fails with a PostgreSQL deadlock or serialization failure
+    (SQLSTATE 40P01 / 40001, :func:`is_retryable`) it is rolled back and run again from
+    scratch in a fresh session, up to ``attempts`` times in all, after a random backoff of
+    at most ``max_backoff`` seconds (growing per attempt). ``work`` must therefore be safe to
+    run again (read what it needs inside the transaction). Any other error, or the last
+    retryable one, is raised unchanged.
+    """
+    retrying = AsyncRetrying(
+        retry=retry_if_exception(is_retryable),
+        stop=stop_after_attempt(attempts),
+        wait=wait_random_exponential(multiplier=0.02, max=max_backoff),
+        reraise=True,
+    )
+    async for attempt in retrying:
+        with attempt:
+            async with sessions() as session:
+                result = await work(session)
+                await session.commit()
+    return result

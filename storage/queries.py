@@ -2,9 +2,11 @@
 
 Conventions: every helper takes an open ``AsyncSession`` and **never commits** —
 the caller owns the transaction. Times are timezone-aware UTC ``datetime`` values.
-Inserts that may race with another writer (``upsert_release``, ``link_release``)
-use ``INSERT … ON CONFLICT DO NOTHING`` on SQLite/PostgreSQL, so two tasks (or two
-processes) storing the same release never fail on the primary key.
+Inserts that may race with another writer (``upsert_release``, ``link_release``,
+``get_or_create_guild``, ``get_or_create_artist``, ``follow_artist``) use
+``INSERT … ON CONFLICT DO NOTHING`` on SQLite/PostgreSQL, so two tasks (or two
+processes) storing the same row never fail on the primary key: the loser's insert does
+nothing (on PostgreSQL it first waits for the winner's transaction) and the row is read back.
 """
 
 from __future__ import annotations
@@ -47,7 +49,8 @@ async def get_or_create_guild(
 
     ``schedule_day`` 0=Monday…6=Sunday, ``schedule_time`` local "HH:MM" in IANA
     ``timezone``. ``next_due_at`` (UTC) defaults to the first scheduled time strictly
-    after ``now`` (``bot.scheduling.due.next_due``). An existing guild is returned unchanged.
+    after ``now`` (``bot.scheduling.due.next_due``). An existing guild is returned unchanged,
+    also when another session inserts it concurrently (``INSERT … ON CONFLICT DO NOTHING``).
     """
     guild = await session.get(Guild, guild_id)
     if guild is not None:
@@ -56,17 +59,9 @@ async def get_or_create_guild(
         from bot.scheduling.due import next_due  # pure stdlib helper; imported late to keep storage standalone
 
         next_due_at = next_due(schedule_day, schedule_time, timezone, now)
-    guild = Guild(
-        id=guild_id,
-        schedule_day=schedule_day,
-        schedule_time=schedule_time,
-        timezone=timezone,
-        next_due_at=next_due_at,
-        created_at=now,
-    )
-    session.add(guild)
-    await session.flush()
-    return guild
+    values = {"id": guild_id, "schedule_day": schedule_day, "schedule_time": schedule_time, "timezone": timezone,
+              "next_due_at": next_due_at, "created_at": now}
+    return await _insert_ignore_then_get(session, Guild, values, guild_id)
 
 
 async def get_or_create_artist(
@@ -75,13 +70,13 @@ async def get_or_create_artist(
     """Return artist ``artist_id``, adding it (not committed, not baselined) if absent.
 
     An existing row keeps its name unless it is empty; ``image_url`` fills a missing one.
+    A concurrent insert of the same artist by another session is not an error.
     """
     artist = await session.get(Artist, artist_id)
     if artist is None:
-        artist = Artist(id=artist_id, name=name, image_url=image_url, group_state={})
-        session.add(artist)
-        await session.flush()
-    else:
+        artist = await _insert_ignore_then_get(
+            session, Artist, {"id": artist_id, "name": name, "image_url": image_url, "group_state": {}}, artist_id)
+    if artist is not None:
         if not artist.name and name:
             artist.name = name
         if image_url and not artist.image_url:
@@ -92,15 +87,34 @@ async def get_or_create_artist(
 async def follow_artist(session: AsyncSession, guild_id: int, artist_id: str, *, now: dt.datetime) -> Follow:
     """Make guild ``guild_id`` follow artist ``artist_id`` since ``now`` (not committed).
 
-    Idempotent: an existing follow keeps its original ``followed_at``. The guild and
-    artist rows must exist (foreign keys).
+    Idempotent: an existing follow keeps its original ``followed_at``, also when another
+    session inserts it concurrently. The guild and artist rows must exist (foreign keys;
+    ``sqlalchemy.exc.IntegrityError`` otherwise).
     """
     follow = await session.get(Follow, (guild_id, artist_id))
     if follow is None:
-        follow = Follow(guild_id=guild_id, artist_id=artist_id, followed_at=now)
-        session.add(follow)
-        await session.flush()
+        follow = await _insert_ignore_then_get(
+            session, Follow, {"guild_id": guild_id, "artist_id": artist_id, "followed_at": now}, (guild_id, artist_id))
     return follow
+
+
+async def _insert_ignore_then_get(session: AsyncSession, model: type, values: dict[str, Any], key: Any) -> Any:
+    """Insert ``values`` into ``model`` unless its key exists (``ON CONFLICT DO NOTHING``), then load row ``key``.
+
+    Pending changes are flushed first. When another transaction inserted the same key,
+    PostgreSQL makes the insert wait for it to end, and the row it committed is returned.
+    """
+    await session.flush()
+    stmt = _insert_ignore(session, model, values)
+    if stmt is None:  # pragma: no cover - only SQLite/PostgreSQL are used
+        session.add(model(**values))
+        await session.flush()
+    else:
+        await session.execute(stmt)
+    row = await session.get(model, key, populate_existing=True)
+    if row is None:  # pragma: no cover - the row was inserted or exists
+        raise LookupError(f"{model.__tablename__} row {key!r} vanished after its insert")
+    return row
 
 
 async def followed_artist_ids(session: AsyncSession, guild_ids: Iterable[int] | None = None) -> list[str]:
@@ -302,7 +316,9 @@ async def store_checks(
     Executemany statements: a few round trips per batch, whatever its size.
     """
     if new_artists:
-        await _insert_many_ignore(session, Artist, list(new_artists))
+        # Artist rows in primary-key order, inserts and updates alike: two runs writing overlapping
+        # artists lock them in the same order, so they cannot deadlock on PostgreSQL.
+        await _insert_many_ignore(session, Artist, sorted(new_artists, key=lambda r: r["id"]))
     inserted: set[str] = set()
     if releases:
         unique = list({r["id"]: r for r in releases}.values())
@@ -319,6 +335,8 @@ async def store_checks(
         by_keys: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for row in artist_updates:
             by_keys.setdefault(tuple(sorted(k for k in row if k != "id")), []).append(row)
+        for rows in by_keys.values():
+            rows.sort(key=lambda r: r["id"])
         table = Artist.__table__
         for keys, rows in by_keys.items():
             stmt = update(table).where(table.c.id == bindparam("b_id")).values({k: bindparam(f"b_{k}") for k in keys})

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from storage.db import Database, open_database
+from tests import backend
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
@@ -22,10 +23,29 @@ def shared_spotify() -> Path:
     return path
 
 
+def pytest_report_header(config) -> str:
+    """Say which database backend this run tests (``RELEASE_BOT_TEST_DATABASE_URL``)."""
+    return f"release-bot test database backend: {backend.backend()}"
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    """Drop what is left of the PostgreSQL test databases and the template."""
+    backend.drop_test_databases(recycle=False)
+    backend.drop_template()
+
+
+@pytest.fixture(autouse=True)
+def _drop_test_databases():
+    """Drop the PostgreSQL databases a test made (nothing to do on SQLite: they live in ``tmp_path``)."""
+    mark = backend.created_count()
+    yield
+    backend.drop_test_databases(mark)
+
+
 @pytest.fixture
 async def db(tmp_path: Path) -> Database:
-    """A fresh SQLite database, migrated to head, closed after the test."""
-    database = await open_database(f"sqlite+aiosqlite:///{tmp_path / 'test.db'}")
+    """A fresh database of the run's backend (``tests/backend.py``), migrated to head, closed after the test."""
+    database = await open_database(backend.database_url(tmp_path))
     try:
         yield database
     finally:

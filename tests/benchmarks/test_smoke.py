@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests import backend
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -18,7 +20,8 @@ def test_harness_smoke(tmp_path):
     out = tmp_path / "result.json"
     subprocess.run(
         [sys.executable, "-m", "benchmarks.harness", "--size", "20", "--weeks", "2", "--latency", "0",
-         "--rate-limit", "none", "--naive", "real", "--out", str(out)],
+         "--rate-limit", "none", "--naive", "real", "--out", str(out),
+         "--database-url", backend.database_url(tmp_path, "bench")],
         cwd=ROOT, check=True, capture_output=True, timeout=60,
     )
     result = json.loads(out.read_text())

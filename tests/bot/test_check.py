@@ -12,6 +12,7 @@ import pytest
 from bot.check import run_check
 from bot.config import DiscordSettings, Settings, SpotifySettings
 from fakes.spotify_emulator import SpotifyEmulator
+from tests import backend
 
 
 @pytest.fixture
@@ -25,7 +26,7 @@ def settings_for(emu: SpotifyEmulator, tmp_path) -> Settings:
         discord=DiscordSettings(token=""),
         spotify=SpotifySettings(client_id=emu.client_id, client_secret=emu.client_secret,
                                 api_base_url=emu.api_base_url, accounts_base_url=emu.accounts_base_url),
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
+        database_url=backend.database_url(tmp_path, "bot"),
     )
 
 
@@ -96,7 +97,7 @@ client_secret = "{emulator.client_secret}"
 api_base_url = "{emulator.api_base_url}"
 accounts_base_url = "{emulator.accounts_base_url}"
 [database]
-url = "sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+url = "{backend.database_url(tmp_path, 'cli')}"
 """)
 
     async def cli():

@@ -30,6 +30,7 @@ def test_defaults_fill_everything_but_secrets(tmp_path):
     assert s.discord.gateway_url == "wss://gateway.discord.gg/"
     assert s.spotify.market == "US"
     assert s.database_url == "sqlite+aiosqlite:///data/release-bot.db"
+    assert (s.database.pool_size, s.database.pool_pre_ping, s.database.application_name) == (10, True, "release-bot")
     assert s.scan_interval_seconds == 60
     assert (s.schedule.day, s.schedule.time, s.schedule.timezone) == (4, "12:00", "UTC")
 
@@ -57,6 +58,12 @@ def test_secrets_are_not_in_repr(tmp_path):
         (GOOD + "\n[schedule]\ntime = '25:00'", "schedule.time"),
         (GOOD + "\n[schedule]\nday = 'someday'", "schedule.day"),
         (GOOD + "\n[database]\nurl = 'nonsense'", "database.url"),
+        (GOOD + "\n[database]\npool_size = 0", "database.pool_size"),
+        (GOOD + "\n[database]\npool_size = '10'", "database.pool_size"),
+        (GOOD + "\n[database]\npool_pre_ping = 'yes'", "database.pool_pre_ping"),
+        (GOOD + "\n[database]\napplication_name = ''", "database.application_name"),
+        (GOOD + "\n[database]\napplication_name = 'é-bot'", "database.application_name"),
+        (GOOD + "\n[database]\napplication_name = 5", "database.application_name"),
         (GOOD.replace('client_id = "id"', 'client_id = "id"\nmarket = "USA"'), "spotify.market"),
     ],
 )
@@ -74,3 +81,9 @@ def test_cli_prints_one_line_not_a_traceback(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0
     assert "discord.token" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_database_engine_options_are_read(tmp_path):
+    s = load_config(write(tmp_path, GOOD + "\n[database]\npool_size = 3\npool_pre_ping = false\n"
+                                           "application_name = 'rb-eu-1'"), {})
+    assert s.database.engine_options() == {"pool_size": 3, "pool_pre_ping": False, "application_name": "rb-eu-1"}

@@ -40,7 +40,7 @@ class World:
     async def artist(self, name: str, singles: int = 3) -> str:
         artist = self.spotify.add_artist(name=name)
         for i in range(singles):
-            self.spotify.release(artist, f"{name} old {i}", date=f"2020-0{i + 1}-01")
+            self.spotify.release(artist, f"{name} old {i}", date=f"{2020 + i // 12}-{i % 12 + 1:02d}-01")
         return artist
 
     async def follow(self, guild: int, artist: str, *, channel_id: int | None = 100) -> None:

@@ -7,14 +7,14 @@ import pytest_asyncio
 
 from bot.service import UserError
 from storage.models import Guild
-from fakes.stack import Stack
+from tests import backend
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.asyncio(loop_scope="module")]
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def stack(tmp_path_factory):
-    st = await Stack.create(tmp_path_factory.mktemp("types"))
+    st = await backend.create_stack(tmp_path_factory.mktemp("types"))
     await st.start_bot()
     try:
         yield st

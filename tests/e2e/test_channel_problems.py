@@ -7,12 +7,13 @@ from __future__ import annotations
 import pytest
 
 from fakes.stack import Stack
+from tests import backend
 
 pytestmark = pytest.mark.timeout(180)
 
 
 async def ready_stack(tmp_path, releases: int = 2) -> tuple[Stack, list[str]]:
-    stack = await Stack.create(tmp_path)
+    stack = await backend.create_stack(tmp_path)
     sp = stack.spotify
     artist = sp.add_artist("Nova Lights", followers=1000)
     sp.add_album([artist], "Old Days", album_type="album", release_date="2024-01-01")

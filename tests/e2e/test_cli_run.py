@@ -13,12 +13,13 @@ import pytest
 from fakes.discord_fake import DiscordFake
 from fakes.spotify_emulator import SpotifyEmulator
 from fakes.stack import config_toml
+from tests import backend
 
 pytestmark = pytest.mark.timeout(120)
 
 
 def write_config(path, fake, emu, tmp_path, token):
-    path.write_text(config_toml(fake, emu, tmp_path / "run.db", token=token, scan_interval_seconds=5))
+    path.write_text(config_toml(fake, emu, backend.database_url(tmp_path, "run"), token=token, scan_interval_seconds=5))
 
 
 async def start(config, tmp_path):

@@ -16,6 +16,7 @@ from bot.discord_app import DiscordSender
 from cogs.runs import REFRESH_RUNNING_TEXT
 from storage.models import Delivery
 from fakes.stack import Stack
+from tests import backend
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.asyncio(loop_scope="module")]
 
@@ -24,7 +25,7 @@ OTHERS = [f"Artist {chr(65 + k)}" for k in range(11)]
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def stack(tmp_path_factory):
-    st = await Stack.create(tmp_path_factory.mktemp("polish"))
+    st = await backend.create_stack(tmp_path_factory.mktemp("polish"))
     sp = st.spotify
     st.nova = sp.add_artist("Nova Lights")
     st.guest = sp.add_artist("Guest Star")

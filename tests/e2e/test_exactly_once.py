@@ -15,7 +15,6 @@ import os
 import random
 import re
 import signal
-import sqlite3
 import sys
 import time
 from collections import Counter
@@ -25,6 +24,9 @@ import pytest
 from fakes.discord_fake import DiscordFake
 from fakes.spotify_emulator import SpotifyEmulator
 from fakes.stack import config_toml
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+from tests import backend
 
 SEED = 20261122
 KILLS = 24
@@ -72,9 +74,14 @@ async def until(predicate, timeout: float, what: str) -> None:
         await asyncio.sleep(0.01)
 
 
-def ledger_states(db_path) -> Counter:
-    with sqlite3.connect(db_path) as conn:
-        return Counter(s for (s,) in conn.execute("select status from deliveries"))
+async def ledger_states(db_url: str) -> Counter:
+    """``Counter`` of the ledger's statuses, read on a connection of its own (the bot may be dead or alive)."""
+    engine = create_async_engine(db_url)
+    try:
+        async with engine.connect() as conn:
+            return Counter((await conn.execute(text("select status from deliveries"))).scalars())
+    finally:
+        await engine.dispose()
 
 
 @pytest.mark.timeout(240)
@@ -89,9 +96,9 @@ async def test_sigkill_at_random_points_posts_every_release_exactly_once(tmp_pat
         for i, a in enumerate(artists):
             for j in range(3):
                 emu.add_album([a], f"Old {i}.{j}", album_type="album", release_date=f"2024-0{j + 1}-01")
-        db_path = tmp_path / "kill.db"
+        db_url = backend.database_url(tmp_path, "kill")
         config = tmp_path / "config.toml"
-        write_config(config, fake, emu, db_path)
+        write_config(config, fake, emu, db_url)
 
         procs: list[BotProcess] = []
 
@@ -162,7 +169,7 @@ async def test_sigkill_at_random_points_posts_every_release_exactly_once(tmp_pat
                 delays.append(delay)
             await bot.kill()
             kills += 1
-            if ledger_states(db_path)["claimed"]:
+            if (await ledger_states(db_url))["claimed"]:
                 left_claimed += 1
             bot = await start_bot()
 
@@ -191,4 +198,4 @@ async def test_sigkill_at_random_points_posts_every_release_exactly_once(tmp_pat
         assert not duplicates, duplicates
         assert not lost, (lost, reply.final)
         assert not extra, extra
-        assert ledger_states(db_path)["claimed"] == 0
+        assert (await ledger_states(db_url))["claimed"] == 0

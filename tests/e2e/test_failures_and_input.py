@@ -8,14 +8,14 @@ import datetime as dt
 import pytest
 import pytest_asyncio
 
-from fakes.stack import Stack
+from tests import backend
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.asyncio(loop_scope="module")]
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def stack(tmp_path_factory):
-    st = await Stack.create(tmp_path_factory.mktemp("failures"))
+    st = await backend.create_stack(tmp_path_factory.mktemp("failures"))
     st.nova = st.spotify.add_artist("Nova Lights")
     st.spotify.add_album([st.nova], "Old Album", album_type="album", release_date="2023-05-05")
     st.closed_channel = st.discord.add_channel(st.guild_id, "staff-only", bot_can_send=False)

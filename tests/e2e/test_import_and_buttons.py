@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from storage.models import Follow, Guild
 from fakes.stack import Stack
+from tests import backend
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -34,7 +35,7 @@ async def followed(stack: Stack) -> set[str]:
 
 
 async def test_import_then_buttons(tmp_path):
-    stack = await Stack.create(tmp_path)
+    stack = await backend.create_stack(tmp_path)
     sp = stack.spotify
     try:
         nova = sp.add_artist("Nova Lights")
@@ -137,7 +138,7 @@ async def test_import_then_buttons(tmp_path):
 
 async def test_digest_select_unfollows_the_chosen_artist(tmp_path):
     """A message with releases of more than three artists carries the "Unfollow an artist…" select."""
-    stack = await Stack.create(tmp_path)
+    stack = await backend.create_stack(tmp_path)
     sp = stack.spotify
     try:
         names = ["Ada", "Bea", "Cy", "Dee", "Eve"]

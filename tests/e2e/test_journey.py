@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 
 from storage.models import Delivery, Run
 from fakes.stack import Stack
+from tests import backend
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -24,7 +25,7 @@ def titles(stack: Stack) -> list[str]:
 
 
 async def test_follow_refresh_schedule_restart(tmp_path):
-    stack = await Stack.create(tmp_path)
+    stack = await backend.create_stack(tmp_path)
     sp = stack.spotify
     try:
         nova = sp.add_artist("Nova Lights", followers=120_000)

@@ -13,6 +13,7 @@ import pytest
 
 from bot.tracking.labels import Labeler
 from fakes.stack import Stack
+from tests import backend
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -32,7 +33,7 @@ def embed_titled(stack: Stack, title: str) -> dict:
 
 
 async def test_album_carrying_posted_singles_and_types(tmp_path):
-    stack = await Stack.create(tmp_path)
+    stack = await backend.create_stack(tmp_path)
     sp = stack.spotify
     try:
         # The clock stays inside Monday 16 Nov (the weekly post is Friday): every post comes from /refresh.

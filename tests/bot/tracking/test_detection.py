@@ -17,6 +17,7 @@ from storage.models import Artist, ArtistRelease, Guild, Release
 from tests.bot.helpers import add_guild, follow, links
 from tests.conftest import FakeClock
 from fakes.spotify_emulator import SpotifyEmulator
+from tests import backend
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -29,7 +30,7 @@ async def emu():
 
 @pytest_asyncio.fixture(loop_scope="module")
 async def world(emu, tmp_path):
-    db = await open_database(f"sqlite+aiosqlite:///{tmp_path / 'd.db'}")
+    db = await open_database(backend.database_url(tmp_path, "d"))
     client = SpotifyClient(client_id=emu.client_id, client_secret=emu.client_secret, api_base_url=emu.api_base_url,
                            accounts_base_url=emu.accounts_base_url)
     clock = FakeClock()

@@ -28,6 +28,7 @@ from storage import queries
 from storage.models import Release, ReleaseTrack, SpotifyState
 from tests.bot.helpers import FakeSender, add_guild, follow
 from fakes.spotify_emulator import SpotifyEmulator
+from tests import backend
 
 T0 = dt.datetime(2026, 11, 20, 12, tzinfo=dt.timezone.utc)
 
@@ -383,7 +384,7 @@ async def test_quota_cooldown_stops_fetching_and_is_persisted(db, emu, client, c
 async def test_store_failure_never_raises(emu, client, clock, tmp_path):
     from storage.db import open_database
 
-    database = await open_database(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
+    database = await open_database(backend.database_url(tmp_path, "x"))
     await database.close()
     broken = Labeler(database, client, clock=clock)
     broken.db = None  # anything the store does now fails

@@ -24,7 +24,7 @@ async def setup(db, clock, n: int, *, active: int = 0, singles: int = 3):
     for i in range(n):
         a = spotify.add_artist(name=f"A{i}")
         for k in range(singles):
-            date = f"2026-10-0{k + 1}" if i < active else f"2019-0{k + 1}-01"
+            date = f"2026-10-{k + 1:02d}" if i < active else f"{2019 + k // 12}-{k % 12 + 1:02d}-01"
             spotify.release(a, f"A{i} s{k}", date=date)
         await follow(db, 1, a, f"A{i}", now=clock())
         artists.append(a)

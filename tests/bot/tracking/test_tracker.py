@@ -37,7 +37,7 @@ async def artist_with_catalogue(db, spotify, clock, *, singles=3, albums=2, guil
     for i in range(albums):
         spotify.release(artist, f"Album {i}", group="album", date=f"201{i}-01-01")
     for i in range(singles):
-        spotify.release(artist, f"Single {i}", date=f"2020-0{i + 1}-01")
+        spotify.release(artist, f"Single {i}", date=f"{2020 + i // 12}-{i % 12 + 1:02d}-01")
     await add_guild(db, guild, now=clock())
     await follow(db, guild, artist, "Pitbull", now=clock())
     return artist
