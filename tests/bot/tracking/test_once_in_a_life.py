@@ -27,6 +27,7 @@ from fakes.spotify_emulator import SpotifyEmulator
 from storage import queries
 from storage.db import open_database
 from storage.models import Delivery, Release
+from tests.backend import database_url
 from tests.bot.helpers import FakeSender, add_guild, follow
 from tests.conftest import FakeClock
 
@@ -54,7 +55,7 @@ class Checker:
                                     api_base_url=emu.api_base_url, accounts_base_url=emu.accounts_base_url,
                                     rate_limit_per_30s=0),
             tracking=TrackingSettings(recheck_share=recheck_share),
-            database_url=f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
+            database_url=database_url(tmp_path, "bot"),
         )
         self.printed: list[str] = []  # every album id printed, in order, over all passes
         self.requests = 0
