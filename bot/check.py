@@ -18,6 +18,7 @@ import aiohttp
 from sqlalchemy import select
 
 from bot.config import Settings
+from bot.coordination import coordinator_from_settings
 from bot.delivery import Deliverer
 from bot.delivery.planner import fold_twins
 from bot.delivery.render import format_release_date
@@ -103,17 +104,23 @@ async def run_check(settings: Settings, artist_args: list[str], *, as_json: bool
     db = await open_database(settings.database_url, **settings.database.engine_options())
     own_session = session is None
     http = session or aiohttp.ClientSession()
+    coordinator = None
     try:
         spotify = SpotifyClient(client_id=settings.spotify.client_id, client_secret=settings.spotify.client_secret,
                                 api_base_url=settings.spotify.api_base_url,
                                 accounts_base_url=settings.spotify.accounts_base_url,
                                 market=settings.spotify.market, session=http, clock=clock, sleep=sleep,
                                 rate_limit_per_30s=settings.spotify.rate_limit_per_30s)
-        tracker = tracker_from_settings(db, spotify, settings, clock=clock)
+        # `check` is one more process on the bot's store: it claims artists, reserves the day budget
+        # and honours the cooldown like the bot's processes (docs/multiprocess.md).
+        coordinator = coordinator_from_settings(db, settings, clock=None if clock is _utcnow else clock)
+        await coordinator.start()
+        clock = coordinator.clock
+        tracker = tracker_from_settings(db, spotify, settings, clock=clock, coordinator=coordinator)
         from bot.tracking.labels import Labeler
 
         runner = Runner(db, tracker, Deliverer(db, _NoSender(), clock=clock), clock=clock,
-                        labeler=Labeler(db, spotify, clock=clock))
+                        labeler=Labeler(db, spotify, clock=clock), coordinator=coordinator)
         if not ids:
             async with db.sessions() as s:
                 ids = await queries.followed_artist_ids(s)
@@ -149,6 +156,8 @@ async def run_check(settings: Settings, artist_args: list[str], *, as_json: bool
                 print(json.dumps({"profile": summary.metrics}), file=err)
         return 1 if summary.failed_artists else 0
     finally:
+        if coordinator is not None:
+            await coordinator.stop()
         if own_session:
             await http.close()
         await db.close()

@@ -83,6 +83,20 @@ class DatabaseSettings:
 
 
 @dataclass(frozen=True)
+class CoordinationSettings:
+    """``[coordination]``: several processes on one database (docs/multiprocess.md).
+
+    ``heartbeat_seconds``: how often a process proves it is alive (1–300 s);
+    ``lease_seconds``: how long what a process holds outlives its last heartbeat — a dead
+    process's guilds, artists and claims are taken over after it (more than twice the
+    heartbeat, at most 3600 s).
+    """
+
+    heartbeat_seconds: float = 10.0
+    lease_seconds: float = 60.0
+
+
+@dataclass(frozen=True)
 class ScheduleSettings:
     """``[schedule]``: default weekly slot for new guilds (``day`` 0=Monday, local ``time`` "HH:MM", IANA ``timezone``)."""
 
@@ -102,6 +116,7 @@ class Settings:
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     tracking: TrackingSettings = field(default_factory=TrackingSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    coordination: CoordinationSettings = field(default_factory=CoordinationSettings)
 
 
 def _int(table: Mapping[str, Any], section: str, key: str, default: int, low: int, high: int) -> int:
@@ -220,6 +235,17 @@ def load_config(path: str | Path | None, environ: Mapping[str, str], *, require_
     database = DatabaseSettings(pool_size=_int(db, "database", "pool_size", DatabaseSettings.pool_size, 1, 1000),
                                 pool_pre_ping=pre_ping, application_name=app_name)
 
+    co = _table(data, "coordination")
+    beat = co.get("heartbeat_seconds", CoordinationSettings.heartbeat_seconds)
+    if isinstance(beat, bool) or not isinstance(beat, (int, float)) or not 1 <= beat <= 300:
+        raise ConfigError("coordination.heartbeat_seconds", f"must be a number of seconds from 1 to 300, got {beat!r}")
+    lease = co.get("lease_seconds", CoordinationSettings.lease_seconds)
+    if isinstance(lease, bool) or not isinstance(lease, (int, float)) or not 2 * beat < lease <= 3600:
+        raise ConfigError("coordination.lease_seconds",
+                          f"must be a number of seconds above twice heartbeat_seconds ({2 * beat:g}) and at most "
+                          f"3600, got {lease!r}")
+    coordination = CoordinationSettings(heartbeat_seconds=float(beat), lease_seconds=float(lease))
+
     interval = s_interval = sch.get("scan_interval_seconds", 60)
     if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not 1 <= interval <= 3600:
         raise ConfigError("scheduler.scan_interval_seconds", f"must be a number of seconds from 1 to 3600, got {s_interval!r}")
@@ -245,4 +271,5 @@ def load_config(path: str | Path | None, environ: Mapping[str, str], *, require_
         schedule=ScheduleSettings(day=day, time=time, timezone=tz),
         tracking=tracking,
         database=database,
+        coordination=coordination,
     )

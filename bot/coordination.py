@@ -102,6 +102,8 @@ class Coordinator:
         self.owner = owner or f"{host[:40]}:{os.getpid()}:{secrets.token_hex(4)}"
         self._host = host
         self._task: asyncio.Task | None = None
+        #: async callables awaited after each heartbeat (e.g. sharing the Spotify cooldown and rate limit)
+        self.on_beat: list[Callable[[], Any]] = []
 
     async def start(self) -> None:
         """Register this process and start the heartbeat task (idempotent)."""
@@ -122,6 +124,11 @@ class Coordinator:
         async with self.db.sessions() as session:
             await coord.heartbeat(session, self.owner, now=self.clock(), lease_seconds=self.lease_seconds)
             await session.commit()
+        for callback in list(self.on_beat):
+            try:
+                await callback()
+            except Exception:  # one follower's failure never stops the heartbeat
+                log.warning("heartbeat callback %r failed", callback, exc_info=True)
 
     async def _beat_forever(self) -> None:
         while True:

@@ -14,7 +14,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
-from typing import Callable
+from typing import Any, Callable
 
 import aiohttp
 import discord
@@ -22,6 +22,7 @@ import yarl
 from discord.ext import commands
 
 from bot.config import Settings
+from bot.coordination import coordinator_from_settings
 from bot.delivery import ChannelUnavailable, Deliverer
 from bot.runner import Runner
 from bot.service import ReleaseService
@@ -29,6 +30,7 @@ from bot.spotify.client import SpotifyClient
 from bot.tracking import tracker_from_settings
 from bot.tracking.labels import Labeler
 from cogs.common import channel_problem_notice, on_app_command_error
+from storage import queries
 from storage.db import Database, open_database
 from storage.models import BotState
 
@@ -217,6 +219,11 @@ class ReleaseBot(commands.Bot):
         """Open the store (migrating it), create the HTTP session and services, load cogs, sync commands."""
         s = self.settings
         self.db = await open_database(s.database_url, **s.database.engine_options())
+        # Several processes may share the store (docs/multiprocess.md): this process's owner id,
+        # heartbeat and the database clock every shared decision uses (an injected clock in tests).
+        self.coordinator = coordinator_from_settings(self.db, s, clock=None if self.clock is utcnow else self.clock)
+        await self.coordinator.start()
+        self.clock = self.coordinator.clock
         self.http_session = aiohttp.ClientSession()
         self.spotify = SpotifyClient(
             client_id=s.spotify.client_id,
@@ -228,10 +235,14 @@ class ReleaseBot(commands.Bot):
             clock=self.clock,
             rate_limit_per_30s=s.spotify.rate_limit_per_30s,
         )
-        tracker = tracker_from_settings(self.db, self.spotify, s, clock=self.clock)
-        self.deliverer = deliverer = Deliverer(self.db, DiscordSender(self), clock=self.clock)
+        self.spotify.on_cooldown = self._persist_cooldown
+        self.coordinator.on_beat.append(self.share_spotify_state)
+        tracker = tracker_from_settings(self.db, self.spotify, s, clock=self.clock, coordinator=self.coordinator)
+        self.deliverer = deliverer = Deliverer(self.db, DiscordSender(self), clock=self.clock,
+                                               coordinator=self.coordinator)
         labeler = Labeler(self.db, self.spotify, clock=self.clock)
-        self.runner = Runner(self.db, tracker, deliverer, clock=self.clock, labeler=labeler)
+        self.runner = Runner(self.db, tracker, deliverer, clock=self.clock, labeler=labeler,
+                             coordinator=self.coordinator)
         self.service = ReleaseService(
             self.db, self.spotify, tracker, self.runner, clock=self.clock, default_schedule=s.schedule
         )
@@ -241,6 +252,22 @@ class ReleaseBot(commands.Bot):
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         await self.sync_commands_if_changed()
+
+    async def _persist_cooldown(self, cooldown: Any) -> None:
+        """The client's ``on_cooldown``: write a quota cooldown to the store as the 429 arrives."""
+        async with self.db.sessions() as session:
+            await queries.set_cooldown(session, cooldown.until, cooldown.reason)
+            await session.commit()
+
+    async def share_spotify_state(self) -> None:
+        """At each heartbeat: adopt a cooldown another process stored, and split the rate limit
+        between the live processes (one developer account's quota, however many processes)."""
+        async with self.db.sessions() as session:
+            until, _reason = await queries.get_cooldown(session)
+        if until is not None and until > self.clock() and (self.spotify.cooldown_until is None
+                                                           or self.spotify.cooldown_until < until):
+            self.spotify.cooldown_until = until
+        self.spotify.share_rate_limit(len(await self.coordinator.live_owners()))
 
     async def recover(self) -> None:
         """After a crash: mark runs left ``running`` as failed and settle unconfirmed deliveries.
@@ -266,7 +293,8 @@ class ReleaseBot(commands.Bot):
         payload = [c.to_dict(self.tree) for c in self.tree.get_commands()]
         digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
         key = f"commands_hash:{self.application_id}"
-        async with self.db.sessions() as session:
+        # One process syncs, under a lease; the others wait for it and then find the hash stored.
+        async with self.coordinator.lease("command-sync", wait_seconds=120), self.db.sessions() as session:
             row = await session.get(BotState, key)
             if row is not None and row.value == digest:
                 return False
@@ -289,5 +317,7 @@ class ReleaseBot(commands.Bot):
         await super().close()
         if self.http_session is not None:
             await self.http_session.close()
+        if getattr(self, "coordinator", None) is not None:
+            await self.coordinator.stop()
         if getattr(self, "db", None) is not None:
             await self.db.close()

@@ -708,11 +708,12 @@ class Tracker:
 
 
 def tracker_from_settings(db: Database, spotify: Any, settings: Any, *,
-                          clock: Callable[[], dt.datetime] = _utcnow) -> Tracker:
-    """A :class:`Tracker` configured from ``bot.config.Settings`` (``[spotify]`` budgets, ``[tracking]``)."""
+                          clock: Callable[[], dt.datetime] = _utcnow, coordinator: Any = None) -> Tracker:
+    """A :class:`Tracker` configured from ``bot.config.Settings`` (``[spotify]`` budgets, ``[tracking]``);
+    ``coordinator``: this process's ``bot.coordination.Coordinator`` (several processes on one store)."""
     sp, tr = settings.spotify, settings.tracking
     return Tracker(db, spotify, clock=clock, concurrency=sp.max_concurrency,
                    requests_per_run=sp.requests_per_run, requests_per_day=sp.requests_per_day,
                    reserve_share=tr.reserve_share, economy=tr.economy,
                    economy_inactive_days=tr.economy_inactive_days, economy_every=tr.economy_every,
-                   recheck_share=tr.recheck_share)
+                   recheck_share=tr.recheck_share, coordinator=coordinator)
