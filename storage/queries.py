@@ -76,11 +76,10 @@ async def get_or_create_artist(
     if artist is None:
         artist = await _insert_ignore_then_get(
             session, Artist, {"id": artist_id, "name": name, "image_url": image_url, "group_state": {}}, artist_id)
-    if artist is not None:
-        if not artist.name and name:
-            artist.name = name
-        if image_url and not artist.image_url:
-            artist.image_url = image_url
+    if not artist.name and name:
+        artist.name = name
+    if image_url and not artist.image_url:
+        artist.image_url = image_url
     return artist
 
 
