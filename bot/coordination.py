@@ -37,6 +37,33 @@ def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
+def host_key() -> str:
+    """Where this process's pid means something: the host name and the pid namespace.
+
+    Two processes with the same key can see each other's pids (``/proc``), so a process
+    row of this key whose pid is gone belongs to a process that died (killed, crashed)."""
+    try:
+        namespace = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        namespace = "?"
+    return f"{socket.gethostname()}|{namespace}"[:255]
+
+
+def pid_alive(pid: int) -> bool:
+    """True when process ``pid`` exists on this host and is not a zombie."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            return f.read().rsplit(")", 1)[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
 class LeaseBusy(Exception):
     """Raised by :meth:`Coordinator.lease` when another live process holds the lease (``holder``)."""
 
@@ -100,19 +127,30 @@ class Coordinator:
         self.shard_ids = list(shard_ids) if shard_ids else None
         host = socket.gethostname()
         self.owner = owner or f"{host[:40]}:{os.getpid()}:{secrets.token_hex(4)}"
-        self._host = host
+        self._host = host_key()
         self._task: asyncio.Task | None = None
         #: async callables awaited after each heartbeat (e.g. sharing the Spotify cooldown and rate limit)
         self.on_beat: list[Callable[[], Any]] = []
 
     async def start(self) -> None:
-        """Register this process and start the heartbeat task (idempotent)."""
+        """Register this process, reap dead processes of this host, start the heartbeat (idempotent).
+
+        A process of this host (same :func:`host_key`) whose pid is gone died without giving
+        its leases up (killed, crashed): they are released now instead of after their expiry,
+        so a restarted bot takes its guilds back at once. Processes elsewhere are judged by
+        their heartbeat only.
+        """
         if self.db_clock is not None:
             await self.db_clock.sync()
         async with self.db.sessions() as session:
             await coord.register_process(session, self.owner, host=self._host, pid=os.getpid(),
                                          shard_ids=self.shard_ids, now=self.clock())
             await coord.prune_processes(session, now=self.clock(), keep_seconds=7 * 86400)
+            dead = await coord.processes_of_host(session, self._host)
+            for other, pid in dead:
+                if other != self.owner and pid != os.getpid() and not pid_alive(pid):
+                    log.info("process %s (pid %d) of this host is gone: releasing what it held", other, pid)
+                    await coord.forget_process(session, other)
             await session.commit()
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._beat_forever(), name="release-bot-heartbeat")

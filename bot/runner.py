@@ -209,7 +209,7 @@ class Runner:
         plan_seconds = time.perf_counter() - t_plan
         try:
             await self._work(summary, artist_ids, gids, trigger, advance_after, plan_seconds, progress,
-                             fresh_after=fresh_after or started)
+                             fresh_after=fresh_after)
         except BaseException as exc:
             await self._mark_failed(run_id, f"{type(exc).__name__}: {exc}")
             raise
@@ -231,7 +231,9 @@ class Runner:
         problems: list[str] = []
         try:
             extra: dict[str, Any] = {"progress": progress} if progress is not None else {}
-            if self.coordinator is not None:
+            if self.coordinator is not None and fresh_after is not None:
+                # A scheduled run: an artist another process checked since the guilds' due time is not
+                # fetched again. /refresh and check always fetch (concurrent checks are still serialised).
                 extra["fresh_after"] = fresh_after
             track = await self.tracker.track(artist_ids, run_id=summary.run_id,
                                              economy=None if trigger == "schedule" else False, **extra)

@@ -71,6 +71,11 @@ async def forget_process(session: AsyncSession, owner: str) -> None:
     await session.execute(delete(Process).where(Process.id == owner))
 
 
+async def processes_of_host(session: AsyncSession, host: str) -> list[tuple[str, int]]:
+    """``[(owner id, pid)]`` of the registered processes of ``host`` (a ``bot.coordination.host_key``)."""
+    return [(o, p) for o, p in (await session.execute(select(Process.id, Process.pid).where(Process.host == host)))]
+
+
 async def prune_processes(session: AsyncSession, *, now: dt.datetime, keep_seconds: float) -> int:
     """Delete rows of processes silent for ``keep_seconds`` (long dead); returns how many."""
     since = now - dt.timedelta(seconds=keep_seconds)
@@ -155,7 +160,8 @@ async def claim_artists(session: AsyncSession, owner: str, artist_ids: Iterable[
 
     ``claimed``: now held by ``owner`` (unclaimed, expired or already ours) — check them;
     ``fresh``: checked successfully at or after ``fresh_after`` (by any process: another
-    run already fetched them for this due time) and not claimed — do not fetch again;
+    run already fetched them for this due time; a baseline alone does not count) and not
+    claimed — do not fetch again;
     ``busy``: held by another live claim — wait for it, then they are fresh (or take them
     over when the claim expires). Ids without an ``artists`` row are ``claimed`` (the caller
     creates the row).
@@ -169,7 +175,7 @@ async def claim_artists(session: AsyncSession, owner: str, artist_ids: Iterable[
         cond = [Artist.id.in_(chunk), free]
         if fresh_after is not None:
             stale = or_(Artist.last_checked_at.is_(None), Artist.last_checked_at < fresh_after,
-                        Artist.baselined_at.is_(None))
+                        Artist.baselined_at.is_(None), Artist.last_checked_at <= Artist.baselined_at)
             cond.append(stale)
             fresh.update((await session.scalars(select(Artist.id).where(
                 Artist.id.in_(chunk), free, ~stale))).all())
