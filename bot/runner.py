@@ -139,8 +139,13 @@ class Runner:
         After downtime a guild overdue by several weeks is run once and its next due
         time set strictly after now, so the catch-up happens exactly once.
         """
+        now = now or self.clock()
+        # A cheap read first, without the runner's lock: a scan that finds nothing due never makes
+        # a /refresh wait (or say that another run is in progress).
+        async with self.db.sessions() as session:
+            if not await coordination.anything_due(session, now):
+                return None
         async with self._lock:
-            now = now or self.clock()
             co = self.coordinator
             if co is None:
                 async with self.db.sessions() as session:

@@ -114,6 +114,12 @@ async def lease_holder(session: AsyncSession, name: str, *, now: dt.datetime) ->
 
 # --- due guilds ----------------------------------------------------------------------------
 
+async def anything_due(session: AsyncSession, now: dt.datetime) -> bool:
+    """True when some guild's weekly run is due at ``now`` and no live lease holds it (one cheap read)."""
+    free = or_(Guild.lease_until.is_(None), Guild.lease_until <= now)
+    return (await session.scalar(select(Guild.id).where(Guild.next_due_at <= now, free).limit(1))) is not None
+
+
 async def claim_due_guilds(session: AsyncSession, owner: str, *, now: dt.datetime, lease_seconds: float,
                            limit: int | None = None) -> list[tuple[int, dt.datetime]]:
     """Lease the guilds whose weekly run is due (``next_due_at <= now``) and that no live lease holds.

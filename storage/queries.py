@@ -384,19 +384,6 @@ async def budget_used_today(session: AsyncSession, day: str) -> int:
     return state.budget_day_requests or 0
 
 
-async def add_budget_requests(session: AsyncSession, day: str, requests: int) -> int:
-    """Add ``requests`` to UTC day ``day``'s count (a new day starts from 0); returns the day's total (not committed).
-
-    Atomic across processes (the row is write-locked first)."""
-    state = await _lock_spotify_state(session)
-    if state.budget_day != day:
-        state.budget_day = day
-        state.budget_day_requests = 0
-    state.budget_day_requests = (state.budget_day_requests or 0) + requests
-    await session.flush()
-    return state.budget_day_requests
-
-
 async def _lock_spotify_state(session: AsyncSession) -> SpotifyState:
     """The ``spotify_state`` row, created if absent and write-locked for the rest of the transaction.
 

@@ -36,15 +36,48 @@ class BudgetExhausted(Exception):
 
 
 class Budget:
-    """Requests this run may still make: ``limit`` None = unlimited. ``spent`` counts every request taken."""
+    """Requests this run may still make: ``limit`` None = unlimited. ``spent`` counts every request taken.
 
-    def __init__(self, limit: int | None) -> None:
+    With ``reserve`` (``async (n) -> granted``, e.g. an atomic reservation from the day's
+    budget in the store shared by every process), requests are drawn from the store in
+    chunks of ``chunk`` as they are needed (:meth:`ensure`), so a process killed mid-run
+    leaves at most one chunk counted that it never used; ``granted`` is what was drawn.
+    """
+
+    def __init__(self, limit: int | None, *, reserve=None, chunk: int = 50) -> None:
+        import asyncio
+
         self.limit = limit
         self.spent = 0
         self.reserved = 0  # artists started whose first request is not made yet
+        self.granted = 0
+        self._reserve = reserve
+        self._chunk = max(1, int(chunk))
+        self._lock = asyncio.Lock()
+        self._dry = False
+
+    async def ensure(self) -> None:
+        """Before a request: draw another chunk from the shared budget when this run's share is used
+        up; raises ``BudgetExhausted`` when the store grants nothing more (the day's budget is spent)."""
+        if self._reserve is None or self.spent < self.granted:
+            return
+        async with self._lock:
+            if self.spent < self.granted:
+                return
+            if self._dry:
+                raise BudgetExhausted()
+            want = self._chunk if self.limit is None else min(self._chunk, max(0, self.limit - self.granted))
+            got = await self._reserve(want) if want > 0 else 0
+            self.granted += got
+            if got < want:
+                self._dry = True
+            if self.spent >= self.granted:
+                raise BudgetExhausted()
 
     def take(self) -> None:
         if self.limit is not None and self.spent >= self.limit:
+            raise BudgetExhausted()
+        if self._reserve is not None and self.spent >= self.granted:
             raise BudgetExhausted()
         self.spent += 1
 

@@ -141,9 +141,10 @@ class _ArtistFetcher:
         self.requests = 0
         self.holding = reserved  # the worker reserved this artist's first request
 
-    def take(self) -> None:
+    async def take(self) -> None:
         """Count one request against the budget (the first one uses the worker's reservation); raises
-        ``BudgetExhausted`` when the run's budget is spent."""
+        ``BudgetExhausted`` when the run's budget (or the day's, shared in the store) is spent."""
+        await self.budget.ensure()
         self.release()
         self.budget.take()
         self.requests += 1
@@ -157,7 +158,7 @@ class _ArtistFetcher:
         key = (include, offset)
         page = self.cache.get(key)
         if page is None:
-            self.take()
+            await self.take()
             page = await self.spotify.artist_albums(self.artist_id, include_groups=include, limit=PAGE_LIMIT,
                                                     offset=offset)
             self.cache[key] = page
@@ -298,7 +299,7 @@ class Tracker:
             await self._persist_cooldown(exc)
             raise
         finally:
-            await self._count_day(budget.spent)
+            await self._settle_day(self.clock().astimezone(dt.timezone.utc).date().isoformat(), budget.spent)
         await self._flush([outcome], run_id=None)
         stored = len(outcome.detection.baseline)
         log.info("baseline of %s: %d releases", artist_id, stored)
@@ -365,11 +366,10 @@ class Tracker:
                 for a in [*ids, *waiting]}
         cooldown = await self.active_cooldown()
         limit = run_budget(self.requests_per_run, self.requests_per_day, used_today)
-        reserved_day = None
-        if limit is not None and self.requests_per_day > 0 and cooldown is None:
-            limit = await self._reserve_day(day, limit)
-            reserved_day = limit
-        budget = Budget(limit)
+        # The day's budget is shared by every process: requests are drawn from it in the store, in
+        # chunks, as the run goes (what is left unused is given back at the end).
+        shared_day = self.requests_per_day > 0
+        budget = Budget(limit, reserve=(lambda n: self._reserve_day(day, n)) if shared_day else None)
         result.budget = limit
 
         use_economy = self.economy if economy is None else economy
@@ -477,10 +477,10 @@ class Tracker:
                     await self._persist_cooldown(cooldown)
                 except Exception:  # pragma: no cover
                     log.exception("could not persist the Spotify cooldown")
-            if reserved_day is not None:
-                await self._settle_day(day, budget.spent - reserved_day)
+            if shared_day:
+                await self._settle_day(day, budget.spent - budget.granted)
             else:
-                await self._count_day(budget.spent)
+                await self._settle_day(day, budget.spent)
             await self._release([*ids, *waiting, *started])
 
         seen_new: set[str] = set()
@@ -545,7 +545,7 @@ class Tracker:
             async with self.db.sessions() as session:
                 exists = await session.get(Artist, artist_id) is not None
             if not exists:
-                fetcher.take()
+                await fetcher.take()
                 spotify_artist = await self.spotify.get_artist(artist_id)
                 create = {"id": artist_id, "name": spotify_artist.name,
                           "image_url": getattr(spotify_artist, "image_url", None), "group_state": {},
@@ -684,17 +684,6 @@ class Tracker:
                 await session.commit()
         except Exception:  # pragma: no cover - accounting must never break a run
             log.exception("could not settle the day's Spotify budget")
-
-    async def _count_day(self, requests: int) -> None:
-        if requests <= 0:
-            return
-        day = self.clock().astimezone(dt.timezone.utc).date().isoformat()
-        try:
-            async with self._write_lock, self.db.sessions() as session:
-                await queries.add_budget_requests(session, day, requests)
-                await session.commit()
-        except Exception:  # pragma: no cover - accounting must never break a run
-            log.exception("could not record the day's Spotify requests")
 
     async def _record_error(self, artist_id: str, reason: str) -> None:
         try:
