@@ -636,6 +636,18 @@ class DiscordFake:
         self._last_snowflake = max(candidate, self._last_snowflake + 1)
         return self._last_snowflake
 
+    def snowflake_on_shard(self, shard_id: int, num_shards: int) -> int:
+        """A fresh snowflake (e.g. for ``add_guild(guild_id=...)``) of a guild that shard ``shard_id`` of
+        ``num_shards`` owns ("Gateway" > "Sharding"): its timestamp is moved forward by fewer than
+        ``num_shards`` ms; later :meth:`snowflake` s stay larger. Raises ``ValueError`` for a bad shard."""
+        if not 0 <= shard_id < num_shards:
+            raise ValueError(f"shard {shard_id} is not in 0..{num_shards - 1}")
+        fresh = self.snowflake()
+        stamp = fresh >> 22
+        stamp += (shard_id - stamp) % num_shards
+        self._last_snowflake = max(self._last_snowflake, (stamp << 22) | (fresh & 0x3FFFFF))
+        return self._last_snowflake
+
     @property
     def bot_user(self) -> dict:
         """The bot's user object (as in ``GET /users/@me``)."""

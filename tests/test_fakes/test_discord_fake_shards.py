@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import json
 
 import discord
@@ -23,17 +22,6 @@ from fakes.discord_fake import DiscordFake, shard_of
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 TIMEOUT = 10.0
-_LOW_BITS = itertools.count(1)
-
-
-def guild_id_on_shard(fake: DiscordFake, shard_id: int, num_shards: int) -> int:
-    """A fresh snowflake-shaped guild id whose shard (of ``num_shards``) is ``shard_id``."""
-    base = fake.snowflake() >> 22
-    while base % num_shards != shard_id:
-        base += 1
-    gid = (base << 22) | next(_LOW_BITS)  # distinct even within one millisecond
-    assert shard_of(gid, num_shards) == shard_id
-    return gid
 
 
 class ShardProbe(commands.AutoShardedBot):
@@ -89,7 +77,7 @@ async def world():
     discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(fake.gateway_url)
     guilds = {0: [], 1: []}
     for shard, name in ((0, "Zero A"), (0, "Zero B"), (1, "One")):
-        gid = fake.add_guild(name, guild_id=guild_id_on_shard(fake, shard, 2))
+        gid = fake.add_guild(name, guild_id=fake.snowflake_on_shard(shard, 2))
         fake.add_channel(gid, "general")
         guilds[shard].append((gid, fake.add_member(gid, name="listener")))
     try:
@@ -122,7 +110,7 @@ async def test_two_processes_each_get_ready_with_only_their_guilds_and_interacti
                 assert gid in bot.interaction_guilds and gid not in other.interaction_guilds
 
         # a guild joined later is announced to the owner of its shard only
-        late = fake.add_guild("Late", guild_id=guild_id_on_shard(fake, 1, 2))
+        late = fake.add_guild("Late", guild_id=fake.snowflake_on_shard(1, 2))
         await asyncio.wait_for(_until(lambda: one.get_guild(late) is not None), TIMEOUT)
         assert zero.get_guild(late) is None
         channel = fake.add_channel(late, "late-news")
@@ -139,6 +127,13 @@ async def test_interaction_for_a_shard_nobody_runs_is_refused(world):
         with pytest.raises(RuntimeError, match="shard"):
             await fake.invoke(gid, member, "where")
         assert zero.interaction_guilds == []
+
+
+async def test_snowflake_on_shard_gives_distinct_ids_of_that_shard(world):
+    fake = world["fake"]
+    ids = [fake.snowflake_on_shard(shard, 3) for shard in (2, 2, 0, 1, 2)]
+    assert [shard_of(i, 3) for i in ids] == [2, 2, 0, 1, 2]
+    assert len(set(ids)) == len(ids) and fake.snowflake() > max(ids)
 
 
 async def test_invalid_shard_is_closed_with_4010(world):
