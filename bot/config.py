@@ -27,11 +27,19 @@ class ConfigError(Exception):
 
 @dataclass(frozen=True)
 class DiscordSettings:
-    """``[discord]``: bot ``token`` (secret), REST ``api_base_url`` and ``gateway_url``."""
+    """``[discord]``: bot ``token`` (secret), REST ``api_base_url`` and ``gateway_url``, and shards.
+
+    ``shard_count``: the total number of shards ("Gateway" > "Sharding"), or None for one
+    unsharded process (the default). ``shard_ids``: the shards this process runs, distinct,
+    each in ``0..shard_count-1``, sorted; when the key is absent with ``shard_count`` set it is
+    every shard (``0..shard_count-1``); None exactly when ``shard_count`` is None.
+    """
 
     token: str = field(repr=False)
     api_base_url: str = "https://discord.com/api/v10"
     gateway_url: str = "wss://gateway.discord.gg/"
+    shard_count: int | None = None
+    shard_ids: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -154,6 +162,31 @@ def _url(value: str, key: str, schemes: tuple[str, ...]) -> str:
     return value.rstrip("/") if parsed.scheme.startswith("http") else value
 
 
+MAX_SHARDS = 100_000  # far above what Discord recommends for the largest bots
+
+
+def _shards(table: Mapping[str, Any]) -> tuple[int | None, tuple[int, ...] | None]:
+    """``[discord] shard_count`` / ``shard_ids`` → ``(count, ids)`` (see :class:`DiscordSettings`)."""
+    count = table.get("shard_count")
+    ids = table.get("shard_ids")
+    if count is None:
+        if ids is not None:
+            raise ConfigError("discord.shard_ids", "needs discord.shard_count (the total number of shards)")
+        return None, None
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_SHARDS:
+        raise ConfigError("discord.shard_count", f"must be a whole number from 1 to {MAX_SHARDS}, got {count!r}")
+    if ids is None:
+        return count, tuple(range(count))
+    if (not isinstance(ids, list) or not ids
+            or any(isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < count for i in ids)):
+        raise ConfigError("discord.shard_ids",
+                          f"must be a non-empty list of shard numbers from 0 to {count - 1} "
+                          f"(shard_count - 1), got {ids!r}")
+    if len(set(ids)) != len(ids):
+        raise ConfigError("discord.shard_ids", f"must not repeat a shard, got {ids!r}")
+    return count, tuple(sorted(ids))
+
+
 def load_config(path: str | Path | None, environ: Mapping[str, str], *, require_secrets: bool = True) -> Settings:
     """Read ``path`` (TOML; may be None or absent when everything comes from ``environ``).
 
@@ -180,7 +213,10 @@ def load_config(path: str | Path | None, environ: Mapping[str, str], *, require_
                 raise
             return ""
 
+    shard_count, shard_ids = _shards(d)
     discord = DiscordSettings(
+        shard_count=shard_count,
+        shard_ids=shard_ids,
         token=secret(d, "discord", "token", "DISCORD_TOKEN"),
         api_base_url=_url(_string(d, "discord", "api_base_url", DiscordSettings.api_base_url, None, environ),
                           "discord.api_base_url", ("http", "https")),

@@ -2,7 +2,9 @@
 
 In the style of Rapptz/RoboDanny's ``bot.py``: explicit intents (only ``guilds``, no
 privileged intent), ``AllowedMentions.none()`` set once on the bot, and
-``setup_hook`` opening the store and the HTTP session and loading each cog.
+``setup_hook`` opening the store and the HTTP session and loading each cog. The bot is
+discord.py's ``AutoShardedBot``: one process runs the shards of ``[discord] shard_ids``
+(docs/multiprocess.md, "Shards"), or the single shard ``[0, 1]`` when sharding is not configured.
 The REST base URL and gateway URL come from config, so the same unmodified client
 talks to Discord or to a Discord-compatible server (the test fake).
 """
@@ -48,9 +50,10 @@ def utcnow() -> dt.datetime:
 def point_discord_at(api_base_url: str, gateway_url: str) -> None:
     """Send every discord.py REST call to ``api_base_url`` and connect the gateway to ``gateway_url``.
 
-    discord.py builds every route from ``discord.http.Route.BASE`` and a plain
-    ``Client`` connects to ``DiscordWebSocket.DEFAULT_GATEWAY`` (it never asks
-    ``GET /gateway/bot``). Both are class attributes, so this is process-wide.
+    discord.py builds every route from ``discord.http.Route.BASE``; a plain ``Client``, and an
+    ``AutoShardedClient`` given a ``shard_count`` (as ``ReleaseBot`` always is), connect to
+    ``DiscordWebSocket.DEFAULT_GATEWAY`` without asking ``GET /gateway/bot``. Both are class
+    attributes, so this is process-wide.
     """
     discord.http.Route.BASE = api_base_url.rstrip("/")
     discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url)
@@ -187,11 +190,17 @@ def view_from_components(components: list[dict]) -> discord.ui.View:
     return view
 
 
-class ReleaseBot(commands.Bot):
+class ReleaseBot(commands.AutoShardedBot):
     """The bot process: store, Spotify client, tracker, delivery, runner, service and cogs.
 
     ``clock`` returns aware UTC now (tests inject one); ``settings`` is the loaded config.
     Attributes set in :meth:`setup_hook`: ``db``, ``spotify``, ``deliverer``, ``runner``, ``service``.
+
+    Shards ("Gateway" > "Sharding"): with ``[discord] shard_count`` set the process runs the
+    shards ``shard_ids`` of ``shard_count`` and answers the interactions of their guilds only;
+    without it, the one shard ``[0, 1]`` (every guild — what an unsharded connection gets), so
+    an unconfigured bot behaves as before and one code path serves both. The shard count is
+    always given, so discord.py never asks ``GET /gateway/bot`` for a recommendation.
     """
 
     db: Database
@@ -209,6 +218,8 @@ class ReleaseBot(commands.Bot):
             allowed_mentions=discord.AllowedMentions.none(),
             chunk_guilds_at_startup=False,
             help_command=None,
+            shard_count=settings.discord.shard_count or 1,
+            shard_ids=list(settings.discord.shard_ids) if settings.discord.shard_ids is not None else None,
         )
         self.settings = settings
         self.clock = clock

@@ -19,9 +19,19 @@ parses nothing else), error bodies ``{"message", "code"[, "errors"]}`` with Disc
 codes, message and embed limits enforced with ``400``/``50035 Invalid Form Body``, rate limits
 (``429`` with a ``Via`` header and a JSON ``retry_after`` — what discord.py needs to retry).
 
+Sharding follows "Gateway" > "Sharding": ``GET /gateway/bot`` recommends
+``recommended_shards`` (1 unless set); IDENTIFY's ``shard: [shard_id, num_shards]`` is honoured —
+READY carries it and lists only that shard's guilds, GUILD_CREATE is sent only for guilds with
+``(guild_id >> 22) % num_shards == shard_id``, and every dispatch concerning a guild (GUILD_CREATE
+of a guild added later, CHANNEL_*, GUILD_MEMBER_ADD, INTERACTION_CREATE) goes only to the
+session(s) of the shard owning it; DMs go to shard 0. An IDENTIFY without ``shard`` is
+``[0, 1]`` (every guild). Several clients (one per shard range) may connect at once; an
+IDENTIFY with an invalid shard is closed with 4010 "Invalid shard".
+
 What it deliberately does not do: compression (text JSON frames only; discord.py accepts them),
-ETF encoding, sharding, voice, real rate-limit buckets (inject 429s with :meth:`DiscordFake.fail_next`),
-message history beyond what the bot posted itself.
+ETF encoding, close code 4011 "Sharding required", the identify ``max_concurrency`` buckets, voice,
+real rate-limit buckets (inject 429s with :meth:`DiscordFake.fail_next`), message history beyond
+what the bot posted itself.
 """
 
 from __future__ import annotations
@@ -43,6 +53,7 @@ __all__ = [
     "InteractionHandle",
     "RequestRecord",
     "InteractionRejected",
+    "shard_of",
     "Permission",
     "MESSAGE_FLAG_EPHEMERAL",
     "MESSAGE_FLAG_LOADING",
@@ -319,6 +330,7 @@ class InteractionHandle:
         edits: the ``@original`` message after each ``PATCH`` (full message objects, oldest first).
         errors: Discord error bodies the fake answered to this interaction's requests
             (e.g. an over-long autocomplete list, a second acknowledgement).
+        session_id, shard: the gateway session it was dispatched to and its ``[shard_id, num_shards]``.
     """
 
     def __init__(self, fake: "DiscordFake", payload: dict) -> None:
@@ -338,6 +350,9 @@ class InteractionHandle:
         self.edits: list[dict] = []
         self.errors: list[dict] = []
         self._messages: dict[int, dict] = {}
+        #: the gateway session it was sent to and that session's ``[shard_id, num_shards]``
+        self.session_id: str | None = None
+        self.shard: list[int] | None = None
         self._responded = asyncio.Event()
         self._done = asyncio.Event()
         self._rejected = asyncio.Event()
@@ -468,6 +483,11 @@ class _Connection:
             pass
 
 
+def shard_of(guild_id: int, num_shards: int) -> int:
+    """The shard owning a guild: ``(guild_id >> 22) % num_shards`` ("Gateway" > "Sharding" > "Sharding Formula")."""
+    return (guild_id >> 22) % num_shards
+
+
 @dataclass
 class _Session:
     session_id: str
@@ -475,10 +495,20 @@ class _Session:
     seq: int = 0
     connection: _Connection | None = None
     identified_at: float = field(default_factory=time.monotonic)
+    shard_id: int = 0
+    num_shards: int = 1
+    #: whether the IDENTIFY carried ``shard`` (READY then echoes it)
+    sharded: bool = False
+    #: READY + GUILD_CREATEs (or RESUMED) written on the current connection
+    ready: bool = False
 
     @property
     def live(self) -> bool:
         return self.connection is not None and self.connection.open
+
+    def owns(self, guild_id: int) -> bool:
+        """Whether this session's shard receives ``guild_id``'s events ("Gateway" > "Sharding")."""
+        return shard_of(guild_id, self.num_shards) == self.shard_id
 
     def dispatch(self, event: str, data: dict) -> None:
         if self.connection is None:
@@ -502,6 +532,8 @@ class DiscordFake:
         bot_name: the bot user's ``username``.
         heartbeat_interval_ms: the HELLO ``heartbeat_interval`` in milliseconds.
         nonce_window: seconds during which ``enforce_nonce`` returns the earlier message.
+        recommended_shards: the ``shards`` count ``GET /gateway/bot`` recommends (≥ 1; settable later
+            as the attribute of that name).
 
     Use as ``async with DiscordFake() as fake:`` or ``await fake.start()`` / ``await fake.stop()``.
     """
@@ -515,13 +547,17 @@ class DiscordFake:
         bot_name: str = "release-bot",
         heartbeat_interval_ms: int = 41250,
         nonce_window: float = 300.0,
+        recommended_shards: int = 1,
     ) -> None:
+        if recommended_shards < 1:
+            raise ValueError("recommended_shards must be at least 1")
         self.token = token
         self.application_id = application_id
         self.bot_user_id = bot_user_id if bot_user_id is not None else application_id
         self.bot_name = bot_name
         self.heartbeat_interval_ms = heartbeat_interval_ms
         self.nonce_window = nonce_window
+        self.recommended_shards = recommended_shards
 
         self.api_base_url = ""
         self.gateway_url = ""
@@ -550,6 +586,7 @@ class DiscordFake:
         self._sessions: dict[str, _Session] = {}
         self._connections: set[_Connection] = set()
         self._ready = asyncio.Event()
+        self._ready_changed = asyncio.Event()
         self._runner: web.AppRunner | None = None
 
         self._users[self.bot_user_id] = {
@@ -599,6 +636,18 @@ class DiscordFake:
         self._last_snowflake = max(candidate, self._last_snowflake + 1)
         return self._last_snowflake
 
+    def snowflake_on_shard(self, shard_id: int, num_shards: int) -> int:
+        """A fresh snowflake (e.g. for ``add_guild(guild_id=...)``) of a guild that shard ``shard_id`` of
+        ``num_shards`` owns ("Gateway" > "Sharding"): its timestamp is moved forward by fewer than
+        ``num_shards`` ms; later :meth:`snowflake` s stay larger. Raises ``ValueError`` for a bad shard."""
+        if not 0 <= shard_id < num_shards:
+            raise ValueError(f"shard {shard_id} is not in 0..{num_shards - 1}")
+        fresh = self.snowflake()
+        stamp = fresh >> 22
+        stamp += (shard_id - stamp) % num_shards
+        self._last_snowflake = max(self._last_snowflake, (stamp << 22) | (fresh & 0x3FFFFF))
+        return self._last_snowflake
+
     @property
     def bot_user(self) -> dict:
         """The bot's user object (as in ``GET /users/@me``)."""
@@ -637,7 +686,7 @@ class DiscordFake:
         elif owner_id not in guild["members"]:
             self.add_member(gid, user_id=owner_id, name="owner", _dispatch=False)
         guild["owner_id"] = owner_id
-        for session in self._live_sessions():
+        for session in self._sessions_for(gid):
             session.dispatch("GUILD_CREATE", self._guild_create_payload(gid, session.intents))
         return gid
 
@@ -676,7 +725,7 @@ class DiscordFake:
         self._messages[cid] = []
         if not bot_can_send:
             self._set_bot_overwrite(cid, allowed=False)
-        for session in self._live_sessions():
+        for session in self._sessions_for(guild_id):
             session.dispatch("CHANNEL_CREATE", self._channel_payload(cid, with_guild=True))
         return cid
 
@@ -697,7 +746,7 @@ class DiscordFake:
             roles.append(guild["admin_role"])
         guild["members"][uid] = self._member_record(uid, roles)
         if _dispatch:
-            for session in self._live_sessions():
+            for session in self._sessions_for(guild_id):
                 if session.intents & INTENT_GUILD_MEMBERS:
                     session.dispatch("GUILD_MEMBER_ADD", dict(self._member_payload(guild_id, uid),
                                                               guild_id=str(guild_id)))
@@ -711,14 +760,14 @@ class DiscordFake:
         guild = self._guilds[channel["guild_id"]]
         if channel_id in guild["channel_ids"]:
             guild["channel_ids"].remove(channel_id)
-        for session in self._live_sessions():
+        for session in self._sessions_for(channel["guild_id"]):
             session.dispatch("CHANNEL_DELETE", payload)
 
     def set_bot_can_send(self, channel_id: int, allowed: bool) -> None:
         """Add or remove the bot's deny overwrite on a channel; CHANNEL_UPDATE is sent."""
         self._channel(channel_id)
         self._set_bot_overwrite(channel_id, allowed=allowed)
-        for session in self._live_sessions():
+        for session in self._sessions_for(self._channels[channel_id]["guild_id"]):
             session.dispatch("CHANNEL_UPDATE", self._channel_payload(channel_id, with_guild=True))
 
     def _set_bot_overwrite(self, channel_id: int, *, allowed: bool) -> None:
@@ -925,13 +974,39 @@ class DiscordFake:
         retries 500/502/504 by itself (after 1 s, 3 s, ...)."""
         self._fail_rules.append(_FailRule(count, status, path_contains, method, retry_after, code, is_global))
 
-    async def wait_for_ready(self, timeout: float = 10.0) -> None:
+    async def wait_for_ready(self, timeout: float = 10.0, *, shards: list[int] | None = None) -> None:
         """Wait until a client identified and READY plus every GUILD_CREATE were written to it
-        (or a RESUME was answered with RESUMED)."""
-        try:
-            await asyncio.wait_for(self._ready.wait(), timeout)
-        except asyncio.TimeoutError:
-            raise TimeoutError(f"no gateway client became ready within {timeout}s") from None
+        (or a RESUME was answered with RESUMED).
+
+        ``shards``: wait instead until each of these shard ids has such a session on an open
+        websocket (whatever its ``num_shards``). Raises ``TimeoutError`` after ``timeout`` seconds.
+        """
+        deadline = time.monotonic() + timeout
+        if shards is None:
+            done = self._ready.is_set
+        else:
+            def done() -> bool:
+                ready = {s.shard_id for s in self._live_sessions() if s.ready}
+                return set(shards) <= ready
+        while not done():
+            self._ready_changed.clear()
+            left = deadline - time.monotonic()
+            if done():
+                break
+            if left <= 0:
+                what = "gateway client" if shards is None else f"session for each of shards {sorted(shards)}"
+                raise TimeoutError(f"no {what} became ready within {timeout}s")
+            try:
+                await asyncio.wait_for(self._ready_changed.wait(), left)
+            except asyncio.TimeoutError:
+                pass
+
+    @property
+    def sessions(self) -> list[dict]:
+        """The gateway sessions on open websockets, oldest IDENTIFY first: ``{"session_id",
+        "shard": [shard_id, num_shards], "ready"}`` (``shard`` is ``[0, 1]`` for an unsharded client)."""
+        return [{"session_id": s.session_id, "shard": [s.shard_id, s.num_shards], "ready": s.ready}
+                for s in self._live_sessions()]
 
     @property
     def connected(self) -> bool:
@@ -957,6 +1032,10 @@ class DiscordFake:
 
     def _live_sessions(self) -> list[_Session]:
         return sorted((s for s in self._sessions.values() if s.live), key=lambda s: s.identified_at)
+
+    def _sessions_for(self, guild_id: int | None) -> list[_Session]:
+        """Live sessions of the shard owning ``guild_id`` (None, a DM: shard 0), oldest first."""
+        return [s for s in self._live_sessions() if (s.owns(guild_id) if guild_id else s.shard_id == 0)]
 
     # ----------------------------------------------------------------- interactions (user side)
 
@@ -1057,14 +1136,20 @@ class DiscordFake:
         return self._interaction_envelope(itype, guild_id, channel_id, user_id, data)
 
     def _dispatch_interaction(self, payload: dict) -> InteractionHandle:
-        sessions = self._live_sessions()
+        gid = int(payload["guild_id"]) if payload.get("guild_id") else None
+        sessions = self._sessions_for(gid)
         if not sessions:
+            if self._live_sessions():
+                raise RuntimeError(f"no gateway client runs the shard of guild {gid}; connected shards: "
+                                   f"{[s['shard'] for s in self.sessions]}")
             raise RuntimeError("no gateway client is connected; start the bot and await wait_for_ready()")
         handle = InteractionHandle(self, payload)
         self._interactions[handle.id] = handle
         self._by_token[handle.token] = handle
-        # Discord delivers an interaction to one session: the newest.
-        sessions[-1].dispatch("INTERACTION_CREATE", payload)
+        # Discord delivers an interaction to one session of the guild's shard: here the newest.
+        target = sessions[-1]
+        handle.session_id, handle.shard = target.session_id, [target.shard_id, target.num_shards]
+        target.dispatch("INTERACTION_CREATE", payload)
         return handle
 
     async def invoke(self, guild_id: int, user_id: int, command: str, options: dict | None = None, *,
@@ -1297,7 +1382,9 @@ class DiscordFake:
         return _json_response({"url": self.gateway_url})
 
     async def _get_gateway_bot(self, request: web.Request) -> web.Response:
-        return _json_response({"url": self.gateway_url, "shards": 1, "session_start_limit": {
+        """``GET /gateway/bot`` ("Gateway" > "Get Gateway Bot"): this fake's gateway URL and the
+        recommended shard count (``recommended_shards``)."""
+        return _json_response({"url": self.gateway_url, "shards": self.recommended_shards, "session_start_limit": {
             "total": 1000, "remaining": 999, "reset_after": 14400000, "max_concurrency": 1}})
 
     # -- application commands
@@ -1755,21 +1842,32 @@ class DiscordFake:
             if "intents" not in data:
                 await conn.ws.close(code=4013, message=b"Invalid intent(s).")
                 return
-            session = _Session(session_id=secrets.token_hex(16), intents=int(data["intents"]), connection=conn)
+            shard = data.get("shard", [0, 1])
+            if (not isinstance(shard, list) or len(shard) != 2
+                    or not all(isinstance(x, int) and not isinstance(x, bool) for x in shard)
+                    or not 0 <= shard[0] < shard[1]):
+                await conn.ws.close(code=4010, message=b"Invalid shard.")
+                return
+            session = _Session(session_id=secrets.token_hex(16), intents=int(data["intents"]), connection=conn,
+                               shard_id=shard[0], num_shards=shard[1], sharded="shard" in data)
             self._sessions[session.session_id] = session
             conn.session = session
             self.identify_count += 1
-            session.dispatch("READY", {
-                "v": 10, "user": self.bot_user, "guilds": [{"id": str(g), "unavailable": True} for g in self._guilds],
+            guilds = [g for g in self._guilds if session.owns(g)]
+            ready = {
+                "v": 10, "user": self.bot_user, "guilds": [{"id": str(g), "unavailable": True} for g in guilds],
                 "session_id": session.session_id, "resume_gateway_url": self.gateway_url,
                 "session_type": "normal", "application": {"id": str(self.application_id), "flags": 0},
                 "private_channels": [], "relationships": [], "presences": [], "user_settings": {},
                 "guild_join_requests": [], "geo_ordered_rtc_regions": ["fake"], "auth_session_id_hash": "",
                 "_trace": ["[\"fake-gateway\",{}]"],
-            })
-            for gid in self._guilds:
+            }
+            if session.sharded:
+                ready["shard"] = [session.shard_id, session.num_shards]
+            session.dispatch("READY", ready)
+            for gid in guilds:
                 session.dispatch("GUILD_CREATE", self._guild_create_payload(gid, session.intents))
-            conn.mark(self._set_ready)
+            conn.mark(lambda: self._set_ready(session))
         elif op == OP_RESUME:
             data = data if isinstance(data, dict) else {}
             session = self._sessions.get(data.get("session_id", ""))
@@ -1780,10 +1878,11 @@ class DiscordFake:
                 conn.send({"op": OP_INVALID_SESSION, "d": False, "s": None, "t": None})
                 return
             session.connection = conn
+            session.ready = False
             conn.session = session
             self.resume_count += 1
             session.dispatch("RESUMED", {"_trace": ["[\"fake-gateway\",{}]"]})
-            conn.mark(self._set_ready)
+            conn.mark(lambda: self._set_ready(session))
         elif op == OP_REQUEST_MEMBERS:
             data = data if isinstance(data, dict) else {}
             gid = int(data.get("guild_id", 0))
@@ -1803,7 +1902,8 @@ class DiscordFake:
         else:
             await conn.ws.close(code=4001, message=b"Unknown opcode.")
 
-    def _set_ready(self) -> None:
-        if self._ready is not None:
-            self._ready.set()
+    def _set_ready(self, session: _Session) -> None:
+        session.ready = True
+        self._ready.set()
+        self._ready_changed.set()
 

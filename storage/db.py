@@ -14,7 +14,9 @@ never race: the second waits, then finds the schema at head.
 
 from __future__ import annotations
 
+import asyncio
 import os
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,7 +57,27 @@ def _upgrade(connection: Connection) -> None:
     command.upgrade(_alembic_config(connection), "head")
 
 
+# Alembic's ``alembic.context`` is a module-level proxy: two migrations interleaving in one
+# Python process (two bots in one event loop, as the shard tests run them) would trip over it.
+_MIGRATION_LOCKS: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock]" = weakref.WeakKeyDictionary()
+
+
+def _migration_lock() -> asyncio.Lock:
+    loop = asyncio.get_running_loop()
+    lock = _MIGRATION_LOCKS.get(loop)
+    if lock is None:
+        lock = _MIGRATION_LOCKS[loop] = asyncio.Lock()
+    return lock
+
+
 async def migrate_database(engine: AsyncEngine) -> None:
+    """Apply the Alembic migrations up to head on ``engine``: one migration at a time per event loop
+    (Alembic's context is process-global), then as :func:`_migrate`."""
+    async with _migration_lock():
+        await _migrate(engine)
+
+
+async def _migrate(engine: AsyncEngine) -> None:
     """Apply the Alembic migrations up to head on ``engine`` (one transaction).
 
     On PostgreSQL the work is done under ``pg_advisory_lock(MIGRATION_LOCK_KEY)`` held by

@@ -35,6 +35,25 @@ def test_defaults_fill_everything_but_secrets(tmp_path):
     assert (s.schedule.day, s.schedule.time, s.schedule.timezone) == (4, "12:00", "UTC")
 
 
+def test_shards_absent_mean_one_unsharded_process(tmp_path):
+    s = load_config(write(tmp_path, GOOD), {})
+    assert (s.discord.shard_count, s.discord.shard_ids) == (None, None)
+
+
+@pytest.mark.parametrize(
+    "keys, count, ids",
+    [
+        ("shard_count = 4\nshard_ids = [3, 1]", 4, (1, 3)),
+        ("shard_count = 2\nshard_ids = [0]", 2, (0,)),
+        ("shard_count = 3", 3, (0, 1, 2)),  # shard_ids left out: every shard in this process
+        ("shard_count = 1", 1, (0,)),
+    ],
+)
+def test_shard_keys(tmp_path, keys, count, ids):
+    s = load_config(write(tmp_path, GOOD.replace("[discord]", "[discord]\n" + keys)), {})
+    assert (s.discord.shard_count, s.discord.shard_ids) == (count, ids)
+
+
 def test_environment_overrides_secrets_and_database(tmp_path):
     env = {"DISCORD_TOKEN": "env-token", "SPOTIFY_CLIENT_ID": "eid", "SPOTIFY_CLIENT_SECRET": "esecret",
            "DATABASE_URL": "sqlite+aiosqlite:///x.db"}
@@ -65,6 +84,15 @@ def test_secrets_are_not_in_repr(tmp_path):
         (GOOD + "\n[database]\napplication_name = 'é-bot'", "database.application_name"),
         (GOOD + "\n[database]\napplication_name = 5", "database.application_name"),
         (GOOD.replace('client_id = "id"', 'client_id = "id"\nmarket = "USA"'), "spotify.market"),
+        (GOOD.replace('[discord]', '[discord]\nshard_count = 0'), "discord.shard_count"),
+        (GOOD.replace('[discord]', '[discord]\nshard_count = "2"'), "discord.shard_count"),
+        (GOOD.replace('[discord]', '[discord]\nshard_count = true'), "discord.shard_count"),
+        (GOOD.replace('[discord]', '[discord]\nshard_ids = [0]'), "discord.shard_ids"),
+        (GOOD.replace('[discord]', '[discord]\nshard_count = 2\nshard_ids = [2]'), "discord.shard_ids"),
+        (GOOD.replace('[discord]', '[discord]\nshard_count = 2\nshard_ids = [-1]'), "discord.shard_ids"),
+        (GOOD.replace('[discord]', '[discord]\nshard_count = 2\nshard_ids = []'), "discord.shard_ids"),
+        (GOOD.replace('[discord]', '[discord]\nshard_count = 2\nshard_ids = 1'), "discord.shard_ids"),
+        (GOOD.replace('[discord]', '[discord]\nshard_count = 3\nshard_ids = [1, 1]'), "discord.shard_ids"),
     ],
 )
 def test_bad_value_names_the_key(tmp_path, text, key):
