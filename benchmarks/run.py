@@ -189,7 +189,9 @@ def render(results: list[dict], command: str, started: str, elapsed: float) -> s
                      + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items()))
                      + f". Naive tracker: {'run for real' if r['naive_mode'] == 'real' else 'requests counted exactly from the catalogue (not run, to keep the benchmark within its time)'}."
                      + f" Code fingerprint (bot/ + storage/ sources) `{r.get('code_fingerprint')}`."
-                     + f" Size took {r['total_seconds'] / 60:.1f} min (emulator build {r['emulator_build_seconds']} s, emulator peak RSS {r.get('emulator_rss_mb')} MB).")
+                     + f" Size took {r['total_seconds'] / 60:.1f} min (emulator build {r['emulator_build_seconds']} s, emulator peak RSS {r.get('emulator_rss_mb')} MB"
+                     + (f"; bot process idle before run 0 {r['bot_idle_rss_mb']} MB, harness process peak {r.get('harness_rss_mb')} MB"
+                        if r.get("bot_idle_rss_mb") is not None else "") + ").")
     lines += ["", "## Summary (weekly runs 1–N; the baseline run is reported separately)", ""]
     lines += summary_table(sums)
     lines += ["", "## Targets", ""]
@@ -212,7 +214,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--naive", choices=("auto", "real", "count"), default="auto",
                     help="auto: run the naive tracker for real up to --naive-real-max artists, count it above")
     ap.add_argument("--naive-real-max", type=int, default=1000)
-    ap.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "RESULTS.md")
+    ap.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "RESULTS.md",
+                    help="the Markdown report; the raw figures go to results.json in the same folder")
     args = ap.parse_args(argv)
     command = ".venv/bin/python -m benchmarks.run" + ("" if argv is None and len(sys.argv) == 1 else
                                                        " " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])))
@@ -228,7 +231,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"== {size} artists: {' '.join(cmd[1:])}", flush=True)
         subprocess.run(cmd, cwd=ROOT, check=True)
         results.append(json.loads(out.read_text()))
-        (ROOT / "benchmarks" / "results.json").write_text(json.dumps(results, indent=1, default=str))
+        (args.results.parent / "results.json").write_text(json.dumps(results, indent=1, default=str))
         args.results.write_text(render(results, command, started, time.perf_counter() - t0))
     print(f"wrote {args.results}")
 
