@@ -19,6 +19,9 @@ stdin line with one JSON line on stdout:
   (:class:`DbTimer`), ``rss_mb`` (this process's ``VmHWM`` since the reset, MB),
   ``messages`` / ``duplicates_total`` (the counting sender) and ``requests_by_endpoint``.
 * ``{"cmd": "quit"}``.
+
+``--tracemalloc DIR`` (profiling only) writes each run's top allocation sites to
+``DIR/run-<run id>.txt``; the run is then slower and its timings are not benchmark figures.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ import datetime as dt
 import inspect
 import json
 import logging
+import os
+import re
 import sys
 import threading
 import time
@@ -96,8 +101,7 @@ class DbTimer:
                 if name in ("commit", "rollback"):
                     kind = name
                 else:
-                    sql = args[0] if args else kwargs.get("operation", "")
-                    kind = (str(sql).split(None, 1) or ["?"])[0].lower()
+                    kind = statement_kind(str(args[0] if args else kwargs.get("operation", "")))
                     if name == "executemany":
                         kind += " (many)"
                 t = timer._enter()
@@ -130,6 +134,67 @@ class DbTimer:
             return await original_execute(self, in_thread, *args, **kwargs)
 
         aiosqlite.core.Connection._execute = _execute
+
+
+_TABLE = re.compile(r"^\s*(?:insert\s+(?:or\s+\w+\s+)?into|update|delete\s+from|select\b.*?\bfrom)\s+\"?(\w+)",
+                    re.IGNORECASE | re.DOTALL)
+
+
+def statement_kind(sql: str) -> str:
+    """``"<first SQL keyword> <first table>"`` of a statement, lower case (``"insert releases"``, ``"pragma"``)."""
+    word = (sql.split(None, 1) or ["?"])[0].lower()
+    m = _TABLE.match(sql)
+    return f"{word} {m.group(1)}" if m else word
+
+
+class MemorySampler:
+    """tracemalloc while a run lasts: every ``every`` s, a snapshot when traced memory is at a new high.
+
+    Profiling only (slows the bot down ~2×; its timings are not benchmark figures).
+    :meth:`report` writes the top allocation sites of the highest snapshot to ``path``.
+    """
+
+    def __init__(self, every: float = 5.0) -> None:
+        self.every = every
+        self.best: tuple[int, Any] | None = None
+        self._task: asyncio.Task | None = None
+
+    async def _loop(self) -> None:
+        import tracemalloc
+
+        while True:
+            await asyncio.sleep(self.every)
+            current, _ = tracemalloc.get_traced_memory()
+            if self.best is None or current > self.best[0] * 1.05:
+                self.best = (current, tracemalloc.take_snapshot())
+
+    def start(self) -> None:
+        import tracemalloc
+
+        tracemalloc.start(12)
+        self.best = None
+        self._task = asyncio.ensure_future(self._loop())
+
+    def stop_and_report(self, path: str, title: str) -> None:
+        import tracemalloc
+
+        self._task.cancel()
+        _, peak = tracemalloc.get_traced_memory()
+        if self.best is None:
+            self.best = (tracemalloc.get_traced_memory()[0], tracemalloc.take_snapshot())
+        tracemalloc.stop()
+        current, snap = self.best
+        snap = snap.filter_traces([tracemalloc.Filter(False, tracemalloc.__file__)])
+        lines = [f"# {title}: traced peak {peak / 2**20:.1f} MB; highest snapshot {current / 2**20:.1f} MB", "",
+                 "## top 30 lines", ""]
+        for stat in snap.statistics("lineno")[:30]:
+            lines.append(f"{stat.size / 2**20:8.1f} MB {stat.count:9d} blocks  {stat.traceback[0]}")
+        lines += ["", "## top 12 tracebacks", ""]
+        for stat in snap.statistics("traceback")[:12]:
+            lines.append(f"{stat.size / 2**20:8.1f} MB {stat.count:9d} blocks")
+            lines += [f"      {frame}" for frame in stat.traceback[-8:]]
+        with open(path, "w") as f:
+            f.write("\n".join(lines) + "\n")
 
 
 def reset_peak_rss() -> bool:
@@ -209,6 +274,8 @@ async def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--pace", type=int, default=0, help="rate_limit_per_30s of the client (0 = off)")
     ap.add_argument("--guilds", default="1,2,3")
     ap.add_argument("--log", default=None)
+    ap.add_argument("--tracemalloc", default=None, metavar="DIR",
+                    help="profile each run's memory with tracemalloc into DIR/run-<n>.txt (slows the bot down)")
     args = ap.parse_args(argv)
     if args.log:
         logging.basicConfig(filename=args.log, level=logging.WARNING,
@@ -236,12 +303,19 @@ async def main(argv: list[str] | None = None) -> None:
             cmd = json.loads(line)
             reply: dict[str, Any] = {"ok": True}
             if cmd["cmd"] == "run":
+                sampler = MemorySampler() if args.tracemalloc else None
+                if sampler is not None:
+                    sampler.start()
                 reset_peak_rss()
                 timer.reset()
                 clock.set(dt.datetime.fromisoformat(cmd["when"]))
                 t0 = time.perf_counter()
                 summary = await runner.run("schedule", guilds)
                 wall = time.perf_counter() - t0
+                if sampler is not None:
+                    os.makedirs(args.tracemalloc, exist_ok=True)
+                    sampler.stop_and_report(os.path.join(args.tracemalloc, f"run-{summary.run_id}.txt"),
+                                            f"run {summary.run_id}")
                 metrics = getattr(summary, "metrics", None)
                 reply = {
                     "run_id": summary.run_id, "status": summary.status, "artists_due": summary.artists_due,

@@ -251,7 +251,8 @@ async def run_size(args: argparse.Namespace) -> dict:
         "--db", str(db_path), "--api", info["api"], "--accounts", info["accounts"],
         "--client-id", info["client_id"], "--client-secret", info["client_secret"],
         "--concurrency", str(conc), "--pace", str(pace), "--guilds", ",".join(map(str, GUILDS)),
-        "--log", str(workdir / "bot.log")], workdir / "bot_server.log")
+        "--log", str(workdir / "bot.log"),
+        *(["--tracemalloc", str(args.tracemalloc)] if args.tracemalloc else [])], workdir / "bot_server.log")
     bot_info = await bot.start()
     naive_client = SpotifyClient(client_id=info["client_id"], client_secret=info["client_secret"],
                                  api_base_url=info["api"], accounts_base_url=info["accounts"])
@@ -379,6 +380,8 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--naive", choices=("auto", "real", "count"), default="auto")
     ap.add_argument("--naive-real-max", type=int, default=1000)
     ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--tracemalloc", type=Path, default=None, metavar="DIR",
+                    help="profiling only: the bot process traces its memory per run into DIR (slower runs)")
     return ap
 
 

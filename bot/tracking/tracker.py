@@ -161,6 +161,16 @@ class _Outcome:
     last_release_at: dt.datetime | None
     requests: int
 
+    def drop_stored(self) -> None:
+        """Forget what only the store needed, once written: the baseline's parsed albums, the new state.
+
+        What the run's result reads (``baselined``, ``requests``, the detection's ``new``
+        and counters) is kept; a run over thousands of artists then holds no catalogue.
+        """
+        self.detection.baseline = []
+        self.detection.state = {}
+        self.create = None
+
 
 class Tracker:
     """Finds new releases of artists and records them in the store.
@@ -320,6 +330,10 @@ class Tracker:
             raw = await queries.artist_tracking_rows(session, ids)
             groups_by = await queries.tracked_groups(session, ids)
             used_today = await queries.budget_used_today(session, day)
+            # Never-baselined artists with no linked release (one query): their baseline needs no
+            # per-artist load of known ids (only an artist's own check links releases to it).
+            never = [a for a in ids if a not in raw or raw[a][0] is None]
+            unlinked = set(never) - await queries.linked_artist_ids(session, never)
         rows = {a: ArtistRow(a, *raw[a]) if a in raw else ArtistRow(a, None, None, None, 0, None, exists=False)
                 for a in ids}
         cooldown = await self.active_cooldown()
@@ -364,6 +378,8 @@ class Tracker:
                 batch = list(pending)
                 pending.clear()
                 await self._flush(batch, run_id=run_id)
+                for o in batch:
+                    o.drop_stored()
 
         async def worker(queue: collections.deque[str], phase_limit: float) -> None:
             nonlocal stop, cooldown, done
@@ -378,7 +394,7 @@ class Tracker:
                 budget.reserved += 1
                 try:
                     outcome = await self._check(artist_id, rows[artist_id], groups_by.get(artist_id, self.groups),
-                                                budget, reserved=True)
+                                                budget, reserved=True, unlinked=artist_id in unlinked)
                 except SpotifyCooldown as exc:
                     if cooldown is None or exc.until > cooldown.until:
                         cooldown = exc
@@ -457,17 +473,21 @@ class Tracker:
         return result
 
     async def _check(self, artist_id: str, row: ArtistRow | None, groups: Sequence[str], budget: Budget, *,
-                     reserved: bool = False) -> _Outcome:
-        """Check (or baseline) one artist; nothing is stored here."""
+                     reserved: bool = False, unlinked: bool = False) -> _Outcome:
+        """Check (or baseline) one artist; nothing is stored here.
+
+        ``unlinked``: the artist had no linked release when the run was planned, so its known
+        ids are ``{}`` without a query.
+        """
         groups = det.order_groups(groups) or self.groups
         fetcher = _ArtistFetcher(self.spotify, artist_id, groups, budget, reserved=reserved)
         try:
-            return await self._check_with(fetcher, artist_id, row, groups)
+            return await self._check_with(fetcher, artist_id, row, groups, unlinked=unlinked)
         finally:
             fetcher.release()
 
     async def _check_with(self, fetcher: _ArtistFetcher, artist_id: str, row: ArtistRow | None,
-                          groups: Sequence[str]) -> _Outcome:
+                          groups: Sequence[str], *, unlinked: bool = False) -> _Outcome:
         create = None
         if row is None or not row.exists:
             async with self.db.sessions() as session:
@@ -480,6 +500,8 @@ class Tracker:
                           "runs_skipped": 0}
 
         async def load_known() -> dict[str, str]:
+            if unlinked:
+                return {}
             async with self.db.sessions() as session:
                 return await queries.known_release_groups(session, artist_id)
 
