@@ -156,17 +156,23 @@ def targets(sums: list[dict]) -> list[str]:
     return out
 
 
-def render(results: list[dict], command: str, started: str, elapsed: float) -> str:
+def code_state() -> tuple[str, str]:
+    """``(short HEAD commit, git status --short of bot/ and storage/)`` — taken when the run starts."""
+    return _git("rev-parse", "--short", "HEAD"), _git("status", "--short", "--", "bot", "storage")
+
+
+def render(results: list[dict], command: str, started: str, elapsed: float,
+           code: tuple[str, str] | None = None) -> str:
     first = results[0]
     sums = [summarize(r) for r in results]
-    dirty = _git("status", "--short", "--", "bot", "storage")
+    head, dirty = code or code_state()
     lines = [
         "# Tracking benchmark results (issue 3 §5)",
         "",
         f"Produced by `{command}` on {started} UTC in {elapsed / 60:.1f} min.",
         "",
         f"Machine: {os.cpu_count()} CPUs (nproc), Python {platform.python_version()}, {platform.platform()}.",
-        f"Code measured: commit `{_git('rev-parse', '--short', 'HEAD')}`"
+        f"Code measured: commit `{head}`"
         + (f" plus uncommitted changes in the working tree:\n\n```\n{dirty}\n```" if dirty else " (clean tree for bot/ and storage/)."),
         "",
         "## Scenario",
@@ -221,6 +227,7 @@ def main(argv: list[str] | None = None) -> None:
                                                        " " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])))
     started = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
     t0 = time.perf_counter()
+    code = code_state()  # before the sizes run: the tree may change while they do (see the fingerprints)
     results = []
     for size in [int(s) for s in args.sizes.split(",") if s.strip()]:
         out = Path(f"/tmp/release-bot-bench-{os.getpid()}-{size}.json")
@@ -232,7 +239,7 @@ def main(argv: list[str] | None = None) -> None:
         subprocess.run(cmd, cwd=ROOT, check=True)
         results.append(json.loads(out.read_text()))
         (args.results.parent / "results.json").write_text(json.dumps(results, indent=1, default=str))
-        args.results.write_text(render(results, command, started, time.perf_counter() - t0))
+        args.results.write_text(render(results, command, started, time.perf_counter() - t0, code))
     print(f"wrote {args.results}")
 
 
