@@ -34,5 +34,6 @@ def test_harness_smoke(tmp_path):
     # database time is split by statement kind (the baseline run inserts releases in bulk).
     assert result["bot_idle_rss_mb"] > 0 and result["harness_rss_mb"] > 0
     kinds = rows[0]["db_by_kind"]
-    assert kinds["insert (many)"][0] > 0 and kinds["commit"][0] > 0
+    assert kinds["insert releases (many)"][0] > 0 and kinds["insert artist_releases (many)"][0] > 0
+    assert kinds["commit"][0] > 0
     assert sum(n for n, _ in kinds.values()) == rows[0]["db_ops"]
