@@ -3,12 +3,16 @@
 ``python -m benchmarks.harness --size 1000 --weeks 12 --out result.json`` (normally started by
 ``benchmarks.run``, one process per size so that each size's peak RSS is its own).
 
-The bot side is the public path: a real :class:`bot.runner.Runner` with a real
+Three processes: the emulator (``benchmarks.emulator_server``), the bot
+(``benchmarks.bot_server``: a real :class:`bot.runner.Runner` with a real
 :class:`bot.tracking.Tracker`, :class:`bot.spotify.client.SpotifyClient` and
-:class:`bot.delivery.Deliverer` (a counting sender instead of Discord), on SQLite in a temp
-dir, three guilds following the scenario's artists. Whatever the tracker does when this
-runs is what gets measured. Metrics the tracker records (``Run.metrics``) are read when
-present; everything else is measured here.
+:class:`bot.delivery.Deliverer` with a counting sender instead of Discord, and nothing
+else — its peak RSS and database time are the bot's own) and this one, which holds the
+scenario's ground truth, creates the SQLite store in a temp dir (three guilds following the
+scenario's artists), tells the bot when to run, reads each run's record and deliveries from
+the store afterwards, and runs the naive tracker. Whatever the tracker does when this runs
+is what gets measured. Metrics the tracker records (``Run.metrics``) are read when present;
+everything else is measured here or in the bot process.
 """
 
 from __future__ import annotations
@@ -17,26 +21,21 @@ import argparse
 import asyncio
 import collections
 import datetime as dt
-import inspect
 import json
 import logging
 import math
 import os
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 
+from benchmarks.bot_server import peak_rss_mb
 from benchmarks.scenario import GROUPS, PAGE, Scenario, pages, run_time
-from bot.delivery.deliverer import Deliverer
-from bot.tracking.labels import Labeler
-from bot.runner import Runner
 from bot.spotify.client import SpotifyClient
-from bot.tracking.tracker import Tracker
 from storage import queries
 from storage.db import open_database
 from storage.models import ArtistRelease, Delivery, Run
@@ -46,140 +45,12 @@ GUILDS = {1: 9001, 2: 9002, 3: 9003}  # guild id -> channel id
 ROOT = Path(__file__).resolve().parent.parent
 
 
-# ----------------------------------------------------------------------------- measuring
-class DbTimer:
-    """Wall time during which at least one SQLite operation (execute/executemany/commit/rollback) is in flight.
+# ----------------------------------------------------------------------------- child processes
+class ChildProcess:
+    """A ``python -m <module>`` child process spoken to by JSON lines (first line: its start-up info)."""
 
-    Installed by wrapping the aiosqlite DBAPI adapter's methods in this process (no change
-    to ``storage``). Overlapping operations are counted once (union of intervals), so the
-    figure is "seconds of the run's wall time spent waiting on the database". ``ops`` counts
-    operations.
-    """
-
-    def __init__(self) -> None:
-        self.busy = 0.0
-        self.sqlite = 0.0  # seconds spent inside sqlite3 calls in aiosqlite's worker threads
-        self.ops = 0
-        self._inflight = 0
-        self._since = 0.0
-        self._lock = threading.Lock()
-
-    def reset(self) -> None:
-        self.busy, self.sqlite, self.ops = 0.0, 0.0, 0
-
-    def _enter(self) -> None:
-        if self._inflight == 0:
-            self._since = time.perf_counter()
-        self._inflight += 1
-        self.ops += 1
-
-    def _exit(self) -> None:
-        self._inflight -= 1
-        if self._inflight == 0:
-            self.busy += time.perf_counter() - self._since
-
-    def install(self) -> None:
-        from sqlalchemy.dialects.sqlite import aiosqlite as adapter
-
-        timer = self
-
-        def wrap(cls, name):
-            original = getattr(cls, name)
-
-            def timed(self, *args, **kwargs):
-                timer._enter()
-                try:
-                    return original(self, *args, **kwargs)
-                finally:
-                    timer._exit()
-
-            setattr(cls, name, timed)
-
-        for name in ("execute", "executemany"):
-            wrap(adapter.AsyncAdapt_aiosqlite_cursor, name)
-            wrap(adapter.AsyncAdapt_aiosqlite_ss_cursor, name)
-        for name in ("commit", "rollback"):
-            wrap(adapter.AsyncAdapt_aiosqlite_connection, name)
-
-        import aiosqlite.core
-
-        original_execute = aiosqlite.core.Connection._execute
-
-        async def _execute(self, fn, *args, **kwargs):
-            def in_thread(*a, **k):
-                t = time.perf_counter()
-                try:
-                    return fn(*a, **k)
-                finally:
-                    with timer._lock:
-                        timer.sqlite += time.perf_counter() - t
-
-            return await original_execute(self, in_thread, *args, **kwargs)
-
-        aiosqlite.core.Connection._execute = _execute
-
-
-def reset_peak_rss() -> bool:
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
-
-
-def peak_rss_mb() -> float:
-    try:
-        for line in open("/proc/self/status"):
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-class CountingSender:
-    """A ``Sender`` that only counts: messages, embeds and (channel, release) sends for duplicates."""
-
-    def __init__(self) -> None:
-        self.messages = 0
-        self.sent: collections.Counter[tuple[int, str]] = collections.Counter()
-        self._next = 10_000
-
-    async def send(self, channel_id: int, embeds: list[dict], *, nonce: str) -> int:
-        assert 1 <= len(embeds) <= 10 and len(nonce) <= 25
-        self.messages += 1
-        for embed in embeds:
-            url = embed.get("url") or ""
-            self.sent[(channel_id, url.rsplit("/", 1)[-1])] += 1
-        self._next += 1
-        return self._next
-
-    def duplicates(self) -> int:
-        return sum(n - 1 for n in self.sent.values() if n > 1)
-
-
-class SimClock:
-    """Simulated UTC time: the week's run time plus the real time elapsed since :meth:`set`."""
-
-    def __init__(self) -> None:
-        self._base = run_time(0)
-        self._t0 = time.monotonic()
-
-    def set(self, when: dt.datetime) -> None:
-        self._base, self._t0 = when, time.monotonic()
-
-    def __call__(self) -> dt.datetime:
-        return self._base + dt.timedelta(seconds=time.monotonic() - self._t0)
-
-
-class EmulatorProcess:
-    """``benchmarks.emulator_server`` as a child process, spoken to by JSON lines."""
-
-    def __init__(self, args: list[str], log_path: Path) -> None:
-        self.args, self.log_path = args, log_path
+    def __init__(self, module: str, args: list[str], log_path: Path) -> None:
+        self.module, self.args, self.log_path = module, args, log_path
         self.proc: asyncio.subprocess.Process | None = None
         self.info: dict = {}
 
@@ -187,7 +58,7 @@ class EmulatorProcess:
         self._log = open(self.log_path, "ab")
         env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "benchmarks.emulator_server", *self.args, cwd=str(ROOT), env=env,
+            sys.executable, "-m", self.module, *self.args, cwd=str(ROOT), env=env,
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=self._log, limit=2**20)
         self.info = await self._read()
         return self.info
@@ -195,7 +66,7 @@ class EmulatorProcess:
     async def _read(self) -> dict:
         line = await self.proc.stdout.readline()
         if not line:
-            raise RuntimeError(f"emulator server exited; see {self.log_path}")
+            raise RuntimeError(f"{self.module} exited; see {self.log_path}")
         return json.loads(line)
 
     async def cmd(self, cmd: str, **kw: Any) -> dict:
@@ -212,6 +83,11 @@ class EmulatorProcess:
                 self.proc.kill()
                 await self.proc.wait()
         self._log.close()
+
+
+def EmulatorProcess(args: list[str], log_path: Path) -> ChildProcess:
+    """``benchmarks.emulator_server`` as a child process."""
+    return ChildProcess("benchmarks.emulator_server", args, log_path)
 
 
 # ----------------------------------------------------------------------------- ground truth
@@ -286,14 +162,6 @@ async def naive_run(client: SpotifyClient, artist_ids: list[str], concurrency: i
 
 
 # ----------------------------------------------------------------------------- the run
-def _build(cls, *args, **kwargs):
-    """Construct ``cls`` with only the keyword arguments its signature accepts."""
-    params = inspect.signature(cls).parameters
-    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        kwargs = {k: v for k, v in kwargs.items() if k in params}
-    return cls(*args, **kwargs)
-
-
 async def setup_store(db, scenario: Scenario, followed_at: dt.datetime) -> None:
     names = {aid: name for aid, name, _ in scenario.artists}
     async with db.sessions() as session:
@@ -366,7 +234,7 @@ async def run_size(args: argparse.Namespace) -> dict:
         naive_mode = "real" if size <= args.naive_real_max else "count"
 
     workdir = Path(tempfile.mkdtemp(prefix=f"release-bot-bench-{size}-"))
-    logging.basicConfig(filename=workdir / "bot.log", level=logging.WARNING,
+    logging.basicConfig(filename=workdir / "harness.log", level=logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     t_start = time.perf_counter()
     fingerprint = code_fingerprint()
@@ -381,23 +249,25 @@ async def run_size(args: argparse.Namespace) -> dict:
     emulator = EmulatorProcess(["--size", str(size), "--seed", args.seed, "--weeks", str(weeks),
                                 "--latency", str(latency), "--rate-limit", args.rate_limit], workdir / "emulator.log")
     info = await emulator.start()
-    timer = DbTimer()
-    timer.install()
     db_path = workdir / "bench.db"
-    db = await open_database(args.database_url or f"sqlite+aiosqlite:///{db_path}")
-    clock = SimClock()
+    db_url = args.database_url or f"sqlite+aiosqlite:///{db_path}"
+    db = await open_database(db_url)
     await setup_store(db, scenario, run_time(0) - dt.timedelta(days=1))
-    client_kw = dict(client_id=info["client_id"], client_secret=info["client_secret"], api_base_url=info["api"],
-                     accounts_base_url=info["accounts"])
     # The bot paces itself to the emulator's rolling limit, as a deployment sets
     # `rate_limit_per_30s` to Spotify's (the naive tracker does not pace).
     pace = int(rate_max * 30.0 / rate_window) if rate_max else 0
-    client = SpotifyClient(**client_kw, rate_limit_per_30s=pace)
-    naive_client = SpotifyClient(**client_kw)
-    sender = CountingSender()
-    tracker = _build(Tracker, db, client, clock=clock, concurrency=conc)
-    deliverer = Deliverer(db, sender, clock=clock)
-    runner = Runner(db, tracker, deliverer, clock=clock, labeler=Labeler(db, client, clock=clock))
+    # The bot runs in its own process holding only the bot (its peak RSS is the bot's own);
+    # this process keeps the ground truth, reads the store between runs and runs the naive tracker.
+    bot = ChildProcess("benchmarks.bot_server", [
+        "--database-url", db_url, "--api", info["api"], "--accounts", info["accounts"],
+        "--client-id", info["client_id"], "--client-secret", info["client_secret"],
+        "--concurrency", str(conc), "--pace", str(pace), "--guilds", ",".join(map(str, GUILDS)),
+        "--log", str(workdir / "bot.log"),
+        *(["--tracemalloc", str(args.tracemalloc)] if args.tracemalloc else [])], workdir / "bot_server.log")
+    bot_info = await bot.start()
+    naive_client = SpotifyClient(client_id=info["client_id"], client_secret=info["client_secret"],
+                                 api_base_url=info["api"], accounts_base_url=info["accounts"])
+    dups_before = 0
     naive_snapshot: dict[str, set[str]] = {}
     rows: list[dict] = []
     expected_before: set[tuple[int, str]] = set()  # expected pairs of earlier weeks (for "late")
@@ -427,40 +297,35 @@ async def run_size(args: argparse.Namespace) -> dict:
                             expected_pairs.add((g, rid))
             await emulator.cmd("reset_window")
             await emulator.cmd("stats")
-            reset_peak_rss()
-            timer.reset()
-            clock.set(run_time(k))
-            before_dups = sender.duplicates()
-            t0 = time.perf_counter()
-            summary = await runner.run("schedule", list(GUILDS))
-            wall = time.perf_counter() - t0
+            summary = await bot.cmd("run", when=run_time(k).isoformat())
+            wall = summary["wall"]
             stats = await emulator.cmd("stats")
-            run = await read_run(db, summary.run_id)
+            run = await read_run(db, summary["run_id"])
             metrics = run["metrics"]
-            summary_metrics = getattr(summary, "metrics", None)
-            if isinstance(summary_metrics, dict) and summary_metrics:
-                metrics = {**summary_metrics, **metrics}
-            requests = summary.spotify_requests
+            if summary.get("metrics"):
+                metrics = {**summary["metrics"], **metrics}
+            requests = summary["spotify_requests"]
             L_bot = metrics.get("lower_bound")
             L = L_bot if isinstance(L_bot, (int, float)) and L_bot > 0 else L_gt
             bound = max(requests * latency / conc, requests / rate if rate else 0.0)
             got = run["delivered"]
             delivered_all |= got
             row.update(
-                run_id=summary.run_id, status=summary.status, trigger="schedule",
-                artists_due=summary.artists_due, artists_checked=summary.artists_checked,
+                run_id=summary["run_id"], status=summary["status"], trigger="schedule",
+                artists_due=summary["artists_due"], artists_checked=summary["artists_checked"],
                 requests=requests, emulator_requests=stats["requests"], by_kind=stats["by_kind"],
-                requests_by_endpoint=metrics.get("requests_by_endpoint") or dict(getattr(client, "requests_by_endpoint", {})),
+                requests_by_endpoint=metrics.get("requests_by_endpoint") or summary["requests_by_endpoint"],
                 L_bot=L_bot, L=L, L_source=("bot" if L is L_bot and L_bot is not None else "harness" if L else None),
                 req_over_L=(requests / L if L else None),
                 wall=wall, bound=bound, wall_over_bound=(wall / bound if bound else None),
                 http_429=stats["by_status"].get("429", 0) + stats["by_status"].get(429, 0),
                 rate_limited_bot=metrics.get("rate_limited"), pages_skipped=metrics.get("pages_skipped"),
                 phase_seconds=metrics.get("phase_seconds"),
-                db_seconds=timer.busy, sqlite_seconds=timer.sqlite, db_ops=timer.ops, rss_mb=peak_rss_mb(), db_mb=await database_size_mb(db),
-                posted=summary.releases_posted, found=summary.releases_found, messages=sender.messages,
-                duplicates=sender.duplicates() - before_dups, duplicates_total=sender.duplicates(),
-                failed_artists=len(summary.failed_artists), error=summary.error,
+                db_seconds=summary["db_seconds"], sqlite_seconds=summary["sqlite_seconds"], db_ops=summary["db_ops"],
+                db_by_kind=summary["db_by_kind"], rss_mb=summary["rss_mb"], db_mb=await database_size_mb(db),
+                posted=summary["releases_posted"], found=summary["releases_found"], messages=summary["messages"],
+                duplicates=summary["duplicates_total"] - dups_before, duplicates_total=summary["duplicates_total"],
+                failed_artists=summary["failed_artists"], error=summary["error"],
             )
             if k > 0:
                 hit = expected_pairs & got
@@ -494,11 +359,13 @@ async def run_size(args: argparse.Namespace) -> dict:
             else:
                 row["naive_requests"] = naive_count
             rows.append(row)
+            dups_before = summary["duplicates_total"]
             print(f"[{size}] week {k:2d}: {requests} req (L={L}), wall {wall:.1f}s (bound {bound:.1f}s), "
                   f"429s {row['http_429']}, recall {row.get('recall', '-')}, dup {row['duplicates']}, "
-                  f"naive {row['naive_requests']}, db {timer.busy:.2f}s/sqlite {timer.sqlite:.2f}s, rss {row['rss_mb']:.0f}MB", flush=True)
+                  f"naive {row['naive_requests']}, db {row['db_seconds']:.2f}s/sqlite {row['sqlite_seconds']:.2f}s, "
+                  f"bot rss {row['rss_mb']:.0f}MB", flush=True)
     finally:
-        await client.close()
+        await bot.stop()
         await naive_client.close()
         await db.close()
         final = await emulator.cmd("stats") if emulator.proc and emulator.proc.returncode is None else {}
@@ -508,6 +375,7 @@ async def run_size(args: argparse.Namespace) -> dict:
         "seed": args.seed, "naive_mode": naive_mode, "rows": rows, "artists": len(followed),
         "catalogue_releases": len(scenario.catalogue), "guild_follows": {g: len(a) for g, a in scenario.follows.items()},
         "emulator_build_seconds": info.get("build_seconds"), "emulator_rss_mb": final.get("rss_mb"),
+        "bot_idle_rss_mb": bot_info.get("rss_mb"), "harness_rss_mb": round(peak_rss_mb(), 1),
         "total_seconds": time.perf_counter() - t_start, "code_fingerprint": fingerprint, "workdir": str(workdir),
     }
 
@@ -525,6 +393,8 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--database-url", default=None,
                     help="SQLAlchemy URL of an empty or migrated database (default: a SQLite file in the work folder)")
+    ap.add_argument("--tracemalloc", type=Path, default=None, metavar="DIR",
+                    help="profiling only: the bot process traces its memory per run into DIR (slower runs)")
     return ap
 
 

@@ -156,17 +156,23 @@ def targets(sums: list[dict]) -> list[str]:
     return out
 
 
-def render(results: list[dict], command: str, started: str, elapsed: float) -> str:
+def code_state() -> tuple[str, str]:
+    """``(short HEAD commit, git status --short of bot/ and storage/)`` — taken when the run starts."""
+    return _git("rev-parse", "--short", "HEAD"), _git("status", "--short", "--", "bot", "storage")
+
+
+def render(results: list[dict], command: str, started: str, elapsed: float,
+           code: tuple[str, str] | None = None) -> str:
     first = results[0]
     sums = [summarize(r) for r in results]
-    dirty = _git("status", "--short", "--", "bot", "storage")
+    head, dirty = code or code_state()
     lines = [
         "# Tracking benchmark results (issue 3 §5)",
         "",
         f"Produced by `{command}` on {started} UTC in {elapsed / 60:.1f} min.",
         "",
         f"Machine: {os.cpu_count()} CPUs (nproc), Python {platform.python_version()}, {platform.platform()}.",
-        f"Code measured: commit `{_git('rev-parse', '--short', 'HEAD')}`"
+        f"Code measured: commit `{head}`"
         + (f" plus uncommitted changes in the working tree:\n\n```\n{dirty}\n```" if dirty else " (clean tree for bot/ and storage/)."),
         "",
         "## Scenario",
@@ -189,7 +195,9 @@ def render(results: list[dict], command: str, started: str, elapsed: float) -> s
                      + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items()))
                      + f". Naive tracker: {'run for real' if r['naive_mode'] == 'real' else 'requests counted exactly from the catalogue (not run, to keep the benchmark within its time)'}."
                      + f" Code fingerprint (bot/ + storage/ sources) `{r.get('code_fingerprint')}`."
-                     + f" Size took {r['total_seconds'] / 60:.1f} min (emulator build {r['emulator_build_seconds']} s, emulator peak RSS {r.get('emulator_rss_mb')} MB).")
+                     + f" Size took {r['total_seconds'] / 60:.1f} min (emulator build {r['emulator_build_seconds']} s, emulator peak RSS {r.get('emulator_rss_mb')} MB"
+                     + (f"; bot process idle before run 0 {r['bot_idle_rss_mb']} MB, harness process peak {r.get('harness_rss_mb')} MB"
+                        if r.get("bot_idle_rss_mb") is not None else "") + ").")
     lines += ["", "## Summary (weekly runs 1–N; the baseline run is reported separately)", ""]
     lines += summary_table(sums)
     lines += ["", "## Targets", ""]
@@ -212,12 +220,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--naive", choices=("auto", "real", "count"), default="auto",
                     help="auto: run the naive tracker for real up to --naive-real-max artists, count it above")
     ap.add_argument("--naive-real-max", type=int, default=1000)
-    ap.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "RESULTS.md")
+    ap.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "RESULTS.md",
+                    help="the Markdown report; the raw figures go to results.json in the same folder")
     args = ap.parse_args(argv)
     command = ".venv/bin/python -m benchmarks.run" + ("" if argv is None and len(sys.argv) == 1 else
                                                        " " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])))
     started = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
     t0 = time.perf_counter()
+    code = code_state()  # before the sizes run: the tree may change while they do (see the fingerprints)
     results = []
     for size in [int(s) for s in args.sizes.split(",") if s.strip()]:
         out = Path(f"/tmp/release-bot-bench-{os.getpid()}-{size}.json")
@@ -228,8 +238,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"== {size} artists: {' '.join(cmd[1:])}", flush=True)
         subprocess.run(cmd, cwd=ROOT, check=True)
         results.append(json.loads(out.read_text()))
-        (ROOT / "benchmarks" / "results.json").write_text(json.dumps(results, indent=1, default=str))
-        args.results.write_text(render(results, command, started, time.perf_counter() - t0))
+        (args.results.parent / "results.json").write_text(json.dumps(results, indent=1, default=str))
+        args.results.write_text(render(results, command, started, time.perf_counter() - t0, code))
     print(f"wrote {args.results}")
 
 

@@ -276,6 +276,17 @@ async def known_release_groups(session: AsyncSession, artist_id: str) -> dict[st
     return dict(rows.all())
 
 
+async def linked_artist_ids(session: AsyncSession, artist_ids: Iterable[str]) -> set[str]:
+    """The ids among ``artist_ids`` with at least one linked release (``artist_releases`` row); one query per 900 ids."""
+    ids = list(dict.fromkeys(artist_ids))
+    out: set[str] = set()
+    for chunk in _chunks(ids, 900):
+        rows = await session.scalars(
+            select(ArtistRelease.artist_id).where(ArtistRelease.artist_id.in_(chunk)).distinct())
+        out.update(rows.all())
+    return out
+
+
 def release_values(album: Any, now: dt.datetime) -> dict[str, Any]:
     """The ``releases`` row of Spotify album ``album`` first seen at ``now``."""
     return {

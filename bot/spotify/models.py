@@ -1,7 +1,9 @@
 """Plain data parsed from Spotify Web API responses (2026 Development Mode shapes).
 
 Parsing is lenient: fields Spotify removed in 2026 (``album_group``,
-``available_markets``, ``popularity``, ``label``) are optional. Source: Spotify Web
+``available_markets``, ``popularity``, ``label``) are optional. The classes are frozen
+slotted dataclasses (no per-object ``__dict__``): a baseline parses every release of
+every followed artist. Source: Spotify Web
 API reference, "Get Artist's Albums", "Get Album", "Get Artist", "Search".
 """
 
@@ -13,7 +15,7 @@ from typing import Any
 ALBUM_GROUPS = ("album", "single", "compilation", "appears_on")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ArtistRef:
     """A simplified artist: Spotify ``id`` and ``name``."""
 
@@ -26,7 +28,7 @@ class ArtistRef:
         return f"https://open.spotify.com/artist/{self.id}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Artist:
     """A full artist object (``GET /artists/{id}``, search items)."""
 
@@ -55,7 +57,7 @@ class Artist:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Track:
     """A simplified track of an album (``GET /albums/{id}`` ``tracks.items``); ``duration_ms`` in ms."""
 
@@ -65,7 +67,7 @@ class Track:
     isrc: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Album:
     """A simplified album object as listed by artist albums, or a full album.
 
@@ -125,7 +127,7 @@ class Album:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Page:
     """One page of a paging object: ``items``, ``total``, ``offset``, ``limit``, ``next`` URL or None."""
 
@@ -152,7 +154,7 @@ def _precision_of(date: str) -> str:
     return {4: "year", 7: "month"}.get(len(date), "day")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PlaylistEntry:
     """One entry of a playlist (a "PlaylistTrackObject").
 
@@ -184,7 +186,7 @@ class PlaylistEntry:
         return cls("track", item.get("id"), item.get("name") or "", artists)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Playlist:
     """A playlist ("Get Playlist"): ``total`` entries (None when Spotify did not say) and,
     when the response embedded it, the first page of entries (``first_page``)."""

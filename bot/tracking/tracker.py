@@ -181,6 +181,16 @@ class _Outcome:
     requests: int
     exact: bool = False  # the listing was read whole (baseline, resync, rotating re-check)
 
+    def drop_stored(self) -> None:
+        """Forget what only the store needed, once written: the baseline's parsed albums, the new state.
+
+        What the run's result reads (``baselined``, ``requests``, the detection's ``new``
+        and counters) is kept; a run over thousands of artists then holds no catalogue.
+        """
+        self.detection.baseline = []
+        self.detection.state = {}
+        self.create = None
+
 
 class Tracker:
     """Finds new releases of artists and records them in the store.
@@ -362,6 +372,10 @@ class Tracker:
             raw = await queries.artist_tracking_rows(session, [*ids, *waiting])
             groups_by = await queries.tracked_groups(session, [*ids, *waiting])
             used_today = await queries.budget_used_today(session, day)
+            # Never-baselined artists with no linked release (one query): their baseline needs no
+            # per-artist load of known ids (only an artist's own check links releases to it).
+            never = [a for a in ids if a not in raw or raw[a][0] is None]
+            unlinked = set(never) - await queries.linked_artist_ids(session, never)
         rows = {a: ArtistRow(a, *raw[a]) if a in raw else ArtistRow(a, None, None, None, 0, None, exists=False)
                 for a in [*ids, *waiting]}
         cooldown = await self.active_cooldown()
@@ -415,6 +429,8 @@ class Tracker:
                 pending.clear()
                 announced.update(await self._flush(batch, run_id=run_id, folded=result.folded))
                 await self._release([o.artist_id for o in batch])
+                for o in batch:
+                    o.drop_stored()
 
         async def worker(queue: collections.deque[str], phase_limit: float) -> None:
             nonlocal stop, cooldown, done
@@ -429,7 +445,8 @@ class Tracker:
                 budget.reserved += 1
                 try:
                     outcome = await self._check(artist_id, rows[artist_id], groups_by.get(artist_id, self.groups),
-                                                budget, reserved=True, exact=artist_id in exact_ids)
+                                                budget, reserved=True, exact=artist_id in exact_ids,
+                                                unlinked=artist_id in unlinked)
                 except SpotifyCooldown as exc:
                     if cooldown is None or exc.until > cooldown.until:
                         cooldown = exc
@@ -529,17 +546,21 @@ class Tracker:
         return result
 
     async def _check(self, artist_id: str, row: ArtistRow | None, groups: Sequence[str], budget: Budget, *,
-                     reserved: bool = False, exact: bool = False) -> _Outcome:
-        """Check (or baseline) one artist; nothing is stored here. ``exact``: the rotating re-check."""
+                     reserved: bool = False, exact: bool = False, unlinked: bool = False) -> _Outcome:
+        """Check (or baseline) one artist; nothing is stored here.
+
+        ``exact``: the rotating re-check reads the listing whole. ``unlinked``: the artist had no
+        linked release when the run was planned, so its known ids are ``{}`` without a query.
+        """
         groups = det.order_groups(groups) or self.groups
         fetcher = _ArtistFetcher(self.spotify, artist_id, groups, budget, reserved=reserved)
         try:
-            return await self._check_with(fetcher, artist_id, row, groups, exact=exact)
+            return await self._check_with(fetcher, artist_id, row, groups, exact=exact, unlinked=unlinked)
         finally:
             fetcher.release()
 
     async def _check_with(self, fetcher: _ArtistFetcher, artist_id: str, row: ArtistRow | None,
-                          groups: Sequence[str], *, exact: bool = False) -> _Outcome:
+                          groups: Sequence[str], *, exact: bool = False, unlinked: bool = False) -> _Outcome:
         create = None
         if row is None or not row.exists:
             async with self.db.sessions() as session:
@@ -552,6 +573,8 @@ class Tracker:
                           "runs_skipped": 0}
 
         async def load_known() -> dict[str, str]:
+            if unlinked:
+                return {}
             async with self.db.sessions() as session:
                 return await queries.known_release_groups(session, artist_id)
 

@@ -33,3 +33,10 @@ def test_harness_smoke(tmp_path):
         assert 0.0 <= row["recall"] <= 1.0 and row["duplicates"] == 0
         assert row["naive_requests"] == row["naive_requests_counted"]  # the naive count matches the catalogue
         assert row["rss_mb"] > 0 and row["db_mb"] > 0
+    # The bot runs in its own process: its peak is reported apart from the harness's, and its
+    # database time is split by statement kind (the baseline run inserts releases in bulk).
+    assert result["bot_idle_rss_mb"] > 0 and result["harness_rss_mb"] > 0
+    kinds = rows[0]["db_by_kind"]
+    assert kinds["insert releases (many)"][0] > 0 and kinds["insert artist_releases (many)"][0] > 0
+    assert kinds["commit"][0] > 0
+    assert sum(n for n, _ in kinds.values()) == rows[0]["db_ops"]

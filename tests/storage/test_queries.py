@@ -80,3 +80,17 @@ async def test_due_guilds(db, clock):
         assert [g.id for g in await queries.due_guilds(s, clock())] == [1, 2]
         assert [g.id for g in await queries.guilds_by_ids(s, [3, 1, 9])] == [1, 3]
         assert [g.id for g in await queries.guilds_by_ids(s, None)] == [1, 2, 3]
+
+
+async def test_linked_artist_ids_are_the_artists_with_a_link(db, clock):
+    async with db.sessions() as s:
+        for a in ("A", "B", "C"):
+            await queries.get_or_create_artist(s, a, a)
+        await queries.upsert_release(s, album("r1"), now=clock())
+        await queries.upsert_release(s, album("r2"), now=clock())
+        await queries.link_release(s, "A", "r1", album_group="single", now=clock(), baseline=True)
+        await queries.link_release(s, "A", "r2", album_group="single", now=clock(), baseline=True)
+        await queries.link_release(s, "C", "r2", album_group="appears_on", now=clock(), baseline=False)
+        await s.commit()
+        assert await queries.linked_artist_ids(s, ["A", "B", "C", "Z", "A"]) == {"A", "C"}
+        assert await queries.linked_artist_ids(s, []) == set()

@@ -293,3 +293,29 @@ async def test_collaboration_found_under_two_artists_in_one_run(db, spotify, tra
     result = await tracker.track([a, b])
     assert result.new_releases == [collab.id]
     assert (await links(db, a))[collab.id] is False and (await links(db, b))[collab.id] is False
+
+
+async def test_baselines_load_known_ids_only_for_artists_with_links(db, spotify, tracker, clock, monkeypatch):
+    fresh = await artist_with_catalogue(db, spotify, clock)
+    linked = spotify.add_artist(name="Linked")
+    old = spotify.release(linked, "Old single", date="2019-01-01")
+    spotify.release(linked, "Other single", date="2019-02-01")
+    await follow(db, 1, linked, "Linked", now=clock())
+    async with db.sessions() as s:  # linked before its baseline (e.g. by an interrupted older version)
+        await queries.upsert_release(s, old, now=clock())
+        await queries.link_release(s, linked, old.id, album_group="single", now=clock(), baseline=False)
+        await s.commit()
+    loads: list[str] = []
+    original = queries.known_release_groups
+
+    async def counting(session, artist_id):
+        loads.append(artist_id)
+        return await original(session, artist_id)
+
+    monkeypatch.setattr(queries, "known_release_groups", counting)
+    result = await tracker.track([fresh, linked])
+    assert sorted(result.baselined) == sorted([fresh, linked])
+    assert loads == [linked]  # the artist with no link needs no query
+    got = await links(db, linked)
+    assert got[old.id] is False and list(got.values()).count(True) == 1  # the known link is kept as it was
+    assert set((await links(db, fresh)).values()) == {True}

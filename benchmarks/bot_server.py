@@ -1,0 +1,344 @@
+"""The bot side of a benchmark size, in its own process: only what a deployment would hold.
+
+Run by the harness (``benchmarks/harness.py``) so that the bot's peak RSS is measured in a
+process holding nothing but the bot — the harness keeps the scenario's ground truth
+(≈ 100 MB at 10,000 artists) and the naive tracker, the emulator runs in a third process::
+
+    python -m benchmarks.bot_server --db /tmp/x/bench.db --api URL --accounts URL \
+        --client-id ID --client-secret SECRET --concurrency 16 --pace 9000 --guilds 1,2,3
+
+The store must exist already (the harness creates and fills it: guilds, artists, follows).
+This process opens it, builds a real :class:`bot.runner.Runner` (``Tracker``,
+``SpotifyClient``, ``Deliverer`` with a counting sender, ``Labeler``) on a simulated clock,
+prints one JSON line ``{"ready": true, "rss_mb"}`` and then answers one JSON command per
+stdin line with one JSON line on stdout:
+
+* ``{"cmd": "run", "when": ISO-8601 UTC}`` — peak RSS and the database timer are reset,
+  the clock is set to ``when`` and ``Runner.run("schedule", guilds)`` runs. Reply: the
+  run's summary fields, ``wall`` (s), ``db_seconds`` / ``sqlite_seconds`` / ``db_ops``
+  (:class:`DbTimer`), ``rss_mb`` (this process's ``VmHWM`` since the reset, MB),
+  ``messages`` / ``duplicates_total`` (the counting sender) and ``requests_by_endpoint``.
+* ``{"cmd": "quit"}``.
+
+``--tracemalloc DIR`` (profiling only) writes each run's top allocation sites to
+``DIR/run-<run id>.txt``; the run is then slower and its timings are not benchmark figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import datetime as dt
+import inspect
+import json
+import logging
+import os
+import re
+import sys
+import threading
+import time
+from typing import Any
+
+from bot.delivery.deliverer import Deliverer
+from bot.runner import Runner
+from bot.spotify.client import SpotifyClient
+from bot.tracking.labels import Labeler
+from bot.tracking.tracker import Tracker
+from storage.db import open_database
+
+
+class DbTimer:
+    """Wall time during which at least one SQLite operation (execute/executemany/commit/rollback) is in flight.
+
+    Installed by wrapping the aiosqlite DBAPI adapter's methods in this process (no change
+    to ``storage``). Overlapping operations are counted once (union of intervals), so the
+    figure is "seconds of the run's wall time spent waiting on the database". ``ops`` counts
+    operations; ``sqlite`` sums the seconds spent inside sqlite3 calls in aiosqlite's worker
+    threads; ``by_kind`` (``{"insert"|"select"|"update"|"commit"|…: [count, in-flight s]}``)
+    splits the operations by statement kind (first SQL keyword), each interval timed whole.
+    """
+
+    def __init__(self) -> None:
+        self.busy = 0.0
+        self.sqlite = 0.0
+        self.ops = 0
+        self.by_kind: dict[str, list[float]] = {}
+        self._inflight = 0
+        self._since = 0.0
+        self._lock = threading.Lock()
+
+    def reset(self) -> None:
+        self.busy, self.sqlite, self.ops = 0.0, 0.0, 0
+        self.by_kind = {}
+
+    def _enter(self) -> float:
+        t = time.perf_counter()
+        if self._inflight == 0:
+            self._since = t
+        self._inflight += 1
+        self.ops += 1
+        return t
+
+    def _exit(self, kind: str, t: float) -> None:
+        now = time.perf_counter()
+        self._inflight -= 1
+        if self._inflight == 0:
+            self.busy += now - self._since
+        entry = self.by_kind.setdefault(kind, [0, 0.0])
+        entry[0] += 1
+        entry[1] += now - t
+
+    def install(self) -> None:
+        from sqlalchemy.dialects.sqlite import aiosqlite as adapter
+
+        timer = self
+
+        def wrap(cls, name):
+            original = getattr(cls, name)
+
+            def timed(self, *args, **kwargs):
+                if name in ("commit", "rollback"):
+                    kind = name
+                else:
+                    kind = statement_kind(str(args[0] if args else kwargs.get("operation", "")))
+                    if name == "executemany":
+                        kind += " (many)"
+                t = timer._enter()
+                try:
+                    return original(self, *args, **kwargs)
+                finally:
+                    timer._exit(kind, t)
+
+            setattr(cls, name, timed)
+
+        for name in ("execute", "executemany"):
+            wrap(adapter.AsyncAdapt_aiosqlite_cursor, name)
+            wrap(adapter.AsyncAdapt_aiosqlite_ss_cursor, name)
+        for name in ("commit", "rollback"):
+            wrap(adapter.AsyncAdapt_aiosqlite_connection, name)
+
+        import aiosqlite.core
+
+        original_execute = aiosqlite.core.Connection._execute
+
+        async def _execute(self, fn, *args, **kwargs):
+            def in_thread(*a, **k):
+                t = time.perf_counter()
+                try:
+                    return fn(*a, **k)
+                finally:
+                    with timer._lock:
+                        timer.sqlite += time.perf_counter() - t
+
+            return await original_execute(self, in_thread, *args, **kwargs)
+
+        aiosqlite.core.Connection._execute = _execute
+
+
+_TABLE = re.compile(r"^\s*(?:insert\s+(?:or\s+\w+\s+)?into|update|delete\s+from|select\b.*?\bfrom)\s+\"?(\w+)",
+                    re.IGNORECASE | re.DOTALL)
+
+
+def statement_kind(sql: str) -> str:
+    """``"<first SQL keyword> <first table>"`` of a statement, lower case (``"insert releases"``, ``"pragma"``)."""
+    word = (sql.split(None, 1) or ["?"])[0].lower()
+    m = _TABLE.match(sql)
+    return f"{word} {m.group(1)}" if m else word
+
+
+class MemorySampler:
+    """tracemalloc while a run lasts: every ``every`` s, a snapshot when traced memory is at a new high.
+
+    Profiling only (slows the bot down ~2×; its timings are not benchmark figures).
+    :meth:`report` writes the top allocation sites of the highest snapshot to ``path``.
+    """
+
+    def __init__(self, every: float = 5.0) -> None:
+        self.every = every
+        self.best: tuple[int, Any] | None = None
+        self._task: asyncio.Task | None = None
+
+    async def _loop(self) -> None:
+        import tracemalloc
+
+        while True:
+            await asyncio.sleep(self.every)
+            current, _ = tracemalloc.get_traced_memory()
+            if self.best is None or current > self.best[0] * 1.05:
+                self.best = (current, tracemalloc.take_snapshot())
+
+    def start(self) -> None:
+        import tracemalloc
+
+        tracemalloc.start(12)
+        self.best = None
+        self._task = asyncio.ensure_future(self._loop())
+
+    def stop_and_report(self, path: str, title: str) -> None:
+        import tracemalloc
+
+        self._task.cancel()
+        _, peak = tracemalloc.get_traced_memory()
+        if self.best is None:
+            self.best = (tracemalloc.get_traced_memory()[0], tracemalloc.take_snapshot())
+        tracemalloc.stop()
+        current, snap = self.best
+        snap = snap.filter_traces([tracemalloc.Filter(False, tracemalloc.__file__)])
+        lines = [f"# {title}: traced peak {peak / 2**20:.1f} MB; highest snapshot {current / 2**20:.1f} MB", "",
+                 "## top 30 lines", ""]
+        for stat in snap.statistics("lineno")[:30]:
+            lines.append(f"{stat.size / 2**20:8.1f} MB {stat.count:9d} blocks  {stat.traceback[0]}")
+        lines += ["", "## top 12 tracebacks", ""]
+        for stat in snap.statistics("traceback")[:12]:
+            lines.append(f"{stat.size / 2**20:8.1f} MB {stat.count:9d} blocks")
+            lines += [f"      {frame}" for frame in stat.traceback[-8:]]
+        with open(path, "w") as f:
+            f.write("\n".join(lines) + "\n")
+
+
+def reset_peak_rss() -> bool:
+    """Reset this process's ``VmHWM`` to its current RSS (Linux ``/proc/self/clear_refs``); False if unsupported."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss_mb() -> float:
+    """This process's peak RSS in MB (``VmHWM``; ``ru_maxrss`` where ``/proc`` is missing)."""
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class CountingSender:
+    """A ``Sender`` that only counts: messages, embeds and (channel, release) sends for duplicates."""
+
+    def __init__(self) -> None:
+        self.messages = 0
+        self.sent: collections.Counter[tuple[int, str]] = collections.Counter()
+        self._next = 10_000
+
+    async def send(self, channel_id: int, embeds: list[dict], *, nonce: str) -> int:
+        assert 1 <= len(embeds) <= 10 and len(nonce) <= 25
+        self.messages += 1
+        for embed in embeds:
+            url = embed.get("url") or ""
+            self.sent[(channel_id, url.rsplit("/", 1)[-1])] += 1
+        self._next += 1
+        return self._next
+
+    def duplicates(self) -> int:
+        return sum(n - 1 for n in self.sent.values() if n > 1)
+
+
+class SimClock:
+    """Simulated UTC time: the time given to :meth:`set` plus the real time elapsed since."""
+
+    def __init__(self, base: dt.datetime) -> None:
+        self._base = base
+        self._t0 = time.monotonic()
+
+    def set(self, when: dt.datetime) -> None:
+        self._base, self._t0 = when, time.monotonic()
+
+    def __call__(self) -> dt.datetime:
+        return self._base + dt.timedelta(seconds=time.monotonic() - self._t0)
+
+
+def _build(cls, *args, **kwargs):
+    """Construct ``cls`` with only the keyword arguments its signature accepts."""
+    params = inspect.signature(cls).parameters
+    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        kwargs = {k: v for k, v in kwargs.items() if k in params}
+    return cls(*args, **kwargs)
+
+
+async def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--database-url", required=True, help="SQLAlchemy URL of the migrated benchmark database")
+    ap.add_argument("--api", required=True)
+    ap.add_argument("--accounts", required=True)
+    ap.add_argument("--client-id", required=True)
+    ap.add_argument("--client-secret", required=True)
+    ap.add_argument("--concurrency", type=int, default=8)
+    ap.add_argument("--pace", type=int, default=0, help="rate_limit_per_30s of the client (0 = off)")
+    ap.add_argument("--guilds", default="1,2,3")
+    ap.add_argument("--log", default=None)
+    ap.add_argument("--tracemalloc", default=None, metavar="DIR",
+                    help="profile each run's memory with tracemalloc into DIR/run-<n>.txt (slows the bot down)")
+    args = ap.parse_args(argv)
+    if args.log:
+        logging.basicConfig(filename=args.log, level=logging.WARNING,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    guilds = [int(g) for g in args.guilds.split(",") if g]
+    timer = DbTimer()
+    timer.install()
+    db = await open_database(args.database_url, migrate=False)
+    clock = SimClock(dt.datetime.now(dt.timezone.utc))
+    client = SpotifyClient(client_id=args.client_id, client_secret=args.client_secret, api_base_url=args.api,
+                           accounts_base_url=args.accounts, rate_limit_per_30s=args.pace)
+    sender = CountingSender()
+    tracker = _build(Tracker, db, client, clock=clock, concurrency=args.concurrency)
+    runner = Runner(db, tracker, Deliverer(db, sender, clock=clock), clock=clock,
+                    labeler=Labeler(db, client, clock=clock))
+    out = sys.stdout
+    out.write(json.dumps({"ready": True, "rss_mb": round(peak_rss_mb(), 1)}) + "\n")
+    out.flush()
+    loop = asyncio.get_running_loop()
+    try:
+        while True:
+            line = await loop.run_in_executor(None, sys.stdin.readline)
+            if not line:
+                break
+            cmd = json.loads(line)
+            reply: dict[str, Any] = {"ok": True}
+            if cmd["cmd"] == "run":
+                sampler = MemorySampler() if args.tracemalloc else None
+                if sampler is not None:
+                    sampler.start()
+                reset_peak_rss()
+                timer.reset()
+                clock.set(dt.datetime.fromisoformat(cmd["when"]))
+                t0 = time.perf_counter()
+                summary = await runner.run("schedule", guilds)
+                wall = time.perf_counter() - t0
+                if sampler is not None:
+                    os.makedirs(args.tracemalloc, exist_ok=True)
+                    sampler.stop_and_report(os.path.join(args.tracemalloc, f"run-{summary.run_id}.txt"),
+                                            f"run {summary.run_id}")
+                metrics = getattr(summary, "metrics", None)
+                reply = {
+                    "run_id": summary.run_id, "status": summary.status, "artists_due": summary.artists_due,
+                    "artists_checked": summary.artists_checked, "spotify_requests": summary.spotify_requests,
+                    "releases_posted": summary.releases_posted, "releases_found": summary.releases_found,
+                    "failed_artists": len(summary.failed_artists), "error": summary.error,
+                    "metrics": metrics if isinstance(metrics, dict) else None,
+                    "wall": wall, "db_seconds": timer.busy, "sqlite_seconds": timer.sqlite, "db_ops": timer.ops,
+                    "db_by_kind": {k: [int(n), round(s, 3)] for k, (n, s) in sorted(timer.by_kind.items())},
+                    "rss_mb": peak_rss_mb(), "messages": sender.messages,
+                    "duplicates_total": sender.duplicates(),
+                    "requests_by_endpoint": dict(getattr(client, "requests_by_endpoint", {}) or {}),
+                }
+            elif cmd["cmd"] == "quit":
+                out.write(json.dumps(reply) + "\n")
+                out.flush()
+                break
+            out.write(json.dumps(reply, default=str) + "\n")
+            out.flush()
+    finally:
+        await client.close()
+        await db.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
