@@ -49,13 +49,13 @@ from storage.db import open_database
 
 
 class DbTimer:
-    """Wall time during which at least one SQLite operation (execute/executemany/commit/rollback) is in flight.
+    """Wall time during which at least one database operation (execute/executemany/commit/rollback) is in flight.
 
-    Installed by wrapping the aiosqlite DBAPI adapter's methods in this process (no change
+    Installed by wrapping the aiosqlite and asyncpg DBAPI adapters' methods in this process (no change
     to ``storage``). Overlapping operations are counted once (union of intervals), so the
     figure is "seconds of the run's wall time spent waiting on the database". ``ops`` counts
     operations; ``sqlite`` sums the seconds spent inside sqlite3 calls in aiosqlite's worker
-    threads; ``by_kind`` (``{"insert"|"select"|"update"|"commit"|…: [count, in-flight s]}``)
+    threads (0 on PostgreSQL, whose work happens in the server); ``by_kind`` (``{"insert"|"select"|"update"|"commit"|…: [count, in-flight s]}``)
     splits the operations by statement kind (first SQL keyword), each interval timed whole.
     """
 
@@ -112,11 +112,14 @@ class DbTimer:
 
             setattr(cls, name, timed)
 
-        for name in ("execute", "executemany"):
-            wrap(adapter.AsyncAdapt_aiosqlite_cursor, name)
-            wrap(adapter.AsyncAdapt_aiosqlite_ss_cursor, name)
-        for name in ("commit", "rollback"):
-            wrap(adapter.AsyncAdapt_aiosqlite_connection, name)
+        from sqlalchemy.dialects.postgresql import asyncpg as pg_adapter
+
+        for module, prefix in ((adapter, "AsyncAdapt_aiosqlite"), (pg_adapter, "AsyncAdapt_asyncpg")):
+            for name in ("execute", "executemany"):
+                wrap(getattr(module, f"{prefix}_cursor"), name)
+                wrap(getattr(module, f"{prefix}_ss_cursor"), name)
+            for name in ("commit", "rollback"):
+                wrap(getattr(module, f"{prefix}_connection"), name)
 
         import aiosqlite.core
 
