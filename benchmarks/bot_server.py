@@ -276,6 +276,8 @@ async def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--pace", type=int, default=0, help="rate_limit_per_30s of the client (0 = off)")
     ap.add_argument("--guilds", default="1,2,3")
+    ap.add_argument("--recheck-share", type=float, default=0.125,
+                    help="tracking.recheck_share of the tracker (the rotating exact re-check; 0 = off)")
     ap.add_argument("--log", default=None)
     ap.add_argument("--tracemalloc", default=None, metavar="DIR",
                     help="profile each run's memory with tracemalloc into DIR/run-<n>.txt (slows the bot down)")
@@ -291,7 +293,8 @@ async def main(argv: list[str] | None = None) -> None:
     client = SpotifyClient(client_id=args.client_id, client_secret=args.client_secret, api_base_url=args.api,
                            accounts_base_url=args.accounts, rate_limit_per_30s=args.pace)
     sender = CountingSender()
-    tracker = _build(Tracker, db, client, clock=clock, concurrency=args.concurrency)
+    tracker = _build(Tracker, db, client, clock=clock, concurrency=args.concurrency,
+                     recheck_share=args.recheck_share)
     runner = Runner(db, tracker, Deliverer(db, sender, clock=clock), clock=clock,
                     labeler=Labeler(db, client, clock=clock))
     out = sys.stdout

@@ -262,6 +262,7 @@ async def run_size(args: argparse.Namespace) -> dict:
         "--database-url", db_url, "--api", info["api"], "--accounts", info["accounts"],
         "--client-id", info["client_id"], "--client-secret", info["client_secret"],
         "--concurrency", str(conc), "--pace", str(pace), "--guilds", ",".join(map(str, GUILDS)),
+        "--recheck-share", str(args.recheck_share),
         "--log", str(workdir / "bot.log"),
         *(["--tracemalloc", str(args.tracemalloc)] if args.tracemalloc else [])], workdir / "bot_server.log")
     bot_info = await bot.start()
@@ -272,13 +273,24 @@ async def run_size(args: argparse.Namespace) -> dict:
     rows: list[dict] = []
     expected_before: set[tuple[int, str]] = set()  # expected pairs of earlier weeks (for "late")
     delivered_all: set[tuple[int, str]] = set()
+    # Recall within the re-check bound: when each expected pair appeared and was first announced,
+    # and when its release was taken down again (a release removed before any check could see it
+    # was never observable). Settle weeks (no changes) after the scenario give the last weeks'
+    # releases their whole bound.
+    bound_runs = math.ceil(1 / args.recheck_share) if args.recheck_share > 0 else 0
+    settle = args.settle_weeks if args.settle_weeks is not None else bound_runs
+    appeared: dict[tuple[int, str], int] = {}
+    announced: dict[tuple[int, str], int] = {}
+    removed_at: dict[str, int] = {}
     try:
-        for k in range(0, weeks + 1):
-            row: dict[str, Any] = {"week": k}
+        for k in range(0, weeks + settle + 1):
+            row: dict[str, Any] = {"week": k, "settle": k > weeks}
             expected_pairs: set[tuple[int, str]] = set()
             week = None
             L_gt = None
-            if k > 0:
+            if k > weeks:
+                L_gt = len(followed)
+            elif k > 0:
                 week = scenario.week_list[k - 1]
                 changed = {a for s in week.adds for a in s.artists if a in followers}
                 changed |= {a for rid in week.removes for a in scenario.albums[rid].artists if a in followers}
@@ -295,6 +307,10 @@ async def run_size(args: argparse.Namespace) -> dict:
                     for a in scenario.albums[rid].artists:
                         for g in followers.get(a, ()):
                             expected_pairs.add((g, rid))
+                for rid in week.removes:
+                    removed_at.setdefault(rid, k)
+                for pair in expected_pairs:
+                    appeared.setdefault(pair, k)
             await emulator.cmd("reset_window")
             await emulator.cmd("stats")
             summary = await bot.cmd("run", when=run_time(k).isoformat())
@@ -310,6 +326,8 @@ async def run_size(args: argparse.Namespace) -> dict:
             bound = max(requests * latency / conc, requests / rate if rate else 0.0)
             got = run["delivered"]
             delivered_all |= got
+            for pair in got:
+                announced.setdefault(pair, k)
             row.update(
                 run_id=summary["run_id"], status=summary["status"], trigger="schedule",
                 artists_due=summary["artists_due"], artists_checked=summary["artists_checked"],
@@ -327,7 +345,7 @@ async def run_size(args: argparse.Namespace) -> dict:
                 duplicates=summary["duplicates_total"] - dups_before, duplicates_total=summary["duplicates_total"],
                 failed_artists=summary["failed_artists"], error=summary["error"],
             )
-            if k > 0:
+            if 0 < k <= weeks:
                 hit = expected_pairs & got
                 row.update(
                     expected_pairs=len(expected_pairs), recall=(len(hit) / len(expected_pairs) if expected_pairs else 1.0),
@@ -353,13 +371,15 @@ async def run_size(args: argparse.Namespace) -> dict:
                 row["naive_failed"] = failed
                 nstats = await emulator.cmd("stats")
                 row["naive_429"] = nstats["by_status"].get("429", 0)
-                if k > 0:
+                if 0 < k <= weeks:
                     exp = set(week.expected)
                     row["naive_recall"] = len(exp & new) / len(exp) if exp else 1.0
             else:
                 row["naive_requests"] = naive_count
             rows.append(row)
             dups_before = summary["duplicates_total"]
+            row["recheck_requests"] = metrics.get("recheck_requests", 0)
+            row["rechecked"] = metrics.get("rechecked", 0)
             print(f"[{size}] week {k:2d}: {requests} req (L={L}), wall {wall:.1f}s (bound {bound:.1f}s), "
                   f"429s {row['http_429']}, recall {row.get('recall', '-')}, dup {row['duplicates']}, "
                   f"naive {row['naive_requests']}, db {row['db_seconds']:.2f}s/sqlite {row['sqlite_seconds']:.2f}s, "
@@ -370,7 +390,35 @@ async def run_size(args: argparse.Namespace) -> dict:
         await db.close()
         final = await emulator.cmd("stats") if emulator.proc and emulator.proc.returncode is None else {}
         await emulator.stop()
+    # Each expected pair: announced in the run right after it appeared, within the bound, or not;
+    # pairs whose release was taken down before the end of its bound window are "unobservable".
+    within = same = unobservable = 0
+    late_runs: list[int] = []
+    never: list[tuple[int, str]] = []
+    for pair, k in appeared.items():
+        gone = removed_at.get(pair[1])
+        at = announced.get(pair)
+        if at is not None and at == k:
+            same += 1
+        if at is not None and at - k <= bound_runs:
+            within += 1
+            if at > k:
+                late_runs.append(at - k)
+        elif gone is not None and gone <= k + bound_runs:
+            unobservable += 1
+        else:
+            never.append(pair)
+    observable = len(appeared) - unobservable
+    recall_bound = {
+        "bound_runs": bound_runs, "settle_weeks": settle, "recheck_share": args.recheck_share,
+        "expected_pairs": len(appeared), "same_run": same, "within_bound": within,
+        "unobservable": unobservable, "recall_same_run": same / len(appeared) if appeared else 1.0,
+        "recall_within_bound": within / observable if observable else 1.0,
+        "late_runs": sorted(late_runs), "never": [list(p) for p in never[:50]],
+        "never_kinds": dict(collections.Counter(scenario.albums[r].kind for _, r in never)),
+    }
     return {
+        "recall_bound": recall_bound,
         "size": size, "weeks": weeks, "latency": latency, "rate_limit": args.rate_limit, "concurrency": conc,
         "seed": args.seed, "naive_mode": naive_mode, "rows": rows, "artists": len(followed),
         "catalogue_releases": len(scenario.catalogue), "guild_follows": {g: len(a) for g, a in scenario.follows.items()},
@@ -393,6 +441,11 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--database-url", default=None,
                     help="SQLAlchemy URL of an empty or migrated database (default: a SQLite file in the work folder)")
+    ap.add_argument("--recheck-share", type=float, default=0.125,
+                    help="the bot's tracking.recheck_share (rotating exact re-check; 0 = off)")
+    ap.add_argument("--settle-weeks", type=int, default=None,
+                    help="runs with no catalogue change after the scenario's weeks, so every release gets its "
+                         "whole re-check bound (default: ceil(1 / recheck share))")
     ap.add_argument("--tracemalloc", type=Path, default=None, metavar="DIR",
                     help="profiling only: the bot process traces its memory per run into DIR (slower runs)")
     return ap

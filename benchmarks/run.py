@@ -8,6 +8,7 @@ Not part of CI.
 from __future__ import annotations
 
 import argparse
+import collections
 import datetime as dt
 import json
 import os
@@ -39,7 +40,7 @@ def _git(*args: str) -> str:
 
 def summarize(res: dict) -> dict:
     rows = res["rows"]
-    weekly = [r for r in rows if r["week"] > 0]
+    weekly = [r for r in rows if r["week"] > 0 and not r.get("settle")]
     base = rows[0]
     s: dict = {"size": res["size"], "weeks": len(weekly)}
     s["baseline_requests"] = base["requests"]
@@ -131,6 +132,32 @@ def summary_table(sums: list[dict]) -> list[str]:
     return out
 
 
+def recall_table(results: list[dict]) -> list[str]:
+    """Each size's expected (guild, release) pairs: announced in the run right after they appeared, within
+    ceil(1/recheck_share) runs (after the scenario's weeks, settle runs with no change give the last weeks
+    their whole bound), and the rotating re-check's cost."""
+    out = ["| artists | recheck share | bound (runs) | settle runs | expected pairs | same run | within bound | "
+           "recall same run | recall within bound | unobservable (taken down before found) | found late after (runs) | "
+           "never (kinds) | re-checked artists / run (median) | re-check requests (weeks 1–N) | share of weekly requests |",
+           "|---:|---:|---:|---:|---:|---:|---:|---|---|---:|---|---|---:|---:|---:|"]
+    for r in results:
+        b = r.get("recall_bound")
+        if not b:
+            continue
+        weekly = [x for x in r["rows"] if x["week"] > 0 and not x.get("settle")]
+        rechecked = sorted(x.get("rechecked", 0) for x in weekly)
+        rc_req = sum(x.get("recheck_requests", 0) for x in weekly)
+        req = sum(x["requests"] for x in weekly)
+        late = collections.Counter(b["late_runs"])
+        out.append(
+            f"| {r['size']:,} | {b['recheck_share']} | {b['bound_runs']} | {b['settle_weeks']} | {b['expected_pairs']} | "
+            f"{b['same_run']} | {b['within_bound']} | {b['recall_same_run']:.4f} | {b['recall_within_bound']:.4f} | "
+            f"{b['unobservable']} | {', '.join(f'{k}: {v}' for k, v in sorted(late.items())) or '–'} | "
+            f"{len(b['never'])} {b['never_kinds'] or ''} | {rechecked[len(rechecked) // 2] if rechecked else 0} | "
+            f"{rc_req:,} | {rc_req / req if req else 0:.1%} |")
+    return out
+
+
 def targets(sums: list[dict]) -> list[str]:
     out = ["| target | size | measured | met |", "|---|---:|---|---|"]
 
@@ -200,6 +227,8 @@ def render(results: list[dict], command: str, started: str, elapsed: float,
                         if r.get("bot_idle_rss_mb") is not None else "") + ").")
     lines += ["", "## Summary (weekly runs 1–N; the baseline run is reported separately)", ""]
     lines += summary_table(sums)
+    lines += ["", "## Recall: in the run right after, and within the re-check bound (issue 7)", ""]
+    lines += recall_table(results)
     lines += ["", "## Targets", ""]
     lines += targets(sums)
     for r in results:
@@ -220,6 +249,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--naive", choices=("auto", "real", "count"), default="auto",
                     help="auto: run the naive tracker for real up to --naive-real-max artists, count it above")
     ap.add_argument("--naive-real-max", type=int, default=1000)
+    ap.add_argument("--recheck-share", type=float, default=0.125, help="the bot's tracking.recheck_share")
+    ap.add_argument("--settle-weeks", type=int, default=None,
+                    help="runs with no change after the weeks (default: the re-check bound, ceil(1/share))")
     ap.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "RESULTS.md",
                     help="the Markdown report; the raw figures go to results.json in the same folder")
     args = ap.parse_args(argv)
@@ -234,10 +266,13 @@ def main(argv: list[str] | None = None) -> None:
         cmd = [sys.executable, "-m", "benchmarks.harness", "--size", str(size), "--weeks", str(args.weeks),
                "--seed", args.seed, "--latency", str(args.latency), "--rate-limit", args.rate_limit,
                "--concurrency", str(args.concurrency), "--naive", args.naive,
-               "--naive-real-max", str(args.naive_real_max), "--out", str(out)]
+               "--naive-real-max", str(args.naive_real_max), "--recheck-share", str(args.recheck_share),
+               *(["--settle-weeks", str(args.settle_weeks)] if args.settle_weeks is not None else []),
+               "--out", str(out)]
         print(f"== {size} artists: {' '.join(cmd[1:])}", flush=True)
         subprocess.run(cmd, cwd=ROOT, check=True)
         results.append(json.loads(out.read_text()))
+        args.results.parent.mkdir(parents=True, exist_ok=True)
         (args.results.parent / "results.json").write_text(json.dumps(results, indent=1, default=str))
         args.results.write_text(render(results, command, started, time.perf_counter() - t0, code))
     print(f"wrote {args.results}")
