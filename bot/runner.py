@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import math
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -154,10 +155,15 @@ class Runner:
                     return None
                 return await self._run("schedule", due, advance_after=now)
             # Several processes: lease the due guilds (a due guild runs once, whichever process
-            # leases it; a dead process's lease expires and another takes the guild over).
+            # leases it; a dead process's lease expires and another takes the guild over). Each
+            # process takes its share (due ÷ live processes), so N processes split a large weekly
+            # slot between them; what is left is leased at the next scan.
+            live = len(await co.live_owners())
             async with self.db.sessions() as session:
+                due_now = await coordination.count_due(session, now)
                 leased = await coordination.claim_due_guilds(session, co.owner, now=now,
-                                                             lease_seconds=co.lease_seconds)
+                                                             lease_seconds=co.lease_seconds,
+                                                             limit=max(1, math.ceil(due_now / max(1, live))))
                 await session.commit()
             if not leased:
                 return None

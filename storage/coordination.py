@@ -16,7 +16,7 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select, true, update
+from sqlalchemy import and_, delete, func, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Artist, Delivery, Guild, Lease, Process, Run
@@ -120,14 +120,21 @@ async def anything_due(session: AsyncSession, now: dt.datetime) -> bool:
     return (await session.scalar(select(Guild.id).where(Guild.next_due_at <= now, free).limit(1))) is not None
 
 
+async def count_due(session: AsyncSession, now: dt.datetime) -> int:
+    """How many guilds are due at ``now`` and not held by a live lease."""
+    free = or_(Guild.lease_until.is_(None), Guild.lease_until <= now)
+    return int(await session.scalar(select(func.count()).select_from(Guild).where(Guild.next_due_at <= now, free)) or 0)
+
+
 async def claim_due_guilds(session: AsyncSession, owner: str, *, now: dt.datetime, lease_seconds: float,
                            limit: int | None = None) -> list[tuple[int, dt.datetime]]:
     """Lease the guilds whose weekly run is due (``next_due_at <= now``) and that no live lease holds.
 
-    Returns ``[(guild id, its next_due_at)]``, earliest first. On PostgreSQL the rows are
-    picked with ``FOR UPDATE SKIP LOCKED`` (a guild another process is leasing right now is
-    skipped, not waited for); the lease is then set by an ``UPDATE`` whose ``WHERE`` repeats
-    the condition, so a guild is leased by one process only, on both backends.
+    Returns ``[(guild id, its next_due_at)]``, earliest first, at most ``limit``. One ``UPDATE
+    … WHERE id IN (pick) AND due AND free … RETURNING``: on PostgreSQL the pick is ``FOR UPDATE
+    SKIP LOCKED`` (a guild another process is leasing right now is skipped, not waited for), on
+    SQLite the statement runs under the database write lock; either way concurrent claimers
+    get disjoint batches and a guild is leased by one process only.
     """
     free = or_(Guild.lease_until.is_(None), Guild.lease_until <= now, Guild.lease_owner == owner)
     pick = select(Guild.id).where(Guild.next_due_at <= now, free).order_by(Guild.next_due_at, Guild.id)
@@ -135,12 +142,11 @@ async def claim_due_guilds(session: AsyncSession, owner: str, *, now: dt.datetim
         pick = pick.limit(limit)
     if _dialect(session) == "postgresql":
         pick = pick.with_for_update(skip_locked=True)
-    ids = list((await session.scalars(pick)).all())
-    if not ids:
-        return []
+    # One statement: the pick is evaluated under the write (SQLite) or row (PostgreSQL) locks of the
+    # UPDATE itself, so concurrent claimers get disjoint batches instead of colliding on one.
     until = now + dt.timedelta(seconds=lease_seconds)
     rows = await session.execute(
-        update(Guild).where(Guild.id.in_(ids), Guild.next_due_at <= now, free)
+        update(Guild).where(Guild.id.in_(pick.scalar_subquery()), Guild.next_due_at <= now, free)
         .values(lease_owner=owner, lease_until=until).returning(Guild.id, Guild.next_due_at))
     return sorted(((gid, due) for gid, due in rows.all()), key=lambda r: (r[1], r[0]))
 
