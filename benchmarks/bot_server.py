@@ -18,6 +18,12 @@ stdin line with one JSON line on stdout:
   run's summary fields, ``wall`` (s), ``db_seconds`` / ``sqlite_seconds`` / ``db_ops``
   (:class:`DbTimer`), ``rss_mb`` (this process's ``VmHWM`` since the reset, MB),
   ``messages`` / ``duplicates_total`` (the counting sender) and ``requests_by_endpoint``.
+* ``{"cmd": "run", "when": …, "due": true}`` — with ``--owner`` (several bot processes on one
+  PostgreSQL, ``benchmarks/processes.py``): ``Runner.run_due`` until this process finds no due
+  guild left to lease; the reply adds ``runs``, ``guilds`` (guild ids it ran), ``checked``
+  (artist ids it fetched) and ``sent`` (``"channel:release"`` per message embed).
+* ``{"cmd": "beat", "when": …}`` — with ``--owner``: a heartbeat at that simulated time (the
+  harness beats every process before a run, so each sees the others alive and takes its share).
 * ``{"cmd": "quit"}``.
 
 ``--tracemalloc DIR`` (profiling only) writes each run's top allocation sites to
@@ -266,6 +272,24 @@ def _build(cls, *args, **kwargs):
     return cls(*args, **kwargs)
 
 
+def _merge(summaries: list) -> Any:
+    """One summary-like object for the runs a ``due`` command made (sums; the last run's id and status)."""
+    from types import SimpleNamespace
+
+    if not summaries:
+        return SimpleNamespace(run_id=None, status="none", artists_due=0, artists_checked=0, spotify_requests=0,
+                               releases_posted=0, releases_found=0, failed_artists=[], error=None, metrics=None)
+    last = summaries[-1]
+    return SimpleNamespace(
+        run_id=last.run_id, status=",".join(sorted({x.status for x in summaries})),
+        artists_due=sum(x.artists_due for x in summaries), artists_checked=sum(x.artists_checked for x in summaries),
+        spotify_requests=sum(x.spotify_requests for x in summaries),
+        releases_posted=sum(x.releases_posted for x in summaries),
+        releases_found=sum(x.releases_found for x in summaries),
+        failed_artists=[f for x in summaries for f in x.failed_artists],
+        error="; ".join(x.error for x in summaries if x.error) or None, metrics=None)
+
+
 async def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--database-url", required=True, help="SQLAlchemy URL of the migrated benchmark database")
@@ -276,6 +300,8 @@ async def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--pace", type=int, default=0, help="rate_limit_per_30s of the client (0 = off)")
     ap.add_argument("--guilds", default="1,2,3")
+    ap.add_argument("--owner", default=None,
+                    help="run as one of several processes: a Coordinator with this owner id (leases, claims)")
     ap.add_argument("--recheck-share", type=float, default=0.125,
                     help="tracking.recheck_share of the tracker (the rotating exact re-check; 0 = off)")
     ap.add_argument("--log", default=None)
@@ -293,10 +319,25 @@ async def main(argv: list[str] | None = None) -> None:
     client = SpotifyClient(client_id=args.client_id, client_secret=args.client_secret, api_base_url=args.api,
                            accounts_base_url=args.accounts, rate_limit_per_30s=args.pace)
     sender = CountingSender()
+    coordinator = None
+    if args.owner:
+        from bot.coordination import Coordinator
+
+        coordinator = Coordinator(db, clock=clock, owner=args.owner)
+        await coordinator.start()
     tracker = _build(Tracker, db, client, clock=clock, concurrency=args.concurrency,
-                     recheck_share=args.recheck_share)
-    runner = Runner(db, tracker, Deliverer(db, sender, clock=clock), clock=clock,
-                    labeler=Labeler(db, client, clock=clock))
+                     recheck_share=args.recheck_share, coordinator=coordinator)
+    runner = Runner(db, tracker, Deliverer(db, sender, clock=clock, coordinator=coordinator), clock=clock,
+                    labeler=Labeler(db, client, clock=clock), coordinator=coordinator)
+    checked_log: list[str] = []
+    original_track = tracker.track
+
+    async def track_and_log(*a, **kw):
+        result = await original_track(*a, **kw)
+        checked_log.extend(result.checked)
+        return result
+
+    tracker.track = track_and_log
     out = sys.stdout
     out.write(json.dumps({"ready": True, "rss_mb": round(peak_rss_mb(), 1)}) + "\n")
     out.flush()
@@ -315,9 +356,24 @@ async def main(argv: list[str] | None = None) -> None:
                 reset_peak_rss()
                 timer.reset()
                 clock.set(dt.datetime.fromisoformat(cmd["when"]))
+                checked_log.clear()
+                sent_before = collections.Counter(sender.sent)
+                extra: dict[str, Any] = {}
                 t0 = time.perf_counter()
-                summary = await runner.run("schedule", guilds)
-                wall = time.perf_counter() - t0
+                if cmd.get("due"):
+                    await coordinator.beat()
+                    summaries = []
+                    while (one := await runner.run_due()) is not None:
+                        summaries.append(one)
+                    wall = time.perf_counter() - t0
+                    extra = {"runs": len(summaries), "guilds": [g for x in summaries for g in x.guild_ids],
+                             "checked": list(checked_log),
+                             "sent": [f"{c}:{r}" for (c, r), n in (sender.sent - sent_before).items()
+                                      for _ in range(n)]}
+                    summary = _merge(summaries)
+                else:
+                    summary = await runner.run("schedule", guilds)
+                    wall = time.perf_counter() - t0
                 if sampler is not None:
                     os.makedirs(args.tracemalloc, exist_ok=True)
                     sampler.stop_and_report(os.path.join(args.tracemalloc, f"run-{summary.run_id}.txt"),
@@ -334,7 +390,11 @@ async def main(argv: list[str] | None = None) -> None:
                     "rss_mb": peak_rss_mb(), "messages": sender.messages,
                     "duplicates_total": sender.duplicates(),
                     "requests_by_endpoint": dict(getattr(client, "requests_by_endpoint", {}) or {}),
+                    **extra,
                 }
+            elif cmd["cmd"] == "beat":  # several processes: alive at the simulated time before a run
+                clock.set(dt.datetime.fromisoformat(cmd["when"]))
+                await coordinator.beat()
             elif cmd["cmd"] == "quit":
                 out.write(json.dumps(reply) + "\n")
                 out.flush()
@@ -342,6 +402,8 @@ async def main(argv: list[str] | None = None) -> None:
             out.write(json.dumps(reply, default=str) + "\n")
             out.flush()
     finally:
+        if coordinator is not None:
+            await coordinator.stop()
         await client.close()
         await db.close()
 

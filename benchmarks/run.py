@@ -252,6 +252,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--recheck-share", type=float, default=0.125, help="the bot's tracking.recheck_share")
     ap.add_argument("--settle-weeks", type=int, default=None,
                     help="runs with no change after the weeks (default: the re-check bound, ceil(1/share))")
+    ap.add_argument("--processes", default="1,4",
+                    help="process counts for the several-processes benchmark on PostgreSQL (benchmarks/processes.py); "
+                         "'' to skip it")
+    ap.add_argument("--processes-size", type=int, default=10_000)
+    ap.add_argument("--processes-guilds", type=int, default=2_500)
+    ap.add_argument("--processes-weeks", type=int, default=2)
     ap.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "RESULTS.md",
                     help="the Markdown report; the raw figures go to results.json in the same folder")
     args = ap.parse_args(argv)
@@ -275,6 +281,31 @@ def main(argv: list[str] | None = None) -> None:
         args.results.parent.mkdir(parents=True, exist_ok=True)
         (args.results.parent / "results.json").write_text(json.dumps(results, indent=1, default=str))
         args.results.write_text(render(results, command, started, time.perf_counter() - t0, code))
+    if args.processes:
+        out = Path(f"/tmp/release-bot-bench-{os.getpid()}-processes.json")
+        cmd = [sys.executable, "-m", "benchmarks.processes", "--size", str(args.processes_size),
+               "--guilds", str(args.processes_guilds), "--processes", args.processes,
+               "--weeks", str(args.processes_weeks), "--seed", args.seed, "--latency", str(args.latency),
+               "--rate-limit", args.rate_limit, "--concurrency", str(args.concurrency),
+               "--recheck-share", str(args.recheck_share), "--out", str(out)]
+        print(f"== several processes: {' '.join(cmd[1:])}", flush=True)
+        subprocess.run(cmd, cwd=ROOT, check=True)
+        processes = json.loads(out.read_text())
+        (args.results.parent / "results-processes.json").write_text(json.dumps(processes, indent=1))
+        from benchmarks.processes import table
+
+        first = processes[0]
+        text = render(results, command, started, time.perf_counter() - t0, code) if results else \
+            f"# Benchmark results\n\nProduced by `{command}` on {started} UTC.\n"
+        text += "\n".join([
+            "", "## Several processes on one PostgreSQL (issue 8)", "",
+            f"`benchmarks/processes.py`: {first['size']:,} artists, {first['guilds']:,} guilds ({first['follows']:,} "
+            f"follows), the baseline then {first['weeks']} weekly runs, each process count on a fresh database of one "
+            "throw-away PostgreSQL server; every guild is made due and all processes run what is due at once "
+            "(leases, artist claims, the shared day budget; the rate limit split between the processes). Wall = until "
+            "every process is done. DB s = wall time with a database operation in flight, per process; peak RSS per "
+            "process since the run began.", "", *table(processes), ""])
+        args.results.write_text(text)
     print(f"wrote {args.results}")
 
 

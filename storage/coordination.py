@@ -171,9 +171,8 @@ async def claim_artists(session: AsyncSession, owner: str, artist_ids: Iterable[
     """Claim artists for a check: ``(claimed, fresh, busy)``.
 
     ``claimed``: now held by ``owner`` (unclaimed, expired or already ours) — check them;
-    ``fresh``: checked successfully at or after ``fresh_after`` (by any process: another
-    run already fetched them for this due time; a baseline alone does not count) and not
-    claimed — do not fetch again;
+    ``fresh``: checked (or baselined) successfully after ``fresh_after`` (by any process:
+    another run already fetched them for this due time) and not claimed — do not fetch again;
     ``busy``: held by another live claim — wait for it, then they are fresh (or take them
     over when the claim expires). Ids without an ``artists`` row are ``claimed`` (the caller
     creates the row).
@@ -186,8 +185,8 @@ async def claim_artists(session: AsyncSession, owner: str, artist_ids: Iterable[
     for chunk in (ids[i:i + 500] for i in range(0, len(ids), 500)):
         cond = [Artist.id.in_(chunk), free]
         if fresh_after is not None:
-            stale = or_(Artist.last_checked_at.is_(None), Artist.last_checked_at < fresh_after,
-                        Artist.baselined_at.is_(None), Artist.last_checked_at <= Artist.baselined_at)
+            stale = or_(Artist.last_checked_at.is_(None), Artist.last_checked_at <= fresh_after,
+                        Artist.baselined_at.is_(None))
             cond.append(stale)
             fresh.update((await session.scalars(select(Artist.id).where(
                 Artist.id.in_(chunk), free, ~stale))).all())

@@ -20,15 +20,19 @@ def test_harness_smoke(tmp_path):
     out = tmp_path / "result.json"
     subprocess.run(
         [sys.executable, "-m", "benchmarks.harness", "--size", "20", "--weeks", "2", "--latency", "0",
-         "--rate-limit", "none", "--naive", "real", "--out", str(out),
+         "--rate-limit", "none", "--naive", "real", "--out", str(out), "--settle-weeks", "1",
          "--database-url", backend.database_url(tmp_path, "bench")],
         cwd=ROOT, check=True, capture_output=True, timeout=60,
     )
     result = json.loads(out.read_text())
     rows = result["rows"]
-    assert [r["week"] for r in rows] == [0, 1, 2]
+    assert [(r["week"], r["settle"]) for r in rows] == [(0, False), (1, False), (2, False), (3, True)]
     assert rows[0]["requests"] > 0 and rows[0]["posted"] == 0  # the baseline announces nothing
-    for row in rows[1:]:
+    # Recall is reported in the run right after a release appeared and within the re-check bound.
+    bound = result["recall_bound"]
+    assert bound["bound_runs"] == 8 and bound["expected_pairs"] == sum(r["expected_pairs"] for r in rows[1:3])
+    assert 0.0 <= bound["recall_same_run"] <= bound["recall_within_bound"] <= 1.0
+    for row in rows[1:3]:
         assert row["requests"] >= 20 and row["L"] and row["expected_pairs"] > 0
         assert 0.0 <= row["recall"] <= 1.0 and row["duplicates"] == 0
         assert row["naive_requests"] == row["naive_requests_counted"]  # the naive count matches the catalogue
@@ -40,3 +44,22 @@ def test_harness_smoke(tmp_path):
     assert kinds["insert releases (many)"][0] > 0 and kinds["insert artist_releases (many)"][0] > 0
     assert kinds["commit"][0] > 0
     assert sum(n for n, _ in kinds.values()) == rows[0]["db_ops"]
+
+
+@backend.postgresql_only("several bot processes share one PostgreSQL server")
+def test_processes_smoke(tmp_path):
+    out = tmp_path / "processes.json"
+    subprocess.run(
+        [sys.executable, "-m", "benchmarks.processes", "--size", "40", "--guilds", "12", "--processes", "1,2",
+         "--weeks", "1", "--latency", "0", "--rate-limit", "9000/30", "--out", str(out),
+         "--database-url", backend.server_url()],
+        cwd=ROOT, check=True, capture_output=True, timeout=120,
+    )
+    results = json.loads(out.read_text())
+    assert [r["processes"] for r in results] == [1, 2]
+    for res in results:
+        for row in res["rows"]:
+            # every due guild ran once, no artist was fetched by two processes, nothing was posted twice
+            assert row["guilds_ran"] == 12 and row["guilds_ran_twice"] == 0 and row["guilds_left_due"] == 0
+            assert row["artists_fetched_twice"] == 0 and row["posted_twice"] == 0
+            assert len(row["rss_mb"]) == res["processes"] == len(row["db_seconds"])

@@ -110,7 +110,8 @@ async def test_artist_claims_fetch_each_artist_once_and_share_fresh_ones(db, oth
     assert b1 == c2 and b2 == c1 and not f1 and not f2
     # p1 checks its artists and gives the claims back: for p2 they are now fresh, not to fetch again.
     async with db.sessions() as session:
-        await session.execute(Artist.__table__.update().where(Artist.id.in_(c1)).values(last_checked_at=NOW))
+        await session.execute(Artist.__table__.update().where(Artist.id.in_(c1))
+                              .values(last_checked_at=NOW + dt.timedelta(seconds=1)))
         await coord.release_artists(session, "p1", c1)
         await session.commit()
     async with other.sessions() as session:
