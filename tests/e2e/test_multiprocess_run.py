@@ -4,8 +4,8 @@ Shards 0, 1 and 2 of one Discord fake, one Spotify emulator, 300 guilds followin
 artists with overlap (most artists are followed from guilds on different shards), four
 weekly runs. The world is seeded straight into the store and the silent baselines are
 taken by one in-process ``release-bot check`` pass before the processes start; each week
-new releases appear in the emulator and every guild is made due (in three waves a scan
-interval apart, all at the same due time, so the idle processes' scans lease them while the first
+new releases appear in the emulator and every guild is made due (in three waves 0.4 s
+apart, all at the same due time, so the idle processes' scans lease them while the first
 one is still running). After each week: every new release is in the channel of every
 guild that follows one of its artists exactly once, and nothing else; each followed
 artist's listing was read once that week across the three processes; the requests stay
@@ -56,7 +56,8 @@ def utcnow() -> dt.datetime:
 async def test_three_processes_run_four_weeks_for_300_guilds_once_each(tmp_path):
     rng = random.Random(SEED)
     t0 = time.monotonic()
-    async with DiscordFake() as fake, SpotifyEmulator() as emu:
+    # Spotify answers in 10 ms (not at once): a week's checks take a while, and overlap between processes.
+    async with DiscordFake() as fake, SpotifyEmulator(latency=0.01) as emu:
         artists = [emu.add_artist(f"Artist {i}", followers=10 * i) for i in range(ARTISTS)]
         names = {a: f"Artist {i}" for i, a in enumerate(artists)}
         for i, a in enumerate(artists):
@@ -130,9 +131,9 @@ async def test_three_processes_run_four_weeks_for_300_guilds_once_each(tmp_path)
                                               .values(next_due_at=due))
                         await session.commit()
                     if wave < 2:
-                        # Longer than a scan interval: a process leases this wave before the next is due,
-                        # and a process busy with a run skips its scans, so an idle one takes the next.
-                        await asyncio.sleep(1.2)
+                        # A process busy with a run skips its scans, so an idle one leases the next wave
+                        # while the first process is still checking artists: the artist claims decide.
+                        await asyncio.sleep(0.4)
 
                 async def week_done() -> bool:
                     async with db.sessions() as session:
