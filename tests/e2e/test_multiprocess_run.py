@@ -5,11 +5,13 @@ artists with overlap (most artists are followed from guilds on different shards)
 weekly runs. The world is seeded straight into the store and the silent baselines are
 taken by one in-process ``release-bot check`` pass before the processes start; each week
 new releases appear in the emulator and every guild is made due (in three waves 0.4 s
-apart, all at the same due time, so the idle processes' scans lease them while the first
-one is still running). After each week: every new release is in the channel of every
-guild that follows one of its artists exactly once, and nothing else; each followed
-artist's listing was read once that week across the three processes; the requests stay
-within the day budget; every guild's due time moved on; more than one process ran guilds.
+apart, all at the same due time; Spotify answers in 10 ms, so the idle processes' scans
+lease guilds while the first one is still checking artists, and the artist claims decide).
+After each week: every new release is in the channel of every guild that follows one of
+its artists exactly once, and nothing else; each followed artist's listing was read once
+that week across the three processes; every guild's due time moved on. At the end: the
+requests are all in the store's day count and within the day budget; more than one
+process ran guilds; no process log shows an IntegrityError, a deadlock or a traceback.
 """
 
 from __future__ import annotations
