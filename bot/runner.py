@@ -266,6 +266,8 @@ class Runner:
             try:
                 labelled = await self.labeler.label(list(track.new_releases), run_id=summary.run_id)
                 label_requests = int(getattr(labelled, "requests", 0) or 0)
+                if label_requests and hasattr(self.tracker, "count_day_requests"):
+                    await self.tracker.count_day_requests(label_requests)
             except Exception as exc:  # labels are a nicety: delivery goes on without them
                 log.exception("run %s: labelling failed", summary.run_id)
                 problems.append(f"labelling failed: {type(exc).__name__}: {exc}"[:300])

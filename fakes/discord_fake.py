@@ -974,6 +974,10 @@ class DiscordFake:
         retries 500/502/504 by itself (after 1 s, 3 s, ...)."""
         self._fail_rules.append(_FailRule(count, status, path_contains, method, retry_after, code, is_global))
 
+    def clear_failures(self) -> None:
+        """Forget the failures :meth:`fail_next` queued and no request has used yet."""
+        self._fail_rules.clear()
+
     async def wait_for_ready(self, timeout: float = 10.0, *, shards: list[int] | None = None) -> None:
         """Wait until a client identified and READY plus every GUILD_CREATE were written to it
         (or a RESUME was answered with RESUMED).

@@ -698,6 +698,12 @@ class Tracker:
             await session.commit()
         return granted
 
+    async def count_day_requests(self, requests: int) -> None:
+        """Add ``requests`` Spotify requests made outside the tracker in a run (the labeler's album
+        requests) to today's count in ``spotify_state``, shared by every process: the day budget
+        (``requests_per_day``) covers all of a run's requests, not only the tracker's."""
+        await self._settle_day(self.clock().astimezone(dt.timezone.utc).date().isoformat(), int(requests))
+
     async def _settle_day(self, day: str, delta: int) -> None:
         if delta == 0:
             return

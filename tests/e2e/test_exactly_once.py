@@ -10,6 +10,7 @@ Deterministic: one seeded RNG picks the releases, the kill delays and the kill k
 from __future__ import annotations
 
 import asyncio
+import io
 import datetime as dt
 import os
 import random
@@ -199,3 +200,209 @@ async def test_sigkill_at_random_points_posts_every_release_exactly_once(tmp_pat
         assert not lost, (lost, reply.final)
         assert not extra, extra
         assert (await ledger_states(db_url))["claimed"] == 0
+
+
+# --- two processes on one PostgreSQL database (issue 8 §3) ---------------------------------------
+
+TWO_KILLS = 20
+LEASE_SECONDS = 3  # short, so that a survivor takes a dead process's guilds over within seconds
+#: guild i (on shard i % 2) follows these artists: every artist is followed from both shards
+TWO_FOLLOWS = {0: [0, 1, 2, 3], 1: [2, 3, 4], 2: [0, 4, 5], 3: [1, 3, 5]}
+
+
+@backend.postgresql_only("two processes on one PostgreSQL database: leases, claims, owner-aware recovery")
+@pytest.mark.timeout(300)
+async def test_sigkill_either_of_two_processes_posts_every_release_exactly_once(tmp_path):
+    """Two ``release-bot run`` processes (shards [0] and [1] of 2, each answering its two guilds'
+    commands; the weekly runs of all four guilds go to whichever process leases them), 20 SIGKILLs
+    of either process during weekly runs, ``/refresh`` runs (sometimes mid-delivery) and start-up,
+    each restarted — sometimes only after the survivor took the dead one's leased guilds over (lease
+    3 s, heartbeat 1 s). At the end every release is in every following guild's channel once."""
+    from bot.check import run_check
+    from bot.config import load_config
+    from fakes.discord_fake import shard_of
+    from storage.db import open_database
+    from storage.models import Guild
+    from sqlalchemy import select, update
+    from tests.e2e.processes import BotProcess as Proc, owner_pid, posted_albums, process_config, seed_world
+    from tests.e2e.processes import until as wait_until
+
+    rng = random.Random(SEED + 2)
+    t0 = time.monotonic()
+    async with DiscordFake(nonce_window=0.0) as fake, SpotifyEmulator() as emu:
+        artists = [emu.add_artist(f"Artist {i}", followers=1000 * (i + 1)) for i in range(6)]
+        for i, a in enumerate(artists):
+            for j in range(3):
+                emu.add_album([a], f"Old {i}.{j}", album_type="album", release_date=f"2024-0{j + 1}-01")
+        db_url = backend.database_url(tmp_path, "kill2")
+        configs = []
+        for shard in (0, 1):
+            path = tmp_path / f"config-{shard}.toml"
+            path.write_text(process_config(fake, emu, db_url, shard_count=2, shard_ids=[shard], scan_interval_seconds=1,
+                                           sections={"coordination": {"heartbeat_seconds": 1,
+                                                                      "lease_seconds": LEASE_SECONDS}}))
+            configs.append(path)
+        db = await open_database(db_url)
+        procs: list[Proc] = []
+        try:
+            follows = {i: [artists[k] for k in ks] for i, ks in TWO_FOLLOWS.items()}
+            channels = await seed_world(db, fake, follows, {a: f"Artist {i}" for i, a in enumerate(artists)},
+                                        shard_count=2, now=dt.datetime.now(dt.timezone.utc))
+            guilds = list(channels)
+            admins = {g: fake.add_member(g, name="admin", manage_guild=True) for g in guilds}
+            followers = {a: {g for i, g in enumerate(guilds) if a in follows[i]} for a in artists}
+            out, err = io.StringIO(), io.StringIO()
+            assert await run_check(load_config(configs[0], {}), [], out=out, err=err) == 0, err.getvalue()
+
+            procs = [Proc(configs[s], tmp_path, f"shard-{s}") for s in (0, 1)]
+
+            async def start(s: int, wait: bool = True) -> None:
+                old = {x["session_id"] for x in fake.sessions}
+                await procs[s].start()
+                if wait:
+                    await wait_until(lambda: any(x["shard"][0] == s and x["ready"] and x["session_id"] not in old
+                                                 for x in fake.sessions) or not procs[s].alive, 60,
+                                     f"shard {s} to be ready")
+                    assert procs[s].alive, procs[s].log()[-3000:]
+
+            async def command(g: int, name: str, timeout: float = 30.0):
+                handle = await fake.invoke(g, admins[g], name, {}, channel_id=channels[g])
+                await handle.wait_done(timeout=timeout)
+                return handle
+
+            async def lease_owners() -> dict[int, str | None]:
+                async with db.sessions() as session:
+                    return dict((await session.execute(select(Guild.id, Guild.lease_owner))).all())
+
+            async def make_due() -> dt.datetime:
+                due = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)
+                async with db.sessions() as session:
+                    await session.execute(update(Guild).values(next_due_at=due))
+                    await session.commit()
+                return due
+
+            async def ran_since(due: dt.datetime, gids) -> bool:
+                async with db.sessions() as session:
+                    rows = dict((await session.execute(select(Guild.id, Guild.next_due_at))).all())
+                return all(rows[g] > due for g in gids)
+
+            await asyncio.gather(start(0), start(1))
+            injected: dict[str, set[int]] = {}
+            kills = start_up_kills = weekly_kills = refresh_kills = takeovers = mid_delivery = left_claimed = slow_sends = 0
+            n_release = 0
+            while kills < TWO_KILLS:
+                injected_now = rng.choice([0, 1, 3, 5, 7])
+                for _ in range(injected_now):
+                    n_release += 1
+                    credited = list(dict.fromkeys(rng.sample(artists, rng.choice([1, 1, 1, 2]))))
+                    album = emu.add_album(credited, f"New {n_release}", album_type=rng.choice(["single", "album"]),
+                                          release_date=dt.date.today().isoformat())
+                    injected[album] = set().union(*(followers[a] for a in credited))
+                kind = "start-up" if kills % 7 == 6 else rng.choice(["weekly", "weekly", "refresh"])
+                t_act = time.monotonic()
+                due = None
+                if kind == "start-up":
+                    victim = rng.randrange(2)
+                    await procs[victim].kill()
+                    kills += 1
+                    start_up_kills += 1
+                    await start(victim, wait=False)
+                    await asyncio.sleep(rng.uniform(0.3, 1.6))
+                elif kind == "weekly":
+                    due = await make_due()
+                    # Whichever process's scan leases the guilds runs them; usually kill that one.
+                    held = await wait_until(lambda: _held(lease_owners, ran_since, due), 10,
+                                            "a due scan to lease the guilds", interval=0.005)
+                    pids = {owner_pid(o) for o in held.values() if o}
+                    holder = next((s for s in (0, 1) if procs[s].pid in pids), rng.randrange(2))
+                    victim = holder if rng.random() < 0.75 else 1 - holder
+                    weekly_kills += 1
+                else:
+                    g = rng.choice(guilds)
+                    home = shard_of(g, 2)
+                    await command(g, "status")  # its process is up and answering
+                    await fake.invoke(g, admins[g], "refresh", {}, channel_id=channels[g])
+                    victim = home if rng.random() < 0.75 else 1 - home
+                    refresh_kills += 1
+                if kind != "start-up":
+                    mode = rng.choice(["anywhere", "after a message", "slow send" if injected_now else "anywhere"])
+                    if mode == "anywhere":
+                        await asyncio.sleep(rng.uniform(0.0, 0.4 if kind == "refresh" else 0.1))
+                    elif mode == "slow send":
+                        # Mid-delivery, in a send that takes a while: the first message is answered 500,
+                        # which discord.py retries after 1 s; the kill falls in that second, between the
+                        # ledger claim and the message (recovery must find it absent and post it again).
+                        fake.fail_next(1, status=500, path_contains="/messages", method="POST")
+                        deadline = time.monotonic() + 5
+                        while (not [r for r in fake.requests("POST", "/messages") if r.at >= t_act and r.status == 500]
+                               and time.monotonic() < deadline):
+                            await asyncio.sleep(0.001)
+                        fake.clear_failures()
+                        await asyncio.sleep(rng.uniform(0.0, 0.8))
+                        slow_sends += 1
+                    else:
+                        # Mid-delivery: just after the n-th message since the action was answered.
+                        target = rng.choice([1, 1, 2])
+                        deadline = time.monotonic() + 5
+                        while (len([r for r in fake.requests("POST", "/messages") if r.at >= t_act]) < target
+                               and time.monotonic() < deadline):
+                            await asyncio.sleep(0.0002)
+                        await asyncio.sleep(rng.uniform(0.0, 0.003))
+                        mid_delivery += 1
+                held_by_victim = [g for g, o in (await lease_owners()).items()
+                                  if o is not None and owner_pid(o) == procs[victim].pid]
+                await procs[victim].kill()
+                kills += 1
+                if (await ledger_states(db_url))["claimed"]:
+                    left_claimed += 1
+                if due is not None and held_by_victim and rng.random() < 0.6:
+                    # Restarted only later: the survivor takes the dead process's guilds over once
+                    # their leases expire (the dead process's heartbeat stopped).
+                    await wait_until(lambda: ran_since(due, held_by_victim), LEASE_SECONDS + 30,
+                                     "the survivor to take the dead process's guilds over", interval=0.1)
+                    takeovers += 1
+                elif rng.random() < 0.2:
+                    await asyncio.sleep(rng.uniform(0.5, LEASE_SECONDS + 1))
+                await start(victim)
+                if not procs[1 - victim].alive:  # killed during its start-up above
+                    await start(1 - victim)
+
+            # A clean, complete run at the end: both up, every guild due, each run to its end.
+            for s in (0, 1):
+                if not procs[s].alive:
+                    await start(s)
+            due = await make_due()
+            await wait_until(lambda: ran_since(due, guilds), 60, "the final weekly run of every guild", interval=0.1)
+            codes = [await procs[s].stop() for s in (0, 1)]
+            assert codes == [0, 0], [p.log()[-3000:] for p in procs]
+        finally:
+            for p in procs:
+                if p.alive:
+                    await p.kill()
+            await db.close()
+
+        posted = {g: posted_albums(fake, channels[g])[0] for g in guilds}
+        duplicates = {(g, r): n for g in guilds for r, n in posted[g].items() if n > 1}
+        lost = [(g, r) for r, gs in injected.items() for g in gs if posted[g][r] == 0]
+        extra = [(g, r) for g in guilds for r in posted[g] if g not in injected.get(r, set())]
+        elapsed = time.monotonic() - t0
+        print(f"\nkill test, 2 processes: {kills} SIGKILLs ({weekly_kills} in weekly runs, {refresh_kills} in "
+              f"/refresh, {start_up_kills} during start-up; {mid_delivery} aimed mid-delivery, {slow_sends} in a send retried after a 500), {takeovers} take-overs "
+              f"by the survivor after lease expiry, {len(injected)} releases injected, "
+              f"{sum(sum(p.values()) for p in posted.values())} posted, {len(duplicates)} duplicates, {len(lost)} lost; "
+              f"{left_claimed} kills left unconfirmed claims; "
+              f"{elapsed:.1f} s")
+        assert kills >= 20 and takeovers >= 1 and left_claimed >= 1  # the hard cases happened
+        assert not duplicates, duplicates
+        assert not lost, lost
+        assert not extra, extra
+        assert (await ledger_states(db_url))["claimed"] == 0
+
+
+async def _held(lease_owners, ran_since, due) -> dict[int, str | None] | None:
+    """A ``wait_until`` predicate: the guilds' lease owners once some guild is leased, or ``{}`` once
+    every guild's run due at ``due`` ended already (no lease seen: it was quick); else None."""
+    owners = await lease_owners()
+    if any(owners.values()):
+        return owners
+    return {0: None} if await ran_since(due, list(owners)) else None
