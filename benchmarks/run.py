@@ -267,7 +267,7 @@ def main(argv: list[str] | None = None) -> None:
     t0 = time.perf_counter()
     code = code_state()  # before the sizes run: the tree may change while they do (see the fingerprints)
     results = []
-    for size in [int(s) for s in args.sizes.split(",") if s.strip()]:
+    for size in [int(x) for x in args.sizes.split(",") if x.strip()]:
         out = Path(f"/tmp/release-bot-bench-{os.getpid()}-{size}.json")
         cmd = [sys.executable, "-m", "benchmarks.harness", "--size", str(size), "--weeks", str(args.weeks),
                "--seed", args.seed, "--latency", str(args.latency), "--rate-limit", args.rate_limit,
@@ -295,10 +295,16 @@ def main(argv: list[str] | None = None) -> None:
         from benchmarks.processes import table
 
         first = processes[0]
-        text = render(results, command, started, time.perf_counter() - t0, code) if results else \
-            f"# Benchmark results\n\nProduced by `{command}` on {started} UTC.\n"
+        marker = "\n## Several processes on one PostgreSQL (issue 8)"
+        if results:
+            text = render(results, command, started, time.perf_counter() - t0, code)
+        else:  # --sizes '': only this section is measured again; the rest of the report stays
+            previous = args.results.read_text() if args.results.exists() else "# Benchmark results\n"
+            text = previous.split(marker)[0].rstrip("\n") + "\n"
         text += "\n".join([
-            "", "## Several processes on one PostgreSQL (issue 8)", "",
+            "", marker.strip(), "",
+            f"Produced by `{command}` on {started} UTC (code at commit `{code[0]}`"
+            + (", with uncommitted changes" if code[1] else "") + ").", "",
             f"`benchmarks/processes.py`: {first['size']:,} artists, {first['guilds']:,} guilds ({first['follows']:,} "
             f"follows), the baseline then {first['weeks']} weekly runs, each process count on a fresh database of one "
             "throw-away PostgreSQL server; every guild is made due and all processes run what is due at once "

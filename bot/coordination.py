@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import text
 
 from storage import coordination as coord
-from storage.db import Database
+from storage.db import Database, retry_transaction
 
 log = logging.getLogger(__name__)
 
@@ -159,9 +159,10 @@ class Coordinator:
         """One heartbeat: re-sync the clock, extend this process's row and everything it holds."""
         if self.db_clock is not None:
             await self.db_clock.sync()
-        async with self.db.sessions() as session:
-            await coord.heartbeat(session, self.owner, now=self.clock(), lease_seconds=self.lease_seconds)
-            await session.commit()
+        for statement in coord.heartbeat_statements(self.owner, now=self.clock(), lease_seconds=self.lease_seconds):
+            async def one(session, statement=statement):
+                await session.execute(statement)
+            await retry_transaction(self.db.sessions, one)
         for callback in list(self.on_beat):
             try:
                 await callback()

@@ -22,7 +22,7 @@ from bot.delivery.deliverer import Deliverer, DeliveryResult
 from bot.scheduling.due import next_due
 from bot.tracking.tracker import Tracker, TrackResult, failure_reason
 from storage import coordination, queries
-from storage.db import Database
+from storage.db import Database, retry_transaction
 from storage.models import Guild, Run
 
 log = logging.getLogger(__name__)
@@ -159,12 +159,13 @@ class Runner:
             # process takes its share (due ÷ live processes), so N processes split a large weekly
             # slot between them; what is left is leased at the next scan.
             live = len(await co.live_owners())
-            async with self.db.sessions() as session:
+
+            async def lease(session: Any) -> list[tuple[int, dt.datetime]]:
                 due_now = await coordination.count_due(session, now)
-                leased = await coordination.claim_due_guilds(session, co.owner, now=now,
-                                                             lease_seconds=co.lease_seconds,
-                                                             limit=max(1, math.ceil(due_now / max(1, live))))
-                await session.commit()
+                return await coordination.claim_due_guilds(session, co.owner, now=now, lease_seconds=co.lease_seconds,
+                                                           limit=max(1, math.ceil(due_now / max(1, live))))
+
+            leased = await retry_transaction(self.db.sessions, lease)
             if not leased:
                 return None
             try:
@@ -309,7 +310,7 @@ class Runner:
             "deliver": deliver_seconds,
         }, endpoints=_endpoint_delta(spotify, track))
 
-        async with self.db.sessions() as session:
+        async def record(session: Any) -> None:
             names = await queries.artist_names(session, track.failed)
             summary.failed_artists = [FailedArtist(a, names.get(a, a), r) for a, r in track.failed.items()]
             run = await session.get(Run, summary.run_id)
@@ -337,7 +338,11 @@ class Runner:
                         continue
                     guild.next_due_at = _next_due_of(guild, after)
                     guild.last_run_at = finished
-            await session.commit()
+
+        # The run record and the guilds' due times in one transaction, rerun on a PostgreSQL
+        # deadlock or serialization failure (another process finishing its guilds at the same time).
+        await retry_transaction(self.db.sessions, record)
+
         log.info(
             "run %s (%s): %s, %d/%d artists, %d found, %d posted, %d Spotify requests",
             summary.run_id, trigger, summary.status, summary.artists_checked, summary.artists_due,

@@ -47,14 +47,16 @@ async def register_process(session: AsyncSession, owner: str, *, host: str, pid:
                                                      set_={"heartbeat_at": now, "pid": pid}))
 
 
-async def heartbeat(session: AsyncSession, owner: str, *, now: dt.datetime, lease_seconds: float) -> None:
-    """Process ``owner`` is alive at ``now``: its heartbeat, and everything it holds is extended
-    to ``now + lease_seconds`` (guild leases, artist claims, named leases)."""
+def heartbeat_statements(owner: str, *, now: dt.datetime, lease_seconds: float) -> list[Any]:
+    """The statements of process ``owner``'s heartbeat at ``now``: its row, and everything it holds
+    extended to ``now + lease_seconds`` (guild leases, artist claims, named leases). Run each in a
+    transaction of its own (``bot.coordination.Coordinator.beat``): a heartbeat then never holds
+    row locks of two tables at once, so it can close no lock cycle with another process."""
     until = now + dt.timedelta(seconds=lease_seconds)
-    await session.execute(update(Process).where(Process.id == owner).values(heartbeat_at=now))
-    await session.execute(update(Guild).where(Guild.lease_owner == owner).values(lease_until=until))
-    await session.execute(update(Artist).where(Artist.claim_owner == owner).values(claim_until=until))
-    await session.execute(update(Lease).where(Lease.owner == owner).values(expires_at=until))
+    return [update(Process).where(Process.id == owner).values(heartbeat_at=now),
+            update(Guild).where(Guild.lease_owner == owner).values(lease_until=until),
+            update(Artist).where(Artist.claim_owner == owner).values(claim_until=until),
+            update(Lease).where(Lease.owner == owner).values(expires_at=until)]
 
 
 async def live_owners(session: AsyncSession, *, now: dt.datetime, lease_seconds: float) -> set[str]:
@@ -182,6 +184,7 @@ async def claim_artists(session: AsyncSession, owner: str, artist_ids: Iterable[
     fresh: set[str] = set()
     until = now + dt.timedelta(seconds=lease_seconds)
     free = or_(Artist.claim_until.is_(None), Artist.claim_until <= now, Artist.claim_owner == owner)
+    postgres = _dialect(session) == "postgresql"
     for chunk in (ids[i:i + 500] for i in range(0, len(ids), 500)):
         cond = [Artist.id.in_(chunk), free]
         if fresh_after is not None:
@@ -190,7 +193,12 @@ async def claim_artists(session: AsyncSession, owner: str, artist_ids: Iterable[
             cond.append(stale)
             fresh.update((await session.scalars(select(Artist.id).where(
                 Artist.id.in_(chunk), free, ~stale))).all())
-        rows = await session.execute(update(Artist).where(and_(*cond))
+        # Rows another process is writing right now are skipped, not waited for (they come back
+        # as busy): a claim never waits on a lock, so it can take part in no deadlock.
+        pick = select(Artist.id).where(and_(*cond)).order_by(Artist.id)
+        if postgres:
+            pick = pick.with_for_update(skip_locked=True)
+        rows = await session.execute(update(Artist).where(Artist.id.in_(pick.scalar_subquery()), *cond)
                                      .values(claim_owner=owner, claim_until=until).returning(Artist.id))
         claimed.update(rows.scalars().all())
         existing = set((await session.scalars(select(Artist.id).where(Artist.id.in_(chunk)))).all())

@@ -32,7 +32,7 @@ from bot.tracking.plan import (
 )
 from storage import coordination as coord
 from storage import queries
-from storage.db import Database
+from storage.db import Database, retry_transaction
 from storage.models import Artist
 
 log = logging.getLogger(__name__)
@@ -638,13 +638,17 @@ class Tracker:
             if o.exact:
                 update["exact_checked_at"] = now
             updates.append(update)
-        async with self._write_lock, self.db.sessions() as session:
+        async def work(session: Any) -> tuple[list[tuple[str, dict[str, Any]]], dict[str, str]]:
             inserted = await queries.store_checks(session, new_artists=new_artists, releases=releases, links=links,
                                                   artist_updates=updates,
                                                   announce_ids={v["id"] for _a, v in candidates})
             firsts = [(a, v) for a, v in candidates if v["id"] in inserted]
-            editions = await self._fold_editions(session, firsts, inserted)
-            await session.commit()
+            return firsts, await self._fold_editions(session, firsts, inserted)
+
+        # Several processes write the same artists and releases: a PostgreSQL deadlock or
+        # serialization failure reruns the whole batch (idempotent: ON CONFLICT, updates by id).
+        async with self._write_lock:
+            firsts, editions = await retry_transaction(self.db.sessions, work)
         if folded is not None:
             folded.update(editions)
         return {v["id"] for _a, v in firsts if v["id"] not in editions}
@@ -673,11 +677,13 @@ class Tracker:
     async def _claim(self, ids: list[str], fresh_after: dt.datetime | None) -> tuple[set[str], set[str], set[str]]:
         """Artist-level claims through the coordinator: ``(claimed, fresh, busy)`` (storage.coordination)."""
         co = self.coordinator
-        async with self._write_lock, self.db.sessions() as session:
-            out = await coord.claim_artists(session, co.owner, ids, now=co.clock(), lease_seconds=co.lease_seconds,
-                                            fresh_after=fresh_after)
-            await session.commit()
-        return out
+
+        async def work(session: Any) -> tuple[set[str], set[str], set[str]]:
+            return await coord.claim_artists(session, co.owner, ids, now=co.clock(), lease_seconds=co.lease_seconds,
+                                             fresh_after=fresh_after)
+
+        async with self._write_lock:
+            return await retry_transaction(self.db.sessions, work)
 
     async def _release(self, ids: Iterable[str]) -> None:
         if self.coordinator is None:
@@ -686,9 +692,11 @@ class Tracker:
         if not ids:
             return
         try:
-            async with self._write_lock, self.db.sessions() as session:
+            async def work(session: Any) -> None:
                 await coord.release_artists(session, self.coordinator.owner, ids)
-                await session.commit()
+
+            async with self._write_lock:
+                await retry_transaction(self.db.sessions, work)
         except Exception:  # pragma: no cover - the claims expire by themselves
             log.warning("could not release artist claims", exc_info=True)
 
