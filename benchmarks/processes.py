@@ -24,12 +24,9 @@ import collections
 import contextlib
 import datetime as dt
 import json
-import math
-import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import text, update
 from sqlalchemy.engine import make_url

@@ -8,7 +8,6 @@ the emulator gains new releases. Prints what lands in the channel and the run hi
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import tempfile
 import textwrap

@@ -15,7 +15,6 @@ never race: the second waits, then finds the schema at head.
 from __future__ import annotations
 
 import asyncio
-import os
 import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass

@@ -148,7 +148,8 @@ async def upsert_release(session: AsyncSession, album: Any, *, now: dt.datetime)
     Does nothing when the release already exists (its first-seen time is kept).
     Returns True when a row was inserted.
     """
-    stmt = _insert_ignore(session, Release, release_values(album, now))
+    values = release_values(album, now)
+    stmt = _insert_ignore(session, Release, values)
     if stmt is None:  # pragma: no cover
         if await session.get(Release, album.id) is not None:
             return False

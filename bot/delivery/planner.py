@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import and_, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.tracking.editions import TWIN_MAX_DAYS, are_twins, edition_marker, same_release  # noqa: F401 (re-exported)
+from bot.tracking.editions import are_twins, edition_marker
 from storage.models import ArtistRelease, Delivery, Follow, Guild, Release
 
 @dataclass

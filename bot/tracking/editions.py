@@ -35,7 +35,7 @@ def edition_marker(name: str) -> tuple[str, str | None]:
     marker = (match.group("dash") or match.group("paren")).lower()
     return match.group("base").strip(), marker
 
-def _date_of(release: Release) -> dt.date | None:
+def _date_of(release: Any) -> dt.date | None:
     text = release.release_date or ""
     try:
         if release.release_date_precision == "day" or len(text) == 10:
@@ -45,7 +45,7 @@ def _date_of(release: Release) -> dt.date | None:
     return None
 
 
-def are_twins(a: Release, b: Release) -> bool:
+def are_twins(a: Any, b: Any) -> bool:
     """True when ``a`` and ``b`` are the clean/explicit editions of one release.
 
     Same artist id set, same title once a clean/explicit marker is removed (at least

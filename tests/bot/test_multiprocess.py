@@ -100,8 +100,8 @@ async def _setup(emu, procs, clock, *, guilds: int, artists: int) -> list[str]:
 async def test_three_processes_run_each_due_guild_once_and_fetch_each_artist_once(world, clock):
     emu, procs, sender = world
     ids = await _setup(emu, procs, clock, guilds=24, artists=20)
-    new = {a: emu.add_album([a], f"New {i}", album_type="single", release_date="2026-11-27")
-           for i, a in enumerate(ids)}
+    for i, a in enumerate(ids):
+        emu.add_album([a], f"New {i}", album_type="single", release_date="2026-11-27")
     emu.clear_log()
     clock.advance(minutes=10)
     for p in procs:  # all three are alive now (the injected clock does not beat by itself)
@@ -127,7 +127,7 @@ async def test_three_processes_run_each_due_guild_once_and_fetch_each_artist_onc
 
 async def test_a_live_processs_claims_and_runs_are_not_settled_by_another(world, clock):
     emu, procs, sender = world
-    ids = await _setup(emu, procs, clock, guilds=2, artists=3)
+    await _setup(emu, procs, clock, guilds=2, artists=3)
     db = procs[0].db
     async with db.sessions() as session:
         from storage.models import Release

@@ -14,7 +14,6 @@ import os
 import re
 import signal
 import sys
-import time
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -24,7 +23,7 @@ from sqlalchemy import insert
 
 from fakes.discord_fake import DiscordFake
 from fakes.spotify_emulator import SpotifyEmulator
-from fakes.stack import config_toml
+from fakes.stack import config_toml, wait_for
 from storage.db import Database
 from storage.models import Artist, Follow, Guild
 
@@ -88,17 +87,8 @@ def owner_pid(owner: str | None) -> int | None:
 
 async def until(predicate, timeout: float, what: str, interval: float = 0.05) -> Any:
     """Poll ``predicate`` (sync, or async returning a value) until truthy; returns its value.
-    Raises ``TimeoutError`` naming ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:g}s waiting for {what}")
-        await asyncio.sleep(interval)
+    Raises ``TimeoutError`` naming ``what`` after ``timeout`` seconds (``fakes.stack.wait_for``)."""
+    return await wait_for(predicate, timeout=timeout, interval=interval, what=what)
 
 
 def process_config(fake: DiscordFake, emu: SpotifyEmulator, db_url: str, *, shard_count: int | None = None,

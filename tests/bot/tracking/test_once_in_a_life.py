@@ -9,7 +9,6 @@ re-check turns a release the one-request probe cannot see into a bounded delay.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import io
 import json
