@@ -8,7 +8,7 @@ process holding nothing but the bot — the harness keeps the scenario's ground 
         --client-id ID --client-secret SECRET --concurrency 16 --pace 9000 --guilds 1,2,3
 
 The store must exist already (the harness creates and fills it: guilds, artists, follows).
-This process opens it, builds a real :class:`bot.runner.Runner` (``Tracker``,
+This process opens it, builds a real :class:`bot.scheduling.runner.Runner` (``Tracker``,
 ``SpotifyClient``, ``Deliverer`` with a counting sender, ``Labeler``) on a simulated clock,
 prints one JSON line ``{"ready": true, "rss_mb"}`` and then answers one JSON command per
 stdin line with one JSON line on stdout:
@@ -47,7 +47,7 @@ import time
 from typing import Any
 
 from bot.delivery.deliverer import Deliverer
-from bot.runner import Runner
+from bot.scheduling.runner import Runner
 from bot.spotify.client import SpotifyClient
 from bot.tracking.labels import Labeler
 from bot.tracking.tracker import Tracker
@@ -145,8 +145,10 @@ class DbTimer:
         aiosqlite.core.Connection._execute = _execute
 
 
-_TABLE = re.compile(r"^\s*(?:insert\s+(?:or\s+\w+\s+)?into|update|delete\s+from|select\b.*?\bfrom)\s+\"?(\w+)",
-                    re.IGNORECASE | re.DOTALL)
+_TABLE = re.compile(
+    r"^\s*(?:insert\s+(?:or\s+\w+\s+)?into|update|delete\s+from|select\b.*?\bfrom)\s+\"?(\w+)",
+    re.IGNORECASE | re.DOTALL,
+)
 
 
 def statement_kind(sql: str) -> str:
@@ -194,8 +196,12 @@ class MemorySampler:
         tracemalloc.stop()
         current, snap = self.best
         snap = snap.filter_traces([tracemalloc.Filter(False, tracemalloc.__file__)])
-        lines = [f"# {title}: traced peak {peak / 2**20:.1f} MB; highest snapshot {current / 2**20:.1f} MB", "",
-                 "## top 30 lines", ""]
+        lines = [
+            f"# {title}: traced peak {peak / 2**20:.1f} MB; highest snapshot {current / 2**20:.1f} MB",
+            "",
+            "## top 30 lines",
+            "",
+        ]
         for stat in snap.statistics("lineno")[:30]:
             lines.append(f"{stat.size / 2**20:8.1f} MB {stat.count:9d} blocks  {stat.traceback[0]}")
         lines += ["", "## top 12 tracebacks", ""]
@@ -277,17 +283,31 @@ def _merge(summaries: list) -> Any:
     from types import SimpleNamespace
 
     if not summaries:
-        return SimpleNamespace(run_id=None, status="none", artists_due=0, artists_checked=0, spotify_requests=0,
-                               releases_posted=0, releases_found=0, failed_artists=[], error=None, metrics=None)
+        return SimpleNamespace(
+            run_id=None,
+            status="none",
+            artists_due=0,
+            artists_checked=0,
+            spotify_requests=0,
+            releases_posted=0,
+            releases_found=0,
+            failed_artists=[],
+            error=None,
+            metrics=None,
+        )
     last = summaries[-1]
     return SimpleNamespace(
-        run_id=last.run_id, status=",".join(sorted({x.status for x in summaries})),
-        artists_due=sum(x.artists_due for x in summaries), artists_checked=sum(x.artists_checked for x in summaries),
+        run_id=last.run_id,
+        status=",".join(sorted({x.status for x in summaries})),
+        artists_due=sum(x.artists_due for x in summaries),
+        artists_checked=sum(x.artists_checked for x in summaries),
         spotify_requests=sum(x.spotify_requests for x in summaries),
         releases_posted=sum(x.releases_posted for x in summaries),
         releases_found=sum(x.releases_found for x in summaries),
         failed_artists=[f for x in summaries for f in x.failed_artists],
-        error="; ".join(x.error for x in summaries if x.error) or None, metrics=None)
+        error="; ".join(x.error for x in summaries if x.error) or None,
+        metrics=None,
+    )
 
 
 async def main(argv: list[str] | None = None) -> None:
@@ -300,35 +320,65 @@ async def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--pace", type=int, default=0, help="rate_limit_per_30s of the client (0 = off)")
     ap.add_argument("--guilds", default="1,2,3")
-    ap.add_argument("--owner", default=None,
-                    help="run as one of several processes: a Coordinator with this owner id (leases, claims)")
-    ap.add_argument("--recheck-share", type=float, default=0.125,
-                    help="tracking.recheck_share of the tracker (the rotating exact re-check; 0 = off)")
+    ap.add_argument(
+        "--owner",
+        default=None,
+        help="run as one of several processes: a Coordinator with this owner id (leases, claims)",
+    )
+    ap.add_argument(
+        "--recheck-share",
+        type=float,
+        default=0.125,
+        help="tracking.recheck_share of the tracker (the rotating exact re-check; 0 = off)",
+    )
     ap.add_argument("--log", default=None)
-    ap.add_argument("--tracemalloc", default=None, metavar="DIR",
-                    help="profile each run's memory with tracemalloc into DIR/run-<n>.txt (slows the bot down)")
+    ap.add_argument(
+        "--tracemalloc",
+        default=None,
+        metavar="DIR",
+        help="profile each run's memory with tracemalloc into DIR/run-<n>.txt (slows the bot down)",
+    )
     args = ap.parse_args(argv)
     if args.log:
-        logging.basicConfig(filename=args.log, level=logging.WARNING,
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.basicConfig(
+            filename=args.log, level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
     guilds = [int(g) for g in args.guilds.split(",") if g]
     timer = DbTimer()
     timer.install()
     db = await open_database(args.database_url, migrate=False)
-    clock = SimClock(dt.datetime.now(dt.timezone.utc))
-    client = SpotifyClient(client_id=args.client_id, client_secret=args.client_secret, api_base_url=args.api,
-                           accounts_base_url=args.accounts, rate_limit_per_30s=args.pace)
+    clock = SimClock(dt.datetime.now(dt.UTC))
+    client = SpotifyClient(
+        client_id=args.client_id,
+        client_secret=args.client_secret,
+        api_base_url=args.api,
+        accounts_base_url=args.accounts,
+        rate_limit_per_30s=args.pace,
+    )
     sender = CountingSender()
     coordinator = None
     if args.owner:
-        from bot.coordination import Coordinator
+        from bot.coordination.coordinator import Coordinator
 
         coordinator = Coordinator(db, clock=clock, owner=args.owner)
         await coordinator.start()
-    tracker = _build(Tracker, db, client, clock=clock, concurrency=args.concurrency,
-                     recheck_share=args.recheck_share, coordinator=coordinator)
-    runner = Runner(db, tracker, Deliverer(db, sender, clock=clock, coordinator=coordinator), clock=clock,
-                    labeler=Labeler(db, client, clock=clock), coordinator=coordinator)
+    tracker = _build(
+        Tracker,
+        db,
+        client,
+        clock=clock,
+        concurrency=args.concurrency,
+        recheck_share=args.recheck_share,
+        coordinator=coordinator,
+    )
+    runner = Runner(
+        db,
+        tracker,
+        Deliverer(db, sender, clock=clock, coordinator=coordinator),
+        clock=clock,
+        labeler=Labeler(db, client, clock=clock),
+        coordinator=coordinator,
+    )
     checked_log: list[str] = []
     original_track = tracker.track
 
@@ -366,28 +416,40 @@ async def main(argv: list[str] | None = None) -> None:
                     while (one := await runner.run_due()) is not None:
                         summaries.append(one)
                     wall = time.perf_counter() - t0
-                    extra = {"runs": len(summaries), "guilds": [g for x in summaries for g in x.guild_ids],
-                             "checked": list(checked_log),
-                             "sent": [f"{c}:{r}" for (c, r), n in (sender.sent - sent_before).items()
-                                      for _ in range(n)]}
+                    extra = {
+                        "runs": len(summaries),
+                        "guilds": [g for x in summaries for g in x.guild_ids],
+                        "checked": list(checked_log),
+                        "sent": [f"{c}:{r}" for (c, r), n in (sender.sent - sent_before).items() for _ in range(n)],
+                    }
                     summary = _merge(summaries)
                 else:
                     summary = await runner.run("schedule", guilds)
                     wall = time.perf_counter() - t0
                 if sampler is not None:
                     os.makedirs(args.tracemalloc, exist_ok=True)
-                    sampler.stop_and_report(os.path.join(args.tracemalloc, f"run-{summary.run_id}.txt"),
-                                            f"run {summary.run_id}")
+                    sampler.stop_and_report(
+                        os.path.join(args.tracemalloc, f"run-{summary.run_id}.txt"), f"run {summary.run_id}"
+                    )
                 metrics = getattr(summary, "metrics", None)
                 reply = {
-                    "run_id": summary.run_id, "status": summary.status, "artists_due": summary.artists_due,
-                    "artists_checked": summary.artists_checked, "spotify_requests": summary.spotify_requests,
-                    "releases_posted": summary.releases_posted, "releases_found": summary.releases_found,
-                    "failed_artists": len(summary.failed_artists), "error": summary.error,
+                    "run_id": summary.run_id,
+                    "status": summary.status,
+                    "artists_due": summary.artists_due,
+                    "artists_checked": summary.artists_checked,
+                    "spotify_requests": summary.spotify_requests,
+                    "releases_posted": summary.releases_posted,
+                    "releases_found": summary.releases_found,
+                    "failed_artists": len(summary.failed_artists),
+                    "error": summary.error,
                     "metrics": metrics if isinstance(metrics, dict) else None,
-                    "wall": wall, "db_seconds": timer.busy, "sqlite_seconds": timer.sqlite, "db_ops": timer.ops,
+                    "wall": wall,
+                    "db_seconds": timer.busy,
+                    "sqlite_seconds": timer.sqlite,
+                    "db_ops": timer.ops,
                     "db_by_kind": {k: [int(n), round(s, 3)] for k, (n, s) in sorted(timer.by_kind.items())},
-                    "rss_mb": peak_rss_mb(), "messages": sender.messages,
+                    "rss_mb": peak_rss_mb(),
+                    "messages": sender.messages,
                     "duplicates_total": sender.duplicates(),
                     "requests_by_endpoint": dict(getattr(client, "requests_by_endpoint", {}) or {}),
                     **extra,

@@ -33,9 +33,16 @@ from fakes.spotify_emulator import SpotifyEmulator
 
 
 def _add(emu: SpotifyEmulator, scenario: Scenario, spec: AlbumSpec) -> None:
-    emu.add_album(list(spec.artists), spec.name, album_type=spec.album_type, release_date=spec.date,
-                  release_date_precision=spec.precision, tracks=scenario.tracks_of(spec), album_id=spec.id,
-                  appears_on=list(spec.appears_on))
+    emu.add_album(
+        list(spec.artists),
+        spec.name,
+        album_type=spec.album_type,
+        release_date=spec.date,
+        release_date_precision=spec.precision,
+        tracks=scenario.tracks_of(spec),
+        album_id=spec.id,
+        appears_on=list(spec.appears_on),
+    )
 
 
 def build(emu: SpotifyEmulator, scenario: Scenario) -> None:
@@ -75,9 +82,18 @@ async def main(argv: list[str] | None = None) -> None:
     build(emu, scenario)
     await emu.start()
     out = sys.stdout
-    out.write(json.dumps({"api": emu.api_base_url, "accounts": emu.accounts_base_url, "client_id": emu.client_id,
-                          "client_secret": emu.client_secret,
-                          "build_seconds": round(time.perf_counter() - t0, 2)}) + "\n")
+    out.write(
+        json.dumps(
+            {
+                "api": emu.api_base_url,
+                "accounts": emu.accounts_base_url,
+                "client_id": emu.client_id,
+                "client_secret": emu.client_secret,
+                "build_seconds": round(time.perf_counter() - t0, 2),
+            }
+        )
+        + "\n"
+    )
     out.flush()
     loop = asyncio.get_running_loop()
     try:

@@ -4,7 +4,7 @@
 ``benchmarks.run``, one process per size so that each size's peak RSS is its own).
 
 Three processes: the emulator (``benchmarks.emulator_server``), the bot
-(``benchmarks.bot_server``: a real :class:`bot.runner.Runner` with a real
+(``benchmarks.bot_server``: a real :class:`bot.scheduling.runner.Runner` with a real
 :class:`bot.tracking.Tracker`, :class:`bot.spotify.client.SpotifyClient` and
 :class:`bot.delivery.Deliverer` with a counting sender instead of Discord, and nothing
 else — its peak RSS and database time are the bot's own) and this one, which holds the
@@ -36,7 +36,7 @@ from sqlalchemy import select
 from benchmarks.bot_server import peak_rss_mb
 from benchmarks.scenario import GROUPS, PAGE, Scenario, pages, run_time
 from bot.spotify.client import SpotifyClient
-from storage import queries
+from storage import guilds
 from storage.db import open_database
 from storage.models import ArtistRelease, Delivery, Run
 
@@ -58,8 +58,17 @@ class ChildProcess:
         self._log = open(self.log_path, "ab")
         env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", self.module, *self.args, cwd=str(ROOT), env=env,
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=self._log, limit=2**20)
+            sys.executable,
+            "-m",
+            self.module,
+            *self.args,
+            cwd=str(ROOT),
+            env=env,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=self._log,
+            limit=2**20,
+        )
         self.info = await self._read()
         return self.info
 
@@ -126,8 +135,9 @@ def needs_tracks(spec) -> bool:
 
 
 # ----------------------------------------------------------------------------- naive tracker
-async def naive_run(client: SpotifyClient, artist_ids: list[str], concurrency: int,
-                    snapshot: dict[str, set[str]]) -> tuple[set[str], int]:
+async def naive_run(
+    client: SpotifyClient, artist_ids: list[str], concurrency: int, snapshot: dict[str, set[str]]
+) -> tuple[set[str], int]:
     """Every artist's whole catalogue (all four groups) paged at limit 10, no stored state.
 
     New = an own release (the artist is among the album's artists) not in the previous
@@ -166,15 +176,20 @@ async def setup_store(db, scenario: Scenario, followed_at: dt.datetime) -> None:
     names = {aid: name for aid, name, _ in scenario.artists}
     async with db.sessions() as session:
         for gid, channel in GUILDS.items():
-            guild = await queries.get_or_create_guild(session, gid, now=followed_at)
+            guild = await guilds.get_or_create_guild(session, gid, now=followed_at)
             guild.channel_id = channel
         await session.flush()
         from storage.models import Artist, Follow
 
         session.add_all([Artist(id=aid, name=names[aid], group_state={}) for aid in names])
         await session.flush()
-        session.add_all([Follow(guild_id=gid, artist_id=aid, followed_at=followed_at)
-                         for gid, aids in scenario.follows.items() for aid in aids])
+        session.add_all(
+            [
+                Follow(guild_id=gid, artist_id=aid, followed_at=followed_at)
+                for gid, aids in scenario.follows.items()
+                for aid in aids
+            ]
+        )
         await session.commit()
 
 
@@ -182,8 +197,9 @@ async def read_run(db, run_id: int) -> dict:
     async with db.sessions() as session:
         run = await session.get(Run, run_id)
         metrics = getattr(run, "metrics", None) or {}
-        delivered = (await session.execute(
-            select(Delivery.guild_id, Delivery.release_id).where(Delivery.run_id == run_id))).all()
+        delivered = (
+            await session.execute(select(Delivery.guild_id, Delivery.release_id).where(Delivery.run_id == run_id))
+        ).all()
     return {"metrics": dict(metrics), "delivered": {(g, r) for g, r in delivered}, "status": run.status}
 
 
@@ -234,8 +250,11 @@ async def run_size(args: argparse.Namespace) -> dict:
         naive_mode = "real" if size <= args.naive_real_max else "count"
 
     workdir = Path(tempfile.mkdtemp(prefix=f"release-bot-bench-{size}-"))
-    logging.basicConfig(filename=workdir / "harness.log", level=logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        filename=workdir / "harness.log",
+        level=logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     t_start = time.perf_counter()
     fingerprint = code_fingerprint()
     scenario = Scenario(size, args.seed, weeks)
@@ -246,8 +265,21 @@ async def run_size(args: argparse.Namespace) -> dict:
         for aid in aids:
             followers[aid].append(gid)
 
-    emulator = EmulatorProcess(["--size", str(size), "--seed", args.seed, "--weeks", str(weeks),
-                                "--latency", str(latency), "--rate-limit", args.rate_limit], workdir / "emulator.log")
+    emulator = EmulatorProcess(
+        [
+            "--size",
+            str(size),
+            "--seed",
+            args.seed,
+            "--weeks",
+            str(weeks),
+            "--latency",
+            str(latency),
+            "--rate-limit",
+            args.rate_limit,
+        ],
+        workdir / "emulator.log",
+    )
     info = await emulator.start()
     db_path = workdir / "bench.db"
     db_url = args.database_url or f"sqlite+aiosqlite:///{db_path}"
@@ -258,16 +290,40 @@ async def run_size(args: argparse.Namespace) -> dict:
     pace = int(rate_max * 30.0 / rate_window) if rate_max else 0
     # The bot runs in its own process holding only the bot (its peak RSS is the bot's own);
     # this process keeps the ground truth, reads the store between runs and runs the naive tracker.
-    bot = ChildProcess("benchmarks.bot_server", [
-        "--database-url", db_url, "--api", info["api"], "--accounts", info["accounts"],
-        "--client-id", info["client_id"], "--client-secret", info["client_secret"],
-        "--concurrency", str(conc), "--pace", str(pace), "--guilds", ",".join(map(str, GUILDS)),
-        "--recheck-share", str(args.recheck_share),
-        "--log", str(workdir / "bot.log"),
-        *(["--tracemalloc", str(args.tracemalloc)] if args.tracemalloc else [])], workdir / "bot_server.log")
+    bot = ChildProcess(
+        "benchmarks.bot_server",
+        [
+            "--database-url",
+            db_url,
+            "--api",
+            info["api"],
+            "--accounts",
+            info["accounts"],
+            "--client-id",
+            info["client_id"],
+            "--client-secret",
+            info["client_secret"],
+            "--concurrency",
+            str(conc),
+            "--pace",
+            str(pace),
+            "--guilds",
+            ",".join(map(str, GUILDS)),
+            "--recheck-share",
+            str(args.recheck_share),
+            "--log",
+            str(workdir / "bot.log"),
+            *(["--tracemalloc", str(args.tracemalloc)] if args.tracemalloc else []),
+        ],
+        workdir / "bot_server.log",
+    )
     bot_info = await bot.start()
-    naive_client = SpotifyClient(client_id=info["client_id"], client_secret=info["client_secret"],
-                                 api_base_url=info["api"], accounts_base_url=info["accounts"])
+    naive_client = SpotifyClient(
+        client_id=info["client_id"],
+        client_secret=info["client_secret"],
+        api_base_url=info["api"],
+        accounts_base_url=info["accounts"],
+    )
     dups_before = 0
     naive_snapshot: dict[str, set[str]] = {}
     rows: list[dict] = []
@@ -283,7 +339,7 @@ async def run_size(args: argparse.Namespace) -> dict:
     announced: dict[tuple[int, str], int] = {}
     removed_at: dict[str, int] = {}
     try:
-        for k in range(0, weeks + settle + 1):
+        for k in range(weeks + settle + 1):
             row: dict[str, Any] = {"week": k, "settle": k > weeks}
             expected_pairs: set[tuple[int, str]] = set()
             week = None
@@ -300,9 +356,16 @@ async def run_size(args: argparse.Namespace) -> dict:
                 extra = sum(extra_pages(old[a], group_lists(scenario, a)) for a in changed)
                 albums = sum(1 for rid in week.expected if needs_tracks(scenario.albums[rid]))
                 L_gt = len(followed) + extra + albums
-                row.update(L_gt=L_gt, L_gt_extra_pages=extra, L_gt_album_requests=albums,
-                           changed_artists=len(changed), injected=len(week.expected), kinds=week.kinds,
-                           backcat=len(week.backcat), removals=len(week.removes))
+                row.update(
+                    L_gt=L_gt,
+                    L_gt_extra_pages=extra,
+                    L_gt_album_requests=albums,
+                    changed_artists=len(changed),
+                    injected=len(week.expected),
+                    kinds=week.kinds,
+                    backcat=len(week.backcat),
+                    removals=len(week.removes),
+                )
                 for rid in week.expected:
                     for a in scenario.albums[rid].artists:
                         for g in followers.get(a, ()):
@@ -329,31 +392,57 @@ async def run_size(args: argparse.Namespace) -> dict:
             for pair in got:
                 announced.setdefault(pair, k)
             row.update(
-                run_id=summary["run_id"], status=summary["status"], trigger="schedule",
-                artists_due=summary["artists_due"], artists_checked=summary["artists_checked"],
-                requests=requests, emulator_requests=stats["requests"], by_kind=stats["by_kind"],
+                run_id=summary["run_id"],
+                status=summary["status"],
+                trigger="schedule",
+                artists_due=summary["artists_due"],
+                artists_checked=summary["artists_checked"],
+                requests=requests,
+                emulator_requests=stats["requests"],
+                by_kind=stats["by_kind"],
                 requests_by_endpoint=metrics.get("requests_by_endpoint") or summary["requests_by_endpoint"],
-                L_bot=L_bot, L=L, L_source=("bot" if L is L_bot and L_bot is not None else "harness" if L else None),
+                L_bot=L_bot,
+                L=L,
+                L_source=("bot" if L is L_bot and L_bot is not None else "harness" if L else None),
                 req_over_L=(requests / L if L else None),
-                wall=wall, bound=bound, wall_over_bound=(wall / bound if bound else None),
+                wall=wall,
+                bound=bound,
+                wall_over_bound=(wall / bound if bound else None),
                 http_429=stats["by_status"].get("429", 0) + stats["by_status"].get(429, 0),
-                rate_limited_bot=metrics.get("rate_limited"), pages_skipped=metrics.get("pages_skipped"),
+                rate_limited_bot=metrics.get("rate_limited"),
+                pages_skipped=metrics.get("pages_skipped"),
                 phase_seconds=metrics.get("phase_seconds"),
-                db_seconds=summary["db_seconds"], sqlite_seconds=summary["sqlite_seconds"], db_ops=summary["db_ops"],
-                db_by_kind=summary["db_by_kind"], rss_mb=summary["rss_mb"], db_mb=await database_size_mb(db),
-                posted=summary["releases_posted"], found=summary["releases_found"], messages=summary["messages"],
-                duplicates=summary["duplicates_total"] - dups_before, duplicates_total=summary["duplicates_total"],
-                failed_artists=summary["failed_artists"], error=summary["error"],
+                db_seconds=summary["db_seconds"],
+                sqlite_seconds=summary["sqlite_seconds"],
+                db_ops=summary["db_ops"],
+                db_by_kind=summary["db_by_kind"],
+                rss_mb=summary["rss_mb"],
+                db_mb=await database_size_mb(db),
+                posted=summary["releases_posted"],
+                found=summary["releases_found"],
+                messages=summary["messages"],
+                duplicates=summary["duplicates_total"] - dups_before,
+                duplicates_total=summary["duplicates_total"],
+                failed_artists=summary["failed_artists"],
+                error=summary["error"],
             )
             if 0 < k <= weeks:
                 hit = expected_pairs & got
                 row.update(
-                    expected_pairs=len(expected_pairs), recall=(len(hit) / len(expected_pairs) if expected_pairs else 1.0),
+                    expected_pairs=len(expected_pairs),
+                    recall=(len(hit) / len(expected_pairs) if expected_pairs else 1.0),
                     missed=sorted({r for _, r in expected_pairs - got})[:50],
-                    missed_kinds=dict(collections.Counter(scenario.albums[r].kind for r in {r for _, r in expected_pairs - got})),
+                    missed_kinds=dict(
+                        collections.Counter(scenario.albums[r].kind for r in {r for _, r in expected_pairs - got})
+                    ),
                     late=len(got & expected_before),
-                    unexpected_posts=len({p for p in got if p not in expected_pairs and p not in expected_before
-                                           and p[1] not in set(week.backcat)}),
+                    unexpected_posts=len(
+                        {
+                            p
+                            for p in got
+                            if p not in expected_pairs and p not in expected_before and p[1] not in set(week.backcat)
+                        }
+                    ),
                     backcat_posted=len({p for p in got if p[1] in set(week.backcat)}),
                     backcat_linked=len(await linked_ids(db, week.backcat)),
                 )
@@ -380,10 +469,13 @@ async def run_size(args: argparse.Namespace) -> dict:
             dups_before = summary["duplicates_total"]
             row["recheck_requests"] = metrics.get("recheck_requests", 0)
             row["rechecked"] = metrics.get("rechecked", 0)
-            print(f"[{size}] week {k:2d}: {requests} req (L={L}), wall {wall:.1f}s (bound {bound:.1f}s), "
-                  f"429s {row['http_429']}, recall {row.get('recall', '-')}, dup {row['duplicates']}, "
-                  f"naive {row['naive_requests']}, db {row['db_seconds']:.2f}s/sqlite {row['sqlite_seconds']:.2f}s, "
-                  f"bot rss {row['rss_mb']:.0f}MB", flush=True)
+            print(
+                f"[{size}] week {k:2d}: {requests} req (L={L}), wall {wall:.1f}s (bound {bound:.1f}s), "
+                f"429s {row['http_429']}, recall {row.get('recall', '-')}, dup {row['duplicates']}, "
+                f"naive {row['naive_requests']}, db {row['db_seconds']:.2f}s/sqlite {row['sqlite_seconds']:.2f}s, "
+                f"bot rss {row['rss_mb']:.0f}MB",
+                flush=True,
+            )
     finally:
         await bot.stop()
         await naive_client.close()
@@ -410,21 +502,39 @@ async def run_size(args: argparse.Namespace) -> dict:
             never.append(pair)
     observable = len(appeared) - unobservable
     recall_bound = {
-        "bound_runs": bound_runs, "settle_weeks": settle, "recheck_share": args.recheck_share,
-        "expected_pairs": len(appeared), "same_run": same, "within_bound": within,
-        "unobservable": unobservable, "recall_same_run": same / len(appeared) if appeared else 1.0,
+        "bound_runs": bound_runs,
+        "settle_weeks": settle,
+        "recheck_share": args.recheck_share,
+        "expected_pairs": len(appeared),
+        "same_run": same,
+        "within_bound": within,
+        "unobservable": unobservable,
+        "recall_same_run": same / len(appeared) if appeared else 1.0,
         "recall_within_bound": within / observable if observable else 1.0,
-        "late_runs": sorted(late_runs), "never": [list(p) for p in never[:50]],
+        "late_runs": sorted(late_runs),
+        "never": [list(p) for p in never[:50]],
         "never_kinds": dict(collections.Counter(scenario.albums[r].kind for _, r in never)),
     }
     return {
         "recall_bound": recall_bound,
-        "size": size, "weeks": weeks, "latency": latency, "rate_limit": args.rate_limit, "concurrency": conc,
-        "seed": args.seed, "naive_mode": naive_mode, "rows": rows, "artists": len(followed),
-        "catalogue_releases": len(scenario.catalogue), "guild_follows": {g: len(a) for g, a in scenario.follows.items()},
-        "emulator_build_seconds": info.get("build_seconds"), "emulator_rss_mb": final.get("rss_mb"),
-        "bot_idle_rss_mb": bot_info.get("rss_mb"), "harness_rss_mb": round(peak_rss_mb(), 1),
-        "total_seconds": time.perf_counter() - t_start, "code_fingerprint": fingerprint, "workdir": str(workdir),
+        "size": size,
+        "weeks": weeks,
+        "latency": latency,
+        "rate_limit": args.rate_limit,
+        "concurrency": conc,
+        "seed": args.seed,
+        "naive_mode": naive_mode,
+        "rows": rows,
+        "artists": len(followed),
+        "catalogue_releases": len(scenario.catalogue),
+        "guild_follows": {g: len(a) for g, a in scenario.follows.items()},
+        "emulator_build_seconds": info.get("build_seconds"),
+        "emulator_rss_mb": final.get("rss_mb"),
+        "bot_idle_rss_mb": bot_info.get("rss_mb"),
+        "harness_rss_mb": round(peak_rss_mb(), 1),
+        "total_seconds": time.perf_counter() - t_start,
+        "code_fingerprint": fingerprint,
+        "workdir": str(workdir),
     }
 
 
@@ -439,15 +549,31 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--naive", choices=("auto", "real", "count"), default="auto")
     ap.add_argument("--naive-real-max", type=int, default=1000)
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--database-url", default=None,
-                    help="SQLAlchemy URL of an empty or migrated database (default: a SQLite file in the work folder)")
-    ap.add_argument("--recheck-share", type=float, default=0.125,
-                    help="the bot's tracking.recheck_share (rotating exact re-check; 0 = off)")
-    ap.add_argument("--settle-weeks", type=int, default=None,
-                    help="runs with no catalogue change after the scenario's weeks, so every release gets its "
-                         "whole re-check bound (default: ceil(1 / recheck share))")
-    ap.add_argument("--tracemalloc", type=Path, default=None, metavar="DIR",
-                    help="profiling only: the bot process traces its memory per run into DIR (slower runs)")
+    ap.add_argument(
+        "--database-url",
+        default=None,
+        help="SQLAlchemy URL of an empty or migrated database (default: a SQLite file in the work folder)",
+    )
+    ap.add_argument(
+        "--recheck-share",
+        type=float,
+        default=0.125,
+        help="the bot's tracking.recheck_share (rotating exact re-check; 0 = off)",
+    )
+    ap.add_argument(
+        "--settle-weeks",
+        type=int,
+        default=None,
+        help="runs with no catalogue change after the scenario's weeks, so every release gets its "
+        "whole re-check bound (default: ceil(1 / recheck share))",
+    )
+    ap.add_argument(
+        "--tracemalloc",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="profiling only: the bot process traces its memory per run into DIR (slower runs)",
+    )
     return ap
 
 

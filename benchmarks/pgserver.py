@@ -28,8 +28,10 @@ def _bindir() -> Path:
     pg_ctl = shutil.which("pg_ctl")
     if pg_ctl:
         return Path(pg_ctl).parent
-    raise RuntimeError("PostgreSQL server binaries not found: run `bash scripts/test.sh` once "
-                       "(it installs Debian's postgresql) or `apt-get install postgresql`")
+    raise RuntimeError(
+        "PostgreSQL server binaries not found: run `bash scripts/test.sh` once "
+        "(it installs Debian's postgresql) or `apt-get install postgresql`"
+    )
 
 
 @contextlib.contextmanager
@@ -46,15 +48,48 @@ def throwaway_server() -> Iterator[str]:
         port = s.getsockname()[1]
     data = tmp / "data"
     try:
-        subprocess.run([*as_pg, str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "-E", "UTF8",
-                        "--locale=C", "--no-sync"], check=True, capture_output=True)
-        subprocess.run([*as_pg, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(tmp / "server.log"), "-w", "-t", "30",
-                        "-o", f"-c listen_addresses=127.0.0.1 -p {port} -k {tmp} -c fsync=off -c synchronous_commit=off "
-                              "-c full_page_writes=off -c max_connections=300 -c shared_buffers=128MB", "start"],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [
+                *as_pg,
+                str(bindir / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+            ],
+            check=True,
+            capture_output=True,
+        )
+        subprocess.run(
+            [
+                *as_pg,
+                str(bindir / "pg_ctl"),
+                "-D",
+                str(data),
+                "-l",
+                str(tmp / "server.log"),
+                "-w",
+                "-t",
+                "30",
+                "-o",
+                f"-c listen_addresses=127.0.0.1 -p {port} -k {tmp} -c fsync=off -c synchronous_commit=off "
+                "-c full_page_writes=off -c max_connections=300 -c shared_buffers=128MB",
+                "start",
+            ],
+            check=True,
+            capture_output=True,
+        )
         yield f"postgresql+asyncpg://postgres@127.0.0.1:{port}/postgres"
     finally:
         if (data / "postmaster.pid").exists():
-            subprocess.run([*as_pg, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "-t", "20", "stop"],
-                           capture_output=True)
+            subprocess.run(
+                [*as_pg, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "-t", "20", "stop"],
+                capture_output=True,
+            )
         shutil.rmtree(tmp, ignore_errors=True)

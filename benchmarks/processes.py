@@ -56,8 +56,9 @@ async def _admin(server_url: str, statement: str) -> None:
     import asyncpg
 
     url = make_url(server_url)
-    conn = await asyncpg.connect(host=url.host, port=url.port, user=url.username, password=url.password,
-                                 database=url.database)
+    conn = await asyncpg.connect(
+        host=url.host, port=url.port, user=url.username, password=url.password, database=url.database
+    )
     try:
         await conn.execute(statement)
     finally:
@@ -66,17 +67,18 @@ async def _admin(server_url: str, statement: str) -> None:
 
 async def setup_store(db, scenario: Scenario, follows: dict[int, list[str]], followed_at: dt.datetime) -> None:
     """Guilds with channels, artists (not baselined) and follows, written in bulk."""
-    from storage import queries
+    from storage import guilds
 
     async with db.sessions() as session:
         for gid in sorted(follows):
-            guild = await queries.get_or_create_guild(session, gid, now=followed_at)
+            guild = await guilds.get_or_create_guild(session, gid, now=followed_at)
             guild.channel_id = CHANNEL_BASE + gid
         await session.flush()
         session.add_all([Artist(id=aid, name=name, group_state={}) for aid, name, _ in scenario.artists])
         await session.flush()
-        session.add_all([Follow(guild_id=g, artist_id=a, followed_at=followed_at)
-                         for g, aids in follows.items() for a in aids])
+        session.add_all(
+            [Follow(guild_id=g, artist_id=a, followed_at=followed_at) for g, aids in follows.items() for a in aids]
+        )
         await session.commit()
 
 
@@ -90,24 +92,59 @@ async def run_count(args: argparse.Namespace, server_url: str, processes: int) -
     await _admin(server_url, f'CREATE DATABASE "{name}"')
     url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
     db = await open_database(url)
-    emulator = EmulatorProcess(["--size", str(args.size), "--seed", args.seed, "--weeks", str(args.weeks),
-                                "--latency", str(args.latency), "--rate-limit", args.rate_limit],
-                               workdir / "emulator.log")
+    emulator = EmulatorProcess(
+        [
+            "--size",
+            str(args.size),
+            "--seed",
+            args.seed,
+            "--weeks",
+            str(args.weeks),
+            "--latency",
+            str(args.latency),
+            "--rate-limit",
+            args.rate_limit,
+        ],
+        workdir / "emulator.log",
+    )
     info = await emulator.start()
     rate_max, rate_window = (int(x) for x in args.rate_limit.split("/"))
     pace = int(rate_max * 30 / rate_window) // processes  # one developer account: the limit is split
-    bots = [ChildProcess("benchmarks.bot_server", [
-        "--database-url", url, "--api", info["api"], "--accounts", info["accounts"],
-        "--client-id", info["client_id"], "--client-secret", info["client_secret"],
-        "--concurrency", str(args.concurrency), "--pace", str(pace), "--recheck-share", str(args.recheck_share),
-        "--owner", f"bench-{i}", "--log", str(workdir / f"bot-{i}.log")], workdir / f"bot_server-{i}.log")
-        for i in range(processes)]
+    bots = [
+        ChildProcess(
+            "benchmarks.bot_server",
+            [
+                "--database-url",
+                url,
+                "--api",
+                info["api"],
+                "--accounts",
+                info["accounts"],
+                "--client-id",
+                info["client_id"],
+                "--client-secret",
+                info["client_secret"],
+                "--concurrency",
+                str(args.concurrency),
+                "--pace",
+                str(pace),
+                "--recheck-share",
+                str(args.recheck_share),
+                "--owner",
+                f"bench-{i}",
+                "--log",
+                str(workdir / f"bot-{i}.log"),
+            ],
+            workdir / f"bot_server-{i}.log",
+        )
+        for i in range(processes)
+    ]
     rows: list[dict] = []
     try:
         await setup_store(db, scenario, follows, run_time(0) - dt.timedelta(days=1))
         for bot in bots:
             await bot.start()
-        for k in range(0, args.weeks + 1):
+        for k in range(args.weeks + 1):
             if k > 0:
                 await emulator.cmd("week", k=k)
                 scenario.apply_week(scenario.week_list[k - 1])
@@ -125,27 +162,38 @@ async def run_count(args: argparse.Namespace, server_url: str, processes: int) -
             sent = collections.Counter(x for r in replies for x in r.get("sent", ()))
             ran = collections.Counter(g for r in replies for g in r.get("guilds", ()))
             async with db.sessions() as session:
-                still_due = (await session.execute(text(
-                    "select count(*) from guilds where next_due_at <= :t"), {"t": run_time(k).replace(tzinfo=None)}))\
-                    .scalar_one()
+                still_due = (
+                    await session.execute(
+                        text("select count(*) from guilds where next_due_at <= :t"),
+                        {"t": run_time(k).replace(tzinfo=None)},
+                    )
+                ).scalar_one()
             row = {
-                "week": k, "processes": processes, "wall": wall,
-                "requests": sum(r["spotify_requests"] for r in replies), "emulator_requests": stats["requests"],
+                "week": k,
+                "processes": processes,
+                "wall": wall,
+                "requests": sum(r["spotify_requests"] for r in replies),
+                "emulator_requests": stats["requests"],
                 "http_429": stats["by_status"].get("429", 0) + stats["by_status"].get(429, 0),
                 "db_seconds": [round(r["db_seconds"], 2) for r in replies],
                 "rss_mb": [round(r["rss_mb"]) for r in replies],
                 "guilds_per_process": [len(r.get("guilds", ())) for r in replies],
                 "runs_per_process": [r.get("runs", 0) for r in replies],
                 "posted": sum(r["releases_posted"] for r in replies),
-                "artists_fetched": len(checked), "artists_fetched_twice": sum(1 for n in checked.values() if n > 1),
+                "artists_fetched": len(checked),
+                "artists_fetched_twice": sum(1 for n in checked.values() if n > 1),
                 "posted_twice": sum(n - 1 for n in sent.values() if n > 1),
-                "guilds_ran": len(ran), "guilds_ran_twice": sum(1 for n in ran.values() if n > 1),
+                "guilds_ran": len(ran),
+                "guilds_ran_twice": sum(1 for n in ran.values() if n > 1),
                 "guilds_left_due": still_due,
             }
             rows.append(row)
-            print(f"[{processes} processes] run {k}: {row['requests']} req, wall {wall:.1f}s, "
-                  f"db {row['db_seconds']} s, rss {row['rss_mb']} MB, guilds {row['guilds_per_process']}, "
-                  f"fetched twice {row['artists_fetched_twice']}, posted twice {row['posted_twice']}", flush=True)
+            print(
+                f"[{processes} processes] run {k}: {row['requests']} req, wall {wall:.1f}s, "
+                f"db {row['db_seconds']} s, rss {row['rss_mb']} MB, guilds {row['guilds_per_process']}, "
+                f"fetched twice {row['artists_fetched_twice']}, posted twice {row['posted_twice']}",
+                flush=True,
+            )
     finally:
         for bot in bots:
             with contextlib.suppress(Exception):
@@ -154,22 +202,32 @@ async def run_count(args: argparse.Namespace, server_url: str, processes: int) -
         await db.close()
         with contextlib.suppress(Exception):
             await _admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    return {"processes": processes, "size": args.size, "guilds": args.guilds, "weeks": args.weeks,
-            "follows": sum(len(v) for v in follows.values()), "rows": rows}
+    return {
+        "processes": processes,
+        "size": args.size,
+        "guilds": args.guilds,
+        "weeks": args.weeks,
+        "follows": sum(len(v) for v in follows.values()),
+        "rows": rows,
+    }
 
 
 def table(results: list[dict]) -> list[str]:
     """The Markdown rows of :func:`run_count` results."""
-    out = ["| processes | run | wall s | requests | 429s | DB s per process | peak RSS MB per process | guilds per process | "
-           "posted | artists fetched | fetched by 2+ processes | posted twice | guilds run twice / left due |",
-           "|---:|---:|---:|---:|---:|---|---|---|---:|---:|---:|---:|---|"]
+    out = [
+        "| processes | run | wall s | requests | 429s | DB s per process | peak RSS MB per process | guilds per process | "
+        "posted | artists fetched | fetched by 2+ processes | posted twice | guilds run twice / left due |",
+        "|---:|---:|---:|---:|---:|---|---|---|---:|---:|---:|---:|---|",
+    ]
     for res in results:
         for r in res["rows"]:
-            out.append(f"| {res['processes']} | {'baseline' if r['week'] == 0 else r['week']} | {r['wall']:.1f} | "
-                       f"{r['requests']:,} | {r['http_429']} | {', '.join(map(str, r['db_seconds']))} | "
-                       f"{', '.join(map(str, r['rss_mb']))} | {', '.join(map(str, r['guilds_per_process']))} | "
-                       f"{r['posted']:,} | {r['artists_fetched']:,} | {r['artists_fetched_twice']} | {r['posted_twice']} | "
-                       f"{r['guilds_ran_twice']} / {r['guilds_left_due']} |")
+            out.append(
+                f"| {res['processes']} | {'baseline' if r['week'] == 0 else r['week']} | {r['wall']:.1f} | "
+                f"{r['requests']:,} | {r['http_429']} | {', '.join(map(str, r['db_seconds']))} | "
+                f"{', '.join(map(str, r['rss_mb']))} | {', '.join(map(str, r['guilds_per_process']))} | "
+                f"{r['posted']:,} | {r['artists_fetched']:,} | {r['artists_fetched_twice']} | {r['posted_twice']} | "
+                f"{r['guilds_ran_twice']} / {r['guilds_left_due']} |"
+            )
     return out
 
 
@@ -198,9 +256,12 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--rate-limit", default="9000/30")
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--recheck-share", type=float, default=0.125)
-    ap.add_argument("--database-url", default=None,
-                    help="a PostgreSQL server's admin URL (a database is created per process count); "
-                         "default: a throw-away server started here")
+    ap.add_argument(
+        "--database-url",
+        default=None,
+        help="a PostgreSQL server's admin URL (a database is created per process count); "
+        "default: a throw-away server started here",
+    )
     ap.add_argument("--out", type=Path, default=None, help="JSON results")
     return ap
 

@@ -75,8 +75,11 @@ def summarize(res: dict) -> dict:
     s["naive_requests"] = sum(r["naive_requests"] for r in weekly)
     s["naive_requests_with_baseline"] = sum(r["naive_requests"] for r in rows)
     s["naive_factor"] = s["naive_requests"] / s["requests"] if s["requests"] else None
-    s["naive_factor_with_baseline"] = (s["naive_requests_with_baseline"] / (s["requests"] + s["baseline_requests"])
-                                       if s["requests"] + s["baseline_requests"] else None)
+    s["naive_factor_with_baseline"] = (
+        s["naive_requests_with_baseline"] / (s["requests"] + s["baseline_requests"])
+        if s["requests"] + s["baseline_requests"]
+        else None
+    )
     nr = [r["naive_recall"] for r in weekly if "naive_recall" in r]
     s["naive_recall"] = min(nr) if nr else None
     s["db_seconds_max"] = max(r["db_seconds"] for r in rows)
@@ -97,7 +100,11 @@ def week_table(res: dict) -> list[str]:
         "|---:|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---|---|---:|---:|---:|---:|",
     ]
     for r in res["rows"]:
-        bc = f"{r.get('backcat_linked', '–')}/{r.get('backcat_posted', '–')} of {r.get('backcat', '–')}" if r["week"] else "–"
+        bc = (
+            f"{r.get('backcat_linked', '–')}/{r.get('backcat_posted', '–')} of {r.get('backcat', '–')}"
+            if r["week"]
+            else "–"
+        )
         naive = str(r["naive_requests"]) + ("" if res["naive_mode"] == "real" else " (counted)")
         out.append(
             f"| {r['week'] if r['week'] else '0 (baseline)'} | {r['status']} | {r['requests']} | {_fmt(r['L'])} | "
@@ -136,10 +143,12 @@ def recall_table(results: list[dict]) -> list[str]:
     """Each size's expected (guild, release) pairs: announced in the run right after they appeared, within
     ceil(1/recheck_share) runs (after the scenario's weeks, settle runs with no change give the last weeks
     their whole bound), and the rotating re-check's cost."""
-    out = ["| artists | recheck share | bound (runs) | settle runs | expected pairs | same run | within bound | "
-           "recall same run | recall within bound | unobservable (taken down before found) | found late after (runs) | "
-           "never (kinds) | re-checked artists / run (median) | re-check requests (weeks 1–N) | share of weekly requests |",
-           "|---:|---:|---:|---:|---:|---:|---:|---|---|---:|---|---|---:|---:|---:|"]
+    out = [
+        "| artists | recheck share | bound (runs) | settle runs | expected pairs | same run | within bound | "
+        "recall same run | recall within bound | unobservable (taken down before found) | found late after (runs) | "
+        "never (kinds) | re-checked artists / run (median) | re-check requests (weeks 1–N) | share of weekly requests |",
+        "|---:|---:|---:|---:|---:|---:|---:|---|---|---:|---|---|---:|---:|---:|",
+    ]
     for r in results:
         b = r.get("recall_bound")
         if not b:
@@ -154,7 +163,8 @@ def recall_table(results: list[dict]) -> list[str]:
             f"{b['same_run']} | {b['within_bound']} | {b['recall_same_run']:.4f} | {b['recall_within_bound']:.4f} | "
             f"{b['unobservable']} | {', '.join(f'{k}: {v}' for k, v in sorted(late.items())) or '–'} | "
             f"{len(b['never'])} {b['never_kinds'] or ''} | {rechecked[len(rechecked) // 2] if rechecked else 0} | "
-            f"{rc_req:,} | {rc_req / req if req else 0:.1%} |")
+            f"{rc_req:,} | {rc_req / req if req else 0:.1%} |"
+        )
     return out
 
 
@@ -166,19 +176,41 @@ def targets(sums: list[dict]) -> list[str]:
 
     for s in sums:
         v = s["req_over_L_max"]
-        line("steady-state requests ≤ 1.05 × L (every weekly run)", s, f"worst week {_fmt(v, 3)}, total {_fmt(s['req_over_L_total'], 3)}",
-             v is not None and v <= TARGETS["req_over_L"])
+        line(
+            "steady-state requests ≤ 1.05 × L (every weekly run)",
+            s,
+            f"worst week {_fmt(v, 3)}, total {_fmt(s['req_over_L_total'], 3)}",
+            v is not None and v <= TARGETS["req_over_L"],
+        )
         v = s["wall_over_bound_max"]
-        line("wall ≤ 1.25 × bound (every weekly run)", s, f"worst {_fmt(v)}", v is not None and v <= TARGETS["wall_over_bound"])
+        line(
+            "wall ≤ 1.25 × bound (every weekly run)",
+            s,
+            f"worst {_fmt(v)}",
+            v is not None and v <= TARGETS["wall_over_bound"],
+        )
         missed = ", ".join(f"{k} {v}" for k, v in s["missed_kinds"].items())
-        line("recall 1.0", s, f"{s['recall']:.4f}" + (f" (missed releases by kind: {missed})" if missed else ""),
-             s["recall"] >= 1.0)
+        line(
+            "recall 1.0",
+            s,
+            f"{s['recall']:.4f}" + (f" (missed releases by kind: {missed})" if missed else ""),
+            s["recall"] >= 1.0,
+        )
         line("0 duplicates", s, str(s["duplicates"]), s["duplicates"] == 0)
         v = s["naive_factor"]
-        line("≥ 10× fewer requests than naive (12 weekly runs)", s, f"{_fmt(v, 1)}×", v is not None and v >= TARGETS["naive_factor"])
+        line(
+            "≥ 10× fewer requests than naive (12 weekly runs)",
+            s,
+            f"{_fmt(v, 1)}×",
+            v is not None and v >= TARGETS["naive_factor"],
+        )
         v = s["db_seconds_max"]
-        line("database work < 5 s per run (incl. baseline)", s, f"worst run {_fmt(v)} s in flight, worst weekly sqlite {_fmt(s['sqlite_seconds_weekly_max'])} s",
-             v < TARGETS["db_seconds"])
+        line(
+            "database work < 5 s per run (incl. baseline)",
+            s,
+            f"worst run {_fmt(v)} s in flight, worst weekly sqlite {_fmt(s['sqlite_seconds_weekly_max'])} s",
+            v < TARGETS["db_seconds"],
+        )
         line("peak RSS < 300 MB", s, f"{s['rss_mb_max']:.0f} MB", s["rss_mb_max"] < TARGETS["rss_mb"])
     return out
 
@@ -188,8 +220,7 @@ def code_state() -> tuple[str, str]:
     return _git("rev-parse", "--short", "HEAD"), _git("status", "--short", "--", "bot", "storage")
 
 
-def render(results: list[dict], command: str, started: str, elapsed: float,
-           code: tuple[str, str] | None = None) -> str:
+def render(results: list[dict], command: str, started: str, elapsed: float, code: tuple[str, str] | None = None) -> str:
     first = results[0]
     sums = [summarize(r) for r in results]
     head, dirty = code or code_state()
@@ -200,7 +231,11 @@ def render(results: list[dict], command: str, started: str, elapsed: float,
         "",
         f"Machine: {os.cpu_count()} CPUs (nproc), Python {platform.python_version()}, {platform.platform()}.",
         f"Code measured: commit `{head}`"
-        + (f" plus uncommitted changes in the working tree:\n\n```\n{dirty}\n```" if dirty else " (clean tree for bot/ and storage/)."),
+        + (
+            f" plus uncommitted changes in the working tree:\n\n```\n{dirty}\n```"
+            if dirty
+            else " (clean tree for bot/ and storage/)."
+        ),
         "",
         "## Scenario",
         "",
@@ -217,14 +252,20 @@ def render(results: list[dict], command: str, started: str, elapsed: float,
         for row in r["rows"]:
             for k, v in (row.get("kinds") or {}).items():
                 kinds[k] = kinds.get(k, 0) + v
-        lines.append(f"- **{r['size']} artists**: {r['catalogue_releases']} releases at week 0 (incl. appears_on "
-                     f"compilations); injected over {r['weeks']} weeks: "
-                     + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items()))
-                     + f". Naive tracker: {'run for real' if r['naive_mode'] == 'real' else 'requests counted exactly from the catalogue (not run, to keep the benchmark within its time)'}."
-                     + f" Code fingerprint (bot/ + storage/ sources) `{r.get('code_fingerprint')}`."
-                     + f" Size took {r['total_seconds'] / 60:.1f} min (emulator build {r['emulator_build_seconds']} s, emulator peak RSS {r.get('emulator_rss_mb')} MB"
-                     + (f"; bot process idle before run 0 {r['bot_idle_rss_mb']} MB, harness process peak {r.get('harness_rss_mb')} MB"
-                        if r.get("bot_idle_rss_mb") is not None else "") + ").")
+        lines.append(
+            f"- **{r['size']} artists**: {r['catalogue_releases']} releases at week 0 (incl. appears_on "
+            f"compilations); injected over {r['weeks']} weeks: "
+            + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items()))
+            + f". Naive tracker: {'run for real' if r['naive_mode'] == 'real' else 'requests counted exactly from the catalogue (not run, to keep the benchmark within its time)'}."
+            + f" Code fingerprint (bot/ + storage/ sources) `{r.get('code_fingerprint')}`."
+            + f" Size took {r['total_seconds'] / 60:.1f} min (emulator build {r['emulator_build_seconds']} s, emulator peak RSS {r.get('emulator_rss_mb')} MB"
+            + (
+                f"; bot process idle before run 0 {r['bot_idle_rss_mb']} MB, harness process peak {r.get('harness_rss_mb')} MB"
+                if r.get("bot_idle_rss_mb") is not None
+                else ""
+            )
+            + ")."
+        )
     lines += ["", "## Summary (weekly runs 1–N; the baseline run is reported separately)", ""]
     lines += summary_table(sums)
     lines += ["", "## Recall: in the run right after, and within the re-check bound (issue 7)", ""]
@@ -246,35 +287,73 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--latency", type=float, default=0.03)
     ap.add_argument("--rate-limit", default="9000/30", help="MAX/SECONDS (rolling window) or 'none'")
     ap.add_argument("--concurrency", type=int, default=16)
-    ap.add_argument("--naive", choices=("auto", "real", "count"), default="auto",
-                    help="auto: run the naive tracker for real up to --naive-real-max artists, count it above")
+    ap.add_argument(
+        "--naive",
+        choices=("auto", "real", "count"),
+        default="auto",
+        help="auto: run the naive tracker for real up to --naive-real-max artists, count it above",
+    )
     ap.add_argument("--naive-real-max", type=int, default=1000)
     ap.add_argument("--recheck-share", type=float, default=0.125, help="the bot's tracking.recheck_share")
-    ap.add_argument("--settle-weeks", type=int, default=None,
-                    help="runs with no change after the weeks (default: the re-check bound, ceil(1/share))")
-    ap.add_argument("--processes", default="1,4",
-                    help="process counts for the several-processes benchmark on PostgreSQL (benchmarks/processes.py); "
-                         "'' to skip it")
+    ap.add_argument(
+        "--settle-weeks",
+        type=int,
+        default=None,
+        help="runs with no change after the weeks (default: the re-check bound, ceil(1/share))",
+    )
+    ap.add_argument(
+        "--processes",
+        default="1,4",
+        help="process counts for the several-processes benchmark on PostgreSQL (benchmarks/processes.py); "
+        "'' to skip it",
+    )
     ap.add_argument("--processes-size", type=int, default=10_000)
     ap.add_argument("--processes-guilds", type=int, default=2_500)
     ap.add_argument("--processes-weeks", type=int, default=2)
-    ap.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "RESULTS.md",
-                    help="the Markdown report; the raw figures go to results.json in the same folder")
+    ap.add_argument(
+        "--results",
+        type=Path,
+        default=ROOT / "benchmarks" / "RESULTS.md",
+        help="the Markdown report; the raw figures go to results.json in the same folder",
+    )
     args = ap.parse_args(argv)
-    command = ".venv/bin/python -m benchmarks.run" + ("" if argv is None and len(sys.argv) == 1 else
-                                                       " " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])))
-    started = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
+    command = ".venv/bin/python -m benchmarks.run" + (
+        ""
+        if argv is None and len(sys.argv) == 1
+        else " " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    )
+    started = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M")
     t0 = time.perf_counter()
     code = code_state()  # before the sizes run: the tree may change while they do (see the fingerprints)
     results = []
     for size in [int(x) for x in args.sizes.split(",") if x.strip()]:
         out = Path(f"/tmp/release-bot-bench-{os.getpid()}-{size}.json")
-        cmd = [sys.executable, "-m", "benchmarks.harness", "--size", str(size), "--weeks", str(args.weeks),
-               "--seed", args.seed, "--latency", str(args.latency), "--rate-limit", args.rate_limit,
-               "--concurrency", str(args.concurrency), "--naive", args.naive,
-               "--naive-real-max", str(args.naive_real_max), "--recheck-share", str(args.recheck_share),
-               *(["--settle-weeks", str(args.settle_weeks)] if args.settle_weeks is not None else []),
-               "--out", str(out)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "benchmarks.harness",
+            "--size",
+            str(size),
+            "--weeks",
+            str(args.weeks),
+            "--seed",
+            args.seed,
+            "--latency",
+            str(args.latency),
+            "--rate-limit",
+            args.rate_limit,
+            "--concurrency",
+            str(args.concurrency),
+            "--naive",
+            args.naive,
+            "--naive-real-max",
+            str(args.naive_real_max),
+            "--recheck-share",
+            str(args.recheck_share),
+            *(["--settle-weeks", str(args.settle_weeks)] if args.settle_weeks is not None else []),
+            "--out",
+            str(out),
+        ]
         print(f"== {size} artists: {' '.join(cmd[1:])}", flush=True)
         subprocess.run(cmd, cwd=ROOT, check=True)
         results.append(json.loads(out.read_text()))
@@ -283,11 +362,31 @@ def main(argv: list[str] | None = None) -> None:
         args.results.write_text(render(results, command, started, time.perf_counter() - t0, code))
     if args.processes:
         out = Path(f"/tmp/release-bot-bench-{os.getpid()}-processes.json")
-        cmd = [sys.executable, "-m", "benchmarks.processes", "--size", str(args.processes_size),
-               "--guilds", str(args.processes_guilds), "--processes", args.processes,
-               "--weeks", str(args.processes_weeks), "--seed", args.seed, "--latency", str(args.latency),
-               "--rate-limit", args.rate_limit, "--concurrency", str(args.concurrency),
-               "--recheck-share", str(args.recheck_share), "--out", str(out)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "benchmarks.processes",
+            "--size",
+            str(args.processes_size),
+            "--guilds",
+            str(args.processes_guilds),
+            "--processes",
+            args.processes,
+            "--weeks",
+            str(args.processes_weeks),
+            "--seed",
+            args.seed,
+            "--latency",
+            str(args.latency),
+            "--rate-limit",
+            args.rate_limit,
+            "--concurrency",
+            str(args.concurrency),
+            "--recheck-share",
+            str(args.recheck_share),
+            "--out",
+            str(out),
+        ]
         print(f"== several processes: {' '.join(cmd[1:])}", flush=True)
         subprocess.run(cmd, cwd=ROOT, check=True)
         processes = json.loads(out.read_text())
@@ -301,16 +400,26 @@ def main(argv: list[str] | None = None) -> None:
         else:  # --sizes '': only this section is measured again; the rest of the report stays
             previous = args.results.read_text() if args.results.exists() else "# Benchmark results\n"
             text = previous.split(marker)[0].rstrip("\n") + "\n"
-        text += "\n".join([
-            "", marker.strip(), "",
-            f"Produced by `{command}` on {started} UTC (code at commit `{code[0]}`"
-            + (", with uncommitted changes" if code[1] else "") + ").", "",
-            f"`benchmarks/processes.py`: {first['size']:,} artists, {first['guilds']:,} guilds ({first['follows']:,} "
-            f"follows), the baseline then {first['weeks']} weekly runs, each process count on a fresh database of one "
-            "throw-away PostgreSQL server; every guild is made due and all processes run what is due at once "
-            "(leases, artist claims, the shared day budget; the rate limit split between the processes). Wall = until "
-            "every process is done. DB s = wall time with a database operation in flight, per process; peak RSS per "
-            "process since the run began.", "", *table(processes), ""])
+        text += "\n".join(
+            [
+                "",
+                marker.strip(),
+                "",
+                f"Produced by `{command}` on {started} UTC (code at commit `{code[0]}`"
+                + (", with uncommitted changes" if code[1] else "")
+                + ").",
+                "",
+                f"`benchmarks/processes.py`: {first['size']:,} artists, {first['guilds']:,} guilds ({first['follows']:,} "
+                f"follows), the baseline then {first['weeks']} weekly runs, each process count on a fresh database of one "
+                "throw-away PostgreSQL server; every guild is made due and all processes run what is due at once "
+                "(leases, artist claims, the shared day budget; the rate limit split between the processes). Wall = until "
+                "every process is done. DB s = wall time with a database operation in flight, per process; peak RSS per "
+                "process since the run began.",
+                "",
+                *table(processes),
+                "",
+            ]
+        )
         args.results.write_text(text)
     print(f"wrote {args.results}")
 

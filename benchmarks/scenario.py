@@ -41,15 +41,8 @@ GROUPS = ("album", "single", "compilation")
 PAGE = 10
 START = dt.date(2026, 9, 4)  # a Friday: week k runs at START + 7k days, 09:00 UTC
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-_WORDS = (
-    "Neon Velvet Echo Paper Hollow River Static Golden Midnight Silver Glass Wild Quiet Electric "
-    "Broken Summer Winter Ocean Desert Crimson Blue Lunar Solar Faded Open Secret Northern Southern "
-    "Little Heavy Gentle Burning Frozen Distant Sacred Restless Hidden Lost Bright Dark Second"
-).split()
-_NOUNS = (
-    "Hearts Lights Roads Dreams Waves Skies Fields Streets Rooms Signals Machines Gardens Tides "
-    "Mirrors Horizons Letters Engines Shadows Stars Bridges Islands Voices Rivers Hours Cities"
-).split()
+_WORDS = ["Neon", "Velvet", "Echo", "Paper", "Hollow", "River", "Static", "Golden", "Midnight", "Silver", "Glass", "Wild", "Quiet", "Electric", "Broken", "Summer", "Winter", "Ocean", "Desert", "Crimson", "Blue", "Lunar", "Solar", "Faded", "Open", "Secret", "Northern", "Southern", "Little", "Heavy", "Gentle", "Burning", "Frozen", "Distant", "Sacred", "Restless", "Hidden", "Lost", "Bright", "Dark", "Second"]
+_NOUNS = ["Hearts", "Lights", "Roads", "Dreams", "Waves", "Skies", "Fields", "Streets", "Rooms", "Signals", "Machines", "Gardens", "Tides", "Mirrors", "Horizons", "Letters", "Engines", "Shadows", "Stars", "Bridges", "Islands", "Voices", "Rivers", "Hours", "Cities"]
 
 
 def make_id(*parts: object) -> str:
@@ -67,7 +60,7 @@ def week_date(k: int) -> dt.date:
 
 def run_time(k: int) -> dt.datetime:
     """Simulated UTC time at which the run of week ``k`` starts (week 0 = the baseline run)."""
-    return dt.datetime.combine(week_date(k), dt.time(9, 0), tzinfo=dt.timezone.utc)
+    return dt.datetime.combine(week_date(k), dt.time(9, 0), tzinfo=dt.UTC)
 
 
 @dataclass(slots=True)
@@ -131,15 +124,38 @@ class Scenario:
         r = self.rng
         return f"{r.choice(_WORDS)} {r.choice(_NOUNS)}"
 
-    def _album(self, artists, name, album_type, date, *, precision="day", kind="catalogue",
-               appears_on=(), carried=(), n_tracks=None) -> AlbumSpec:
+    def _album(
+        self,
+        artists,
+        name,
+        album_type,
+        date,
+        *,
+        precision="day",
+        kind="catalogue",
+        appears_on=(),
+        carried=(),
+        n_tracks=None,
+    ) -> AlbumSpec:
         self._n += 1
         self._seq += 1
         if n_tracks is None:
-            n_tracks = {"album": self.rng.randint(6, 12), "single": self.rng.randint(1, 2),
-                        "compilation": 10}[album_type]
-        spec = AlbumSpec(make_id(self.seed, self.size, "album", self._n), name, album_type, tuple(artists),
-                         date, precision, n_tracks, self._seq, kind, tuple(appears_on), tuple(carried))
+            n_tracks = {"album": self.rng.randint(6, 12), "single": self.rng.randint(1, 2), "compilation": 10}[
+                album_type
+            ]
+        spec = AlbumSpec(
+            make_id(self.seed, self.size, "album", self._n),
+            name,
+            album_type,
+            tuple(artists),
+            date,
+            precision,
+            n_tracks,
+            self._seq,
+            kind,
+            tuple(appears_on),
+            tuple(carried),
+        )
         self.albums[spec.id] = spec
         self.live.add(spec.id)
         for a in spec.artists:
@@ -166,8 +182,15 @@ class Scenario:
         n, r = self.size, self.rng
         n_prolific, n_weekly, n_regular = max(1, n // 200), max(2, n // 50), n // 10
         for i in range(n):
-            profile = ("prolific" if i < n_prolific else "weekly" if i < n_prolific + n_weekly
-                       else "regular" if i < n_prolific + n_weekly + n_regular else "quiet")
+            profile = (
+                "prolific"
+                if i < n_prolific
+                else "weekly"
+                if i < n_prolific + n_weekly
+                else "regular"
+                if i < n_prolific + n_weekly + n_regular
+                else "quiet"
+            )
             self.artists.append((self._artist(i), f"Artist {i:05d}", profile))
         r.shuffle(self.artists)
         self.hosts = [(self._artist(i, True), f"Host {i:04d}") for i in range(max(3, n // 20))]
@@ -187,8 +210,9 @@ class Scenario:
                 spec = self._album([aid], self._title(), t, date, precision=prec)
                 self.catalogue.append(spec)
                 if t == "album" and prec == "day" and r.random() < 0.08:  # back-catalogue clean twin
-                    self.catalogue.append(self._album([aid], spec.name + " (Clean)", "album", date,
-                                                      n_tracks=spec.n_tracks))
+                    self.catalogue.append(
+                        self._album([aid], spec.name + " (Clean)", "album", date, n_tracks=spec.n_tracks)
+                    )
         # appears_on: a pool of compilations by unfollowed host artists, each listing several followed
         # artists (as real "Hits of 2019"-style compilations do); per artist 0-25 (quiet) to 20-120 (prolific).
         pool_size = max(20, n // 2)
@@ -200,8 +224,17 @@ class Scenario:
         for j, members in enumerate(slots):
             if members:
                 date, prec = self._old_date()
-                self.catalogue.append(self._album([self.hosts[j % len(self.hosts)][0]], self._title(), "compilation",
-                                                  date, precision=prec, appears_on=members, n_tracks=12))
+                self.catalogue.append(
+                    self._album(
+                        [self.hosts[j % len(self.hosts)][0]],
+                        self._title(),
+                        "compilation",
+                        date,
+                        precision=prec,
+                        appears_on=members,
+                        n_tracks=12,
+                    )
+                )
         for k in range(1, self.weeks + 1):
             self.week_list.append(self._week(k))
 
@@ -235,8 +268,11 @@ class Scenario:
             return spec
 
         def own_live(aid, t=None):
-            return [self.albums[i] for i in self.own.get(aid, ()) if i in self.live
-                    and (t is None or self.albums[i].album_type == t)]
+            return [
+                self.albums[i]
+                for i in self.own.get(aid, ())
+                if i in self.live and (t is None or self.albums[i].album_type == t)
+            ]
 
         p = {"prolific": 0.5, "weekly": 0.85, "regular": 0.08, "quiet": 0.01}
         followed = [a for a, _, _ in self.artists]
@@ -261,32 +297,54 @@ class Scenario:
             if not albums:
                 continue
             orig = r.choice(albums)
-            add(self._album([aid], orig.name + " (Deluxe Edition)", "album", new_date(), kind="deluxe",
-                            carried=[orig.id], n_tracks=orig.n_tracks + 3))
+            add(
+                self._album(
+                    [aid],
+                    orig.name + " (Deluxe Edition)",
+                    "album",
+                    new_date(),
+                    kind="deluxe",
+                    carried=[orig.id],
+                    n_tracks=orig.n_tracks + 3,
+                )
+            )
         for _ in range(count(0.001)):  # remix single
             aid = r.choice(followed)
             singles = own_live(aid, "single")
             if not singles:
                 continue
             orig = r.choice(singles)
-            add(self._album([aid], f"{orig.name} ({r.choice(_WORDS)} Remix)", "single", new_date(), kind="remix",
-                            n_tracks=1))
+            add(
+                self._album(
+                    [aid], f"{orig.name} ({r.choice(_WORDS)} Remix)", "single", new_date(), kind="remix", n_tracks=1
+                )
+            )
         weekly = [a for a, _, pr in self.artists if pr in ("weekly", "prolific")]
         for _ in range(count(0.001)):  # album carrying two singles already out
             aid = r.choice(weekly)
             singles = sorted(own_live(aid, "single"), key=lambda a: a.sort_date, reverse=True)[:2]
             if len(singles) < 2:
                 continue
-            add(self._album([aid], self._title(), "album", new_date(), kind="carries_singles",
-                            carried=[s.id for s in singles], n_tracks=8 + sum(s.n_tracks for s in singles)))
+            add(
+                self._album(
+                    [aid],
+                    self._title(),
+                    "album",
+                    new_date(),
+                    kind="carries_singles",
+                    carried=[s.id for s in singles],
+                    n_tracks=8 + sum(s.n_tracks for s in singles),
+                )
+            )
         for _ in range(count(0.001)):  # collaboration of two followed artists
             a, b = r.sample(followed, 2)
             add(self._album([a, b], self._title(), "single", new_date(), kind="collab"))
         for _ in range(count(0.002)):  # back-catalogue addition (old release date)
             aid = r.choice(followed)
             date, prec = self._old_date(hi=2015)
-            spec = add(self._album([aid], self._title(), self._type(), date, precision=prec, kind="backcat"),
-                       expected=False)
+            spec = add(
+                self._album([aid], self._title(), self._type(), date, precision=prec, kind="backcat"), expected=False
+            )
             w.backcat.append(spec.id)
         new_ids = {s.id for s in w.adds}
         for i in range(count(0.002) + count(0.001)):  # removals; the last ones come with an addition
@@ -299,7 +357,7 @@ class Scenario:
             listing = [x for gg, x in self.listing(aid, (g,)) if x not in new_ids]
             newest = r.random() < 0.33
             victim = listing[0] if newest else r.choice(listing)
-            w.removed_newest += newest and 1 or 0
+            w.removed_newest += (newest and 1) or 0
             w.removes.append(victim)
             self.live.discard(victim)
             w.kinds["removal"] = w.kinds.get("removal", 0) + 1
@@ -308,8 +366,10 @@ class Scenario:
         for _ in range(count(0.002)):  # appears_on on a followed artist
             aid = r.choice(followed)
             host = r.choice(self.hosts)[0]
-            spec = add(self._album([host], self._title(), "album", new_date(), kind="appears_on",
-                                   appears_on=[aid]), expected=False)
+            spec = add(
+                self._album([host], self._title(), "album", new_date(), kind="appears_on", appears_on=[aid]),
+                expected=False,
+            )
             w.appears.append(spec.id)
         return w
 
@@ -334,8 +394,13 @@ class Scenario:
         name = spec.name[: -len(" (Clean)")] if spec.name.endswith(" (Clean)") else spec.name
         for i in range(max(0, own)):
             title = name if spec.n_tracks == 1 else f"{name} - Track {i + 1}"
-            tracks.append({"name": title, "duration_ms": 150_000 + (sum(map(ord, f"{name}{i}")) * 7919) % 120_000,
-                           "isrc": _isrc(spec.id, i)})
+            tracks.append(
+                {
+                    "name": title,
+                    "duration_ms": 150_000 + (sum(map(ord, f"{name}{i}")) * 7919) % 120_000,
+                    "isrc": _isrc(spec.id, i),
+                }
+            )
         return tracks
 
 

@@ -11,12 +11,11 @@ import asyncio
 import datetime as dt
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from sqlalchemy import and_, delete, func, select
 
-from bot.config import ScheduleSettings
 from bot.delivery.planner import (
     DEFAULT_ALBUM_GROUPS,
     FILTER_KEYWORDS,
@@ -26,21 +25,31 @@ from bot.delivery.planner import (
     plan_pending,
 )
 from bot.delivery.render import render_messages, role_mention
-from bot.runner import Runner, RunSummary
 from bot.scheduling.due import next_due, parse_day, parse_time, parse_timezone
-from bot.spotify.client import SpotifyClient, detect_spotify_kind, parse_spotify_id
+from bot.scheduling.runner import Runner, RunSummary
+from bot.settings import ScheduleSettings
+from bot.spotify.client import SpotifyClient
 from bot.spotify.errors import SpotifyCooldown, SpotifyError, SpotifyNotFound
+from bot.spotify.links import detect_spotify_kind, parse_spotify_id
 from bot.spotify.models import ALBUM_GROUPS
 from bot.spotify.models import Artist as SpotifyArtist
 from bot.tracking import Tracker
-from storage import queries
+from storage import catalog, guilds
 from storage.db import Database
-from storage.models import Artist, ArtistRelease, Delivery, Follow, Guild, Release, Run, SpotifyState
+from storage.models import (
+    Artist,
+    ArtistRelease,
+    Delivery,
+    Follow,
+    Guild,
+    Release,
+    Run,
+    SpotifyState,
+)
 
 log = logging.getLogger(__name__)
 
-ALBUM_GROUP_NAMES = {"album": "Albums", "single": "Singles", "compilation": "Compilations",
-                     "appears_on": "Appears on"}
+ALBUM_GROUP_NAMES = {"album": "Albums", "single": "Singles", "compilation": "Compilations", "appears_on": "Appears on"}
 DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 AUTOCOMPLETE_TTL_SECONDS = 300.0
 AUTOCOMPLETE_BUDGET_SECONDS = 2.0
@@ -171,8 +180,9 @@ class ReleaseService:
         """Return the guild's row, creating it with the default schedule on first use."""
         s = self.default_schedule
         async with self.db.sessions() as session:
-            guild = await queries.get_or_create_guild(session, guild_id, now=self.clock(), schedule_day=s.day,
-                                                      schedule_time=s.time, timezone=s.timezone)
+            guild = await guilds.get_or_create_guild(
+                session, guild_id, now=self.clock(), schedule_day=s.day, schedule_time=s.time, timezone=s.timezone
+            )
             await session.commit()
             return guild
 
@@ -249,8 +259,10 @@ class ReleaseService:
             raise UserError("That is too long for an artist name or link.")
         kind = detect_spotify_kind(text)
         if kind is not None and kind != "artist":
-            raise UserError(f"That is a Spotify {kind} link, not an artist. Share the artist's page instead "
-                            "(open the artist in Spotify → Share → Copy link to artist).")
+            raise UserError(
+                f"That is a Spotify {kind} link, not an artist. Share the artist's page instead "
+                "(open the artist in Spotify → Share → Copy link to artist)."
+            )
         artist_id = parse_spotify_id(text, "artist")
         try:
             if artist_id is not None:
@@ -267,7 +279,9 @@ class ReleaseService:
             log.warning("Spotify lookup failed for %r", text, exc_info=True)
             raise UserError("Spotify did not answer just now; nothing was changed. Try again in a minute.") from None
         if not results:
-            raise UserError(f"No Spotify artist matches “{text}”. Check the spelling, or paste the artist's Spotify link.")
+            raise UserError(
+                f"No Spotify artist matches “{text}”. Check the spelling, or paste the artist's Spotify link."
+            )
         exact = [a for a in results if a.name.casefold() == text.casefold()]
         return (exact or results)[0]
 
@@ -296,14 +310,16 @@ class ReleaseService:
         choices: dict[str, str] = {}
         async with self.db.sessions() as session:
             rows = await session.execute(
-                select(Artist.id, Artist.name).where(Artist.name.ilike(f"%{_escape_like(text)}%", escape="\\"))
-                .order_by(Artist.name).limit(limit)
+                select(Artist.id, Artist.name)
+                .where(Artist.name.ilike(f"%{_escape_like(text)}%", escape="\\"))
+                .order_by(Artist.name)
+                .limit(limit)
             )
             for artist_id, name in rows:
                 choices[artist_id] = name
         try:
             results = await asyncio.wait_for(self._search(text), AUTOCOMPLETE_BUDGET_SECONDS)
-        except (asyncio.TimeoutError, SpotifyError):
+        except (TimeoutError, SpotifyError):
             results = []
         for artist in results:
             label = artist.name if not artist.genres else f"{artist.name} · {', '.join(artist.genres[:2])}"
@@ -349,7 +365,11 @@ class ReleaseService:
         text = (text or "").strip()
         artist_id = parse_spotify_id(text, "artist")
         async with self.db.sessions() as session:
-            query = select(Follow, Artist.name).join(Artist, Artist.id == Follow.artist_id).where(Follow.guild_id == guild_id)
+            query = (
+                select(Follow, Artist.name)
+                .join(Artist, Artist.id == Follow.artist_id)
+                .where(Follow.guild_id == guild_id)
+            )
             if artist_id:
                 query = query.where(Follow.artist_id == artist_id)
             else:
@@ -358,7 +378,9 @@ class ReleaseService:
             if found is None:
                 raise UserError(f"This server doesn't follow “{text}”. See `/following` for the list.")
             follow, name = found
-            await session.execute(delete(Follow).where(Follow.guild_id == guild_id, Follow.artist_id == follow.artist_id))
+            await session.execute(
+                delete(Follow).where(Follow.guild_id == guild_id, Follow.artist_id == follow.artist_id)
+            )
             await session.commit()
             return name
 
@@ -370,34 +392,58 @@ class ReleaseService:
         ``appears_on`` listings are someone else's releases and do not count.
         """
         async with self.db.sessions() as session:
-            rows = (await session.execute(
-                select(Follow.artist_id, Artist.name, Follow.followed_at, Artist.last_checked_at, Artist.last_error)
-                .join(Artist, Artist.id == Follow.artist_id)
-                .where(Follow.guild_id == guild_id)
-                .order_by(func.lower(Artist.name))
-            )).all()
+            rows = (
+                await session.execute(
+                    select(Follow.artist_id, Artist.name, Follow.followed_at, Artist.last_checked_at, Artist.last_error)
+                    .join(Artist, Artist.id == Follow.artist_id)
+                    .where(Follow.guild_id == guild_id)
+                    .order_by(func.lower(Artist.name))
+                )
+            ).all()
             ranked = (
-                select(ArtistRelease.artist_id, Release.id, Release.name, Release.release_date,
-                       Release.release_date_precision,
-                       func.row_number().over(partition_by=ArtistRelease.artist_id,
-                                              order_by=(Release.release_date.desc(), Release.first_seen_at.desc(),
-                                                        Release.id)).label("rank"))
+                select(
+                    ArtistRelease.artist_id,
+                    Release.id,
+                    Release.name,
+                    Release.release_date,
+                    Release.release_date_precision,
+                    func.row_number()
+                    .over(
+                        partition_by=ArtistRelease.artist_id,
+                        order_by=(Release.release_date.desc(), Release.first_seen_at.desc(), Release.id),
+                    )
+                    .label("rank"),
+                )
                 .join(Release, Release.id == ArtistRelease.release_id)
                 .join(Follow, and_(Follow.artist_id == ArtistRelease.artist_id, Follow.guild_id == guild_id))
                 .where(ArtistRelease.album_group != "appears_on")
                 .subquery()
             )
-            latest = {r[0]: r[1:5] for r in (await session.execute(
-                select(ranked.c.artist_id, ranked.c.id, ranked.c.name, ranked.c.release_date,
-                       ranked.c.release_date_precision).where(ranked.c.rank == 1))).all()}
+            latest = {
+                r[0]: r[1:5]
+                for r in (
+                    await session.execute(
+                        select(
+                            ranked.c.artist_id,
+                            ranked.c.id,
+                            ranked.c.name,
+                            ranked.c.release_date,
+                            ranked.c.release_date_precision,
+                        ).where(ranked.c.rank == 1)
+                    )
+                ).all()
+            }
         return [FollowedArtist(*row, *latest.get(row[0], (None, None, None, None))) for row in rows]
 
     async def followed_choices(self, guild_id: int, text: str, limit: int = 25) -> list[tuple[str, str]]:
         """Autocomplete for ``/unfollow``: ``(name, artist id)`` of this guild's follows matching ``text``."""
         text = (text or "").strip()
         async with self.db.sessions() as session:
-            query = (select(Artist.name, Artist.id).join(Follow, Follow.artist_id == Artist.id)
-                     .where(Follow.guild_id == guild_id))
+            query = (
+                select(Artist.name, Artist.id)
+                .join(Follow, Follow.artist_id == Artist.id)
+                .where(Follow.guild_id == guild_id)
+            )
             if text:
                 query = query.where(Artist.name.ilike(f"%{_escape_like(text)}%", escape="\\"))
             rows = await session.execute(query.order_by(func.lower(Artist.name)).limit(limit))
@@ -436,8 +482,9 @@ class ReleaseService:
             if guild.channel_id is None:
                 raise UserError("Choose where releases go first: `/settings channel`.")
             async with self.db.sessions() as session:
-                count = await session.scalar(select(func.count()).select_from(Follow)
-                                             .where(Follow.guild_id == guild_id))
+                count = await session.scalar(
+                    select(func.count()).select_from(Follow).where(Follow.guild_id == guild_id)
+                )
             if not count:
                 raise UserError("This server follows no artists yet. Add one with `/follow`.")
             if progress is None:
@@ -456,17 +503,26 @@ class ReleaseService:
         """
         await self.ensure_guild(guild_id)
         async with self.db.sessions() as session:
-            runs = list((await session.scalars(
-                select(Run).where((Run.guild_id == guild_id) | (Run.guild_id.is_(None)))
-                .where(Run.trigger != "check")
-                .order_by(Run.started_at.desc(), Run.id.desc()).limit(max(1, limit))
-            )).all())
+            runs = list(
+                (
+                    await session.scalars(
+                        select(Run)
+                        .where((Run.guild_id == guild_id) | (Run.guild_id.is_(None)))
+                        .where(Run.trigger != "check")
+                        .order_by(Run.started_at.desc(), Run.id.desc())
+                        .limit(max(1, limit))
+                    )
+                ).all()
+            )
             counts: dict[tuple[int, str], int] = {}
             if runs:
                 rows = await session.execute(
                     select(Delivery.run_id, Delivery.status, func.count())
-                    .where(Delivery.guild_id == guild_id, Delivery.run_id.in_([r.id for r in runs]),
-                           Delivery.folded_into.is_(None))
+                    .where(
+                        Delivery.guild_id == guild_id,
+                        Delivery.run_id.in_([r.id for r in runs]),
+                        Delivery.folded_into.is_(None),
+                    )
                     .group_by(Delivery.run_id, Delivery.status)
                 )
                 for run_id, status, n in rows:
@@ -494,8 +550,14 @@ class ReleaseService:
         guild = await self.ensure_guild(guild_id)
         return GuildFilters.from_json(guild.filters)
 
-    async def set_filters(self, guild_id: int, *, skip: dict[str, bool | None] | None = None,
-                          mute: str | None = None, unmute: str | None = None) -> GuildFilters:
+    async def set_filters(
+        self,
+        guild_id: int,
+        *,
+        skip: dict[str, bool | None] | None = None,
+        mute: str | None = None,
+        unmute: str | None = None,
+    ) -> GuildFilters:
         """Change the guild's filters; returns them as stored.
 
         ``skip``: kind → True (skip it) / False (post it) / None (unchanged), kinds of
@@ -535,10 +597,16 @@ class ReleaseService:
         text = (text or "").strip()
         artist_id = parse_spotify_id(text, "artist")
         async with self.db.sessions() as session:
-            query = (select(Artist.id, Artist.name).join(Follow, Follow.artist_id == Artist.id)
-                     .where(Follow.guild_id == guild_id))
-            query = query.where(Artist.id == artist_id) if artist_id else query.where(
-                func.lower(Artist.name) == text.lower())
+            query = (
+                select(Artist.id, Artist.name)
+                .join(Follow, Follow.artist_id == Artist.id)
+                .where(Follow.guild_id == guild_id)
+            )
+            query = (
+                query.where(Artist.id == artist_id)
+                if artist_id
+                else query.where(func.lower(Artist.name) == text.lower())
+            )
             found = (await session.execute(query)).first()
         if found is None:
             raise UserError(f"This server doesn't follow “{text}”. See `/following` for the list.")
@@ -547,7 +615,7 @@ class ReleaseService:
     async def artist_names(self, artist_ids) -> dict[str, str]:
         """``{id: name}`` of stored artists (for showing muted artists)."""
         async with self.db.sessions() as session:
-            return await queries.artist_names(session, artist_ids)
+            return await catalog.artist_names(session, artist_ids)
 
     async def mention_role(self, guild_id: int) -> int | None:
         """The role this guild's posts mention, or None."""
@@ -567,9 +635,11 @@ class ReleaseService:
         async with self.db.sessions() as session:
             follows = await session.scalar(select(func.count()).select_from(Follow).where(Follow.guild_id == guild_id))
             last_run = await session.scalar(
-                select(Run).where((Run.guild_id == guild_id) | (Run.guild_id.is_(None)))
+                select(Run)
+                .where((Run.guild_id == guild_id) | (Run.guild_id.is_(None)))
                 .where(Run.trigger != "check")
-                .order_by(Run.started_at.desc(), Run.id.desc()).limit(1)
+                .order_by(Run.started_at.desc(), Run.id.desc())
+                .limit(1)
             )
             state = await session.get(SpotifyState, 1)
         cooldown_until = state.cooldown_until if state else None
@@ -597,5 +667,7 @@ def _escape_like(text: str) -> str:
 
 
 def _cooldown_text(until: dt.datetime) -> str:
-    return (f"Spotify has paused this bot's requests until <t:{int(until.timestamp())}:f>. "
-            "Nothing was changed; try again after that.")
+    return (
+        f"Spotify has paused this bot's requests until <t:{int(until.timestamp())}:f>. "
+        "Nothing was changed; try again after that."
+    )

@@ -7,11 +7,10 @@ import logging
 
 import discord
 from discord import app_commands
-
 from sqlalchemy.exc import IntegrityError
 
 from bot.service import UserError
-from storage import queries
+from storage import guilds
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +38,13 @@ def require_manage_guild():
     return app_commands.check(predicate)
 
 
-async def reply(interaction: discord.Interaction, content: str | None = None, *, embed: discord.Embed | None = None,
-                ephemeral: bool = True) -> None:
+async def reply(
+    interaction: discord.Interaction,
+    content: str | None = None,
+    *,
+    embed: discord.Embed | None = None,
+    ephemeral: bool = True,
+) -> None:
     """Answer the interaction whether or not it was already deferred or answered."""
     kwargs = {"content": content, "ephemeral": ephemeral, "allowed_mentions": discord.AllowedMentions.none()}
     if embed is not None:
@@ -76,16 +80,18 @@ SHOWS_CHANNEL_PROBLEM = frozenset({"status", "refresh"})
 def channel_problem_text(channel_id: int | None, problem: str) -> str:
     """The one-time notice about a channel the bot cannot post to, with the fix."""
     where = f"<#{channel_id}>" if channel_id else "the release channel"
-    return (f"⚠ New releases could not be posted in {where}: {problem}. Nothing is lost: they stay pending and "
-            f"are posted once this is fixed — give me View Channel, Send Messages and Embed Links there, or pick "
-            f"another channel with `/settings channel`. (`/status` shows this too.)")
+    return (
+        f"⚠ New releases could not be posted in {where}: {problem}. Nothing is lost: they stay pending and "
+        f"are posted once this is fixed — give me View Channel, Send Messages and Embed Links there, or pick "
+        f"another channel with `/settings channel`. (`/status` shows this too.)"
+    )
 
 
 async def channel_problem_notice(interaction: discord.Interaction, command) -> None:
     """``on_app_command_completion`` listener: the first command used in a server after its channel
     started failing (403/404) gets an ephemeral follow-up saying so, once.
 
-    "Told" is stored in ``bot_state`` (``storage.queries.take_channel_notice``), so a restart
+    "Told" is stored in ``bot_state`` (``storage.guilds.take_channel_notice``), so a restart
     does not repeat it; a new problem (after a successful post or a channel change) is told
     again. ``/status`` and ``/refresh`` show the problem in their own reply and only mark it told.
     """
@@ -94,7 +100,7 @@ async def channel_problem_notice(interaction: discord.Interaction, command) -> N
         return
     try:
         async with db.sessions() as session:
-            notice = await queries.take_channel_notice(session, interaction.guild_id)
+            notice = await guilds.take_channel_notice(session, interaction.guild_id)
             await session.commit()
     except IntegrityError:  # another command told it at the same moment
         return
@@ -110,5 +116,5 @@ async def channel_problem_notice(interaction: discord.Interaction, command) -> N
     except discord.HTTPException:
         log.warning("could not send the channel notice to guild %s", interaction.guild_id, exc_info=True)
         async with db.sessions() as session:  # not told after all: the next command tries again
-            await queries.forget_channel_notice(session, interaction.guild_id)
+            await guilds.forget_channel_notice(session, interaction.guild_id)
             await session.commit()

@@ -32,15 +32,21 @@ class Follows(commands.Cog):
         if outcome.already_following:
             text = f"This server already follows [{outcome.artist_name}](<{url}>)."
         elif outcome.baseline_releases is None:
-            text = (f"Now following [{outcome.artist_name}](<{url}>). Spotify is busy, so the releases already out "
-                    "will be noted (not posted) at the next check.")
+            text = (
+                f"Now following [{outcome.artist_name}](<{url}>). Spotify is busy, so the releases already out "
+                "will be noted (not posted) at the next check."
+            )
         else:
-            text = (f"Now following [{outcome.artist_name}](<{url}>). What it has already released won't be posted; "
-                    "its new releases will be.")
+            text = (
+                f"Now following [{outcome.artist_name}](<{url}>). What it has already released won't be posted; "
+                "its new releases will be."
+            )
         await reply(interaction, text)
 
     @follow.autocomplete("artist")
-    async def follow_autocomplete(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+    async def follow_autocomplete(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
         if not member_can_manage(interaction):
             return []
         choices = await self.service.artist_choices(current)
@@ -56,7 +62,9 @@ class Follows(commands.Cog):
         await reply(interaction, f"Unfollowed **{discord.utils.escape_markdown(name)}**.")
 
     @unfollow.autocomplete("artist")
-    async def unfollow_autocomplete(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+    async def unfollow_autocomplete(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
         choices = await self.service.followed_choices(interaction.guild_id, current)
         return [app_commands.Choice(name=name, value=artist_id) for name, artist_id in choices]
 
@@ -72,8 +80,9 @@ class Follows(commands.Cog):
             await reply(interaction, embed=pages[0])
             return
         view = Paginator(pages, owner_id=interaction.user.id)
-        await interaction.response.send_message(embed=pages[0], view=view, ephemeral=True,
-                                                allowed_mentions=discord.AllowedMentions.none())
+        await interaction.response.send_message(
+            embed=pages[0], view=view, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
+        )
         view.interaction = interaction
 
 
@@ -98,7 +107,7 @@ def following_line(row) -> str:
 
 def following_pages(rows, page_size: int = PAGE_SIZE) -> list[discord.Embed]:
     """``/following`` as embeds of ``page_size`` artists each (footer "Page i/n" when several)."""
-    chunks = [rows[i:i + page_size] for i in range(0, len(rows), page_size)] or [[]]
+    chunks = [rows[i : i + page_size] for i in range(0, len(rows), page_size)] or [[]]
     title = f"Following {len(rows)} artist{'s' * (len(rows) != 1)}"
     pages = []
     for i, chunk in enumerate(chunks):
@@ -130,8 +139,9 @@ class Paginator(discord.ui.View):
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         if interaction.user.id != self.owner_id:
-            await interaction.response.send_message("Only the person who ran `/following` can turn these pages; "
-                                                    "run it yourself to browse.", ephemeral=True)
+            await interaction.response.send_message(
+                "Only the person who ran `/following` can turn these pages; run it yourself to browse.", ephemeral=True
+            )
             return False
         return True
 

@@ -1,7 +1,7 @@
 """``/import playlist:`` — follow the artists of a public Spotify playlist, after a confirmation.
 
 The command (Manage Server, checked in code) answers ephemerally with what the import
-would do (``bot.importing.preview_text``: counts, first names, the cap) and Confirm /
+would do (``bot.services.imports.preview_text``: counts, first names, the cap) and Confirm /
 Cancel buttons that only the invoker may press, for :data:`CONFIRM_TIMEOUT` seconds.
 Confirm follows them with the silent baseline and edits the message with progress and
 then the summary; Cancel or the timeout changes nothing. The logic is in
@@ -17,8 +17,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.importing import ImportPreview, PlaylistImporter, preview_text, result_text
 from bot.service import UserError
+from bot.services.imports import ImportPreview, PlaylistImporter, preview_text, result_text
 from cogs.common import MANAGE_GUILD_TEXT, member_can_manage, require_manage_guild
 
 log = logging.getLogger(__name__)
@@ -32,8 +32,15 @@ CANCEL_ID = "rb:import:cancel"
 class ImportConfirmView(discord.ui.View):
     """Confirm / Cancel for one previewed import; only ``invoker_id`` may press them."""
 
-    def __init__(self, importer: PlaylistImporter, preview: ImportPreview, invoker_id: int,
-                 origin: discord.Interaction | None = None, *, timeout: float = CONFIRM_TIMEOUT) -> None:
+    def __init__(
+        self,
+        importer: PlaylistImporter,
+        preview: ImportPreview,
+        invoker_id: int,
+        origin: discord.Interaction | None = None,
+        *,
+        timeout: float = CONFIRM_TIMEOUT,
+    ) -> None:
         super().__init__(timeout=timeout)
         self.importer = importer
         self.preview = preview
@@ -43,8 +50,9 @@ class ImportConfirmView(discord.ui.View):
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         if interaction.user.id != self.invoker_id:
-            await interaction.response.send_message("Only the person who ran `/import` can answer this.",
-                                                    ephemeral=True)
+            await interaction.response.send_message(
+                "Only the person who ran `/import` can answer this.", ephemeral=True
+            )
             return False
         if not member_can_manage(interaction):
             await interaction.response.send_message(MANAGE_GUILD_TEXT, ephemeral=True)
@@ -86,7 +94,8 @@ class ImportConfirmView(discord.ui.View):
             return
         try:
             await self.origin.edit_original_response(
-                content="This import was not confirmed in time; nothing was changed. Run `/import` again.", view=None)
+                content="This import was not confirmed in time; nothing was changed. Run `/import` again.", view=None
+            )
         except discord.HTTPException:
             log.debug("could not mark the import prompt as timed out", exc_info=True)
 
@@ -109,13 +118,15 @@ class Imports(commands.Cog):
     @app_commands.guild_only()
     @app_commands.default_permissions(manage_guild=True)
     @require_manage_guild()
-    async def import_playlist(self, interaction: discord.Interaction,
-                              playlist: app_commands.Range[str, 1, 300]) -> None:
+    async def import_playlist(
+        self, interaction: discord.Interaction, playlist: app_commands.Range[str, 1, 300]
+    ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         preview = await self.importer.preview(interaction.guild_id, playlist)
         view = ImportConfirmView(self.importer, preview, interaction.user.id, origin=interaction)
-        await interaction.followup.send(preview_text(preview), view=view, ephemeral=True,
-                                        allowed_mentions=discord.AllowedMentions.none())
+        await interaction.followup.send(
+            preview_text(preview), view=view, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
+        )
 
 
 async def setup(bot) -> None:

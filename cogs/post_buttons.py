@@ -15,7 +15,6 @@ from collections.abc import Awaitable, Callable
 import discord
 from discord.ext import commands
 
-from bot import post_actions
 from bot.delivery.components import (
     HIDE_LABELS,
     HIDE_TEMPLATE,
@@ -26,6 +25,7 @@ from bot.delivery.components import (
     unfollow_custom_id,
 )
 from bot.service import UserError
+from bot.services import post_actions
 from cogs.common import member_can_manage
 
 log = logging.getLogger(__name__)
@@ -39,8 +39,9 @@ Action = Callable[[object, int], Awaitable[str]]
 async def run_action(interaction: discord.Interaction, action: Action) -> None:
     """Check Manage Server, run ``action(service, guild_id)`` and answer its text ephemerally."""
     if not member_can_manage(interaction):
-        await interaction.response.send_message(BUTTON_MANAGE_GUILD_TEXT, ephemeral=True,
-                                                allowed_mentions=discord.AllowedMentions.none())
+        await interaction.response.send_message(
+            BUTTON_MANAGE_GUILD_TEXT, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
+        )
         return
     await interaction.response.defer(ephemeral=True, thinking=True)
     try:
@@ -57,8 +58,11 @@ class UnfollowButton(discord.ui.DynamicItem[discord.ui.Button], template=UNFOLLO
     """``rb:unfollow:<artist id>``: unfollow that artist in this server."""
 
     def __init__(self, artist_id: str, label: str | None = None) -> None:
-        super().__init__(discord.ui.Button(label=label or "Unfollow", style=discord.ButtonStyle.secondary,
-                                           custom_id=unfollow_custom_id(artist_id)))
+        super().__init__(
+            discord.ui.Button(
+                label=label or "Unfollow", style=discord.ButtonStyle.secondary, custom_id=unfollow_custom_id(artist_id)
+            )
+        )
         self.artist_id = artist_id
 
     @classmethod
@@ -66,16 +70,23 @@ class UnfollowButton(discord.ui.DynamicItem[discord.ui.Button], template=UNFOLLO
         return cls(match["artist_id"], item.label)
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        await run_action(interaction, lambda service, guild_id: post_actions.unfollow_artist(
-            service, guild_id, self.artist_id))
+        await run_action(
+            interaction, lambda service, guild_id: post_actions.unfollow_artist(service, guild_id, self.artist_id)
+        )
 
 
 class UnfollowSelect(discord.ui.DynamicItem[discord.ui.Select], template=UNFOLLOW_SELECT_TEMPLATE):
     """``rb:unfollow-select``: unfollow the artist chosen in the menu (its value is the artist id)."""
 
     def __init__(self, item: discord.ui.Select | None = None) -> None:
-        super().__init__(item or discord.ui.Select(custom_id=UNFOLLOW_SELECT_ID, placeholder="Unfollow an artist…",
-                                                   options=[discord.SelectOption(label="-", value="-")]))
+        super().__init__(
+            item
+            or discord.ui.Select(
+                custom_id=UNFOLLOW_SELECT_ID,
+                placeholder="Unfollow an artist…",
+                options=[discord.SelectOption(label="-", value="-")],
+            )
+        )
 
     @classmethod
     async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Select, match):
@@ -86,16 +97,22 @@ class UnfollowSelect(discord.ui.DynamicItem[discord.ui.Select], template=UNFOLLO
         if not values:
             await interaction.response.send_message("Choose an artist in the menu.", ephemeral=True)
             return
-        await run_action(interaction, lambda service, guild_id: post_actions.unfollow_artist(
-            service, guild_id, values[0]))
+        await run_action(
+            interaction, lambda service, guild_id: post_actions.unfollow_artist(service, guild_id, values[0])
+        )
 
 
 class HideButton(discord.ui.DynamicItem[discord.ui.Button], template=HIDE_TEMPLATE):
     """``rb:hide:<album group>``: stop posting that release type in this server."""
 
     def __init__(self, group: str) -> None:
-        super().__init__(discord.ui.Button(label=HIDE_LABELS.get(group, "Hide"), style=discord.ButtonStyle.secondary,
-                                           custom_id=hide_custom_id(group)))
+        super().__init__(
+            discord.ui.Button(
+                label=HIDE_LABELS.get(group, "Hide"),
+                style=discord.ButtonStyle.secondary,
+                custom_id=hide_custom_id(group),
+            )
+        )
         self.group = group
 
     @classmethod
@@ -103,8 +120,9 @@ class HideButton(discord.ui.DynamicItem[discord.ui.Button], template=HIDE_TEMPLA
         return cls(match["group"])
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        await run_action(interaction, lambda service, guild_id: post_actions.hide_album_group(
-            service, guild_id, self.group))
+        await run_action(
+            interaction, lambda service, guild_id: post_actions.hide_album_group(service, guild_id, self.group)
+        )
 
 
 DYNAMIC_ITEMS = (UnfollowButton, UnfollowSelect, HideButton)

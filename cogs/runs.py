@@ -29,8 +29,10 @@ def summary_text(summary) -> str:
     if summary.failed_artists:
         names = ", ".join(name for _id, name, _reason in summary.failed_artists[:10])
         more = len(summary.failed_artists) - 10
-        lines.append(f"Could not check {names}{f' and {more} more' if more > 0 else ''}; "
-                     "they will be checked again next run, so nothing is missed.")
+        lines.append(
+            f"Could not check {names}{f' and {more} more' if more > 0 else ''}; "
+            "they will be checked again next run, so nothing is missed."
+        )
     if summary.cooldown_until is not None:
         lines.append(f"Spotify paused this bot's requests until <t:{int(summary.cooldown_until.timestamp())}:f>.")
     for problem in _guild_problems(summary):
@@ -48,8 +50,9 @@ def _guild_problems(summary) -> list[str]:
 
 
 REFRESH_RUNNING_TEXT = "A refresh is already running in this server; its reply will show the result."
-WAITING_TEXT = ("Another run is in progress (the weekly run or another server's refresh); "
-                "this refresh starts as soon as it ends…")
+WAITING_TEXT = (
+    "Another run is in progress (the weekly run or another server's refresh); this refresh starts as soon as it ends…"
+)
 PROGRESS_INTERVAL = 1.5  # seconds between two edits of the /refresh reply (the first one too)
 HISTORY_LIMIT = 10
 _STATUS_ICONS = {"ok": "✅", "partial": "⚠️", "failed": "❌", "running": "⏳"}
@@ -71,8 +74,13 @@ class ProgressReporter:
     ``time.monotonic`` (tests inject one).
     """
 
-    def __init__(self, interaction: discord.Interaction, *, interval: float = PROGRESS_INTERVAL,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        interaction: discord.Interaction,
+        *,
+        interval: float = PROGRESS_INTERVAL,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.interaction = interaction
         self.interval = interval
         self.clock = clock
@@ -138,9 +146,11 @@ def history_line(row) -> str:
     due = run.artists_due or 0
     icon = _STATUS_ICONS.get(run.status, "•")
     trigger = {"schedule": "weekly", "refresh": "/refresh"}.get(run.trigger, run.trigger)
-    line = (f"{icon} <t:{int(when.timestamp())}:f> · {trigger} · {run.status} · "
-            f"checked {run.artists_checked or 0}/{due} ({row.coverage:.0%}) · "
-            f"{run.spotify_requests or 0} requests · {row.posted} posted")
+    line = (
+        f"{icon} <t:{int(when.timestamp())}:f> · {trigger} · {run.status} · "
+        f"checked {run.artists_checked or 0}/{due} ({row.coverage:.0%}) · "
+        f"{run.spotify_requests or 0} requests · {row.posted} posted"
+    )
     if row.skipped:
         line += f", {row.skipped} skipped"
     if run.artists_failed:
@@ -156,13 +166,18 @@ def preview_reply(pv) -> tuple[str, list[discord.Embed]]:
     else:
         skipped = ""
     if not pv.announcements:
-        return ("Nothing is waiting to be posted: the next post would be empty. New releases are found by the "
-                "weekly check or `/refresh`." + skipped), []
+        return (
+            "Nothing is waiting to be posted: the next post would be empty. New releases are found by the "
+            "weekly check or `/refresh`." + skipped
+        ), []
     n = len(pv.announcements)
     where = f"<#{pv.channel_id}>" if pv.channel_id else "the channel (none set yet — `/settings channel`)"
-    text = (f"The next post to {where} would announce **{n} release{'s' * (n != 1)}** "
-            f"in {len(pv.messages)} message{'s' * (len(pv.messages) != 1)}"
-            + (f", mentioning {pv.mention}" if pv.mention else "") + ".")
+    text = (
+        f"The next post to {where} would announce **{n} release{'s' * (n != 1)}** "
+        f"in {len(pv.messages)} message{'s' * (len(pv.messages) != 1)}"
+        + (f", mentioning {pv.mention}" if pv.mention else "")
+        + "."
+    )
     if len(pv.messages) > 1:
         text += f" Showing the first message ({len(pv.messages[0])} of {n})."
     text += skipped + "\nA check may still find more. Nothing was changed."
@@ -206,8 +221,10 @@ class Runs(commands.Cog):
         if not rows:
             await reply(interaction, "No run yet. The first weekly run is shown by `/status`; `/refresh` runs now.")
             return
-        embed = discord.Embed(title=f"Last {len(rows)} run{'s' * (len(rows) != 1)}",
-                              description="\n".join(history_line(r) for r in rows)[:4096])
+        embed = discord.Embed(
+            title=f"Last {len(rows)} run{'s' * (len(rows) != 1)}",
+            description="\n".join(history_line(r) for r in rows)[:4096],
+        )
         embed.set_footer(text="Posts and skips are this server's; weekly runs check every server due at that time.")
         await reply(interaction, embed=embed)
 
@@ -216,8 +233,9 @@ class Runs(commands.Cog):
     async def preview(self, interaction: discord.Interaction) -> None:
         pv = await self.bot.service.preview(interaction.guild_id)
         text, embeds = preview_reply(pv)
-        await interaction.response.send_message(content=text, embeds=embeds, ephemeral=True,
-                                                allowed_mentions=discord.AllowedMentions.none())
+        await interaction.response.send_message(
+            content=text, embeds=embeds, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
+        )
 
     @app_commands.command(name="status", description="Show the channel, schedule, last run and any Spotify pause.")
     @app_commands.guild_only()
@@ -247,16 +265,21 @@ class Runs(commands.Cog):
             when = run.finished_at or run.started_at
             embed.add_field(
                 name="Last run",
-                value=(f"{run.trigger}, <t:{int(when.timestamp())}:R>: {run.status}; "
-                       f"checked {run.artists_checked}/{due} ({coverage:.0%}), "
-                       f"{run.releases_posted} posted, {run.spotify_requests} Spotify requests"),
+                value=(
+                    f"{run.trigger}, <t:{int(when.timestamp())}:R>: {run.status}; "
+                    f"checked {run.artists_checked}/{due} ({coverage:.0%}), "
+                    f"{run.releases_posted} posted, {run.spotify_requests} Spotify requests"
+                ),
                 inline=False,
             )
         else:
             embed.add_field(name="Last run", value="none yet", inline=False)
         if st.cooldown_until is not None:
-            embed.add_field(name="Spotify", value=f"paused until <t:{int(st.cooldown_until.timestamp())}:f>"
-                            f" ({st.cooldown_reason or 'rate limit'})", inline=False)
+            embed.add_field(
+                name="Spotify",
+                value=f"paused until <t:{int(st.cooldown_until.timestamp())}:f> ({st.cooldown_reason or 'rate limit'})",
+                inline=False,
+            )
         await reply(interaction, embed=embed)
 
 

@@ -25,8 +25,7 @@ class Settings(commands.GroupCog, group_name="settings", group_description="Wher
     @app_commands.command(name="channel", description="Choose the channel new releases are posted in.")
     @app_commands.describe(channel="A text channel the bot can post in")
     @require_manage_guild()
-    async def channel(self, interaction: discord.Interaction,
-                      channel: discord.TextChannel) -> None:
+    async def channel(self, interaction: discord.Interaction, channel: discord.TextChannel) -> None:
         guild = interaction.guild
         target = guild.get_channel(channel.id) if guild else None
         if target is None or guild.me is None:
@@ -40,21 +39,41 @@ class Settings(commands.GroupCog, group_name="settings", group_description="Wher
         await reply(interaction, f"New releases will be posted in {target.mention}.")
 
     @app_commands.command(name="schedule", description="Choose the weekly day and time of the automatic post.")
-    @app_commands.describe(day="Day of the week", time="24-hour time, HH:MM", timezone="IANA time zone, e.g. Europe/Berlin")
+    @app_commands.describe(
+        day="Day of the week", time="24-hour time, HH:MM", timezone="IANA time zone, e.g. Europe/Berlin"
+    )
     @app_commands.choices(day=[app_commands.Choice(name=d, value=d.lower()) for d in DAY_NAMES])
     @require_manage_guild()
-    async def schedule(self, interaction: discord.Interaction, day: app_commands.Choice[str],
-                       time: app_commands.Range[str, 1, 10], timezone: app_commands.Range[str, 1, 64] = "UTC") -> None:
+    async def schedule(
+        self,
+        interaction: discord.Interaction,
+        day: app_commands.Choice[str],
+        time: app_commands.Range[str, 1, 10],
+        timezone: app_commands.Range[str, 1, 64] = "UTC",
+    ) -> None:
         due = await self.bot.service.set_schedule(interaction.guild_id, day.value, time, timezone)
-        await reply(interaction, f"New releases will be posted every {day.name} at {time.strip()} ({timezone.strip()}). "
-                                 f"Next: <t:{int(due.timestamp())}:F>.")
+        await reply(
+            interaction,
+            f"New releases will be posted every {day.name} at {time.strip()} ({timezone.strip()}). "
+            f"Next: <t:{int(due.timestamp())}:F>.",
+        )
 
     @app_commands.command(name="types", description="Choose which kinds of releases are posted.")
-    @app_commands.describe(album="Post albums", single="Post singles and EPs", compilation="Post compilations",
-                           appears_on="Post releases the artists only appear on")
+    @app_commands.describe(
+        album="Post albums",
+        single="Post singles and EPs",
+        compilation="Post compilations",
+        appears_on="Post releases the artists only appear on",
+    )
     @require_manage_guild()
-    async def types(self, interaction: discord.Interaction, album: bool | None = None, single: bool | None = None,
-                    compilation: bool | None = None, appears_on: bool | None = None) -> None:
+    async def types(
+        self,
+        interaction: discord.Interaction,
+        album: bool | None = None,
+        single: bool | None = None,
+        compilation: bool | None = None,
+        appears_on: bool | None = None,
+    ) -> None:
         service = self.bot.service
         current = set(await service.album_groups(interaction.guild_id))
         asked = {"album": album, "single": single, "compilation": compilation, "appears_on": appears_on}
@@ -67,27 +86,43 @@ class Settings(commands.GroupCog, group_name="settings", group_description="Wher
         stored = await service.set_album_groups(interaction.guild_id, chosen)
         await reply(interaction, f"Posting: {_groups_text(stored)}.")
 
-
-    @app_commands.command(name="filters", description="Skip remixes, live, sped-up/slowed or instrumental versions; mute an artist's appearances.")
-    @app_commands.describe(remixes="Skip remixes", live="Skip live versions", sped_up="Skip sped-up and slowed versions",
-                           instrumental="Skip instrumental and karaoke versions",
-                           mute_appearances="A followed artist whose appearances on others' releases are not posted",
-                           unmute_appearances="A muted artist whose appearances are posted again")
+    @app_commands.command(
+        name="filters",
+        description="Skip remixes, live, sped-up/slowed or instrumental versions; mute an artist's appearances.",
+    )
+    @app_commands.describe(
+        remixes="Skip remixes",
+        live="Skip live versions",
+        sped_up="Skip sped-up and slowed versions",
+        instrumental="Skip instrumental and karaoke versions",
+        mute_appearances="A followed artist whose appearances on others' releases are not posted",
+        unmute_appearances="A muted artist whose appearances are posted again",
+    )
     @require_manage_guild()
-    async def filters(self, interaction: discord.Interaction, remixes: bool | None = None, live: bool | None = None,
-                      sped_up: bool | None = None, instrumental: bool | None = None,
-                      mute_appearances: app_commands.Range[str, 1, 200] | None = None,
-                      unmute_appearances: app_commands.Range[str, 1, 200] | None = None) -> None:
+    async def filters(
+        self,
+        interaction: discord.Interaction,
+        remixes: bool | None = None,
+        live: bool | None = None,
+        sped_up: bool | None = None,
+        instrumental: bool | None = None,
+        mute_appearances: app_commands.Range[str, 1, 200] | None = None,
+        unmute_appearances: app_commands.Range[str, 1, 200] | None = None,
+    ) -> None:
         service = self.bot.service
         skip = {"remix": remixes, "live": live, "sped_up": sped_up, "instrumental": instrumental}
         if all(v is None for v in skip.values()) and not mute_appearances and not unmute_appearances:
             current = await service.filters(interaction.guild_id)
             await reply(interaction, f"{await _filters_text(service, current)} Nothing was changed.")
             return
-        stored = await service.set_filters(interaction.guild_id, skip=skip, mute=mute_appearances,
-                                           unmute=unmute_appearances)
-        await reply(interaction, f"{await _filters_text(service, stored)} Releases filtered out are never posted, "
-                                 "even if the filter is turned off later.")
+        stored = await service.set_filters(
+            interaction.guild_id, skip=skip, mute=mute_appearances, unmute=unmute_appearances
+        )
+        await reply(
+            interaction,
+            f"{await _filters_text(service, stored)} Releases filtered out are never posted, "
+            "even if the filter is turned off later.",
+        )
 
     @filters.autocomplete("mute_appearances")
     async def mute_autocomplete(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
@@ -95,21 +130,26 @@ class Settings(commands.GroupCog, group_name="settings", group_description="Wher
         return [app_commands.Choice(name=name, value=artist_id) for name, artist_id in choices]
 
     @filters.autocomplete("unmute_appearances")
-    async def unmute_autocomplete(self, interaction: discord.Interaction,
-                                  current: str) -> list[app_commands.Choice[str]]:
+    async def unmute_autocomplete(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
         service = self.bot.service
         muted = (await service.filters(interaction.guild_id)).mute_appearances
         names = await service.artist_names(muted)
         needle = (current or "").strip().casefold()
         pairs = sorted(((names.get(a, a), a) for a in muted), key=lambda p: p[0].casefold())
-        return [app_commands.Choice(name=name[:100], value=artist_id) for name, artist_id in pairs
-                if needle in name.casefold()][:25]
+        return [
+            app_commands.Choice(name=name[:100], value=artist_id)
+            for name, artist_id in pairs
+            if needle in name.casefold()
+        ][:25]
 
     @app_commands.command(name="mention", description="Mention a role in each post, or stop mentioning.")
     @app_commands.describe(role="The role to mention in new-release posts", clear="True: mention nobody")
     @require_manage_guild()
-    async def mention(self, interaction: discord.Interaction, role: discord.Role | None = None,
-                      clear: bool | None = None) -> None:
+    async def mention(
+        self, interaction: discord.Interaction, role: discord.Role | None = None, clear: bool | None = None
+    ) -> None:
         service = self.bot.service
         if role is not None and clear:
             raise UserError("Give a role or `clear:True`, not both. Nothing was changed.")
@@ -120,18 +160,22 @@ class Settings(commands.GroupCog, group_name="settings", group_description="Wher
         if role is None:
             current = await service.mention_role(interaction.guild_id)
             text = f"Posts mention <@&{current}>." if current else "Posts mention nobody."
-            await reply(interaction, f"{text} Set a role with `/settings mention role:`, or `clear:True`. "
-                                     "Nothing was changed.")
+            await reply(
+                interaction, f"{text} Set a role with `/settings mention role:`, or `clear:True`. Nothing was changed."
+            )
             return
         if role.is_default():
-            raise UserError("Posts can't mention @everyone; choose (or create) a role for release news. "
-                            "Nothing was changed.")
+            raise UserError(
+                "Posts can't mention @everyone; choose (or create) a role for release news. Nothing was changed."
+            )
         await service.set_mention_role(interaction.guild_id, role.id)
         text = f"Posts will mention {role.mention} (and only that role)."
         perms = interaction.app_permissions
         if not role.mentionable and not (perms.mention_everyone or perms.administrator):
-            text += (" ⚠ The role is not mentionable, so Discord won't ping it: make it mentionable "
-                     "(Server Settings → Roles) or give me **Mention @everyone, @here and All Roles**.")
+            text += (
+                " ⚠ The role is not mentionable, so Discord won't ping it: make it mentionable "
+                "(Server Settings → Roles) or give me **Mention @everyone, @here and All Roles**."
+            )
         await reply(interaction, text)
 
 

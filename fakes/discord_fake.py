@@ -43,20 +43,21 @@ import logging
 import re
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from aiohttp import WSMsgType, web
 
 __all__ = [
-    "DiscordFake",
-    "InteractionHandle",
-    "RequestRecord",
-    "InteractionRejected",
-    "shard_of",
-    "Permission",
     "MESSAGE_FLAG_EPHEMERAL",
     "MESSAGE_FLAG_LOADING",
+    "DiscordFake",
+    "InteractionHandle",
+    "InteractionRejected",
+    "Permission",
+    "RequestRecord",
+    "shard_of",
 ]
 
 _log = logging.getLogger(__name__)
@@ -95,9 +96,20 @@ class Permission:
 
     #: what ``@everyone`` gets in a new guild (roughly Discord's default set)
     EVERYONE_DEFAULT = (
-        CREATE_INSTANT_INVITE | ADD_REACTIONS | VIEW_CHANNEL | SEND_MESSAGES | EMBED_LINKS
-        | ATTACH_FILES | READ_MESSAGE_HISTORY | USE_EXTERNAL_EMOJIS | CONNECT | SPEAK
-        | CHANGE_NICKNAME | USE_APPLICATION_COMMANDS | CREATE_PUBLIC_THREADS | SEND_MESSAGES_IN_THREADS
+        CREATE_INSTANT_INVITE
+        | ADD_REACTIONS
+        | VIEW_CHANNEL
+        | SEND_MESSAGES
+        | EMBED_LINKS
+        | ATTACH_FILES
+        | READ_MESSAGE_HISTORY
+        | USE_EXTERNAL_EMOJIS
+        | CONNECT
+        | SPEAK
+        | CHANGE_NICKNAME
+        | USE_APPLICATION_COMMANDS
+        | CREATE_PUBLIC_THREADS
+        | SEND_MESSAGES_IN_THREADS
     )
     #: what the bot's managed role grants (what an invite with these scopes would ask)
     BOT_ROLE_DEFAULT = VIEW_CHANNEL | SEND_MESSAGES | EMBED_LINKS | READ_MESSAGE_HISTORY | USE_APPLICATION_COMMANDS
@@ -117,7 +129,7 @@ _NAME_RE = re.compile(r"^[-_'\w]{1,32}$")
 
 
 def _now_iso() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat()
+    return dt.datetime.now(dt.UTC).isoformat()
 
 
 def _sf(value: int | None) -> str | None:
@@ -227,16 +239,24 @@ def validate_components(errors: dict, rows: list) -> None:
         if not 1 <= len(children) <= 5:
             _add_error(errors, p + ("components",), "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 5 in length.")
         if selects and len(children) > 1:
-            _add_error(errors, p + ("components",), "COMPONENT_LAYOUT_WIDTH_EXCEEDED",
-                       "The specified component exceeds the maximum width")
+            _add_error(
+                errors,
+                p + ("components",),
+                "COMPONENT_LAYOUT_WIDTH_EXCEEDED",
+                "The specified component exceeds the maximum width",
+            )
         for j, comp in enumerate(children):
             q = p + ("components", j)
             custom_id = comp.get("custom_id")
             if custom_id is not None:
                 _max_len(errors, q + ("custom_id",), custom_id, 100)
                 if custom_id in seen:
-                    _add_error(errors, q + ("custom_id",), "COMPONENT_CUSTOM_ID_DUPLICATED",
-                               "Component custom id cannot be duplicated")
+                    _add_error(
+                        errors,
+                        q + ("custom_id",),
+                        "COMPONENT_CUSTOM_ID_DUPLICATED",
+                        "Component custom id cannot be duplicated",
+                    )
                 seen.add(custom_id)
             if comp.get("type") == COMPONENT_BUTTON:
                 _max_len(errors, q + ("label",), comp.get("label"), 80)
@@ -255,8 +275,9 @@ def validate_components(errors: dict, rows: list) -> None:
                 if comp.get("type") == COMPONENT_STRING_SELECT:
                     options = comp.get("options") or []
                     if not 1 <= len(options) <= 25:
-                        _add_error(errors, q + ("options",), "BASE_TYPE_BAD_LENGTH",
-                                   "Must be between 1 and 25 in length.")
+                        _add_error(
+                            errors, q + ("options",), "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 25 in length."
+                        )
                     for k, opt in enumerate(options):
                         for key in ("label", "value", "description"):
                             _max_len(errors, q + ("options", k, key), opt.get(key), 100)
@@ -269,8 +290,12 @@ def _validate_or_reject(body: dict, *, require_something: bool) -> None:
     if errors:
         raise _Reject(400, 50035, "Invalid Form Body", errors)
     if require_something and not (
-        body.get("content") or body.get("embeds") or body.get("components") or body.get("sticker_ids")
-        or body.get("attachments") or body.get("poll")
+        body.get("content")
+        or body.get("embeds")
+        or body.get("components")
+        or body.get("sticker_ids")
+        or body.get("attachments")
+        or body.get("poll")
     ):
         raise _Reject(400, 50006, "Cannot send an empty message")
 
@@ -333,7 +358,7 @@ class InteractionHandle:
         session_id, shard: the gateway session it was dispatched to and its ``[shard_id, num_shards]``.
     """
 
-    def __init__(self, fake: "DiscordFake", payload: dict) -> None:
+    def __init__(self, fake: DiscordFake, payload: dict) -> None:
         self._fake = fake
         self.payload = payload
         self.id = int(payload["id"])
@@ -358,7 +383,9 @@ class InteractionHandle:
         self._rejected = asyncio.Event()
 
     def __repr__(self) -> str:
-        return f"<InteractionHandle id={self.id} type={self.type} callback={self.callback and self.callback.get('type')}>"
+        return (
+            f"<InteractionHandle id={self.id} type={self.type} callback={self.callback and self.callback.get('type')}>"
+        )
 
     @property
     def command_name(self) -> str | None:
@@ -381,7 +408,7 @@ class InteractionHandle:
         ``data.flags & 64``. Raises ``TimeoutError`` (with any rejected requests) on timeout."""
         try:
             await asyncio.wait_for(self._responded.wait(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise TimeoutError(
                 f"interaction {self.id} ({self.command_name}) got no accepted callback within {timeout}s;"
                 f" rejected requests: {self.errors}"
@@ -394,7 +421,7 @@ class InteractionHandle:
         4/7/8/9, for a deferral (5/6) the first edit of ``@original`` or first follow-up."""
         try:
             await asyncio.wait_for(self._done.wait(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise TimeoutError(
                 f"interaction {self.id} ({self.command_name}) not done within {timeout}s;"
                 f" callback={self.callback}, rejected requests: {self.errors}"
@@ -445,7 +472,7 @@ class InteractionHandle:
 class _Connection:
     """One websocket; everything sent goes through an ordered queue drained by a writer task."""
 
-    def __init__(self, fake: "DiscordFake", ws: web.WebSocketResponse) -> None:
+    def __init__(self, fake: DiscordFake, ws: web.WebSocketResponse) -> None:
         self.fake = fake
         self.ws = ws
         self.queue: asyncio.Queue = asyncio.Queue()
@@ -601,7 +628,7 @@ class DiscordFake:
 
     # ----------------------------------------------------------------- lifecycle
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> "DiscordFake":
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> DiscordFake:
         """Start serving on ``host:port`` (0 = a free port); sets ``api_base_url`` and ``gateway_url``."""
         app = web.Application(middlewares=[self._middleware])
         app.router.add_get("/gateway", self._gateway_handler)
@@ -622,7 +649,7 @@ class DiscordFake:
             await self._runner.cleanup()
             self._runner = None
 
-    async def __aenter__(self) -> "DiscordFake":
+    async def __aenter__(self) -> DiscordFake:
         return await self.start()
 
     async def __aexit__(self, *exc: object) -> None:
@@ -651,8 +678,9 @@ class DiscordFake:
     @property
     def bot_user(self) -> dict:
         """The bot's user object (as in ``GET /users/@me``)."""
-        return dict(self._users[self.bot_user_id], verified=True, mfa_enabled=False, flags=0, email=None,
-                    locale="en-US")
+        return dict(
+            self._users[self.bot_user_id], verified=True, mfa_enabled=False, flags=0, email=None, locale="en-US"
+        )
 
     def add_guild(self, name: str, *, guild_id: int | None = None, owner_id: int | None = None) -> int:
         """Create a guild with an ``@everyone`` role (id = guild id, default permissions), the bot's
@@ -676,8 +704,15 @@ class DiscordFake:
         }
         self._guilds[gid] = guild
         self._add_role(guild, gid, "@everyone", Permission.EVERYONE_DEFAULT, position=0)
-        self._add_role(guild, guild["bot_role"], self.bot_name, Permission.BOT_ROLE_DEFAULT, position=1,
-                       managed=True, tags={"bot_id": str(self.bot_user_id)})
+        self._add_role(
+            guild,
+            guild["bot_role"],
+            self.bot_name,
+            Permission.BOT_ROLE_DEFAULT,
+            position=1,
+            managed=True,
+            tags={"bot_id": str(self.bot_user_id)},
+        )
         self._add_role(guild, guild["manager_role"], "Manager", Permission.MANAGE_GUILD, position=2)
         self._add_role(guild, guild["admin_role"], "Admin", Permission.ADMINISTRATOR, position=3)
         guild["members"][self.bot_user_id] = self._member_record(self.bot_user_id, [guild["bot_role"]])
@@ -690,13 +725,30 @@ class DiscordFake:
             session.dispatch("GUILD_CREATE", self._guild_create_payload(gid, session.intents))
         return gid
 
-    def _add_role(self, guild: dict, role_id: int, name: str, permissions: int, *, position: int,
-                  managed: bool = False, tags: dict | None = None) -> None:
+    def _add_role(
+        self,
+        guild: dict,
+        role_id: int,
+        name: str,
+        permissions: int,
+        *,
+        position: int,
+        managed: bool = False,
+        tags: dict | None = None,
+    ) -> None:
         role = {
-            "id": str(role_id), "name": name, "color": 0, "colors": {"primary_color": 0, "secondary_color": None,
-                                                                     "tertiary_color": None},
-            "hoist": False, "icon": None, "unicode_emoji": None, "position": position,
-            "permissions": str(permissions), "managed": managed, "mentionable": False, "flags": 0,
+            "id": str(role_id),
+            "name": name,
+            "color": 0,
+            "colors": {"primary_color": 0, "secondary_color": None, "tertiary_color": None},
+            "hoist": False,
+            "icon": None,
+            "unicode_emoji": None,
+            "position": position,
+            "permissions": str(permissions),
+            "managed": managed,
+            "mentionable": False,
+            "flags": 0,
         }
         if tags:
             role["tags"] = tags
@@ -705,8 +757,9 @@ class DiscordFake:
     def _member_record(self, user_id: int, roles: list[int]) -> dict:
         return {"user_id": user_id, "roles": roles, "joined_at": _now_iso()}
 
-    def add_channel(self, guild_id: int, name: str, *, channel_id: int | None = None, bot_can_send: bool = True,
-                    kind: str = "text") -> int:
+    def add_channel(
+        self, guild_id: int, name: str, *, channel_id: int | None = None, bot_can_send: bool = True, kind: str = "text"
+    ) -> int:
         """Create a channel (``kind``: text, voice, category, announcement/news). ``bot_can_send=False``
         adds a member permission overwrite denying the bot VIEW_CHANNEL and SEND_MESSAGES (so
         discord.py's ``channel.permissions_for(guild.me)`` says so) and posting there answers
@@ -718,8 +771,14 @@ class DiscordFake:
         if cid in self._channels:
             raise ValueError(f"channel {cid} exists")
         self._channels[cid] = {
-            "id": cid, "guild_id": guild_id, "name": name, "type": _CHANNEL_KINDS[kind],
-            "position": len(guild["channel_ids"]), "overwrites": {}, "deleted": False, "last_message_id": None,
+            "id": cid,
+            "guild_id": guild_id,
+            "name": name,
+            "type": _CHANNEL_KINDS[kind],
+            "position": len(guild["channel_ids"]),
+            "overwrites": {},
+            "deleted": False,
+            "last_message_id": None,
         }
         guild["channel_ids"].append(cid)
         self._messages[cid] = []
@@ -729,16 +788,31 @@ class DiscordFake:
             session.dispatch("CHANNEL_CREATE", self._channel_payload(cid, with_guild=True))
         return cid
 
-    def add_member(self, guild_id: int, *, user_id: int | None = None, name: str = "member",
-                   manage_guild: bool = False, admin: bool = False, _dispatch: bool = True) -> int:
+    def add_member(
+        self,
+        guild_id: int,
+        *,
+        user_id: int | None = None,
+        name: str = "member",
+        manage_guild: bool = False,
+        admin: bool = False,
+        _dispatch: bool = True,
+    ) -> int:
         """Add a (human) member; ``manage_guild``/``admin`` give the ``Manager``/``Admin`` role.
         Returns the user id."""
         guild = self._guild(guild_id)
         uid = user_id if user_id is not None else self.snowflake()
-        self._users.setdefault(uid, {
-            "id": str(uid), "username": name, "discriminator": "0", "global_name": name, "avatar": None,
-            "public_flags": 0,
-        })
+        self._users.setdefault(
+            uid,
+            {
+                "id": str(uid),
+                "username": name,
+                "discriminator": "0",
+                "global_name": name,
+                "avatar": None,
+                "public_flags": 0,
+            },
+        )
         roles = []
         if manage_guild:
             roles.append(guild["manager_role"])
@@ -748,8 +822,9 @@ class DiscordFake:
         if _dispatch:
             for session in self._sessions_for(guild_id):
                 if session.intents & INTENT_GUILD_MEMBERS:
-                    session.dispatch("GUILD_MEMBER_ADD", dict(self._member_payload(guild_id, uid),
-                                                              guild_id=str(guild_id)))
+                    session.dispatch(
+                        "GUILD_MEMBER_ADD", dict(self._member_payload(guild_id, uid), guild_id=str(guild_id))
+                    )
         return uid
 
     def delete_channel(self, channel_id: int) -> None:
@@ -776,7 +851,9 @@ class DiscordFake:
             overwrites.pop(self.bot_user_id, None)
         else:
             overwrites[self.bot_user_id] = {
-                "id": str(self.bot_user_id), "type": 1, "allow": "0",
+                "id": str(self.bot_user_id),
+                "type": 1,
+                "allow": "0",
                 "deny": str(Permission.VIEW_CHANNEL | Permission.SEND_MESSAGES),
             }
 
@@ -836,21 +913,33 @@ class DiscordFake:
     def _channel_payload(self, channel_id: int, *, with_guild: bool = False) -> dict:
         c = self._channels[channel_id]
         data: dict[str, Any] = {
-            "id": str(c["id"]), "type": c["type"], "name": c["name"], "position": c["position"],
-            "permission_overwrites": list(c["overwrites"].values()), "parent_id": None, "flags": 0,
+            "id": str(c["id"]),
+            "type": c["type"],
+            "name": c["name"],
+            "position": c["position"],
+            "permission_overwrites": list(c["overwrites"].values()),
+            "parent_id": None,
+            "flags": 0,
         }
         if c["type"] in (0, 5):
-            data.update(topic=None, nsfw=False, rate_limit_per_user=0, last_message_id=_sf(c["last_message_id"]),
-                        default_auto_archive_duration=1440)
+            data.update(
+                topic=None,
+                nsfw=False,
+                rate_limit_per_user=0,
+                last_message_id=_sf(c["last_message_id"]),
+                default_auto_archive_duration=1440,
+            )
         elif c["type"] == 2:
-            data.update(bitrate=64000, user_limit=0, rtc_region=None, nsfw=False, rate_limit_per_user=0,
-                        last_message_id=None)
+            data.update(
+                bitrate=64000, user_limit=0, rtc_region=None, nsfw=False, rate_limit_per_user=0, last_message_id=None
+            )
         if with_guild:
             data["guild_id"] = str(c["guild_id"])
         return data
 
-    def _interaction_envelope(self, itype: int, guild_id: int, channel_id: int, user_id: int,
-                              data: dict[str, Any]) -> dict[str, Any]:
+    def _interaction_envelope(
+        self, itype: int, guild_id: int, channel_id: int, user_id: int, data: dict[str, Any]
+    ) -> dict[str, Any]:
         """An INTERACTION_CREATE payload of type ``itype`` with every key discord.py needs
         (Discord API "Interaction Object"): member and channel with the member's
         permissions there, ``app_permissions`` for the bot, a fresh id and token."""
@@ -883,9 +972,18 @@ class DiscordFake:
     def _member_payload(self, guild_id: int, user_id: int) -> dict:
         m = self._guilds[guild_id]["members"][user_id]
         return {
-            "user": dict(self._users[user_id]), "nick": None, "avatar": None, "banner": None,
-            "roles": [str(r) for r in m["roles"]], "joined_at": m["joined_at"], "premium_since": None,
-            "deaf": False, "mute": False, "flags": 0, "pending": False, "communication_disabled_until": None,
+            "user": dict(self._users[user_id]),
+            "nick": None,
+            "avatar": None,
+            "banner": None,
+            "roles": [str(r) for r in m["roles"]],
+            "joined_at": m["joined_at"],
+            "premium_since": None,
+            "deaf": False,
+            "mute": False,
+            "flags": 0,
+            "pending": False,
+            "communication_disabled_until": None,
         }
 
     def _guild_create_payload(self, guild_id: int, intents: int) -> dict:
@@ -893,40 +991,100 @@ class DiscordFake:
         member_ids = list(g["members"]) if intents & INTENT_GUILD_MEMBERS else [self.bot_user_id]
         text_ids = [c for c in g["channel_ids"] if self._channels[c]["type"] == 0]
         return {
-            "id": str(guild_id), "name": g["name"], "icon": None, "splash": None, "discovery_splash": None,
-            "banner": None, "description": None, "owner_id": str(g["owner_id"]), "afk_channel_id": None,
-            "afk_timeout": 300, "verification_level": 0, "default_message_notifications": 0,
-            "explicit_content_filter": 0, "mfa_level": 0, "nsfw_level": 0, "premium_tier": 0,
-            "premium_subscription_count": 0, "premium_progress_bar_enabled": False, "preferred_locale": "en-US",
-            "system_channel_id": _sf(text_ids[0]) if text_ids else None, "system_channel_flags": 0,
-            "rules_channel_id": None, "public_updates_channel_id": None, "safety_alerts_channel_id": None,
-            "vanity_url_code": None, "features": [], "roles": list(g["roles"].values()), "emojis": [],
-            "stickers": [], "max_members": 500000, "max_video_channel_users": 25, "application_id": None,
-            "widget_enabled": False, "joined_at": g["joined_at"], "large": False, "unavailable": False,
-            "member_count": len(g["members"]), "lazy": True,
+            "id": str(guild_id),
+            "name": g["name"],
+            "icon": None,
+            "splash": None,
+            "discovery_splash": None,
+            "banner": None,
+            "description": None,
+            "owner_id": str(g["owner_id"]),
+            "afk_channel_id": None,
+            "afk_timeout": 300,
+            "verification_level": 0,
+            "default_message_notifications": 0,
+            "explicit_content_filter": 0,
+            "mfa_level": 0,
+            "nsfw_level": 0,
+            "premium_tier": 0,
+            "premium_subscription_count": 0,
+            "premium_progress_bar_enabled": False,
+            "preferred_locale": "en-US",
+            "system_channel_id": _sf(text_ids[0]) if text_ids else None,
+            "system_channel_flags": 0,
+            "rules_channel_id": None,
+            "public_updates_channel_id": None,
+            "safety_alerts_channel_id": None,
+            "vanity_url_code": None,
+            "features": [],
+            "roles": list(g["roles"].values()),
+            "emojis": [],
+            "stickers": [],
+            "max_members": 500000,
+            "max_video_channel_users": 25,
+            "application_id": None,
+            "widget_enabled": False,
+            "joined_at": g["joined_at"],
+            "large": False,
+            "unavailable": False,
+            "member_count": len(g["members"]),
+            "lazy": True,
             "members": [self._member_payload(guild_id, uid) for uid in member_ids],
             "channels": [self._channel_payload(c) for c in g["channel_ids"]],
-            "threads": [], "presences": [], "voice_states": [], "stage_instances": [],
-            "guild_scheduled_events": [], "soundboard_sounds": [],
+            "threads": [],
+            "presences": [],
+            "voice_states": [],
+            "stage_instances": [],
+            "guild_scheduled_events": [],
+            "soundboard_sounds": [],
         }
 
     def _guild_rest_payload(self, guild_id: int) -> dict:
         data = self._guild_create_payload(guild_id, 0)
-        for key in ("members", "channels", "threads", "presences", "voice_states", "stage_instances",
-                    "guild_scheduled_events", "soundboard_sounds", "joined_at", "large", "unavailable",
-                    "member_count", "lazy"):
+        for key in (
+            "members",
+            "channels",
+            "threads",
+            "presences",
+            "voice_states",
+            "stage_instances",
+            "guild_scheduled_events",
+            "soundboard_sounds",
+            "joined_at",
+            "large",
+            "unavailable",
+            "member_count",
+            "lazy",
+        ):
             data.pop(key, None)
         return data
 
     def _application_payload(self) -> dict:
         return {
-            "id": str(self.application_id), "name": self.bot_name, "icon": None,
-            "description": "release-bot (fake)", "summary": "", "type": None, "bot_public": True,
-            "bot_require_code_grant": False, "verify_key": "0" * 64, "flags": 0, "hook": True,
-            "owner": {"id": "1", "username": "owner", "discriminator": "0", "global_name": None, "avatar": None,
-                      "public_flags": 0},
-            "team": None, "bot": dict(self._users[self.bot_user_id]), "redirect_uris": [],
-            "interactions_endpoint_url": None, "approximate_guild_count": len(self._guilds),
+            "id": str(self.application_id),
+            "name": self.bot_name,
+            "icon": None,
+            "description": "release-bot (fake)",
+            "summary": "",
+            "type": None,
+            "bot_public": True,
+            "bot_require_code_grant": False,
+            "verify_key": "0" * 64,
+            "flags": 0,
+            "hook": True,
+            "owner": {
+                "id": "1",
+                "username": "owner",
+                "discriminator": "0",
+                "global_name": None,
+                "avatar": None,
+                "public_flags": 0,
+            },
+            "team": None,
+            "bot": dict(self._users[self.bot_user_id]),
+            "redirect_uris": [],
+            "interactions_endpoint_url": None,
+            "approximate_guild_count": len(self._guilds),
             "integration_types_config": {"0": {}},
         }
 
@@ -959,12 +1117,23 @@ class DiscordFake:
 
     def requests(self, method: str | None = None, path_contains: str | None = None) -> list[RequestRecord]:
         """``request_log`` filtered by method and a path substring."""
-        return [r for r in self.request_log if (method is None or r.method == method)
-                and (path_contains is None or path_contains in r.path)]
+        return [
+            r
+            for r in self.request_log
+            if (method is None or r.method == method) and (path_contains is None or path_contains in r.path)
+        ]
 
-    def fail_next(self, count: int = 1, *, status: int = 500, path_contains: str | None = None,
-                  retry_after: float = 1.0, method: str | None = None, code: int = 0,
-                  is_global: bool = False) -> None:
+    def fail_next(
+        self,
+        count: int = 1,
+        *,
+        status: int = 500,
+        path_contains: str | None = None,
+        retry_after: float = 1.0,
+        method: str | None = None,
+        code: int = 0,
+        is_global: bool = False,
+    ) -> None:
         """Answer the next ``count`` REST requests (matching ``path_contains`` — a substring of the
         path relative to the API base, e.g. ``"/channels/1/messages"`` — and ``method`` if given)
         with ``status`` instead of handling them. A 429 carries ``Via``, ``Retry-After``,
@@ -989,9 +1158,11 @@ class DiscordFake:
         if shards is None:
             done = self._ready.is_set
         else:
+
             def done() -> bool:
                 ready = {s.shard_id for s in self._live_sessions() if s.ready}
                 return set(shards) <= ready
+
         while not done():
             self._ready_changed.clear()
             left = deadline - time.monotonic()
@@ -1002,15 +1173,17 @@ class DiscordFake:
                 raise TimeoutError(f"no {what} became ready within {timeout}s")
             try:
                 await asyncio.wait_for(self._ready_changed.wait(), left)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     @property
     def sessions(self) -> list[dict]:
         """The gateway sessions on open websockets, oldest IDENTIFY first: ``{"session_id",
         "shard": [shard_id, num_shards], "ready"}`` (``shard`` is ``[0, 1]`` for an unsharded client)."""
-        return [{"session_id": s.session_id, "shard": [s.shard_id, s.num_shards], "ready": s.ready}
-                for s in self._live_sessions()]
+        return [
+            {"session_id": s.session_id, "shard": [s.shard_id, s.num_shards], "ready": s.ready}
+            for s in self._live_sessions()
+        ]
 
     @property
     def connected(self) -> bool:
@@ -1027,7 +1200,7 @@ class DiscordFake:
             conn.queue.put_nowait(None)
             try:
                 await asyncio.wait_for(conn.ws.close(code=code, message=b"fake disconnect"), 3.0)
-            except (asyncio.TimeoutError, ConnectionError, RuntimeError):
+            except (TimeoutError, ConnectionError, RuntimeError):
                 pass
             conn.writer.cancel()
         self._connections.clear()
@@ -1053,8 +1226,9 @@ class DiscordFake:
         known = sorted({c["name"] for c in self.registered_commands})
         raise LookupError(f"command /{name} is not registered (sync the command tree first); registered: {known}")
 
-    def _build_options(self, guild_id: int, user_id: int, schema: list[dict], options: dict,
-                       focused: str | None, resolved: dict) -> list[dict]:
+    def _build_options(
+        self, guild_id: int, user_id: int, schema: list[dict], options: dict, focused: str | None, resolved: dict
+    ) -> list[dict]:
         by_name = {o["name"]: o for o in schema}
         out = []
         for name, value in options.items():
@@ -1102,8 +1276,17 @@ class DiscordFake:
             raise ValueError(f"focused option {focused!r} has no value in options")
         return out
 
-    def _interaction_payload(self, itype: int, guild_id: int, user_id: int, command: str, options: dict,
-                             subcommand: str | None, channel_id: int | None, focused: str | None) -> dict:
+    def _interaction_payload(
+        self,
+        itype: int,
+        guild_id: int,
+        user_id: int,
+        command: str,
+        options: dict,
+        subcommand: str | None,
+        channel_id: int | None,
+        focused: str | None,
+    ) -> dict:
         guild = self._guild(guild_id)
         if user_id not in guild["members"]:
             raise ValueError(f"user {user_id} is not a member of guild {guild_id}")
@@ -1144,8 +1327,10 @@ class DiscordFake:
         sessions = self._sessions_for(gid)
         if not sessions:
             if self._live_sessions():
-                raise RuntimeError(f"no gateway client runs the shard of guild {gid}; connected shards: "
-                                   f"{[s['shard'] for s in self.sessions]}")
+                raise RuntimeError(
+                    f"no gateway client runs the shard of guild {gid}; connected shards: "
+                    f"{[s['shard'] for s in self.sessions]}"
+                )
             raise RuntimeError("no gateway client is connected; start the bot and await wait_for_ready()")
         handle = InteractionHandle(self, payload)
         self._interactions[handle.id] = handle
@@ -1156,8 +1341,16 @@ class DiscordFake:
         target.dispatch("INTERACTION_CREATE", payload)
         return handle
 
-    async def invoke(self, guild_id: int, user_id: int, command: str, options: dict | None = None, *,
-                     subcommand: str | None = None, channel_id: int | None = None) -> InteractionHandle:
+    async def invoke(
+        self,
+        guild_id: int,
+        user_id: int,
+        command: str,
+        options: dict | None = None,
+        *,
+        subcommand: str | None = None,
+        channel_id: int | None = None,
+    ) -> InteractionHandle:
         """Send a slash-command interaction (``INTERACTION_CREATE``, type 2) to the bot.
 
         ``command`` must have been synced (the ``data.id`` is the registered command's id); option
@@ -1166,19 +1359,30 @@ class DiscordFake:
         ``subcommand`` is ``"sub"`` or ``"group sub"``. ``channel_id`` defaults to the guild's
         first text channel. Returns at once; await ``handle.response()`` / ``handle.wait_done()``.
         Shapes follow "Receiving and Responding" > "Interaction Object"."""
-        payload = self._interaction_payload(2, guild_id, user_id, command, dict(options or {}), subcommand,
-                                            channel_id, None)
+        payload = self._interaction_payload(
+            2, guild_id, user_id, command, dict(options or {}), subcommand, channel_id, None
+        )
         return self._dispatch_interaction(payload)
 
-    async def autocomplete(self, guild_id: int, user_id: int, command: str, options: dict, focused: str, *,
-                           subcommand: str | None = None, channel_id: int | None = None,
-                           timeout: float = 5.0) -> list[dict]:
+    async def autocomplete(
+        self,
+        guild_id: int,
+        user_id: int,
+        command: str,
+        options: dict,
+        focused: str,
+        *,
+        subcommand: str | None = None,
+        channel_id: int | None = None,
+        timeout: float = 5.0,
+    ) -> list[dict]:
         """Send an autocomplete interaction (type 4; the ``focused`` option carries ``focused: true``
         and its partial value as a string) and return the choices ``[{"name", "value"}]`` the bot
         answered with a type 8 callback. Raises :class:`InteractionRejected` when the fake answered
         the callback 400 (e.g. more than 25 choices), ``TimeoutError`` when none came."""
-        payload = self._interaction_payload(4, guild_id, user_id, command, dict(options), subcommand,
-                                            channel_id, focused)
+        payload = self._interaction_payload(
+            4, guild_id, user_id, command, dict(options), subcommand, channel_id, focused
+        )
         handle = self._dispatch_interaction(payload)
         responded = asyncio.ensure_future(handle._responded.wait())
         rejected = asyncio.ensure_future(handle._rejected.wait())
@@ -1208,8 +1412,15 @@ class DiscordFake:
                 return msg
         return None
 
-    async def invoke_component(self, message: dict, custom_id: str, user_id: int, values: list[str] | None = None,
-                               *, guild_id: int | None = None) -> InteractionHandle:
+    async def invoke_component(
+        self,
+        message: dict,
+        custom_id: str,
+        user_id: int,
+        values: list[str] | None = None,
+        *,
+        guild_id: int | None = None,
+    ) -> InteractionHandle:
         """Press a button (or choose ``values`` in a select menu) of ``message`` as ``user_id``.
 
         ``message``: a message as :meth:`channel_messages` or an :class:`InteractionHandle` gives
@@ -1224,10 +1435,19 @@ class DiscordFake:
         stored = self._find_message(int(message["id"]))
         if stored is None:
             raise LookupError(f"message {message['id']} is unknown to the fake (deleted?)")
-        component = next((c for row in stored.get("components") or [] for c in row.get("components") or []
-                          if c.get("custom_id") == custom_id), None)
+        component = next(
+            (
+                c
+                for row in stored.get("components") or []
+                for c in row.get("components") or []
+                if c.get("custom_id") == custom_id
+            ),
+            None,
+        )
         if component is None:
-            present = [c.get("custom_id") for row in stored.get("components") or [] for c in row.get("components") or []]
+            present = [
+                c.get("custom_id") for row in stored.get("components") or [] for c in row.get("components") or []
+            ]
             raise LookupError(f"message {stored['id']} has no component {custom_id!r}; it has {present}")
         if component.get("disabled"):
             raise ValueError(f"component {custom_id!r} is disabled; a user cannot use it")
@@ -1290,7 +1510,7 @@ class DiscordFake:
     async def _middleware(self, request: web.Request, handler: Callable) -> web.StreamResponse:
         if request.path == "/gateway":
             return await handler(request)
-        path = request.path[len(API_PREFIX):] if request.path.startswith(API_PREFIX) else request.path
+        path = request.path[len(API_PREFIX) :] if request.path.startswith(API_PREFIX) else request.path
         body: Any = None
         try:
             body = await self._read_body(request)
@@ -1307,8 +1527,9 @@ class DiscordFake:
             response = _json_response({"message": "405: Method Not Allowed", "code": 0}, 405)
         except web.HTTPNotFound:
             response = _json_response({"message": "404: Not Found", "code": 0}, 404)
-        self.request_log.append(RequestRecord(request.method, path, response.status, body, dict(request.query),
-                                              time.monotonic()))
+        self.request_log.append(
+            RequestRecord(request.method, path, response.status, body, dict(request.query), time.monotonic())
+        )
         return response
 
     async def _read_body(self, request: web.Request) -> Any:
@@ -1324,8 +1545,9 @@ class DiscordFake:
         if ctype.startswith("multipart/"):
             form = await request.post()
             payload = json.loads(form["payload_json"]) if "payload_json" in form else {}
-            files = [{"field": k, "filename": getattr(v, "filename", None)} for k, v in form.items()
-                     if k != "payload_json"]
+            files = [
+                {"field": k, "filename": getattr(v, "filename", None)} for k, v in form.items() if k != "payload_json"
+            ]
             if files:
                 payload = dict(payload, _files=files)
             return payload
@@ -1342,25 +1564,37 @@ class DiscordFake:
                 self._fail_rules.remove(rule)
             if rule.status == 429:
                 return _json_response(
-                    {"message": "You are being rate limited.", "retry_after": rule.retry_after,
-                     "global": rule.is_global, "code": rule.code},
+                    {
+                        "message": "You are being rate limited.",
+                        "retry_after": rule.retry_after,
+                        "global": rule.is_global,
+                        "code": rule.code,
+                    },
                     429,
-                    headers={"Via": "1.1 google", "Retry-After": str(max(1, round(rule.retry_after))),
-                             "X-RateLimit-Scope": "global" if rule.is_global else "user",
-                             **({"X-RateLimit-Global": "true"} if rule.is_global else {})},
+                    headers={
+                        "Via": "1.1 google",
+                        "Retry-After": str(max(1, round(rule.retry_after))),
+                        "X-RateLimit-Scope": "global" if rule.is_global else "user",
+                        **({"X-RateLimit-Global": "true"} if rule.is_global else {}),
+                    },
                 )
-            text = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-                    500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable",
-                    504: "Gateway Timeout"}.get(rule.status, "Error")
+            text = {
+                400: "Bad Request",
+                401: "Unauthorized",
+                403: "Forbidden",
+                404: "Not Found",
+                500: "Internal Server Error",
+                502: "Bad Gateway",
+                503: "Service Unavailable",
+                504: "Gateway Timeout",
+            }.get(rule.status, "Error")
             return _json_response({"message": f"{rule.status}: {text}", "code": rule.code}, rule.status)
         return None
 
     def _note_interaction_error(self, path: str, body: dict) -> None:
         parts = path.strip("/").split("/")
         handle = None
-        if len(parts) >= 3 and parts[0] == "interactions":
-            handle = self._by_token.get(parts[2])
-        elif len(parts) >= 3 and parts[0] == "webhooks":
+        if (len(parts) >= 3 and parts[0] == "interactions") or (len(parts) >= 3 and parts[0] == "webhooks"):
             handle = self._by_token.get(parts[2])
         if handle is not None:
             handle.errors.append(body)
@@ -1388,8 +1622,13 @@ class DiscordFake:
     async def _get_gateway_bot(self, request: web.Request) -> web.Response:
         """``GET /gateway/bot`` ("Gateway" > "Get Gateway Bot"): this fake's gateway URL and the
         recommended shard count (``recommended_shards``)."""
-        return _json_response({"url": self.gateway_url, "shards": self.recommended_shards, "session_start_limit": {
-            "total": 1000, "remaining": 999, "reset_after": 14400000, "max_concurrency": 1}})
+        return _json_response(
+            {
+                "url": self.gateway_url,
+                "shards": self.recommended_shards,
+                "session_start_limit": {"total": 1000, "remaining": 999, "reset_after": 14400000, "max_concurrency": 1},
+            }
+        )
 
     # -- application commands
 
@@ -1420,8 +1659,12 @@ class DiscordFake:
         gid = self._scope(request)
         body = request[_JSON_KEY]
         if not isinstance(body, list):
-            raise _Reject(400, 50035, "Invalid Form Body",
-                          {"_errors": [{"code": "LIST_TYPE_CONVERT", "message": "Only iterables may be used in a ListType"}]})
+            raise _Reject(
+                400,
+                50035,
+                "Invalid Form Body",
+                {"_errors": [{"code": "LIST_TYPE_CONVERT", "message": "Only iterables may be used in a ListType"}]},
+            )
         errors: dict = {}
         if len(body) > 100:
             _add_error(errors, (), "BASE_TYPE_MAX_LENGTH", "Must be 100 or fewer in length.")
@@ -1431,8 +1674,12 @@ class DiscordFake:
             self._validate_command(errors, (i,), cmd, ctype)
             key = (cmd.get("name"), ctype)
             if key in seen:
-                _add_error(errors, (i, "name"), "APPLICATION_COMMANDS_DUPLICATE_NAME",
-                           "Application command names must be unique")
+                _add_error(
+                    errors,
+                    (i, "name"),
+                    "APPLICATION_COMMANDS_DUPLICATE_NAME",
+                    "Application command names must be unique",
+                )
             seen.add(key)
         if errors:
             raise _Reject(400, 50035, "Invalid Form Body", errors)
@@ -1445,13 +1692,19 @@ class DiscordFake:
             version = self.snowflake()
             self._command_versions[key] = (cid, version)
             obj = {
-                "id": str(cid), "application_id": str(self.application_id), "version": str(version),
-                "type": ctype, "name": cmd["name"], "name_localizations": cmd.get("name_localizations"),
+                "id": str(cid),
+                "application_id": str(self.application_id),
+                "version": str(version),
+                "type": ctype,
+                "name": cmd["name"],
+                "name_localizations": cmd.get("name_localizations"),
                 "description": cmd.get("description", ""),
                 "description_localizations": cmd.get("description_localizations"),
                 "default_member_permissions": cmd.get("default_member_permissions"),
-                "dm_permission": cmd.get("dm_permission", True), "nsfw": cmd.get("nsfw", False),
-                "contexts": cmd.get("contexts"), "integration_types": cmd.get("integration_types", [0]),
+                "dm_permission": cmd.get("dm_permission", True),
+                "nsfw": cmd.get("nsfw", False),
+                "contexts": cmd.get("contexts"),
+                "integration_types": cmd.get("integration_types", [0]),
                 "options": cmd.get("options") or [],
             }
             if gid is not None:
@@ -1470,7 +1723,9 @@ class DiscordFake:
                 _add_error(errors, path + ("name",), "APPLICATION_COMMAND_INVALID_NAME", "Command name is invalid")
             desc = cmd.get("description") or ""
             if not 1 <= len(desc) <= 100:
-                _add_error(errors, path + ("description",), "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length.")
+                _add_error(
+                    errors, path + ("description",), "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length."
+                )
         elif not 1 <= len(name) <= 32:
             _add_error(errors, path + ("name",), "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 32 in length.")
         self._validate_options(errors, path + ("options",), cmd.get("options") or [])
@@ -1485,8 +1740,9 @@ class DiscordFake:
                 _add_error(errors, path + (i, "name"), "APPLICATION_COMMAND_INVALID_NAME", "Command name is invalid")
             desc = opt.get("description") or ""
             if not 1 <= len(desc) <= 100:
-                _add_error(errors, path + (i, "description"), "BASE_TYPE_BAD_LENGTH",
-                           "Must be between 1 and 100 in length.")
+                _add_error(
+                    errors, path + (i, "description"), "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length."
+                )
             if len(opt.get("choices") or []) > 25:
                 _add_error(errors, path + (i, "choices"), "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length.")
             if opt.get("type") in (1, 2):
@@ -1494,8 +1750,12 @@ class DiscordFake:
                 continue
             if opt.get("required"):
                 if optional_seen:
-                    _add_error(errors, path + (i, "required"), "APPLICATION_COMMAND_OPTIONS_REQUIRED_INVALID",
-                               "Required options must be placed before non-required options")
+                    _add_error(
+                        errors,
+                        path + (i, "required"),
+                        "APPLICATION_COMMAND_OPTIONS_REQUIRED_INVALID",
+                        "Required options must be placed before non-required options",
+                    )
             else:
                 optional_seen = True
 
@@ -1512,15 +1772,28 @@ class DiscordFake:
     def _interaction_message(self, handle: InteractionHandle, body: dict, *, flags: int, mtype: int) -> dict:
         mid = self.snowflake()
         msg = {
-            "id": str(mid), "type": mtype, "channel_id": str(handle.channel_id),
-            "author": dict(self._users[self.bot_user_id]), "content": body.get("content") or "",
+            "id": str(mid),
+            "type": mtype,
+            "channel_id": str(handle.channel_id),
+            "author": dict(self._users[self.bot_user_id]),
+            "content": body.get("content") or "",
             "embeds": [dict(e, type=e.get("type", "rich")) for e in body.get("embeds") or []],
-            "components": body.get("components") or [], "attachments": [], "mentions": [], "mention_roles": [],
-            "mention_everyone": False, "pinned": False, "tts": bool(body.get("tts", False)),
-            "timestamp": _now_iso(), "edited_timestamp": None, "flags": flags,
-            "webhook_id": str(self.application_id), "application_id": str(self.application_id),
+            "components": body.get("components") or [],
+            "attachments": [],
+            "mentions": [],
+            "mention_roles": [],
+            "mention_everyone": False,
+            "pinned": False,
+            "tts": bool(body.get("tts", False)),
+            "timestamp": _now_iso(),
+            "edited_timestamp": None,
+            "flags": flags,
+            "webhook_id": str(self.application_id),
+            "application_id": str(self.application_id),
             "interaction_metadata": {
-                "id": str(handle.id), "type": handle.type, "user": dict(self._users[handle.user_id]),
+                "id": str(handle.id),
+                "type": handle.type,
+                "user": dict(self._users[handle.user_id]),
                 "authorizing_integration_owners": handle.payload.get("authorizing_integration_owners", {}),
             },
             "allowed_mentions": body.get("allowed_mentions"),
@@ -1550,38 +1823,103 @@ class DiscordFake:
         ctype = body.get("type")
         data = body.get("data") or {}
         if ctype not in (1, 4, 5, 6, 7, 8, 9):
-            raise _Reject(400, 50035, "Invalid Form Body",
-                          {"type": {"_errors": [{"code": "BASE_TYPE_CHOICES", "message": "Value must be one of (1, 4, 5, 6, 7, 8, 9, 10, 12)."}]}})
+            raise _Reject(
+                400,
+                50035,
+                "Invalid Form Body",
+                {
+                    "type": {
+                        "_errors": [
+                            {
+                                "code": "BASE_TYPE_CHOICES",
+                                "message": "Value must be one of (1, 4, 5, 6, 7, 8, 9, 10, 12).",
+                            }
+                        ]
+                    }
+                },
+            )
         if ctype == 8:
             if handle.type != 4:
-                raise _Reject(400, 50035, "Invalid Form Body", {"type": {"_errors": [
-                    {"code": "INTERACTION_RESPONSE_TYPE_INVALID", "message": "Invalid interaction response type"}]}})
+                raise _Reject(
+                    400,
+                    50035,
+                    "Invalid Form Body",
+                    {
+                        "type": {
+                            "_errors": [
+                                {
+                                    "code": "INTERACTION_RESPONSE_TYPE_INVALID",
+                                    "message": "Invalid interaction response type",
+                                }
+                            ]
+                        }
+                    },
+                )
             errors: dict = {}
             choices = data.get("choices") or []
             if len(choices) > 25:
                 _add_error(errors, ("data", "choices"), "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length.")
             for i, choice in enumerate(choices[:25]):
                 if not 1 <= len(str(choice.get("name", ""))) <= 100:
-                    _add_error(errors, ("data", "choices", i, "name"), "BASE_TYPE_BAD_LENGTH",
-                               "Must be between 1 and 100 in length.")
+                    _add_error(
+                        errors,
+                        ("data", "choices", i, "name"),
+                        "BASE_TYPE_BAD_LENGTH",
+                        "Must be between 1 and 100 in length.",
+                    )
                 if isinstance(choice.get("value"), str) and len(choice["value"]) > 100:
-                    _add_error(errors, ("data", "choices", i, "value"), "BASE_TYPE_MAX_LENGTH",
-                               "Must be 100 or fewer in length.")
+                    _add_error(
+                        errors,
+                        ("data", "choices", i, "value"),
+                        "BASE_TYPE_MAX_LENGTH",
+                        "Must be 100 or fewer in length.",
+                    )
             if errors:
                 raise _Reject(400, 50035, "Invalid Form Body", errors)
         elif handle.type == 4:
-            raise _Reject(400, 50035, "Invalid Form Body", {"type": {"_errors": [
-                {"code": "INTERACTION_RESPONSE_TYPE_INVALID", "message": "Invalid interaction response type"}]}})
+            raise _Reject(
+                400,
+                50035,
+                "Invalid Form Body",
+                {
+                    "type": {
+                        "_errors": [
+                            {
+                                "code": "INTERACTION_RESPONSE_TYPE_INVALID",
+                                "message": "Invalid interaction response type",
+                            }
+                        ]
+                    }
+                },
+            )
         elif ctype in (6, 7) and handle.type not in (3, 5):
             # UPDATE_MESSAGE / DEFERRED_UPDATE_MESSAGE: only for component (and modal) interactions.
-            raise _Reject(400, 50035, "Invalid Form Body", {"type": {"_errors": [
-                {"code": "INTERACTION_RESPONSE_TYPE_INVALID", "message": "Invalid interaction response type"}]}})
+            raise _Reject(
+                400,
+                50035,
+                "Invalid Form Body",
+                {
+                    "type": {
+                        "_errors": [
+                            {
+                                "code": "INTERACTION_RESPONSE_TYPE_INVALID",
+                                "message": "Invalid interaction response type",
+                            }
+                        ]
+                    }
+                },
+            )
         if ctype in (4, 7):
             errors = validate_message_body(data)
             if errors:
                 raise _Reject(400, 50035, "Invalid Form Body", {"data": errors})
-            if ctype == 4 and not (data.get("content") or data.get("embeds") or data.get("components")
-                                   or data.get("attachments") or data.get("poll")):
+            if ctype == 4 and not (
+                data.get("content")
+                or data.get("embeds")
+                or data.get("components")
+                or data.get("attachments")
+                or data.get("poll")
+            ):
                 raise _Reject(400, 50006, "Cannot send an empty message")
 
         handle.callback = {"type": ctype, "data": data}
@@ -1591,8 +1929,9 @@ class DiscordFake:
         if ctype == 4:
             message = handle.original = self._interaction_message(handle, data, flags=flags, mtype=20)
         elif ctype == 5:
-            message = handle.original = self._interaction_message(handle, {}, flags=flags | MESSAGE_FLAG_LOADING,
-                                                                  mtype=20)
+            message = handle.original = self._interaction_message(
+                handle, {}, flags=flags | MESSAGE_FLAG_LOADING, mtype=20
+            )
         elif ctype in (6, 7):
             # The component's message becomes @original of this interaction; 7 edits it now.
             target = handle.original = self._find_message(int(handle.payload["message"]["id"]))
@@ -1609,12 +1948,13 @@ class DiscordFake:
 
         if request.query.get("with_response", "").lower() not in ("1", "true"):
             return web.Response(status=204)
-        interaction: dict[str, Any] = {"id": str(handle.id), "type": handle.type,
-                                       "activity_instance_id": None}
+        interaction: dict[str, Any] = {"id": str(handle.id), "type": handle.type, "activity_instance_id": None}
         if message is not None:
-            interaction.update(response_message_id=message["id"],
-                               response_message_loading=bool(message["flags"] & MESSAGE_FLAG_LOADING),
-                               response_message_ephemeral=bool(message["flags"] & MESSAGE_FLAG_EPHEMERAL))
+            interaction.update(
+                response_message_id=message["id"],
+                response_message_loading=bool(message["flags"] & MESSAGE_FLAG_LOADING),
+                response_message_ephemeral=bool(message["flags"] & MESSAGE_FLAG_EPHEMERAL),
+            )
         out: dict[str, Any] = {"interaction": interaction}
         if message is not None:
             out["resource"] = {"type": ctype, "message": self._public(message)}
@@ -1730,14 +2070,26 @@ class DiscordFake:
                 return _json_response(self._public(seen[1]))
         mid = self.snowflake()
         msg = {
-            "id": str(mid), "type": 0, "channel_id": str(cid), "guild_id": str(channel["guild_id"]),
-            "author": dict(self._users[self.bot_user_id]), "content": body.get("content") or "",
+            "id": str(mid),
+            "type": 0,
+            "channel_id": str(cid),
+            "guild_id": str(channel["guild_id"]),
+            "author": dict(self._users[self.bot_user_id]),
+            "content": body.get("content") or "",
             "embeds": [dict(e, type=e.get("type", "rich")) for e in body.get("embeds") or []],
-            "components": body.get("components") or [], "attachments": [
+            "components": body.get("components") or [],
+            "attachments": [
                 {"id": str(self.snowflake()), "filename": f["filename"], "size": 0, "url": "", "proxy_url": ""}
-                for f in body.get("_files", []) if f.get("filename")],
-            "mentions": [], "mention_roles": [], "mention_everyone": False, "pinned": False,
-            "tts": bool(body.get("tts", False)), "timestamp": _now_iso(), "edited_timestamp": None,
+                for f in body.get("_files", [])
+                if f.get("filename")
+            ],
+            "mentions": [],
+            "mention_roles": [],
+            "mention_everyone": False,
+            "pinned": False,
+            "tts": bool(body.get("tts", False)),
+            "timestamp": _now_iso(),
+            "edited_timestamp": None,
             "flags": int(body.get("flags") or 0) & MESSAGE_FLAG_SUPPRESS_EMBEDS,
             "allowed_mentions": body.get("allowed_mentions"),
         }
@@ -1847,24 +2199,42 @@ class DiscordFake:
                 await conn.ws.close(code=4013, message=b"Invalid intent(s).")
                 return
             shard = data.get("shard", [0, 1])
-            if (not isinstance(shard, list) or len(shard) != 2
-                    or not all(isinstance(x, int) and not isinstance(x, bool) for x in shard)
-                    or not 0 <= shard[0] < shard[1]):
+            if (
+                not isinstance(shard, list)
+                or len(shard) != 2
+                or not all(isinstance(x, int) and not isinstance(x, bool) for x in shard)
+                or not 0 <= shard[0] < shard[1]
+            ):
                 await conn.ws.close(code=4010, message=b"Invalid shard.")
                 return
-            session = _Session(session_id=secrets.token_hex(16), intents=int(data["intents"]), connection=conn,
-                               shard_id=shard[0], num_shards=shard[1], sharded="shard" in data)
+            session = _Session(
+                session_id=secrets.token_hex(16),
+                intents=int(data["intents"]),
+                connection=conn,
+                shard_id=shard[0],
+                num_shards=shard[1],
+                sharded="shard" in data,
+            )
             self._sessions[session.session_id] = session
             conn.session = session
             self.identify_count += 1
             guilds = [g for g in self._guilds if session.owns(g)]
             ready = {
-                "v": 10, "user": self.bot_user, "guilds": [{"id": str(g), "unavailable": True} for g in guilds],
-                "session_id": session.session_id, "resume_gateway_url": self.gateway_url,
-                "session_type": "normal", "application": {"id": str(self.application_id), "flags": 0},
-                "private_channels": [], "relationships": [], "presences": [], "user_settings": {},
-                "guild_join_requests": [], "geo_ordered_rtc_regions": ["fake"], "auth_session_id_hash": "",
-                "_trace": ["[\"fake-gateway\",{}]"],
+                "v": 10,
+                "user": self.bot_user,
+                "guilds": [{"id": str(g), "unavailable": True} for g in guilds],
+                "session_id": session.session_id,
+                "resume_gateway_url": self.gateway_url,
+                "session_type": "normal",
+                "application": {"id": str(self.application_id), "flags": 0},
+                "private_channels": [],
+                "relationships": [],
+                "presences": [],
+                "user_settings": {},
+                "guild_join_requests": [],
+                "geo_ordered_rtc_regions": ["fake"],
+                "auth_session_id_hash": "",
+                "_trace": ['["fake-gateway",{}]'],
             }
             if session.sharded:
                 ready["shard"] = [session.shard_id, session.num_shards]
@@ -1885,7 +2255,7 @@ class DiscordFake:
             session.ready = False
             conn.session = session
             self.resume_count += 1
-            session.dispatch("RESUMED", {"_trace": ["[\"fake-gateway\",{}]"]})
+            session.dispatch("RESUMED", {"_trace": ['["fake-gateway",{}]']})
             conn.mark(lambda: self._set_ready(session))
         elif op == OP_REQUEST_MEMBERS:
             data = data if isinstance(data, dict) else {}
@@ -1896,8 +2266,7 @@ class DiscordFake:
                 if ids:
                     wanted = {str(i) for i in (ids if isinstance(ids, list) else [ids])}
                     members = [m for m in members if m["user"]["id"] in wanted]
-                chunk = {"guild_id": str(gid), "members": members, "chunk_index": 0, "chunk_count": 1,
-                         "not_found": []}
+                chunk = {"guild_id": str(gid), "members": members, "chunk_index": 0, "chunk_count": 1, "not_found": []}
                 if data.get("nonce"):
                     chunk["nonce"] = data["nonce"]
                 conn.session.dispatch("GUILD_MEMBERS_CHUNK", chunk)
@@ -1910,4 +2279,3 @@ class DiscordFake:
         session.ready = True
         self._ready.set()
         self._ready_changed.set()
-

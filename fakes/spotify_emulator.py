@@ -60,8 +60,9 @@ import math
 import re
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import quote
 
 from aiohttp import web
@@ -206,8 +207,14 @@ class _Playlist:
 class _ApiError(Exception):
     """Raised inside a handler to answer ``{"error": {...}}`` with ``status``."""
 
-    def __init__(self, status: int, message: str | None = None, *, headers: dict[str, str] | None = None,
-                 reason: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+        reason: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message or _MESSAGES.get(status, "Error")
@@ -314,8 +321,15 @@ class SpotifyEmulator:
         if not _ID_RE.match(value):
             raise ValueError(f"not a 22-character base62 Spotify id: {value!r}")
 
-    def add_artist(self, name: str, *, artist_id: str | None = None, genres=(), followers: int = 0,
-                   images: list[dict[str, Any]] | None = None) -> str:
+    def add_artist(
+        self,
+        name: str,
+        *,
+        artist_id: str | None = None,
+        genres=(),
+        followers: int = 0,
+        images: list[dict[str, Any]] | None = None,
+    ) -> str:
         """Add (or replace) an artist; returns its 22-char base62 id.
 
         ``images`` defaults to three generated images (640, 320, 160 px) like real artists.
@@ -332,7 +346,11 @@ class SpotifyEmulator:
             ]
         existing = self._artists.get(artist_id)
         self._artists[artist_id] = _Artist(
-            id=artist_id, name=name, genres=list(genres), followers=int(followers), images=list(images),
+            id=artist_id,
+            name=name,
+            genres=list(genres),
+            followers=int(followers),
+            images=list(images),
             seq=existing.seq if existing else self._next_seq(),
         )
         return artist_id
@@ -383,7 +401,9 @@ class SpotifyEmulator:
         if previous is not None:
             self._drop_tracks(previous)
         if tracks is None:
-            count = total_tracks if total_tracks is not None else {"album": 10, "single": 1, "compilation": 12}[album_type]
+            count = (
+                total_tracks if total_tracks is not None else {"album": 10, "single": 1, "compilation": 12}[album_type]
+            )
             tracks = [
                 {"name": name if count == 1 else f"{name} - Track {i + 1}", "duration_ms": 180_000 + 7_919 * i}
                 for i in range(count)
@@ -391,7 +411,9 @@ class SpotifyEmulator:
         if total_tracks is None:
             total_tracks = len(tracks)
         if upc is None:
-            upc = str(int.from_bytes(hashlib.sha256(f"{self.seed}:upc:{album_id}".encode()).digest()[:8], "big"))[:12].zfill(12)
+            upc = str(int.from_bytes(hashlib.sha256(f"{self.seed}:upc:{album_id}".encode()).digest()[:8], "big"))[
+                :12
+            ].zfill(12)
         if images is None:
             digest = hashlib.sha1(album_id.encode()).hexdigest()
             images = [
@@ -421,10 +443,17 @@ class SpotifyEmulator:
         if previous is not None:
             self._unindex(previous)
         self._albums[album_id] = album = _Album(
-            id=album_id, name=name, album_type=album_type, artist_ids=list(artist_ids),
-            release_date=release_date, release_date_precision=release_date_precision,
-            total_tracks=int(total_tracks), track_ids=track_ids, upc=upc,
-            appears_on=[a for a in appears_on if a not in artist_ids], images=list(images),
+            id=album_id,
+            name=name,
+            album_type=album_type,
+            artist_ids=list(artist_ids),
+            release_date=release_date,
+            release_date_precision=release_date_precision,
+            total_tracks=int(total_tracks),
+            track_ids=track_ids,
+            upc=upc,
+            appears_on=[a for a in appears_on if a not in artist_ids],
+            images=list(images),
             seq=previous.seq if previous else self._next_seq(),
             copyrights=[{"text": f"{year} {owner}", "type": "C"}, {"text": f"{year} {owner}", "type": "P"}],
         )
@@ -467,7 +496,9 @@ class SpotifyEmulator:
             artist_id = match.group(1)
         if artist_json is not None:
             self.add_artist(
-                artist_json["name"], artist_id=artist_id, genres=artist_json.get("genres") or (),
+                artist_json["name"],
+                artist_id=artist_id,
+                genres=artist_json.get("genres") or (),
                 followers=(artist_json.get("followers") or {}).get("total") or 0,
                 images=artist_json.get("images"),
             )
@@ -482,17 +513,29 @@ class SpotifyEmulator:
             group = item.get("album_group") or item.get("album_type")
             appears = [artist_id] if group == "appears_on" and artist_id not in artist_ids else []
             self.add_album(
-                artist_ids, item["name"], album_type=item.get("album_type", "album"),
-                release_date=item["release_date"], release_date_precision=item.get("release_date_precision", "day"),
-                total_tracks=item.get("total_tracks"), album_id=item["id"], appears_on=appears,
+                artist_ids,
+                item["name"],
+                album_type=item.get("album_type", "album"),
+                release_date=item["release_date"],
+                release_date_precision=item.get("release_date_precision", "day"),
+                total_tracks=item.get("total_tracks"),
+                album_id=item["id"],
+                appears_on=appears,
                 images=item.get("images"),
             )
         return artist_id
 
     # ----------------------------------------------------------------- faults
 
-    def fail_next(self, count: int = 1, *, status: int = 503, retry_after: float | None = None,
-                  reason: str | None = None, path_contains: str | None = None) -> None:
+    def fail_next(
+        self,
+        count: int = 1,
+        *,
+        status: int = 503,
+        retry_after: float | None = None,
+        reason: str | None = None,
+        path_contains: str | None = None,
+    ) -> None:
         """Answer the next ``count`` matching requests with an error ``status``.
 
         ``path_contains=None`` matches every ``/v1`` request (never the token endpoint; pass
@@ -503,8 +546,7 @@ class SpotifyEmulator:
         ``fail_next(status=429, retry_after=86400, reason="QUOTA_EXCEEDED")`` — quota
         exhaustion (Spotify, 2026-07-23). Faults are served before authentication.
         """
-        self._faults.append(_Fault("fail", count, path_contains, status=status, retry_after=retry_after,
-                                   reason=reason))
+        self._faults.append(_Fault("fail", count, path_contains, status=status, retry_after=retry_after, reason=reason))
 
     def hang_next(self, count: int = 1, *, seconds: float = 30.0, path_contains: str | None = None) -> None:
         """Stall the next ``count`` matching requests ``seconds`` (real time) before answering.
@@ -589,7 +631,7 @@ class SpotifyEmulator:
         await runner.cleanup()
         self._base = None
 
-    async def __aenter__(self) -> "SpotifyEmulator":
+    async def __aenter__(self) -> SpotifyEmulator:
         await self.start()
         return self
 
@@ -606,7 +648,7 @@ class SpotifyEmulator:
         if hang is not None and self._stopping is not None:
             try:
                 await asyncio.wait_for(self._stopping.wait(), timeout=hang.seconds)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
         fail = self._take_fault("fail", path)
         if fail is None:
@@ -656,12 +698,17 @@ class SpotifyEmulator:
             except (binascii.Error, UnicodeDecodeError):
                 client_id = client_secret = None
         if grant_type is None:
-            return _json_response({"error": "unsupported_grant_type",
-                                   "error_description": "grant_type parameter is missing"}, 400)
+            return _json_response(
+                {"error": "unsupported_grant_type", "error_description": "grant_type parameter is missing"}, 400
+            )
         if grant_type != "client_credentials":
-            return _json_response({"error": "unsupported_grant_type",
-                                   "error_description": "grant_type must be client_credentials, "
-                                                        "authorization_code or refresh_token"}, 400)
+            return _json_response(
+                {
+                    "error": "unsupported_grant_type",
+                    "error_description": "grant_type must be client_credentials, authorization_code or refresh_token",
+                },
+                400,
+            )
         if client_id != self.client_id or client_secret != self.client_secret:
             return _json_response({"error": "invalid_client", "error_description": "Invalid client"}, 400)
         n = self._counters.get("token", 0)
@@ -859,9 +906,11 @@ class SpotifyEmulator:
         obj["external_ids"] = {"isrc": track.isrc}
         return obj
 
-    def _paging(self, path: str, items: list[Any], offset: int, limit: int,
-                extra: list[tuple[str, str]] = ()) -> dict[str, Any]:
+    def _paging(
+        self, path: str, items: list[Any], offset: int, limit: int, extra: list[tuple[str, str]] = ()
+    ) -> dict[str, Any]:
         """A Spotify "PagingObject"; ``href``/``next``/``previous`` point at this emulator."""
+
         def url(at: int) -> str:
             query = f"offset={at}&limit={limit}" + "".join(f"&{k}={v}" for k, v in extra)
             return f"{self.api_base_url}{path}?{query}"
@@ -869,7 +918,7 @@ class SpotifyEmulator:
         total = len(items)
         return {
             "href": url(offset),
-            "items": items[offset:offset + limit],
+            "items": items[offset : offset + limit],
             "limit": limit,
             "next": url(offset + limit) if offset + limit < total else None,
             "offset": offset,
@@ -935,7 +984,7 @@ class SpotifyEmulator:
             if unknown:
                 raise _ApiError(400, f"Invalid include_groups value: {unknown[0]}")
         listing = self.artist_listing(artist_id, groups)
-        items = [self._simplified_album(self._albums[album_id]) for _, album_id in listing[offset:offset + limit]]
+        items = [self._simplified_album(self._albums[album_id]) for _, album_id in listing[offset : offset + limit]]
         extra = [("include_groups", ",".join(groups))]
         if "market" in q:
             extra.append(("market", q["market"]))
@@ -965,7 +1014,7 @@ class SpotifyEmulator:
             raise _ApiError(400, "Bad search type field")
         limit = self._int_param(q, "limit", 5, 1, 10, "Invalid limit")
         offset = self._int_param(q, "offset", 0, 0, 1000, "Invalid offset")
-        needle = re.sub(r'\b(artist|album|track):', " ", query).replace('"', " ")
+        needle = re.sub(r"\b(artist|album|track):", " ", query).replace('"', " ")
         needle = " ".join(needle.split()).casefold()
 
         def rank(name: str) -> int | None:
@@ -985,17 +1034,23 @@ class SpotifyEmulator:
         for kind in types:
             if kind == "artist":
                 hits = [(rank(a.name), -a.followers, a.seq, a) for a in self._artists.values()]
-                objects = [self._artist_object(h[-1]) for h in sorted((h for h in hits if h[0] is not None),
-                                                                       key=lambda h: h[:3])]
+                objects = [
+                    self._artist_object(h[-1])
+                    for h in sorted((h for h in hits if h[0] is not None), key=lambda h: h[:3])
+                ]
             elif kind == "album":
                 hits = [(rank(a.name), 0, a.seq, a) for a in self._albums.values()]
-                objects = [self._simplified_album(h[-1], playable)
-                           for h in sorted((h for h in hits if h[0] is not None), key=lambda h: h[:3])]
+                objects = [
+                    self._simplified_album(h[-1], playable)
+                    for h in sorted((h for h in hits if h[0] is not None), key=lambda h: h[:3])
+                ]
             elif kind == "track":
                 tracks = [t for t in self._tracks.values() if t.album_id in self._albums]
                 hits = [(rank(t.name), 0, i, t) for i, t in enumerate(tracks)]
-                objects = [self._track_object(h[-1], playable)
-                           for h in sorted((h for h in hits if h[0] is not None), key=lambda h: h[:3])]
+                objects = [
+                    self._track_object(h[-1], playable)
+                    for h in sorted((h for h in hits if h[0] is not None), key=lambda h: h[:3])
+                ]
             else:
                 objects = []
             result[kind + "s"] = self._paging("/search", objects, offset, limit, extra)
@@ -1003,8 +1058,16 @@ class SpotifyEmulator:
 
     # ------------------------------------------------------------- playlists
 
-    def add_playlist(self, name: str, items: list | None = None, *, public: bool = True,
-                     owner: str = "emulator-user", description: str = "", playlist_id: str | None = None) -> str:
+    def add_playlist(
+        self,
+        name: str,
+        items: list | None = None,
+        *,
+        public: bool = True,
+        owner: str = "emulator-user",
+        description: str = "",
+        playlist_id: str | None = None,
+    ) -> str:
         """Add (or replace) a playlist; returns its id.
 
         ``items``, in order: a track id (added with :meth:`add_album`), an album id (its
@@ -1031,9 +1094,15 @@ class SpotifyEmulator:
             else:
                 raise KeyError(f"unknown playlist item {item!r}; add_album() its track first")
         previous = self._playlists.get(playlist_id)
-        self._playlists[playlist_id] = _Playlist(id=playlist_id, name=name, public=public, owner=owner,
-                                                 description=description, entries=entries,
-                                                 snapshot=previous.snapshot + 1 if previous else 1)
+        self._playlists[playlist_id] = _Playlist(
+            id=playlist_id,
+            name=name,
+            public=public,
+            owner=owner,
+            description=description,
+            entries=entries,
+            snapshot=previous.snapshot + 1 if previous else 1,
+        )
         return playlist_id
 
     def _get_playlist(self, playlist_id: str) -> _Playlist:
@@ -1046,51 +1115,115 @@ class SpotifyEmulator:
 
     def _playlist_entry(self, playlist: _Playlist, entry: tuple, playable: bool) -> dict[str, Any]:
         """A "PlaylistTrackObject": ``item`` and the deprecated ``track`` (the same object)."""
-        user = {"external_urls": {"spotify": f"https://open.spotify.com/user/{playlist.owner}"},
-                "href": f"{self.api_base_url}/users/{playlist.owner}", "id": playlist.owner, "type": "user",
-                "uri": f"spotify:user:{playlist.owner}"}
+        user = {
+            "external_urls": {"spotify": f"https://open.spotify.com/user/{playlist.owner}"},
+            "href": f"{self.api_base_url}/users/{playlist.owner}",
+            "id": playlist.owner,
+            "type": "user",
+            "uri": f"spotify:user:{playlist.owner}",
+        }
         kind = entry[0]
         obj: dict[str, Any] | None
         if kind == "track":
             obj = dict(self._track_object(self._tracks[entry[1]], playable), episode=False, track=True)
         elif kind == "local":
-            obj = {"album": {"album_type": None, "artists": [], "available_markets": [], "external_urls": {},
-                             "href": None, "id": None, "images": [], "name": "", "release_date": None,
-                             "release_date_precision": None, "type": "album", "uri": None},
-                   "artists": [{"external_urls": {}, "href": None, "id": None, "name": entry[2], "type": "artist",
-                                "uri": None}],
-                   "disc_number": 0, "duration_ms": 0, "explicit": False, "external_ids": {}, "external_urls": {},
-                   "href": None, "id": None, "is_local": True, "name": entry[1], "preview_url": None,
-                   "track_number": 0, "type": "track", "uri": f"spotify:local:::{quote(entry[1])}:0",
-                   "episode": False, "track": True}
+            obj = {
+                "album": {
+                    "album_type": None,
+                    "artists": [],
+                    "available_markets": [],
+                    "external_urls": {},
+                    "href": None,
+                    "id": None,
+                    "images": [],
+                    "name": "",
+                    "release_date": None,
+                    "release_date_precision": None,
+                    "type": "album",
+                    "uri": None,
+                },
+                "artists": [
+                    {"external_urls": {}, "href": None, "id": None, "name": entry[2], "type": "artist", "uri": None}
+                ],
+                "disc_number": 0,
+                "duration_ms": 0,
+                "explicit": False,
+                "external_ids": {},
+                "external_urls": {},
+                "href": None,
+                "id": None,
+                "is_local": True,
+                "name": entry[1],
+                "preview_url": None,
+                "track_number": 0,
+                "type": "track",
+                "uri": f"spotify:local:::{quote(entry[1])}:0",
+                "episode": False,
+                "track": True,
+            }
         elif kind == "episode":
             digest = hashlib.sha1(f"{playlist.id}:{entry[1]}".encode()).hexdigest()
             episode_id = "".join(_BASE62[int(c, 16)] for c in digest[:22])
-            obj = {"audio_preview_url": None, "description": "", "html_description": "", "duration_ms": 1_800_000,
-                   "explicit": False, "external_urls": {"spotify": f"https://open.spotify.com/episode/{episode_id}"},
-                   "href": f"{self.api_base_url}/episodes/{episode_id}", "id": episode_id, "images": [],
-                   "is_externally_hosted": False, "is_playable": True, "languages": ["en"], "name": entry[1],
-                   "release_date": "2026-01-01", "release_date_precision": "day", "type": "episode",
-                   "uri": f"spotify:episode:{episode_id}", "episode": True, "track": False,
-                   "show": {"copyrights": [], "description": "", "html_description": "", "explicit": False,
-                            "external_urls": {"spotify": f"https://open.spotify.com/show/{episode_id}"},
-                            "href": f"{self.api_base_url}/shows/{episode_id}", "id": episode_id, "images": [],
-                            "is_externally_hosted": False, "languages": ["en"], "media_type": "audio",
-                            "name": "A show", "publisher": "", "total_episodes": 1, "type": "show",
-                            "uri": f"spotify:show:{episode_id}"}}
+            obj = {
+                "audio_preview_url": None,
+                "description": "",
+                "html_description": "",
+                "duration_ms": 1_800_000,
+                "explicit": False,
+                "external_urls": {"spotify": f"https://open.spotify.com/episode/{episode_id}"},
+                "href": f"{self.api_base_url}/episodes/{episode_id}",
+                "id": episode_id,
+                "images": [],
+                "is_externally_hosted": False,
+                "is_playable": True,
+                "languages": ["en"],
+                "name": entry[1],
+                "release_date": "2026-01-01",
+                "release_date_precision": "day",
+                "type": "episode",
+                "uri": f"spotify:episode:{episode_id}",
+                "episode": True,
+                "track": False,
+                "show": {
+                    "copyrights": [],
+                    "description": "",
+                    "html_description": "",
+                    "explicit": False,
+                    "external_urls": {"spotify": f"https://open.spotify.com/show/{episode_id}"},
+                    "href": f"{self.api_base_url}/shows/{episode_id}",
+                    "id": episode_id,
+                    "images": [],
+                    "is_externally_hosted": False,
+                    "languages": ["en"],
+                    "media_type": "audio",
+                    "name": "A show",
+                    "publisher": "",
+                    "total_episodes": 1,
+                    "type": "show",
+                    "uri": f"spotify:show:{episode_id}",
+                },
+            }
         else:
             obj = None
-        return {"added_at": "2026-01-01T00:00:00Z", "added_by": user, "is_local": kind == "local",
-                "primary_color": None, "item": obj, "track": obj, "video_thumbnail": {"url": None}}
+        return {
+            "added_at": "2026-01-01T00:00:00Z",
+            "added_by": user,
+            "is_local": kind == "local",
+            "primary_color": None,
+            "item": obj,
+            "track": obj,
+            "video_thumbnail": {"url": None},
+        }
 
-    def _playlist_paging(self, playlist: _Playlist, path: str, offset: int, limit: int, playable: bool,
-                         extra: list[tuple[str, str]]) -> dict[str, Any]:
+    def _playlist_paging(
+        self, playlist: _Playlist, path: str, offset: int, limit: int, playable: bool, extra: list[tuple[str, str]]
+    ) -> dict[str, Any]:
         page = self._paging(path, list(range(len(playlist.entries))), offset, limit, extra)
         page["items"] = [self._playlist_entry(playlist, playlist.entries[i], playable) for i in page["items"]]
         return page
 
     def _playlist_route(self, parts: list[str], q, playable: bool) -> dict[str, Any]:
-        """"Get Playlist", "Get Playlist Items" (``/items``, limit 1–50) and the deprecated ``/tracks`` (1–100)."""
+        """ "Get Playlist", "Get Playlist Items" (``/items``, limit 1–50) and the deprecated ``/tracks`` (1–100)."""
         if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] not in ("items", "tracks")):
             raise _ApiError(404, "Service not found")
         playlist = self._get_playlist(parts[1])
@@ -1100,23 +1233,33 @@ class SpotifyEmulator:
                 raise _ApiError(403, "Forbidden")
             limit = self._int_param(q, "limit", 20, 1, 50 if parts[2] == "items" else 100, "Invalid limit")
             offset = self._int_param(q, "offset", 0, 0, None, "Invalid offset")
-            return self._playlist_paging(playlist, f"/playlists/{playlist.id}/{parts[2]}", offset, limit, playable,
-                                         extra)
+            return self._playlist_paging(
+                playlist, f"/playlists/{playlist.id}/{parts[2]}", offset, limit, playable, extra
+            )
         obj: dict[str, Any] = {
-            "collaborative": False, "description": playlist.description,
+            "collaborative": False,
+            "description": playlist.description,
             "external_urls": {"spotify": f"https://open.spotify.com/playlist/{playlist.id}"},
             "followers": {"href": None, "total": 0},
             "href": f"{self.api_base_url}/playlists/{playlist.id}",
-            "id": playlist.id, "images": [], "name": playlist.name,
-            "owner": {"display_name": playlist.owner,
-                      "external_urls": {"spotify": f"https://open.spotify.com/user/{playlist.owner}"},
-                      "href": f"{self.api_base_url}/users/{playlist.owner}", "id": playlist.owner, "type": "user",
-                      "uri": f"spotify:user:{playlist.owner}"},
-            "primary_color": None, "public": playlist.public, "snapshot_id": f"AAAA{playlist.snapshot:08d}",
-            "type": "playlist", "uri": f"spotify:playlist:{playlist.id}",
+            "id": playlist.id,
+            "images": [],
+            "name": playlist.name,
+            "owner": {
+                "display_name": playlist.owner,
+                "external_urls": {"spotify": f"https://open.spotify.com/user/{playlist.owner}"},
+                "href": f"{self.api_base_url}/users/{playlist.owner}",
+                "id": playlist.owner,
+                "type": "user",
+                "uri": f"spotify:user:{playlist.owner}",
+            },
+            "primary_color": None,
+            "public": playlist.public,
+            "snapshot_id": f"AAAA{playlist.snapshot:08d}",
+            "type": "playlist",
+            "uri": f"spotify:playlist:{playlist.id}",
         }
         if not self.playlist_items_owner_only:
             obj["items"] = self._playlist_paging(playlist, f"/playlists/{playlist.id}/items", 0, 100, playable, extra)
-            obj["tracks"] = self._playlist_paging(playlist, f"/playlists/{playlist.id}/tracks", 0, 100, playable,
-                                                  extra)
+            obj["tracks"] = self._playlist_paging(playlist, f"/playlists/{playlist.id}/tracks", 0, 100, playable, extra)
         return obj

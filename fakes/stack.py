@@ -10,14 +10,15 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import discord
 
-from bot.config import DiscordSettings, ScheduleSettings, Settings, SpotifySettings
-from bot.discord_app import ReleaseBot
+from bot.discord_app.client import ReleaseBot
+from bot.settings import DiscordSettings, ScheduleSettings, Settings, SpotifySettings
 from fakes.discord_fake import DiscordFake
 from fakes.spotify_emulator import SpotifyEmulator
 
@@ -41,8 +42,9 @@ class SimClock:
         self.now = when
 
 
-async def wait_for(predicate: Callable[[], Any], *, timeout: float = 10.0, interval: float = 0.02,
-                   what: str = "condition") -> Any:
+async def wait_for(
+    predicate: Callable[[], Any], *, timeout: float = 10.0, interval: float = 0.02, what: str = "condition"
+) -> Any:
     """Poll ``predicate`` (sync or async) until truthy; return its value. Raises ``TimeoutError`` after ``timeout`` s."""
     deadline = time.monotonic() + timeout
     while True:
@@ -56,8 +58,14 @@ async def wait_for(predicate: Callable[[], Any], *, timeout: float = 10.0, inter
         await asyncio.sleep(interval)
 
 
-def config_toml(fake: DiscordFake, emu: SpotifyEmulator, db_path: Path | str, *, token: str | None = None,
-                scan_interval_seconds: float = 5) -> str:
+def config_toml(
+    fake: DiscordFake,
+    emu: SpotifyEmulator,
+    db_path: Path | str,
+    *,
+    token: str | None = None,
+    scan_interval_seconds: float = 5,
+) -> str:
     """A ``config.toml`` for ``release-bot run`` as a process against the two fakes.
 
     ``db_path`` is a SQLite file, or a SQLAlchemy URL (a ``str`` containing ``://``, e.g. the
@@ -100,8 +108,15 @@ class Stack:
     _task: asyncio.Task | None = field(default=None, repr=False)
 
     @classmethod
-    async def create(cls, data_dir: Path, *, clock: SimClock | None = None, scan_interval_seconds: float = 0.1,
-                     spotify_latency: float = 0.0, database_url: str | None = None) -> "Stack":
+    async def create(
+        cls,
+        data_dir: Path,
+        *,
+        clock: SimClock | None = None,
+        scan_interval_seconds: float = 0.1,
+        spotify_latency: float = 0.0,
+        database_url: str | None = None,
+    ) -> Stack:
         """Start both fakes and build a guild with one text channel, an admin and a plain member.
 
         The bot's database is ``database_url`` (tests pass their backend's,
@@ -115,21 +130,32 @@ class Stack:
         channel_id = fake.add_channel(guild_id, "new-music")
         admin_id = fake.add_member(guild_id, name="admin", manage_guild=True)
         member_id = fake.add_member(guild_id, name="listener")
-        clock = clock or SimClock(dt.datetime(2026, 11, 16, 9, 0, tzinfo=dt.timezone.utc))  # a Monday
-        return cls(spotify=spotify, discord=fake, clock=clock,
-                   database_url=database_url or f"sqlite+aiosqlite:///{data_dir / 'release-bot.db'}",
-                   scan_interval_seconds=scan_interval_seconds, guild_id=guild_id, channel_id=channel_id,
-                   admin_id=admin_id, member_id=member_id)
+        clock = clock or SimClock(dt.datetime(2026, 11, 16, 9, 0, tzinfo=dt.UTC))  # a Monday
+        return cls(
+            spotify=spotify,
+            discord=fake,
+            clock=clock,
+            database_url=database_url or f"sqlite+aiosqlite:///{data_dir / 'release-bot.db'}",
+            scan_interval_seconds=scan_interval_seconds,
+            guild_id=guild_id,
+            channel_id=channel_id,
+            admin_id=admin_id,
+            member_id=member_id,
+        )
 
     def settings(self) -> Settings:
         """Config pointing the bot at the two fakes."""
         return Settings(
-            discord=DiscordSettings(token=self.discord.token, api_base_url=self.discord.api_base_url,
-                                    gateway_url=self.discord.gateway_url),
-            spotify=SpotifySettings(client_id=self.spotify.client_id, client_secret=self.spotify.client_secret,
-                                    api_base_url=self.spotify.api_base_url,
-                                    accounts_base_url=self.spotify.accounts_base_url,
-                                    rate_limit_per_30s=0),  # the emulator here has no rate limit
+            discord=DiscordSettings(
+                token=self.discord.token, api_base_url=self.discord.api_base_url, gateway_url=self.discord.gateway_url
+            ),
+            spotify=SpotifySettings(
+                client_id=self.spotify.client_id,
+                client_secret=self.spotify.client_secret,
+                api_base_url=self.spotify.api_base_url,
+                accounts_base_url=self.spotify.accounts_base_url,
+                rate_limit_per_30s=0,
+            ),  # the emulator here has no rate limit
             database_url=self.database_url,
             scan_interval_seconds=self.scan_interval_seconds,
             schedule=ScheduleSettings(day=4, time="12:00", timezone="UTC"),
@@ -173,11 +199,24 @@ class Stack:
 
     # --- acting as a user -------------------------------------------------------------
 
-    async def command(self, name: str, options: dict | None = None, *, subcommand: str | None = None,
-                      user_id: int | None = None, timeout: float = 15.0):
+    async def command(
+        self,
+        name: str,
+        options: dict | None = None,
+        *,
+        subcommand: str | None = None,
+        user_id: int | None = None,
+        timeout: float = 15.0,
+    ):
         """Invoke a slash command as the admin (or ``user_id``) and wait for its final reply."""
-        handle = await self.discord.invoke(self.guild_id, user_id or self.admin_id, name, options or {},
-                                           subcommand=subcommand, channel_id=self.channel_id)
+        handle = await self.discord.invoke(
+            self.guild_id,
+            user_id or self.admin_id,
+            name,
+            options or {},
+            subcommand=subcommand,
+            channel_id=self.channel_id,
+        )
         await handle.wait_done(timeout=timeout)
         return handle
 
@@ -189,7 +228,12 @@ class Stack:
         """Titles of every release embed posted in the release channel, in order."""
         return [e.get("title") for m in self.posted() for e in m.get("embeds") or []]
 
-    async def until(self, predicate: Callable[[], Any] | Callable[[], Awaitable[Any]], *, timeout: float = 10.0,
-                    what: str = "condition") -> Any:
+    async def until(
+        self,
+        predicate: Callable[[], Any] | Callable[[], Awaitable[Any]],
+        *,
+        timeout: float = 10.0,
+        what: str = "condition",
+    ) -> Any:
         """:func:`wait_for` bound to this stack."""
         return await wait_for(predicate, timeout=timeout, what=what)

@@ -58,7 +58,7 @@ def _upgrade(connection: Connection) -> None:
 
 # Alembic's ``alembic.context`` is a module-level proxy: two migrations interleaving in one
 # Python process (two bots in one event loop, as the shard tests run them) would trip over it.
-_MIGRATION_LOCKS: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock]" = weakref.WeakKeyDictionary()
+_MIGRATION_LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
 
 
 def _migration_lock() -> asyncio.Lock:
@@ -102,8 +102,14 @@ async def _migrate(engine: AsyncEngine) -> None:
             await conn.commit()
 
 
-async def open_database(url: str, *, migrate: bool = True, pool_size: int = 10, pool_pre_ping: bool = True,
-                        application_name: str = "release-bot") -> Database:
+async def open_database(
+    url: str,
+    *,
+    migrate: bool = True,
+    pool_size: int = 10,
+    pool_pre_ping: bool = True,
+    application_name: str = "release-bot",
+) -> Database:
     """Open (and by default migrate to head) the database at SQLAlchemy ``url``.
 
     For a file-backed SQLite URL the parent folder is created; the pool options do not
@@ -176,8 +182,13 @@ def is_retryable(exc: BaseException) -> bool:
 T = TypeVar("T")
 
 
-async def retry_transaction(sessions: async_sessionmaker[AsyncSession], work: Callable[[AsyncSession], Awaitable[T]],
-                            *, attempts: int = 5, max_backoff: float = 0.5) -> T:
+async def retry_transaction(
+    sessions: async_sessionmaker[AsyncSession],
+    work: Callable[[AsyncSession], Awaitable[T]],
+    *,
+    attempts: int = 5,
+    max_backoff: float = 0.5,
+) -> T:
     """Run ``await work(session)`` in a new session and commit it; return what ``work`` returned.
 
     When the transaction fails with a PostgreSQL deadlock or serialization failure

@@ -50,14 +50,14 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given to a UTC column")
-        return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
 
     def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
         if value is None:
             return None
         if value.tzinfo is None:
-            return value.replace(tzinfo=dt.timezone.utc)
-        return value.astimezone(dt.timezone.utc)
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
 
 
 class Base(DeclarativeBase):
@@ -173,7 +173,8 @@ class Release(Base):
     folded_into: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
     tracks: Mapped[list[ReleaseTrack]] = relationship(
-        cascade="all, delete-orphan", order_by="ReleaseTrack.position", lazy="raise")
+        cascade="all, delete-orphan", order_by="ReleaseTrack.position", lazy="raise"
+    )
 
 
 class ReleaseTrack(Base):

@@ -104,15 +104,22 @@ def _ensure_template() -> None:
         await database.close()
         conn = await asyncpg.connect(_asyncpg_dsn(TEMPLATE), timeout=10)
         try:
-            tables = [r[0] for r in await conn.fetch(
-                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'")]
-            sequences = [r[0] for r in await conn.fetch(
-                "SELECT sequencename FROM pg_sequences WHERE schemaname = 'public'")]
+            tables = [
+                r[0]
+                for r in await conn.fetch(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+                )
+            ]
+            sequences = [
+                r[0] for r in await conn.fetch("SELECT sequencename FROM pg_sequences WHERE schemaname = 'public'")
+            ]
         finally:
             await conn.close()
-        return "".join(["SET lock_timeout = '5s'; SET session_replication_role = replica; "]
-                       + [f'DELETE FROM "{t}"; ' for t in tables]
-                       + [f'ALTER SEQUENCE "{q}" RESTART; ' for q in sequences])
+        return "".join(
+            ["SET lock_timeout = '5s'; SET session_replication_role = replica; "]
+            + [f'DELETE FROM "{t}"; ' for t in tables]
+            + [f'ALTER SEQUENCE "{q}" RESTART; ' for q in sequences]
+        )
 
     global _reset_sql
     _reset_sql = _run(build())
@@ -128,8 +135,10 @@ async def _recycle(names: list[str]) -> list[str]:
         try:
             conn = await asyncpg.connect(_asyncpg_dsn(name), timeout=10)
             try:
-                await conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                                   "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+                await conn.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
                 await conn.execute(_reset_sql)
             finally:
                 await conn.close()

@@ -56,7 +56,7 @@ class FakeClock:
     """An injectable UTC clock: ``clock()`` returns the current time, ``advance(**timedelta_kwargs)`` moves it."""
 
     def __init__(self, start: dt.datetime | None = None) -> None:
-        self.now = start or dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.timezone.utc)
+        self.now = start or dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
 
     def __call__(self) -> dt.datetime:
         return self.now

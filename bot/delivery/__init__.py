@@ -1,6 +1,12 @@
 """What to post and posting it (no discord import): planner → render → deliverer."""
 
-from bot.delivery.deliverer import ChannelUnavailable, Deliverer, DeliveryResult, Sender, make_nonce
+from bot.delivery.deliverer import (
+    ChannelUnavailable,
+    Deliverer,
+    DeliveryResult,
+    Sender,
+    make_nonce,
+)
 from bot.delivery.planner import (
     DEFAULT_ALBUM_GROUPS,
     Announcement,

@@ -53,8 +53,12 @@ UNFOLLOW_SELECT_ID = "rb:unfollow-select"
 UNFOLLOW_SELECT_TEMPLATE = r"rb:unfollow-select"
 HIDE_TEMPLATE = r"rb:hide:(?P<group>album|single|compilation|appears_on)"
 
-HIDE_LABELS = {"album": "Hide albums", "single": "Hide singles", "compilation": "Hide compilations",
-               "appears_on": "Hide appearances"}
+HIDE_LABELS = {
+    "album": "Hide albums",
+    "single": "Hide singles",
+    "compilation": "Hide compilations",
+    "appears_on": "Hide appearances",
+}
 
 _ID_RE = re.compile(r"^[0-9A-Za-z]{22}$")
 
@@ -88,14 +92,21 @@ def _artists_of(release: Any) -> Iterable[tuple[str, str]]:
 def _group_of(announcement: Any, groups: Mapping[str, str] | None) -> str | None:
     release = getattr(announcement, "release", announcement)
     release_id = getattr(release, "id", None)
-    group = (groups or {}).get(release_id) or getattr(announcement, "album_group", None) \
+    group = (
+        (groups or {}).get(release_id)
+        or getattr(announcement, "album_group", None)
         or getattr(release, "album_type", None)
+    )
     group = (group or "").lower()
     return group if group in GROUPS else None
 
 
-def render_components(announcements: Sequence[Any], *, followed_artist_ids: Collection[str] | None = None,
-                      groups: Mapping[str, str] | None = None) -> list[dict]:
+def render_components(
+    announcements: Sequence[Any],
+    *,
+    followed_artist_ids: Collection[str] | None = None,
+    groups: Mapping[str, str] | None = None,
+) -> list[dict]:
     """The action rows for one message carrying ``announcements`` (see the module docstring).
 
     ``announcements``: :class:`bot.delivery.planner.Announcement` (or anything with a
@@ -120,19 +131,49 @@ def render_components(announcements: Sequence[Any], *, followed_artist_ids: Coll
 
     rows: list[dict] = []
     if artists and len(artists) <= MAX_ARTIST_BUTTONS:
-        rows.append({"type": _ACTION_ROW, "components": [
-            {"type": _BUTTON, "style": _SECONDARY, "custom_id": unfollow_custom_id(artist_id),
-             "label": _truncate(f"Unfollow {name}", BUTTON_LABEL_LIMIT)}
-            for artist_id, name in artists.items()]})
+        rows.append(
+            {
+                "type": _ACTION_ROW,
+                "components": [
+                    {
+                        "type": _BUTTON,
+                        "style": _SECONDARY,
+                        "custom_id": unfollow_custom_id(artist_id),
+                        "label": _truncate(f"Unfollow {name}", BUTTON_LABEL_LIMIT),
+                    }
+                    for artist_id, name in artists.items()
+                ],
+            }
+        )
     elif artists:
-        options = [{"label": _truncate(name, OPTION_LABEL_LIMIT), "value": artist_id}
-                   for artist_id, name in list(artists.items())[:MAX_SELECT_OPTIONS]]
-        rows.append({"type": _ACTION_ROW, "components": [
-            {"type": _STRING_SELECT, "custom_id": UNFOLLOW_SELECT_ID, "placeholder": "Unfollow an artist…",
-             "min_values": 1, "max_values": 1, "options": options}]})
+        options = [
+            {"label": _truncate(name, OPTION_LABEL_LIMIT), "value": artist_id}
+            for artist_id, name in list(artists.items())[:MAX_SELECT_OPTIONS]
+        ]
+        rows.append(
+            {
+                "type": _ACTION_ROW,
+                "components": [
+                    {
+                        "type": _STRING_SELECT,
+                        "custom_id": UNFOLLOW_SELECT_ID,
+                        "placeholder": "Unfollow an artist…",
+                        "min_values": 1,
+                        "max_values": 1,
+                        "options": options,
+                    }
+                ],
+            }
+        )
     hide = [g for g in GROUPS if g in present]
     if hide:
-        rows.append({"type": _ACTION_ROW, "components": [
-            {"type": _BUTTON, "style": _SECONDARY, "custom_id": hide_custom_id(g), "label": HIDE_LABELS[g]}
-            for g in hide]})
+        rows.append(
+            {
+                "type": _ACTION_ROW,
+                "components": [
+                    {"type": _BUTTON, "style": _SECONDARY, "custom_id": hide_custom_id(g), "label": HIDE_LABELS[g]}
+                    for g in hide
+                ],
+            }
+        )
     return rows

@@ -42,11 +42,12 @@ from typing import Any, Protocol
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
+from bot.clock import utcnow
+from bot.coordination.coordinator import LeaseBusy
 from bot.delivery import render as _render
 from bot.delivery.planner import Announcement, fold_twins, split_pending
 from bot.delivery.render import ALBUM_URL, announcement_embed, pack_indices
-from bot.coordination import LeaseBusy
-from storage import coordination, queries
+from storage import guilds, leases
 from storage.db import Database
 from storage.models import Delivery, Guild
 
@@ -78,9 +79,16 @@ class Sender(Protocol):
     re-sent (at most once) and a failed send is taken as not posted.
     """
 
-    async def send(self, channel_id: int, embeds: list[dict], *, nonce: str,
-                   components: list[dict] | None = None, content: str | None = None,
-                   allowed_mentions: dict | None = None) -> int:
+    async def send(
+        self,
+        channel_id: int,
+        embeds: list[dict],
+        *,
+        nonce: str,
+        components: list[dict] | None = None,
+        content: str | None = None,
+        allowed_mentions: dict | None = None,
+    ) -> int:
         """Post ``embeds`` (≤ 10 embed dicts) to ``channel_id``; return the message id.
 
         ``nonce`` (≤ 25 chars) should be sent with ``enforce_nonce``. ``components``: Discord
@@ -104,7 +112,7 @@ class RecoveryResult:
     unresolved: int = 0
     confirmed_ids: set[str] = field(default_factory=set)
 
-    def add(self, other: "RecoveryResult") -> None:
+    def add(self, other: RecoveryResult) -> None:
         self.confirmed += other.confirmed
         self.released += other.released
         self.unresolved += other.unresolved
@@ -144,10 +152,6 @@ def make_nonce(guild_id: int, release_ids: Sequence[str]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:NONCE_LENGTH]
 
 
-def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
-
-
 class Deliverer:
     """Sends each guild its pending announcements through ``sender``, recording them in the ledger.
 
@@ -162,8 +166,9 @@ class Deliverer:
     #: seconds a delivery waits for another process's delivery to the same guild
     lease_wait_seconds = 15.0
 
-    def __init__(self, db: Database, sender: Sender, *, clock: Callable[[], dt.datetime] = _utcnow,
-                 coordinator: Any = None) -> None:
+    def __init__(
+        self, db: Database, sender: Sender, *, clock: Callable[[], dt.datetime] = utcnow, coordinator: Any = None
+    ) -> None:
         self.db = db
         self.sender = sender
         self.clock = clock
@@ -198,7 +203,7 @@ class Deliverer:
         async with self.db.sessions() as session:
             query = select(Delivery.guild_id).where(Delivery.status == "claimed").distinct()
             if live is not None:  # only claims a dead process left; a live one's are in flight
-                query = query.where(coordination.dead_owner(Delivery.owner, live))
+                query = query.where(leases.dead_owner(Delivery.owner, live))
             if guild_ids is not None:
                 query = query.where(Delivery.guild_id.in_(list(guild_ids)))
             gids = list((await session.scalars(query)).all())
@@ -207,8 +212,12 @@ class Deliverer:
             async with self._lock(gid):
                 total.add(await self._recover_guild(gid))
         if total.confirmed or total.released or total.unresolved:
-            log.info("recovered unconfirmed deliveries: %d confirmed, %d released, %d unresolved",
-                     total.confirmed, total.released, total.unresolved)
+            log.info(
+                "recovered unconfirmed deliveries: %d confirmed, %d released, %d unresolved",
+                total.confirmed,
+                total.released,
+                total.unresolved,
+            )
         return total
 
     async def _live(self) -> set[str] | None:
@@ -220,15 +229,22 @@ class Deliverer:
         this process's own after a failed send. A live process's in-flight claim is never one."""
         live = await self._live()
         async with self.db.sessions() as session:
-            rows = (await session.scalars(
-                select(Delivery).where(Delivery.guild_id == guild_id, Delivery.status == "claimed",
-                                       Delivery.message_id.is_(None)).order_by(Delivery.id)
-            )).all()
+            rows = (
+                await session.scalars(
+                    select(Delivery)
+                    .where(Delivery.guild_id == guild_id, Delivery.status == "claimed", Delivery.message_id.is_(None))
+                    .order_by(Delivery.id)
+                )
+            ).all()
         if live is not None:
             me = self.coordinator.owner
-            return [r for r in rows if (r.owner is None and r.claimed_at < self.started_at)
-                    or (r.owner is not None and r.owner not in live)
-                    or (r.owner == me and (guild_id, r.release_id) in self._unsettled)]
+            return [
+                r
+                for r in rows
+                if (r.owner is None and r.claimed_at < self.started_at)
+                or (r.owner is not None and r.owner not in live)
+                or (r.owner == me and (guild_id, r.release_id) in self._unsettled)
+            ]
         return [r for r in rows if r.claimed_at < self.started_at or (guild_id, r.release_id) in self._unsettled]
 
     async def _recover_guild(self, guild_id: int) -> RecoveryResult:
@@ -238,13 +254,26 @@ class Deliverer:
         for row in rows:
             by_channel.setdefault(row.channel_id, []).append(row)
         for channel_id, claims in by_channel.items():
-            result.add(await self._settle(guild_id, channel_id, [r.release_id for r in claims],
-                                          {r.release_id: r.folded_into or r.release_id for r in claims},
-                                          after_failure=False))
+            result.add(
+                await self._settle(
+                    guild_id,
+                    channel_id,
+                    [r.release_id for r in claims],
+                    {r.release_id: r.folded_into or r.release_id for r in claims},
+                    after_failure=False,
+                )
+            )
         return result
 
-    async def _settle(self, guild_id: int, channel_id: int | None, release_ids: list[str],
-                      main_of: dict[str, str], *, after_failure: bool) -> RecoveryResult:
+    async def _settle(
+        self,
+        guild_id: int,
+        channel_id: int | None,
+        release_ids: list[str],
+        main_of: dict[str, str],
+        *,
+        after_failure: bool,
+    ) -> RecoveryResult:
         """Look for these claimed releases in the channel; confirm what is there, release the rest.
 
         ``main_of``: release id → the release whose embed announces it (itself, or the main
@@ -267,14 +296,24 @@ class Deliverer:
             if exc.status == 404:  # the channel is gone, and any message with it: post again elsewhere
                 found_by_url = {}
             else:
-                log.warning("guild %s: cannot read channel %s to settle %d claims: %s",
-                            guild_id, channel_id, len(release_ids), exc.reason)
+                log.warning(
+                    "guild %s: cannot read channel %s to settle %d claims: %s",
+                    guild_id,
+                    channel_id,
+                    len(release_ids),
+                    exc.reason,
+                )
                 self._unsettled.update((guild_id, rid) for rid in release_ids)
                 result.unresolved = len(release_ids)
                 return result
         except Exception:
-            log.warning("guild %s: reading channel %s to settle %d claims failed", guild_id, channel_id,
-                        len(release_ids), exc_info=True)
+            log.warning(
+                "guild %s: reading channel %s to settle %d claims failed",
+                guild_id,
+                channel_id,
+                len(release_ids),
+                exc_info=True,
+            )
             self._unsettled.update((guild_id, rid) for rid in release_ids)
             result.unresolved = len(release_ids)
             return result
@@ -362,11 +401,19 @@ class Deliverer:
                 log.warning("guild %s: channel %s unavailable: %s", guild_id, channel_id, exc.reason)
                 break
             except Exception as exc:
-                log.warning("guild %s: send failed; settling %d releases from the channel", guild_id,
-                            len(release_ids), exc_info=True)
-                settled = await self._settle(guild_id, channel_id, release_ids,
-                                             {rid: a.release.id for a in batch for rid in a.release_ids},
-                                             after_failure=True)
+                log.warning(
+                    "guild %s: send failed; settling %d releases from the channel",
+                    guild_id,
+                    len(release_ids),
+                    exc_info=True,
+                )
+                settled = await self._settle(
+                    guild_id,
+                    channel_id,
+                    release_ids,
+                    {rid: a.release.id for a in batch for rid in a.release_ids},
+                    after_failure=True,
+                )
                 if settled.confirmed:  # Discord had created the message after all
                     done = [a for a in batch if a.release.id in settled.confirmed_ids]
                     result.messages += 1
@@ -395,13 +442,28 @@ class Deliverer:
             async with self.db.sessions() as session:
                 for a in batch:
                     session.add(
-                        Delivery(guild_id=guild_id, release_id=a.release.id, status="claimed",
-                                 channel_id=channel_id, claimed_at=now, run_id=run_id, owner=self._owner)
+                        Delivery(
+                            guild_id=guild_id,
+                            release_id=a.release.id,
+                            status="claimed",
+                            channel_id=channel_id,
+                            claimed_at=now,
+                            run_id=run_id,
+                            owner=self._owner,
+                        )
                     )
                     for twin in a.twins:
                         session.add(
-                            Delivery(guild_id=guild_id, release_id=twin.id, status="claimed", channel_id=channel_id,
-                                     folded_into=a.release.id, claimed_at=now, run_id=run_id, owner=self._owner)
+                            Delivery(
+                                guild_id=guild_id,
+                                release_id=twin.id,
+                                status="claimed",
+                                channel_id=channel_id,
+                                folded_into=a.release.id,
+                                claimed_at=now,
+                                run_id=run_id,
+                                owner=self._owner,
+                            )
                         )
                 await session.commit()
         except IntegrityError:
@@ -445,19 +507,30 @@ class Deliverer:
         """
         now = self.clock()
         async with self.db.sessions() as session:
-            confirmed = (await session.execute(
-                update(Delivery)
-                .where(Delivery.guild_id == guild_id, Delivery.release_id.in_(release_ids),
-                       Delivery.status == "claimed")
-                .values(status="sent", message_id=message_id, sent_at=now)
-            )).rowcount or 0
+            confirmed = (
+                await session.execute(
+                    update(Delivery)
+                    .where(
+                        Delivery.guild_id == guild_id,
+                        Delivery.release_id.in_(release_ids),
+                        Delivery.status == "claimed",
+                    )
+                    .values(status="sent", message_id=message_id, sent_at=now)
+                )
+            ).rowcount or 0
             if confirmed < len(set(release_ids)):
-                log.error("guild %s: message %s confirmed %d of %d claimed releases (a claim was settled "
-                          "elsewhere meanwhile)", guild_id, message_id, confirmed, len(set(release_ids)))
+                log.error(
+                    "guild %s: message %s confirmed %d of %d claimed releases (a claim was settled "
+                    "elsewhere meanwhile)",
+                    guild_id,
+                    message_id,
+                    confirmed,
+                    len(set(release_ids)),
+                )
             guild = await session.get(Guild, guild_id)
             if guild is not None and guild.channel_problem is not None:
                 guild.channel_problem = None
-                await queries.forget_channel_notice(session, guild_id)
+                await guilds.forget_channel_notice(session, guild_id)
             await session.commit()
         return confirmed
 
@@ -466,7 +539,7 @@ class Deliverer:
             guild = await session.get(Guild, guild_id)
             if guild is not None:
                 if guild.channel_problem is None:  # a new problem: the next command says so once
-                    await queries.forget_channel_notice(session, guild_id)
+                    await guilds.forget_channel_notice(session, guild_id)
                 guild.channel_problem = reason
                 await session.commit()
 
@@ -475,7 +548,9 @@ def _render_components_function() -> Callable | None:
     found = getattr(_render, "render_components", None)
     if found is None:
         try:
-            from bot.delivery import components as module  # the post buttons, when present
+            from bot.delivery import (
+                components as module,  # the post buttons, when present
+            )
         except ImportError:
             return None
         found = getattr(module, "render_components", None)

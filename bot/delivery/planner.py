@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.tracking.editions import are_twins, edition_marker
 from storage.models import ArtistRelease, Delivery, Follow, Guild, Release
 
+
 @dataclass
 class Announcement:
     """One post: ``release`` (the main edition) and ``twins`` folded into it (e.g. its "Clean" edition)."""
@@ -32,7 +33,6 @@ class Announcement:
     def release_ids(self) -> list[str]:
         """The main release id, then the twins' ids."""
         return [self.release.id, *(t.id for t in self.twins)]
-
 
 
 def _main_rank(release: Release) -> int:
@@ -79,8 +79,12 @@ FILTER_KEYWORDS: dict[str, tuple[str, ...]] = {
     "sped_up": ("sped up", "sped-up", "speed up", "nightcore", "slowed", "slowed + reverb"),
     "instrumental": ("instrumental", "instrumentals", "karaoke"),
 }
-FILTER_NAMES = {"remix": "remixes", "live": "live versions", "sped_up": "sped-up / slowed versions",
-                "instrumental": "instrumental versions"}
+FILTER_NAMES = {
+    "remix": "remixes",
+    "live": "live versions",
+    "sped_up": "sped-up / slowed versions",
+    "instrumental": "instrumental versions",
+}
 _FILTER_RES: dict[str, re.Pattern[str]] = {
     "remix": re.compile(r"\b(?:remix(?:es|ed)?|rmx)\b", re.IGNORECASE),
     "live": re.compile(r"[(\[]\s*live\b|\s-\s*live\b|\blive\s+(?:at|from|in)\b|\bunplugged\b", re.IGNORECASE),
@@ -103,16 +107,20 @@ class GuildFilters:
     mute_appearances: frozenset[str] = frozenset()
 
     @classmethod
-    def from_json(cls, data: dict | None) -> "GuildFilters":
+    def from_json(cls, data: dict | None) -> GuildFilters:
         """From ``guilds.filters`` (unknown kinds are ignored)."""
         data = data or {}
-        return cls(frozenset(k for k in data.get("skip") or () if k in FILTER_KEYWORDS),
-                   frozenset(str(a) for a in data.get("mute_appearances") or ()))
+        return cls(
+            frozenset(k for k in data.get("skip") or () if k in FILTER_KEYWORDS),
+            frozenset(str(a) for a in data.get("mute_appearances") or ()),
+        )
 
     def to_json(self) -> dict:
         """For ``guilds.filters``: sorted, stable lists."""
-        return {"skip": [k for k in FILTER_KEYWORDS if k in self.skip],
-                "mute_appearances": sorted(self.mute_appearances)}
+        return {
+            "skip": [k for k in FILTER_KEYWORDS if k in self.skip],
+            "mute_appearances": sorted(self.mute_appearances),
+        }
 
 
 def title_filter(release: Release, skip: frozenset[str] | set[str]) -> str | None:
@@ -122,8 +130,9 @@ def title_filter(release: Release, skip: frozenset[str] | set[str]) -> str | Non
             continue
         if _FILTER_RES[kind].search(release.name or ""):
             return kind
-        if kind == "remix" and any(isinstance(x, dict) and x.get("kind") == "remix_of"
-                                   for x in (getattr(release, "labels", None) or ())):
+        if kind == "remix" and any(
+            isinstance(x, dict) and x.get("kind") == "remix_of" for x in (getattr(release, "labels", None) or ())
+        ):
             return kind
     return None
 
@@ -178,8 +187,7 @@ async def _pending_links(session: AsyncSession, guild_id: int) -> list[tuple[Rel
     return list(out.values())
 
 
-def skip_reason(release: Release, links: set[tuple[str, str]], groups: set[str],
-                filters: GuildFilters) -> str | None:
+def skip_reason(release: Release, links: set[tuple[str, str]], groups: set[str], filters: GuildFilters) -> str | None:
     """Why ``release`` (with its qualifying ``links``) is not posted to a guild, or None to post it.
 
     ``"type"``: no link in a wanted album group; ``"muted"``: every wanted link is an
@@ -193,14 +201,17 @@ def skip_reason(release: Release, links: set[tuple[str, str]], groups: set[str],
         # An appearance: listed in the artist's appears_on group, or the artist is not one of the
         # release's own artists (Spotify's 2026 listings carry no album_group, so the stored group
         # of a combined listing can say "single" for what is really an appearance).
-        if all(a in filters.mute_appearances and (g == "appears_on" or (main_artists and a not in main_artists))
-               for a, g in wanted_links):
+        if all(
+            a in filters.mute_appearances and (g == "appears_on" or (main_artists and a not in main_artists))
+            for a, g in wanted_links
+        ):
             return "muted"
     return title_filter(release, filters.skip)
 
 
-async def plan_pending(session: AsyncSession, guild_id: int, album_groups: Sequence[str] | None = None,
-                       filters: GuildFilters | None = None) -> PendingPlan:
+async def plan_pending(
+    session: AsyncSession, guild_id: int, album_groups: Sequence[str] | None = None, filters: GuildFilters | None = None
+) -> PendingPlan:
     """Split the guild's new releases into what to post and what to skip for good (:class:`PendingPlan`).
 
     ``album_groups`` / ``filters`` default to the guild's stored settings. Reads only.
@@ -227,15 +238,17 @@ async def plan_pending(session: AsyncSession, guild_id: int, album_groups: Seque
     return plan
 
 
-async def split_pending(session: AsyncSession, guild_id: int,
-                        album_groups: Sequence[str] | None = None) -> tuple[list[Release], list[Release]]:
+async def split_pending(
+    session: AsyncSession, guild_id: int, album_groups: Sequence[str] | None = None
+) -> tuple[list[Release], list[Release]]:
     """(:func:`pending_releases`, :func:`unwanted_releases`) from one query (see :func:`plan_pending`)."""
     plan = await plan_pending(session, guild_id, album_groups)
     return plan.wanted, [r for r, _reason in plan.skipped]
 
 
-async def pending_releases(session: AsyncSession, guild_id: int,
-                           album_groups: Sequence[str] | None = None) -> list[Release]:
+async def pending_releases(
+    session: AsyncSession, guild_id: int, album_groups: Sequence[str] | None = None
+) -> list[Release]:
     """Releases new for guild ``guild_id`` (see module docstring) that it wants posted, oldest first seen first.
 
     Only releases with a qualifying link in one of ``album_groups`` (default: the
@@ -245,8 +258,9 @@ async def pending_releases(session: AsyncSession, guild_id: int,
     return (await split_pending(session, guild_id, album_groups))[0]
 
 
-async def unwanted_releases(session: AsyncSession, guild_id: int,
-                            album_groups: Sequence[str] | None = None) -> list[Release]:
+async def unwanted_releases(
+    session: AsyncSession, guild_id: int, album_groups: Sequence[str] | None = None
+) -> list[Release]:
     """Releases new for the guild that are not to be posted: every qualifying link is in a group it
     does not want, or the guild's filters (``/settings filters``) exclude it.
 
@@ -256,8 +270,9 @@ async def unwanted_releases(session: AsyncSession, guild_id: int,
     return (await split_pending(session, guild_id, album_groups))[1]
 
 
-async def pending_announcements(session: AsyncSession, guild_id: int,
-                                album_groups: Sequence[str] | None = None) -> list[Announcement]:
+async def pending_announcements(
+    session: AsyncSession, guild_id: int, album_groups: Sequence[str] | None = None
+) -> list[Announcement]:
     """What guild ``guild_id`` has not been told yet: :func:`pending_releases` folded by :func:`fold_twins`.
 
     Oldest first seen first. Reads only; the ledger is written by the deliverer.

@@ -72,7 +72,9 @@ def _artist_pairs(artists: Iterable[Any]) -> list[tuple[str, str]]:
 def _artist_line(artists: Iterable[Any], limit: int) -> str:
     """Artists as markdown links, dropping the tail ("… and N more") to stay within ``limit``."""
     links = [
-        f"[{escape_markdown(name or artist_id)}]({ARTIST_URL.format(artist_id)})" if artist_id else escape_markdown(name)
+        f"[{escape_markdown(name or artist_id)}]({ARTIST_URL.format(artist_id)})"
+        if artist_id
+        else escape_markdown(name)
         for artist_id, name in _artist_pairs(artists)
     ]
     line = ""
@@ -87,8 +89,13 @@ def _artist_line(artists: Iterable[Any], limit: int) -> str:
 
 
 LABEL_NAME_LIMIT = 200  # a referenced release's title inside a label line
-_EDITION_TEXT = {"deluxe": "Deluxe edition", "anniversary": "Anniversary edition", "expanded": "Expanded edition",
-                 "remaster": "Remastered edition", "special": "New edition"}
+_EDITION_TEXT = {
+    "deluxe": "Deluxe edition",
+    "anniversary": "Anniversary edition",
+    "expanded": "Expanded edition",
+    "remaster": "Remastered edition",
+    "special": "New edition",
+}
 
 
 def _plural(n: int, one: str, many: str) -> str:
@@ -114,8 +121,10 @@ def label_lines(release: Any) -> list[str]:
         kind = label.get("kind")
         if kind == "carries_singles":
             new, known = int(label.get("new_tracks") or 0), int(label.get("known_tracks") or 0)
-            lines.append(f"{_plural(new, 'new track', 'new tracks')}, "
-                         f"{known} already out as {'a single' if known == 1 else 'singles'}")
+            lines.append(
+                f"{_plural(new, 'new track', 'new tracks')}, "
+                f"{known} already out as {'a single' if known == 1 else 'singles'}"
+            )
         elif kind in ("edition_of", "deluxe_of"):
             text = f"{_EDITION_TEXT.get(label.get('edition') or 'deluxe', 'New edition')} of {_ref(label)}"
             bonus = label.get("bonus_tracks")
@@ -126,8 +135,9 @@ def label_lines(release: Any) -> list[str]:
             many = (getattr(release, "total_tracks", None) or 1) > 1
             lines.append(f"{'Remixes' if many else 'Remix'} of {_ref(label)}")
         elif kind == "back_catalogue":
-            released = format_release_date(getattr(release, "release_date", "") or "",
-                                           getattr(release, "release_date_precision", None))
+            released = format_release_date(
+                getattr(release, "release_date", "") or "", getattr(release, "release_date_precision", None)
+            )
             lines.append(f"Newly added to Spotify (released {released})" if released else "Newly added to Spotify")
     return lines
 
@@ -143,7 +153,11 @@ def release_embed(release: Any) -> dict[str, Any]:
     per line (at most 2,048 characters); the artist line shrinks to keep it ≤ 4,096.
     """
     fields = [
-        {"name": "Type", "value": _TYPE_LABELS.get((release.album_type or "").lower(), (release.album_type or "?").title()), "inline": True},
+        {
+            "name": "Type",
+            "value": _TYPE_LABELS.get((release.album_type or "").lower(), (release.album_type or "?").title()),
+            "inline": True,
+        },
         {
             "name": "Released",
             "value": format_release_date(release.release_date or "", release.release_date_precision) or "unknown",

@@ -56,7 +56,7 @@ def next_due(day: int, time: str, tz: str, after: dt.datetime) -> dt.datetime:
         zone = ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise ValueError(f"Unknown time zone {tz!r}.") from exc
-    after_utc = after.astimezone(dt.timezone.utc)
+    after_utc = after.astimezone(dt.UTC)
     start = after_utc.astimezone(zone).date() - dt.timedelta(days=1)
     for offset in range(10):
         date = start + dt.timedelta(days=offset)
@@ -65,7 +65,7 @@ def next_due(day: int, time: str, tz: str, after: dt.datetime) -> dt.datetime:
         # fold=0: gap times resolve with the pre-transition offset (i.e. moved forward
         # by the gap once converted), ambiguous times to their first occurrence.
         local = dt.datetime(date.year, date.month, date.day, hour, minute, tzinfo=zone, fold=0)
-        candidate = local.astimezone(dt.timezone.utc)
+        candidate = local.astimezone(dt.UTC)
         if candidate > after_utc:
             return candidate
     raise AssertionError("unreachable: a weekday recurs within 10 days")  # pragma: no cover

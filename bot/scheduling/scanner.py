@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
@@ -45,7 +45,7 @@ class DueScanner:
     def __init__(self, scan: Callable[[], Awaitable[object]], interval_seconds: float) -> None:
         self._scan = scan
         self.interval_seconds = interval_seconds
-        self.scheduler = AsyncIOScheduler(timezone=dt.timezone.utc)
+        self.scheduler = AsyncIOScheduler(timezone=dt.UTC)
         self._current: asyncio.Task | None = None
 
     async def _tick(self) -> None:
@@ -65,7 +65,7 @@ class DueScanner:
             self._tick,
             IntervalTrigger(seconds=self.interval_seconds),
             id=JOB_ID,
-            next_run_time=dt.datetime.now(dt.timezone.utc),
+            next_run_time=dt.datetime.now(dt.UTC),
             coalesce=True,
             max_instances=1,
             misfire_grace_time=None,

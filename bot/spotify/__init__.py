@@ -1,7 +1,13 @@
 """Spotify Web API access: :class:`SpotifyClient`, parsed models and errors."""
 
-from bot.spotify.client import SpotifyClient, detect_spotify_kind, parse_spotify_id, utcnow
-from bot.spotify.errors import SpotifyAuthError, SpotifyCooldown, SpotifyError, SpotifyNotFound
+from bot.spotify.client import SpotifyClient, utcnow
+from bot.spotify.errors import (
+    SpotifyAuthError,
+    SpotifyCooldown,
+    SpotifyError,
+    SpotifyNotFound,
+)
+from bot.spotify.links import detect_spotify_kind, parse_spotify_id
 from bot.spotify.models import ALBUM_GROUPS, Album, Artist, ArtistRef, Page, Track
 
 __all__ = [

@@ -38,9 +38,21 @@ from urllib.parse import parse_qs, quote, urlsplit
 import aiohttp
 import yarl
 from aiolimiter import AsyncLimiter
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
 
-from bot.spotify.errors import SpotifyAuthError, SpotifyCooldown, SpotifyError, SpotifyNotFound
+from bot.clock import utcnow
+from bot.spotify.errors import (
+    SpotifyAuthError,
+    SpotifyCooldown,
+    SpotifyError,
+    SpotifyNotFound,
+)
 from bot.spotify.models import Album, Artist, Page, Playlist, PlaylistEntry
 
 __all__ = [
@@ -48,9 +60,6 @@ __all__ = [
     "MAX_PAGE_LIMIT",
     "MAX_PLAYLIST_PAGE_LIMIT",
     "SpotifyClient",
-    "detect_spotify_kind",
-    "parse_spotify_id",
-    "utcnow",
 ]
 
 log = logging.getLogger(__name__)
@@ -67,11 +76,6 @@ DEFAULT_QUOTA_RETRY_AFTER = 86400.0
 _DEFAULT_RATE_LIMIT_RETRY_AFTER = 1.0  # seconds, for a short 429 without Retry-After
 _TOKEN_EARLY_EXPIRY = 60.0  # seconds before expires_in at which a token is renewed
 _QUOTA_REASON = "QUOTA_EXCEEDED"
-
-
-def utcnow() -> dt.datetime:
-    """The current time as an aware UTC datetime (the default ``clock``)."""
-    return dt.datetime.now(dt.timezone.utc)
 
 
 class _Retryable(Exception):
@@ -199,9 +203,11 @@ class SpotifyClient:
         self.limiter = rolling_window_limiter(max(1, self.rate_limit_per_30s // n))
 
     def __repr__(self) -> str:
-        return f"SpotifyClient(client_id={self._client_id!r}, api_base_url={self._api_base_url!r}, market={self.market!r})"
+        return (
+            f"SpotifyClient(client_id={self._client_id!r}, api_base_url={self._api_base_url!r}, market={self.market!r})"
+        )
 
-    async def __aenter__(self) -> "SpotifyClient":
+    async def __aenter__(self) -> SpotifyClient:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -217,7 +223,7 @@ class SpotifyClient:
     @cooldown_until.setter
     def cooldown_until(self, value: dt.datetime | None) -> None:
         if value is not None and value.tzinfo is None:
-            value = value.replace(tzinfo=dt.timezone.utc)
+            value = value.replace(tzinfo=dt.UTC)
         self._cooldown_until = value
 
     def _check_cooldown(self) -> None:
@@ -334,13 +340,15 @@ class SpotifyClient:
         data = await self._api("playlist", f"{self._api_base_url}/playlists/{_path_id(playlist_id)}", params)
         try:
             embedded = data.get("items") if isinstance(data.get("items"), dict) else data.get("tracks")
-            first_page = (_playlist_page(embedded) if isinstance(embedded, dict) and "items" in embedded
-                          else None)
+            first_page = _playlist_page(embedded) if isinstance(embedded, dict) and "items" in embedded else None
             total = embedded.get("total") if isinstance(embedded, dict) else None
             return Playlist(
-                id=data["id"], name=data.get("name") or "",
+                id=data["id"],
+                name=data.get("name") or "",
                 owner_name=(data.get("owner") or {}).get("display_name") or (data.get("owner") or {}).get("id") or "",
-                public=data.get("public"), total=int(total) if total is not None else None, first_page=first_page,
+                public=data.get("public"),
+                total=int(total) if total is not None else None,
+                first_page=first_page,
             )
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
             raise SpotifyError(f"Spotify playlist: malformed object ({exc!r})") from None
@@ -357,7 +365,9 @@ class SpotifyClient:
         """
         params = {"limit": str(max(1, min(MAX_PLAYLIST_PAGE_LIMIT, int(limit)))), "offset": str(max(0, int(offset)))}
         self._add_market(params)
-        data = await self._api("playlist_items", f"{self._api_base_url}/playlists/{_path_id(playlist_id)}/items", params)
+        data = await self._api(
+            "playlist_items", f"{self._api_base_url}/playlists/{_path_id(playlist_id)}/items", params
+        )
         return _playlist_page(data)
 
     async def playlist_items_next(self, page: Page) -> Page | None:
@@ -476,7 +486,7 @@ class SpotifyClient:
             ) as resp:
                 body = await resp.read()
                 status, resp_headers = resp.status, resp.headers
-        except asyncio.TimeoutError:
+        except TimeoutError:
             log.debug("Spotify %s: timed out after %.1f s", what, self.timeout)
             raise _Retryable(f"timed out after {self.timeout:g} s") from None
         except aiohttp.ClientError as exc:
@@ -502,7 +512,9 @@ class SpotifyClient:
                 self.rate_limited += 1
             retry_after = _retry_after_seconds(headers.get("Retry-After"), self._clock())
             if reason == _QUOTA_REASON:
-                raise self._start_cooldown(retry_after if retry_after is not None else DEFAULT_QUOTA_RETRY_AFTER, reason)
+                raise self._start_cooldown(
+                    retry_after if retry_after is not None else DEFAULT_QUOTA_RETRY_AFTER, reason
+                )
             if retry_after is None:
                 retry_after = _DEFAULT_RATE_LIMIT_RETRY_AFTER
             if retry_after > self.max_retry_after:
@@ -511,7 +523,9 @@ class SpotifyClient:
         if status >= 500:
             raise _Retryable(f"HTTP {status} {message}".rstrip(), status=status)
         if status == 404 or (status == 400 and _INVALID_ID_RE.search(message or "")):
-            raise SpotifyNotFound(f"Spotify {endpoint}: not found (HTTP {status}{': ' + message if message else ''})", status=status)
+            raise SpotifyNotFound(
+                f"Spotify {endpoint}: not found (HTTP {status}{': ' + message if message else ''})", status=status
+            )
         if status == 401:
             raise SpotifyAuthError(f"Spotify {endpoint}: HTTP 401 with a fresh access token ({message})", status=401)
         raise SpotifyError(f"Spotify {endpoint}: HTTP {status}{': ' + message if message else ''}", status=status)
@@ -545,7 +559,7 @@ class SpotifyClient:
             return token
 
     def _basic_auth(self) -> str:
-        raw = f"{self._client_id}:{self._client_secret}".encode("utf-8")
+        raw = f"{self._client_id}:{self._client_secret}".encode()
         return "Basic " + base64.b64encode(raw).decode("ascii")
 
     async def _request_token(self) -> tuple[str, float]:
@@ -643,8 +657,10 @@ def _album_page(data: dict[str, Any], album_group: str | None) -> Page:
 
 
 def _playlist_page(data: dict[str, Any]) -> Page:
-    entries = tuple(PlaylistEntry.from_api(e) if isinstance(e, dict) else PlaylistEntry("unavailable")
-                    for e in data.get("items") or [])
+    entries = tuple(
+        PlaylistEntry.from_api(e) if isinstance(e, dict) else PlaylistEntry("unavailable")
+        for e in data.get("items") or []
+    )
     return Page(
         items=entries,
         total=int(data.get("total") or 0),
@@ -695,66 +711,5 @@ def _retry_after_seconds(value: str | None, now: dt.datetime) -> float | None:
     except (TypeError, ValueError):
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.timezone.utc)
+        when = when.replace(tzinfo=dt.UTC)
     return max(0.0, (when - now).total_seconds())
-
-
-# -- user input ------------------------------------------------------------------------
-
-_KINDS = ("artist", "album", "track", "playlist", "show", "episode", "audiobook", "user")
-_ID = r"[A-Za-z0-9]{22}"
-_URL_RE = re.compile(
-    r"^(?:https?://)?(?:open|play)\.spotify\.com/"
-    r"(?:intl-[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]+)?/)?"
-    r"(?:embed/)?"
-    r"(?P<kind>[a-z]+)/(?P<id>[^/?#\s]+)/?(?:[?#]\S*)?$",
-    re.IGNORECASE,
-)
-_URI_RE = re.compile(r"^spotify:(?P<kind>[a-z]+):(?P<id>[^:\s]+)$", re.IGNORECASE)
-_BARE_ID_RE = re.compile(rf"^{_ID}$")
-
-
-def _split(text: str) -> tuple[str, str] | None:
-    """``(kind, id)`` of a Spotify URL/URI, or None."""
-    if not isinstance(text, str):
-        return None
-    text = text.strip().strip("<>").strip()
-    match = _URL_RE.match(text) or _URI_RE.match(text)
-    if not match:
-        return None
-    kind = match.group("kind").lower()
-    if kind not in _KINDS:
-        return None
-    return kind, match.group("id")
-
-
-def parse_spotify_id(text: str, kind: str = "artist") -> str | None:
-    """The Spotify id of ``kind`` in ``text``, or None.
-
-    Accepts ``https://open.spotify.com/<kind>/<id>`` (with or without scheme, a
-    ``?si=…`` query, an ``intl-xx/`` path prefix, surrounding ``<…>``),
-    ``spotify:<kind>:<id>``, or a bare 22-character base62 id. A link or URI of
-    another kind (an album link when ``kind="artist"``) gives None; use
-    :func:`detect_spotify_kind` to say what it is.
-    """
-    if not isinstance(text, str):
-        return None
-    stripped = text.strip()
-    if _BARE_ID_RE.match(stripped):
-        return stripped
-    split = _split(stripped)
-    if split is None:
-        return None
-    found_kind, found_id = split
-    if found_kind != kind.lower() or not _BARE_ID_RE.match(found_id):
-        return None
-    return found_id
-
-
-def detect_spotify_kind(text: str) -> str | None:
-    """What a Spotify URL or URI points at: ``"artist"``, ``"album"``, ``"track"``,
-    ``"playlist"`` (also ``"show"``, ``"episode"``, ``"audiobook"``, ``"user"``), or None
-    for anything else, including a bare id (which carries no kind).
-    """
-    split = _split(text)
-    return split[0] if split else None

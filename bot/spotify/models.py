@@ -44,7 +44,7 @@ class Artist:
         return f"https://open.spotify.com/artist/{self.id}"
 
     @classmethod
-    def from_api(cls, data: dict[str, Any]) -> "Artist":
+    def from_api(cls, data: dict[str, Any]) -> Artist:
         """Parse an artist object. Raises ``KeyError`` when ``id``/``name`` are missing."""
         images = data.get("images") or []
         followers = (data.get("followers") or {}).get("total")
@@ -95,7 +95,7 @@ class Album:
         return f"https://open.spotify.com/album/{self.id}"
 
     @classmethod
-    def from_api(cls, data: dict[str, Any], album_group: str | None = None) -> "Album":
+    def from_api(cls, data: dict[str, Any], album_group: str | None = None) -> Album:
         """Parse an album object; ``album_group`` fills in when the payload lacks it.
 
         Raises ``KeyError`` when ``id``/``name`` are missing.
@@ -170,7 +170,7 @@ class PlaylistEntry:
     artists: tuple[ArtistRef, ...] = ()
 
     @classmethod
-    def from_api(cls, data: dict[str, Any]) -> "PlaylistEntry":
+    def from_api(cls, data: dict[str, Any]) -> PlaylistEntry:
         """Parse a playlist entry; never raises on a partial object (it becomes ``unavailable``)."""
         item = data.get("item") or data.get("track")
         if not isinstance(item, dict):
@@ -179,8 +179,11 @@ class PlaylistEntry:
             return cls("local", None, item.get("name") or "")
         if (item.get("type") or "track") != "track" or item.get("episode") is True:
             return cls("episode", item.get("id"), item.get("name") or "")
-        artists = tuple(ArtistRef(a["id"], a.get("name") or "") for a in item.get("artists") or []
-                        if isinstance(a, dict) and a.get("id"))
+        artists = tuple(
+            ArtistRef(a["id"], a.get("name") or "")
+            for a in item.get("artists") or []
+            if isinstance(a, dict) and a.get("id")
+        )
         if not item.get("id") and not artists:
             return cls("unavailable")
         return cls("track", item.get("id"), item.get("name") or "", artists)
@@ -196,7 +199,7 @@ class Playlist:
     owner_name: str = ""
     public: bool | None = None
     total: int | None = None
-    first_page: "Page | None" = None
+    first_page: Page | None = None
 
     @property
     def url(self) -> str:

@@ -140,7 +140,9 @@ class _Listing:
         return None
 
 
-async def scan_group(fetcher: Fetcher, group: str, max_pages: int, *, stop_at_known: set[str] | None = None) -> tuple[int, list[Any], bool]:
+async def scan_group(
+    fetcher: Fetcher, group: str, max_pages: int, *, stop_at_known: set[str] | None = None
+) -> tuple[int, list[Any], bool]:
     """Page ``group`` exactly (``include_groups=<group>``): ``(total, items, complete)``.
 
     With ``stop_at_known`` it stops after the page holding the first known id.
@@ -160,8 +162,9 @@ async def scan_group(fetcher: Fetcher, group: str, max_pages: int, *, stop_at_kn
     return total, items, len(items) >= total
 
 
-async def resync(fetcher: Fetcher, groups: Sequence[str], known: dict[str, str], *, head_new: set[str],
-                 max_pages: int) -> Detection:
+async def resync(
+    fetcher: Fetcher, groups: Sequence[str], known: dict[str, str], *, head_new: set[str], max_pages: int
+) -> Detection:
     """Read every tracked group whole (baseline, a newly tracked group, an old-format state).
 
     For a group in ``head_new`` that already has known releases, the unknown items
@@ -197,14 +200,24 @@ async def resync(fetcher: Fetcher, groups: Sequence[str], known: dict[str, str],
     return det
 
 
-def _whole_state(groups: Sequence[str], counts: dict[str, int], heads: dict[str, list[str]],
-                 tails: dict[str, str | None], listing: list[str]) -> dict[str, Any]:
+def _whole_state(
+    groups: Sequence[str],
+    counts: dict[str, int],
+    heads: dict[str, list[str]],
+    tails: dict[str, str | None],
+    listing: list[str],
+) -> dict[str, Any]:
     """The v2 state of a listing read whole: ``listing`` is the union's ids in API order."""
     total = sum(counts.values())
     offset = probe_offset(groups, counts, total)
     return {
-        "v": STATE_VERSION, "groups": list(groups), "counts": counts, "heads": heads,
-        "tails": tails, "total": total, "window": {"offset": offset, "ids": listing[offset:offset + PAGE]},
+        "v": STATE_VERSION,
+        "groups": list(groups),
+        "counts": counts,
+        "heads": heads,
+        "tails": tails,
+        "total": total,
+        "window": {"offset": offset, "ids": listing[offset : offset + PAGE]},
     }
 
 
@@ -240,8 +253,11 @@ async def recheck(fetcher: Fetcher, groups: Sequence[str], known: dict[str, str]
     counts: dict[str, int] = {}
     if own:
         read = await _read_listing(fetcher, ",".join(own), max_pages)
-        grouped = read is not None and all(a.album_type in own for a in read[1]) and [
-            own.index(a.album_type) for a in read[1]] == sorted(own.index(a.album_type) for a in read[1])
+        grouped = (
+            read is not None
+            and all(a.album_type in own for a in read[1])
+            and [own.index(a.album_type) for a in read[1]] == sorted(own.index(a.album_type) for a in read[1])
+        )
         if grouped:
             for g in own:
                 per_group[g] = [a for a in read[1] if a.album_type == g]
@@ -264,13 +280,16 @@ async def recheck(fetcher: Fetcher, groups: Sequence[str], known: dict[str, str]
             if album.id in known:
                 seen_known = True
                 continue
-            det.new.append(Found(album, g, back_catalogue=seen_known and g != "appears_on",
-                                 position=len(listing) + i, group_index=i))
+            det.new.append(
+                Found(
+                    album, g, back_catalogue=seen_known and g != "appears_on", position=len(listing) + i, group_index=i
+                )
+            )
         listing.extend(a.id for a in items)
     det.state = _whole_state(groups, counts, heads, tails, listing)
     det.changed = bool(det.new)
     det.naive_pages = _naive(det.state["total"])
-    det.lower_bound = 1 + pages_to_cover([f.position for f in det.new if f.position is not None], range(0, PAGE))
+    det.lower_bound = 1 + pages_to_cover([f.position for f in det.new if f.position is not None], range(PAGE))
     return det
 
 
@@ -292,8 +311,13 @@ async def detect(fetcher: Fetcher, state: dict[str, Any], known_loader, *, max_p
     t2 = probe.total
     ids = [a.id for a in probe.items]
     stored_ids = list(window.get("ids") or [])
-    if (t2 == total and window.get("offset") == o and len(ids) >= len(stored_ids)
-            and ids[:len(stored_ids)] == stored_ids and (stored_ids or t2 == 0)):
+    if (
+        t2 == total
+        and window.get("offset") == o
+        and len(ids) >= len(stored_ids)
+        and ids[: len(stored_ids)] == stored_ids
+        and (stored_ids or t2 == 0)
+    ):
         new_state = dict(state)
         return Detection(changed=False, state=new_state, naive_pages=_naive(t2))
 
@@ -330,8 +354,11 @@ async def detect(fetcher: Fetcher, state: dict[str, Any], known_loader, *, max_p
                 # Grew by more than its head shows: something landed mid-group (back catalogue).
                 total_g, items, _ = await scan_group(fetcher, g, max_pages)
                 head_ids = {f.album.id for f in head}
-                extra = [Found(a, g, back_catalogue=True, group_index=i)
-                         for i, a in enumerate(items) if unknown(a) and a.id not in head_ids]
+                extra = [
+                    Found(a, g, back_catalogue=True, group_index=i)
+                    for i, a in enumerate(items)
+                    if unknown(a) and a.id not in head_ids
+                ]
                 head.extend(extra)
             if total_g < counts[g] + len(head):
                 removal[0] = True
@@ -351,9 +378,7 @@ async def detect(fetcher: Fetcher, state: dict[str, Any], known_loader, *, max_p
         after = listing.items.get(o + 1)
         anchor_ok = first is not None and first.id == tails[g0]
         if anchor_ok and after is not None:
-            if unknown(after) and after.album_type == g0:
-                anchor_ok = False
-            elif not unknown(after) and known.get(after.id) == g0:
+            if (unknown(after) and after.album_type == g0) or (not unknown(after) and known.get(after.id) == g0):
                 anchor_ok = False
 
     def previous_nonempty(j: int) -> str | None:
@@ -405,8 +430,12 @@ async def detect(fetcher: Fetcher, state: dict[str, Any], known_loader, *, max_p
                 j += 1
                 continue
             rest = sum(counts[h] for h in groups[j:])
-            if (shortcuts and pos + rest == t2 and not any(p >= pos and unknown(a) for p, a in listing.items.items())
-                    and layout_holds(j, pos)):
+            if (
+                shortcuts
+                and pos + rest == t2
+                and not any(p >= pos and unknown(a) for p, a in listing.items.items())
+                and layout_holds(j, pos)
+            ):
                 for h in groups[j:]:
                     starts[h] = pos
                     counts2[h] = counts[h]
@@ -450,9 +479,15 @@ async def detect(fetcher: Fetcher, state: dict[str, Any], known_loader, *, max_p
             if before is None and pos > 0 and not shortcuts:
                 before = await listing.at(pos - 1)
             boundary_ok = before is None or (
-                known.get(before.id, g) != g if not unknown(before) else before.album_type != g)
-            if (boundary_ok and k is not None and h is not None and k.id == h
-                    and all(a.album_type == g for a in unknowns)):
+                known.get(before.id, g) != g if not unknown(before) else before.album_type != g
+            )
+            if (
+                boundary_ok
+                and k is not None
+                and h is not None
+                and k.id == h
+                and all(a.album_type == g for a in unknowns)
+            ):
                 new[g] = [Found(a, g, position=pos + i) for i, a in enumerate(unknowns)]
                 counts2[g] = counts[g] + len(unknowns)
                 pos += counts2[g]
@@ -491,7 +526,7 @@ async def detect(fetcher: Fetcher, state: dict[str, Any], known_loader, *, max_p
             if prev is not None and prev not in exact_done:
                 await exact(prev)
                 pos = starts[prev] + counts2[prev]
-                for h2 in groups[groups.index(prev) + 1:j]:
+                for h2 in groups[groups.index(prev) + 1 : j]:
                     starts[h2] = pos
                     pos += counts2.get(h2, 0)
             await exact(g)
@@ -572,10 +607,15 @@ async def detect(fetcher: Fetcher, state: dict[str, Any], known_loader, *, max_p
         page = await fetcher.combined(o2)
         window_ids = [a.id for a in page.items]
     new_state = {
-        "v": STATE_VERSION, "groups": list(groups), "counts": {g: counts2.get(g, 0) for g in groups},
-        "heads": heads, "tails": tails, "total": pos if consistent else sum(counts2.values()),
+        "v": STATE_VERSION,
+        "groups": list(groups),
+        "counts": {g: counts2.get(g, 0) for g in groups},
+        "heads": heads,
+        "tails": tails,
+        "total": pos if consistent else sum(counts2.values()),
         "window": {"offset": o2, "ids": window_ids if consistent else []},
     }
     lower = 1 + pages_to_cover(needed, probe_range)
-    return Detection(changed=True, state=new_state, new=found, lower_bound=lower, naive_pages=_naive(t2),
-                     fallbacks=fallbacks)
+    return Detection(
+        changed=True, state=new_state, new=found, lower_bound=lower, naive_pages=_naive(t2), fallbacks=fallbacks
+    )

@@ -35,6 +35,7 @@ def edition_marker(name: str) -> tuple[str, str | None]:
     marker = (match.group("dash") or match.group("paren")).lower()
     return match.group("base").strip(), marker
 
+
 def _date_of(release: Any) -> dt.date | None:
     text = release.release_date or ""
     try:
@@ -79,9 +80,13 @@ def is_reissue(a: Any, b: Any) -> bool:
         return False
     if {x["id"] for x in a.artists or []} != {x["id"] for x in b.artists or []}:
         return False
-    return (a.album_type == b.album_type and (a.release_date or "") == (b.release_date or "")
-            and a.release_date_precision == b.release_date_precision
-            and a.total_tracks is not None and a.total_tracks == b.total_tracks)
+    return (
+        a.album_type == b.album_type
+        and (a.release_date or "") == (b.release_date or "")
+        and a.release_date_precision == b.release_date_precision
+        and a.total_tracks is not None
+        and a.total_tracks == b.total_tracks
+    )
 
 
 def same_release(new: Any, known: Any) -> str | None:

@@ -56,9 +56,10 @@ from typing import Any
 
 from sqlalchemy import delete, select, update
 
-from bot.tracking.editions import are_twins, edition_marker
+from bot.clock import utcnow
 from bot.spotify.errors import SpotifyCooldown
-from storage import queries
+from bot.tracking.editions import are_twins, edition_marker
+from storage import spotify_state
 from storage.db import Database
 from storage.models import ArtistRelease, Release, ReleaseTrack
 
@@ -82,7 +83,9 @@ _REMIX_RES = (
 )
 _EDITION_WORD = r"(?:deluxe|anniversary|expanded|remaster(?:ed)?|edition)"
 _EDITION_RES = (
-    re.compile(r"^(?P<base>.+?)\s*[(\[](?P<tag>[^()\[\]]*\b" + _EDITION_WORD + r"\b[^()\[\]]*)[)\]]\s*$", re.IGNORECASE),
+    re.compile(
+        r"^(?P<base>.+?)\s*[(\[](?P<tag>[^()\[\]]*\b" + _EDITION_WORD + r"\b[^()\[\]]*)[)\]]\s*$", re.IGNORECASE
+    ),
     re.compile(r"^(?P<base>.+?)\s+-\s+(?P<tag>[^-]*\b" + _EDITION_WORD + r"\b.*)$", re.IGNORECASE),
 )
 _SUBTITLE_RE = re.compile(r"^(?P<head>.+?)\s*(?::|\s-\s)\s*.+$")
@@ -211,10 +214,6 @@ def count_matches(tracks: Sequence[_Track], known: Sequence[_Track]) -> int:
 # --- the labeler --------------------------------------------------------------------------
 
 
-def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
-
-
 @dataclass
 class LabelResult:
     """Outcome of :meth:`Labeler.label`.
@@ -250,8 +249,15 @@ class Labeler:
     sighting counts as a back-catalogue addition; ``concurrency``: album fetches at once.
     """
 
-    def __init__(self, db: Database, spotify: Any, *, clock: Callable[[], dt.datetime] = _utcnow,
-                 back_catalogue_days: int = 90, concurrency: int = 8) -> None:
+    def __init__(
+        self,
+        db: Database,
+        spotify: Any,
+        *,
+        clock: Callable[[], dt.datetime] = utcnow,
+        back_catalogue_days: int = 90,
+        concurrency: int = 8,
+    ) -> None:
         self.db = db
         self.spotify = spotify
         self.clock = clock
@@ -271,8 +277,13 @@ class Labeler:
             log.exception("run %s: labelling %d releases failed", run_id, len(ids))
         result.requests = getattr(self.spotify, "request_count", 0) - before
         if result.album_requests or result.labelled:
-            log.info("run %s: %d of %d new releases labelled, %d album requests",
-                     run_id, result.labelled, len(ids), result.album_requests)
+            log.info(
+                "run %s: %d of %d new releases labelled, %d album requests",
+                run_id,
+                result.labelled,
+                len(ids),
+                result.album_requests,
+            )
         return result
 
     async def _label(self, ids: list[str], result: LabelResult) -> None:
@@ -341,8 +352,14 @@ class Labeler:
                     values.update(tracks_fetched=True, upc=album.upc or plan.release.upc)
                     await session.execute(delete(ReleaseTrack).where(ReleaseTrack.release_id == rid))
                     session.add_all(
-                        ReleaseTrack(release_id=rid, position=i, track_id=t.id or None, name=t.name,
-                                     duration_ms=int(t.duration_ms or 0), isrc=t.isrc)
+                        ReleaseTrack(
+                            release_id=rid,
+                            position=i,
+                            track_id=t.id or None,
+                            name=t.name,
+                            duration_ms=int(t.duration_ms or 0),
+                            isrc=t.isrc,
+                        )
                         for i, t in enumerate(album.tracks)
                     )
                 await session.execute(update(Release).where(Release.id == rid).values(**values))
@@ -380,7 +397,9 @@ class Labeler:
             plan.fetch = "single"
         return plan
 
-    def _edition_label(self, plan: _Plan, tracks: list[_Track] | None, stored: dict[str, list[_Track]]) -> dict[str, Any]:
+    def _edition_label(
+        self, plan: _Plan, tracks: list[_Track] | None, stored: dict[str, list[_Track]]
+    ) -> dict[str, Any]:
         original = plan.original
         assert original is not None
         bonus: int | None = None
@@ -391,8 +410,13 @@ class Labeler:
             total, base_total = plan.release.total_tracks, original.total_tracks
             if total is not None and base_total is not None and total >= base_total:
                 bonus = total - base_total
-        return {"kind": "edition_of", "release_id": original.id, "name": original.name,
-                "edition": plan.edition, "bonus_tracks": bonus}
+        return {
+            "kind": "edition_of",
+            "release_id": original.id,
+            "name": original.name,
+            "edition": plan.edition,
+            "bonus_tracks": bonus,
+        }
 
     async def _fetch_all(self, ids: list[str], result: LabelResult) -> dict[str, Any]:
         fetched: dict[str, Any] = {}
@@ -420,7 +444,7 @@ class Labeler:
         if result.cooldown is not None:
             try:
                 async with self.db.sessions() as session:
-                    await queries.set_cooldown(session, result.cooldown.until, result.cooldown.reason)
+                    await spotify_state.set_cooldown(session, result.cooldown.until, result.cooldown.reason)
                     await session.commit()
             except Exception:  # pragma: no cover - the store failing; the client still holds the cooldown
                 log.exception("could not persist the Spotify cooldown")
@@ -461,13 +485,21 @@ def _best_original(release: Release, base: str, pool: Sequence[Release], *, subt
                 continue
             candidates.append(other)
         if candidates:
-            return min(candidates, key=lambda o: (o.album_type != release.album_type,
-                                                 edition_marker(o.name)[1] == "clean", _date_key(o), o.id))
+            return min(
+                candidates,
+                key=lambda o: (
+                    o.album_type != release.album_type,
+                    edition_marker(o.name)[1] == "clean",
+                    _date_key(o),
+                    o.id,
+                ),
+            )
     return None
 
 
-def _carries_singles(total: int, tracks: list[_Track], singles: Iterable[Release],
-                     stored: dict[str, list[_Track]]) -> dict[str, Any] | None:
+def _carries_singles(
+    total: int, tracks: list[_Track], singles: Iterable[Release], stored: dict[str, list[_Track]]
+) -> dict[str, Any] | None:
     known: list[_Track] = []
     for single in singles:
         if remix_base(single.name or "") is not None:
@@ -489,7 +521,7 @@ def _carries_singles(total: int, tracks: list[_Track], singles: Iterable[Release
 
 def _chunks(items: Sequence[Any], size: int = CHUNK):
     for i in range(0, len(items), size):
-        yield items[i:i + size]
+        yield items[i : i + size]
 
 
 async def _releases(session, ids: Sequence[str]) -> dict[str, Release]:
@@ -524,7 +556,9 @@ async def _tracks_of(session, release_ids: Sequence[str]) -> dict[str, list[_Tra
     for chunk in _chunks(list(release_ids)):
         rows = await session.execute(
             select(ReleaseTrack.release_id, ReleaseTrack.name, ReleaseTrack.duration_ms, ReleaseTrack.isrc)
-            .where(ReleaseTrack.release_id.in_(chunk)).order_by(ReleaseTrack.release_id, ReleaseTrack.position))
+            .where(ReleaseTrack.release_id.in_(chunk))
+            .order_by(ReleaseTrack.release_id, ReleaseTrack.position)
+        )
         for release_id, name, duration_ms, isrc in rows:
             out[release_id].append(_Track(normalise_title(name), duration_ms, isrc))
     return dict(out)

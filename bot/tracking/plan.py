@@ -14,7 +14,7 @@ import datetime as dt
 import math
 from dataclasses import dataclass
 
-EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 @dataclass(frozen=True)
@@ -111,8 +111,12 @@ def starvation_bound(due: int, budget: int, share: float, max_check_cost: int = 
 def priority_key(row: ArtistRow) -> tuple:
     """Recently active first (unknown activity last), then longest unchecked (never checked first)."""
     active = row.last_release_at
-    return (active is None, -(active.timestamp()) if active else 0.0,
-            (row.last_checked_at or EPOCH).timestamp(), row.id)
+    return (
+        active is None,
+        -(active.timestamp()) if active else 0.0,
+        (row.last_checked_at or EPOCH).timestamp(),
+        row.id,
+    )
 
 
 def oldest_key(row: ArtistRow) -> tuple:

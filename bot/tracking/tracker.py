@@ -23,15 +23,22 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
+from bot.clock import utcnow
 from bot.spotify.errors import SpotifyCooldown, SpotifyError, SpotifyNotFound
 from bot.tracking import detect as det
 from bot.tracking.editions import same_release
 from bot.tracking.plan import (
-    ArtistRow, Budget, BudgetExhausted, economy_skips, oldest_key, priority_key, recheck_picks, reserve_requests,
+    ArtistRow,
+    Budget,
+    BudgetExhausted,
+    economy_skips,
+    oldest_key,
+    priority_key,
+    recheck_picks,
+    reserve_requests,
     run_budget,
 )
-from storage import coordination as coord
-from storage import queries
+from storage import catalog, guilds, leases, spotify_state
 from storage.db import Database, retry_transaction
 from storage.models import Artist
 
@@ -41,13 +48,9 @@ TRACKED_GROUPS = ("album", "single", "compilation")
 PAGE_LIMIT = 10
 
 
-def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
-
-
 def cooldown_reason(until: dt.datetime) -> str:
     """The ``failed`` reason of an artist skipped because of a Spotify cooldown ending at ``until`` (UTC)."""
-    return f"Spotify cooldown until {until.astimezone(dt.timezone.utc).isoformat(timespec='seconds')}"
+    return f"Spotify cooldown until {until.astimezone(dt.UTC).isoformat(timespec='seconds')}"
 
 
 def failure_reason(exc: BaseException) -> str:
@@ -70,7 +73,7 @@ def release_day(date: str | None) -> dt.datetime | None:
         return None
     parts = (date.split("-") + ["1", "1"])[:3]
     try:
-        return dt.datetime(int(parts[0]), max(1, int(parts[1])), max(1, int(parts[2])), tzinfo=dt.timezone.utc)
+        return dt.datetime(int(parts[0]), max(1, int(parts[1])), max(1, int(parts[2])), tzinfo=dt.UTC)
     except ValueError:
         return None
 
@@ -131,8 +134,9 @@ class TrackResult:
 class _ArtistFetcher:
     """One artist's Spotify pages within a check: each (groups, offset) requested at most once, through the budget."""
 
-    def __init__(self, spotify: Any, artist_id: str, groups: Sequence[str], budget: Budget, *,
-                 reserved: bool = False) -> None:
+    def __init__(
+        self, spotify: Any, artist_id: str, groups: Sequence[str], budget: Budget, *, reserved: bool = False
+    ) -> None:
         self.spotify = spotify
         self.artist_id = artist_id
         self.union = ",".join(groups)
@@ -159,8 +163,9 @@ class _ArtistFetcher:
         page = self.cache.get(key)
         if page is None:
             await self.take()
-            page = await self.spotify.artist_albums(self.artist_id, include_groups=include, limit=PAGE_LIMIT,
-                                                    offset=offset)
+            page = await self.spotify.artist_albums(
+                self.artist_id, include_groups=include, limit=PAGE_LIMIT, offset=offset
+            )
             self.cache[key] = page
         return page
 
@@ -217,7 +222,7 @@ class Tracker:
         db: Database,
         spotify: Any,
         *,
-        clock: Callable[[], dt.datetime] = _utcnow,
+        clock: Callable[[], dt.datetime] = utcnow,
         groups: Sequence[str] = TRACKED_GROUPS,
         concurrency: int = 4,
         max_pages: int = 20,
@@ -260,7 +265,7 @@ class Tracker:
         """
         now = self.clock()
         async with self.db.sessions() as session:
-            until, reason = await queries.get_cooldown(session)
+            until, reason = await spotify_state.get_cooldown(session)
         client_until = getattr(self.spotify, "cooldown_until", None)
         if until is not None and until > now:
             if client_until is None or client_until < until:
@@ -277,7 +282,7 @@ class Tracker:
 
     async def _persist_cooldown(self, cooldown: SpotifyCooldown) -> None:
         async with self._write_lock, self.db.sessions() as session:
-            await queries.set_cooldown(session, cooldown.until, cooldown.reason)
+            await spotify_state.set_cooldown(session, cooldown.until, cooldown.reason)
             await session.commit()
         log.warning("Spotify cooldown until %s (%s)", cooldown.until.isoformat(), cooldown.reason)
 
@@ -298,7 +303,7 @@ class Tracker:
             artist = await session.get(Artist, artist_id)
             if artist is not None and artist.baselined_at is not None:
                 return 0
-            groups = (await queries.tracked_groups(session, [artist_id]))[artist_id]
+            groups = (await guilds.tracked_groups(session, [artist_id]))[artist_id]
         cooldown = await self.active_cooldown()
         if cooldown is not None:
             raise cooldown
@@ -309,17 +314,22 @@ class Tracker:
             await self._persist_cooldown(exc)
             raise
         finally:
-            await self._settle_day(self.clock().astimezone(dt.timezone.utc).date().isoformat(), budget.spent)
+            await self._settle_day(self.clock().astimezone(dt.UTC).date().isoformat(), budget.spent)
         await self._flush([outcome], run_id=None)
         stored = len(outcome.detection.baseline)
         log.info("baseline of %s: %d releases", artist_id, stored)
         return stored
 
     # --- tracking ------------------------------------------------------------------
-    async def track(self, artist_ids: Iterable[str], *, run_id: int | None = None,
-                    economy: bool | None = None,
-                    progress: Callable[[int, int], Any] | None = None,
-                    fresh_after: dt.datetime | None = None) -> TrackResult:
+    async def track(
+        self,
+        artist_ids: Iterable[str],
+        *,
+        run_id: int | None = None,
+        economy: bool | None = None,
+        progress: Callable[[int, int], Any] | None = None,
+        fresh_after: dt.datetime | None = None,
+    ) -> TrackResult:
         """Check each artist once for new releases and store them.
 
         Duplicate ids are checked once. An artist never baselined gets its baseline
@@ -361,7 +371,7 @@ class Tracker:
         before_endpoints = collections.Counter(getattr(spotify, "requests_by_endpoint", {}) or {})
         before_429 = getattr(spotify, "rate_limited", 0)
         now = self.clock()
-        day = now.astimezone(dt.timezone.utc).date().isoformat()
+        day = now.astimezone(dt.UTC).date().isoformat()
         waiting: list[str] = []
         if self.coordinator is not None:
             claimed, fresh, busy = await self._claim(ids, fresh_after)
@@ -369,15 +379,17 @@ class Tracker:
             waiting = [a for a in ids if a in busy]
             ids = [a for a in ids if a in claimed]
         async with self.db.sessions() as session:
-            raw = await queries.artist_tracking_rows(session, [*ids, *waiting])
-            groups_by = await queries.tracked_groups(session, [*ids, *waiting])
-            used_today = await queries.budget_used_today(session, day)
+            raw = await catalog.artist_tracking_rows(session, [*ids, *waiting])
+            groups_by = await guilds.tracked_groups(session, [*ids, *waiting])
+            used_today = await spotify_state.budget_used_today(session, day)
             # Never-baselined artists with no linked release (one query): their baseline needs no
             # per-artist load of known ids (only an artist's own check links releases to it).
             never = [a for a in ids if a not in raw or raw[a][0] is None]
-            unlinked = set(never) - await queries.linked_artist_ids(session, never)
-        rows = {a: ArtistRow(a, *raw[a]) if a in raw else ArtistRow(a, None, None, None, 0, None, exists=False)
-                for a in [*ids, *waiting]}
+            unlinked = set(never) - await catalog.linked_artist_ids(session, never)
+        rows = {
+            a: ArtistRow(a, *raw[a]) if a in raw else ArtistRow(a, None, None, None, 0, None, exists=False)
+            for a in [*ids, *waiting]
+        }
         cooldown = await self.active_cooldown()
         limit = run_budget(self.requests_per_run, self.requests_per_day, used_today)
         # The day's budget is shared by every process: requests are drawn from it in the store, in
@@ -393,10 +405,19 @@ class Tracker:
                 result.economy_skipped.append(a)
             else:
                 due.append(a)
-        exact_ids = set(recheck_picks([rows[a] for a in due if det.is_current(rows[a].group_state,
-                                                                       det.order_groups(groups_by.get(a, self.groups))
-                                                                       or self.groups)],
-                                      now, self.recheck_share))
+        exact_ids = set(
+            recheck_picks(
+                [
+                    rows[a]
+                    for a in due
+                    if det.is_current(
+                        rows[a].group_state, det.order_groups(groups_by.get(a, self.groups)) or self.groups
+                    )
+                ],
+                now,
+                self.recheck_share,
+            )
+        )
         priority = sorted(due, key=lambda a: priority_key(rows[a]))
         reserve = reserve_requests(limit, self.reserve_share)
         phases: list[tuple[list[str], float]] = []
@@ -444,9 +465,15 @@ class Tracker:
                 started.add(artist_id)
                 budget.reserved += 1
                 try:
-                    outcome = await self._check(artist_id, rows[artist_id], groups_by.get(artist_id, self.groups),
-                                                budget, reserved=True, exact=artist_id in exact_ids,
-                                                unlinked=artist_id in unlinked)
+                    outcome = await self._check(
+                        artist_id,
+                        rows[artist_id],
+                        groups_by.get(artist_id, self.groups),
+                        budget,
+                        reserved=True,
+                        exact=artist_id in exact_ids,
+                        unlinked=artist_id in unlinked,
+                    )
                 except SpotifyCooldown as exc:
                     if cooldown is None or exc.until > cooldown.until:
                         cooldown = exc
@@ -535,7 +562,7 @@ class Tracker:
         skipped = result.carried + result.economy_skipped
         if skipped:
             async with self._write_lock, self.db.sessions() as session:
-                await queries.bump_runs_skipped(session, [a for a in skipped if rows[a].exists])
+                await catalog.bump_runs_skipped(session, [a for a in skipped if rows[a].exists])
                 await session.commit()
         result.cooldown = cooldown
         result.requests = getattr(spotify, "request_count", 0) - before
@@ -545,8 +572,17 @@ class Tracker:
         result.phase_seconds["track"] = time.perf_counter() - t_track
         return result
 
-    async def _check(self, artist_id: str, row: ArtistRow | None, groups: Sequence[str], budget: Budget, *,
-                     reserved: bool = False, exact: bool = False, unlinked: bool = False) -> _Outcome:
+    async def _check(
+        self,
+        artist_id: str,
+        row: ArtistRow | None,
+        groups: Sequence[str],
+        budget: Budget,
+        *,
+        reserved: bool = False,
+        exact: bool = False,
+        unlinked: bool = False,
+    ) -> _Outcome:
         """Check (or baseline) one artist; nothing is stored here.
 
         ``exact``: the rotating re-check reads the listing whole. ``unlinked``: the artist had no
@@ -559,8 +595,16 @@ class Tracker:
         finally:
             fetcher.release()
 
-    async def _check_with(self, fetcher: _ArtistFetcher, artist_id: str, row: ArtistRow | None,
-                          groups: Sequence[str], *, exact: bool = False, unlinked: bool = False) -> _Outcome:
+    async def _check_with(
+        self,
+        fetcher: _ArtistFetcher,
+        artist_id: str,
+        row: ArtistRow | None,
+        groups: Sequence[str],
+        *,
+        exact: bool = False,
+        unlinked: bool = False,
+    ) -> _Outcome:
         create = None
         if row is None or not row.exists:
             async with self.db.sessions() as session:
@@ -568,28 +612,34 @@ class Tracker:
             if not exists:
                 await fetcher.take()
                 spotify_artist = await self.spotify.get_artist(artist_id)
-                create = {"id": artist_id, "name": spotify_artist.name,
-                          "image_url": getattr(spotify_artist, "image_url", None), "group_state": {},
-                          "runs_skipped": 0}
+                create = {
+                    "id": artist_id,
+                    "name": spotify_artist.name,
+                    "image_url": getattr(spotify_artist, "image_url", None),
+                    "group_state": {},
+                    "runs_skipped": 0,
+                }
 
         async def load_known() -> dict[str, str]:
             if unlinked:
                 return {}
             async with self.db.sessions() as session:
-                return await queries.known_release_groups(session, artist_id)
+                return await catalog.known_release_groups(session, artist_id)
 
         baselined = row is None or row.baselined_at is None
         state = None if row is None else row.group_state
         if baselined:
-            detection = await det.resync(fetcher, groups, await load_known(), head_new=set(),
-                                         max_pages=max(self.max_pages, 100))
+            detection = await det.resync(
+                fetcher, groups, await load_known(), head_new=set(), max_pages=max(self.max_pages, 100)
+            )
         elif not det.is_current(state, groups):
             if state and state.get("v") == det.STATE_VERSION:
                 previous = set(state.get("groups") or ())
             else:  # the issue-2 format: {"album": {"total", "newest"}, …}
                 previous = set(TRACKED_GROUPS)  # issue 2 always tracked these three
-            detection = await det.resync(fetcher, groups, await load_known(), head_new=previous & set(groups),
-                                         max_pages=max(self.max_pages, 100))
+            detection = await det.resync(
+                fetcher, groups, await load_known(), head_new=previous & set(groups), max_pages=max(self.max_pages, 100)
+            )
         elif exact:
             detection = await det.recheck(fetcher, groups, await load_known(), max_pages=max(self.max_pages, 100))
         else:
@@ -603,11 +653,13 @@ class Tracker:
                 newest = day
         if detection.new:
             log.info("artist %s: %d new releases", artist_id, len(detection.new))
-        return _Outcome(artist_id, detection, baselined, create, newest, fetcher.requests,
-                        exact=baselined or detection.resynced)
+        return _Outcome(
+            artist_id, detection, baselined, create, newest, fetcher.requests, exact=baselined or detection.resynced
+        )
 
-    async def _flush(self, batch: list[_Outcome], *, run_id: int | None,
-                     folded: dict[str, str] | None = None) -> set[str]:
+    async def _flush(
+        self, batch: list[_Outcome], *, run_id: int | None, folded: dict[str, str] | None = None
+    ) -> set[str]:
         """Store a batch of checks in one transaction; returns the release ids it announces.
 
         Announced (once in a release's life, docs/design.md "What new means"): a release found
@@ -625,23 +677,43 @@ class Tracker:
                 new_artists.append(o.create)
             d = o.detection
             for found, baseline in [*((f, False) for f in d.new), *((f, True) for f in d.baseline)]:
-                values = queries.release_values(found.album, now)
+                values = catalog.release_values(found.album, now)
                 releases.append(values)
-                links.append({"artist_id": o.artist_id, "release_id": found.album.id, "album_group": found.group,
-                              "first_seen_at": now, "baseline": baseline or o.baselined, "run_id": run_id})
+                links.append(
+                    {
+                        "artist_id": o.artist_id,
+                        "release_id": found.album.id,
+                        "album_group": found.group,
+                        "first_seen_at": now,
+                        "baseline": baseline or o.baselined,
+                        "run_id": run_id,
+                    }
+                )
                 if not (baseline or o.baselined):
                     candidates.append((o.artist_id, values))
-            update = {"id": o.artist_id, "last_checked_at": now, "last_error": None, "group_state": d.state,
-                      "last_release_at": o.last_release_at, "runs_skipped": 0}
+            update = {
+                "id": o.artist_id,
+                "last_checked_at": now,
+                "last_error": None,
+                "group_state": d.state,
+                "last_release_at": o.last_release_at,
+                "runs_skipped": 0,
+            }
             if o.baselined:
                 update["baselined_at"] = now
             if o.exact:
                 update["exact_checked_at"] = now
             updates.append(update)
+
         async def work(session: Any) -> tuple[list[tuple[str, dict[str, Any]]], dict[str, str]]:
-            inserted = await queries.store_checks(session, new_artists=new_artists, releases=releases, links=links,
-                                                  artist_updates=updates,
-                                                  announce_ids={v["id"] for _a, v in candidates})
+            inserted = await catalog.store_checks(
+                session,
+                new_artists=new_artists,
+                releases=releases,
+                links=links,
+                artist_updates=updates,
+                announce_ids={v["id"] for _a, v in candidates},
+            )
             firsts = [(a, v) for a, v in candidates if v["id"] in inserted]
             return firsts, await self._fold_editions(session, firsts, inserted)
 
@@ -654,13 +726,14 @@ class Tracker:
         return {v["id"] for _a, v in firsts if v["id"] not in editions}
 
     @staticmethod
-    async def _fold_editions(session: Any, firsts: list[tuple[str, dict[str, Any]]],
-                             inserted: set[str]) -> dict[str, str]:
+    async def _fold_editions(
+        session: Any, firsts: list[tuple[str, dict[str, Any]]], inserted: set[str]
+    ) -> dict[str, str]:
         """Mark each first-seen release that is another edition of one its artist already had
         (``releases.folded_into``); returns ``{release id: known release id}``. Not committed."""
         if not firsts:
             return {}
-        known = await queries.linked_releases(session, {a for a, _v in firsts}, exclude=inserted)
+        known = await catalog.linked_releases(session, {a for a, _v in firsts}, exclude=inserted)
         editions: dict[str, str] = {}
         for artist_id, values in firsts:
             new = SimpleNamespace(**values)
@@ -669,18 +742,19 @@ class Tracker:
                     editions[values["id"]] = other.id
                     break
         if editions:
-            await queries.set_folded_into(session, editions)
+            await catalog.set_folded_into(session, editions)
         return editions
 
     claim_poll_seconds = 0.5
 
     async def _claim(self, ids: list[str], fresh_after: dt.datetime | None) -> tuple[set[str], set[str], set[str]]:
-        """Artist-level claims through the coordinator: ``(claimed, fresh, busy)`` (storage.coordination)."""
+        """Artist-level claims through the coordinator: ``(claimed, fresh, busy)`` (storage.leases)."""
         co = self.coordinator
 
         async def work(session: Any) -> tuple[set[str], set[str], set[str]]:
-            return await coord.claim_artists(session, co.owner, ids, now=co.clock(), lease_seconds=co.lease_seconds,
-                                             fresh_after=fresh_after)
+            return await leases.claim_artists(
+                session, co.owner, ids, now=co.clock(), lease_seconds=co.lease_seconds, fresh_after=fresh_after
+            )
 
         async with self._write_lock:
             return await retry_transaction(self.db.sessions, work)
@@ -692,8 +766,9 @@ class Tracker:
         if not ids:
             return
         try:
+
             async def work(session: Any) -> None:
-                await coord.release_artists(session, self.coordinator.owner, ids)
+                await leases.release_artists(session, self.coordinator.owner, ids)
 
             async with self._write_lock:
                 await retry_transaction(self.db.sessions, work)
@@ -702,7 +777,7 @@ class Tracker:
 
     async def _reserve_day(self, day: str, want: int) -> int:
         async with self._write_lock, self.db.sessions() as session:
-            granted = await queries.reserve_budget(session, day, want, self.requests_per_day)
+            granted = await spotify_state.reserve_budget(session, day, want, self.requests_per_day)
             await session.commit()
         return granted
 
@@ -710,14 +785,14 @@ class Tracker:
         """Add ``requests`` Spotify requests made outside the tracker in a run (the labeler's album
         requests) to today's count in ``spotify_state``, shared by every process: the day budget
         (``requests_per_day``) covers all of a run's requests, not only the tracker's."""
-        await self._settle_day(self.clock().astimezone(dt.timezone.utc).date().isoformat(), int(requests))
+        await self._settle_day(self.clock().astimezone(dt.UTC).date().isoformat(), int(requests))
 
     async def _settle_day(self, day: str, delta: int) -> None:
         if delta == 0:
             return
         try:
             async with self._write_lock, self.db.sessions() as session:
-                await queries.settle_budget(session, day, delta)
+                await spotify_state.settle_budget(session, day, delta)
                 await session.commit()
         except Exception:  # pragma: no cover - accounting must never break a run
             log.exception("could not settle the day's Spotify budget")
@@ -733,13 +808,23 @@ class Tracker:
             log.exception("could not record the error of artist %s", artist_id)
 
 
-def tracker_from_settings(db: Database, spotify: Any, settings: Any, *,
-                          clock: Callable[[], dt.datetime] = _utcnow, coordinator: Any = None) -> Tracker:
-    """A :class:`Tracker` configured from ``bot.config.Settings`` (``[spotify]`` budgets, ``[tracking]``);
+def tracker_from_settings(
+    db: Database, spotify: Any, settings: Any, *, clock: Callable[[], dt.datetime] = utcnow, coordinator: Any = None
+) -> Tracker:
+    """A :class:`Tracker` configured from ``bot.settings.Settings`` (``[spotify]`` budgets, ``[tracking]``);
     ``coordinator``: this process's ``bot.coordination.Coordinator`` (several processes on one store)."""
     sp, tr = settings.spotify, settings.tracking
-    return Tracker(db, spotify, clock=clock, concurrency=sp.max_concurrency,
-                   requests_per_run=sp.requests_per_run, requests_per_day=sp.requests_per_day,
-                   reserve_share=tr.reserve_share, economy=tr.economy,
-                   economy_inactive_days=tr.economy_inactive_days, economy_every=tr.economy_every,
-                   recheck_share=tr.recheck_share, coordinator=coordinator)
+    return Tracker(
+        db,
+        spotify,
+        clock=clock,
+        concurrency=sp.max_concurrency,
+        requests_per_run=sp.requests_per_run,
+        requests_per_day=sp.requests_per_day,
+        reserve_share=tr.reserve_share,
+        economy=tr.economy,
+        economy_inactive_days=tr.economy_inactive_days,
+        economy_every=tr.economy_every,
+        recheck_share=tr.recheck_share,
+        coordinator=coordinator,
+    )

@@ -19,10 +19,31 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_harness_smoke(tmp_path):
     out = tmp_path / "result.json"
     subprocess.run(
-        [sys.executable, "-m", "benchmarks.harness", "--size", "20", "--weeks", "2", "--latency", "0",
-         "--rate-limit", "none", "--naive", "real", "--out", str(out), "--settle-weeks", "1",
-         "--database-url", backend.database_url(tmp_path, "bench")],
-        cwd=ROOT, check=True, capture_output=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.harness",
+            "--size",
+            "20",
+            "--weeks",
+            "2",
+            "--latency",
+            "0",
+            "--rate-limit",
+            "none",
+            "--naive",
+            "real",
+            "--out",
+            str(out),
+            "--settle-weeks",
+            "1",
+            "--database-url",
+            backend.database_url(tmp_path, "bench"),
+        ],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=60,
     )
     result = json.loads(out.read_text())
     rows = result["rows"]
@@ -50,10 +71,31 @@ def test_harness_smoke(tmp_path):
 def test_processes_smoke(tmp_path):
     out = tmp_path / "processes.json"
     subprocess.run(
-        [sys.executable, "-m", "benchmarks.processes", "--size", "40", "--guilds", "12", "--processes", "1,2",
-         "--weeks", "1", "--latency", "0", "--rate-limit", "9000/30", "--out", str(out),
-         "--database-url", backend.server_url()],
-        cwd=ROOT, check=True, capture_output=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.processes",
+            "--size",
+            "40",
+            "--guilds",
+            "12",
+            "--processes",
+            "1,2",
+            "--weeks",
+            "1",
+            "--latency",
+            "0",
+            "--rate-limit",
+            "9000/30",
+            "--out",
+            str(out),
+            "--database-url",
+            backend.server_url(),
+        ],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=120,
     )
     results = json.loads(out.read_text())
     assert [r["processes"] for r in results] == [1, 2]

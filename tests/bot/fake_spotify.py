@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 from collections import Counter
-from typing import Callable
+from collections.abc import Callable
 from urllib.parse import parse_qs, urlencode, urlparse
 
 from bot.spotify.errors import SpotifyCooldown, SpotifyError, SpotifyNotFound
@@ -34,7 +34,7 @@ class FakeSpotify:
     """The ``SpotifyClient`` contract over an in-memory catalogue (see module docstring)."""
 
     def __init__(self, clock: Callable[[], dt.datetime] | None = None) -> None:
-        self.clock = clock or (lambda: dt.datetime.now(dt.timezone.utc))
+        self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self.artists: dict[str, Artist] = {}
         self.catalogue: dict[str, list[tuple[int, str, Album]]] = {}
         self.request_count = 0

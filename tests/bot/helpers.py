@@ -6,7 +6,7 @@ import datetime as dt
 
 from sqlalchemy import select
 
-from storage import queries
+from storage import catalog, guilds
 from storage.db import Database
 from storage.models import ArtistRelease, Delivery
 
@@ -14,7 +14,7 @@ from storage.models import ArtistRelease, Delivery
 async def add_guild(db: Database, guild_id: int, *, now: dt.datetime, channel_id: int | None = 100, **schedule) -> None:
     """A guild with a channel (``channel_id`` None: none set) and an optional schedule."""
     async with db.sessions() as session:
-        guild = await queries.get_or_create_guild(session, guild_id, now=now, **schedule)
+        guild = await guilds.get_or_create_guild(session, guild_id, now=now, **schedule)
         guild.channel_id = channel_id
         await session.commit()
 
@@ -22,8 +22,8 @@ async def add_guild(db: Database, guild_id: int, *, now: dt.datetime, channel_id
 async def follow(db: Database, guild_id: int, artist_id: str, name: str = "Artist", *, now: dt.datetime) -> None:
     """Guild follows artist since ``now`` (the artist row is created, not baselined)."""
     async with db.sessions() as session:
-        await queries.get_or_create_artist(session, artist_id, name)
-        await queries.follow_artist(session, guild_id, artist_id, now=now)
+        await catalog.get_or_create_artist(session, artist_id, name)
+        await guilds.follow_artist(session, guild_id, artist_id, now=now)
         await session.commit()
 
 
@@ -39,7 +39,9 @@ async def links(db: Database, artist_id: str) -> dict[str, bool]:
 async def ledger(db: Database, guild_id: int) -> list[Delivery]:
     """The guild's delivery rows, by id."""
     async with db.sessions() as session:
-        return list((await session.scalars(select(Delivery).where(Delivery.guild_id == guild_id).order_by(Delivery.id))).all())
+        return list(
+            (await session.scalars(select(Delivery).where(Delivery.guild_id == guild_id).order_by(Delivery.id))).all()
+        )
 
 
 class FakeSender:

@@ -35,16 +35,22 @@ def make_response() -> MagicMock:
     return response
 
 
-def make_interaction(*, user_id: int = ADMIN_ID, manage: bool = True, guild_id: int | None = GUILD_ID,
-                     app_permissions: discord.Permissions | None = None) -> MagicMock:
+def make_interaction(
+    *,
+    user_id: int = ADMIN_ID,
+    manage: bool = True,
+    guild_id: int | None = GUILD_ID,
+    app_permissions: discord.Permissions | None = None,
+) -> MagicMock:
     """A ``discord.Interaction`` in guild ``guild_id`` by ``user_id`` (Manage Server when ``manage``)."""
     interaction = create_autospec(discord.Interaction, instance=True)
     interaction.guild_id = guild_id
     interaction.user = MagicMock(spec=discord.Member)
     interaction.user.id = user_id
     interaction.permissions = discord.Permissions(manage_guild=manage)
-    interaction.app_permissions = app_permissions or discord.Permissions(view_channel=True, send_messages=True,
-                                                                         embed_links=True)
+    interaction.app_permissions = app_permissions or discord.Permissions(
+        view_channel=True, send_messages=True, embed_links=True
+    )
     interaction.response = make_response()
     interaction.followup = create_autospec(discord.Webhook, instance=True)
     interaction.command = None
@@ -62,8 +68,12 @@ def make_bot(service: MagicMock | None = None) -> MagicMock:
 
 def sent(interaction: MagicMock) -> dict:
     """The kwargs of the one visible reply: ``response.send_message``, ``followup.send`` or the last edit."""
-    for mock in (interaction.response.send_message, interaction.followup.send, interaction.edit_original_response,
-                 interaction.response.edit_message):
+    for mock in (
+        interaction.response.send_message,
+        interaction.followup.send,
+        interaction.edit_original_response,
+        interaction.response.edit_message,
+    ):
         if mock.await_count:
             args, kwargs = mock.await_args
             return {"content": args[0], **kwargs} if args else dict(kwargs)

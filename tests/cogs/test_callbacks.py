@@ -19,17 +19,17 @@ from discord import app_commands
 
 from bot.delivery.planner import Announcement, GuildFilters
 from bot.delivery.render import render_messages
-from bot.runner import FailedArtist, RunSummary
+from bot.scheduling.runner import FailedArtist, RunSummary
 from bot.service import FollowedArtist, FollowOutcome, GuildStatus, HistoryRow, Preview, UserError
 from cogs.common import MissingManageGuild, on_app_command_error
 from cogs.follows import Follows, Paginator, following_pages
 from cogs.runs import REFRESH_RUNNING_TEXT, WAITING_TEXT, ProgressReporter, Runs, progress_text
 from cogs.settings import Settings
-from tests.cogs.mocks import ADMIN_ID, CHANNEL_ID, GUILD_ID, MEMBER_ID, make_bot, make_interaction, sent, text
+from tests.cogs.mocks import CHANNEL_ID, GUILD_ID, MEMBER_ID, make_bot, make_interaction, sent, text
 
 pytestmark = pytest.mark.timeout(30)
 
-NOW = dt.datetime(2026, 11, 20, 12, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 11, 20, 12, tzinfo=dt.UTC)
 ARTIST = "4Z8W4fKeB5YxbusRsdQVPb"
 
 
@@ -60,17 +60,28 @@ async def run_checks(command, interaction) -> None:
 
 async def handle_error(interaction, exc: Exception) -> None:
     """What the tree does with an exception raised by a callback."""
-    error = exc if isinstance(exc, app_commands.AppCommandError) else app_commands.CommandInvokeError(
-        Follows.follow, exc)
+    error = (
+        exc if isinstance(exc, app_commands.AppCommandError) else app_commands.CommandInvokeError(Follows.follow, exc)
+    )
     await on_app_command_error(interaction, error)
 
 
 # --- Manage Server checks -------------------------------------------------------------------
 
-@pytest.mark.parametrize("cog_name, command", [
-    ("follows", "follow"), ("follows", "unfollow"), ("runs", "refresh"), ("settings", "channel"),
-    ("settings", "schedule"), ("settings", "types"), ("settings", "filters"), ("settings", "mention"),
-])
+
+@pytest.mark.parametrize(
+    "cog_name, command",
+    [
+        ("follows", "follow"),
+        ("follows", "unfollow"),
+        ("runs", "refresh"),
+        ("settings", "channel"),
+        ("settings", "schedule"),
+        ("settings", "types"),
+        ("settings", "filters"),
+        ("settings", "mention"),
+    ],
+)
 async def test_manage_server_is_required(request, cog_name, command):
     cog = request.getfixturevalue(cog_name)
     member = make_interaction(user_id=MEMBER_ID, manage=False)
@@ -81,9 +92,15 @@ async def test_manage_server_is_required(request, cog_name, command):
     await run_checks(getattr(cog, command), make_interaction())  # an admin passes
 
 
-@pytest.mark.parametrize("cog_name, command", [
-    ("follows", "following"), ("runs", "status"), ("runs", "history"), ("runs", "preview"),
-])
+@pytest.mark.parametrize(
+    "cog_name, command",
+    [
+        ("follows", "following"),
+        ("runs", "status"),
+        ("runs", "history"),
+        ("runs", "preview"),
+    ],
+)
 async def test_read_only_commands_need_no_permission(request, cog_name, command):
     cog = request.getfixturevalue(cog_name)
     await run_checks(getattr(cog, command), make_interaction(user_id=MEMBER_ID, manage=False))
@@ -107,11 +124,15 @@ async def test_error_handler_paths():
 
 # --- /follow, /unfollow -----------------------------------------------------------------------
 
-@pytest.mark.parametrize("outcome, expected", [
-    (FollowOutcome(ARTIST, "Nova Lights", False, 12), "Now following [Nova Lights]"),
-    (FollowOutcome(ARTIST, "Nova Lights", True, None), "already follows [Nova Lights]"),
-    (FollowOutcome(ARTIST, "Nova Lights", False, None), "Spotify is busy"),
-])
+
+@pytest.mark.parametrize(
+    "outcome, expected",
+    [
+        (FollowOutcome(ARTIST, "Nova Lights", False, 12), "Now following [Nova Lights]"),
+        (FollowOutcome(ARTIST, "Nova Lights", True, None), "already follows [Nova Lights]"),
+        (FollowOutcome(ARTIST, "Nova Lights", False, None), "Spotify is busy"),
+    ],
+)
 async def test_follow(follows, bot, outcome, expected):
     bot.service.follow.return_value = outcome
     i = make_interaction()
@@ -158,13 +179,20 @@ async def test_unfollow_autocomplete(follows, bot):
 
 # --- /following -------------------------------------------------------------------------------
 
+
 def followed(n: int) -> list[FollowedArtist]:
     rows = []
     for k in range(n):
-        rows.append(FollowedArtist(
-            f"{k:022d}", f"Artist {k:02d}", NOW, NOW - dt.timedelta(hours=k) if k % 3 else None,
-            "timeout" if k == 1 else None,
-            *((f"r{k}", f"Record *{k}*", "2026-11-14", "day") if k % 2 == 0 else (None, None, None, None))))
+        rows.append(
+            FollowedArtist(
+                f"{k:022d}",
+                f"Artist {k:02d}",
+                NOW,
+                NOW - dt.timedelta(hours=k) if k % 3 else None,
+                "timeout" if k == 1 else None,
+                *((f"r{k}", f"Record *{k}*", "2026-11-14", "day") if k % 2 == 0 else (None, None, None, None)),
+            )
+        )
     return rows
 
 
@@ -232,6 +260,7 @@ def test_following_pages_stay_within_discord_limits():
 
 # --- /refresh ---------------------------------------------------------------------------------
 
+
 def summary(**kwargs) -> RunSummary:
     base = dict(run_id=5, trigger="refresh", status="ok", artists_due=4, artists_checked=4, releases_posted=2)
     base.update(kwargs)
@@ -250,8 +279,12 @@ async def test_refresh_replies_with_the_summary(runs, bot):
 
 async def test_refresh_summary_with_failures_and_cooldown(runs, bot):
     bot.service.refresh.return_value = summary(
-        status="partial", artists_checked=3, releases_posted=0, cooldown_until=NOW,
-        failed_artists=[FailedArtist(ARTIST, "Nova", "timeout")])
+        status="partial",
+        artists_checked=3,
+        releases_posted=0,
+        cooldown_until=NOW,
+        failed_artists=[FailedArtist(ARTIST, "Nova", "timeout")],
+    )
     i = make_interaction()
     await runs.refresh.callback(runs, i)
     assert "Checked 3/4 artists (coverage 75%) · no new releases." in text(i)
@@ -271,7 +304,9 @@ async def test_refresh_user_error_replaces_the_thinking_message(runs, bot):
     bot.service.refresh.side_effect = UserError("Choose where releases go first: `/settings channel`.")
     i = make_interaction()
     await runs.refresh.callback(runs, i)
-    assert i.edit_original_response.await_args.kwargs == {"content": "Choose where releases go first: `/settings channel`."}
+    assert i.edit_original_response.await_args.kwargs == {
+        "content": "Choose where releases go first: `/settings channel`."
+    }
 
 
 async def test_refresh_shows_progress_then_the_summary(runs, bot):
@@ -343,19 +378,42 @@ async def test_progress_edit_failure_is_not_fatal():
 
 # --- /status ----------------------------------------------------------------------------------
 
+
 def guild_status(**kwargs) -> GuildStatus:
-    base = dict(channel_id=CHANNEL_ID, channel_problem=None, follows=3, schedule_day=4, schedule_time="12:00",
-                timezone="UTC", next_due_at=NOW, last_run=None, cooldown_until=None, cooldown_reason=None)
+    base = dict(
+        channel_id=CHANNEL_ID,
+        channel_problem=None,
+        follows=3,
+        schedule_day=4,
+        schedule_time="12:00",
+        timezone="UTC",
+        next_due_at=NOW,
+        last_run=None,
+        cooldown_until=None,
+        cooldown_reason=None,
+    )
     base.update(kwargs)
     return GuildStatus(**base)
 
 
 async def test_status(runs, bot):
     bot.service.status.return_value = guild_status(
-        mention_role_id=999, filters=GuildFilters(frozenset({"remix", "live"}), frozenset({ARTIST})),
-        channel_problem="the bot is not allowed to post", cooldown_until=NOW, cooldown_reason="QUOTA_EXCEEDED",
-        last_run=SimpleNamespace(trigger="refresh", status="ok", artists_due=3, artists_checked=3, finished_at=NOW,
-                                 started_at=NOW, releases_posted=1, spotify_requests=4))
+        mention_role_id=999,
+        filters=GuildFilters(frozenset({"remix", "live"}), frozenset({ARTIST})),
+        channel_problem="the bot is not allowed to post",
+        cooldown_until=NOW,
+        cooldown_reason="QUOTA_EXCEEDED",
+        last_run=SimpleNamespace(
+            trigger="refresh",
+            status="ok",
+            artists_due=3,
+            artists_checked=3,
+            finished_at=NOW,
+            started_at=NOW,
+            releases_posted=1,
+            spotify_requests=4,
+        ),
+    )
     i = make_interaction(user_id=MEMBER_ID, manage=False)
     await runs.status.callback(runs, i)
     fields = {f.name: f.value for f in sent(i)["embed"].fields}
@@ -376,11 +434,28 @@ async def test_status_defaults(runs, bot):
 
 # --- /history ---------------------------------------------------------------------------------
 
+
 async def test_history(runs, bot):
-    run = SimpleNamespace(trigger="schedule", status="partial", artists_due=4, artists_checked=3, artists_failed=1,
-                          spotify_requests=9, started_at=NOW, finished_at=NOW + dt.timedelta(minutes=1))
-    refresh = SimpleNamespace(trigger="refresh", status="ok", artists_due=0, artists_checked=0, artists_failed=0,
-                              spotify_requests=0, started_at=NOW, finished_at=None)
+    run = SimpleNamespace(
+        trigger="schedule",
+        status="partial",
+        artists_due=4,
+        artists_checked=3,
+        artists_failed=1,
+        spotify_requests=9,
+        started_at=NOW,
+        finished_at=NOW + dt.timedelta(minutes=1),
+    )
+    refresh = SimpleNamespace(
+        trigger="refresh",
+        status="ok",
+        artists_due=0,
+        artists_checked=0,
+        artists_failed=0,
+        spotify_requests=0,
+        started_at=NOW,
+        finished_at=None,
+    )
     bot.service.history.return_value = [HistoryRow(run, 2, 1), HistoryRow(refresh, 0, 0)]
     i = make_interaction(user_id=MEMBER_ID, manage=False)
     await runs.history.callback(runs, i)
@@ -401,16 +476,30 @@ async def test_history_empty(runs, bot):
 
 # --- /preview ---------------------------------------------------------------------------------
 
+
 def release(k: int) -> SimpleNamespace:
-    return SimpleNamespace(id=f"{k:022d}", name=f"Record {k}", album_type="single", release_date="2026-11-20",
-                           release_date_precision="day", total_tracks=1, image_url=None, labels=[],
-                           artists=[{"id": ARTIST, "name": "Nova"}])
+    return SimpleNamespace(
+        id=f"{k:022d}",
+        name=f"Record {k}",
+        album_type="single",
+        release_date="2026-11-20",
+        release_date_precision="day",
+        total_tracks=1,
+        image_url=None,
+        labels=[],
+        artists=[{"id": ARTIST, "name": "Nova"}],
+    )
 
 
 def preview_of(n: int, **kwargs) -> Preview:
     announcements = [Announcement(release(k)) for k in range(n)]
-    base = dict(channel_id=CHANNEL_ID, announcements=announcements, messages=render_messages(announcements),
-                skipped={}, mention=None)
+    base = dict(
+        channel_id=CHANNEL_ID,
+        announcements=announcements,
+        messages=render_messages(announcements),
+        skipped={},
+        mention=None,
+    )
     base.update(kwargs)
     return Preview(**base)
 
@@ -447,6 +536,7 @@ async def test_preview_without_channel(runs, bot):
 
 # --- /settings channel / schedule / types ---------------------------------------------------------
 
+
 def guild_with_channel(perms: discord.Permissions | None, *, visible: bool = True) -> MagicMock:
     guild = MagicMock(spec=discord.Guild)
     guild.me = MagicMock(spec=discord.Member)
@@ -468,10 +558,13 @@ async def test_settings_channel(settings, bot):
     assert text(i) == f"New releases will be posted in <#{CHANNEL_ID}>."
 
 
-@pytest.mark.parametrize("perms, visible, expected", [
-    (discord.Permissions(view_channel=True), True, "missing Send Messages, Embed Links"),
-    (None, False, "I can't see that channel"),
-])
+@pytest.mark.parametrize(
+    "perms, visible, expected",
+    [
+        (discord.Permissions(view_channel=True), True, "missing Send Messages, Embed Links"),
+        (None, False, "I can't see that channel"),
+    ],
+)
 async def test_settings_channel_refused(settings, bot, perms, visible, expected):
     i = make_interaction()
     i.guild = guild_with_channel(perms, visible=visible)
@@ -485,14 +578,16 @@ async def test_settings_channel_refused(settings, bot, perms, visible, expected)
 async def test_settings_schedule(settings, bot):
     bot.service.set_schedule.return_value = NOW
     i = make_interaction()
-    await settings.schedule.callback(settings, i, app_commands.Choice(name="Friday", value="friday"), " 18:30 ",
-                                     "Europe/Berlin")
+    await settings.schedule.callback(
+        settings, i, app_commands.Choice(name="Friday", value="friday"), " 18:30 ", "Europe/Berlin"
+    )
     bot.service.set_schedule.assert_awaited_once_with(GUILD_ID, "friday", " 18:30 ", "Europe/Berlin")
     assert text(i).startswith("New releases will be posted every Friday at 18:30 (Europe/Berlin).")
     bot.service.set_schedule.side_effect = UserError("Unknown time zone 'Mars/Base'.")
     with pytest.raises(UserError):
-        await settings.schedule.callback(settings, make_interaction(), app_commands.Choice(name="Monday", value="monday"),
-                                         "10:00", "Mars/Base")
+        await settings.schedule.callback(
+            settings, make_interaction(), app_commands.Choice(name="Monday", value="monday"), "10:00", "Mars/Base"
+        )
 
 
 async def test_settings_types(settings, bot):
@@ -511,6 +606,7 @@ async def test_settings_types(settings, bot):
 
 # --- /settings filters --------------------------------------------------------------------------
 
+
 async def test_settings_filters_show(settings, bot):
     bot.service.filters.return_value = GuildFilters()
     i = make_interaction()
@@ -525,8 +621,8 @@ async def test_settings_filters_set(settings, bot):
     i = make_interaction()
     await settings.filters.callback(settings, i, remixes=True, live=False, sped_up=True, mute_appearances=ARTIST)
     bot.service.set_filters.assert_awaited_once_with(
-        GUILD_ID, skip={"remix": True, "live": False, "sped_up": True, "instrumental": None}, mute=ARTIST,
-        unmute=None)
+        GUILD_ID, skip={"remix": True, "live": False, "sped_up": True, "instrumental": None}, mute=ARTIST, unmute=None
+    )
     assert text(i).startswith(r"Skipping remixes, sped-up / slowed versions. Appearances muted: Nova\_Lights.")
     assert "never posted" in text(i)
 
@@ -554,6 +650,7 @@ async def test_settings_filters_autocomplete(settings, bot):
 
 
 # --- /settings mention --------------------------------------------------------------------------
+
 
 def role(role_id: int = 999, *, default: bool = False, mentionable: bool = True) -> MagicMock:
     r = MagicMock(spec=discord.Role)
@@ -597,10 +694,13 @@ async def test_settings_mention_show_and_clear(settings, bot):
     assert text(i) == "Posts will mention nobody."
 
 
-@pytest.mark.parametrize("kwargs, expected", [
-    ({"role": role(default=True)}, "can't mention @everyone"),
-    ({"role": role(), "clear": True}, "not both"),
-])
+@pytest.mark.parametrize(
+    "kwargs, expected",
+    [
+        ({"role": role(default=True)}, "can't mention @everyone"),
+        ({"role": role(), "clear": True}, "not both"),
+    ],
+)
 async def test_settings_mention_refused(settings, bot, kwargs, expected):
     with pytest.raises(UserError, match=expected):
         await settings.mention.callback(settings, make_interaction(), **kwargs)

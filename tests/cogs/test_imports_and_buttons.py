@@ -12,8 +12,8 @@ import pytest
 from discord.ext import commands
 
 from bot.delivery.components import HIDE_TEMPLATE, UNFOLLOW_SELECT_TEMPLATE, UNFOLLOW_TEMPLATE
-from bot.importing import ImportPreview, ImportResult, PlaylistImporter
 from bot.service import ReleaseService, UserError
+from bot.services.imports import ImportPreview, ImportResult, PlaylistImporter
 from bot.spotify.models import ArtistRef
 from cogs import post_buttons
 from cogs.common import MissingManageGuild, on_app_command_error
@@ -53,9 +53,21 @@ def make_interaction(*, user_id: int = ADMIN_ID, manage: bool = True, data: dict
 
 def preview(n: int = 3) -> ImportPreview:
     artists = tuple(ArtistRef(f"{i:022d}", f"Artist {i}") for i in range(n))
-    return ImportPreview(guild_id=GUILD_ID, playlist_id="5" * 22, playlist_name="Road Trip", to_follow=artists,
-                         new_artists=n, already_followed=1, distinct_artists=n + 1, cap=50, cap_reason="import",
-                         entries_read=10, entries_total=10, skipped_entries=0, truncated=False)
+    return ImportPreview(
+        guild_id=GUILD_ID,
+        playlist_id="5" * 22,
+        playlist_name="Road Trip",
+        to_follow=artists,
+        new_artists=n,
+        already_followed=1,
+        distinct_artists=n + 1,
+        cap=50,
+        cap_reason="import",
+        entries_read=10,
+        entries_total=10,
+        skipped_entries=0,
+        truncated=False,
+    )
 
 
 # --- /import ---------------------------------------------------------------------------
@@ -117,8 +129,9 @@ async def test_only_the_invoker_with_manage_server_may_answer():
 
 async def test_confirm_imports_and_reports():
     importer = create_autospec(PlaylistImporter, instance=True)
-    importer.confirm.return_value = ImportResult(followed=preview().to_follow, baselined=2,
-                                                 pending_baseline=preview().to_follow[2:], stopped="budget")
+    importer.confirm.return_value = ImportResult(
+        followed=preview().to_follow, baselined=2, pending_baseline=preview().to_follow[2:], stopped="budget"
+    )
     view = ImportConfirmView(importer, preview(), ADMIN_ID)
     interaction = make_interaction()
     await view.confirm.callback(interaction)
@@ -128,10 +141,13 @@ async def test_confirm_imports_and_reports():
     assert "Now following **3** artists" in final and "1 pending" in final and "budget" in final
 
 
-@pytest.mark.parametrize("failure, expected", [
-    (UserError("An import is already running in this server; wait for it to finish."), "already running"),
-    (RuntimeError("boom"), "Something went wrong on my side during the import"),
-])
+@pytest.mark.parametrize(
+    "failure, expected",
+    [
+        (UserError("An import is already running in this server; wait for it to finish."), "already running"),
+        (RuntimeError("boom"), "Something went wrong on my side during the import"),
+    ],
+)
 async def test_confirm_failures(failure, expected):
     importer = create_autospec(PlaylistImporter, instance=True)
     importer.confirm.side_effect = failure
@@ -147,8 +163,9 @@ async def test_cancel_and_timeout():
     view = ImportConfirmView(importer, preview(), ADMIN_ID, origin=origin)
     interaction = make_interaction()
     await view.cancel.callback(interaction)
-    interaction.response.edit_message.assert_awaited_once_with(content="Import cancelled; nothing was changed.",
-                                                                view=None)
+    interaction.response.edit_message.assert_awaited_once_with(
+        content="Import cancelled; nothing was changed.", view=None
+    )
     importer.confirm.assert_not_awaited()
     await view.on_timeout()
     origin.edit_original_response.assert_not_awaited()  # already answered
@@ -174,16 +191,22 @@ def actions(monkeypatch):
 
 
 async def test_dynamic_items_parse_their_custom_ids():
-    button = await UnfollowButton.from_custom_id(make_interaction(), discord.ui.Button(label="Unfollow Nova"),
-                                                 re.fullmatch(UNFOLLOW_TEMPLATE, f"rb:unfollow:{ARTIST}"))
+    button = await UnfollowButton.from_custom_id(
+        make_interaction(),
+        discord.ui.Button(label="Unfollow Nova"),
+        re.fullmatch(UNFOLLOW_TEMPLATE, f"rb:unfollow:{ARTIST}"),
+    )
     assert button.artist_id == ARTIST and button.custom_id == f"rb:unfollow:{ARTIST}"
     assert button.item.label == "Unfollow Nova"
-    hide = await HideButton.from_custom_id(make_interaction(), discord.ui.Button(label="x"),
-                                           re.fullmatch(HIDE_TEMPLATE, "rb:hide:appears_on"))
+    hide = await HideButton.from_custom_id(
+        make_interaction(), discord.ui.Button(label="x"), re.fullmatch(HIDE_TEMPLATE, "rb:hide:appears_on")
+    )
     assert hide.group == "appears_on" and hide.item.label == "Hide appearances"
     select = await UnfollowSelect.from_custom_id(
-        make_interaction(), discord.ui.Select(custom_id="rb:unfollow-select", options=[discord.SelectOption(label="a")]),
-        re.fullmatch(UNFOLLOW_SELECT_TEMPLATE, "rb:unfollow-select"))
+        make_interaction(),
+        discord.ui.Select(custom_id="rb:unfollow-select", options=[discord.SelectOption(label="a")]),
+        re.fullmatch(UNFOLLOW_SELECT_TEMPLATE, "rb:unfollow-select"),
+    )
     assert select.custom_id == "rb:unfollow-select"
     assert re.fullmatch(UNFOLLOW_TEMPLATE, "rb:unfollow:short") is None
     assert re.fullmatch(HIDE_TEMPLATE, "rb:hide:ep") is None
@@ -229,10 +252,13 @@ async def test_select_unfollows_the_chosen_artist(actions):
     assert "Choose an artist" in empty.response.send_message.await_args.args[0]
 
 
-@pytest.mark.parametrize("failure, expected", [
-    (UserError("This server doesn't follow that artist (any more); nothing was changed."), "doesn't follow"),
-    (RuntimeError("database locked"), FAILED_TEXT),
-])
+@pytest.mark.parametrize(
+    "failure, expected",
+    [
+        (UserError("This server doesn't follow that artist (any more); nothing was changed."), "doesn't follow"),
+        (RuntimeError("database locked"), FAILED_TEXT),
+    ],
+)
 async def test_button_errors_answer_ephemerally(actions, failure, expected):
     unfollow, _ = actions
     unfollow.side_effect = failure

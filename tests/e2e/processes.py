@@ -49,8 +49,17 @@ class BotProcess:
         """Start the process (its output appended to the log file)."""
         self._log = open(self.log_path, "ab")
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", "run", "--config", str(self.config), cwd=self.workdir,
-            stdout=self._log, stderr=self._log, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+            sys.executable,
+            "-m",
+            "bot",
+            "run",
+            "--config",
+            str(self.config),
+            cwd=self.workdir,
+            stdout=self._log,
+            stderr=self._log,
+            env=dict(os.environ, PYTHONUNBUFFERED="1"),
+        )
 
     @property
     def pid(self) -> int | None:
@@ -91,9 +100,16 @@ async def until(predicate, timeout: float, what: str, interval: float = 0.05) ->
     return await wait_for(predicate, timeout=timeout, interval=interval, what=what)
 
 
-def process_config(fake: DiscordFake, emu: SpotifyEmulator, db_url: str, *, shard_count: int | None = None,
-                   shard_ids: Sequence[int] | None = None, scan_interval_seconds: float = 1,
-                   sections: Mapping[str, Mapping[str, Any]] | None = None) -> str:
+def process_config(
+    fake: DiscordFake,
+    emu: SpotifyEmulator,
+    db_url: str,
+    *,
+    shard_count: int | None = None,
+    shard_ids: Sequence[int] | None = None,
+    scan_interval_seconds: float = 1,
+    sections: Mapping[str, Mapping[str, Any]] | None = None,
+) -> str:
     """``fakes.stack.config_toml`` for one of several processes: its shards (``[discord]``) and extra
     keys per section (``sections``, e.g. ``{"coordination": {"heartbeat_seconds": 1}}``; values
     rendered with ``repr``-like TOML: numbers, booleans, strings)."""
@@ -118,8 +134,15 @@ def process_config(fake: DiscordFake, emu: SpotifyEmulator, db_url: str, *, shar
     return text
 
 
-async def seed_world(db: Database, fake: DiscordFake, follows: Mapping[int, Iterable[str]],
-                     names: Mapping[str, str], *, shard_count: int, now: dt.datetime) -> dict[int, int]:
+async def seed_world(
+    db: Database,
+    fake: DiscordFake,
+    follows: Mapping[int, Iterable[str]],
+    names: Mapping[str, str],
+    *,
+    shard_count: int,
+    now: dt.datetime,
+) -> dict[int, int]:
     """Create one guild per key of ``follows`` (``follows[i]``: the artist ids guild *i* follows) in
     the fake and in the store, fast: guild *i* is on shard ``i % shard_count``, has a text channel
     ``new-music`` the bot may post in (its release channel) and follows its artists since ``now``.
@@ -137,14 +160,34 @@ async def seed_world(db: Database, fake: DiscordFake, follows: Mapping[int, Iter
     later = now + dt.timedelta(days=365)
     followed = sorted({a for i in follows for a in follows[i]})
     async with db.sessions() as session:
-        await session.execute(insert(Guild), [
-            {"id": gid, "channel_id": channels[gid], "schedule_day": 4, "schedule_time": "12:00", "timezone": "UTC",
-             "next_due_at": later, "created_at": now, "album_groups": ["album", "single", "compilation"],
-             "filters": {}} for _i, gid in order])
-        await session.execute(insert(Artist), [{"id": a, "name": names[a], "group_state": {}, "runs_skipped": 0}
-                                               for a in followed])
-        await session.execute(insert(Follow), [{"guild_id": gid, "artist_id": a, "followed_at": now}
-                                               for i, gid in order for a in dict.fromkeys(follows[i])])
+        await session.execute(
+            insert(Guild),
+            [
+                {
+                    "id": gid,
+                    "channel_id": channels[gid],
+                    "schedule_day": 4,
+                    "schedule_time": "12:00",
+                    "timezone": "UTC",
+                    "next_due_at": later,
+                    "created_at": now,
+                    "album_groups": ["album", "single", "compilation"],
+                    "filters": {},
+                }
+                for _i, gid in order
+            ],
+        )
+        await session.execute(
+            insert(Artist), [{"id": a, "name": names[a], "group_state": {}, "runs_skipped": 0} for a in followed]
+        )
+        await session.execute(
+            insert(Follow),
+            [
+                {"guild_id": gid, "artist_id": a, "followed_at": now}
+                for i, gid in order
+                for a in dict.fromkeys(follows[i])
+            ],
+        )
         await session.commit()
     return channels
 

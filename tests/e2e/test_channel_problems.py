@@ -21,8 +21,9 @@ async def ready_stack(tmp_path, releases: int = 2) -> tuple[Stack, list[str]]:
     await stack.command("settings", {"channel": stack.channel_id}, subcommand="channel")
     await stack.command("follow", {"artist": artist})
     stack.clock.advance(hours=1)
-    ids = [sp.add_album([artist], f"New Song {i}", album_type="single", release_date="2026-11-16")
-           for i in range(releases)]
+    ids = [
+        sp.add_album([artist], f"New Song {i}", album_type="single", release_date="2026-11-16") for i in range(releases)
+    ]
     return stack, ids
 
 
@@ -128,8 +129,9 @@ async def test_a_single_502_is_retried_with_the_same_nonce_and_posts_once(tmp_pa
 async def test_429_is_waited_out_and_posts_once(tmp_path):
     stack, ids = await ready_stack(tmp_path)
     try:
-        stack.discord.fail_next(1, status=429, retry_after=0.3,
-                                path_contains=f"/channels/{stack.channel_id}/messages", method="POST")
+        stack.discord.fail_next(
+            1, status=429, retry_after=0.3, path_contains=f"/channels/{stack.channel_id}/messages", method="POST"
+        )
         summary = await stack.bot.runner.run("refresh", [stack.guild_id])
         assert summary.releases_posted == 2 and summary.status == "ok"
         assert sorted(posted_ids(stack)) == sorted(ids) and [r.status for r in message_posts(stack)] == [429, 200]

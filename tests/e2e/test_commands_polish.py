@@ -12,10 +12,10 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import select
 
-from bot.discord_app import DiscordSender
+from bot.discord_app.client import DiscordSender
 from cogs.runs import REFRESH_RUNNING_TEXT
-from storage.models import Delivery
 from fakes.stack import Stack
+from storage.models import Delivery
 from tests import backend
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.asyncio(loop_scope="module")]
@@ -31,7 +31,9 @@ async def stack(tmp_path_factory):
     st.guest = sp.add_artist("Guest Star")
     sp.add_album([st.nova], "Old Album", album_type="album", release_date="2023-05-05")
     st.others = [sp.add_artist(name) for name in OTHERS]
-    sp.add_album([st.others[0]], "Early Days", album_type="album", release_date="2021-03", release_date_precision="month")
+    sp.add_album(
+        [st.others[0]], "Early Days", album_type="album", release_date="2021-03", release_date_precision="month"
+    )
     await st.start_bot()
     try:
         await st.command("settings", {"channel": st.channel_id}, subcommand="channel")
@@ -64,13 +66,15 @@ async def test_following_is_paginated_with_buttons(stack):
     assert buttons[0].get("disabled") is True and not buttons[1].get("disabled")
 
     # Someone else pressing Next is told privately; the page does not change.
-    other = await stack.discord.invoke_component(reply.final, buttons[1]["custom_id"], stack.admin_id,
-                                                 guild_id=stack.guild_id)
+    other = await stack.discord.invoke_component(
+        reply.final, buttons[1]["custom_id"], stack.admin_id, guild_id=stack.guild_id
+    )
     await other.wait_done()
     assert "Only the person who ran `/following`" in other.content and other.ephemeral
     # The invoker turns to page 2.
-    click = await stack.discord.invoke_component(reply.final, buttons[1]["custom_id"], stack.member_id,
-                                                 guild_id=stack.guild_id)
+    click = await stack.discord.invoke_component(
+        reply.final, buttons[1]["custom_id"], stack.member_id, guild_id=stack.guild_id
+    )
     await click.wait_done()
     await stack.until(lambda: reply.final["embeds"][0]["footer"]["text"] == "Page 2/2", what="page 2")
     page = reply.final["embeds"][0]
@@ -81,12 +85,18 @@ async def test_following_is_paginated_with_buttons(stack):
 
 async def test_filters_preview_then_refresh_posts_only_what_passes(stack):
     sp = stack.spotify
-    reply = await stack.command("settings", {"remixes": True, "live": True, "mute_appearances": stack.guest},
-                                subcommand="filters")
+    reply = await stack.command(
+        "settings", {"remixes": True, "live": True, "mute_appearances": stack.guest}, subcommand="filters"
+    )
     assert reply.content.startswith("Skipping remixes, live versions. Appearances muted: Guest Star.")
-    choices = await stack.discord.autocomplete(stack.guild_id, stack.admin_id, "settings",
-                                               {"unmute_appearances": "gue"}, "unmute_appearances",
-                                               subcommand="filters")
+    choices = await stack.discord.autocomplete(
+        stack.guild_id,
+        stack.admin_id,
+        "settings",
+        {"unmute_appearances": "gue"},
+        "unmute_appearances",
+        subcommand="filters",
+    )
     assert [c["value"] for c in choices] == [stack.guest]
 
     stack.clock.advance(hours=2)
@@ -115,8 +125,9 @@ async def test_filters_preview_then_refresh_posts_only_what_passes(stack):
     assert not {"Glow (Remixes)", "Glow (Live at Wembley)", "Feature"} & set(stack.posted_titles())
 
     # Turning the filters off does not post the past.
-    await stack.command("settings", {"remixes": False, "live": False, "unmute_appearances": stack.guest},
-                        subcommand="filters")
+    await stack.command(
+        "settings", {"remixes": False, "live": False, "unmute_appearances": stack.guest}, subcommand="filters"
+    )
     reply = await final_reply(stack, await stack.command("refresh"), "Checked")
     assert "no new releases" in reply
     assert "Glow (Remixes)" not in stack.posted_titles()
@@ -135,8 +146,7 @@ async def test_refresh_shows_progress_and_a_second_refresh_is_refused(stack):
     stack.bot.get_cog("Runs").progress_interval = 0.0
     stack.spotify.latency = 0.05
     try:
-        first = await stack.discord.invoke(stack.guild_id, stack.admin_id, "refresh", {},
-                                           channel_id=stack.channel_id)
+        first = await stack.discord.invoke(stack.guild_id, stack.admin_id, "refresh", {}, channel_id=stack.channel_id)
         await stack.until(lambda: first.edits, what="a progress edit")
         second = await stack.command("refresh")
         assert second.content == REFRESH_RUNNING_TEXT and second.ephemeral

@@ -10,8 +10,8 @@ Deterministic: one seeded RNG picks the releases, the kill delays and the kill k
 from __future__ import annotations
 
 import asyncio
-import io
 import datetime as dt
+import io
 import os
 import random
 import re
@@ -21,12 +21,12 @@ import time
 from collections import Counter
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from fakes.discord_fake import DiscordFake
 from fakes.spotify_emulator import SpotifyEmulator
 from fakes.stack import config_toml
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 from tests import backend
 
 SEED = 20261122
@@ -49,8 +49,17 @@ class BotProcess:
     async def start(self) -> None:
         self._log = open(self.log_path, "wb")
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", "run", "--config", str(self.config), cwd=self.workdir,
-            stdout=self._log, stderr=self._log, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+            sys.executable,
+            "-m",
+            "bot",
+            "run",
+            "--config",
+            str(self.config),
+            cwd=self.workdir,
+            stdout=self._log,
+            stderr=self._log,
+            env=dict(os.environ, PYTHONUNBUFFERED="1"),
+        )
 
     async def kill(self) -> None:
         self.proc.send_signal(signal.SIGKILL)
@@ -109,8 +118,11 @@ async def test_sigkill_at_random_points_posts_every_release_exactly_once(tmp_pat
             procs.append(bp)
             await bp.start()
             if wait:
-                await until(lambda: fake.identify_count > before or bp.proc.returncode is not None, 60,
-                            f"bot {bp.n} to identify")
+                await until(
+                    lambda: fake.identify_count > before or bp.proc.returncode is not None,
+                    60,
+                    f"bot {bp.n} to identify",
+                )
                 assert bp.proc.returncode is None, bp.log()[-3000:]
                 await fake.wait_for_ready(timeout=30)
             return bp
@@ -138,8 +150,14 @@ async def test_sigkill_at_random_points_posts_every_release_exactly_once(tmp_pat
             for _ in range(rng.choice([0, 1, 3, 5, 7, 12])):
                 n_release += 1
                 a = rng.choice(artists)
-                injected.append(emu.add_album([a], f"New {n_release}", album_type=rng.choice(["single", "album"]),
-                                              release_date=dt.date.today().isoformat()))
+                injected.append(
+                    emu.add_album(
+                        [a],
+                        f"New {n_release}",
+                        album_type=rng.choice(["single", "album"]),
+                        release_date=dt.date.today().isoformat(),
+                    )
+                )
             if kills % 6 == 5:
                 # Kill during start-up (settling unconfirmed claims happens there).
                 await bot.kill()
@@ -162,8 +180,11 @@ async def test_sigkill_at_random_points_posts_every_release_exactly_once(tmp_pat
                     # between its send and its confirm, or at the next message's claim or send.
                     target = rng.randint(1, 2)
                     deadline = time.monotonic() + 5
-                    while (len([r for r in fake.requests("POST", "/messages") if r.at >= t_inv]) < target
-                           and handle.final is None and time.monotonic() < deadline):
+                    while (
+                        len([r for r in fake.requests("POST", "/messages") if r.at >= t_inv]) < target
+                        and handle.final is None
+                        and time.monotonic() < deadline
+                    ):
                         await asyncio.sleep(0.0002)
                     await asyncio.sleep(rng.uniform(0.0, 0.006))
                     delay = time.monotonic() - t_inv
@@ -179,22 +200,29 @@ async def test_sigkill_at_random_points_posts_every_release_exactly_once(tmp_pat
         code = await bot.stop()
         assert code == 0, bot.log()[-3000:]
 
-        urls = [ALBUM_RE.fullmatch(e.get("url", "")) for m in fake.channel_messages(channel)
-                for e in m.get("embeds") or []]
+        urls = [
+            ALBUM_RE.fullmatch(e.get("url", "")) for m in fake.channel_messages(channel) for e in m.get("embeds") or []
+        ]
         posted = Counter(m.group(1) for m in urls if m)
         duplicates = {k: v for k, v in posted.items() if v > 1}
         lost = [r for r in injected if r not in posted]
         extra = [r for r in posted if r not in injected]
         logs = "".join(p.log() for p in procs)
-        recovered = [tuple(map(int, m)) for m in re.findall(
-            r"recovered unconfirmed deliveries: (\d+) confirmed, (\d+) released, (\d+) unresolved", logs)]
+        recovered = [
+            tuple(map(int, m))
+            for m in re.findall(
+                r"recovered unconfirmed deliveries: (\d+) confirmed, (\d+) released, (\d+) unresolved", logs
+            )
+        ]
         interrupted = len(re.findall(r"marked \d+ interrupted run", logs))
         elapsed = time.monotonic() - t0
-        print(f"\nkill test: {kills} SIGKILLs ({start_up_kills} during start-up), {len(injected)} releases injected, "
-              f"{sum(posted.values())} posted, {len(duplicates)} duplicates, {len(lost)} lost; "
-              f"{left_claimed} kills left unconfirmed claims; recovery confirmed "
-              f"{sum(r[0] for r in recovered)}, released {sum(r[1] for r in recovered)}; "
-              f"{interrupted} starts marked interrupted runs; {elapsed:.1f} s")
+        print(
+            f"\nkill test: {kills} SIGKILLs ({start_up_kills} during start-up), {len(injected)} releases injected, "
+            f"{sum(posted.values())} posted, {len(duplicates)} duplicates, {len(lost)} lost; "
+            f"{left_claimed} kills left unconfirmed claims; recovery confirmed "
+            f"{sum(r[0] for r in recovered)}, released {sum(r[1] for r in recovered)}; "
+            f"{interrupted} starts marked interrupted runs; {elapsed:.1f} s"
+        )
         assert kills >= 20
         assert not duplicates, duplicates
         assert not lost, (lost, reply.final)
@@ -218,13 +246,15 @@ async def test_sigkill_either_of_two_processes_posts_every_release_exactly_once(
     of either process during weekly runs, ``/refresh`` runs (sometimes mid-delivery) and start-up,
     each restarted — sometimes only after the survivor took the dead one's leased guilds over (lease
     3 s, heartbeat 1 s). At the end every release is in every following guild's channel once."""
-    from bot.check import run_check
-    from bot.config import load_config
+    from sqlalchemy import select, update
+
+    from bot.cli.check import run_check
+    from bot.settings import load_config
     from fakes.discord_fake import shard_of
     from storage.db import open_database
     from storage.models import Guild
-    from sqlalchemy import select, update
-    from tests.e2e.processes import BotProcess as Proc, owner_pid, posted_albums, process_config, seed_world
+    from tests.e2e.processes import BotProcess as Proc
+    from tests.e2e.processes import owner_pid, posted_albums, process_config, seed_world
     from tests.e2e.processes import until as wait_until
 
     rng = random.Random(SEED + 2)
@@ -238,16 +268,30 @@ async def test_sigkill_either_of_two_processes_posts_every_release_exactly_once(
         configs = []
         for shard in (0, 1):
             path = tmp_path / f"config-{shard}.toml"
-            path.write_text(process_config(fake, emu, db_url, shard_count=2, shard_ids=[shard], scan_interval_seconds=1,
-                                           sections={"coordination": {"heartbeat_seconds": 1,
-                                                                      "lease_seconds": LEASE_SECONDS}}))
+            path.write_text(
+                process_config(
+                    fake,
+                    emu,
+                    db_url,
+                    shard_count=2,
+                    shard_ids=[shard],
+                    scan_interval_seconds=1,
+                    sections={"coordination": {"heartbeat_seconds": 1, "lease_seconds": LEASE_SECONDS}},
+                )
+            )
             configs.append(path)
         db = await open_database(db_url)
         procs: list[Proc] = []
         try:
             follows = {i: [artists[k] for k in ks] for i, ks in TWO_FOLLOWS.items()}
-            channels = await seed_world(db, fake, follows, {a: f"Artist {i}" for i, a in enumerate(artists)},
-                                        shard_count=2, now=dt.datetime.now(dt.timezone.utc))
+            channels = await seed_world(
+                db,
+                fake,
+                follows,
+                {a: f"Artist {i}" for i, a in enumerate(artists)},
+                shard_count=2,
+                now=dt.datetime.now(dt.UTC),
+            )
             guilds = list(channels)
             admins = {g: fake.add_member(g, name="admin", manage_guild=True) for g in guilds}
             followers = {a: {g for i, g in enumerate(guilds) if a in follows[i]} for a in artists}
@@ -260,9 +304,14 @@ async def test_sigkill_either_of_two_processes_posts_every_release_exactly_once(
                 old = {x["session_id"] for x in fake.sessions}
                 await procs[s].start()
                 if wait:
-                    await wait_until(lambda: any(x["shard"][0] == s and x["ready"] and x["session_id"] not in old
-                                                 for x in fake.sessions) or not procs[s].alive, 60,
-                                     f"shard {s} to be ready")
+                    await wait_until(
+                        lambda: (
+                            any(x["shard"][0] == s and x["ready"] and x["session_id"] not in old for x in fake.sessions)
+                            or not procs[s].alive
+                        ),
+                        60,
+                        f"shard {s} to be ready",
+                    )
                     assert procs[s].alive, procs[s].log()[-3000:]
 
             async def command(g: int, name: str, timeout: float = 30.0):
@@ -275,7 +324,7 @@ async def test_sigkill_either_of_two_processes_posts_every_release_exactly_once(
                     return dict((await session.execute(select(Guild.id, Guild.lease_owner))).all())
 
             async def make_due() -> dt.datetime:
-                due = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)
+                due = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
                 async with db.sessions() as session:
                     await session.execute(update(Guild).values(next_due_at=due))
                     await session.commit()
@@ -288,15 +337,21 @@ async def test_sigkill_either_of_two_processes_posts_every_release_exactly_once(
 
             await asyncio.gather(start(0), start(1))
             injected: dict[str, set[int]] = {}
-            kills = start_up_kills = weekly_kills = refresh_kills = takeovers = mid_delivery = left_claimed = slow_sends = 0
+            kills = start_up_kills = weekly_kills = refresh_kills = takeovers = mid_delivery = left_claimed = (
+                slow_sends
+            ) = 0
             n_release = 0
             while kills < TWO_KILLS:
                 injected_now = rng.choice([0, 1, 3, 5, 7])
                 for _ in range(injected_now):
                     n_release += 1
                     credited = list(dict.fromkeys(rng.sample(artists, rng.choice([1, 1, 1, 2]))))
-                    album = emu.add_album(credited, f"New {n_release}", album_type=rng.choice(["single", "album"]),
-                                          release_date=dt.date.today().isoformat())
+                    album = emu.add_album(
+                        credited,
+                        f"New {n_release}",
+                        album_type=rng.choice(["single", "album"]),
+                        release_date=dt.date.today().isoformat(),
+                    )
                     injected[album] = set().union(*(followers[a] for a in credited))
                 kind = "start-up" if kills % 7 == 6 else rng.choice(["weekly", "weekly", "refresh"])
                 t_act = time.monotonic()
@@ -311,8 +366,12 @@ async def test_sigkill_either_of_two_processes_posts_every_release_exactly_once(
                 elif kind == "weekly":
                     due = await make_due()
                     # Whichever process's scan leases the guilds runs them; usually kill that one.
-                    held = await wait_until(lambda: _held(lease_owners, ran_since, due), 10,
-                                            "a due scan to lease the guilds", interval=0.005)
+                    held = await wait_until(
+                        lambda: _held(lease_owners, ran_since, due),
+                        10,
+                        "a due scan to lease the guilds",
+                        interval=0.005,
+                    )
                     pids = {owner_pid(o) for o in held.values() if o}
                     holder = next((s for s in (0, 1) if procs[s].pid in pids), rng.randrange(2))
                     victim = holder if rng.random() < 0.75 else 1 - holder
@@ -334,8 +393,10 @@ async def test_sigkill_either_of_two_processes_posts_every_release_exactly_once(
                         # ledger claim and the message (recovery must find it absent and post it again).
                         fake.fail_next(1, status=500, path_contains="/messages", method="POST")
                         deadline = time.monotonic() + 5
-                        while (not [r for r in fake.requests("POST", "/messages") if r.at >= t_act and r.status == 500]
-                               and time.monotonic() < deadline):
+                        while (
+                            not [r for r in fake.requests("POST", "/messages") if r.at >= t_act and r.status == 500]
+                            and time.monotonic() < deadline
+                        ):
                             await asyncio.sleep(0.001)
                         fake.clear_failures()
                         await asyncio.sleep(rng.uniform(0.0, 0.8))
@@ -344,13 +405,16 @@ async def test_sigkill_either_of_two_processes_posts_every_release_exactly_once(
                         # Mid-delivery: just after the n-th message since the action was answered.
                         target = rng.choice([1, 1, 2])
                         deadline = time.monotonic() + 5
-                        while (len([r for r in fake.requests("POST", "/messages") if r.at >= t_act]) < target
-                               and time.monotonic() < deadline):
+                        while (
+                            len([r for r in fake.requests("POST", "/messages") if r.at >= t_act]) < target
+                            and time.monotonic() < deadline
+                        ):
                             await asyncio.sleep(0.0002)
                         await asyncio.sleep(rng.uniform(0.0, 0.003))
                         mid_delivery += 1
-                held_by_victim = [g for g, o in (await lease_owners()).items()
-                                  if o is not None and owner_pid(o) == procs[victim].pid]
+                held_by_victim = [
+                    g for g, o in (await lease_owners()).items() if o is not None and owner_pid(o) == procs[victim].pid
+                ]
                 await procs[victim].kill()
                 kills += 1
                 if (await ledger_states(db_url))["claimed"]:
@@ -358,8 +422,12 @@ async def test_sigkill_either_of_two_processes_posts_every_release_exactly_once(
                 if due is not None and held_by_victim and rng.random() < 0.6:
                     # Restarted only later: the survivor takes the dead process's guilds over once
                     # their leases expire (the dead process's heartbeat stopped).
-                    await wait_until(lambda: ran_since(due, held_by_victim), LEASE_SECONDS + 30,
-                                     "the survivor to take the dead process's guilds over", interval=0.1)
+                    await wait_until(
+                        lambda: ran_since(due, held_by_victim),
+                        LEASE_SECONDS + 30,
+                        "the survivor to take the dead process's guilds over",
+                        interval=0.1,
+                    )
                     takeovers += 1
                 elif rng.random() < 0.2:
                     await asyncio.sleep(rng.uniform(0.5, LEASE_SECONDS + 1))
@@ -386,12 +454,14 @@ async def test_sigkill_either_of_two_processes_posts_every_release_exactly_once(
         lost = [(g, r) for r, gs in injected.items() for g in gs if posted[g][r] == 0]
         extra = [(g, r) for g in guilds for r in posted[g] if g not in injected.get(r, set())]
         elapsed = time.monotonic() - t0
-        print(f"\nkill test, 2 processes: {kills} SIGKILLs ({weekly_kills} in weekly runs, {refresh_kills} in "
-              f"/refresh, {start_up_kills} during start-up; {mid_delivery} aimed mid-delivery, {slow_sends} in a send retried after a 500), {takeovers} take-overs "
-              f"by the survivor after lease expiry, {len(injected)} releases injected, "
-              f"{sum(sum(p.values()) for p in posted.values())} posted, {len(duplicates)} duplicates, {len(lost)} lost; "
-              f"{left_claimed} kills left unconfirmed claims; "
-              f"{elapsed:.1f} s")
+        print(
+            f"\nkill test, 2 processes: {kills} SIGKILLs ({weekly_kills} in weekly runs, {refresh_kills} in "
+            f"/refresh, {start_up_kills} during start-up; {mid_delivery} aimed mid-delivery, {slow_sends} in a send retried after a 500), {takeovers} take-overs "
+            f"by the survivor after lease expiry, {len(injected)} releases injected, "
+            f"{sum(sum(p.values()) for p in posted.values())} posted, {len(duplicates)} duplicates, {len(lost)} lost; "
+            f"{left_claimed} kills left unconfirmed claims; "
+            f"{elapsed:.1f} s"
+        )
         assert kills >= 20 and takeovers >= 1 and left_claimed >= 1  # the hard cases happened
         assert not duplicates, duplicates
         assert not lost, lost

@@ -3,8 +3,6 @@ bad input refused with nothing changed, and members without Manage Server refuse
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pytest
 import pytest_asyncio
 
@@ -98,12 +96,17 @@ async def test_bad_schedule_is_refused_and_changes_nothing(stack, options, expec
     assert expected in reply.content and reply.ephemeral
     after = await stack.bot.service.status(stack.guild_id)
     assert (after.schedule_day, after.schedule_time, after.timezone, after.next_due_at) == (
-        before.schedule_day, before.schedule_time, before.timezone, before.next_due_at)
+        before.schedule_day,
+        before.schedule_time,
+        before.timezone,
+        before.next_due_at,
+    )
 
 
 async def test_good_schedule_is_applied_in_its_time_zone(stack):
-    reply = await stack.command("settings", {"day": "monday", "time": "09:30", "timezone": "Europe/Berlin"},
-                                subcommand="schedule")
+    reply = await stack.command(
+        "settings", {"day": "monday", "time": "09:30", "timezone": "Europe/Berlin"}, subcommand="schedule"
+    )
     assert "Monday" in reply.content
     st = await stack.bot.service.status(stack.guild_id)
     local = st.next_due_at.astimezone(__import__("zoneinfo").ZoneInfo("Europe/Berlin"))

@@ -8,8 +8,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from storage.models import Follow, Guild
 from fakes.stack import Stack
+from storage.models import Follow, Guild
 from tests import backend
 
 pytestmark = pytest.mark.timeout(120)
@@ -18,7 +18,9 @@ pytestmark = pytest.mark.timeout(120)
 def component(message: dict, *, label: str | None = None, custom_id: str | None = None) -> dict:
     for row in message.get("components") or []:
         for c in row.get("components") or []:
-            if (label is not None and c.get("label") == label) or (custom_id is not None and c.get("custom_id") == custom_id):
+            if (label is not None and c.get("label") == label) or (
+                custom_id is not None and c.get("custom_id") == custom_id
+            ):
                 return c
     raise AssertionError(f"no component {label or custom_id!r} in {message.get('components')}")
 
@@ -47,8 +49,18 @@ async def test_import_then_buttons(tmp_path):
         duet = sp.add_album([nova, guest], "Duet", album_type="single", release_date="2025-06-01")
         harbour_album = sp.add_album([harbour], "Harbour Songs", release_date="2024-05-01")
         known_album = sp.add_album([known], "Known Hits", release_date="2023-01-01")
-        playlist = sp.add_playlist("Road Trip", [duet, harbour_album, {"local": "tape.mp3", "artist": "Uncle"},
-                                                 {"episode": "A podcast"}, None, known_album, duet])
+        playlist = sp.add_playlist(
+            "Road Trip",
+            [
+                duet,
+                harbour_album,
+                {"local": "tape.mp3", "artist": "Uncle"},
+                {"episode": "A podcast"},
+                None,
+                known_album,
+                duet,
+            ],
+        )
         await stack.start_bot()
         await stack.command("settings", {"channel": stack.channel_id}, subcommand="channel")
         await stack.command("follow", {"artist": known})

@@ -13,8 +13,8 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select
 
-from storage.models import Delivery, Run
 from fakes.stack import Stack
+from storage.models import Delivery, Run
 from tests import backend
 
 pytestmark = pytest.mark.timeout(180)
@@ -42,8 +42,9 @@ async def test_follow_refresh_schedule_restart(tmp_path):
         assert f"<#{stack.channel_id}>" in reply.content
         reply = await stack.command("follow", {"artist": f"https://open.spotify.com/artist/{nova}?si=abc"})
         assert "Now following" in reply.content and "Nova Lights" in reply.content
-        choices = await stack.discord.autocomplete(stack.guild_id, stack.admin_id, "follow", {"artist": "quiet harb"},
-                                                   focused="artist")
+        choices = await stack.discord.autocomplete(
+            stack.guild_id, stack.admin_id, "follow", {"artist": "quiet harb"}, focused="artist"
+        )
         assert 0 < len(choices) <= 25
         assert choices[0]["value"] == harbour and "The Quiet Harbour" in choices[0]["name"]
         reply = await stack.command("follow", {"artist": choices[0]["value"]})
@@ -81,7 +82,7 @@ async def test_follow_refresh_schedule_restart(tmp_path):
         sp.add_album([harbour], "Tides", album_type="album", release_date="2026-11-20")
         status = await stack.command("status")
         assert "Fridays at 12:00" in str(status.final)
-        stack.clock.set(dt.datetime(2026, 11, 20, 12, 0, 5, tzinfo=dt.timezone.utc))
+        stack.clock.set(dt.datetime(2026, 11, 20, 12, 0, 5, tzinfo=dt.UTC))
         await stack.until(lambda: "Tides" in titles(stack), what="the weekly post")
         assert titles(stack).count("Tides") == 1
 
@@ -94,7 +95,7 @@ async def test_follow_refresh_schedule_restart(tmp_path):
         # A weekly run missed while the bot was down is caught up once at start-up.
         await stack.stop_bot()
         sp.add_album([nova], "While You Were Away", album_type="single", release_date="2026-11-27")
-        stack.clock.set(dt.datetime(2026, 11, 29, 8, 0, tzinfo=dt.timezone.utc))  # Friday's slot passed
+        stack.clock.set(dt.datetime(2026, 11, 29, 8, 0, tzinfo=dt.UTC))  # Friday's slot passed
         await stack.start_bot()
         await stack.until(lambda: "While You Were Away" in titles(stack), what="catch-up post")
         await stack.restart_bot()

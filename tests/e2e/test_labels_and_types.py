@@ -23,8 +23,9 @@ async def refresh(stack: Stack, artist_id: str):
     runner = stack.bot.runner
     if getattr(runner, "labeler", None) is None:
         summary = await runner.run("check", artist_ids=[artist_id])
-        await Labeler(stack.bot.db, stack.bot.spotify, clock=stack.clock).label(summary.new_release_ids,
-                                                                              run_id=summary.run_id)
+        await Labeler(stack.bot.db, stack.bot.spotify, clock=stack.clock).label(
+            summary.new_release_ids, run_id=summary.run_id
+        )
     return await stack.command("refresh")
 
 
@@ -45,23 +46,38 @@ async def test_album_carrying_posted_singles_and_types(tmp_path):
 
         # Two singles come out and are posted.
         stack.clock.advance(hours=2)
-        sp.add_album([nova], "Midnight Drive", album_type="single", release_date="2026-11-13",
-                     tracks=[{"name": "Midnight Drive", "duration_ms": 201_000}])
+        sp.add_album(
+            [nova],
+            "Midnight Drive",
+            album_type="single",
+            release_date="2026-11-13",
+            tracks=[{"name": "Midnight Drive", "duration_ms": 201_000}],
+        )
         stack.clock.advance(hours=2)
-        sp.add_album([nova], "Glow", album_type="single", release_date="2026-11-14",
-                     tracks=[{"name": "Glow", "duration_ms": 187_000}, {"name": "Glow - Acoustic", "duration_ms": 190_000}])
+        sp.add_album(
+            [nova],
+            "Glow",
+            album_type="single",
+            release_date="2026-11-14",
+            tracks=[{"name": "Glow", "duration_ms": 187_000}, {"name": "Glow - Acoustic", "duration_ms": 190_000}],
+        )
         reply = await refresh(stack, nova)
         assert "2 new releases" in reply.content
         assert stack.posted_titles() == ["Midnight Drive", "Glow"]
 
         # The album carries both: announced once, as 8 new tracks and 2 already out as singles.
         stack.clock.advance(hours=2)
-        sp.add_album([nova], "Afterglow", release_date="2026-11-16", tracks=[
-            {"name": "Intro", "duration_ms": 61_000},
-            {"name": "Midnight Drive", "duration_ms": 202_000},
-            {"name": "Glow (feat. Someone)", "duration_ms": 186_000},
-            *[{"name": f"Song {i}", "duration_ms": 170_000 + i} for i in range(7)],
-        ])
+        sp.add_album(
+            [nova],
+            "Afterglow",
+            release_date="2026-11-16",
+            tracks=[
+                {"name": "Intro", "duration_ms": 61_000},
+                {"name": "Midnight Drive", "duration_ms": 202_000},
+                {"name": "Glow (feat. Someone)", "duration_ms": 186_000},
+                *[{"name": f"Song {i}", "duration_ms": 170_000 + i} for i in range(7)],
+            ],
+        )
         sp.clear_log()
         reply = await refresh(stack, nova)
         assert "1 new release" in reply.content

@@ -27,8 +27,8 @@ from collections import Counter, defaultdict
 import pytest
 from sqlalchemy import select, update
 
-from bot.check import run_check
-from bot.config import load_config
+from bot.cli.check import run_check
+from bot.settings import load_config
 from fakes.discord_fake import DiscordFake, shard_of
 from fakes.spotify_emulator import SpotifyEmulator
 from storage.db import open_database
@@ -36,8 +36,10 @@ from storage.models import Guild, Run, SpotifyState
 from tests import backend
 from tests.e2e.processes import BotProcess, log_alarms, owner_pid, posted_albums, process_config, seed_world, until
 
-pytestmark = [backend.postgresql_only("several processes on one PostgreSQL database (row locks, SKIP LOCKED)"),
-              pytest.mark.timeout(300)]
+pytestmark = [
+    backend.postgresql_only("several processes on one PostgreSQL database (row locks, SKIP LOCKED)"),
+    pytest.mark.timeout(300),
+]
 
 SEED = 20261203
 SHARDS = 3
@@ -52,7 +54,7 @@ ALBUMS_PATH = re.compile(r"^/v1/artists/([0-9A-Za-z]{22})/albums$")
 
 
 def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 async def test_three_processes_run_four_weeks_for_300_guilds_once_each(tmp_path):
@@ -74,11 +76,21 @@ async def test_three_processes_run_four_weeks_for_300_guilds_once_each(tmp_path)
             # recheck_share = 0: the rotating exact re-check would read a few artists' listings whole
             # (one request per group) in some weeks; off, an artist without news costs exactly one
             # request per check, so "fetched once per week" is counted exactly.
-            path.write_text(process_config(fake, emu, db_url, shard_count=SHARDS, shard_ids=[shard],
-                                           scan_interval_seconds=1, sections={
-                                               "spotify": {"requests_per_day": BUDGET},
-                                               "tracking": {"recheck_share": 0},
-                                               "coordination": {"heartbeat_seconds": 2, "lease_seconds": 10}}))
+            path.write_text(
+                process_config(
+                    fake,
+                    emu,
+                    db_url,
+                    shard_count=SHARDS,
+                    shard_ids=[shard],
+                    scan_interval_seconds=1,
+                    sections={
+                        "spotify": {"requests_per_day": BUDGET},
+                        "tracking": {"recheck_share": 0},
+                        "coordination": {"heartbeat_seconds": 2, "lease_seconds": 10},
+                    },
+                )
+            )
             configs.append(path)
 
         db = await open_database(db_url)
@@ -118,8 +130,12 @@ async def test_three_processes_run_four_weeks_for_300_guilds_once_each(tmp_path)
                     first = rng.choice(across) if rng.random() < 0.75 else rng.choice(list(followers))
                     credited = [first] + ([rng.choice(list(followers))] if rng.random() < 0.2 else [])
                     credited = list(dict.fromkeys(credited))
-                    album = emu.add_album(credited, f"Week {week} release {k}",
-                                          album_type=rng.choice(["album", "single"]), release_date=today)
+                    album = emu.add_album(
+                        credited,
+                        f"Week {week} release {k}",
+                        album_type=rng.choice(["album", "single"]),
+                        release_date=today,
+                    )
                     news[album] = credited
                     for gid in set().union(*(followers[a] for a in credited)):
                         expected[gid][album] += 1
@@ -132,8 +148,9 @@ async def test_three_processes_run_four_weeks_for_300_guilds_once_each(tmp_path)
                 due = utcnow()
                 for wave in range(3):
                     async with db.sessions() as session:
-                        await session.execute(update(Guild).where(Guild.id.in_(guild_ids[wave::3]))
-                                              .values(next_due_at=due))
+                        await session.execute(
+                            update(Guild).where(Guild.id.in_(guild_ids[wave::3])).values(next_due_at=due)
+                        )
                         await session.commit()
                     if wave < 2:
                         # A process busy with a run skips its scans, so an idle one leases the next wave
@@ -171,9 +188,13 @@ async def test_three_processes_run_four_weeks_for_300_guilds_once_each(tmp_path)
                 assert not more, more
 
                 async with db.sessions() as session:
-                    runs = (await session.execute(select(Run.owner, Run.status).where(
-                        Run.trigger == "schedule", Run.finished_at.is_not(None),
-                        Run.started_at >= due))).all()
+                    runs = (
+                        await session.execute(
+                            select(Run.owner, Run.status).where(
+                                Run.trigger == "schedule", Run.finished_at.is_not(None), Run.started_at >= due
+                            )
+                        )
+                    ).all()
                 assert runs and all(status == "ok" for _o, status in runs), runs
                 owners_by_week.append({o for o, _s in runs})
 
@@ -201,11 +222,13 @@ async def test_three_processes_run_four_weeks_for_300_guilds_once_each(tmp_path)
             await db.close()
 
         posted_total = sum(sum(posted_albums(fake, c)[0].values()) for c in channels.values())
-        print(f"\nmultiprocess run: {SHARDS} processes, {GUILDS} guilds, {len(followers)} followed artists "
-              f"({len(across)} followed from several shards), {WEEKS} weeks × {NEW_PER_WEEK} releases, "
-              f"{posted_total} posts (0 duplicates, 0 lost); weekly runs took "
-              f"{', '.join(f'{w:.1f}' for w in waits)} s; run owners per week "
-              f"{[len(o) for o in owners_by_week]}; Spotify requests {spotify_requests} "
-              f"(baseline {baseline_requests}; store counted {counted}) of a day budget of {BUDGET}; "
-              f"seeding {t_seeded - t0:.1f} s, start-up {t_started - t_seeded:.1f} s, "
-              f"total {time.monotonic() - t0:.1f} s")
+        print(
+            f"\nmultiprocess run: {SHARDS} processes, {GUILDS} guilds, {len(followers)} followed artists "
+            f"({len(across)} followed from several shards), {WEEKS} weeks × {NEW_PER_WEEK} releases, "
+            f"{posted_total} posts (0 duplicates, 0 lost); weekly runs took "
+            f"{', '.join(f'{w:.1f}' for w in waits)} s; run owners per week "
+            f"{[len(o) for o in owners_by_week]}; Spotify requests {spotify_requests} "
+            f"(baseline {baseline_requests}; store counted {counted}) of a day budget of {BUDGET}; "
+            f"seeding {t_seeded - t0:.1f} s, start-up {t_started - t_seeded:.1f} s, "
+            f"total {time.monotonic() - t0:.1f} s"
+        )

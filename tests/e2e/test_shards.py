@@ -14,7 +14,7 @@ import discord
 import pytest
 from sqlalchemy import select
 
-from bot.discord_app import ReleaseBot
+from bot.discord_app.client import ReleaseBot
 from fakes.discord_fake import shard_of
 from fakes.stack import wait_for
 from storage.models import Process
@@ -25,8 +25,10 @@ pytestmark = pytest.mark.timeout(120)
 
 def recorder(seen: list[int | None]):
     """An ``on_interaction`` listener appending each interaction's guild id to ``seen``."""
+
     async def on_interaction(interaction: discord.Interaction) -> None:
         seen.append(interaction.guild_id)
+
     return on_interaction
 
 
@@ -41,21 +43,25 @@ async def test_two_shard_processes_answer_their_own_guilds_and_sync_once(tmp_pat
         second = fake.add_guild("Second Club", guild_id=fake.snowflake_on_shard(1 - home, 2))
         second_channel = fake.add_channel(second, "releases")
         second_admin = fake.add_member(second, name="admin two", manage_guild=True)
-        servers = {home: (stack.guild_id, stack.channel_id, stack.admin_id),
-                   1 - home: (second, second_channel, second_admin)}
+        servers = {
+            home: (stack.guild_id, stack.channel_id, stack.admin_id),
+            1 - home: (second, second_channel, second_admin),
+        }
 
         base = stack.settings()
         seen: dict[int, list[int | None]] = {0: [], 1: []}
         for shard in (0, 1):
-            settings = dataclasses.replace(base, discord=dataclasses.replace(base.discord, shard_count=2,
-                                                                            shard_ids=(shard,)))
+            settings = dataclasses.replace(
+                base, discord=dataclasses.replace(base.discord, shard_count=2, shard_ids=(shard,))
+            )
             bot = ReleaseBot(settings, clock=stack.clock)
             bot.add_listener(recorder(seen[shard]), "on_interaction")
             bots.append(bot)
         # Started together: both reach the command sync at about the same time.
         tasks = [asyncio.create_task(bot.start(fake.token)) for bot in bots]
-        await wait_for(lambda: all(b.is_ready() for b in bots) or any(t.done() for t in tasks), timeout=30,
-                       what="both bots ready")
+        await wait_for(
+            lambda: all(b.is_ready() for b in bots) or any(t.done() for t in tasks), timeout=30, what="both bots ready"
+        )
         for task in tasks:
             if task.done():
                 task.result()  # re-raise a start-up failure
@@ -67,8 +73,9 @@ async def test_two_shard_processes_answer_their_own_guilds_and_sync_once(tmp_pat
 
         for shard in (0, 1):
             gid, channel, admin = servers[shard]
-            reply = await fake.invoke(gid, admin, "settings", {"channel": channel}, subcommand="channel",
-                                      channel_id=channel)
+            reply = await fake.invoke(
+                gid, admin, "settings", {"channel": channel}, subcommand="channel", channel_id=channel
+            )
             await reply.wait_done(15)
             assert f"<#{channel}>" in reply.content and reply.shard == [shard, 2]
             status = await fake.invoke(gid, admin, "status", {}, channel_id=channel)

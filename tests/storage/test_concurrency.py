@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from storage import queries
+from storage import catalog, guilds
 from storage.db import is_retryable, retry_transaction
 from storage.models import Artist, Follow, Guild
 from tests import backend
@@ -40,8 +40,9 @@ async def race(db, first_work, second_work):
 async def test_two_sessions_creating_the_same_guild_both_succeed(db, clock):
     first, second = await race(
         db,
-        lambda s: queries.get_or_create_guild(s, 10**18, now=clock(), schedule_day=4, schedule_time="12:00"),
-        lambda s: queries.get_or_create_guild(s, 10**18, now=clock(), schedule_day=0, schedule_time="08:00"))
+        lambda s: guilds.get_or_create_guild(s, 10**18, now=clock(), schedule_day=4, schedule_time="12:00"),
+        lambda s: guilds.get_or_create_guild(s, 10**18, now=clock(), schedule_day=0, schedule_time="08:00"),
+    )
     assert first.id == second.id == 10**18
     assert (second.schedule_day, second.schedule_time) == (4, "12:00")  # the winner's row, not an error
     async with db.sessions() as s:
@@ -49,19 +50,25 @@ async def test_two_sessions_creating_the_same_guild_both_succeed(db, clock):
 
 
 async def test_two_sessions_creating_the_same_artist_both_succeed(db):
-    first, second = await race(db, lambda s: queries.get_or_create_artist(s, "A" * 22, "Nova", "http://img/1"),
-                               lambda s: queries.get_or_create_artist(s, "A" * 22, "Nova", "http://img/2"))
+    first, second = await race(
+        db,
+        lambda s: catalog.get_or_create_artist(s, "A" * 22, "Nova", "http://img/1"),
+        lambda s: catalog.get_or_create_artist(s, "A" * 22, "Nova", "http://img/2"),
+    )
     assert first.id == second.id and second.name == "Nova" and second.image_url == "http://img/1"
 
 
 async def test_two_sessions_following_the_same_artist_both_succeed_and_keep_the_first_time(db, clock):
     async with db.sessions() as s:
-        await queries.get_or_create_guild(s, 7, now=clock())
-        await queries.get_or_create_artist(s, "A" * 22, "Nova")
+        await guilds.get_or_create_guild(s, 7, now=clock())
+        await catalog.get_or_create_artist(s, "A" * 22, "Nova")
         await s.commit()
     later = clock() + dt.timedelta(hours=1)
-    first, second = await race(db, lambda s: queries.follow_artist(s, 7, "A" * 22, now=clock()),
-                               lambda s: queries.follow_artist(s, 7, "A" * 22, now=later))
+    first, second = await race(
+        db,
+        lambda s: guilds.follow_artist(s, 7, "A" * 22, now=clock()),
+        lambda s: guilds.follow_artist(s, 7, "A" * 22, now=later),
+    )
     assert first.followed_at == second.followed_at == clock()
     async with db.sessions() as s:
         assert len((await s.scalars(select(Follow))).all()) == 1
@@ -69,9 +76,9 @@ async def test_two_sessions_following_the_same_artist_both_succeed_and_keep_the_
 
 async def test_follow_of_an_unknown_artist_is_still_refused(db, clock):
     async with db.sessions() as s:
-        await queries.get_or_create_guild(s, 7, now=clock())
+        await guilds.get_or_create_guild(s, 7, now=clock())
         with pytest.raises(IntegrityError):
-            await queries.follow_artist(s, 7, "missing", now=clock())
+            await guilds.follow_artist(s, 7, "missing", now=clock())
 
 
 class Retryable(Exception):
@@ -141,7 +148,10 @@ async def test_a_real_deadlock_is_retried_and_both_transactions_succeed(db):
             await session.execute(update(Artist).where(Artist.id == first).values(runs_skipped=Artist.runs_skipped + 1))
             if attempts[order] == 1:
                 await asyncio.wait_for(both_locked_first.wait(), 10)
-            await session.execute(update(Artist).where(Artist.id == second).values(runs_skipped=Artist.runs_skipped + 1))
+            await session.execute(
+                update(Artist).where(Artist.id == second).values(runs_skipped=Artist.runs_skipped + 1)
+            )
+
         return run
 
     async with asyncio.timeout(30):
@@ -155,12 +165,12 @@ async def test_a_real_deadlock_is_retried_and_both_transactions_succeed(db):
 async def test_concurrent_store_checks_with_overlapping_artists_do_not_deadlock(db):
     ids = [f"a{i:04d}" for i in range(400)]
     async with db.sessions() as s:
-        await queries.store_checks(s, new_artists=[{"id": i, "name": i, "group_state": {}} for i in ids])
+        await catalog.store_checks(s, new_artists=[{"id": i, "name": i, "group_state": {}} for i in ids])
         await s.commit()
 
     async def store(order):
         async with db.sessions() as s:
-            await queries.store_checks(s, artist_updates=[{"id": i, "runs_skipped": 1} for i in order])
+            await catalog.store_checks(s, artist_updates=[{"id": i, "runs_skipped": 1} for i in order])
             await s.execute(text("SELECT pg_sleep(0.05)"))
             await s.commit()
 

@@ -21,6 +21,7 @@ async def test_migrated_database_matches_the_models(tmp_path):
     db = await open_database(backend.database_url(tmp_path, "m", migrated=False))
     try:
         async with db.engine.connect() as conn:
+
             def diff(sync_conn):
                 # Column types are compared on PostgreSQL, where they matter (a 32-bit INTEGER cannot hold a
                 # Discord id); SQLite's type affinity makes every integer the same.
@@ -30,8 +31,17 @@ async def test_migrated_database_matches_the_models(tmp_path):
 
             assert await conn.run_sync(diff) == []
             tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
-        assert {"guilds", "artists", "follows", "releases", "artist_releases", "deliveries", "runs",
-                "spotify_state", "bot_state"} <= tables
+        assert {
+            "guilds",
+            "artists",
+            "follows",
+            "releases",
+            "artist_releases",
+            "deliveries",
+            "runs",
+            "spotify_state",
+            "bot_state",
+        } <= tables
     finally:
         await db.close()
 
@@ -84,8 +94,9 @@ async def test_migration_waits_for_the_advisory_lock(tmp_path):
             db = await asyncio.wait_for(opening, 30)
         try:
             async with db.engine.connect() as conn:
-                held = (await conn.execute(text(
-                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"))).scalar_one()
+                held = (
+                    await conn.execute(text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"))
+                ).scalar_one()
             assert held == 0  # released after migrating
             async with db.sessions() as s:
                 assert await s.get(BotState, "missing") is None  # the schema is there
@@ -127,14 +138,14 @@ async def test_a_plain_postgresql_url_uses_the_installed_async_driver(tmp_path):
 
 async def test_a_database_handed_out_again_is_as_fresh_as_a_new_one(tmp_path, clock):
     # tests/backend.py recycles PostgreSQL test databases: nothing of a test may leak into the next one.
-    from storage import queries
+    from storage import guilds
     from storage.models import Guild, Run
 
     mark = backend.created_count()
     url = backend.database_url(tmp_path, "first")
     db = await open_database(url)
     async with db.sessions() as s:
-        await queries.get_or_create_guild(s, 1, now=clock())
+        await guilds.get_or_create_guild(s, 1, now=clock())
         s.add_all([Run(trigger="check", started_at=clock()), BotState(key="k", value="v")])
         await s.commit()
     await db.close()

@@ -4,8 +4,9 @@ and tracks, run metrics, per-day request budget.
 Revision ID: 0002
 Revises: 0001
 """
-from alembic import op
+
 import sqlalchemy as sa
+from alembic import op
 
 revision = "0002"
 down_revision = "0001"
@@ -15,8 +16,9 @@ depends_on = None
 
 def upgrade() -> None:
     with op.batch_alter_table("guilds") as b:
-        b.add_column(sa.Column("album_groups", sa.JSON(), nullable=False,
-                               server_default='["album", "single", "compilation"]'))
+        b.add_column(
+            sa.Column("album_groups", sa.JSON(), nullable=False, server_default='["album", "single", "compilation"]')
+        )
     with op.batch_alter_table("artists") as b:
         b.add_column(sa.Column("last_release_at", sa.DateTime(), nullable=True))
         b.add_column(sa.Column("runs_skipped", sa.Integer(), nullable=False, server_default="0"))
@@ -46,9 +48,13 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_release_tracks_isrc", table_name="release_tracks")
     op.drop_table("release_tracks")
-    for table, cols in (("spotify_state", ("budget_day_requests", "budget_day")), ("runs", ("metrics",)),
-                        ("releases", ("tracks_fetched", "upc", "labels")),
-                        ("artists", ("runs_skipped", "last_release_at")), ("guilds", ("album_groups",))):
+    for table, cols in (
+        ("spotify_state", ("budget_day_requests", "budget_day")),
+        ("runs", ("metrics",)),
+        ("releases", ("tracks_fetched", "upc", "labels")),
+        ("artists", ("runs_skipped", "last_release_at")),
+        ("guilds", ("album_groups",)),
+    ):
         with op.batch_alter_table(table) as b:
             for col in cols:
                 b.drop_column(col)

@@ -3,21 +3,29 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 
 import pytest
 from sqlalchemy.exc import IntegrityError
 
 from bot.delivery import ChannelUnavailable, Deliverer, make_nonce
 from bot.spotify.models import Album
-from storage import queries
+from storage import catalog
 from storage.models import Delivery, Guild
 from tests.bot.helpers import FakeSender, add_guild, follow, ledger
 
 
 def album(rid: str, name: str, date: str = "2026-11-20") -> Album:
-    return Album.from_api({"id": rid, "name": name, "album_type": "single", "release_date": date,
-                           "release_date_precision": "day", "total_tracks": 1, "artists": [{"id": "A", "name": "A"}]})
+    return Album.from_api(
+        {
+            "id": rid,
+            "name": name,
+            "album_type": "single",
+            "release_date": date,
+            "release_date_precision": "day",
+            "total_tracks": 1,
+            "artists": [{"id": "A", "name": "A"}],
+        }
+    )
 
 
 async def setup(db, clock, n: int = 1, *, names=None, channel_id: int | None = 100):
@@ -28,8 +36,8 @@ async def setup(db, clock, n: int = 1, *, names=None, channel_id: int | None = 1
     async with db.sessions() as s:
         for i, name in enumerate(names):
             alb = album(f"r{i:03d}", name)
-            await queries.upsert_release(s, alb, now=clock())
-            await queries.link_release(s, "A", alb.id, album_group="single", now=clock(), baseline=False)
+            await catalog.upsert_release(s, alb, now=clock())
+            await catalog.link_release(s, "A", alb.id, album_group="single", now=clock(), baseline=False)
         await s.commit()
     return [f"r{i:03d}" for i in range(len(names))]
 

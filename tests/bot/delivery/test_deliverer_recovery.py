@@ -10,8 +10,8 @@ from sqlalchemy import select
 
 from bot.delivery import ChannelUnavailable, Deliverer, render
 from bot.delivery.render import ALBUM_URL
-from bot.runner import Runner
-from storage import queries
+from bot.scheduling.runner import Runner
+from storage import catalog, guilds
 from storage.models import Delivery, Guild, Run
 from tests.bot.delivery.test_deliverer import setup
 from tests.bot.helpers import ledger
@@ -59,8 +59,15 @@ async def claim(db, clock, release_ids, *, channel_id=100, guild_id=1):
     """Claimed rows as a killed process leaves them (claimed before ``clock()``)."""
     async with db.sessions() as s:
         for rid in release_ids:
-            s.add(Delivery(guild_id=guild_id, release_id=rid, status="claimed", channel_id=channel_id,
-                           claimed_at=clock() - dt.timedelta(seconds=5)))
+            s.add(
+                Delivery(
+                    guild_id=guild_id,
+                    release_id=rid,
+                    status="claimed",
+                    channel_id=channel_id,
+                    claimed_at=clock() - dt.timedelta(seconds=5),
+                )
+            )
         await s.commit()
 
 
@@ -113,10 +120,25 @@ async def test_twin_claims_follow_their_main_release(db, clock, sender):
     await setup(db, clock, names=["Yeehaw (Clean)", "Yeehaw"])
     mid = sender.post(100, [embed("r001")])
     async with db.sessions() as s:
-        s.add(Delivery(guild_id=1, release_id="r001", status="claimed", channel_id=100,
-                       claimed_at=clock() - dt.timedelta(seconds=1)))
-        s.add(Delivery(guild_id=1, release_id="r000", status="claimed", channel_id=100, folded_into="r001",
-                       claimed_at=clock() - dt.timedelta(seconds=1)))
+        s.add(
+            Delivery(
+                guild_id=1,
+                release_id="r001",
+                status="claimed",
+                channel_id=100,
+                claimed_at=clock() - dt.timedelta(seconds=1),
+            )
+        )
+        s.add(
+            Delivery(
+                guild_id=1,
+                release_id="r000",
+                status="claimed",
+                channel_id=100,
+                folded_into="r001",
+                claimed_at=clock() - dt.timedelta(seconds=1),
+            )
+        )
         await s.commit()
     assert (await Deliverer(db, sender, clock=clock).recover()).confirmed == 2
     assert {(r.release_id, r.message_id) for r in await ledger(db, 1)} == {("r000", mid), ("r001", mid)}
@@ -256,7 +278,7 @@ async def test_channel_notice_is_taken_once_and_again_for_a_new_problem(db, cloc
 
     async def take():
         async with db.sessions() as s:
-            value = await queries.take_channel_notice(s, 1)
+            value = await guilds.take_channel_notice(s, 1)
             await s.commit()
             return value
 
@@ -282,23 +304,42 @@ async def setup_new_release(db, clock):
     clock.advance(minutes=1)
     async with db.sessions() as s:
         alb = album("r999", "Later")
-        await queries.upsert_release(s, alb, now=clock())
-        await queries.link_release(s, "A", alb.id, album_group="single", now=clock(), baseline=False)
+        await catalog.upsert_release(s, alb, now=clock())
+        await catalog.link_release(s, "A", alb.id, album_group="single", now=clock(), baseline=False)
         await s.commit()
 
 
 async def test_discord_sender_turns_component_dicts_into_a_view_with_the_same_custom_ids():
-    from bot.discord_app import view_from_components
+    from bot.discord_app.client import view_from_components
 
     rows = [
-        {"type": 1, "components": [{"type": 2, "style": 2, "label": "Unfollow A", "custom_id": "rb:unfollow:A"},
-                                   {"type": 2, "style": 4, "label": "Hide singles", "custom_id": "rb:hide:single"}]},
-        {"type": 1, "components": [{"type": 3, "custom_id": "rb:unfollow-select", "placeholder": "Unfollow…",
-                                    "options": [{"label": "A", "value": "A"}, {"label": "B", "value": "B"}]}]},
+        {
+            "type": 1,
+            "components": [
+                {"type": 2, "style": 2, "label": "Unfollow A", "custom_id": "rb:unfollow:A"},
+                {"type": 2, "style": 4, "label": "Hide singles", "custom_id": "rb:hide:single"},
+            ],
+        },
+        {
+            "type": 1,
+            "components": [
+                {
+                    "type": 3,
+                    "custom_id": "rb:unfollow-select",
+                    "placeholder": "Unfollow…",
+                    "options": [{"label": "A", "value": "A"}, {"label": "B", "value": "B"}],
+                }
+            ],
+        },
     ]
     view = view_from_components(rows)
     out = view.to_components()
     assert view.is_finished() and view.timeout is None
     assert [[c["custom_id"] for c in row["components"]] for row in out] == [
-        ["rb:unfollow:A", "rb:hide:single"], ["rb:unfollow-select"]]
-    assert out[0]["components"][1]["style"] == 4 and [o["value"] for o in out[1]["components"][0]["options"]] == ["A", "B"]
+        ["rb:unfollow:A", "rb:hide:single"],
+        ["rb:unfollow-select"],
+    ]
+    assert out[0]["components"][1]["style"] == 4 and [o["value"] for o in out[1]["components"][0]["options"]] == [
+        "A",
+        "B",
+    ]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from types import SimpleNamespace
 
 import pytest
@@ -17,16 +16,29 @@ from tests.bot.helpers import FakeSender, add_guild, follow, ledger
 ALL = frozenset(FILTER_KEYWORDS)
 
 
-@pytest.mark.parametrize("title, kind", [
-    ("Midnight Drive (Remix)", "remix"), ("Midnight Drive - Remixes", "remix"), ("Song (Tiësto RMX)", "remix"),
-    ("Remixed & Revisited", "remix"),
-    ("Afterglow (Live)", "live"), ("Afterglow [Live at Wembley]", "live"), ("Afterglow - Live", "live"),
-    ("Live at the Roundhouse", "live"), ("Live From Berlin", "live"), ("MTV Unplugged", "live"),
-    ("Song (Sped Up)", "sped_up"), ("Song - sped-up version", "sped_up"), ("Song (Slowed + Reverb)", "sped_up"),
-    ("Song (Nightcore)", "sped_up"), ("Song (Speed Up)", "sped_up"),
-    ("Afterglow (Instrumental)", "instrumental"), ("Instrumentals Vol. 2", "instrumental"),
-    ("Song (Karaoke Version)", "instrumental"),
-])
+@pytest.mark.parametrize(
+    "title, kind",
+    [
+        ("Midnight Drive (Remix)", "remix"),
+        ("Midnight Drive - Remixes", "remix"),
+        ("Song (Tiësto RMX)", "remix"),
+        ("Remixed & Revisited", "remix"),
+        ("Afterglow (Live)", "live"),
+        ("Afterglow [Live at Wembley]", "live"),
+        ("Afterglow - Live", "live"),
+        ("Live at the Roundhouse", "live"),
+        ("Live From Berlin", "live"),
+        ("MTV Unplugged", "live"),
+        ("Song (Sped Up)", "sped_up"),
+        ("Song - sped-up version", "sped_up"),
+        ("Song (Slowed + Reverb)", "sped_up"),
+        ("Song (Nightcore)", "sped_up"),
+        ("Song (Speed Up)", "sped_up"),
+        ("Afterglow (Instrumental)", "instrumental"),
+        ("Instrumentals Vol. 2", "instrumental"),
+        ("Song (Karaoke Version)", "instrumental"),
+    ],
+)
 def test_title_keywords_case_insensitive(title, kind):
     release = SimpleNamespace(name=title, labels=[])
     assert title_filter(release, ALL) == kind
@@ -34,14 +46,28 @@ def test_title_keywords_case_insensitive(title, kind):
     assert title_filter(release, ALL - {kind}) is None
 
 
-@pytest.mark.parametrize("title", ["Live Forever", "Alive", "Oliver's Army", "Deliverance", "Remixology Street?",
-                                   "Speedway", "Slow Down", "Instrument of Peace", "Lively"])
+@pytest.mark.parametrize(
+    "title",
+    [
+        "Live Forever",
+        "Alive",
+        "Oliver's Army",
+        "Deliverance",
+        "Remixology Street?",
+        "Speedway",
+        "Slow Down",
+        "Instrument of Peace",
+        "Lively",
+    ],
+)
 def test_titles_that_are_not_versions_pass(title):
     assert title_filter(SimpleNamespace(name=title, labels=[]), ALL) is None
 
 
 def test_remix_label_counts_as_remix():
-    release = SimpleNamespace(name="Midnight Drive (Club Edit)", labels=[{"kind": "remix_of", "name": "Midnight Drive"}])
+    release = SimpleNamespace(
+        name="Midnight Drive (Club Edit)", labels=[{"kind": "remix_of", "name": "Midnight Drive"}]
+    )
     assert title_filter(release, {"remix"}) == "remix"
     assert title_filter(release, {"live"}) is None
 

@@ -10,37 +10,60 @@ import pytest
 from bot.delivery import fold_twins, pending_announcements
 from bot.delivery.planner import are_twins, edition_marker
 from bot.spotify.models import Album
-from storage import queries
+from storage import catalog
 from storage.models import Delivery, Release
 from tests.bot.helpers import add_guild, follow
 
-T0 = dt.datetime(2026, 11, 20, 12, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2026, 11, 20, 12, tzinfo=dt.UTC)
 
 
 def rel(rid: str, name: str, date: str = "2026-11-20", artists=("A",), precision: str = "day") -> Release:
-    return Release(id=rid, name=name, album_type="single", artists=[{"id": a, "name": a} for a in artists],
-                   release_date=date, release_date_precision=precision, total_tracks=1, first_seen_at=T0)
+    return Release(
+        id=rid,
+        name=name,
+        album_type="single",
+        artists=[{"id": a, "name": a} for a in artists],
+        release_date=date,
+        release_date_precision=precision,
+        total_tracks=1,
+        first_seen_at=T0,
+    )
 
 
 def album(rid: str, name: str, artists=("A",), date: str = "2026-11-20") -> Album:
-    return Album.from_api({"id": rid, "name": name, "album_type": "single", "release_date": date,
-                           "release_date_precision": "day", "total_tracks": 1,
-                           "artists": [{"id": a, "name": a} for a in artists]})
+    return Album.from_api(
+        {
+            "id": rid,
+            "name": name,
+            "album_type": "single",
+            "release_date": date,
+            "release_date_precision": "day",
+            "total_tracks": 1,
+            "artists": [{"id": a, "name": a} for a in artists],
+        }
+    )
 
 
 async def store_link(db, artist_id, alb, *, at, baseline=False):
     async with db.sessions() as s:
-        await queries.upsert_release(s, alb, now=at)
-        await queries.link_release(s, artist_id, alb.id, album_group="single", now=at, baseline=baseline)
+        await catalog.upsert_release(s, alb, now=at)
+        await catalog.link_release(s, artist_id, alb.id, album_group="single", now=at, baseline=baseline)
         await s.commit()
 
 
 @pytest.mark.parametrize(
     "name,base,marker",
-    [("Yeehaw (Clean)", "Yeehaw", "clean"), ("The Boatlift - Clean", "The Boatlift", "clean"),
-     ("Song [CLEAN]", "Song", "clean"), ("Song (Explicit)", "Song", "explicit"),
-     ("Song (Clean Version)", "Song", "clean"), ("Song - explicit", "Song", "explicit"),
-     ("Cleaner", "Cleaner", None), ("Clean", "Clean", None), ("Now Or Never (TropKillaz Remix)", "Now Or Never (TropKillaz Remix)", None)],
+    [
+        ("Yeehaw (Clean)", "Yeehaw", "clean"),
+        ("The Boatlift - Clean", "The Boatlift", "clean"),
+        ("Song [CLEAN]", "Song", "clean"),
+        ("Song (Explicit)", "Song", "explicit"),
+        ("Song (Clean Version)", "Song", "clean"),
+        ("Song - explicit", "Song", "explicit"),
+        ("Cleaner", "Cleaner", None),
+        ("Clean", "Clean", None),
+        ("Now Or Never (TropKillaz Remix)", "Now Or Never (TropKillaz Remix)", None),
+    ],
 )
 def test_edition_marker(name, base, marker):
     assert edition_marker(name) == (base, marker)
@@ -73,7 +96,11 @@ def test_fold_real_pitbull_listing(shared_spotify):
         releases.append(rel(a.id, a.name, a.release_date, tuple(x.id for x in a.artists), a.release_date_precision))
     folded = fold_twins(releases)
     twins = {a.release.name: [t.name for t in a.twins] for a in folded if a.twins}
-    assert twins == {"Yeehaw": ["Yeehaw (Clean)"], "The Boatlift": ["The Boatlift - Clean"], "El Mariel": ["El Mariel - Clean"]}
+    assert twins == {
+        "Yeehaw": ["Yeehaw (Clean)"],
+        "The Boatlift": ["The Boatlift - Clean"],
+        "El Mariel": ["El Mariel - Clean"],
+    }
     assert len(folded) == len(releases) - 3
     # Same title twice ("2 The Moon (The Remixes)") has no marker: both stay.
     assert sum(a.release.name == "2 The Moon (The Remixes)" for a in folded) == 2
@@ -87,7 +114,7 @@ async def test_new_for_a_guild(db):
     await store_link(db, "A", album("new2", "New 2"), at=T0 + dt.timedelta(days=2))
     # A release of an artist nobody here follows.
     async with db.sessions() as s:
-        await queries.get_or_create_artist(s, "B", "B")
+        await catalog.get_or_create_artist(s, "B", "B")
         await s.commit()
     await store_link(db, "B", album("other", "Other", artists=("B",)), at=T0 + dt.timedelta(days=1))
     async with db.sessions() as s:

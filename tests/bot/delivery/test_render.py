@@ -8,26 +8,40 @@ from bot.delivery import Announcement, embed_size, pack_messages, release_embed,
 from bot.delivery.render import format_release_date
 from storage.models import Release
 
-NOW = dt.datetime(2026, 11, 20, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 11, 20, tzinfo=dt.UTC)
 
 
 def release(i: int = 1, **kw) -> Release:
     values = dict(
-        id=f"r{i:021d}", name=f"Song {i}", album_type="single",
+        id=f"r{i:021d}",
+        name=f"Song {i}",
+        album_type="single",
         artists=[{"id": "0TnOYISbd1XYRBk9myaseg", "name": "Pitbull"}],
-        release_date="2026-11-20", release_date_precision="day", total_tracks=1,
-        image_url="https://i.scdn.co/image/abc", first_seen_at=NOW,
+        release_date="2026-11-20",
+        release_date_precision="day",
+        total_tracks=1,
+        image_url="https://i.scdn.co/image/abc",
+        first_seen_at=NOW,
     )
     values.update(kw)
     return Release(**values)
 
 
 def test_release_embed_shape():
-    embed = release_embed(release(artists=[{"id": "A1", "name": "Pitbull"}, {"id": "B2", "name": "Ne-Yo"}], total_tracks=3))
+    embed = release_embed(
+        release(artists=[{"id": "A1", "name": "Pitbull"}, {"id": "B2", "name": "Ne-Yo"}], total_tracks=3)
+    )
     assert embed["title"] == "Song 1"
     assert embed["url"] == "https://open.spotify.com/album/r000000000000000000001"
-    assert embed["description"] == "[Pitbull](https://open.spotify.com/artist/A1), [Ne-Yo](https://open.spotify.com/artist/B2)"
-    assert {f["name"]: f["value"] for f in embed["fields"]} == {"Type": "Single", "Released": "20 Nov 2026", "Tracks": "3"}
+    assert (
+        embed["description"]
+        == "[Pitbull](https://open.spotify.com/artist/A1), [Ne-Yo](https://open.spotify.com/artist/B2)"
+    )
+    assert {f["name"]: f["value"] for f in embed["fields"]} == {
+        "Type": "Single",
+        "Released": "20 Nov 2026",
+        "Tracks": "3",
+    }
     assert embed["thumbnail"] == {"url": "https://i.scdn.co/image/abc"}
 
 
@@ -78,8 +92,14 @@ def test_pack_respects_6000_characters():
 
 
 def test_embed_size_counts_the_discord_fields():
-    embed = {"title": "ab", "description": "cde", "fields": [{"name": "f", "value": "gh"}], "footer": {"text": "ij"},
-             "author": {"name": "k"}, "url": "https://ignored"}
+    embed = {
+        "title": "ab",
+        "description": "cde",
+        "fields": [{"name": "f", "value": "gh"}],
+        "footer": {"text": "ij"},
+        "author": {"name": "k"},
+        "url": "https://ignored",
+    }
     assert embed_size(embed) == 11
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from bot.scheduling.due import next_due, parse_day, parse_time, parse_timezone
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 SUN, FRI = 6, 4
 
 
@@ -84,14 +84,28 @@ def test_next_due_rejects_bad_input(args):
 
 @pytest.mark.parametrize(
     "text,day",
-    [("fri", 4), ("Friday", 4), (" FRIDAY ", 4), ("mon", 0), ("tu", 1), ("tues", 1), ("weds", 2),
-     ("thurs", 3), ("th", 3), ("sat.", 5), ("su", 6), ("Sunday", 6)],
+    [
+        ("fri", 4),
+        ("Friday", 4),
+        (" FRIDAY ", 4),
+        ("mon", 0),
+        ("tu", 1),
+        ("tues", 1),
+        ("weds", 2),
+        ("thurs", 3),
+        ("th", 3),
+        ("sat.", 5),
+        ("su", 6),
+        ("Sunday", 6),
+    ],
 )
 def test_parse_day(text, day):
     assert parse_day(text) == day
 
 
-@pytest.mark.parametrize("text,fragment", [("5", "number"), ("t", "Unknown"), ("s", "Unknown"), ("funday", "Unknown"), ("", "Unknown")])
+@pytest.mark.parametrize(
+    "text,fragment", [("5", "number"), ("t", "Unknown"), ("s", "Unknown"), ("funday", "Unknown"), ("", "Unknown")]
+)
 def test_parse_day_errors_are_clear(text, fragment):
     with pytest.raises(ValueError, match=fragment) as info:
         parse_day(text)

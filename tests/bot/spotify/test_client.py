@@ -161,7 +161,7 @@ class FakeSpotify:
             if kind == "hang":
                 try:
                     await asyncio.wait_for(self.release.wait(), 5)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
                 return web.json_response({"error": {"status": 500, "message": "late"}}, status=500)
             status, headers, body = value
@@ -676,7 +676,9 @@ async def test_400_invalid_id_is_not_found(client: SpotifyClient) -> None:
     assert info.value.status == 400
 
 
-async def test_other_4xx_is_error_with_message_and_no_retry(client: SpotifyClient, fake: FakeSpotify, sleeps: Sleeps) -> None:
+async def test_other_4xx_is_error_with_message_and_no_retry(
+    client: SpotifyClient, fake: FakeSpotify, sleeps: Sleeps
+) -> None:
     fake.fail_next(1, 403, body={"error": {"status": 403, "message": "Active premium subscription required"}})
     with pytest.raises(SpotifyError) as info:
         await client.get_album(ALBUM_ID)
@@ -787,7 +789,7 @@ def test_parse_spotify_id_other_kinds() -> None:
         (f"https://open.spotify.com/artist/{ARTIST_ID}", "artist"),
         (f"https://open.spotify.com/intl-fr/album/{ALBUM_ID}?si=q", "album"),
         (f"https://open.spotify.com/track/{ALBUM_ID}", "track"),
-        (f"https://open.spotify.com/playlist/37i9dQZF1DXcBWIGoYBM5M?si=1", "playlist"),
+        ("https://open.spotify.com/playlist/37i9dQZF1DXcBWIGoYBM5M?si=1", "playlist"),
         (f"spotify:album:{ALBUM_ID}", "album"),
         (f"spotify:track:{ALBUM_ID}", "track"),
         (f"spotify:artist:{ARTIST_ID}", "artist"),
@@ -899,8 +901,13 @@ async def test_emulator_paging_collects_every_item_once(emulator, emu_client) ->
     for i in range(23):
         emulator.add_album([artist], f"LP {i}", album_type="album", release_date=f"{2000 + i}-03-01")
     for i in range(7):
-        emulator.add_album([artist, other], f"Single {i}", album_type="single",
-                           release_date=f"2024-0{i + 1}", release_date_precision="month")
+        emulator.add_album(
+            [artist, other],
+            f"Single {i}",
+            album_type="single",
+            release_date=f"2024-0{i + 1}",
+            release_date_precision="month",
+        )
     emulator.add_album([artist], "Hits", album_type="compilation", release_date="2019", release_date_precision="year")
     emulator.add_album([other], "Feature", album_type="album", appears_on=[artist])
     client = emu_client()
@@ -936,7 +943,10 @@ async def test_emulator_paging_collects_every_item_once(emulator, emu_client) ->
 async def test_emulator_get_album_with_tracks(emulator, emu_client) -> None:
     artist = emulator.add_artist("Pitbull")
     album_id = emulator.add_album(
-        [artist], "Trackhouse", release_date="2023-10-06", upc="196871526013",
+        [artist],
+        "Trackhouse",
+        release_date="2023-10-06",
+        upc="196871526013",
         tracks=[{"name": "Me Pone Mal", "duration_ms": 190_000}, {"name": "Jumpin", "duration_ms": 201_000}],
     )
     client = emu_client()
@@ -1026,9 +1036,9 @@ async def test_emulator_recorded_pitbull_listing(emulator, emu_client, shared_sp
 
 @pytest.mark.parametrize("per_30s", [1, 10, 30, 31, 150, 9000])
 def test_rate_limiter_never_exceeds_the_rolling_window(per_30s):
-    from bot.spotify.client import rolling_window_limiter
-
     import math
+
+    from bot.spotify.client import rolling_window_limiter
 
     limiter = rolling_window_limiter(per_30s)
     capacity = limiter.max_rate

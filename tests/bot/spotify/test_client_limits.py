@@ -13,9 +13,14 @@ async def no_wait(_seconds: float) -> None:
 async def test_429s_are_counted_and_the_limiter_is_shared():
     async with SpotifyEmulator(seed="limits") as emu:
         artist = emu.add_artist("Limited")
-        client = SpotifyClient(client_id=emu.client_id, client_secret=emu.client_secret,
-                               api_base_url=emu.api_base_url, accounts_base_url=emu.accounts_base_url,
-                               sleep=no_wait, rate_limit_per_30s=62)
+        client = SpotifyClient(
+            client_id=emu.client_id,
+            client_secret=emu.client_secret,
+            api_base_url=emu.api_base_url,
+            accounts_base_url=emu.accounts_base_url,
+            sleep=no_wait,
+            rate_limit_per_30s=62,
+        )
         try:
             emu.fail_next(status=429, retry_after=1)
             await client.get_artist(artist)  # 429, then the retry succeeds

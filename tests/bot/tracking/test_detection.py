@@ -11,13 +11,13 @@ from sqlalchemy import select
 
 from bot.spotify.client import SpotifyClient
 from bot.tracking import Tracker
-from storage import queries
+from fakes.spotify_emulator import SpotifyEmulator
+from storage import guilds
 from storage.db import open_database
 from storage.models import Artist, ArtistRelease, Guild, Release
+from tests import backend
 from tests.bot.helpers import add_guild, follow, links
 from tests.conftest import FakeClock
-from fakes.spotify_emulator import SpotifyEmulator
-from tests import backend
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -31,8 +31,12 @@ async def emu():
 @pytest_asyncio.fixture(loop_scope="module")
 async def world(emu, tmp_path):
     db = await open_database(backend.database_url(tmp_path, "d"))
-    client = SpotifyClient(client_id=emu.client_id, client_secret=emu.client_secret, api_base_url=emu.api_base_url,
-                           accounts_base_url=emu.accounts_base_url)
+    client = SpotifyClient(
+        client_id=emu.client_id,
+        client_secret=emu.client_secret,
+        api_base_url=emu.api_base_url,
+        accounts_base_url=emu.accounts_base_url,
+    )
     clock = FakeClock()
     w = World(emu, db, client, clock)
     try:
@@ -52,8 +56,9 @@ class World:
         for i in range(albums):
             self.emu.add_album([artist], f"LP {i}", release_date=f"20{10 + i}-03-01")
         for i in range(singles):
-            self.emu.add_album([artist], f"Single {i}", album_type="single",
-                               release_date=f"20{10 + i // 12}-{i % 12 + 1:02d}-05")
+            self.emu.add_album(
+                [artist], f"Single {i}", album_type="single", release_date=f"20{10 + i // 12}-{i % 12 + 1:02d}-05"
+            )
         for i in range(compilations):
             self.emu.add_album([artist], f"Best of {i}", album_type="compilation", release_date=f"200{i}-01-01")
         await add_guild(self.db, guild, now=self.clock())
@@ -237,7 +242,7 @@ async def test_appears_on_chosen_by_one_guild_is_fetched_once_for_the_union(worl
         await s.commit()
     await follow(world.db, 2, artist, now=world.clock())
     async with world.db.sessions() as s:
-        assert (await queries.tracked_groups(s, [artist]))[artist] == ("album", "single", "compilation", "appears_on")
+        assert (await guilds.tracked_groups(s, [artist]))[artist] == ("album", "single", "compilation", "appears_on")
     first = await world.track(artist)  # appears_on newly tracked: read whole, silently
     assert first.new_releases == []
     feature = world.emu.add_album([other], "New feature", release_date="2026-11-20", appears_on=[artist])
@@ -246,7 +251,9 @@ async def test_appears_on_chosen_by_one_guild_is_fetched_once_for_the_union(worl
     assert result.new_releases == [feature]
     reqs = world.album_requests(artist)[before:]
     assert reqs[0].query["include_groups"] == "album,single,compilation,appears_on"
-    assert sum(1 for r in reqs if "appears_on" in r.query["include_groups"]) == len(reqs)  # one listing, no per-guild fetch
+    assert sum(1 for r in reqs if "appears_on" in r.query["include_groups"]) == len(
+        reqs
+    )  # one listing, no per-guild fetch
     async with world.db.sessions() as s:
         group = await s.scalar(select(ArtistRelease.album_group).where(ArtistRelease.release_id == feature))
     assert group == "appears_on"

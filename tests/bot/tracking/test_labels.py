@@ -24,13 +24,13 @@ from bot.tracking.labels import (
     normalise_title,
     remix_base,
 )
-from storage import queries
-from storage.models import Release, ReleaseTrack, SpotifyState
-from tests.bot.helpers import FakeSender, add_guild, follow
 from fakes.spotify_emulator import SpotifyEmulator
+from storage import catalog
+from storage.models import Release, ReleaseTrack, SpotifyState
 from tests import backend
+from tests.bot.helpers import FakeSender, add_guild, follow
 
-T0 = dt.datetime(2026, 11, 20, 12, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2026, 11, 20, 12, tzinfo=dt.UTC)
 
 
 @pytest.fixture
@@ -41,8 +41,13 @@ async def emu():
 
 @pytest.fixture
 async def client(emu):
-    c = SpotifyClient(client_id=emu.client_id, client_secret=emu.client_secret, api_base_url=emu.api_base_url,
-                      accounts_base_url=emu.accounts_base_url, max_retries=1)
+    c = SpotifyClient(
+        client_id=emu.client_id,
+        client_secret=emu.client_secret,
+        api_base_url=emu.api_base_url,
+        accounts_base_url=emu.accounts_base_url,
+        max_retries=1,
+    )
     try:
         yield c
     finally:
@@ -59,16 +64,18 @@ def album_requests(emu) -> list[str]:
     return [r.path.rsplit("/", 1)[-1] for r in emu.request_log if r.path.startswith("/v1/albums/")]
 
 
-async def store(db, emu, album_id: str, *, at: dt.datetime, baseline: bool = False, group: str | None = None,
-                artist_ids=None) -> str:
+async def store(
+    db, emu, album_id: str, *, at: dt.datetime, baseline: bool = False, group: str | None = None, artist_ids=None
+) -> str:
     """Store emulator album ``album_id`` as the tracker would: release + a link per artist."""
     alb = Album.from_api(emu._simplified_album(emu._albums[album_id]))
     async with db.sessions() as s:
-        await queries.upsert_release(s, alb, now=at)
+        await catalog.upsert_release(s, alb, now=at)
         for artist in artist_ids or [a.id for a in alb.artists]:
-            await queries.get_or_create_artist(s, artist, "A")
-            await queries.link_release(s, artist, alb.id, album_group=group or alb.album_type, now=at,
-                                       baseline=baseline)
+            await catalog.get_or_create_artist(s, artist, "A")
+            await catalog.link_release(
+                s, artist, alb.id, album_group=group or alb.album_type, now=at, baseline=baseline
+            )
         await s.commit()
     return album_id
 
@@ -80,8 +87,13 @@ async def labels_of(db, release_id: str) -> list[dict]:
 
 async def tracks_of(db, release_id: str) -> list[ReleaseTrack]:
     async with db.sessions() as s:
-        return list((await s.scalars(select(ReleaseTrack).where(ReleaseTrack.release_id == release_id)
-                                     .order_by(ReleaseTrack.position))).all())
+        return list(
+            (
+                await s.scalars(
+                    select(ReleaseTrack).where(ReleaseTrack.release_id == release_id).order_by(ReleaseTrack.position)
+                )
+            ).all()
+        )
 
 
 def tracks(*names_and_durations):
@@ -91,25 +103,47 @@ def tracks(*names_and_durations):
 # --- titles ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name,base", [
-    ("Now Or Never (TropKillaz Remix)", "Now Or Never"), ("Damn I Love Miami (Remixes)", "Damn I Love Miami"),
-    ("2 The Moon (The Remixes)", "2 The Moon"), ("Tonight (D.I.Y.A) [Pitbull Remix]", "Tonight (D.I.Y.A)"),
-    ("Song [Remix]", "Song"), ("Song - Remix", "Song"), ("Song - Kaytranada Remix", "Song"),
-    ("Trackhouse Remixed", "Trackhouse"), ("Song (Remix) [feat. Y]", "Song"), ("Song (Remix) - Clean", "Song"),
-    ("Remixes", None), ("Remix", None), ("Song", None), ("Song (Deluxe)", None),
-])
+@pytest.mark.parametrize(
+    "name,base",
+    [
+        ("Now Or Never (TropKillaz Remix)", "Now Or Never"),
+        ("Damn I Love Miami (Remixes)", "Damn I Love Miami"),
+        ("2 The Moon (The Remixes)", "2 The Moon"),
+        ("Tonight (D.I.Y.A) [Pitbull Remix]", "Tonight (D.I.Y.A)"),
+        ("Song [Remix]", "Song"),
+        ("Song - Remix", "Song"),
+        ("Song - Kaytranada Remix", "Song"),
+        ("Trackhouse Remixed", "Trackhouse"),
+        ("Song (Remix) [feat. Y]", "Song"),
+        ("Song (Remix) - Clean", "Song"),
+        ("Remixes", None),
+        ("Remix", None),
+        ("Song", None),
+        ("Song (Deluxe)", None),
+    ],
+)
 def test_remix_titles(name, base):
     assert remix_base(name) == base
 
 
-@pytest.mark.parametrize("name,expected", [
-    ("Armando (Deluxe)", ("Armando", "deluxe")), ("Planet Pit (Deluxe Version)", ("Planet Pit", "deluxe")),
-    ("X (Deluxe Edition)", ("X", "deluxe")), ("X - Deluxe Version", ("X", "deluxe")),
-    ("X (10th Anniversary Edition)", ("X", "anniversary")), ("X (Expanded Edition)", ("X", "expanded")),
-    ("X (Remastered 2024)", ("X", "remaster")), ("X - 2011 Remaster", ("X", "remaster")),
-    ("Trackhouse (Daytona 500 Edition)", ("Trackhouse", "special")),
-    ("X (Clean Version)", None), ("X (Clean Edition)", None), ("X (Remix Edition)", None), ("Deluxe", None),
-])
+@pytest.mark.parametrize(
+    "name,expected",
+    [
+        ("Armando (Deluxe)", ("Armando", "deluxe")),
+        ("Planet Pit (Deluxe Version)", ("Planet Pit", "deluxe")),
+        ("X (Deluxe Edition)", ("X", "deluxe")),
+        ("X - Deluxe Version", ("X", "deluxe")),
+        ("X (10th Anniversary Edition)", ("X", "anniversary")),
+        ("X (Expanded Edition)", ("X", "expanded")),
+        ("X (Remastered 2024)", ("X", "remaster")),
+        ("X - 2011 Remaster", ("X", "remaster")),
+        ("Trackhouse (Daytona 500 Edition)", ("Trackhouse", "special")),
+        ("X (Clean Version)", None),
+        ("X (Clean Edition)", None),
+        ("X (Remix Edition)", None),
+        ("Deluxe", None),
+    ],
+)
 def test_edition_titles(name, expected):
     assert edition_base(name) == expected
 
@@ -126,17 +160,21 @@ def test_recorded_pitbull_titles(shared_spotify):
     names = [item["name"] for item in data["items"]]
     remixes = {n: remix_base(n) for n in names if remix_base(n)}
     assert remixes == {
-        "Damn I Love Miami (Remixes)": "Damn I Love Miami", "Now Or Never (TropKillaz Remix)": "Now Or Never",
+        "Damn I Love Miami (Remixes)": "Damn I Love Miami",
+        "Now Or Never (TropKillaz Remix)": "Now Or Never",
         "Now or Never (Muzik Junkies & AROCK Remix)": "Now or Never",
-        "Now or Never (F.A.S.T x & DJ Triple XL Remix)": "Now or Never", "OMG (Remix)": "OMG",
-        "2 The Moon (The Remixes)": "2 The Moon", "Tonight (D.I.Y.A) [Pitbull Remix]": "Tonight (D.I.Y.A)",
+        "Now or Never (F.A.S.T x & DJ Triple XL Remix)": "Now or Never",
+        "OMG (Remix)": "OMG",
+        "2 The Moon (The Remixes)": "2 The Moon",
+        "Tonight (D.I.Y.A) [Pitbull Remix]": "Tonight (D.I.Y.A)",
         "Chi Chi Bon Bon (Remix)": "Chi Chi Bon Bon",
     }
     editions = {n: edition_base(n) for n in names if edition_base(n)}
     assert editions == {
         "Trackhouse (Daytona 500 Edition)": ("Trackhouse", "special"),
         "Global Warming: Meltdown (Deluxe Version)": ("Global Warming: Meltdown", "deluxe"),
-        "Planet Pit (Deluxe Version)": ("Planet Pit", "deluxe"), "Armando (Deluxe)": ("Armando", "deluxe"),
+        "Planet Pit (Deluxe Version)": ("Planet Pit", "deluxe"),
+        "Armando (Deluxe)": ("Armando", "deluxe"),
     }
     # Clean twins are not editions nor remixes; "I Am Armando - Armando Reloaded" is neither.
     assert not remix_base("The Boatlift - Clean") and not edition_base("The Boatlift - Clean")
@@ -150,13 +188,25 @@ async def test_recorded_pitbull_listing_labels_without_requests(db, emu, labeler
     by_name = {}
     for item in data["items"]:
         by_name.setdefault(item["name"], item["id"])
-    new_names = ["Now Or Never (TropKillaz Remix)", "Damn I Love Miami (Remixes)", "Yeehaw (Clean)",
-                 "Global Warming: Meltdown (Deluxe Version)", "Trackhouse (Daytona 500 Edition)"]
+    new_names = [
+        "Now Or Never (TropKillaz Remix)",
+        "Damn I Love Miami (Remixes)",
+        "Yeehaw (Clean)",
+        "Global Warming: Meltdown (Deluxe Version)",
+        "Trackhouse (Daytona 500 Edition)",
+    ]
     new_ids = [by_name[n] for n in new_names]
     for item in data["items"]:
         if item["id"] not in new_ids:
-            await store(db, emu, item["id"], at=T0 - dt.timedelta(days=400), baseline=True,
-                        group=item["album_group"], artist_ids=[pitbull])
+            await store(
+                db,
+                emu,
+                item["id"],
+                at=T0 - dt.timedelta(days=400),
+                baseline=True,
+                group=item["album_group"],
+                artist_ids=[pitbull],
+            )
     released = {item["id"]: item["release_date"] for item in data["items"]}
     for name, rid in zip(new_names, new_ids):
         # The remixes and the clean twin are first seen on release; the two old editions only now.
@@ -171,9 +221,11 @@ async def test_recorded_pitbull_listing_labels_without_requests(db, emu, labeler
     assert [(x["kind"], x["name"]) for x in now_or_never] == [("remix_of", "Now Or Never")]
     # Of the two "Now Or Never" singles, the first released is the original.
     assert now_or_never[0]["release_id"] == "".join(
-        i["id"] for i in data["items"] if i["name"] == "Now Or Never" and i["release_date"] == "2024-11-14")
+        i["id"] for i in data["items"] if i["name"] == "Now Or Never" and i["release_date"] == "2024-11-14"
+    )
     assert [(x["kind"], x["name"]) for x in await labels_of(db, by_name["Damn I Love Miami (Remixes)"])] == [
-        ("remix_of", "Damn I Love Miami")]
+        ("remix_of", "Damn I Love Miami")
+    ]
     assert await labels_of(db, by_name["Yeehaw (Clean)"]) == []  # folded into "Yeehaw" at delivery
     meltdown = await labels_of(db, by_name["Global Warming: Meltdown (Deluxe Version)"])
     assert [x["kind"] for x in meltdown] == ["back_catalogue", "edition_of"]  # 2012, first seen 2026
@@ -190,24 +242,43 @@ async def test_recorded_pitbull_listing_labels_without_requests(db, emu, labeler
 async def test_album_carrying_singles_one_request(db, emu, labeler, clock):
     a = emu.add_artist("Nova Lights")
     b = emu.add_artist("Guest")
-    old = emu.add_album([a], "Old Hit", album_type="single", release_date="2025-01-10",
-                        tracks=tracks(("Old Hit", 200_000)))
+    old = emu.add_album(
+        [a], "Old Hit", album_type="single", release_date="2025-01-10", tracks=tracks(("Old Hit", 200_000))
+    )
     await store(db, emu, old, at=T0 - dt.timedelta(days=300), baseline=True)  # known from the baseline only
-    s1 = emu.add_album([a], "Midnight Drive", album_type="single", release_date="2026-10-01",
-                       tracks=tracks(("Midnight Drive", 190_000)))
-    s2 = emu.add_album([a, b], "Glow (feat. Guest)", album_type="single", release_date="2026-10-20",
-                       tracks=tracks(("Glow (feat. Guest)", 210_000), ("Glow - Instrumental", 210_000)))
+    s1 = emu.add_album(
+        [a],
+        "Midnight Drive",
+        album_type="single",
+        release_date="2026-10-01",
+        tracks=tracks(("Midnight Drive", 190_000)),
+    )
+    s2 = emu.add_album(
+        [a, b],
+        "Glow (feat. Guest)",
+        album_type="single",
+        release_date="2026-10-20",
+        tracks=tracks(("Glow (feat. Guest)", 210_000), ("Glow - Instrumental", 210_000)),
+    )
     for sid in (s1, s2):
         await store(db, emu, sid, at=T0 - dt.timedelta(days=20))
     first = await labeler.label([s1, s2])
     assert first.album_requests == 2 and first.labelled == 0  # the singles' tracks, kept for later
     assert [t.name for t in await tracks_of(db, s2)] == ["Glow (feat. Guest)", "Glow - Instrumental"]
 
-    album = emu.add_album([a], "Afterglow", release_date="2026-11-20", tracks=tracks(
-        ("Intro", 60_000), ("Midnight Drive", 191_500),  # 1.5 s longer: the same recording
-        ("Glow", 210_000), ("Old Hit", 200_000), ("Old Hit", 205_000),  # the second one is a different take
-        *[(f"New {i}", 180_000) for i in range(5)],
-    ))
+    album = emu.add_album(
+        [a],
+        "Afterglow",
+        release_date="2026-11-20",
+        tracks=tracks(
+            ("Intro", 60_000),
+            ("Midnight Drive", 191_500),  # 1.5 s longer: the same recording
+            ("Glow", 210_000),
+            ("Old Hit", 200_000),
+            ("Old Hit", 205_000),  # the second one is a different take
+            *[(f"New {i}", 180_000) for i in range(5)],
+        ),
+    )
     await store(db, emu, album, at=T0)
     emu.clear_log()
     result = await labeler.label([album], run_id=3)
@@ -216,7 +287,8 @@ async def test_album_carrying_singles_one_request(db, emu, labeler, clock):
     assert len(await tracks_of(db, album)) == 10
     again = await labeler.label([album])  # labelled again: same label, from the stored tracks, no request
     assert again.requests == 0 and await labels_of(db, album) == [
-        {"kind": "carries_singles", "new_tracks": 7, "known_tracks": 3}]
+        {"kind": "carries_singles", "new_tracks": 7, "known_tracks": 3}
+    ]
     async with db.sessions() as s:
         row = await s.get(Release, album)
         assert row.tracks_fetched and row.upc
@@ -224,12 +296,14 @@ async def test_album_carrying_singles_one_request(db, emu, labeler, clock):
 
 async def test_album_with_no_known_single_tracks_is_not_labelled(db, emu, labeler):
     a = emu.add_artist("A")
-    s = emu.add_album([a], "Near Miss", album_type="single", release_date="2026-11-10",
-                      tracks=tracks(("Near Miss", 200_000)))
+    s = emu.add_album(
+        [a], "Near Miss", album_type="single", release_date="2026-11-10", tracks=tracks(("Near Miss", 200_000))
+    )
     await store(db, emu, s, at=T0 - dt.timedelta(days=9))
     await labeler.label([s])
-    album = emu.add_album([a], "Record", release_date="2026-11-20",
-                          tracks=tracks(("Near Miss", 205_000), ("Other", 100_000)))  # 5 s off
+    album = emu.add_album(
+        [a], "Record", release_date="2026-11-20", tracks=tracks(("Near Miss", 205_000), ("Other", 100_000))
+    )  # 5 s off
     await store(db, emu, album, at=T0)
     await labeler.label([album])
     assert await labels_of(db, album) == []
@@ -239,16 +313,21 @@ async def test_deluxe_edition_counts_bonus_tracks_against_stored_tracks(db, emu,
     a = emu.add_artist("A")
     base_tracks = [(f"Song {i}", 180_000 + i * 1000) for i in range(10)]
     original = emu.add_album([a], "Skyline", release_date="2026-06-01", tracks=tracks(*base_tracks))
-    await store(db, emu, original, at=dt.datetime(2026, 6, 2, tzinfo=dt.timezone.utc))
+    await store(db, emu, original, at=dt.datetime(2026, 6, 2, tzinfo=dt.UTC))
     await labeler.label([original])
-    deluxe = emu.add_album([a], "Skyline (Deluxe Edition)", release_date="2026-11-20",
-                           tracks=tracks(*base_tracks, *[(f"Bonus {i}", 150_000) for i in range(4)]))
+    deluxe = emu.add_album(
+        [a],
+        "Skyline (Deluxe Edition)",
+        release_date="2026-11-20",
+        tracks=tracks(*base_tracks, *[(f"Bonus {i}", 150_000) for i in range(4)]),
+    )
     await store(db, emu, deluxe, at=T0)
     emu.clear_log()
     result = await labeler.label([deluxe])
     assert album_requests(emu) == [deluxe] and result.album_requests == 1
-    assert await labels_of(db, deluxe) == [{"kind": "edition_of", "release_id": original, "name": "Skyline",
-                                            "edition": "deluxe", "bonus_tracks": 4}]
+    assert await labels_of(db, deluxe) == [
+        {"kind": "edition_of", "release_id": original, "name": "Skyline", "edition": "deluxe", "bonus_tracks": 4}
+    ]
 
 
 async def test_anniversary_edition_of_a_baseline_album_uses_track_counts(db, emu, labeler):
@@ -283,18 +362,28 @@ async def test_remix_single_needs_no_request(db, emu, labeler):
     assert await labels_of(db, unknown) == []
 
 
-@pytest.mark.parametrize("date,precision,first_seen,expected", [
-    ("2026-08-01", "day", T0, True),  # 111 days
-    ("2026-08-25", "day", T0, False),  # 87 days
-    ("2026-08", "month", T0, False),  # counted from 31 Aug: 81 days
-    ("2026-07", "month", T0, True),
-    ("2026", "year", T0, False),
-    ("2011", "year", T0, True),
-    ("garbage", "day", T0, False),
-])
+@pytest.mark.parametrize(
+    "date,precision,first_seen,expected",
+    [
+        ("2026-08-01", "day", T0, True),  # 111 days
+        ("2026-08-25", "day", T0, False),  # 87 days
+        ("2026-08", "month", T0, False),  # counted from 31 Aug: 81 days
+        ("2026-07", "month", T0, True),
+        ("2026", "year", T0, False),
+        ("2011", "year", T0, True),
+        ("garbage", "day", T0, False),
+    ],
+)
 def test_back_catalogue_is_precision_aware(date, precision, first_seen, expected):
-    release = Release(id="x", name="X", album_type="album", artists=[], release_date=date,
-                      release_date_precision=precision, first_seen_at=first_seen)
+    release = Release(
+        id="x",
+        name="X",
+        album_type="album",
+        artists=[],
+        release_date=date,
+        release_date_precision=precision,
+        first_seen_at=first_seen,
+    )
     assert is_back_catalogue(release, 90) is expected
 
 

@@ -16,21 +16,21 @@ import json
 import aiohttp
 import pytest
 
-from bot.check import run_check
-from bot.config import DiscordSettings, Settings, SpotifySettings, TrackingSettings
+from bot.cli.check import run_check
 from bot.delivery import Deliverer
-from bot.runner import Runner
+from bot.scheduling.runner import Runner
+from bot.settings import DiscordSettings, Settings, SpotifySettings, TrackingSettings
 from bot.spotify.client import SpotifyClient
 from bot.tracking import Tracker
 from fakes.spotify_emulator import SpotifyEmulator
-from storage import queries
+from storage import catalog, guilds
 from storage.db import open_database
 from storage.models import Delivery, Release
 from tests.backend import database_url
 from tests.bot.helpers import FakeSender, add_guild, follow
 from tests.conftest import FakeClock
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 @pytest.fixture
@@ -50,9 +50,13 @@ class Checker:
         self.clock = FakeClock()
         self.settings = Settings(
             discord=DiscordSettings(token=""),
-            spotify=SpotifySettings(client_id=emu.client_id, client_secret=emu.client_secret,
-                                    api_base_url=emu.api_base_url, accounts_base_url=emu.accounts_base_url,
-                                    rate_limit_per_30s=0),
+            spotify=SpotifySettings(
+                client_id=emu.client_id,
+                client_secret=emu.client_secret,
+                api_base_url=emu.api_base_url,
+                accounts_base_url=emu.accounts_base_url,
+                rate_limit_per_30s=0,
+            ),
             tracking=TrackingSettings(recheck_share=recheck_share),
             database_url=database_url(tmp_path, "bot"),
         )
@@ -63,8 +67,7 @@ class Checker:
         """One pass (after moving the clock ``advance_days``): the JSON lines it printed."""
         self.clock.advance(days=advance_days)
         out, err = io.StringIO(), io.StringIO()
-        code = await run_check(self.settings, artists, as_json=True, out=out, err=err, sleep=no_wait,
-                               clock=self.clock)
+        code = await run_check(self.settings, artists, as_json=True, out=out, err=err, sleep=no_wait, clock=self.clock)
         assert code == 0, err.getvalue()
         lines = [json.loads(line) for line in out.getvalue().splitlines()]
         self.printed += [line["album_id"] for line in lines] + [a for line in lines for a in line["also"]]
@@ -167,12 +170,16 @@ async def test_a_rebaseline_after_a_group_change_prints_nothing_again(emulator, 
         single = emulator.add_album([a], "Single", album_type="single", release_date="2026-11-27")
         assert [x["album_id"] for x in await check.run([a])] == [single]
         async with db.sessions() as session:  # the guild turns appears_on on: the union changes
-            (await queries.guilds_by_ids(session, [1]))[0].album_groups = ["album", "single", "compilation",
-                                                                           "appears_on"]
+            (await guilds.guilds_by_ids(session, [1]))[0].album_groups = [
+                "album",
+                "single",
+                "compilation",
+                "appears_on",
+            ]
             await session.commit()
         assert await check.run([a]) == []
         async with db.sessions() as session:  # and off again
-            (await queries.guilds_by_ids(session, [1]))[0].album_groups = ["album", "single"]
+            (await guilds.guilds_by_ids(session, [1]))[0].album_groups = ["album", "single"]
             await session.commit()
         assert await check.run([a]) == []
         later = emulator.add_album([a], "Later", album_type="single", release_date="2026-12-18")
@@ -184,14 +191,21 @@ async def test_a_rebaseline_after_a_group_change_prints_nothing_again(emulator, 
 
 # --- the bot's posts follow the same rule ------------------------------------------------
 
+
 class Bot:
     """Runner = Tracker (real client → emulator) + Deliverer (recording sender) on one store."""
 
     def __init__(self, emu: SpotifyEmulator, db, http: aiohttp.ClientSession, clock: FakeClock) -> None:
         self.db, self.clock, self.sender = db, clock, FakeSender()
-        spotify = SpotifyClient(client_id=emu.client_id, client_secret=emu.client_secret,
-                                api_base_url=emu.api_base_url, accounts_base_url=emu.accounts_base_url,
-                                session=http, clock=clock, sleep=no_wait)
+        spotify = SpotifyClient(
+            client_id=emu.client_id,
+            client_secret=emu.client_secret,
+            api_base_url=emu.api_base_url,
+            accounts_base_url=emu.accounts_base_url,
+            session=http,
+            clock=clock,
+            sleep=no_wait,
+        )
         self.tracker = Tracker(db, spotify, clock=clock)
         self.runner = Runner(db, self.tracker, Deliverer(db, self.sender, clock=clock), clock=clock)
 
@@ -242,7 +256,7 @@ async def test_a_late_edition_of_a_release_still_pending_is_folded_into_its_post
     clean = emulator.add_album([a], "Night (Clean)", release_date="2026-11-28")
     await bot.week()
     async with bot.db.sessions() as session:
-        (await queries.guilds_by_ids(session, [1]))[0].channel_id = 100
+        (await guilds.guilds_by_ids(session, [1]))[0].channel_id = 100
         await session.commit()
     await bot.week()
     assert bot.sender.urls() == [f"https://open.spotify.com/album/{explicit}"]
@@ -270,6 +284,7 @@ async def test_a_guild_following_only_the_second_artist_still_gets_the_release(e
 
 
 # --- recall: the rotating exact re-check --------------------------------------------------
+
 
 def _blind_spot_catalogue(emu: SpotifyEmulator) -> str:
     """An artist with 12 albums and 12 singles: the probe window is the last album + the singles head."""
@@ -326,7 +341,7 @@ async def test_the_recheck_reads_about_its_share_of_artists_per_run(emulator, tm
         for week in range(1, 5):
             await check.run(artists)
             async with db.sessions() as session:
-                rows = await queries.artist_tracking_rows(session, artists)
+                rows = await catalog.artist_tracking_rows(session, artists)
             fresh = {a for a, row in rows.items() if row[5] == check.clock()}
             assert len(fresh) == 4  # floor(0.25 × 16) per run
             for artist in fresh:

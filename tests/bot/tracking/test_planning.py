@@ -8,12 +8,12 @@ from sqlalchemy import select
 
 from bot.tracking import Tracker
 from bot.tracking.plan import ArtistRow, recheck_period_runs, recheck_picks, starvation_bound
-from storage import queries
+from storage import spotify_state
 from storage.models import Artist
 from tests.bot.fake_spotify import FakeSpotify
 from tests.bot.helpers import add_guild, follow
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 async def setup(db, clock, n: int, *, active: int = 0, singles: int = 3):
@@ -63,7 +63,7 @@ async def test_no_artist_starves_within_the_documented_bound(db, clock):
     tracker = Tracker(db, spotify, clock=clock, requests_per_run=budget, reserve_share=share, concurrency=1)
     bound = starvation_bound(n, budget, share)
     assert bound == 10  # ceil(10 / max(1, floor(ceil(0.25·4) / 1)))
-    last_checked = {a: 0 for a in artists}
+    last_checked = dict.fromkeys(artists, 0)
     worst = 0
     for run in range(1, 3 * bound + 1):
         clock.advance(days=7)
@@ -91,7 +91,7 @@ async def test_day_budget_resets_at_the_utc_day_boundary(db, clock):
     third = await tracker.track(artists)
     assert third.requests == 5 and third.budget == 5
     async with db.sessions() as s:
-        assert await queries.budget_used_today(s, "2026-11-28") == 5
+        assert await spotify_state.budget_used_today(s, "2026-11-28") == 5
 
 
 async def test_baselines_count_towards_the_day(db, clock):
@@ -100,13 +100,13 @@ async def test_baselines_count_towards_the_day(db, clock):
     spotify.release(a, "x")
     await Tracker(db, spotify, clock=clock).baseline(a)
     async with db.sessions() as s:
-        assert await queries.budget_used_today(s, clock().date().isoformat()) == 4  # get_artist + 3 groups
+        assert await spotify_state.budget_used_today(s, clock().date().isoformat()) == 4  # get_artist + 3 groups
 
 
 async def test_economy_mode_checks_inactive_artists_every_kth_run(db, clock):
     spotify, artists = await setup(db, clock, 4, active=1)
     tracker = Tracker(db, spotify, clock=clock, economy=True, economy_inactive_days=365, economy_every=3)
-    checks = {a: 0 for a in artists}
+    checks = dict.fromkeys(artists, 0)
     for _ in range(6):
         clock.advance(days=7)
         result = await tracker.track(artists)
@@ -137,7 +137,7 @@ async def test_cooldown_mid_run_checks_by_priority_and_carries_the_rest(db, cloc
     by_id = await rows(db, artists)
     assert [by_id[a].runs_skipped for a in artists] == [1, 1, 1, 0, 0]
     async with db.sessions() as s:
-        assert (await queries.get_cooldown(s))[0] == until
+        assert (await spotify_state.get_cooldown(s))[0] == until
 
 
 def _row(artist_id: str, last_whole: dt.datetime) -> ArtistRow:
@@ -147,7 +147,7 @@ def _row(artist_id: str, last_whole: dt.datetime) -> ArtistRow:
 def test_recheck_reads_every_artist_whole_within_the_bound_even_when_runs_cover_other_artists():
     """Issue 7: every artist is re-read within ceil(1/share) weekly runs, whatever the runs' artist sets."""
     share = 0.125
-    start = dt.datetime(2026, 1, 2, 12, tzinfo=dt.timezone.utc)
+    start = dt.datetime(2026, 1, 2, 12, tzinfo=dt.UTC)
     last = {f"a{i:03d}": start for i in range(37)}
     per_run = []
     for week in range(1, 40):
@@ -170,6 +170,6 @@ def test_recheck_reads_every_artist_whole_within_the_bound_even_when_runs_cover_
 
 
 def test_recheck_takes_the_share_longest_unread():
-    start = dt.datetime(2026, 1, 2, tzinfo=dt.timezone.utc)
+    start = dt.datetime(2026, 1, 2, tzinfo=dt.UTC)
     rows = [_row(f"a{i}", start + dt.timedelta(hours=i)) for i in range(16)]
     assert recheck_picks(rows, start + dt.timedelta(days=1), 0.25) == ["a0", "a1", "a2", "a3"]

@@ -13,7 +13,7 @@ import pytest
 
 from bot.spotify.errors import SpotifyCooldown, SpotifyError, SpotifyNotFound
 from bot.tracking import Tracker
-from storage import queries
+from storage import catalog, guilds, spotify_state
 from storage.models import Artist, Release
 from tests.bot.fake_spotify import FakeSpotify
 from tests.bot.helpers import add_guild, follow, links
@@ -141,7 +141,7 @@ async def test_each_artist_fetched_once_per_call(db, spotify, tracker, clock):
         await follow(db, guild, artist, now=clock())
     await tracker.baseline(artist)
     async with db.sessions() as s:
-        ids = await queries.followed_artist_ids(s, [1, 2, 3])
+        ids = await guilds.followed_artist_ids(s, [1, 2, 3])
     result = await tracker.track(ids + ids)
     assert result.checked == [artist]
     assert result.requests == PROBE
@@ -218,7 +218,7 @@ async def test_cooldown_stops_the_run_and_is_persisted(db, spotify, tracker, clo
     assert set(result.failed) == set(artists[1:])
     assert all(r.startswith("Spotify cooldown until 2026-11-21T08:00:00") for r in result.failed.values())
     async with db.sessions() as s:
-        assert await queries.get_cooldown(s) == (until, "QUOTA_EXCEEDED")
+        assert await spotify_state.get_cooldown(s) == (until, "QUOTA_EXCEEDED")
         assert (await s.get(Artist, artists[1])).last_error is None
 
 
@@ -227,7 +227,7 @@ async def test_cooldown_survives_a_restart(db, spotify, clock):
     await Tracker(db, spotify, clock=clock).baseline(artist)
     until = clock() + dt.timedelta(hours=20)
     async with db.sessions() as s:
-        await queries.set_cooldown(s, until, "QUOTA_EXCEEDED")
+        await spotify_state.set_cooldown(s, until, "QUOTA_EXCEEDED")
         await s.commit()
     fresh_client = FakeSpotify(clock)  # a restarted process: the client knows nothing
     fresh_client.catalogue = spotify.catalogue
@@ -252,7 +252,7 @@ async def test_cooldown_during_baseline_is_persisted(db, spotify, tracker, clock
     with pytest.raises(SpotifyCooldown):
         await tracker.baseline(artist)
     async with db.sessions() as s:
-        assert (await queries.get_cooldown(s))[0] == until
+        assert (await spotify_state.get_cooldown(s))[0] == until
         assert await s.get(Artist, artist) is None
 
 
@@ -302,17 +302,17 @@ async def test_baselines_load_known_ids_only_for_artists_with_links(db, spotify,
     spotify.release(linked, "Other single", date="2019-02-01")
     await follow(db, 1, linked, "Linked", now=clock())
     async with db.sessions() as s:  # linked before its baseline (e.g. by an interrupted older version)
-        await queries.upsert_release(s, old, now=clock())
-        await queries.link_release(s, linked, old.id, album_group="single", now=clock(), baseline=False)
+        await catalog.upsert_release(s, old, now=clock())
+        await catalog.link_release(s, linked, old.id, album_group="single", now=clock(), baseline=False)
         await s.commit()
     loads: list[str] = []
-    original = queries.known_release_groups
+    original = catalog.known_release_groups
 
     async def counting(session, artist_id):
         loads.append(artist_id)
         return await original(session, artist_id)
 
-    monkeypatch.setattr(queries, "known_release_groups", counting)
+    monkeypatch.setattr(catalog, "known_release_groups", counting)
     result = await tracker.track([fresh, linked])
     assert sorted(result.baselined) == sorted([fresh, linked])
     assert loads == [linked]  # the artist with no link needs no query

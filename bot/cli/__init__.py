@@ -1,0 +1,110 @@
+"""Command line: ``release-bot run | check | migrate | demo``.
+
+* ``run`` — the Discord bot (``--config``, default ``config.toml``).
+* ``check`` — one tracking pass without Discord over the given artists (or every
+  followed artist), on the same database as the bot.
+* ``migrate`` — migrate the database to the newest schema and exit (deploys that migrate once
+  before starting the bot; ``run`` and ``check`` migrate at start-up anyway).
+* ``demo`` — the real bot against the Spotify emulator and the Discord fake, offline.
+
+Configuration problems print one line naming the key and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+
+from bot.settings import ConfigError, load_config
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="release-bot", description="Posts new Spotify releases to Discord servers.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the Discord bot")
+    run.add_argument("--config", default="config.toml", help="TOML config file (default: config.toml)")
+    run.add_argument("--log-level", default="INFO")
+    check = sub.add_parser("check", help="one tracking pass without Discord")
+    check.add_argument("--config", default="config.toml")
+    check.add_argument(
+        "--artist",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="Spotify artist id, URL or URI (repeatable); default: every followed artist",
+    )
+    check.add_argument("--json", action="store_true", help="one JSON object per new release")
+    check.add_argument(
+        "--profile",
+        action="store_true",
+        help="print the run's metrics: requests by endpoint, lower bound L, pages skipped, 429s, seconds per phase",
+    )
+    check.add_argument("--log-level", default="WARNING")
+    migrate = sub.add_parser("migrate", help="migrate the database to the newest schema, then exit")
+    migrate.add_argument("--config", default="config.toml")
+    migrate.add_argument("--log-level", default="WARNING")
+    demo = sub.add_parser("demo", help="offline demo against the Spotify emulator and the Discord fake")
+    demo.add_argument("--weeks", type=int, default=5, help="simulated weeks after the baseline (1-10)")
+    demo.add_argument("--log-level", default="WARNING")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``release-bot`` console script; returns the exit status."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=getattr(logging, str(args.log_level).upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("discord").setLevel(max(logging.WARNING, logging.getLogger().level))
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # its plugin set-up chatter is not news
+    # The bot never joins voice: discord.py's "PyNaCl/davey is not installed" warnings are noise here.
+    logging.getLogger("discord.client").addFilter(
+        lambda record: "voice will NOT be supported" not in record.getMessage()
+    )
+    try:
+        if args.command == "run":
+            settings = load_config(args.config, os.environ)
+            from bot.discord_app.client import ReleaseBot
+
+            bot = ReleaseBot(settings)
+            try:
+                bot.run(settings.discord.token, log_handler=None)
+            except Exception as exc:  # discord.LoginFailure and friends: one clear line
+                import discord
+
+                if isinstance(exc, discord.LoginFailure):
+                    print(
+                        "config error: discord.token: Discord refused the token (check DISCORD_TOKEN)", file=sys.stderr
+                    )
+                    return 2
+                raise
+            return 0
+        if args.command == "check":
+            settings = load_config(args.config, os.environ, require_secrets=False)
+            if not settings.spotify.client_id or not settings.spotify.client_secret:
+                raise ConfigError("spotify.client_id", "missing (or set SPOTIFY_CLIENT_ID and SPOTIFY_CLIENT_SECRET)")
+            from bot.cli.check import run_check
+
+            return asyncio.run(run_check(settings, args.artist, as_json=args.json, profile=args.profile))
+        if args.command == "migrate":
+            settings = load_config(args.config, os.environ, require_secrets=False)
+            from bot.cli.migrate import run_migrate
+
+            return asyncio.run(run_migrate(settings))
+        if args.command == "demo":
+            if not 1 <= args.weeks <= 10:
+                print("demo: --weeks must be from 1 to 10", file=sys.stderr)
+                return 2
+            from bot.cli.demo import run_demo
+
+            return asyncio.run(run_demo(weeks=args.weeks))
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 1

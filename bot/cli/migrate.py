@@ -1,0 +1,32 @@
+"""``release-bot migrate``: migrate the configured database to the newest schema, then exit.
+
+For deploys that migrate once before starting the bot (``run`` and ``check`` migrate at start-up anyway).
+"""
+
+from __future__ import annotations
+
+import sys
+
+from bot.settings import Settings
+
+
+async def run_migrate(settings: Settings) -> int:
+    """Open (and so migrate) the configured database, print the revision reached; 0 on success, 1 on failure."""
+    from sqlalchemy import text
+
+    from storage.db import open_database
+
+    try:
+        db = await open_database(settings.database_url, **settings.database.engine_options())
+    except Exception as exc:  # unreachable server, bad credentials, a failing migration: one line
+        print(
+            f"migrate: the database could not be migrated: {type(exc).__name__}: {exc}".splitlines()[0], file=sys.stderr
+        )
+        return 1
+    try:
+        async with db.engine.connect() as conn:
+            revision = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar_one()
+    finally:
+        await db.close()
+    print(f"database migrated to revision {revision} (head)")
+    return 0

@@ -1,0 +1,262 @@
+"""Artists and releases: artist rows and tracking state, releases (first seen), the
+artist↔release links, and the batch writes of a tracking run.
+
+Every function takes an open ``AsyncSession`` and never commits: the caller owns the transaction.
+Inserts that may race with another writer use ``INSERT … ON CONFLICT DO NOTHING``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage._sql import (
+    chunks,
+    insert_ignore,
+    insert_ignore_then_get,
+    insert_many_ignore,
+)
+from storage.models import (
+    Artist,
+    ArtistRelease,
+    Release,
+)
+
+
+async def get_or_create_artist(
+    session: AsyncSession, artist_id: str, name: str, image_url: str | None = None
+) -> Artist:
+    """Return artist ``artist_id``, adding it (not committed, not baselined) if absent.
+
+    An existing row keeps its name unless it is empty; ``image_url`` fills a missing one.
+    A concurrent insert of the same artist by another session is not an error.
+    """
+    artist = await session.get(Artist, artist_id)
+    if artist is None:
+        artist = await insert_ignore_then_get(
+            session, Artist, {"id": artist_id, "name": name, "image_url": image_url, "group_state": {}}, artist_id
+        )
+    if not artist.name and name:
+        artist.name = name
+    if image_url and not artist.image_url:
+        artist.image_url = image_url
+    return artist
+
+
+async def artist_names(session: AsyncSession, artist_ids: Iterable[str]) -> dict[str, str]:
+    """``{artist id: name}`` for the given ids that have an ``artists`` row."""
+    ids = list(artist_ids)
+    if not ids:
+        return {}
+    rows = await session.execute(select(Artist.id, Artist.name).where(Artist.id.in_(ids)))
+    return {artist_id: name for artist_id, name in rows}
+
+
+async def known_release_ids(session: AsyncSession, artist_id: str) -> set[str]:
+    """Ids of the releases already linked to ``artist_id`` (rows of ``artist_releases``, baseline or not)."""
+    rows = await session.scalars(select(ArtistRelease.release_id).where(ArtistRelease.artist_id == artist_id))
+    return set(rows.all())
+
+
+async def upsert_release(session: AsyncSession, album: Any, *, now: dt.datetime) -> bool:
+    """Store Spotify album ``album`` (a ``bot.spotify.models.Album``) as a release first seen at ``now``.
+
+    Does nothing when the release already exists (its first-seen time is kept).
+    Returns True when a row was inserted.
+    """
+    values = release_values(album, now)
+    stmt = insert_ignore(session, Release, values)
+    if stmt is None:  # pragma: no cover
+        if await session.get(Release, album.id) is not None:
+            return False
+        session.add(Release(**values))
+        await session.flush()
+        return True
+    result = await session.execute(stmt)
+    return bool(result.rowcount)
+
+
+async def link_release(
+    session: AsyncSession,
+    artist_id: str,
+    release_id: str,
+    *,
+    album_group: str,
+    now: dt.datetime,
+    baseline: bool,
+    run_id: int | None = None,
+) -> bool:
+    """Link ``release_id`` to ``artist_id`` (``artist_releases``), first seen at ``now``.
+
+    Does nothing when the link exists already. Returns True when a row was inserted.
+    """
+    values = {
+        "artist_id": artist_id,
+        "release_id": release_id,
+        "album_group": album_group,
+        "first_seen_at": now,
+        "baseline": baseline,
+        "run_id": run_id,
+    }
+    stmt = insert_ignore(session, ArtistRelease, values)
+    if stmt is None:  # pragma: no cover
+        if await session.get(ArtistRelease, (artist_id, release_id)) is not None:
+            return False
+        session.add(ArtistRelease(**values))
+        await session.flush()
+        return True
+    result = await session.execute(stmt)
+    return bool(result.rowcount)
+
+
+async def artist_tracking_rows(session: AsyncSession, artist_ids: Iterable[str]) -> dict[str, tuple]:
+    """``{id: (baselined_at, last_checked_at, last_release_at, runs_skipped, group_state, exact_checked_at)}``
+    in one query per 900 ids."""
+    ids = list(dict.fromkeys(artist_ids))
+    out: dict[str, tuple] = {}
+    for chunk in chunks(ids, 900):
+        rows = await session.execute(
+            select(
+                Artist.id,
+                Artist.baselined_at,
+                Artist.last_checked_at,
+                Artist.last_release_at,
+                Artist.runs_skipped,
+                Artist.group_state,
+                Artist.exact_checked_at,
+            ).where(Artist.id.in_(chunk))
+        )
+        for row in rows:
+            out[row[0]] = tuple(row[1:])
+    return out
+
+
+async def known_release_groups(session: AsyncSession, artist_id: str) -> dict[str, str]:
+    """``{release id: album group}`` of every release linked to ``artist_id`` (baseline or not)."""
+    rows = await session.execute(
+        select(ArtistRelease.release_id, ArtistRelease.album_group).where(ArtistRelease.artist_id == artist_id)
+    )
+    return dict(rows.all())
+
+
+async def linked_artist_ids(session: AsyncSession, artist_ids: Iterable[str]) -> set[str]:
+    """The ids among ``artist_ids`` with at least one linked release (``artist_releases`` row); one query per 900 ids."""
+    ids = list(dict.fromkeys(artist_ids))
+    out: set[str] = set()
+    for chunk in chunks(ids, 900):
+        rows = await session.scalars(
+            select(ArtistRelease.artist_id).where(ArtistRelease.artist_id.in_(chunk)).distinct()
+        )
+        out.update(rows.all())
+    return out
+
+
+def release_values(album: Any, now: dt.datetime) -> dict[str, Any]:
+    """The ``releases`` row of Spotify album ``album`` first seen at ``now``."""
+    return {
+        "id": album.id,
+        "name": album.name,
+        "album_type": album.album_type,
+        "artists": [{"id": a.id, "name": a.name} for a in album.artists],
+        "release_date": album.release_date,
+        "release_date_precision": album.release_date_precision,
+        "total_tracks": album.total_tracks,
+        "image_url": album.image_url,
+        "first_seen_at": now,
+        "labels": [],
+        "tracks_fetched": False,
+    }
+
+
+async def store_checks(
+    session: AsyncSession,
+    *,
+    new_artists: Sequence[dict[str, Any]] = (),
+    releases: Sequence[dict[str, Any]] = (),
+    links: Sequence[dict[str, Any]] = (),
+    artist_updates: Sequence[dict[str, Any]] = (),
+    announce_ids: set[str] | frozenset[str] = frozenset(),
+) -> set[str]:
+    """Store a batch of artist checks in the caller's transaction (not committed).
+
+    Returns the ids among ``announce_ids`` whose ``releases`` row this call inserted (an
+    ``INSERT … ON CONFLICT DO NOTHING … RETURNING id``: exact even when another process
+    stores the same release at the same time) — the releases first seen now.
+
+    ``new_artists``: ``artists`` rows to insert if absent; ``releases``: rows from
+    :func:`release_values` (existing ones keep their first-seen time); ``links``:
+    ``artist_releases`` rows (existing links untouched); ``artist_updates``: dicts with
+    ``id`` and the columns to set (all dicts of one call must have the same keys).
+    Executemany statements: a few round trips per batch, whatever its size.
+    """
+    if new_artists:
+        # Artist rows in primary-key order, inserts and updates alike: two runs writing overlapping
+        # artists lock them in the same order, so they cannot deadlock on PostgreSQL.
+        await insert_many_ignore(session, Artist, sorted(new_artists, key=lambda r: r["id"]))
+    inserted: set[str] = set()
+    if releases:
+        unique = list({r["id"]: r for r in releases}.values())
+        firsts = [r for r in unique if r["id"] in announce_ids]
+        rest = [r for r in unique if r["id"] not in announce_ids]
+        if firsts:
+            inserted = await insert_many_ignore(session, Release, firsts, returning=True)
+        if rest:
+            await insert_many_ignore(session, Release, rest)
+    if links:
+        unique_links = list({(r["artist_id"], r["release_id"]): r for r in links}.values())
+        await insert_many_ignore(session, ArtistRelease, unique_links)
+    if artist_updates:
+        by_keys: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for row in artist_updates:
+            by_keys.setdefault(tuple(sorted(k for k in row if k != "id")), []).append(row)
+        for rows in by_keys.values():
+            rows.sort(key=lambda r: r["id"])
+        table = Artist.__table__
+        for keys, rows in by_keys.items():
+            stmt = update(table).where(table.c.id == bindparam("b_id")).values({k: bindparam(f"b_{k}") for k in keys})
+            await session.execute(
+                stmt, [{f"b_{k}": v for k, v in {"id": r["id"], **{k: r[k] for k in keys}}.items()} for r in rows]
+            )
+    return inserted
+
+
+async def linked_releases(
+    session: AsyncSession, artist_ids: Iterable[str], *, exclude: Iterable[str] = ()
+) -> dict[str, list[Release]]:
+    """``{artist id: [Release]}``: the releases linked to each artist (baseline or not), minus ``exclude``."""
+    ids = list(dict.fromkeys(artist_ids))
+    skip = set(exclude)
+    out: dict[str, list[Release]] = {a: [] for a in ids}
+    for chunk in chunks(ids, 900):
+        rows = await session.execute(
+            select(ArtistRelease.artist_id, Release)
+            .join(Release, Release.id == ArtistRelease.release_id)
+            .where(ArtistRelease.artist_id.in_(chunk))
+            .order_by(Release.first_seen_at, Release.id)
+        )
+        for artist_id, release in rows:
+            if release.id not in skip:
+                out[artist_id].append(release)
+    return out
+
+
+async def set_folded_into(session: AsyncSession, editions: dict[str, str]) -> None:
+    """``releases.folded_into = known`` for each ``{release id: known release id}`` (not committed)."""
+    if not editions:
+        return
+    table = Release.__table__
+    await session.execute(
+        update(table).where(table.c.id == bindparam("b_id")).values(folded_into=bindparam("b_k")),
+        [{"b_id": r, "b_k": k} for r, k in editions.items()],
+    )
+
+
+async def bump_runs_skipped(session: AsyncSession, artist_ids: Iterable[str]) -> None:
+    """``runs_skipped += 1`` for each id (one statement)."""
+    ids = list(artist_ids)
+    for chunk in chunks(ids, 900):
+        await session.execute(update(Artist).where(Artist.id.in_(chunk)).values(runs_skipped=Artist.runs_skipped + 1))

@@ -1,0 +1,277 @@
+"""Several bot processes on one database (issue 8 §2): process registry, leases and claims.
+
+Every helper takes an open ``AsyncSession`` and **never commits** (the caller owns the
+transaction, as in the other aggregate modules). Times are aware UTC datetimes taken from the
+database clock by the caller (``bot.coordination.DatabaseClock``), so hosts with skewed
+clocks agree on what has expired. Each take-over is one conditional statement — an
+``UPDATE … WHERE expired or mine … RETURNING`` or an ``INSERT … ON CONFLICT DO UPDATE
+… WHERE expired or mine`` — so two processes never both win, on SQLite (writers are
+serialised) and on PostgreSQL (a row lock; the loser re-reads the row and its ``WHERE`` no
+longer matches). Due guilds are picked on PostgreSQL with ``FOR UPDATE SKIP LOCKED``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import and_, delete, func, or_, select, true, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Artist, Delivery, Guild, Lease, Process, Run
+
+
+def _dialect(session: AsyncSession) -> str:
+    return session.get_bind().dialect.name
+
+
+def _insert(session: AsyncSession):
+    if _dialect(session) == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
+
+
+# --- processes ---------------------------------------------------------------------------
+
+
+async def register_process(
+    session: AsyncSession, owner: str, *, host: str, pid: int, shard_ids: Sequence[int] | None, now: dt.datetime
+) -> None:
+    """Insert (or refresh) process ``owner``'s row with heartbeat ``now``."""
+    insert = _insert(session)
+    values = {
+        "id": owner,
+        "host": host[:255],
+        "pid": pid,
+        "shard_ids": list(shard_ids) if shard_ids else None,
+        "started_at": now,
+        "heartbeat_at": now,
+    }
+    stmt = insert(Process).values(**values)
+    await session.execute(
+        stmt.on_conflict_do_update(index_elements=[Process.id], set_={"heartbeat_at": now, "pid": pid})
+    )
+
+
+def heartbeat_statements(owner: str, *, now: dt.datetime, lease_seconds: float) -> list[Any]:
+    """The statements of process ``owner``'s heartbeat at ``now``: its row, and everything it holds
+    extended to ``now + lease_seconds`` (guild leases, artist claims, named leases). Run each in a
+    transaction of its own (``bot.coordination.Coordinator.beat``): a heartbeat then never holds
+    row locks of two tables at once, so it can close no lock cycle with another process."""
+    until = now + dt.timedelta(seconds=lease_seconds)
+    return [
+        update(Process).where(Process.id == owner).values(heartbeat_at=now),
+        update(Guild).where(Guild.lease_owner == owner).values(lease_until=until),
+        update(Artist).where(Artist.claim_owner == owner).values(claim_until=until),
+        update(Lease).where(Lease.owner == owner).values(expires_at=until),
+    ]
+
+
+async def live_owners(session: AsyncSession, *, now: dt.datetime, lease_seconds: float) -> set[str]:
+    """Ids of the processes whose heartbeat is newer than ``now - lease_seconds``."""
+    since = now - dt.timedelta(seconds=lease_seconds)
+    return set((await session.scalars(select(Process.id).where(Process.heartbeat_at > since))).all())
+
+
+async def forget_process(session: AsyncSession, owner: str) -> None:
+    """A clean shutdown: drop ``owner``'s row, its named leases, guild leases and artist claims."""
+    await session.execute(update(Guild).where(Guild.lease_owner == owner).values(lease_owner=None, lease_until=None))
+    await session.execute(update(Artist).where(Artist.claim_owner == owner).values(claim_owner=None, claim_until=None))
+    await session.execute(delete(Lease).where(Lease.owner == owner))
+    await session.execute(delete(Process).where(Process.id == owner))
+
+
+async def processes_of_host(session: AsyncSession, host: str) -> list[tuple[str, int]]:
+    """``[(owner id, pid)]`` of the registered processes of ``host`` (a ``bot.coordination.host_key``)."""
+    return [(o, p) for o, p in (await session.execute(select(Process.id, Process.pid).where(Process.host == host)))]
+
+
+async def prune_processes(session: AsyncSession, *, now: dt.datetime, keep_seconds: float) -> int:
+    """Delete rows of processes silent for ``keep_seconds`` (long dead); returns how many."""
+    since = now - dt.timedelta(seconds=keep_seconds)
+    result = await session.execute(delete(Process).where(Process.heartbeat_at < since))
+    return result.rowcount or 0
+
+
+# --- named leases --------------------------------------------------------------------------
+
+
+async def acquire_lease(
+    session: AsyncSession, name: str, owner: str, *, now: dt.datetime, lease_seconds: float
+) -> bool:
+    """Take (or renew) lease ``name`` for ``owner`` until ``now + lease_seconds``; True when held.
+
+    Fails (False) while another owner holds it unexpired. One statement: an ``INSERT … ON
+    CONFLICT (name) DO UPDATE … WHERE expires_at <= now OR owner = me RETURNING name``.
+    """
+    insert = _insert(session)
+    until = now + dt.timedelta(seconds=lease_seconds)
+    stmt = insert(Lease).values(name=name, owner=owner, expires_at=until)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[Lease.name],
+        set_={"owner": owner, "expires_at": until},
+        where=or_(Lease.expires_at <= now, Lease.owner == owner),
+    ).returning(Lease.name)
+    return (await session.execute(stmt)).first() is not None
+
+
+async def release_lease(session: AsyncSession, name: str, owner: str) -> None:
+    """Give lease ``name`` up if ``owner`` holds it."""
+    await session.execute(delete(Lease).where(Lease.name == name, Lease.owner == owner))
+
+
+async def lease_holder(session: AsyncSession, name: str, *, now: dt.datetime) -> str | None:
+    """The owner holding lease ``name`` unexpired at ``now``, or None."""
+    return await session.scalar(select(Lease.owner).where(Lease.name == name, Lease.expires_at > now))
+
+
+# --- due guilds ----------------------------------------------------------------------------
+
+
+async def anything_due(session: AsyncSession, now: dt.datetime) -> bool:
+    """True when some guild's weekly run is due at ``now`` and no live lease holds it (one cheap read)."""
+    free = or_(Guild.lease_until.is_(None), Guild.lease_until <= now)
+    return (await session.scalar(select(Guild.id).where(Guild.next_due_at <= now, free).limit(1))) is not None
+
+
+async def count_due(session: AsyncSession, now: dt.datetime) -> int:
+    """How many guilds are due at ``now`` and not held by a live lease."""
+    free = or_(Guild.lease_until.is_(None), Guild.lease_until <= now)
+    return int(await session.scalar(select(func.count()).select_from(Guild).where(Guild.next_due_at <= now, free)) or 0)
+
+
+async def claim_due_guilds(
+    session: AsyncSession, owner: str, *, now: dt.datetime, lease_seconds: float, limit: int | None = None
+) -> list[tuple[int, dt.datetime]]:
+    """Lease the guilds whose weekly run is due (``next_due_at <= now``) and that no live lease holds.
+
+    Returns ``[(guild id, its next_due_at)]``, earliest first, at most ``limit``. One ``UPDATE
+    … WHERE id IN (pick) AND due AND free … RETURNING``: on PostgreSQL the pick is ``FOR UPDATE
+    SKIP LOCKED`` (a guild another process is leasing right now is skipped, not waited for), on
+    SQLite the statement runs under the database write lock; either way concurrent claimers
+    get disjoint batches and a guild is leased by one process only.
+    """
+    free = or_(Guild.lease_until.is_(None), Guild.lease_until <= now, Guild.lease_owner == owner)
+    pick = select(Guild.id).where(Guild.next_due_at <= now, free).order_by(Guild.next_due_at, Guild.id)
+    if limit is not None:
+        pick = pick.limit(limit)
+    if _dialect(session) == "postgresql":
+        pick = pick.with_for_update(skip_locked=True)
+    # One statement: the pick is evaluated under the write (SQLite) or row (PostgreSQL) locks of the
+    # UPDATE itself, so concurrent claimers get disjoint batches instead of colliding on one.
+    until = now + dt.timedelta(seconds=lease_seconds)
+    rows = await session.execute(
+        update(Guild)
+        .where(Guild.id.in_(pick.scalar_subquery()), Guild.next_due_at <= now, free)
+        .values(lease_owner=owner, lease_until=until)
+        .returning(Guild.id, Guild.next_due_at)
+    )
+    return sorted(((gid, due) for gid, due in rows.all()), key=lambda r: (r[1], r[0]))
+
+
+async def finish_guild_lease(
+    session: AsyncSession,
+    owner: str,
+    guild_id: int,
+    *,
+    next_due_at: dt.datetime | None,
+    last_run_at: dt.datetime | None,
+) -> bool:
+    """End ``owner``'s lease of a guild, moving its due time on (when given); False if not held."""
+    values: dict[str, Any] = {"lease_owner": None, "lease_until": None}
+    if next_due_at is not None:
+        values["next_due_at"] = next_due_at
+    if last_run_at is not None:
+        values["last_run_at"] = last_run_at
+    result = await session.execute(
+        update(Guild).where(Guild.id == guild_id, Guild.lease_owner == owner).values(**values)
+    )
+    return bool(result.rowcount)
+
+
+# --- artist claims -------------------------------------------------------------------------
+
+
+async def claim_artists(
+    session: AsyncSession,
+    owner: str,
+    artist_ids: Iterable[str],
+    *,
+    now: dt.datetime,
+    lease_seconds: float,
+    fresh_after: dt.datetime | None,
+) -> tuple[set[str], set[str], set[str]]:
+    """Claim artists for a check: ``(claimed, fresh, busy)``.
+
+    ``claimed``: now held by ``owner`` (unclaimed, expired or already ours) — check them;
+    ``fresh``: checked (or baselined) successfully after ``fresh_after`` (by any process:
+    another run already fetched them for this due time) and not claimed — do not fetch again;
+    ``busy``: held by another live claim — wait for it, then they are fresh (or take them
+    over when the claim expires). Ids without an ``artists`` row are ``claimed`` (the caller
+    creates the row).
+    """
+    ids = list(dict.fromkeys(artist_ids))
+    claimed: set[str] = set()
+    fresh: set[str] = set()
+    until = now + dt.timedelta(seconds=lease_seconds)
+    free = or_(Artist.claim_until.is_(None), Artist.claim_until <= now, Artist.claim_owner == owner)
+    postgres = _dialect(session) == "postgresql"
+    for chunk in (ids[i : i + 500] for i in range(0, len(ids), 500)):
+        cond = [Artist.id.in_(chunk), free]
+        if fresh_after is not None:
+            stale = or_(
+                Artist.last_checked_at.is_(None), Artist.last_checked_at <= fresh_after, Artist.baselined_at.is_(None)
+            )
+            cond.append(stale)
+            fresh.update((await session.scalars(select(Artist.id).where(Artist.id.in_(chunk), free, ~stale))).all())
+        # Rows another process is writing right now are skipped, not waited for (they come back
+        # as busy): a claim never waits on a lock, so it can take part in no deadlock.
+        pick = select(Artist.id).where(and_(*cond)).order_by(Artist.id)
+        if postgres:
+            pick = pick.with_for_update(skip_locked=True)
+        rows = await session.execute(
+            update(Artist)
+            .where(Artist.id.in_(pick.scalar_subquery()), *cond)
+            .values(claim_owner=owner, claim_until=until)
+            .returning(Artist.id)
+        )
+        claimed.update(rows.scalars().all())
+        existing = set((await session.scalars(select(Artist.id).where(Artist.id.in_(chunk)))).all())
+        claimed.update(a for a in chunk if a not in existing)
+    busy = {a for a in ids if a not in claimed and a not in fresh}
+    return claimed, fresh, busy
+
+
+async def release_artists(session: AsyncSession, owner: str, artist_ids: Iterable[str]) -> None:
+    """Drop ``owner``'s claims on the given artists."""
+    ids = list(artist_ids)
+    for chunk in (ids[i : i + 500] for i in range(0, len(ids), 500)):
+        await session.execute(
+            update(Artist)
+            .where(Artist.id.in_(chunk), Artist.claim_owner == owner)
+            .values(claim_owner=None, claim_until=None)
+        )
+
+
+# --- recovery ------------------------------------------------------------------------------
+
+
+def dead_owner(column, live: set[str]):
+    """SQL condition: ``column`` (an owner column) names no live process (NULL = a pre-issue-8 row)."""
+    return or_(column.is_(None), column.not_in(live)) if live else true()
+
+
+async def interrupted_runs(session: AsyncSession, live: set[str]) -> list[Run]:
+    """Runs still ``running`` whose owner is not a live process."""
+    return list((await session.scalars(select(Run).where(Run.status == "running", dead_owner(Run.owner, live)))).all())
+
+
+async def orphan_claim_guilds(session: AsyncSession, live: set[str]) -> list[int]:
+    """Guilds with ``claimed`` ledger rows whose owner is not a live process."""
+    rows = await session.scalars(
+        select(Delivery.guild_id).where(Delivery.status == "claimed", dead_owner(Delivery.owner, live)).distinct()
+    )
+    return sorted(rows.all())

@@ -1,0 +1,341 @@
+"""End to end without Discord: Runner = tracker (fake Spotify) + deliverer (fake sender) over a real store."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+
+import pytest
+
+from bot.delivery import ChannelUnavailable, Deliverer
+from bot.scheduling.runner import Runner
+from bot.spotify.errors import SpotifyError
+from bot.tracking import Tracker
+from storage import guilds
+from storage.models import Guild, Run
+from tests.bot.fake_spotify import FakeSpotify
+from tests.bot.helpers import FakeSender, add_guild, follow, ledger
+
+UTC = dt.UTC
+GROUPS = 3
+PROBE = 1  # one request per unchanged artist (docs/tracking.md)
+
+
+class World:
+    """A store, a fake Spotify, a fake Discord and the runner wiring them (rebuildable = a restart)."""
+
+    def __init__(self, db, clock):
+        self.db, self.clock = db, clock
+        self.spotify = FakeSpotify(clock)
+        self.sender = FakeSender()
+        self.restart()
+
+    def restart(self, spotify: FakeSpotify | None = None) -> None:
+        if spotify is not None:
+            self.spotify = spotify
+        self.tracker = Tracker(self.db, self.spotify, clock=self.clock)
+        self.deliverer = Deliverer(self.db, self.sender, clock=self.clock)
+        self.runner = Runner(self.db, self.tracker, self.deliverer, clock=self.clock)
+
+    async def artist(self, name: str, singles: int = 3) -> str:
+        artist = self.spotify.add_artist(name=name)
+        for i in range(singles):
+            self.spotify.release(artist, f"{name} old {i}", date=f"{2020 + i // 12}-{i % 12 + 1:02d}-01")
+        return artist
+
+    async def follow(self, guild: int, artist: str, *, channel_id: int | None = 100) -> None:
+        """What /follow does: guild row, follow since now, silent baseline."""
+        await add_guild(self.db, guild, now=self.clock(), channel_id=channel_id)
+        await follow(self.db, guild, artist, self.spotify.artists[artist].name, now=self.clock())
+        await self.tracker.baseline(artist)
+        self.clock.advance(minutes=1)
+
+    def posted(self, channel: int | None = None) -> list[str]:
+        return [e["title"] for ch, embeds, _ in self.sender.messages for e in embeds if channel in (None, ch)]
+
+
+@pytest.fixture
+def world(db, clock) -> World:
+    return World(db, clock)
+
+
+async def test_baseline_posts_nothing_and_a_new_single_is_posted_once_per_guild(world, clock):
+    artist = await world.artist("Pitbull")
+    await world.follow(1, artist)
+    summary = await world.runner.run("refresh", [1])
+    assert summary.status == "ok" and summary.releases_posted == 0 and world.sender.messages == []
+    await add_guild(world.db, 2, now=clock(), channel_id=200)
+    await follow(world.db, 2, artist, now=clock())
+    clock.advance(hours=1)
+    world.spotify.release(artist, "Fresh Single", date="2026-11-21")
+    summary = await world.runner.run("schedule")
+    assert summary.status == "ok"
+    assert summary.releases_found == 1 and summary.releases_posted == 2
+    assert world.posted(100) == ["Fresh Single"] and world.posted(200) == ["Fresh Single"]
+    clock.advance(days=7)
+    again = await world.runner.run("schedule")
+    assert again.releases_posted == 0 and len(world.sender.messages) == 2
+
+
+async def test_second_guild_following_later_does_not_get_the_past(world, clock):
+    artist = await world.artist("Pitbull")
+    await world.follow(1, artist)
+    world.spotify.release(artist, "Last Week", date="2026-11-21")
+    await world.runner.run("schedule")
+    assert world.posted(100) == ["Last Week"]
+    clock.advance(days=1)
+    await world.follow(2, artist, channel_id=200)  # already baselined: no request, no past
+    world.spotify.release(artist, "This Week", date="2026-11-28")
+    clock.advance(days=6)
+    await world.runner.run("schedule")
+    assert world.posted(200) == ["This Week"]
+    assert world.posted(100) == ["Last Week", "This Week"]
+
+
+async def test_each_artist_fetched_once_for_three_guilds(world, clock):
+    artist = await world.artist("Pitbull")
+    for guild in (1, 2, 3):
+        await world.follow(guild, artist, channel_id=100 + guild)
+    world.spotify.release(artist, "New", date="2026-11-21")
+    summary = await world.runner.run("schedule")
+    assert summary.artists_due == 1 and summary.spotify_requests == PROBE  # the window shows the new single
+    assert summary.releases_posted == 3 and summary.coverage == 1.0
+
+
+async def test_unchanged_artists_cost_one_request_each(world, clock):
+    artists = [await world.artist(f"A{i}", singles=12) for i in range(4)]
+    for a in artists:
+        await world.follow(1, a)
+    summary = await world.runner.run("schedule")
+    assert summary.spotify_requests == PROBE * 4 and summary.releases_found == 0
+
+
+async def test_failed_artist_makes_a_partial_run_and_nothing_is_missed(world, clock):
+    good, bad = await world.artist("Good"), await world.artist("Bad")
+    await world.follow(1, good)
+    await world.follow(1, bad)
+    world.spotify.release(good, "Good Song", date="2026-11-21")
+    world.spotify.release(bad, "Bad Song", date="2026-11-21")
+    world.spotify.fail(bad, SpotifyError("Bad Gateway", status=502))
+    summary = await world.runner.run("schedule")
+    assert summary.status == "partial"
+    assert summary.artists_checked == 1 and summary.coverage == 0.5
+    assert [(f.id, f.name) for f in summary.failed_artists] == [(bad, "Bad")]
+    assert "502" in summary.failed_artists[0].reason
+    assert world.posted() == ["Good Song"]
+    async with world.db.sessions() as s:
+        run = await s.get(Run, summary.run_id)
+        assert (run.status, run.artists_failed, run.failed_artists, run.releases_posted) == ("partial", 1, [bad], 1)
+    world.spotify.fail(bad, None)
+    clock.advance(days=7)
+    summary = await world.runner.run("schedule")
+    assert summary.status == "ok" and world.posted() == ["Good Song", "Bad Song"]
+
+
+async def test_cooldown_stops_the_run_and_survives_a_restart(world, clock):
+    artists = [await world.artist(f"A{i}") for i in range(3)]
+    for a in artists:
+        await world.follow(1, a)
+    for a in artists:
+        world.spotify.release(a, f"{a} new", date="2026-11-21")
+    until = clock() + dt.timedelta(hours=24)
+    world.tracker.concurrency = 1
+    world.spotify.cooldown_after(PROBE, until)  # the first artist is checked, then QUOTA_EXCEEDED
+    summary = await world.runner.run("schedule")
+    assert summary.status == "partial" and summary.cooldown_until == until
+    assert summary.artists_checked == 1 and len(summary.failed_artists) == 2
+    assert all("cooldown" in f.reason for f in summary.failed_artists)
+    assert summary.releases_posted == 1  # what was found before the cooldown is still posted
+
+    # Restart: a new client that knows nothing of the cooldown, new tracker and runner.
+    fresh = FakeSpotify(clock)
+    fresh.catalogue, fresh.artists = world.spotify.catalogue, world.spotify.artists
+    world.restart(fresh)
+    clock.advance(hours=12)
+    summary = await world.runner.run("schedule")
+    assert summary.status == "failed" and summary.artists_checked == 0
+    assert fresh.request_count == 0 and summary.spotify_requests == 0
+    async with world.db.sessions() as s:
+        assert (await s.get(Run, summary.run_id)).status == "failed"
+    clock.advance(hours=13)
+    summary = await world.runner.run("schedule")
+    assert summary.status == "ok" and summary.releases_posted == 2
+    assert sorted(world.posted()) == sorted(f"{a} new" for a in artists)
+
+
+async def test_one_guild_delivery_failure_does_not_stop_the_others(world, clock):
+    artist = await world.artist("Pitbull")
+    await world.follow(1, artist, channel_id=100)
+    await world.follow(2, artist, channel_id=200)
+    world.spotify.release(artist, "New", date="2026-11-21")
+    original = world.sender.send
+
+    async def forbidden_in_100(channel_id, embeds, *, nonce):
+        if channel_id == 100:
+            raise ChannelUnavailable("Missing Permissions", status=403)
+        return await original(channel_id, embeds, nonce=nonce)
+
+    world.sender.send = forbidden_in_100
+    summary = await world.runner.run("schedule")
+    assert summary.status == "partial"
+    assert summary.deliveries[1].error and summary.deliveries[2].posted == 1
+    async with world.db.sessions() as s:
+        assert (await s.get(Guild, 1)).channel_problem == "Missing Permissions"
+    world.sender.send = original
+    clock.advance(days=7)
+    summary = await world.runner.run("schedule")
+    assert summary.status == "ok" and world.posted(100) == ["New"] and world.posted(200) == ["New"]
+
+
+async def test_send_failure_then_next_run_posts_without_duplicates(world, clock):
+    artist = await world.artist("Pitbull")
+    await world.follow(1, artist)
+    world.spotify.release(artist, "New", date="2026-11-21")
+    world.sender.fail_with, world.sender.fail_times = ConnectionResetError("reset"), 1
+    summary = await world.runner.run("schedule")
+    assert summary.status == "partial" and summary.releases_posted == 0
+    assert await ledger(world.db, 1) == []
+    clock.advance(days=7)
+    await world.runner.run("schedule")
+    await world.runner.run("refresh", [1])
+    assert world.posted() == ["New"]
+
+
+async def test_guild_without_channel_keeps_releases_pending(world, clock):
+    artist = await world.artist("Pitbull")
+    await world.follow(1, artist, channel_id=None)
+    world.spotify.release(artist, "New", date="2026-11-21")
+    summary = await world.runner.run("schedule")
+    assert summary.status == "ok" and summary.deliveries[1].problem == "no channel set"
+    assert summary.deliveries[1].pending == 1 and world.sender.messages == []
+
+
+async def test_schedule_advances_due_time_and_refresh_does_not(world, db, clock):
+    await add_guild(db, 1, now=clock(), schedule_day=4, schedule_time="09:00", timezone="Europe/Berlin")
+    async with db.sessions() as s:
+        before = (await s.get(Guild, 1)).next_due_at
+    assert before == dt.datetime(2026, 11, 27, 8, tzinfo=UTC)  # Friday 09:00 CET
+    refresh = await world.runner.run("refresh", [1])
+    async with db.sessions() as s:
+        guild = await s.get(Guild, 1)
+        assert guild.next_due_at == before and guild.last_run_at is None
+        assert (await s.get(Run, refresh.run_id)).guild_id == 1
+    clock.now = before
+    summary = await world.runner.run_due()
+    assert summary.trigger == "schedule" and summary.guild_ids == [1]
+    async with db.sessions() as s:
+        guild = await s.get(Guild, 1)
+        assert guild.next_due_at == dt.datetime(2026, 12, 4, 8, tzinfo=UTC)
+        assert guild.last_run_at == before
+
+
+async def test_run_due_catches_up_once_after_downtime(world, db, clock):
+    artist = await world.artist("Pitbull")
+    await world.follow(1, artist)
+    await add_guild(db, 2, now=clock())  # due next Friday, like guild 1
+    async with db.sessions() as s:
+        assert await guilds.due_guilds(s, clock()) == []
+    assert await world.runner.run_due() is None
+    world.spotify.release(artist, "While Down", date="2026-12-01")
+    clock.advance(days=30)  # the bot was down for four weekly runs
+    summary = await world.runner.run_due()
+    assert summary is not None and sorted(summary.guild_ids) == [1, 2]
+    assert world.posted() == ["While Down"]
+    assert await world.runner.run_due() is None  # caught up exactly once
+    async with db.sessions() as s:
+        for guild in (await s.get(Guild, 1), await s.get(Guild, 2)):
+            assert guild.next_due_at > clock() and guild.next_due_at - clock() <= dt.timedelta(days=7)
+        runs = (await s.execute(Run.__table__.select().where(Run.trigger == "schedule"))).all()
+        assert len(runs) == 1
+
+
+async def test_runs_never_overlap(world, clock):
+    artist = await world.artist("Pitbull")
+    await world.follow(1, artist)
+    inside = peak = 0
+    original = world.tracker.track
+
+    async def watched(*args, **kwargs):
+        nonlocal inside, peak
+        inside += 1
+        peak = max(peak, inside)
+        for _ in range(5):
+            await asyncio.sleep(0)
+        try:
+            return await original(*args, **kwargs)
+        finally:
+            inside -= 1
+
+    world.tracker.track = watched
+    results = await asyncio.gather(
+        world.runner.run("refresh", [1]),
+        world.runner.run("schedule"),
+        world.runner.run_due(clock() + dt.timedelta(days=8)),
+    )
+    assert peak == 1
+    assert len({r.run_id for r in results if r is not None}) == 3 - (results[2] is None)
+
+
+async def test_empty_run_is_ok(world):
+    summary = await world.runner.run("schedule")
+    assert summary.status == "ok" and summary.artists_due == 0 and summary.coverage == 1.0
+    with pytest.raises(ValueError):
+        await world.runner.run("bogus")
+
+
+class RecordingLabeler:
+    """A duck-typed labeler: records its calls, reports ``requests``, optionally fails."""
+
+    def __init__(self, requests: int = 0, fail: bool = False) -> None:
+        self.calls: list[tuple[list[str], int]] = []
+        self.requests, self.fail = requests, fail
+
+    async def label(self, release_ids, *, run_id):
+        self.calls.append((list(release_ids), run_id))
+        if self.fail:
+            raise RuntimeError("labels down")
+
+        class Result:
+            requests = self.requests
+
+        return Result()
+
+
+async def test_metrics_are_recorded_and_the_labeler_runs_before_delivery(world, clock):
+    artist = await world.artist("Pitbull", singles=12)
+    await world.follow(1, artist)
+    new = world.spotify.release(artist, "Fresh", date="2026-11-21")
+    labeler = RecordingLabeler(requests=1)
+    world.runner.labeler = labeler
+    summary = await world.runner.run("schedule")
+    assert labeler.calls == [([new.id], summary.run_id)]
+    assert world.posted() == ["Fresh"]
+    async with world.db.sessions() as s:
+        metrics = (await s.get(Run, summary.run_id)).metrics
+    assert metrics["requests_by_endpoint"] == {"artist_albums": 1, "album": 1}
+    assert metrics["lower_bound"] == 2 and metrics["label_requests"] == 1  # N = 1 + one album request
+    assert metrics["rate_limited"] == 0 and metrics["carried_over"] == 0 and metrics["budget"] is None
+    assert metrics["pages_skipped"] == 1  # 13 releases: a full walk takes 2 pages
+    assert set(metrics["phase_seconds"]) == {"plan", "track", "label", "deliver"}
+
+
+async def test_a_failing_labeler_does_not_stop_delivery(world, clock):
+    artist = await world.artist("Pitbull")
+    await world.follow(1, artist)
+    world.spotify.release(artist, "Fresh", date="2026-11-21")
+    world.runner.labeler = RecordingLabeler(fail=True)
+    summary = await world.runner.run("schedule")
+    assert world.posted() == ["Fresh"] and "labelling failed" in summary.error
+
+
+async def test_budget_carry_over_makes_a_partial_run_with_its_coverage(world, clock):
+    artists = [await world.artist(f"A{i}") for i in range(4)]
+    for a in artists:
+        await world.follow(1, a)
+    world.tracker.requests_per_run = 2
+    summary = await world.runner.run("schedule")
+    assert summary.status == "partial" and summary.coverage == 0.5 and summary.carried_over == 2
+    assert summary.failed_artists == [] and "budget" in summary.error
+    async with world.db.sessions() as s:
+        run = await s.get(Run, summary.run_id)
+        assert run.metrics["carried_over"] == 2 and run.metrics["budget"] == 2 and run.status == "partial"
