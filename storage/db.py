@@ -15,8 +15,9 @@ never race: the second waits, then finds the schema at head.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -33,12 +34,30 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 MIGRATION_LOCK_KEY = 0x72622D6D69677200
 
 
+T = TypeVar("T")
+
+
 @dataclass
 class Database:
     """An opened store: ``engine`` plus ``sessions`` (``async_sessionmaker``, ``expire_on_commit=False``)."""
 
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """The unit of work: a session inside one transaction (``async with session.begin()``).
+
+        Committed when the block ends, rolled back when it raises. Reads use it too (the
+        transaction then only reads). Storage functions called inside never commit.
+        """
+        async with self.sessions() as session, session.begin():
+            yield session
+
+    async def retrying(self, work: Callable[[AsyncSession], Awaitable[T]], *, attempts: int = 5) -> T:
+        """Run ``await work(session)`` in one transaction, again from scratch after a PostgreSQL
+        deadlock or serialization failure (:func:`retry_transaction`); returns what ``work`` returned."""
+        return await retry_transaction(self.sessions, work, attempts=attempts)
 
     async def close(self) -> None:
         """Dispose of the engine's connections."""
@@ -179,7 +198,6 @@ def is_retryable(exc: BaseException) -> bool:
     return sqlstate(exc) in RETRYABLE_SQLSTATES
 
 
-T = TypeVar("T")
 
 
 async def retry_transaction(
