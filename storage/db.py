@@ -36,6 +36,9 @@ MIGRATION_LOCK_KEY = 0x72622D6D69677200
 
 T = TypeVar("T")
 
+Session = AsyncSession
+"""The session type storage functions take (``bot/`` annotates with it; only ``storage/`` imports SQLAlchemy)."""
+
 
 @dataclass
 class Database:
@@ -196,8 +199,6 @@ def sqlstate(exc: BaseException) -> str | None:
 def is_retryable(exc: BaseException) -> bool:
     """True for a PostgreSQL deadlock (40P01) or serialization failure (40001): run the transaction again."""
     return sqlstate(exc) in RETRYABLE_SQLSTATES
-
-
 
 
 async def retry_transaction(
