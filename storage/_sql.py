@@ -1,69 +1,71 @@
 """Dialect helpers for race-free writes: ``INSERT … ON CONFLICT DO NOTHING`` on SQLite and PostgreSQL.
 
-Private to ``storage``: the aggregate modules build on them.
+Private to ``storage``: the aggregate modules build on them. Only the two supported backends
+(SQLite through aiosqlite, PostgreSQL through asyncpg) exist; any other dialect raises ``ValueError``.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import Any, TypeVar
 
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import DeclarativeBase
+
+M = TypeVar("M", bound=DeclarativeBase)
+T = TypeVar("T")
 
 
-def insert_ignore(session: AsyncSession, model: type, values: dict[str, Any]):
-    """An ``INSERT`` of ``values`` into ``model`` that does nothing on a key conflict, or None if unsupported."""
+def _insert(session: AsyncSession, model: type[DeclarativeBase]) -> sqlite.Insert | postgresql.Insert:
+    """The dialect's ``INSERT`` construct (with ``on_conflict_do_nothing``) for ``model``'s table."""
     dialect = session.get_bind().dialect.name
     if dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    elif dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:  # pragma: no cover - only SQLite/PostgreSQL are used
-        return None
-    return insert(model).values(**values).on_conflict_do_nothing()
+        return sqlite.insert(model)
+    if dialect == "postgresql":
+        return postgresql.insert(model)
+    raise ValueError(f"unsupported database dialect {dialect!r}: release-bot runs on SQLite or PostgreSQL")
 
 
-async def insert_ignore_then_get(session: AsyncSession, model: type, values: dict[str, Any], key: Any) -> Any:
+def insert_ignore(
+    session: AsyncSession, model: type[DeclarativeBase], values: dict[str, Any]
+) -> sqlite.Insert | postgresql.Insert:
+    """An ``INSERT`` of ``values`` into ``model`` that does nothing on a key conflict."""
+    return _insert(session, model).values(**values).on_conflict_do_nothing()
+
+
+async def insert_ignore_then_get(session: AsyncSession, model: type[M], values: dict[str, Any], key: Any) -> M:
     """Insert ``values`` into ``model`` unless its key exists (``ON CONFLICT DO NOTHING``), then load row ``key``.
 
     Pending changes are flushed first. When another transaction inserted the same key,
     PostgreSQL makes the insert wait for it to end, and the row it committed is returned.
+    Raises ``LookupError`` if the row is absent afterwards (another transaction deleted it).
     """
     await session.flush()
-    stmt = insert_ignore(session, model, values)
-    if stmt is None:  # pragma: no cover - only SQLite/PostgreSQL are used
-        session.add(model(**values))
-        await session.flush()
-    else:
-        await session.execute(stmt)
+    await session.execute(insert_ignore(session, model, values))
     row = await session.get(model, key, populate_existing=True)
-    if row is None:  # pragma: no cover - the row was inserted or exists
+    if row is None:
         raise LookupError(f"{model.__tablename__} row {key!r} vanished after its insert")
     return row
 
 
-def chunks(items: list[Any], size: int):
+def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    """``items`` in consecutive slices of at most ``size`` (bound parameter lists stay under SQLite's limit)."""
     for i in range(0, len(items), size):
         yield items[i : i + size]
 
 
 async def insert_many_ignore(
-    session: AsyncSession, model: type, rows: list[dict[str, Any]], *, returning: bool = False
+    session: AsyncSession, model: type[DeclarativeBase], rows: list[dict[str, Any]], *, returning: bool = False
 ) -> set[Any]:
-    """Insert ``rows`` into ``model``'s table, skipping key conflicts; with ``returning``, the
-    primary keys (single-column) of the rows actually inserted, else an empty set."""
-    dialect = session.get_bind().dialect.name
-    if dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    elif dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:  # pragma: no cover
-        for row in rows:
-            await session.merge(model(**row))
-        return set()
+    """Insert ``rows`` into ``model``'s table, skipping key conflicts (one executemany statement).
+
+    With ``returning``, the primary keys (single-column) of the rows actually inserted, else an empty set.
+    """
     table = model.__table__
-    stmt = insert(table).on_conflict_do_nothing()
+    stmt = _insert(session, model).on_conflict_do_nothing()
     if not returning:
         await session.execute(stmt, rows)
         return set()
-    key = list(table.primary_key.columns)[0]
+    key = next(iter(table.primary_key.columns))
     return set((await session.execute(stmt.returning(key), rows)).scalars().all())

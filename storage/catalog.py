@@ -69,14 +69,7 @@ async def upsert_release(session: AsyncSession, album: Any, *, now: dt.datetime)
     Returns True when a row was inserted.
     """
     values = release_values(album, now)
-    stmt = insert_ignore(session, Release, values)
-    if stmt is None:  # pragma: no cover
-        if await session.get(Release, album.id) is not None:
-            return False
-        session.add(Release(**values))
-        await session.flush()
-        return True
-    result = await session.execute(stmt)
+    result = await session.execute(insert_ignore(session, Release, values))
     return bool(result.rowcount)
 
 
@@ -102,14 +95,7 @@ async def link_release(
         "baseline": baseline,
         "run_id": run_id,
     }
-    stmt = insert_ignore(session, ArtistRelease, values)
-    if stmt is None:  # pragma: no cover
-        if await session.get(ArtistRelease, (artist_id, release_id)) is not None:
-            return False
-        session.add(ArtistRelease(**values))
-        await session.flush()
-        return True
-    result = await session.execute(stmt)
+    result = await session.execute(insert_ignore(session, ArtistRelease, values))
     return bool(result.rowcount)
 
 
