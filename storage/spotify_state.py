@@ -55,9 +55,7 @@ async def _lock_spotify_state(session: AsyncSession) -> SpotifyState:
     lock, on SQLite the database write lock, before anything is read — so a read-modify-write
     that follows is atomic across processes on both backends.
     """
-    stmt = insert_ignore(session, SpotifyState, {"id": SPOTIFY_STATE_ID, "budget_day_requests": 0})
-    if stmt is not None:
-        await session.execute(stmt)
+    await session.execute(insert_ignore(session, SpotifyState, {"id": SPOTIFY_STATE_ID, "budget_day_requests": 0}))
     await session.execute(update(SpotifyState).where(SpotifyState.id == SPOTIFY_STATE_ID).values(id=SpotifyState.id))
     state = await session.get(SpotifyState, SPOTIFY_STATE_ID, populate_existing=True)
     assert state is not None
