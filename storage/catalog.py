@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import CursorResult, Table, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage._sql import (
@@ -24,7 +24,11 @@ from storage.models import (
     Artist,
     ArtistRelease,
     Release,
+    ReleaseTrack,
 )
+
+LABEL_CHUNK = 500
+"""Ids per query of the labeler's reads (bound parameter lists stay under SQLite's limit)."""
 
 
 async def get_or_create_artist(
@@ -53,7 +57,7 @@ async def artist_names(session: AsyncSession, artist_ids: Iterable[str]) -> dict
     if not ids:
         return {}
     rows = await session.execute(select(Artist.id, Artist.name).where(Artist.id.in_(ids)))
-    return {artist_id: name for artist_id, name in rows}
+    return dict(rows.tuples().all())
 
 
 async def known_release_ids(session: AsyncSession, artist_id: str) -> set[str]:
@@ -70,7 +74,7 @@ async def upsert_release(session: AsyncSession, album: Any, *, now: dt.datetime)
     """
     values = release_values(album, now)
     result = await session.execute(insert_ignore(session, Release, values))
-    return bool(result.rowcount)
+    return bool(cast(CursorResult[Any], result).rowcount)
 
 
 async def link_release(
@@ -96,14 +100,18 @@ async def link_release(
         "run_id": run_id,
     }
     result = await session.execute(insert_ignore(session, ArtistRelease, values))
-    return bool(result.rowcount)
+    return bool(cast(CursorResult[Any], result).rowcount)
 
 
-async def artist_tracking_rows(session: AsyncSession, artist_ids: Iterable[str]) -> dict[str, tuple]:
-    """``{id: (baselined_at, last_checked_at, last_release_at, runs_skipped, group_state, exact_checked_at)}``
-    in one query per 900 ids."""
+TrackingRow = tuple[dt.datetime | None, dt.datetime | None, dt.datetime | None, int, dict[str, Any], dt.datetime | None]
+"""An artist's tracking columns: ``(baselined_at, last_checked_at, last_release_at, runs_skipped, group_state,
+exact_checked_at)``; times aware UTC, ``group_state`` the JSON of ``bot.tracking.detect``."""
+
+
+async def artist_tracking_rows(session: AsyncSession, artist_ids: Iterable[str]) -> dict[str, TrackingRow]:
+    """``{id: TrackingRow}`` of the given ids that have an ``artists`` row, in one query per 900 ids."""
     ids = list(dict.fromkeys(artist_ids))
-    out: dict[str, tuple] = {}
+    out: dict[str, TrackingRow] = {}
     for chunk in chunks(ids, 900):
         rows = await session.execute(
             select(
@@ -116,8 +124,8 @@ async def artist_tracking_rows(session: AsyncSession, artist_ids: Iterable[str])
                 Artist.exact_checked_at,
             ).where(Artist.id.in_(chunk))
         )
-        for row in rows:
-            out[row[0]] = tuple(row[1:])
+        for artist_id, baselined_at, checked_at, release_at, skipped, state, exact_at in rows:
+            out[artist_id] = (baselined_at, checked_at, release_at, skipped, state, exact_at)
     return out
 
 
@@ -139,6 +147,125 @@ async def linked_artist_ids(session: AsyncSession, artist_ids: Iterable[str]) ->
         )
         out.update(rows.all())
     return out
+
+
+# --- tracking: artist rows of a check, and the labels of new releases (bot.tracking) ----------
+
+
+async def is_baselined(session: AsyncSession, artist_id: str) -> bool:
+    """True when artist ``artist_id`` has a row whose silent baseline is taken (``baselined_at`` set)."""
+    return await session.scalar(select(Artist.baselined_at).where(Artist.id == artist_id)) is not None
+
+
+async def artist_exists(session: AsyncSession, artist_id: str) -> bool:
+    """True when artist ``artist_id`` has an ``artists`` row."""
+    return await session.scalar(select(Artist.id).where(Artist.id == artist_id)) is not None
+
+
+async def record_artist_error(session: AsyncSession, artist_id: str, reason: str) -> None:
+    """``artists.last_error = reason`` (why its check failed); nothing when the artist has no row."""
+    await session.execute(update(Artist).where(Artist.id == artist_id).values(last_error=reason))
+
+
+class TrackRow(NamedTuple):
+    """One ``release_tracks`` row of a release: Spotify ``track_id`` (None when unknown), ``name``,
+    ``duration_ms`` (milliseconds), ``isrc`` (None when unknown)."""
+
+    track_id: str | None
+    name: str
+    duration_ms: int
+    isrc: str | None
+
+
+async def releases_by_id(session: AsyncSession, release_ids: Iterable[str]) -> dict[str, Release]:
+    """``{release id: Release}`` for the ids that have a ``releases`` row; one query per 500 ids."""
+    out: dict[str, Release] = {}
+    for chunk in chunks(list(release_ids), LABEL_CHUNK):
+        for release in (await session.scalars(select(Release).where(Release.id.in_(chunk)))).all():
+            out[release.id] = release
+    return out
+
+
+async def artist_ids_of_releases(session: AsyncSession, release_ids: Iterable[str]) -> dict[str, set[str]]:
+    """``{release id: {artist id, …}}``: the artists each release is linked to (``artist_releases``,
+    baseline or not); ids without a link are absent. One query per 500 ids."""
+    out: dict[str, set[str]] = {}
+    for chunk in chunks(list(release_ids), LABEL_CHUNK):
+        rows = await session.execute(
+            select(ArtistRelease.release_id, ArtistRelease.artist_id).where(ArtistRelease.release_id.in_(chunk))
+        )
+        for release_id, artist_id in rows:
+            out.setdefault(release_id, set()).add(artist_id)
+    return out
+
+
+async def release_ids_of_artists(session: AsyncSession, artist_ids: Iterable[str]) -> dict[str, set[str]]:
+    """``{artist id: {release id, …}}``: every release linked to each artist (baseline or not); artists
+    without a link are absent. One query per 500 ids."""
+    out: dict[str, set[str]] = {}
+    for chunk in chunks(list(artist_ids), LABEL_CHUNK):
+        rows = await session.execute(
+            select(ArtistRelease.artist_id, ArtistRelease.release_id).where(ArtistRelease.artist_id.in_(chunk))
+        )
+        for artist_id, release_id in rows:
+            out.setdefault(artist_id, set()).add(release_id)
+    return out
+
+
+async def release_tracks(session: AsyncSession, release_ids: Iterable[str]) -> dict[str, list[TrackRow]]:
+    """``{release id: [TrackRow in position order]}`` of the releases with stored tracks; one query per 500 ids."""
+    out: dict[str, list[TrackRow]] = {}
+    for chunk in chunks(list(release_ids), LABEL_CHUNK):
+        rows = await session.execute(
+            select(
+                ReleaseTrack.release_id,
+                ReleaseTrack.track_id,
+                ReleaseTrack.name,
+                ReleaseTrack.duration_ms,
+                ReleaseTrack.isrc,
+            )
+            .where(ReleaseTrack.release_id.in_(chunk))
+            .order_by(ReleaseTrack.release_id, ReleaseTrack.position)
+        )
+        for release_id, track_id, name, duration_ms, isrc in rows:
+            out.setdefault(release_id, []).append(TrackRow(track_id, name, duration_ms, isrc))
+    return out
+
+
+async def store_labels(
+    session: AsyncSession,
+    release_id: str,
+    labels: list[dict[str, Any]],
+    *,
+    tracks: Sequence[TrackRow] | None = None,
+    upc: str | None = None,
+) -> None:
+    """Set ``releases.labels`` of ``release_id`` (label dicts, see ``bot.tracking.labels``).
+
+    With ``tracks`` (read by ``GET /albums/{id}``) the release's ``release_tracks`` rows are
+    replaced by them (``position`` = index in ``tracks``), and ``tracks_fetched`` and ``upc``
+    are set too. Not committed.
+    """
+    values: dict[str, Any] = {"labels": labels}
+    if tracks is not None:
+        values.update(tracks_fetched=True, upc=upc)
+        await session.execute(delete(ReleaseTrack).where(ReleaseTrack.release_id == release_id))
+        if tracks:
+            await session.execute(
+                insert(ReleaseTrack),
+                [
+                    {
+                        "release_id": release_id,
+                        "position": i,
+                        "track_id": t.track_id,
+                        "name": t.name,
+                        "duration_ms": t.duration_ms,
+                        "isrc": t.isrc,
+                    }
+                    for i, t in enumerate(tracks)
+                ],
+            )
+    await session.execute(update(Release).where(Release.id == release_id).values(**values))
 
 
 def release_values(album: Any, now: dt.datetime) -> dict[str, Any]:
@@ -201,7 +328,7 @@ async def store_checks(
             by_keys.setdefault(tuple(sorted(k for k in row if k != "id")), []).append(row)
         for rows in by_keys.values():
             rows.sort(key=lambda r: r["id"])
-        table = Artist.__table__
+        table = cast(Table, Artist.__table__)
         for keys, rows in by_keys.items():
             stmt = update(table).where(table.c.id == bindparam("b_id")).values({k: bindparam(f"b_{k}") for k in keys})
             await session.execute(
@@ -234,7 +361,7 @@ async def set_folded_into(session: AsyncSession, editions: dict[str, str]) -> No
     """``releases.folded_into = known`` for each ``{release id: known release id}`` (not committed)."""
     if not editions:
         return
-    table = Release.__table__
+    table = cast(Table, Release.__table__)
     await session.execute(
         update(table).where(table.c.id == bindparam("b_id")).values(folded_into=bindparam("b_k")),
         [{"b_id": r, "b_k": k} for r, k in editions.items()],
