@@ -8,8 +8,8 @@ Inserts that may race with another writer use ``INSERT … ON CONFLICT DO NOTHIN
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
-from typing import Any, NamedTuple, cast
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, NamedTuple, Protocol, Required, TypedDict, cast
 
 from sqlalchemy import CursorResult, Table, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,6 +29,117 @@ from storage.models import (
 
 LABEL_CHUNK = 500
 """Ids per query of the labeler's reads (bound parameter lists stay under SQLite's limit)."""
+
+
+class SpotifyArtistRef(Protocol):
+    """An album's artist as Spotify lists it (``bot.spotify.models.ArtistRef``)."""
+
+    @property
+    def id(self) -> str:
+        """The Spotify artist id."""
+        ...
+
+    @property
+    def name(self) -> str:
+        """The artist's name."""
+        ...
+
+
+class SpotifyAlbum(Protocol):
+    """The fields of a Spotify album a ``releases`` row keeps (``bot.spotify.models.Album``; Spotify Web
+    API, "Get Artist's Albums": ``album_type``, ``release_date``, ``release_date_precision``, …)."""
+
+    @property
+    def id(self) -> str:
+        """The Spotify album id."""
+        ...
+
+    @property
+    def name(self) -> str:
+        """The title."""
+        ...
+
+    @property
+    def album_type(self) -> str:
+        """``album`` | ``single`` | ``compilation``."""
+        ...
+
+    @property
+    def artists(self) -> Sequence[SpotifyArtistRef]:
+        """The album's artists."""
+        ...
+
+    @property
+    def release_date(self) -> str:
+        """``YYYY``, ``YYYY-MM`` or ``YYYY-MM-DD``."""
+        ...
+
+    @property
+    def release_date_precision(self) -> str:
+        """``year`` | ``month`` | ``day``."""
+        ...
+
+    @property
+    def total_tracks(self) -> int | None:
+        """Tracks on the album, when listed."""
+        ...
+
+    @property
+    def image_url(self) -> str | None:
+        """The largest cover image, when listed."""
+        ...
+
+
+class ReleaseRow(TypedDict):
+    """A ``releases`` row to insert (:func:`release_values`); times aware UTC."""
+
+    id: str
+    name: str
+    album_type: str
+    artists: list[dict[str, str]]
+    release_date: str
+    release_date_precision: str
+    total_tracks: int | None
+    image_url: str | None
+    first_seen_at: dt.datetime
+    labels: list[dict[str, Any]]
+    tracks_fetched: bool
+
+
+class NewArtistRow(TypedDict, total=False):
+    """An ``artists`` row to insert if absent: ``id`` and the columns to set (the others take their defaults)."""
+
+    id: Required[str]
+    name: Required[str]
+    image_url: str | None
+    group_state: dict[str, Any]
+    runs_skipped: int
+
+
+class LinkRow(TypedDict):
+    """An ``artist_releases`` row: release ``release_id`` listed under ``artist_id`` in ``album_group``,
+    first seen at ``first_seen_at`` (UTC), by the silent ``baseline`` or by run ``run_id``."""
+
+    artist_id: str
+    release_id: str
+    album_group: str
+    first_seen_at: dt.datetime
+    baseline: bool
+    run_id: int | None
+
+
+class ArtistUpdate(TypedDict, total=False):
+    """The columns of artist ``id`` a check sets (times aware UTC; ``group_state`` the JSON of
+    ``bot.tracking.detect``); only the keys present are written."""
+
+    id: Required[str]
+    last_checked_at: dt.datetime
+    last_error: str | None
+    group_state: dict[str, Any]
+    last_release_at: dt.datetime | None
+    runs_skipped: int
+    baselined_at: dt.datetime
+    exact_checked_at: dt.datetime
 
 
 async def get_or_create_artist(
@@ -66,14 +177,14 @@ async def known_release_ids(session: AsyncSession, artist_id: str) -> set[str]:
     return set(rows.all())
 
 
-async def upsert_release(session: AsyncSession, album: Any, *, now: dt.datetime) -> bool:
+async def upsert_release(session: AsyncSession, album: SpotifyAlbum, *, now: dt.datetime) -> bool:
     """Store Spotify album ``album`` (a ``bot.spotify.models.Album``) as a release first seen at ``now``.
 
     Does nothing when the release already exists (its first-seen time is kept).
     Returns True when a row was inserted.
     """
     values = release_values(album, now)
-    result = await session.execute(insert_ignore(session, Release, values))
+    result = await session.execute(insert_ignore(session, Release, dict(values)))
     return bool(cast(CursorResult[Any], result).rowcount)
 
 
@@ -268,7 +379,7 @@ async def store_labels(
     await session.execute(update(Release).where(Release.id == release_id).values(**values))
 
 
-def release_values(album: Any, now: dt.datetime) -> dict[str, Any]:
+def release_values(album: SpotifyAlbum, now: dt.datetime) -> ReleaseRow:
     """The ``releases`` row of Spotify album ``album`` first seen at ``now``."""
     return {
         "id": album.id,
@@ -288,10 +399,10 @@ def release_values(album: Any, now: dt.datetime) -> dict[str, Any]:
 async def store_checks(
     session: AsyncSession,
     *,
-    new_artists: Sequence[dict[str, Any]] = (),
-    releases: Sequence[dict[str, Any]] = (),
-    links: Sequence[dict[str, Any]] = (),
-    artist_updates: Sequence[dict[str, Any]] = (),
+    new_artists: Sequence[NewArtistRow] = (),
+    releases: Sequence[ReleaseRow] = (),
+    links: Sequence[LinkRow] = (),
+    artist_updates: Sequence[ArtistUpdate] = (),
     announce_ids: set[str] | frozenset[str] = frozenset(),
 ) -> set[str]:
     """Store a batch of artist checks in the caller's transaction (not committed).
@@ -302,8 +413,8 @@ async def store_checks(
 
     ``new_artists``: ``artists`` rows to insert if absent; ``releases``: rows from
     :func:`release_values` (existing ones keep their first-seen time); ``links``:
-    ``artist_releases`` rows (existing links untouched); ``artist_updates``: dicts with
-    ``id`` and the columns to set (all dicts of one call must have the same keys).
+    ``artist_releases`` rows (existing links untouched); ``artist_updates``: ``id`` and the
+    columns to set (one statement per set of keys present).
     Executemany statements: a few round trips per batch, whatever its size.
     """
     if new_artists:
@@ -323,7 +434,7 @@ async def store_checks(
         unique_links = list({(r["artist_id"], r["release_id"]): r for r in links}.values())
         await insert_many_ignore(session, ArtistRelease, unique_links)
     if artist_updates:
-        by_keys: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        by_keys: dict[tuple[str, ...], list[Mapping[str, Any]]] = {}
         for row in artist_updates:
             by_keys.setdefault(tuple(sorted(k for k in row if k != "id")), []).append(row)
         for rows in by_keys.values():

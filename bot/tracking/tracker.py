@@ -21,7 +21,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from bot.clock import Clock, utcnow
 from bot.settings import Settings
@@ -240,7 +240,7 @@ class _Outcome:
     artist_id: str
     detection: det.Detection
     baselined: bool
-    create: dict[str, Any] | None
+    create: catalog.NewArtistRow | None
     last_release_at: dt.datetime | None
     requests: int
     exact: bool = False  # the listing was read whole (baseline, resync, rotating re-check)
@@ -270,7 +270,7 @@ class _FirstSeen:
     total_tracks: int | None
 
     @classmethod
-    def of(cls, artist_id: str, values: dict[str, Any]) -> _FirstSeen:
+    def of(cls, artist_id: str, values: catalog.ReleaseRow) -> _FirstSeen:
         """From the ``releases`` row ``values`` (:func:`storage.catalog.release_values`)."""
         return cls(
             artist_id,
@@ -302,10 +302,10 @@ class _Counters:
 class _Batch:
     """The rows of a batch of checks for :func:`storage.catalog.store_checks`, and the candidates to announce."""
 
-    new_artists: list[dict[str, Any]] = field(default_factory=list)
-    releases: list[dict[str, Any]] = field(default_factory=list)
-    links: list[dict[str, Any]] = field(default_factory=list)
-    updates: list[dict[str, Any]] = field(default_factory=list)
+    new_artists: list[catalog.NewArtistRow] = field(default_factory=list)
+    releases: list[catalog.ReleaseRow] = field(default_factory=list)
+    links: list[catalog.LinkRow] = field(default_factory=list)
+    updates: list[catalog.ArtistUpdate] = field(default_factory=list)
     candidates: list[_FirstSeen] = field(default_factory=list)  # found new (non-baseline), first seen or not
 
 
@@ -819,7 +819,7 @@ class Tracker:
             artist_id, detection, baselined, create, newest, fetcher.requests, exact=baselined or detection.resynced
         )
 
-    async def _new_artist_row(self, fetcher: _ArtistFetcher, artist_id: str) -> dict[str, Any] | None:
+    async def _new_artist_row(self, fetcher: _ArtistFetcher, artist_id: str) -> catalog.NewArtistRow | None:
         """The ``artists`` row to insert for an artist without one (one ``get_artist`` request), or None
         when the row exists (another run created it meanwhile)."""
         async with self.db.transaction() as session:
@@ -1015,7 +1015,7 @@ def _batch_rows(batch: list[_Outcome], *, run_id: int | None, now: dt.datetime) 
             )
             if not (baseline or o.baselined):
                 rows.candidates.append(_FirstSeen.of(o.artist_id, values))
-        update: dict[str, Any] = {
+        update: catalog.ArtistUpdate = {
             "id": o.artist_id,
             "last_checked_at": now,
             "last_error": None,
