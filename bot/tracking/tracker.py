@@ -94,8 +94,10 @@ class TrackResult:
     announced again; ``folded``: release id → the known release it is a clean/explicit
     twin or re-issue of (``releases.folded_into``; never announced on its own);
     ``rechecked``: artists whose listing was read whole by the rotating exact re-check;
-    ``recheck_requests``: requests those re-checks made beyond one per artist; ``baselined``: artists whose silent baseline was taken instead of a check;
-    ``requests``: Spotify API requests made (client ``request_count`` delta);
+    ``recheck_requests``: requests those re-checks made beyond one per artist;
+    ``baselined``: artists whose silent baseline was taken instead of a check;
+    ``requests``: Spotify API requests made (client ``request_count`` delta), of which
+    ``requests_by_endpoint`` per endpoint; ``rate_limited``: HTTP 429 answers met;
     ``cooldown``: the cooldown that stopped the run; ``carried``: due artists left
     for the next run because the request budget ran out (or a cooldown stopped the run);
     ``economy_skipped``: inactive artists not due this run (economy mode);
@@ -103,7 +105,9 @@ class TrackResult:
     ``lower_bound``: this run's L without the labeler's album requests;
     ``naive_pages``: pages a whole-catalogue walk at limit 10 would have fetched for
     the checked artists; ``pages_skipped``: naive pages not fetched;
-    ``budget``: the run's request budget (None = unlimited);
+    ``budget``: the run's request budget (None = unlimited); ``changed``: checked artists
+    whose probe disagreed with the stored state; ``fallbacks``: exact per-group reads made
+    because an alignment check failed;
     ``shared``: artists not fetched because another run (another process's, for the same
     due time) checked them at or after ``fresh_after`` — their findings are in the store;
     ``phase_seconds``: ``plan`` and ``track`` wall seconds.
