@@ -264,8 +264,8 @@ class ReleaseBot(commands.AutoShardedBot):
         self.clock = self.coordinator.clock
         self.http_session = aiohttp.ClientSession()
         self.spotify = SpotifyClient(
-            client_id=s.spotify.client_id,
-            client_secret=s.spotify.client_secret,
+            client_id=s.spotify.client_id.get_secret_value(),
+            client_secret=s.spotify.client_secret.get_secret_value(),
             api_base_url=s.spotify.api_base_url,
             accounts_base_url=s.spotify.accounts_base_url,
             market=s.spotify.market,
@@ -284,7 +284,7 @@ class ReleaseBot(commands.AutoShardedBot):
             self.db, tracker, deliverer, clock=self.clock, labeler=labeler, coordinator=self.coordinator
         )
         self.service = ReleaseService(
-            self.db, self.spotify, tracker, self.runner, clock=self.clock, default_schedule=s.schedule
+            self.db, self.spotify, tracker, self.runner, clock=self.clock, default_schedule=s.default_schedule
         )
         await self.recover()
         self.tree.error(on_app_command_error)
