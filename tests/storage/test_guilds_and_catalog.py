@@ -23,19 +23,23 @@ def album(rid: str = "r1", name: str = "Song") -> Album:
     )
 
 
-async def test_get_or_create_guild_computes_next_due(db, clock):
+async def test_get_or_create_guild_stores_the_given_schedule_once(db, clock):
+    due = dt.datetime(2026, 11, 27, 12, tzinfo=UTC)
     async with db.sessions() as s:
-        guild = await guilds.get_or_create_guild(s, 1, now=clock(), schedule_day=4, schedule_time="12:00")
-        assert guild.next_due_at == dt.datetime(2026, 11, 27, 12, tzinfo=UTC)  # strictly after Friday 12:00
-        same = await guilds.get_or_create_guild(s, 1, now=clock(), schedule_day=0)
-        assert same is guild and same.schedule_day == 4
+        guild = await guilds.get_or_create_guild(
+            s, 1, now=clock(), next_due_at=due, schedule_day=4, schedule_time="12:00", timezone="Europe/Berlin"
+        )
+        assert (guild.next_due_at, guild.schedule_day, guild.schedule_time) == (due, 4, "12:00")
+        assert guild.timezone == "Europe/Berlin" and guild.created_at == clock()
+        same = await guilds.get_or_create_guild(s, 1, now=clock(), next_due_at=clock(), schedule_day=0)
+        assert same is guild and same.schedule_day == 4 and same.next_due_at == due
         await s.commit()
 
 
 async def test_followed_artist_ids_union_and_follow_is_idempotent(db, clock):
     async with db.sessions() as s:
         for g in (1, 2, 3):
-            await guilds.get_or_create_guild(s, g, now=clock())
+            await guilds.get_or_create_guild(s, g, now=clock(), next_due_at=clock())
         for a in ("B", "A", "C"):
             await catalog.get_or_create_artist(s, a, a)
         await guilds.follow_artist(s, 1, "A", now=clock())
