@@ -56,7 +56,7 @@ async def artist_names(session: AsyncSession, artist_ids: Iterable[str]) -> dict
     if not ids:
         return {}
     rows = await session.execute(select(Artist.id, Artist.name).where(Artist.id.in_(ids)))
-    return dict(rows.tuples().all())
+    return dict(rows.all())
 
 
 async def known_release_ids(session: AsyncSession, artist_id: str) -> set[str]:

@@ -134,24 +134,29 @@ class RunService:
         """
         if guild_id in self._refreshing:
             raise UserError(REFRESH_RUNNING_TEXT)
-        lease = f"refresh:{guild_id}"
-        if not await self.coordinator.try_lease(lease):
-            raise UserError(REFRESH_RUNNING_TEXT)
-        self._refreshing.add(guild_id)
+        self._refreshing.add(guild_id)  # before any await: a second call in this process is refused at once
         try:
-            guild = await self.guild_settings.ensure_guild(guild_id)
-            if guild.channel_id is None:
-                raise UserError("Choose where releases go first: `/settings channel`.")
-            async with self.db.transaction() as session:
-                count = await guilds.follow_count(session, guild_id)
-            if not count:
-                raise UserError("This server follows no artists yet. Add one with `/follow`.")
-            if progress is None:
-                return await self.runner.run("refresh", [guild_id])
-            return await self.runner.run("refresh", [guild_id], progress=progress)
+            lease = f"refresh:{guild_id}"
+            if not await self.coordinator.try_lease(lease):
+                raise UserError(REFRESH_RUNNING_TEXT)
+            try:
+                return await self._refresh(guild_id, progress)
+            finally:
+                await self.coordinator.release(lease)
         finally:
             self._refreshing.discard(guild_id)
-            await self.coordinator.release(lease)
+
+    async def _refresh(self, guild_id: int, progress: Callable[[int, int], object] | None) -> RunSummary:
+        guild = await self.guild_settings.ensure_guild(guild_id)
+        if guild.channel_id is None:
+            raise UserError("Choose where releases go first: `/settings channel`.")
+        async with self.db.transaction() as session:
+            count = await guilds.follow_count(session, guild_id)
+        if not count:
+            raise UserError("This server follows no artists yet. Add one with `/follow`.")
+        if progress is None:
+            return await self.runner.run("refresh", [guild_id])
+        return await self.runner.run("refresh", [guild_id], progress=progress)
 
     async def history(self, guild_id: int, limit: int = 10) -> list[HistoryRow]:
         """The last ``limit`` runs that concern this guild, newest first: its refreshes and the weekly runs.
