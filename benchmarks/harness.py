@@ -35,6 +35,7 @@ from sqlalchemy import select
 
 from benchmarks.bot_server import peak_rss_mb
 from benchmarks.scenario import GROUPS, PAGE, Scenario, pages, run_time
+from bot.scheduling.due import next_due
 from bot.spotify.client import SpotifyClient
 from storage import guilds
 from storage.db import open_database
@@ -176,7 +177,9 @@ async def setup_store(db, scenario: Scenario, followed_at: dt.datetime) -> None:
     names = {aid: name for aid, name, _ in scenario.artists}
     async with db.sessions() as session:
         for gid, channel in GUILDS.items():
-            guild = await guilds.get_or_create_guild(session, gid, now=followed_at)
+            guild = await guilds.get_or_create_guild(
+                session, gid, now=followed_at, next_due_at=next_due(4, "09:00", "UTC", followed_at)
+            )
             guild.channel_id = channel
         await session.flush()
         from storage.models import Artist, Follow

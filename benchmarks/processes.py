@@ -67,11 +67,14 @@ async def _admin(server_url: str, statement: str) -> None:
 
 async def setup_store(db, scenario: Scenario, follows: dict[int, list[str]], followed_at: dt.datetime) -> None:
     """Guilds with channels, artists (not baselined) and follows, written in bulk."""
+    from bot.scheduling.due import next_due
     from storage import guilds
 
     async with db.sessions() as session:
         for gid in sorted(follows):
-            guild = await guilds.get_or_create_guild(session, gid, now=followed_at)
+            guild = await guilds.get_or_create_guild(
+                session, gid, now=followed_at, next_due_at=next_due(4, "09:00", "UTC", followed_at)
+            )
             guild.channel_id = CHANNEL_BASE + gid
         await session.flush()
         session.add_all([Artist(id=aid, name=name, group_state={}) for aid, name, _ in scenario.artists])

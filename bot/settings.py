@@ -1,92 +1,348 @@
-"""Typed settings loaded from a TOML file, with secrets and the database URL from the environment.
+"""Typed settings: one pydantic model of the whole configuration, read from a TOML file and four
+environment variables.
 
-Keys are documented in ``config.example.toml``. Environment variables override:
-``DISCORD_TOKEN``, ``SPOTIFY_CLIENT_ID``, ``SPOTIFY_CLIENT_SECRET``, ``DATABASE_URL``.
-Any missing or invalid value raises :class:`ConfigError` whose message is one line
-naming the key, so start-up can print it instead of a traceback.
+:func:`load_settings` reads the file (``[discord]``, ``[spotify]``, ``[tracking]``, ``[database]``,
+``[due_scan]``, ``[default_schedule]``, ``[coordination]``), lets the variables of
+:data:`ENVIRONMENT` override it (``DISCORD_TOKEN``, ``SPOTIFY_CLIENT_ID``, ``SPOTIFY_CLIENT_SECRET``,
+``DATABASE_URL``; no other variable is read) and fills the rest with the defaults declared here.
+An unknown section or key, a renamed section, or a value out of bounds raises :class:`ConfigError`,
+whose ``str()`` is one line naming the key, so the command line prints it instead of a traceback.
+
+Every key is declared once below with its type, default, bounds and description; the reference
+(``docs/configuration.md``) and ``config.example.toml`` are generated from :func:`schema`.
+Secrets (``discord.token``, ``spotify.client_id``, ``spotify.client_secret``) are ``SecretStr``:
+never in a ``repr``, a log record or ``release-bot config``; read them with ``get_secret_value()``.
 """
 
 from __future__ import annotations
 
+import difflib
 import tomllib
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import types
+from collections.abc import Iterable, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Final, Union, get_args, get_origin
 from urllib.parse import urlparse
 
-from bot.scheduling.due import parse_day, parse_time, parse_timezone
+import annotated_types
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    ValidationInfo,
+    field_serializer,
+    field_validator,
+)
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+from bot.scheduling.due import DAY_NAMES, parse_day, parse_time, parse_timezone
 
 
 class ConfigError(Exception):
-    """A missing or invalid configuration value; ``str()`` is one line naming the key."""
+    """A configuration the bot cannot run with. ``str()`` is one line: ``config error: <key>: <problem>``.
+
+    ``key``: what is at fault — a dotted key (``discord.token``), a section (``scheduler``) or the
+    file's path; ``problem``: what is wrong with it, e.g. ``must be a whole number from 1 to 64, got 0``.
+    """
 
     def __init__(self, key: str, problem: str) -> None:
-        super().__init__(f"config error: {key}: {problem}")
+        super().__init__(key, problem)
         self.key = key
+        self.problem = problem
+
+    def __str__(self) -> str:
+        return f"config error: {self.key}: {self.problem}"
+
+
+class UnknownKeyError(ConfigError):
+    """An unknown or renamed section or key. ``problem`` is the whole sentence, naming it and the
+    closest known name: ``config error: unknown key discord.shard_id — did you mean discord.shard_ids?``."""
+
+    def __str__(self) -> str:
+        return f"config error: {self.problem}"
 
 
 @dataclass(frozen=True)
-class DiscordSettings:
-    """``[discord]``: bot ``token`` (secret), REST ``api_base_url`` and ``gateway_url``, and shards.
+class Allowed:
+    """``Annotated`` metadata: what a key accepts, in words, where its type and bounds don't say it
+    (``"a two-letter country code"``). Used by error messages and the generated reference."""
 
-    ``shard_count``: the total number of shards ("Gateway" > "Sharding"), or None for one
-    unsharded process (the default). ``shard_ids``: the shards this process runs, distinct,
-    each in ``0..shard_count-1``, sorted; when the key is absent with ``shard_count`` set it is
-    every shard (``0..shard_count-1``); None exactly when ``shard_count`` is None.
+    text: str
+
+
+@dataclass(frozen=True)
+class _Loading:
+    """What :func:`load_settings` is validating: values typed by a person (file, environment).
+
+    ``require_secrets``: a missing token, client id or client secret is an error (``run``).
     """
 
-    token: str = field(repr=False)
-    api_base_url: str = "https://discord.com/api/v10"
-    gateway_url: str = "wss://gateway.discord.gg/"
-    shard_count: int | None = None
-    shard_ids: tuple[int, ...] | None = None
+    require_secrets: bool
 
 
-@dataclass(frozen=True)
-class SpotifySettings:
-    """``[spotify]``: client-credentials app (secret never printed), base URLs and ``market`` (ISO 3166-1 alpha-2)."""
-
-    client_id: str = field(repr=False)
-    client_secret: str = field(repr=False)
-    api_base_url: str = "https://api.spotify.com/v1"
-    accounts_base_url: str = "https://accounts.spotify.com"
-    market: str = "US"
-    # Request budgets (0 = unlimited), concurrency and the client-side rate limit (docs/tracking.md).
-    requests_per_run: int = 5000
-    requests_per_day: int = 20000
-    max_concurrency: int = 4
-    rate_limit_per_30s: int = 150
+# Set by load_settings while it validates. A context variable rather than pydantic's validation
+# context, which BaseSettings.__init__ does not pass on (pydantic's documented pattern for __init__).
+_LOADING: ContextVar[_Loading | None] = ContextVar("release_bot_settings_loading", default=None)
 
 
-@dataclass(frozen=True)
-class TrackingSettings:
-    """``[tracking]``: starvation reserve and economy mode (docs/tracking.md)."""
+ENVIRONMENT: Final[Mapping[str, tuple[str, str]]] = {
+    "DISCORD_TOKEN": ("discord", "token"),
+    "SPOTIFY_CLIENT_ID": ("spotify", "client_id"),
+    "SPOTIFY_CLIENT_SECRET": ("spotify", "client_secret"),
+    "DATABASE_URL": ("database", "url"),
+}
+"""The only environment variables read: each overrides one key of the file when set and not blank."""
 
-    reserve_share: float = 0.25
-    economy: bool = False
-    economy_inactive_days: int = 365
-    economy_every: int = 4
-    # Rotating exact re-check: share of each run's artists whose listing is read whole (0 = off);
-    # the default reads every artist whole within ceil(1/0.125) = 8 weekly runs.
-    recheck_share: float = 0.125
+RENAMED: Final[Mapping[str, str]] = {
+    "scheduler": "[due_scan] interval_seconds",  # was [scheduler] scan_interval_seconds
+    "schedule": "[default_schedule]",
+}
+"""Sections of earlier versions → what to write instead; such a section is refused, saying so."""
+
+MAX_SHARDS: Final = 100_000  # far above what Discord recommends for the largest bots
 
 
-@dataclass(frozen=True)
-class DatabaseSettings:
-    """``[database]`` engine options for PostgreSQL (SQLite ignores them).
+def _env_of(section: str, key: str) -> str | None:
+    return next((var for var, place in ENVIRONMENT.items() if place == (section, key)), None)
 
-    ``pool_size``: pooled connections (1–1000); ``pool_pre_ping``: test a pooled connection
-    before use; ``application_name``: shown by PostgreSQL in ``pg_stat_activity`` (1–63
-    printable ASCII characters). The URL itself is ``Settings.database_url``.
+
+def _secret(value: SecretStr, info: ValidationInfo, section: str) -> SecretStr:
+    """A secret with surrounding spaces removed; missing is an error when the loader requires secrets."""
+    text = value.get_secret_value().strip()
+    loading = _LOADING.get()
+    if not text and loading is not None and loading.require_secrets:
+        raise ValueError(f"missing (or set {_env_of(section, str(info.field_name))})")
+    return SecretStr(text)
+
+
+def _url(value: str, schemes: tuple[str, ...]) -> str:
+    value = value.strip()
+    parsed = urlparse(value)
+    if parsed.scheme not in schemes or not parsed.netloc:
+        raise ValueError(f"must be a {' or '.join(schemes)} URL, got {value!r}")
+    return value.rstrip("/") if parsed.scheme.startswith("http") else value
+
+
+def _http_url(value: str) -> str:
+    return _url(value, ("http", "https"))
+
+
+def _websocket_url(value: str) -> str:
+    return _url(value, ("ws", "wss"))
+
+
+_HttpUrl = Annotated[StrictStr, AfterValidator(_http_url), Allowed("an http or https URL")]
+"""An ``http(s)://host…`` URL, trailing ``/`` removed."""
+_WebSocketUrl = Annotated[StrictStr, AfterValidator(_websocket_url), Allowed("a ws or wss URL")]
+"""A ``ws(s)://host…`` URL, kept as written."""
+
+
+class _Section(BaseModel):
+    """One ``[section]`` of the file: unknown keys refused, immutable. Every field's type is strict
+    (``"10"`` is not a number, ``1`` is not ``true``) — per field, so code may pass a ``str`` for a
+    ``SecretStr``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DiscordSettings(_Section):
+    """``[discord]``: the bot token, the endpoints, and the shards this process runs.
+
+    ``shard_count`` is None for one unsharded process. ``shard_ids`` is None exactly when
+    ``shard_count`` is; otherwise the shards of this process, distinct and sorted, each in
+    ``0..shard_count-1`` (every shard when the key is left out).
     """
 
-    pool_size: int = 10
-    pool_pre_ping: bool = True
-    application_name: str = "release-bot"
+    token: SecretStr = Field(
+        SecretStr(""),
+        validate_default=True,
+        description="Bot token from the Discord Developer Portal → your application → Bot → Reset Token; needed by `run`.",
+    )
+    api_base_url: _HttpUrl = Field(
+        "https://discord.com/api/v10",
+        description="REST base URL; change it only to run against a Discord-compatible server (self-hosted, or the test fake).",
+    )
+    gateway_url: _WebSocketUrl = Field(
+        "wss://gateway.discord.gg/",
+        description="Gateway URL; change it only to run against a Discord-compatible server.",
+    )
+    shard_count: StrictInt | None = Field(
+        None,
+        ge=1,
+        le=MAX_SHARDS,
+        examples=[2],
+        description="Total number of shards across all processes, the same in every process; leave it and shard_ids out for one process with no sharding.",
+    )
+    shard_ids: Annotated[
+        tuple[int, ...] | None, Allowed("a list of distinct shard numbers from 0 to shard_count - 1")
+    ] = Field(
+        None,
+        validate_default=True,
+        examples=[[0]],
+        description="The shards this process runs; needs shard_count; left out = all of them.",
+    )
+
+    @field_validator("token", mode="after")
+    @classmethod
+    def _token(cls, value: SecretStr, info: ValidationInfo) -> SecretStr:
+        return _secret(value, info, "discord")
+
+    @field_validator("shard_ids", mode="before")
+    @classmethod
+    def _shard_ids(cls, value: object, info: ValidationInfo) -> tuple[int, ...] | None:
+        if "shard_count" not in info.data:
+            return None  # shard_count itself is refused; that error is the one reported
+        count = info.data["shard_count"]
+        if count is None:
+            if value is not None:
+                raise ValueError("needs discord.shard_count (the total number of shards)")
+            return None
+        if value is None:
+            return tuple(range(count))
+        if (
+            not isinstance(value, list | tuple)
+            or not value
+            or any(isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < count for i in value)
+        ):
+            raise ValueError(
+                f"must be a non-empty list of shard numbers from 0 to {count - 1} (shard_count - 1), got {value!r}"
+            )
+        if len(set(value)) != len(value):
+            raise ValueError(f"must not repeat a shard, got {value!r}")
+        return tuple(sorted(value))
+
+
+class SpotifySettings(_Section):
+    """``[spotify]``: the client-credentials app, the endpoints, the market and the request budgets."""
+
+    client_id: SecretStr = Field(
+        SecretStr(""),
+        validate_default=True,
+        description="Client ID of the client-credentials app from https://developer.spotify.com/dashboard; needed by `run` and `check`.",
+    )
+    client_secret: SecretStr = Field(
+        SecretStr(""),
+        validate_default=True,
+        description="Client secret of the same app; needed by `run` and `check`.",
+    )
+    api_base_url: _HttpUrl = Field("https://api.spotify.com/v1", description="Web API base URL.")
+    accounts_base_url: _HttpUrl = Field(
+        "https://accounts.spotify.com", description="Accounts service (token) base URL."
+    )
+    market: Annotated[StrictStr, Allowed("a two-letter country code (ISO 3166-1 alpha-2)")] = Field(
+        "US",
+        description="Market used to list releases as a listener there sees them.",
+    )
+    requests_per_run: StrictInt = Field(
+        5000,
+        ge=0,
+        le=10_000_000,
+        description="Spotify requests one run may make (0 = unlimited); artists not reached stay due and go first next time. An unchanged artist costs one request, so 5000 covers about 4,500 artists a run.",
+    )
+    requests_per_day: StrictInt = Field(
+        20000,
+        ge=0,
+        le=100_000_000,
+        description="Spotify requests per UTC day, runs and follows of all processes together (0 = unlimited). The quota belongs to the whole developer account and a breach locks the bot out for about a day.",
+    )
+    max_concurrency: StrictInt = Field(4, ge=1, le=64, description="Artists checked at once.")
+    rate_limit_per_30s: StrictInt = Field(
+        150,
+        ge=0,
+        le=100_000,
+        description="Client-side limit on requests in any 30-second window, as Spotify rate-limits on a rolling 30 s window (0 = off).",
+    )
+
+    @field_validator("client_id", "client_secret", mode="after")
+    @classmethod
+    def _secrets(cls, value: SecretStr, info: ValidationInfo) -> SecretStr:
+        return _secret(value, info, "spotify")
+
+    @field_validator("market", mode="after")
+    @classmethod
+    def _market(cls, value: str) -> str:
+        market = value.strip().upper()
+        if len(market) != 2 or not market.isalpha():
+            raise ValueError(f"must be a two-letter country code, got {market!r}")
+        return market
+
+
+class TrackingSettings(_Section):
+    """``[tracking]``: the starvation reserve, economy mode and the rotating re-check (docs/tracking.md)."""
+
+    reserve_share: StrictFloat = Field(
+        0.25,
+        gt=0,
+        le=1,
+        description="Share of a budgeted run spent first on the artists unchecked the longest, so none starves.",
+    )
+    economy: StrictBool = Field(
+        False,
+        description="Economy mode: an artist with no release for economy_inactive_days is checked only every economy_every-th scheduled run (its new releases may be posted up to economy_every - 1 weeks late).",
+    )
+    economy_inactive_days: StrictInt = Field(
+        365, ge=1, le=36500, description="Days without a release after which economy mode checks an artist less often."
+    )
+    economy_every: StrictInt = Field(
+        4, ge=1, le=520, description="In economy mode, an inactive artist is checked every this many scheduled runs."
+    )
+    recheck_share: StrictFloat = Field(
+        0.125,
+        ge=0,
+        le=1,
+        description="Rotating exact re-check: share of each run's artists whose whole listing is read (0 = off), so a release the one-request probe cannot see is posted late, within ceil(1/share) weekly runs (8 by default), instead of never.",
+    )
+
+
+def _sqlalchemy_url(value: str) -> str:
+    value = value.strip()
+    if "://" not in value:
+        raise ValueError(f"must be a SQLAlchemy URL such as sqlite+aiosqlite:///data/release-bot.db, got {value!r}")
+    return value
+
+
+class DatabaseSettings(_Section):
+    """``[database]``: the URL, and the engine options PostgreSQL uses (SQLite ignores them)."""
+
+    url: Annotated[StrictStr, AfterValidator(_sqlalchemy_url), Allowed("a SQLAlchemy async URL")] = Field(
+        "sqlite+aiosqlite:///data/release-bot.db",
+        repr=False,  # may carry a password
+        description="Where the database is: SQLite needs nothing else; for PostgreSQL use postgresql+asyncpg://user:password@host:5432/dbname (a plain postgresql:// URL uses asyncpg too). Migrated at start-up, or by `release-bot migrate`.",
+    )
+    pool_size: StrictInt = Field(
+        10,
+        ge=1,
+        le=1000,
+        description="PostgreSQL: pooled connections (as many again may open briefly under load).",
+    )
+    pool_pre_ping: StrictBool = Field(
+        True,
+        description="PostgreSQL: test a pooled connection before using it, so a database restart is survived.",
+    )
+    application_name: Annotated[StrictStr, Allowed("1 to 63 printable ASCII characters")] = Field(
+        "release-bot",
+        description="PostgreSQL: the name shown in pg_stat_activity.",
+    )
+
+    @field_validator("application_name", mode="after")
+    @classmethod
+    def _application_name(cls, value: str) -> str:
+        if not 1 <= len(value) <= 63 or not all(" " <= c <= "~" for c in value):
+            raise ValueError(f"must be 1 to 63 printable ASCII characters, got {value!r}")
+        return value
 
     def engine_options(self) -> dict[str, Any]:
-        """Keyword arguments for ``storage.db.open_database``."""
+        """Keyword arguments for ``storage.db.open_database``: ``pool_size``, ``pool_pre_ping``, ``application_name``."""
         return {
             "pool_size": self.pool_size,
             "pool_pre_ping": self.pool_pre_ping,
@@ -94,248 +350,365 @@ class DatabaseSettings:
         }
 
 
-@dataclass(frozen=True)
-class CoordinationSettings:
-    """``[coordination]``: several processes on one database (docs/multiprocess.md).
+class DueScanSettings(_Section):
+    """``[due_scan]``: how often the due scan looks for guilds whose weekly run is due."""
 
-    ``heartbeat_seconds``: how often a process proves it is alive (1–300 s);
-    ``lease_seconds``: how long what a process holds outlives its last heartbeat — a dead
-    process's guilds, artists and claims are taken over after it (more than twice the
-    heartbeat, at most 3600 s).
+    interval_seconds: StrictFloat = Field(
+        60.0,
+        ge=1,
+        le=3600,
+        description="Seconds between two due scans, so at most how late a weekly run starts after its slot.",
+    )
+
+
+class ScheduleSettings(_Section):
+    """A weekly slot: ``day`` 0 (Monday) … 6, local ``time`` ``"HH:MM"``, IANA ``timezone``.
+
+    In the file ``day`` is a weekday name (``"friday"``, ``"fri"``); a number is refused there
+    (0- vs 1-based and Sunday-first conventions disagree). Code passes the number.
     """
 
-    heartbeat_seconds: float = 10.0
-    lease_seconds: float = 60.0
+    day: Annotated[StrictInt, Allowed("a weekday name such as 'friday' or 'fri'")] = Field(
+        4,
+        ge=0,
+        le=6,
+        validate_default=False,
+        description="Weekday of the weekly post.",
+    )
+    time: Annotated[StrictStr, Allowed("a 24-hour time HH:MM")] = Field(
+        "12:00", description="Local time of the weekly post."
+    )
+    timezone: Annotated[StrictStr, Allowed("an IANA time zone name such as Europe/Berlin")] = Field(
+        "UTC", description="Time zone of the day and time (daylight saving time handled)."
+    )
+
+    @field_validator("day", mode="before")
+    @classmethod
+    def _day(cls, value: object) -> object:
+        if _LOADING.get() is not None or isinstance(value, str):
+            return parse_day(str(value))
+        return value
+
+    @field_serializer("day")
+    def _day_name(self, day: int) -> str:
+        return DAY_NAMES[day]
+
+    @field_validator("time", mode="after")
+    @classmethod
+    def _time(cls, value: str) -> str:
+        return parse_time(value)
+
+    @field_validator("timezone", mode="after")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        return parse_timezone(value)
 
 
-@dataclass(frozen=True)
-class ScheduleSettings:
-    """``[schedule]``: default weekly slot for new guilds (``day`` 0=Monday, local ``time`` "HH:MM", IANA ``timezone``)."""
+class CoordinationSettings(_Section):
+    """``[coordination]``: several processes on one database (docs/multiprocess.md)."""
 
-    day: int = 4
-    time: str = "12:00"
-    timezone: str = "UTC"
+    heartbeat_seconds: StrictFloat = Field(10.0, ge=1, le=300, description="How often a process proves it is alive.")
+    lease_seconds: Annotated[
+        StrictFloat, Allowed("a number of seconds above twice heartbeat_seconds, at most 3600")
+    ] = Field(
+        60.0,
+        le=3600,
+        validate_default=True,
+        description="How long what a process holds (a due guild's run, an artist's check, a /refresh) outlives its last heartbeat: a dead process's work is taken over after it.",
+    )
 
-
-@dataclass(frozen=True)
-class Settings:
-    """All settings. ``scan_interval_seconds`` is how often the due scan runs (seconds)."""
-
-    discord: DiscordSettings
-    spotify: SpotifySettings
-    database_url: str = "sqlite+aiosqlite:///data/release-bot.db"
-    scan_interval_seconds: float = 60.0
-    schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
-    tracking: TrackingSettings = field(default_factory=TrackingSettings)
-    database: DatabaseSettings = field(default_factory=DatabaseSettings)
-    coordination: CoordinationSettings = field(default_factory=CoordinationSettings)
-
-
-def _int(table: Mapping[str, Any], section: str, key: str, default: int, low: int, high: int) -> int:
-    value = table.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ConfigError(f"{section}.{key}", f"must be a whole number from {low} to {high}, got {value!r}")
-    return value
+    @field_validator("lease_seconds", mode="after")
+    @classmethod
+    def _lease(cls, value: float, info: ValidationInfo) -> float:
+        beat = info.data.get("heartbeat_seconds")
+        if beat is not None and not value > 2 * beat:
+            raise ValueError(
+                f"must be a number of seconds above twice heartbeat_seconds ({2 * beat:g}) and at most 3600, got {value:g}"
+            )
+        return value
 
 
-def _table(data: Mapping[str, Any], name: str) -> Mapping[str, Any]:
-    value = data.get(name, {})
-    if not isinstance(value, Mapping):
-        raise ConfigError(name, "must be a table, e.g. [" + name + "]")
-    return value
+class Settings(BaseSettings):
+    """The whole configuration, one attribute per section of the file.
 
-
-def _string(
-    table: Mapping[str, Any], section: str, key: str, default: str | None, env: str | None, environ: Mapping[str, str]
-) -> str:
-    full = f"{section}.{key}"
-    if env and environ.get(env):
-        return environ[env].strip()
-    value = table.get(key, default)
-    if value is None or (isinstance(value, str) and not value.strip()):
-        hint = f" (or set {env})" if env else ""
-        raise ConfigError(full, f"missing{hint}")
-    if not isinstance(value, str):
-        raise ConfigError(full, f"must be a string, got {type(value).__name__}")
-    return value.strip()
-
-
-def _url(value: str, key: str, schemes: tuple[str, ...]) -> str:
-    parsed = urlparse(value)
-    if parsed.scheme not in schemes or not parsed.netloc:
-        raise ConfigError(key, f"must be a {' or '.join(schemes)} URL, got {value!r}")
-    return value.rstrip("/") if parsed.scheme.startswith("http") else value
-
-
-MAX_SHARDS = 100_000  # far above what Discord recommends for the largest bots
-
-
-def _shards(table: Mapping[str, Any]) -> tuple[int | None, tuple[int, ...] | None]:
-    """``[discord] shard_count`` / ``shard_ids`` → ``(count, ids)`` (see :class:`DiscordSettings`)."""
-    count = table.get("shard_count")
-    ids = table.get("shard_ids")
-    if count is None:
-        if ids is not None:
-            raise ConfigError("discord.shard_ids", "needs discord.shard_count (the total number of shards)")
-        return None, None
-    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_SHARDS:
-        raise ConfigError("discord.shard_count", f"must be a whole number from 1 to {MAX_SHARDS}, got {count!r}")
-    if ids is None:
-        return count, tuple(range(count))
-    if (
-        not isinstance(ids, list)
-        or not ids
-        or any(isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < count for i in ids)
-    ):
-        raise ConfigError(
-            "discord.shard_ids",
-            f"must be a non-empty list of shard numbers from 0 to {count - 1} (shard_count - 1), got {ids!r}",
-        )
-    if len(set(ids)) != len(ids):
-        raise ConfigError("discord.shard_ids", f"must not repeat a shard, got {ids!r}")
-    return count, tuple(sorted(ids))
-
-
-def load_config(path: str | Path | None, environ: Mapping[str, str], *, require_secrets: bool = True) -> Settings:
-    """Read ``path`` (TOML; may be None or absent when everything comes from ``environ``).
-
-    With ``require_secrets=False`` a missing token/client id/secret becomes ``""``
-    (used by ``release-bot check`` without Discord, and by ``demo``).
-    Raises :class:`ConfigError` (one line naming the key) for any bad value.
+    Built by :func:`load_settings` from a file and the environment, or directly in code and tests
+    (``Settings(discord=DiscordSettings(token=…), database=DatabaseSettings(url=…))``), where
+    nothing of the process environment is read.
     """
-    data: Mapping[str, Any] = {}
-    if path is not None:
-        p = Path(path)
-        if p.exists():
-            try:
-                data = tomllib.loads(p.read_text(encoding="utf-8"))
-            except tomllib.TOMLDecodeError as exc:
-                raise ConfigError(str(p), f"not valid TOML ({exc})") from None
-    d, s, db, sch, dflt, trk = (
-        _table(data, n) for n in ("discord", "spotify", "database", "scheduler", "schedule", "tracking")
+
+    model_config = SettingsConfigDict(extra="forbid", frozen=True)
+
+    discord: DiscordSettings = Field(
+        default_factory=DiscordSettings,
+        description='The Discord bot: its token, the endpoints it talks to, and its shards ("Running several processes" in README.md).',
+    )
+    spotify: SpotifySettings = Field(
+        default_factory=SpotifySettings,
+        description="The Spotify app the bot reads releases with, and how many requests it may make: a run and a UTC day are capped, artists not reached go first next time (docs/tracking.md).",
+    )
+    tracking: TrackingSettings = Field(
+        default_factory=TrackingSettings,
+        description="Which artists a budgeted run checks first, and how often inactive ones are checked (docs/tracking.md).",
+    )
+    database: DatabaseSettings = Field(
+        default_factory=DatabaseSettings,
+        description="Where the bot keeps its state; several processes may share one PostgreSQL database.",
+    )
+    due_scan: DueScanSettings = Field(
+        default_factory=DueScanSettings,
+        description="The due scan: how often the bot looks for guilds whose weekly run is due.",
+    )
+    default_schedule: ScheduleSettings = Field(
+        default_factory=ScheduleSettings,
+        description="The weekly slot a new guild starts with; each guild changes it with /settings schedule. Friday 12:00 UTC: new music comes out on Fridays at midnight local time around the world, so by noon UTC the week's releases are out in most markets.",
+    )
+    coordination: CoordinationSettings = Field(
+        default_factory=CoordinationSettings,
+        description="Several release-bot processes on one database (docs/multiprocess.md): how often a process proves it is alive, and how long what it holds outlives its last heartbeat before another process takes its work over.",
     )
 
-    def secret(table, section, key, env):
-        try:
-            return _string(table, section, key, None, env, environ)
-        except ConfigError:
-            if require_secrets:
-                raise
-            return ""
+    @property
+    def database_url(self) -> str:
+        """The database URL (``[database] url``, or ``DATABASE_URL``)."""
+        return self.database.url
 
-    shard_count, shard_ids = _shards(d)
-    discord = DiscordSettings(
-        shard_count=shard_count,
-        shard_ids=shard_ids,
-        token=secret(d, "discord", "token", "DISCORD_TOKEN"),
-        api_base_url=_url(
-            _string(d, "discord", "api_base_url", DiscordSettings.api_base_url, None, environ),
-            "discord.api_base_url",
-            ("http", "https"),
-        ),
-        gateway_url=_url(
-            _string(d, "discord", "gateway_url", DiscordSettings.gateway_url, None, environ),
-            "discord.gateway_url",
-            ("ws", "wss"),
-        ),
-    )
-    market = _string(s, "spotify", "market", "US", None, environ).upper()
-    if len(market) != 2 or not market.isalpha():
-        raise ConfigError("spotify.market", f"must be a two-letter country code, got {market!r}")
-    spotify = SpotifySettings(
-        client_id=secret(s, "spotify", "client_id", "SPOTIFY_CLIENT_ID"),
-        client_secret=secret(s, "spotify", "client_secret", "SPOTIFY_CLIENT_SECRET"),
-        api_base_url=_url(
-            _string(s, "spotify", "api_base_url", SpotifySettings.api_base_url, None, environ),
-            "spotify.api_base_url",
-            ("http", "https"),
-        ),
-        accounts_base_url=_url(
-            _string(s, "spotify", "accounts_base_url", SpotifySettings.accounts_base_url, None, environ),
-            "spotify.accounts_base_url",
-            ("http", "https"),
-        ),
-        market=market,
-        requests_per_run=_int(s, "spotify", "requests_per_run", SpotifySettings.requests_per_run, 0, 10_000_000),
-        requests_per_day=_int(s, "spotify", "requests_per_day", SpotifySettings.requests_per_day, 0, 100_000_000),
-        max_concurrency=_int(s, "spotify", "max_concurrency", SpotifySettings.max_concurrency, 1, 64),
-        rate_limit_per_30s=_int(s, "spotify", "rate_limit_per_30s", SpotifySettings.rate_limit_per_30s, 0, 100_000),
-    )
-    share = trk.get("reserve_share", TrackingSettings.reserve_share)
-    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share <= 1:
-        raise ConfigError("tracking.reserve_share", f"must be a number above 0 and at most 1, got {share!r}")
-    economy = trk.get("economy", False)
-    if not isinstance(economy, bool):
-        raise ConfigError("tracking.economy", f"must be true or false, got {economy!r}")
-    recheck = trk.get("recheck_share", TrackingSettings.recheck_share)
-    if isinstance(recheck, bool) or not isinstance(recheck, (int, float)) or not 0 <= recheck <= 1:
-        raise ConfigError(
-            "tracking.recheck_share",
-            f"must be a number from 0 (off) to 1 (every artist read whole every run), got {recheck!r}",
-        )
-    tracking = TrackingSettings(
-        reserve_share=float(share),
-        recheck_share=float(recheck),
-        economy=economy,
-        economy_inactive_days=_int(trk, "tracking", "economy_inactive_days", 365, 1, 36500),
-        economy_every=_int(trk, "tracking", "economy_every", 4, 1, 520),
-    )
-    database_url = _string(db, "database", "url", Settings.database_url, "DATABASE_URL", environ)
-    if "://" not in database_url:
-        raise ConfigError(
-            "database.url",
-            f"must be a SQLAlchemy URL such as sqlite+aiosqlite:///data/release-bot.db, got {database_url!r}",
-        )
-    pre_ping = db.get("pool_pre_ping", DatabaseSettings.pool_pre_ping)
-    if not isinstance(pre_ping, bool):
-        raise ConfigError("database.pool_pre_ping", f"must be true or false, got {pre_ping!r}")
-    app_name = db.get("application_name", DatabaseSettings.application_name)
-    if not isinstance(app_name, str) or not 1 <= len(app_name) <= 63 or not all(" " <= c <= "~" for c in app_name):
-        raise ConfigError("database.application_name", f"must be 1 to 63 printable ASCII characters, got {app_name!r}")
-    database = DatabaseSettings(
-        pool_size=_int(db, "database", "pool_size", DatabaseSettings.pool_size, 1, 1000),
-        pool_pre_ping=pre_ping,
-        application_name=app_name,
-    )
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Only the keyword arguments: building ``Settings(…)`` reads no environment variable, no
+        ``.env`` file and no secrets directory (:func:`load_settings` applies :data:`ENVIRONMENT`)."""
+        return (init_settings,)
 
-    co = _table(data, "coordination")
-    beat = co.get("heartbeat_seconds", CoordinationSettings.heartbeat_seconds)
-    if isinstance(beat, bool) or not isinstance(beat, (int, float)) or not 1 <= beat <= 300:
-        raise ConfigError("coordination.heartbeat_seconds", f"must be a number of seconds from 1 to 300, got {beat!r}")
-    lease = co.get("lease_seconds", CoordinationSettings.lease_seconds)
-    if isinstance(lease, bool) or not isinstance(lease, (int, float)) or not 2 * beat < lease <= 3600:
-        raise ConfigError(
-            "coordination.lease_seconds",
-            f"must be a number of seconds above twice heartbeat_seconds ({2 * beat:g}) and at most 3600, got {lease!r}",
-        )
-    coordination = CoordinationSettings(heartbeat_seconds=float(beat), lease_seconds=float(lease))
 
-    interval = s_interval = sch.get("scan_interval_seconds", 60)
-    if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not 1 <= interval <= 3600:
-        raise ConfigError(
-            "scheduler.scan_interval_seconds", f"must be a number of seconds from 1 to 3600, got {s_interval!r}"
-        )
+class EnvironmentOverrides(PydanticBaseSettingsSource):
+    """The settings source of :data:`ENVIRONMENT`: ``{"discord": {"token": …}, …}`` for each variable
+    set to a non-blank value in ``environ`` (surrounding spaces removed)."""
 
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        super().__init__(settings_cls)
+        self.environ = environ
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        """The overrides of section ``field_name`` (a dict, or None when none is set); complex: True."""
+        table = {
+            key: value
+            for var, (section, key) in ENVIRONMENT.items()
+            if section == field_name and (value := self.environ.get(var, "").strip())
+        }
+        return (table or None), field_name, True
+
+    def __call__(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for name, field in self.settings_cls.model_fields.items():
+            table, key, _ = self.get_field_value(field, name)
+            if table is not None:
+                values[key] = table
+        return values
+
+
+def _read_file(path: str | Path | None) -> dict[str, Any]:
+    """The TOML file's tables; ``{}`` when ``path`` is None or no file is there."""
+    if path is None:
+        return {}
     try:
-        day = parse_day(str(dflt.get("day", "friday")))
-    except ValueError as exc:
-        raise ConfigError("schedule.day", str(exc)) from None
-    try:
-        time = parse_time(str(dflt.get("time", "12:00")))
-    except ValueError as exc:
-        raise ConfigError("schedule.time", str(exc)) from None
-    try:
-        tz = parse_timezone(str(dflt.get("timezone", "UTC")))
-    except ValueError as exc:
-        raise ConfigError("schedule.timezone", str(exc)) from None
+        return TomlConfigSettingsSource(Settings, toml_file=Path(path))()
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), f"not valid TOML ({exc})") from None
+    except OSError as exc:
+        raise ConfigError(str(path), f"cannot be read ({exc.strerror})") from None
 
-    return Settings(
-        discord=discord,
-        spotify=spotify,
-        database_url=database_url,
-        scan_interval_seconds=float(interval),
-        schedule=ScheduleSettings(day=day, time=time, timezone=tz),
-        tracking=tracking,
-        database=database,
-        coordination=coordination,
-    )
+
+def _sections() -> dict[str, type[_Section]]:
+    """``{"discord": DiscordSettings, …}`` in file order."""
+    return {
+        name: field.annotation
+        for name, field in Settings.model_fields.items()
+        if isinstance(field.annotation, type) and issubclass(field.annotation, _Section)
+    }
+
+
+def _closest(name: str, known: Iterable[str]) -> str | None:
+    matches = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    return matches[0] if matches else None
+
+
+def _refuse_unknown(data: Mapping[str, Any]) -> None:
+    """Raise :class:`UnknownKeyError` for the first unknown or renamed section or key of ``data``."""
+    sections = _sections()
+    for section, table in data.items():
+        if section in RENAMED:
+            raise UnknownKeyError(section, f"section [{section}] was renamed: use {RENAMED[section]}")
+        if section not in sections:
+            guess = _closest(section, sections)
+            if not isinstance(table, dict):
+                where = f"[{guess}]" if guess else "[" + "], [".join(sections) + "]"
+                raise UnknownKeyError(
+                    section, f"unknown key {section} — every key belongs in a section such as {where}"
+                )
+            hint = f"did you mean [{guess}]?" if guess else "sections: [" + "], [".join(sections) + "]"
+            raise UnknownKeyError(section, f"unknown section [{section}] — {hint}")
+        if not isinstance(table, dict):
+            continue  # refused by validation: "must be a table"
+        known = sections[section].model_fields
+        for key in table:
+            if key in known:
+                continue
+            elsewhere = [other for other, model in sections.items() if key in model.model_fields]
+            guess = f"{elsewhere[0]}.{key}" if elsewhere else None
+            if guess is None and (near := _closest(key, known)) is not None:
+                guess = f"{section}.{near}"
+            hint = f"did you mean {guess}?" if guess else f"keys of [{section}]: {', '.join(known)}"
+            raise UnknownKeyError(f"{section}.{key}", f"unknown key {section}.{key} — {hint}")
+
+
+def _with_overrides(data: dict[str, Any], overrides: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
+    """``data`` with each table of ``overrides`` merged into its section, key by key (``overrides``
+    win); a section of ``data`` that is not a table is kept, for validation to refuse."""
+    merged = dict(data)
+    for section, table in overrides.items():
+        current = merged.get(section, {})
+        if isinstance(current, dict):
+            merged[section] = {**current, **table}
+    return merged
+
+
+def allowed(key: str, field: FieldInfo) -> str:
+    """What ``field`` (named ``key``) accepts, in words (``"a whole number from 1 to 64"``): its
+    :class:`Allowed` text, or what its type and bounds say."""
+    bounds: dict[str, Any] = {}
+    for item in field.metadata:
+        if isinstance(item, Allowed):
+            return item.text
+        if isinstance(item, annotated_types.Ge):
+            bounds["ge"] = item.ge
+        elif isinstance(item, annotated_types.Gt):
+            bounds["gt"] = item.gt
+        elif isinstance(item, annotated_types.Le):
+            bounds["le"] = item.le
+    kind = _base_type(field)
+    if kind is bool:
+        return "true or false"
+    if kind is int:
+        return f"a whole number from {bounds['ge']} to {bounds['le']}"
+    if kind is float:
+        what = "a number of seconds" if key.endswith("_seconds") else "a number"
+        if "gt" in bounds:
+            return f"{what} above {bounds['gt']:g} and at most {bounds['le']:g}"
+        return f"{what} from {bounds['ge']:g} to {bounds['le']:g}"
+    return "a string"
+
+
+def _base_type(field: FieldInfo) -> Any:
+    """``field``'s type without ``| None`` and ``Annotated`` metadata (``StrictInt | None`` → ``int``)."""
+    kind = field.annotation
+    if get_origin(kind) in (Union, types.UnionType):
+        kind = next(arg for arg in get_args(kind) if arg is not type(None))
+    return get_args(kind)[0] if get_origin(kind) is Annotated else kind
+
+
+def _config_error(exc: ValidationError) -> ConfigError:
+    """The first error of ``exc`` as one line naming the key."""
+    error = exc.errors(include_url=False)[0]
+    loc = [str(part) for part in error["loc"]]
+    if len(loc) == 1:
+        return ConfigError(loc[0], f"must be a table, e.g. [{loc[0]}]")
+    section, key = loc[0], loc[1]
+    field = _sections()[section].model_fields[key]
+    if error["type"] == "value_error":
+        return ConfigError(f"{section}.{key}", str(error["ctx"]["error"]))
+    if _base_type(field) is SecretStr:  # never echo what was given for a secret
+        return ConfigError(f"{section}.{key}", f"must be {allowed(key, field)}")
+    return ConfigError(f"{section}.{key}", f"must be {allowed(key, field)}, got {error['input']!r}")
+
+
+def load_settings(path: str | Path | None, environ: Mapping[str, str], *, require_secrets: bool = True) -> Settings:
+    """Read the TOML file at ``path`` (None, or a path with no file, when everything comes from the
+    environment and the defaults), then :data:`ENVIRONMENT` from ``environ``, which win over the file.
+
+    ``require_secrets=False`` lets the token, client id and client secret be missing (empty):
+    ``check``, ``migrate``, ``config`` and the demo. Raises :class:`ConfigError` (one line naming the
+    key) for a file that is not TOML, an unknown or renamed section or key (:class:`UnknownKeyError`),
+    and any missing or invalid value.
+    """
+    data = _read_file(path)
+    _refuse_unknown(data)
+    # Absent sections as empty tables, so every key is validated in place and an error names it.
+    data = {name: {} for name in _sections()} | data
+    data = _with_overrides(data, EnvironmentOverrides(Settings, environ)())
+    loading = _LOADING.set(_Loading(require_secrets=require_secrets))
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        raise _config_error(exc) from None
+    finally:
+        _LOADING.reset(loading)
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    """One key as the reference and the example file describe it.
+
+    ``type``: "whole number", "number", "true or false", "string", "secret string" or "list of
+    whole numbers"; ``default``: the value as written in TOML (``day`` → ``"friday"``), None when
+    the key is unset by default (then ``example`` is a value to show); ``env``: the variable that
+    overrides it, if any.
+    """
+
+    section: str
+    key: str
+    type: str
+    default: object
+    example: object
+    allowed: str
+    env: str | None
+    secret: bool
+    description: str
+
+
+@dataclass(frozen=True)
+class SectionInfo:
+    """One ``[section]``: its ``name``, ``description`` and keys, in declaration order."""
+
+    name: str
+    description: str
+    keys: tuple[KeyInfo, ...]
+
+
+def _type_name(field: FieldInfo, default: object) -> str:
+    """The TOML type of ``field``: of its default as written (``day`` → a string), else of its annotation."""
+    kind = _base_type(field) if default is None or isinstance(default, SecretStr) else type(default)
+    names: dict[Any, str] = {bool: "true or false", int: "whole number", float: "number", SecretStr: "secret string"}
+    if get_origin(kind) is tuple:
+        return "list of whole numbers"
+    return names.get(kind, "string")
+
+
+def schema() -> tuple[SectionInfo, ...]:
+    """Every section and key of :class:`Settings`, in file order, with defaults as TOML values."""
+    defaults = Settings().model_dump()
+    result = []
+    for name, model in _sections().items():
+        keys = []
+        for key, field in model.model_fields.items():
+            default = defaults[name][key]
+            keys.append(
+                KeyInfo(
+                    section=name,
+                    key=key,
+                    type=_type_name(field, default),
+                    default=default.get_secret_value() if isinstance(default, SecretStr) else default,
+                    example=field.examples[0] if field.examples else None,
+                    allowed=allowed(key, field),
+                    env=_env_of(name, key),
+                    secret=_base_type(field) is SecretStr,
+                    description=field.description or "",
+                )
+            )
+        result.append(SectionInfo(name, Settings.model_fields[name].description or "", tuple(keys)))
+    return tuple(result)

@@ -4,13 +4,16 @@ and telling a server once that its release channel cannot be posted to."""
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING, Any, cast
 
 import discord
 from discord import app_commands
-from sqlalchemy.exc import IntegrityError
 
-from bot.service import UserError
-from storage import guilds
+from bot.services.errors import UserError
+
+if TYPE_CHECKING:
+    from bot.discord_app.client import ReleaseBot
+    from bot.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +22,14 @@ MANAGE_GUILD_TEXT = "You need the **Manage Server** permission to use this comma
 
 class MissingManageGuild(app_commands.CheckFailure):
     """The member lacks Manage Server (checked in code; ``default_permissions`` is only a hint)."""
+
+
+def guild_id_of(interaction: discord.Interaction) -> int:
+    """The id of the guild ``interaction`` comes from. The commands are ``guild_only`` (Discord sends
+    them from guilds only); raises ``app_commands.NoPrivateMessage`` otherwise."""
+    if interaction.guild_id is None:
+        raise app_commands.NoPrivateMessage()
+    return interaction.guild_id
 
 
 def member_can_manage(interaction: discord.Interaction) -> bool:
@@ -87,34 +98,35 @@ def channel_problem_text(channel_id: int | None, problem: str) -> str:
     )
 
 
-async def channel_problem_notice(interaction: discord.Interaction, command) -> None:
+def services_of(interaction: discord.Interaction) -> Services:
+    """The command services of the bot that received ``interaction`` (``ReleaseBot.services``)."""
+    return cast("ReleaseBot", interaction.client).services
+
+
+async def channel_problem_notice(
+    interaction: discord.Interaction, command: app_commands.Command[Any, ..., Any] | app_commands.ContextMenu
+) -> None:
     """``on_app_command_completion`` listener: the first command used in a server after its channel
     started failing (403/404) gets an ephemeral follow-up saying so, once.
 
-    "Told" is stored in ``bot_state`` (``storage.guilds.take_channel_notice``), so a restart
-    does not repeat it; a new problem (after a successful post or a channel change) is told
-    again. ``/status`` and ``/refresh`` show the problem in their own reply and only mark it told.
+    "Told" is stored (``GuildSettingsService.take_channel_notice``), so a restart or another
+    bot process does not repeat it; a new problem (after a successful post or a channel change)
+    is told again. ``/status`` and ``/refresh`` show the problem in their own reply and only
+    mark it told.
     """
-    db = getattr(interaction.client, "db", None)
-    if interaction.guild_id is None or db is None:
+    if interaction.guild_id is None:
         return
+    settings = services_of(interaction).guild_settings
     try:
-        async with db.sessions() as session:
-            notice = await guilds.take_channel_notice(session, interaction.guild_id)
-            await session.commit()
-    except IntegrityError:  # another command told it at the same moment
-        return
+        notice = await settings.take_channel_notice(interaction.guild_id)
     except Exception:
         log.warning("could not check the channel notice of guild %s", interaction.guild_id, exc_info=True)
         return
-    name = getattr(command, "qualified_name", "") or ""
-    if notice is None or name.split(" ")[0] in SHOWS_CHANNEL_PROBLEM:
+    if notice is None or command.qualified_name.split(" ")[0] in SHOWS_CHANNEL_PROBLEM:
         return
     channel_id, problem = notice
     try:
         await reply(interaction, channel_problem_text(channel_id, problem))
     except discord.HTTPException:
         log.warning("could not send the channel notice to guild %s", interaction.guild_id, exc_info=True)
-        async with db.sessions() as session:  # not told after all: the next command tries again
-            await guilds.forget_channel_notice(session, interaction.guild_id)
-            await session.commit()
+        await settings.forget_channel_notice(interaction.guild_id)  # not told after all: the next command tries again

@@ -2,23 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from bot.delivery.render import format_release_date
-from cogs.common import member_can_manage, reply, require_manage_guild
+from bot.services.follows import FollowedArtist, FollowService
+from cogs.common import guild_id_of, member_can_manage, reply, require_manage_guild
+
+if TYPE_CHECKING:
+    from bot.discord_app.client import ReleaseBot
 
 
 class Follows(commands.Cog):
     """Manage the server's followed artists (changes need Manage Server)."""
 
-    def __init__(self, bot) -> None:
+    def __init__(self, bot: ReleaseBot) -> None:
         self.bot = bot
 
     @property
-    def service(self):
-        return self.bot.service
+    def follows(self) -> FollowService:
+        """The bot's :class:`FollowService`."""
+        return self.bot.services.follows
 
     @app_commands.command(name="follow", description="Follow a Spotify artist: its new releases will be posted here.")
     @app_commands.describe(artist="Artist name, Spotify artist link, spotify:artist: URI or id")
@@ -27,7 +35,7 @@ class Follows(commands.Cog):
     @require_manage_guild()
     async def follow(self, interaction: discord.Interaction, artist: app_commands.Range[str, 1, 200]) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        outcome = await self.service.follow(interaction.guild_id, artist)
+        outcome = await self.follows.follow(guild_id_of(interaction), artist)
         url = f"https://open.spotify.com/artist/{outcome.artist_id}"
         if outcome.already_following:
             text = f"This server already follows [{outcome.artist_name}](<{url}>)."
@@ -49,7 +57,7 @@ class Follows(commands.Cog):
     ) -> list[app_commands.Choice[str]]:
         if not member_can_manage(interaction):
             return []
-        choices = await self.service.artist_choices(current)
+        choices = await self.follows.artist_choices(current)
         return [app_commands.Choice(name=label, value=artist_id) for label, artist_id in choices]
 
     @app_commands.command(name="unfollow", description="Stop following an artist in this server.")
@@ -58,20 +66,20 @@ class Follows(commands.Cog):
     @app_commands.default_permissions(manage_guild=True)
     @require_manage_guild()
     async def unfollow(self, interaction: discord.Interaction, artist: app_commands.Range[str, 1, 200]) -> None:
-        name = await self.service.unfollow(interaction.guild_id, artist)
+        name = await self.follows.unfollow(guild_id_of(interaction), artist)
         await reply(interaction, f"Unfollowed **{discord.utils.escape_markdown(name)}**.")
 
     @unfollow.autocomplete("artist")
     async def unfollow_autocomplete(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        choices = await self.service.followed_choices(interaction.guild_id, current)
+        choices = await self.follows.followed_choices(guild_id_of(interaction), current)
         return [app_commands.Choice(name=name, value=artist_id) for name, artist_id in choices]
 
     @app_commands.command(name="following", description="List the artists this server follows.")
     @app_commands.guild_only()
     async def following(self, interaction: discord.Interaction) -> None:
-        rows = await self.service.following(interaction.guild_id)
+        rows = await self.follows.following(guild_id_of(interaction))
         if not rows:
             await reply(interaction, "This server follows no artists yet. Add one with `/follow`.")
             return
@@ -90,11 +98,11 @@ PAGE_SIZE = 10
 PAGINATOR_TIMEOUT = 180.0
 
 
-def following_line(row) -> str:
+def following_line(row: FollowedArtist) -> str:
     """One artist of ``/following``: link, last release (name and date from the store) and last check."""
     name = discord.utils.escape_markdown(row.name)
     line = f"• [{name}](<https://open.spotify.com/artist/{row.artist_id}>)"
-    if getattr(row, "last_release_name", None):
+    if row.last_release_name:
         title = discord.utils.escape_markdown(_cut(row.last_release_name, 80))
         date = format_release_date(row.last_release_date or "", row.last_release_precision)
         line += f" — last release *{title}*" + (f" ({date})" if date else "")
@@ -105,7 +113,7 @@ def following_line(row) -> str:
     return f"{line} · {checked}{problem}"
 
 
-def following_pages(rows, page_size: int = PAGE_SIZE) -> list[discord.Embed]:
+def following_pages(rows: Sequence[FollowedArtist], page_size: int = PAGE_SIZE) -> list[discord.Embed]:
     """``/following`` as embeds of ``page_size`` artists each (footer "Page i/n" when several)."""
     chunks = [rows[i : i + page_size] for i in range(0, len(rows), page_size)] or [[]]
     title = f"Following {len(rows)} artist{'s' * (len(rows) != 1)}"
@@ -168,6 +176,6 @@ class Paginator(discord.ui.View):
                 pass
 
 
-async def setup(bot) -> None:
+async def setup(bot: ReleaseBot) -> None:
     """discord.py extension entry point."""
     await bot.add_cog(Follows(bot))

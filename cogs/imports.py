@@ -5,21 +5,25 @@ would do (``bot.services.imports.preview_text``: counts, first names, the cap) a
 Cancel buttons that only the invoker may press, for :data:`CONFIRM_TIMEOUT` seconds.
 Confirm follows them with the silent baseline and edits the message with progress and
 then the summary; Cancel or the timeout changes nothing. The logic is in
-``bot/importing.py``; this cog only translates.
+``bot/services/imports.py``; this cog only translates.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.service import UserError
+from bot.services.errors import UserError
 from bot.services.imports import ImportPreview, PlaylistImporter, preview_text, result_text
-from cogs.common import MANAGE_GUILD_TEXT, member_can_manage, require_manage_guild
+from cogs.common import MANAGE_GUILD_TEXT, guild_id_of, member_can_manage, require_manage_guild
+
+if TYPE_CHECKING:
+    from bot.discord_app.client import ReleaseBot
 
 log = logging.getLogger(__name__)
 
@@ -103,15 +107,9 @@ class ImportConfirmView(discord.ui.View):
 class Imports(commands.Cog):
     """``/import``: follow a playlist's artists."""
 
-    def __init__(self, bot, importer: PlaylistImporter | None = None) -> None:
+    def __init__(self, bot: ReleaseBot, importer: PlaylistImporter | None = None) -> None:
         self.bot = bot
-        self._importer = importer
-
-    @property
-    def importer(self) -> PlaylistImporter:
-        if self._importer is None:
-            self._importer = PlaylistImporter(self.bot.service)
-        return self._importer
+        self.importer = importer if importer is not None else bot.services.imports
 
     @app_commands.command(name="import", description="Follow the artists of a public Spotify playlist.")
     @app_commands.describe(playlist="A public Spotify playlist link")
@@ -122,13 +120,13 @@ class Imports(commands.Cog):
         self, interaction: discord.Interaction, playlist: app_commands.Range[str, 1, 300]
     ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        preview = await self.importer.preview(interaction.guild_id, playlist)
+        preview = await self.importer.preview(guild_id_of(interaction), playlist)
         view = ImportConfirmView(self.importer, preview, interaction.user.id, origin=interaction)
         await interaction.followup.send(
             preview_text(preview), view=view, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
         )
 
 
-async def setup(bot) -> None:
+async def setup(bot: ReleaseBot) -> None:
     """discord.py extension entry point."""
     await bot.add_cog(Imports(bot))

@@ -4,13 +4,14 @@ and "Hide <type>s" (see ``bot/delivery/components.py`` for the layout and custom
 They are ``discord.ui.DynamicItem`` s: the custom id carries the artist id or album group
 and a ``template`` regex matches it, so a button on a post from before a restart still
 works. Manage Server is checked in code (a member without it gets an ephemeral refusal);
-what a button does lives in ``bot/post_actions.py``; this cog only translates.
+what a button does lives in ``bot/services/post_actions.py``; this cog only translates.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 import discord
 from discord.ext import commands
@@ -24,20 +25,23 @@ from bot.delivery.components import (
     hide_custom_id,
     unfollow_custom_id,
 )
-from bot.service import UserError
-from bot.services import post_actions
-from cogs.common import member_can_manage
+from bot.services import Services, post_actions
+from bot.services.errors import UserError
+from cogs.common import member_can_manage, services_of
+
+if TYPE_CHECKING:
+    from bot.discord_app.client import ReleaseBot
 
 log = logging.getLogger(__name__)
 
 BUTTON_MANAGE_GUILD_TEXT = "You need the **Manage Server** permission to use these buttons."
 FAILED_TEXT = "Something went wrong on my side; nothing was changed. Please try again."
 
-Action = Callable[[object, int], Awaitable[str]]
+Action = Callable[[Services, int | None], Awaitable[str]]
 
 
 async def run_action(interaction: discord.Interaction, action: Action) -> None:
-    """Check Manage Server, run ``action(service, guild_id)`` and answer its text ephemerally."""
+    """Check Manage Server, run ``action(services, guild_id)`` and answer its text ephemerally."""
     if not member_can_manage(interaction):
         await interaction.response.send_message(
             BUTTON_MANAGE_GUILD_TEXT, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
@@ -45,7 +49,7 @@ async def run_action(interaction: discord.Interaction, action: Action) -> None:
         return
     await interaction.response.defer(ephemeral=True, thinking=True)
     try:
-        text = await action(interaction.client.service, interaction.guild_id)
+        text = await action(services_of(interaction), interaction.guild_id)
     except UserError as exc:
         text = str(exc)
     except Exception:
@@ -71,7 +75,8 @@ class UnfollowButton(discord.ui.DynamicItem[discord.ui.Button], template=UNFOLLO
 
     async def callback(self, interaction: discord.Interaction) -> None:
         await run_action(
-            interaction, lambda service, guild_id: post_actions.unfollow_artist(service, guild_id, self.artist_id)
+            interaction,
+            lambda services, guild_id: post_actions.unfollow_artist(services.follows, guild_id, self.artist_id),
         )
 
 
@@ -98,7 +103,8 @@ class UnfollowSelect(discord.ui.DynamicItem[discord.ui.Select], template=UNFOLLO
             await interaction.response.send_message("Choose an artist in the menu.", ephemeral=True)
             return
         await run_action(
-            interaction, lambda service, guild_id: post_actions.unfollow_artist(service, guild_id, values[0])
+            interaction,
+            lambda services, guild_id: post_actions.unfollow_artist(services.follows, guild_id, values[0]),
         )
 
 
@@ -121,7 +127,8 @@ class HideButton(discord.ui.DynamicItem[discord.ui.Button], template=HIDE_TEMPLA
 
     async def callback(self, interaction: discord.Interaction) -> None:
         await run_action(
-            interaction, lambda service, guild_id: post_actions.hide_album_group(service, guild_id, self.group)
+            interaction,
+            lambda services, guild_id: post_actions.hide_album_group(services.guild_settings, guild_id, self.group),
         )
 
 
@@ -131,7 +138,7 @@ DYNAMIC_ITEMS = (UnfollowButton, UnfollowSelect, HideButton)
 class PostButtons(commands.Cog):
     """Registers the post buttons' dynamic items while loaded."""
 
-    def __init__(self, bot) -> None:
+    def __init__(self, bot: ReleaseBot) -> None:
         self.bot = bot
 
     async def cog_load(self) -> None:
@@ -141,6 +148,6 @@ class PostButtons(commands.Cog):
         self.bot.remove_dynamic_items(*DYNAMIC_ITEMS)
 
 
-async def setup(bot) -> None:
+async def setup(bot: ReleaseBot) -> None:
     """discord.py extension entry point."""
     await bot.add_cog(PostButtons(bot))

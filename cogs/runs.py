@@ -6,19 +6,25 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from bot.delivery.planner import FILTER_NAMES
-from bot.service import UserError
-from cogs.common import reply, require_manage_guild
+from bot.scheduling.runner import RunSummary
+from bot.services.errors import UserError
+from bot.services.runs import REFRESH_RUNNING_TEXT, HistoryRow, Preview, RunService
+from cogs.common import guild_id_of, reply, require_manage_guild
+
+if TYPE_CHECKING:
+    from bot.discord_app.client import ReleaseBot
 
 log = logging.getLogger(__name__)
 
 
-def summary_text(summary) -> str:
+def summary_text(summary: RunSummary) -> str:
     """One short paragraph about a finished run, for ``/refresh``."""
     posted = summary.releases_posted
     lines = [
@@ -40,23 +46,22 @@ def summary_text(summary) -> str:
     return "\n".join(lines)
 
 
-def _guild_problems(summary) -> list[str]:
+def _guild_problems(summary: RunSummary) -> list[str]:
     problems = []
-    for result in (getattr(summary, "deliveries", None) or {}).values():
-        problem = getattr(result, "problem", None) or getattr(result, "error", None)
+    for result in summary.deliveries.values():
+        problem = result.problem or result.error
         if problem:
             problems.append(f"Posting failed: {problem}. The releases stay pending and will be posted once fixed.")
     return problems
 
 
-REFRESH_RUNNING_TEXT = "A refresh is already running in this server; its reply will show the result."
 WAITING_TEXT = (
     "Another run is in progress (the weekly run or another server's refresh); this refresh starts as soon as it ends…"
 )
 PROGRESS_INTERVAL = 1.5  # seconds between two edits of the /refresh reply (the first one too)
 HISTORY_LIMIT = 10
 _STATUS_ICONS = {"ok": "✅", "partial": "⚠️", "failed": "❌", "running": "⏳"}
-_SKIP_TEXT = {"type": "of a type not posted", "muted": "muted appearances", **{k: v for k, v in FILTER_NAMES.items()}}
+_SKIP_TEXT = {"type": "of a type not posted", "muted": "muted appearances", **FILTER_NAMES}
 
 
 def progress_text(done: int, total: int) -> str:
@@ -139,7 +144,7 @@ class ProgressReporter:
                 pass
 
 
-def history_line(row) -> str:
+def history_line(row: HistoryRow) -> str:
     """One ``/history`` line: when, trigger, status, coverage, Spotify requests, posts (and skips) here."""
     run = row.run
     when = run.finished_at or run.started_at
@@ -158,7 +163,7 @@ def history_line(row) -> str:
     return line
 
 
-def preview_reply(pv) -> tuple[str, list[discord.Embed]]:
+def preview_reply(pv: Preview) -> tuple[str, list[discord.Embed]]:
     """``/preview``: a short text and the embeds of the first message the next post would send."""
     if pv.skipped:
         why = ", ".join(f"{n} {_SKIP_TEXT.get(k, k)}" for k, n in sorted(pv.skipped.items()))
@@ -187,17 +192,22 @@ def preview_reply(pv) -> tuple[str, list[discord.Embed]]:
 class Runs(commands.Cog):
     """Run on demand and show the bot's state for this server."""
 
-    def __init__(self, bot) -> None:
+    def __init__(self, bot: ReleaseBot) -> None:
         self.bot = bot
         self.progress_interval = PROGRESS_INTERVAL
+
+    @property
+    def runs(self) -> RunService:
+        """The bot's :class:`RunService`."""
+        return self.bot.services.runs
 
     @app_commands.command(name="refresh", description="Check this server's artists now and post new releases.")
     @app_commands.guild_only()
     @app_commands.default_permissions(manage_guild=True)
     @require_manage_guild()
     async def refresh(self, interaction: discord.Interaction) -> None:
-        service = self.bot.service
-        if service.refresh_running(interaction.guild_id):
+        service = self.runs
+        if service.refresh_running(guild_id_of(interaction)):
             await reply(interaction, REFRESH_RUNNING_TEXT)
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -205,7 +215,7 @@ class Runs(commands.Cog):
         if service.run_in_progress:
             progress.note_if_not_started(WAITING_TEXT, self.progress_interval)
         try:
-            summary = await service.refresh(interaction.guild_id, progress=progress)
+            summary = await service.refresh(guild_id_of(interaction), progress=progress)
         except UserError as exc:  # shown in place of the progress, not as a second message
             await progress.close()
             await interaction.edit_original_response(content=str(exc))
@@ -217,7 +227,7 @@ class Runs(commands.Cog):
     @app_commands.command(name="history", description="The last runs: trigger, status, coverage, requests and posts.")
     @app_commands.guild_only()
     async def history(self, interaction: discord.Interaction) -> None:
-        rows = await self.bot.service.history(interaction.guild_id, limit=HISTORY_LIMIT)
+        rows = await self.runs.history(guild_id_of(interaction), limit=HISTORY_LIMIT)
         if not rows:
             await reply(interaction, "No run yet. The first weekly run is shown by `/status`; `/refresh` runs now.")
             return
@@ -231,7 +241,7 @@ class Runs(commands.Cog):
     @app_commands.command(name="preview", description="What the next post would contain now (only you see it).")
     @app_commands.guild_only()
     async def preview(self, interaction: discord.Interaction) -> None:
-        pv = await self.bot.service.preview(interaction.guild_id)
+        pv = await self.runs.preview(guild_id_of(interaction))
         text, embeds = preview_reply(pv)
         await interaction.response.send_message(
             content=text, embeds=embeds, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
@@ -240,7 +250,7 @@ class Runs(commands.Cog):
     @app_commands.command(name="status", description="Show the channel, schedule, last run and any Spotify pause.")
     @app_commands.guild_only()
     async def status(self, interaction: discord.Interaction) -> None:
-        st = await self.bot.service.status(interaction.guild_id)
+        st = await self.runs.status(guild_id_of(interaction))
         embed = discord.Embed(title="release-bot status")
         channel = f"<#{st.channel_id}>" if st.channel_id else "not set — use `/settings channel`"
         if st.channel_problem:
@@ -249,10 +259,10 @@ class Runs(commands.Cog):
         embed.add_field(name="Following", value=f"{st.follows} artist{'s' * (st.follows != 1)}")
         embed.add_field(name="Schedule", value=f"{st.schedule_text}\nnext <t:{int(st.next_due_at.timestamp())}:F>")
         embed.add_field(name="Posting", value=st.album_groups_text)
-        mention = getattr(st, "mention_role_id", None)
+        mention = st.mention_role_id
         embed.add_field(name="Mention", value=f"<@&{mention}>" if mention else "nobody")
-        filters = getattr(st, "filters", None)
-        if filters is not None and (filters.skip or filters.mute_appearances):
+        filters = st.filters
+        if filters.skip or filters.mute_appearances:
             parts = [FILTER_NAMES[k] for k in FILTER_NAMES if k in filters.skip]
             if filters.mute_appearances:
                 n = len(filters.mute_appearances)
@@ -283,6 +293,6 @@ class Runs(commands.Cog):
         await reply(interaction, embed=embed)
 
 
-async def setup(bot) -> None:
+async def setup(bot: ReleaseBot) -> None:
     """discord.py extension entry point."""
     await bot.add_cog(Runs(bot))

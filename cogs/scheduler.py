@@ -20,7 +20,7 @@ class Scheduler(commands.Cog):
 
     def __init__(self, bot) -> None:
         self.bot = bot
-        self.scanner = DueScanner(self.scan, bot.settings.scan_interval_seconds)
+        self.scanner = DueScanner(self.scan, bot.settings.due_scan.interval_seconds)
 
     async def scan(self) -> None:
         """Wait for the gateway, then run every guild that is due (none: no Spotify request)."""

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.delivery.planner import FILTER_KEYWORDS, FILTER_NAMES
-from bot.service import ALBUM_GROUP_NAMES, DAY_NAMES, UserError
-from cogs.common import reply, require_manage_guild
+from bot.delivery.planner import FILTER_KEYWORDS, FILTER_NAMES, GuildFilters
+from bot.services.errors import UserError
+from bot.services.follows import FollowService
+from bot.services.guild_settings import GuildSettingsService
+from bot.services.text import ALBUM_GROUP_NAMES, DAY_NAMES
+from cogs.common import guild_id_of, reply, require_manage_guild
+
+if TYPE_CHECKING:
+    from bot.discord_app.client import ReleaseBot
 
 REQUIRED_PERMISSIONS = ("view_channel", "send_messages", "embed_links")
 
@@ -18,9 +27,19 @@ REQUIRED_PERMISSIONS = ("view_channel", "send_messages", "embed_links")
 class Settings(commands.GroupCog, group_name="settings", group_description="Where and when releases are posted"):
     """Server settings; every subcommand needs Manage Server."""
 
-    def __init__(self, bot) -> None:
+    def __init__(self, bot: ReleaseBot) -> None:
         self.bot = bot
         super().__init__()
+
+    @property
+    def guild_settings(self) -> GuildSettingsService:
+        """The bot's :class:`GuildSettingsService`."""
+        return self.bot.services.guild_settings
+
+    @property
+    def follows(self) -> FollowService:
+        """The bot's :class:`FollowService` (followed artists for muting)."""
+        return self.bot.services.follows
 
     @app_commands.command(name="channel", description="Choose the channel new releases are posted in.")
     @app_commands.describe(channel="A text channel the bot can post in")
@@ -35,7 +54,7 @@ class Settings(commands.GroupCog, group_name="settings", group_description="Wher
         if missing:
             names = ", ".join(p.replace("_", " ").title() for p in missing)
             raise UserError(f"I can't post in {target.mention}: I'm missing {names} there. Nothing was changed.")
-        await self.bot.service.set_channel(interaction.guild_id, target.id)
+        await self.guild_settings.set_channel(guild_id_of(interaction), target.id)
         await reply(interaction, f"New releases will be posted in {target.mention}.")
 
     @app_commands.command(name="schedule", description="Choose the weekly day and time of the automatic post.")
@@ -51,7 +70,7 @@ class Settings(commands.GroupCog, group_name="settings", group_description="Wher
         time: app_commands.Range[str, 1, 10],
         timezone: app_commands.Range[str, 1, 64] = "UTC",
     ) -> None:
-        due = await self.bot.service.set_schedule(interaction.guild_id, day.value, time, timezone)
+        due = await self.guild_settings.set_schedule(guild_id_of(interaction), day.value, time, timezone)
         await reply(
             interaction,
             f"New releases will be posted every {day.name} at {time.strip()} ({timezone.strip()}). "
@@ -74,16 +93,12 @@ class Settings(commands.GroupCog, group_name="settings", group_description="Wher
         compilation: bool | None = None,
         appears_on: bool | None = None,
     ) -> None:
-        service = self.bot.service
-        current = set(await service.album_groups(interaction.guild_id))
         asked = {"album": album, "single": single, "compilation": compilation, "appears_on": appears_on}
         if all(v is None for v in asked.values()):
+            current = await self.guild_settings.album_groups(guild_id_of(interaction))
             await reply(interaction, f"Posting: {_groups_text(current)}. Nothing was changed.")
             return
-        chosen = {g for g in current if asked.get(g) is not False} | {g for g, v in asked.items() if v}
-        if not chosen:
-            raise UserError("That would post nothing: keep at least one release type. Nothing was changed.")
-        stored = await service.set_album_groups(interaction.guild_id, chosen)
+        stored = await self.guild_settings.switch_album_groups(guild_id_of(interaction), asked)
         await reply(interaction, f"Posting: {_groups_text(stored)}.")
 
     @app_commands.command(
@@ -109,33 +124,31 @@ class Settings(commands.GroupCog, group_name="settings", group_description="Wher
         mute_appearances: app_commands.Range[str, 1, 200] | None = None,
         unmute_appearances: app_commands.Range[str, 1, 200] | None = None,
     ) -> None:
-        service = self.bot.service
         skip = {"remix": remixes, "live": live, "sped_up": sped_up, "instrumental": instrumental}
         if all(v is None for v in skip.values()) and not mute_appearances and not unmute_appearances:
-            current = await service.filters(interaction.guild_id)
-            await reply(interaction, f"{await _filters_text(service, current)} Nothing was changed.")
+            current = await self.guild_settings.filters(guild_id_of(interaction))
+            await reply(interaction, f"{await _filters_text(self.follows, current)} Nothing was changed.")
             return
-        stored = await service.set_filters(
-            interaction.guild_id, skip=skip, mute=mute_appearances, unmute=unmute_appearances
+        stored = await self.guild_settings.set_filters(
+            guild_id_of(interaction), skip=skip, mute=mute_appearances, unmute=unmute_appearances
         )
         await reply(
             interaction,
-            f"{await _filters_text(service, stored)} Releases filtered out are never posted, "
+            f"{await _filters_text(self.follows, stored)} Releases filtered out are never posted, "
             "even if the filter is turned off later.",
         )
 
     @filters.autocomplete("mute_appearances")
     async def mute_autocomplete(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
-        choices = await self.bot.service.followed_choices(interaction.guild_id, current)
+        choices = await self.follows.followed_choices(guild_id_of(interaction), current)
         return [app_commands.Choice(name=name, value=artist_id) for name, artist_id in choices]
 
     @filters.autocomplete("unmute_appearances")
     async def unmute_autocomplete(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        service = self.bot.service
-        muted = (await service.filters(interaction.guild_id)).mute_appearances
-        names = await service.artist_names(muted)
+        muted = (await self.guild_settings.filters(guild_id_of(interaction))).mute_appearances
+        names = await self.follows.artist_names(muted)
         needle = (current or "").strip().casefold()
         pairs = sorted(((names.get(a, a), a) for a in muted), key=lambda p: p[0].casefold())
         return [
@@ -150,15 +163,15 @@ class Settings(commands.GroupCog, group_name="settings", group_description="Wher
     async def mention(
         self, interaction: discord.Interaction, role: discord.Role | None = None, clear: bool | None = None
     ) -> None:
-        service = self.bot.service
+        service = self.guild_settings
         if role is not None and clear:
             raise UserError("Give a role or `clear:True`, not both. Nothing was changed.")
         if clear:
-            await service.set_mention_role(interaction.guild_id, None)
+            await service.set_mention_role(guild_id_of(interaction), None)
             await reply(interaction, "Posts will mention nobody.")
             return
         if role is None:
-            current = await service.mention_role(interaction.guild_id)
+            current = await service.mention_role(guild_id_of(interaction))
             text = f"Posts mention <@&{current}>." if current else "Posts mention nobody."
             await reply(
                 interaction, f"{text} Set a role with `/settings mention role:`, or `clear:True`. Nothing was changed."
@@ -168,7 +181,7 @@ class Settings(commands.GroupCog, group_name="settings", group_description="Wher
             raise UserError(
                 "Posts can't mention @everyone; choose (or create) a role for release news. Nothing was changed."
             )
-        await service.set_mention_role(interaction.guild_id, role.id)
+        await service.set_mention_role(guild_id_of(interaction), role.id)
         text = f"Posts will mention {role.mention} (and only that role)."
         perms = interaction.app_permissions
         if not role.mentionable and not (perms.mention_everyone or perms.administrator):
@@ -179,20 +192,20 @@ class Settings(commands.GroupCog, group_name="settings", group_description="Wher
         await reply(interaction, text)
 
 
-async def _filters_text(service, filters) -> str:
+async def _filters_text(follows: FollowService, filters: GuildFilters) -> str:
     skipping = [FILTER_NAMES[k] for k in FILTER_KEYWORDS if k in filters.skip]
     text = f"Skipping {', '.join(skipping)}." if skipping else "No title filter: every version is posted."
     if filters.mute_appearances:
-        names = await service.artist_names(filters.mute_appearances)
+        names = await follows.artist_names(filters.mute_appearances)
         muted = ", ".join(sorted(discord.utils.escape_markdown(names.get(a, a)) for a in filters.mute_appearances))
         text += f" Appearances muted: {muted}."
     return text
 
 
-def _groups_text(groups) -> str:
+def _groups_text(groups: Iterable[str]) -> str:
     return ", ".join(name for g, name in ALBUM_GROUP_NAMES.items() if g in set(groups)) or "nothing"
 
 
-async def setup(bot) -> None:
+async def setup(bot: ReleaseBot) -> None:
     """discord.py extension entry point."""
     await bot.add_cog(Settings(bot))

@@ -18,7 +18,7 @@ from typing import Any
 import discord
 
 from bot.discord_app.client import ReleaseBot
-from bot.settings import DiscordSettings, ScheduleSettings, Settings, SpotifySettings
+from bot.settings import DatabaseSettings, DiscordSettings, DueScanSettings, ScheduleSettings, Settings, SpotifySettings
 from fakes.discord_fake import DiscordFake
 from fakes.spotify_emulator import SpotifyEmulator
 
@@ -86,8 +86,8 @@ accounts_base_url = "{emu.accounts_base_url}"
 rate_limit_per_30s = 0
 [database]
 url = "{url}"
-[scheduler]
-scan_interval_seconds = {scan_interval_seconds}
+[due_scan]
+interval_seconds = {scan_interval_seconds}
 """
 
 
@@ -156,9 +156,10 @@ class Stack:
                 accounts_base_url=self.spotify.accounts_base_url,
                 rate_limit_per_30s=0,
             ),  # the emulator here has no rate limit
-            database_url=self.database_url,
-            scan_interval_seconds=self.scan_interval_seconds,
-            schedule=ScheduleSettings(day=4, time="12:00", timezone="UTC"),
+            database=DatabaseSettings(url=self.database_url),
+            # Unvalidated: the stack scans more often (0.1 s) than the 1 s a config file may ask for.
+            due_scan=DueScanSettings.model_construct(interval_seconds=self.scan_interval_seconds),
+            default_schedule=ScheduleSettings(day=4, time="12:00", timezone="UTC"),
         )
 
     async def start_bot(self, timeout: float = 15.0) -> ReleaseBot:

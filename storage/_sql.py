@@ -69,3 +69,8 @@ async def insert_many_ignore(
         return set()
     key = next(iter(table.primary_key.columns))
     return set((await session.execute(stmt.returning(key), rows)).scalars().all())
+
+
+def escape_like(text: str) -> str:
+    """``text`` with ``\\``, ``%`` and ``_`` escaped for a ``LIKE``/``ILIKE`` pattern using ``escape="\\"``."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol, Required, TypedDict, cast
 
-from sqlalchemy import CursorResult, Table, bindparam, delete, insert, select, update
+from sqlalchemy import CursorResult, Table, and_, bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage._sql import (
     chunks,
+    escape_like,
     insert_ignore,
     insert_ignore_then_get,
     insert_many_ignore,
@@ -23,6 +25,7 @@ from storage._sql import (
 from storage.models import (
     Artist,
     ArtistRelease,
+    Follow,
     Release,
     ReleaseTrack,
 )
@@ -168,7 +171,7 @@ async def artist_names(session: AsyncSession, artist_ids: Iterable[str]) -> dict
     if not ids:
         return {}
     rows = await session.execute(select(Artist.id, Artist.name).where(Artist.id.in_(ids)))
-    return {row.id: row.name for row in rows}
+    return dict(rows.all())
 
 
 async def known_release_ids(session: AsyncSession, artist_id: str) -> set[str]:
@@ -484,3 +487,118 @@ async def bump_runs_skipped(session: AsyncSession, artist_ids: Iterable[str]) ->
     ids = list(artist_ids)
     for chunk in chunks(ids, 900):
         await session.execute(update(Artist).where(Artist.id.in_(chunk)).values(runs_skipped=Artist.runs_skipped + 1))
+
+
+# --- reads for the slash commands ---
+
+
+async def search_artist_names(session: AsyncSession, text: str, limit: int) -> list[tuple[str, str]]:
+    """``(artist id, name)`` of up to ``limit`` stored artists whose name contains ``text``
+    (case-insensitive, ``LIKE`` wildcards in ``text`` taken literally), by name."""
+    rows = await session.execute(
+        select(Artist.id, Artist.name)
+        .where(Artist.name.ilike(f"%{escape_like(text)}%", escape="\\"))
+        .order_by(Artist.name)
+        .limit(limit)
+    )
+    return [(artist_id, name) for artist_id, name in rows]
+
+
+@dataclass(frozen=True)
+class FollowedArtist:
+    """One row of ``/following``: artist id and name, when the guild followed it (UTC), the artist's
+    last successful check (UTC) and last check error, and its latest own release in the store
+    (id, name, Spotify ``release_date`` and ``release_date_precision``; None when none is known)."""
+
+    artist_id: str
+    name: str
+    followed_at: dt.datetime
+    last_checked_at: dt.datetime | None
+    last_error: str | None
+    last_release_id: str | None = None
+    last_release_name: str | None = None
+    last_release_date: str | None = None
+    last_release_precision: str | None = None
+
+
+async def followed_with_latest_release(session: AsyncSession, guild_id: int) -> list[FollowedArtist]:
+    """Guild ``guild_id``'s followed artists, by name (case-insensitive), each with its latest release.
+
+    The latest release is the newest (by release date, then first seen, then id) of the
+    artist's own releases in the store — album, single or compilation, baseline included;
+    ``appears_on`` listings are someone else's releases and do not count. Two queries.
+    """
+    rows = (
+        await session.execute(
+            select(Follow.artist_id, Artist.name, Follow.followed_at, Artist.last_checked_at, Artist.last_error)
+            .join(Artist, Artist.id == Follow.artist_id)
+            .where(Follow.guild_id == guild_id)
+            .order_by(func.lower(Artist.name))
+        )
+    ).all()
+    ranked = (
+        select(
+            ArtistRelease.artist_id,
+            Release.id,
+            Release.name,
+            Release.release_date,
+            Release.release_date_precision,
+            func.row_number()
+            .over(
+                partition_by=ArtistRelease.artist_id,
+                order_by=(Release.release_date.desc(), Release.first_seen_at.desc(), Release.id),
+            )
+            .label("rank"),
+        )
+        .join(Release, Release.id == ArtistRelease.release_id)
+        .join(Follow, and_(Follow.artist_id == ArtistRelease.artist_id, Follow.guild_id == guild_id))
+        .where(ArtistRelease.album_group != "appears_on")
+        .subquery()
+    )
+    latest = {
+        artist_id: (release_id, name, date, precision)
+        for artist_id, release_id, name, date, precision in await session.execute(
+            select(
+                ranked.c.artist_id, ranked.c.id, ranked.c.name, ranked.c.release_date, ranked.c.release_date_precision
+            ).where(ranked.c.rank == 1)
+        )
+    }
+    return [
+        FollowedArtist(artist_id, name, followed_at, checked, error, *latest.get(artist_id, (None, None, None, None)))
+        for artist_id, name, followed_at, checked, error in rows
+    ]
+
+
+# --- writes for the slash commands ---
+
+
+@dataclass(frozen=True)
+class ArtistProfile:
+    """A Spotify artist as the commands know it: ``id`` (22-character base-62), ``name``, ``image_url`` or None."""
+
+    id: str
+    name: str
+    image_url: str | None = None
+
+
+async def save_artists(session: AsyncSession, artists: Sequence[ArtistProfile], *, refresh_profiles: bool) -> None:
+    """Store ``artists`` (not baselined) unless present: ``INSERT … ON CONFLICT DO NOTHING``, in id order.
+
+    With ``refresh_profiles`` the name of each known artist is then set to the given one and its
+    image to the given one when there is one (a plain ``UPDATE`` per artist, in id order). Race-free:
+    two transactions storing the same new artist both succeed (on PostgreSQL the second waits for
+    the first), and writers lock artist rows in id order, as tracking does. Not committed.
+    """
+    ordered = sorted({a.id: a for a in artists}.values(), key=lambda a: a.id)
+    if not ordered:
+        return
+    await insert_many_ignore(
+        session, Artist, [{"id": a.id, "name": a.name, "image_url": a.image_url, "group_state": {}} for a in ordered]
+    )
+    if refresh_profiles:
+        for a in ordered:
+            await session.execute(
+                update(Artist)
+                .where(Artist.id == a.id)
+                .values(name=a.name, image_url=func.coalesce(a.image_url, Artist.image_url))
+            )

@@ -2,19 +2,26 @@
 and the one-time channel-problem notice.
 
 Every function takes an open ``AsyncSession`` and never commits: the caller owns the transaction.
-Times are timezone-aware UTC.
+Times are timezone-aware UTC. Writes that can meet a concurrent twin (two processes, two guilds,
+the same guild twice) are single race-free statements (``INSERT … ON CONFLICT DO NOTHING``,
+``UPDATE``/``DELETE`` whose row count says who won) or run under the guild's write lock
+(:func:`lock_guild`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import CursorResult, Result, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage._sql import chunks, insert_ignore_then_get
+from storage import catalog
+from storage._sql import chunks, escape_like, insert_ignore, insert_ignore_then_get
 from storage.models import (
+    Artist,
     BotState,
     Follow,
     Guild,
@@ -26,27 +33,22 @@ async def get_or_create_guild(
     guild_id: int,
     *,
     now: dt.datetime,
+    next_due_at: dt.datetime,
     schedule_day: int = 4,
     schedule_time: str = "09:00",
     timezone: str = "UTC",
-    next_due_at: dt.datetime | None = None,
 ) -> Guild:
     """Return guild ``guild_id``, adding it (not committed) with the given schedule if absent.
 
     ``schedule_day`` 0=Monday…6=Sunday, ``schedule_time`` local "HH:MM" in IANA
-    ``timezone``. ``next_due_at`` (UTC) defaults to the first scheduled time strictly
-    after ``now`` (``bot.scheduling.due.next_due``). An existing guild is returned unchanged,
-    also when another session inserts it concurrently (``INSERT … ON CONFLICT DO NOTHING``).
+    ``timezone``; ``next_due_at`` (UTC) is when its first weekly run is due (the caller
+    computes it from the schedule: ``bot.scheduling.due.next_due``); ``now`` (UTC) is its
+    ``created_at``. An existing guild is returned unchanged, also when another session
+    inserts it concurrently (``INSERT … ON CONFLICT DO NOTHING``).
     """
     guild = await session.get(Guild, guild_id)
     if guild is not None:
         return guild
-    if next_due_at is None:
-        from bot.scheduling.due import (
-            next_due,  # pure stdlib helper; imported late to keep storage standalone
-        )
-
-        next_due_at = next_due(schedule_day, schedule_time, timezone, now)
     values = {
         "id": guild_id,
         "schedule_day": schedule_day,
@@ -134,26 +136,211 @@ def channel_notice_key(guild_id: int) -> str:
 async def take_channel_notice(session: AsyncSession, guild_id: int) -> tuple[int | None, str] | None:
     """The guild's ``(channel_id, channel_problem)`` if no command user was told of it yet, marking it told.
 
-    None when there is no problem or it was already told. Not committed: commit to mark it
-    (a concurrent second commit fails on the key, so the notice is given once). A guild
+    None when there is no problem or it was already told. Race-free: the mark is written with
+    ``INSERT … ON CONFLICT DO NOTHING`` or an ``UPDATE … WHERE value <> problem``, and only the
+    transaction whose write took effect gets the notice, so two commands finishing at the same
+    moment (two processes) tell it once; nothing is raised for the loser. Not committed. A guild
     whose problem is gone has its mark removed.
     """
     guild = await session.get(Guild, guild_id)
-    row = await session.get(BotState, channel_notice_key(guild_id))
+    key = channel_notice_key(guild_id)
+    told = await session.scalar(select(BotState.value).where(BotState.key == key))
     problem = guild.channel_problem if guild is not None else None
-    if not problem:
-        if row is not None:
-            await session.delete(row)
+    if guild is None or not problem:
+        if told is not None:
+            await session.execute(delete(BotState).where(BotState.key == key))
         return None
-    if row is not None and row.value == problem:
+    if told == problem:
         return None
-    if row is None:
-        session.add(BotState(key=channel_notice_key(guild_id), value=problem))
+    if told is None:
+        marked = await session.execute(insert_ignore(session, BotState, {"key": key, "value": problem}))
     else:
-        row.value = problem
+        marked = await session.execute(
+            update(BotState).where(BotState.key == key, BotState.value != problem).values(value=problem)
+        )
+    if not _rowcount(marked):
+        return None  # another transaction marked it first: it tells the user
     return guild.channel_id, problem
 
 
 async def forget_channel_notice(session: AsyncSession, guild_id: int) -> None:
     """Forget that the guild's channel problem was told (a new problem is told again). Not committed."""
     await session.execute(delete(BotState).where(BotState.key == channel_notice_key(guild_id)))
+
+
+def _rowcount(result: Result[Any]) -> int:
+    """Rows an ``INSERT``/``UPDATE``/``DELETE`` affected (0 for an insert ignored on conflict)."""
+    return cast(CursorResult[Any], result).rowcount or 0
+
+
+# --- the slash commands: guild settings ------------------------------------------------------
+
+
+async def lock_guild(session: AsyncSession, guild_id: int) -> Guild:
+    """Guild ``guild_id``'s row, write-locked for the rest of the transaction and read after the lock.
+
+    The first statement is a write (``UPDATE guilds SET id = id WHERE id = :g``): on PostgreSQL it
+    takes the row lock, on SQLite the database write lock, before anything is read — so a
+    read-modify-write of the guild's settings or follows that follows it is atomic across
+    processes. The row is then (re)loaded, so what the session held before is not used.
+    Raises ``LookupError`` when the guild has no row (create it first).
+    """
+    result = await session.execute(update(Guild).where(Guild.id == guild_id).values(id=Guild.id))
+    guild = await session.get(Guild, guild_id, populate_existing=True) if _rowcount(result) else None
+    if guild is None:
+        raise LookupError(f"guild {guild_id} has no row")
+    return guild
+
+
+async def _update_guild(session: AsyncSession, guild_id: int, values: dict[str, Any]) -> None:
+    result = await session.execute(update(Guild).where(Guild.id == guild_id).values(**values))
+    if not _rowcount(result):
+        raise LookupError(f"guild {guild_id} has no row")
+
+
+async def set_channel(session: AsyncSession, guild_id: int, channel_id: int) -> None:
+    """Post guild ``guild_id``'s releases to Discord channel ``channel_id``; its channel problem is cleared.
+
+    One ``UPDATE`` (a blind write: concurrent changes of other settings are kept). Raises
+    ``LookupError`` when the guild has no row. Not committed.
+    """
+    await _update_guild(session, guild_id, {"channel_id": channel_id, "channel_problem": None})
+
+
+async def set_schedule(
+    session: AsyncSession, guild_id: int, *, day: int, time: str, timezone: str, next_due_at: dt.datetime
+) -> None:
+    """Set guild ``guild_id``'s weekly slot: ``day`` 0=Monday…6=Sunday, local ``time`` "HH:MM" in IANA
+    ``timezone``, and ``next_due_at`` (UTC) computed from it. One ``UPDATE``; ``LookupError`` when the
+    guild has no row. Not committed."""
+    await _update_guild(
+        session,
+        guild_id,
+        {"schedule_day": day, "schedule_time": time, "timezone": timezone, "next_due_at": next_due_at},
+    )
+
+
+async def set_album_groups(session: AsyncSession, guild_id: int, album_groups: Sequence[str]) -> None:
+    """Store the Spotify album groups guild ``guild_id`` posts (album, single, compilation, appears_on).
+
+    One ``UPDATE``; ``LookupError`` when the guild has no row. Not committed. A change that
+    depends on the current groups locks the guild first (:func:`lock_guild`).
+    """
+    await _update_guild(session, guild_id, {"album_groups": list(album_groups)})
+
+
+async def set_filters(session: AsyncSession, guild_id: int, filters: dict[str, Any]) -> None:
+    """Store guild ``guild_id``'s ``/settings filters`` (the ``guilds.filters`` JSON:
+    ``{"skip": [kinds], "mute_appearances": [artist ids]}``). One ``UPDATE``; ``LookupError`` when
+    the guild has no row. Not committed. Lock the guild first when the new value is derived from the old."""
+    await _update_guild(session, guild_id, {"filters": filters})
+
+
+async def set_mention_role(session: AsyncSession, guild_id: int, role_id: int | None) -> None:
+    """Mention Discord role ``role_id`` in guild ``guild_id``'s posts (None: nobody). One ``UPDATE``;
+    ``LookupError`` when the guild has no row. Not committed."""
+    await _update_guild(session, guild_id, {"mention_role_id": role_id})
+
+
+# --- the slash commands: follows --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FollowResult:
+    """What :func:`follow_artists` did, each tuple in the order the artists were given (Spotify ids).
+
+    ``followed``: newly followed now; ``already``: followed before; ``over_limit``: refused
+    because the guild reached its follow limit; ``count``: the guild's follows afterwards.
+    """
+
+    followed: tuple[str, ...]
+    already: tuple[str, ...]
+    over_limit: tuple[str, ...]
+    count: int
+
+
+async def follow_artists(
+    session: AsyncSession,
+    guild_id: int,
+    artists: Sequence[catalog.ArtistProfile],
+    *,
+    now: dt.datetime,
+    limit: int,
+    refresh_profiles: bool,
+) -> FollowResult:
+    """Make guild ``guild_id`` follow ``artists`` since ``now`` (UTC), never past ``limit`` follows.
+
+    Atomic across processes: the guild row is write-locked first (:func:`lock_guild`), then
+    its follows are read and counted, then the artist rows are upserted
+    (:func:`storage.catalog.save_artists`; ``refresh_profiles``: also update the name and
+    image of known artists) and the follows inserted with ``ON CONFLICT DO NOTHING`` — so two
+    commands following at the same instant (two processes, two guilds, the same guild twice)
+    neither fail nor exceed the limit. Artists already followed, and those past the limit, are
+    reported and left untouched. Raises ``LookupError`` when the guild has no row. Not committed.
+    """
+    await lock_guild(session, guild_id)
+    existing = set(await followed_artist_ids(session, [guild_id]))
+    count = len(existing)
+    new: list[catalog.ArtistProfile] = []
+    already: list[str] = []
+    over: list[str] = []
+    for artist in artists:
+        if artist.id in existing:
+            already.append(artist.id)
+        elif count >= limit:
+            over.append(artist.id)
+        else:
+            new.append(artist)
+            existing.add(artist.id)
+            count += 1
+    followed: list[str] = []
+    if new:
+        await catalog.save_artists(session, new, refresh_profiles=refresh_profiles)
+        for artist in new:
+            values = {"guild_id": guild_id, "artist_id": artist.id, "followed_at": now}
+            if _rowcount(await session.execute(insert_ignore(session, Follow, values))):
+                followed.append(artist.id)
+            else:  # followed meanwhile by a writer that did not lock the guild (never the commands)
+                already.append(artist.id)
+    return FollowResult(tuple(followed), tuple(already), tuple(over), await follow_count(session, guild_id))
+
+
+async def follow_count(session: AsyncSession, guild_id: int) -> int:
+    """How many artists guild ``guild_id`` follows."""
+    count = await session.scalar(select(func.count()).select_from(Follow).where(Follow.guild_id == guild_id))
+    return int(count or 0)
+
+
+async def find_followed(
+    session: AsyncSession, guild_id: int, *, artist_id: str | None, name: str
+) -> tuple[str, str] | None:
+    """``(artist id, name)`` of the artist guild ``guild_id`` follows with Spotify id ``artist_id``, or —
+    when ``artist_id`` is None — whose name is ``name`` (case-insensitive); None when it follows no such artist."""
+    query = (
+        select(Artist.id, Artist.name).join(Follow, Follow.artist_id == Artist.id).where(Follow.guild_id == guild_id)
+    )
+    if artist_id is not None:
+        query = query.where(Artist.id == artist_id)
+    else:
+        query = query.where(func.lower(Artist.name) == name.lower())
+    found = (await session.execute(query.limit(1))).first()
+    return None if found is None else (found[0], found[1])
+
+
+async def unfollow(session: AsyncSession, guild_id: int, artist_id: str) -> bool:
+    """Guild ``guild_id`` stops following ``artist_id`` (one ``DELETE``). True when a follow was removed,
+    False when there was none (e.g. another command removed it first). Not committed."""
+    result = await session.execute(delete(Follow).where(Follow.guild_id == guild_id, Follow.artist_id == artist_id))
+    return _rowcount(result) > 0
+
+
+async def followed_choices(session: AsyncSession, guild_id: int, text: str, limit: int) -> list[tuple[str, str]]:
+    """``(name, artist id)`` of up to ``limit`` artists guild ``guild_id`` follows whose name contains
+    ``text`` (case-insensitive; every followed artist when ``text`` is empty), by name."""
+    query = (
+        select(Artist.name, Artist.id).join(Follow, Follow.artist_id == Artist.id).where(Follow.guild_id == guild_id)
+    )
+    if text:
+        query = query.where(Artist.name.ilike(f"%{escape_like(text)}%", escape="\\"))
+    rows = await session.execute(query.order_by(func.lower(Artist.name)).limit(limit))
+    return [(name, artist_id) for name, artist_id in rows]

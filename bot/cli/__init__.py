@@ -1,13 +1,16 @@
-"""Command line: ``release-bot run | check | migrate | demo``.
+"""Command line: ``release-bot run | check | migrate | config | demo``.
 
 * ``run`` — the Discord bot (``--config``, default ``config.toml``).
 * ``check`` — one tracking pass without Discord over the given artists (or every
   followed artist), on the same database as the bot.
 * ``migrate`` — migrate the database to the newest schema and exit (deploys that migrate once
   before starting the bot; ``run`` and ``check`` migrate at start-up anyway).
+* ``config`` — the configuration in effect as TOML, secrets masked; ``--reference`` and
+  ``--example`` print the generated ``docs/configuration.md`` and ``config.example.toml``.
 * ``demo`` — the real bot against the Spotify emulator and the Discord fake, offline.
 
-Configuration problems print one line naming the key and exit with status 2.
+Configuration problems (``bot.settings.ConfigError``: an unknown or renamed key, a bad value)
+print one line naming the key and exit with status 2.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import logging
 import os
 import sys
 
-from bot.settings import ConfigError, load_config
+from bot.settings import ConfigError, load_settings
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -46,6 +49,12 @@ def _parser() -> argparse.ArgumentParser:
     migrate = sub.add_parser("migrate", help="migrate the database to the newest schema, then exit")
     migrate.add_argument("--config", default="config.toml")
     migrate.add_argument("--log-level", default="WARNING")
+    config = sub.add_parser("config", help="print the configuration in effect (secrets masked), or a generated file")
+    config.add_argument("--config", default="config.toml")
+    generated = config.add_mutually_exclusive_group()
+    generated.add_argument("--reference", action="store_true", help="print docs/configuration.md, generated")
+    generated.add_argument("--example", action="store_true", help="print config.example.toml, generated")
+    config.add_argument("--log-level", default="WARNING")
     demo = sub.add_parser("demo", help="offline demo against the Spotify emulator and the Discord fake")
     demo.add_argument("--weeks", type=int, default=5, help="simulated weeks after the baseline (1-10)")
     demo.add_argument("--log-level", default="WARNING")
@@ -67,34 +76,28 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         if args.command == "run":
-            settings = load_config(args.config, os.environ)
-            from bot.discord_app.client import ReleaseBot
+            settings = load_settings(args.config, os.environ)
+            from bot.discord_app.run import run_bot
 
-            bot = ReleaseBot(settings)
-            try:
-                bot.run(settings.discord.token, log_handler=None)
-            except Exception as exc:  # discord.LoginFailure and friends: one clear line
-                import discord
-
-                if isinstance(exc, discord.LoginFailure):
-                    print(
-                        "config error: discord.token: Discord refused the token (check DISCORD_TOKEN)", file=sys.stderr
-                    )
-                    return 2
-                raise
+            run_bot(settings)
             return 0
         if args.command == "check":
-            settings = load_config(args.config, os.environ, require_secrets=False)
-            if not settings.spotify.client_id or not settings.spotify.client_secret:
+            settings = load_settings(args.config, os.environ, require_secrets=False)
+            spotify = settings.spotify
+            if not spotify.client_id.get_secret_value() or not spotify.client_secret.get_secret_value():
                 raise ConfigError("spotify.client_id", "missing (or set SPOTIFY_CLIENT_ID and SPOTIFY_CLIENT_SECRET)")
             from bot.cli.check import run_check
 
             return asyncio.run(run_check(settings, args.artist, as_json=args.json, profile=args.profile))
         if args.command == "migrate":
-            settings = load_config(args.config, os.environ, require_secrets=False)
+            settings = load_settings(args.config, os.environ, require_secrets=False)
             from bot.cli.migrate import run_migrate
 
             return asyncio.run(run_migrate(settings))
+        if args.command == "config":
+            from bot.cli.config import run_config
+
+            return run_config(args.config, os.environ, reference=args.reference, example=args.example)
         if args.command == "demo":
             if not 1 <= args.weeks <= 10:
                 print("demo: --weeks must be from 1 to 10", file=sys.stderr)

@@ -120,8 +120,8 @@ async def run_check(
     coordinator = None
     try:
         spotify = SpotifyClient(
-            client_id=settings.spotify.client_id,
-            client_secret=settings.spotify.client_secret,
+            client_id=settings.spotify.client_id.get_secret_value(),
+            client_secret=settings.spotify.client_secret.get_secret_value(),
             api_base_url=settings.spotify.api_base_url,
             accounts_base_url=settings.spotify.accounts_base_url,
             market=settings.spotify.market,

@@ -12,8 +12,7 @@ from bot.settings import Settings
 
 async def run_migrate(settings: Settings) -> int:
     """Open (and so migrate) the configured database, print the revision reached; 0 on success, 1 on failure."""
-    from sqlalchemy import text
-
+    from storage import schema
     from storage.db import open_database
 
     try:
@@ -24,8 +23,8 @@ async def run_migrate(settings: Settings) -> int:
         )
         return 1
     try:
-        async with db.engine.connect() as conn:
-            revision = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar_one()
+        async with db.transaction() as session:
+            revision = await schema.revision(session)
     finally:
         await db.close()
     print(f"database migrated to revision {revision} (head)")

@@ -28,7 +28,7 @@ from bot.clock import utcnow
 from bot.coordination.coordinator import coordinator_from_settings
 from bot.delivery import ChannelUnavailable, Deliverer
 from bot.scheduling.runner import Runner
-from bot.service import ReleaseService
+from bot.services import DefaultSchedule, Services
 from bot.settings import Settings
 from bot.spotify.client import SpotifyClient
 from bot.tracking import tracker_from_settings
@@ -218,10 +218,10 @@ def view_from_components(components: list[dict]) -> discord.ui.View:
 
 
 class ReleaseBot(commands.AutoShardedBot):
-    """The bot process: store, Spotify client, tracker, delivery, runner, service and cogs.
+    """The bot process: store, Spotify client, tracker, delivery, runner, command services and cogs.
 
     ``clock`` returns aware UTC now (tests inject one); ``settings`` is the loaded config.
-    Attributes set in :meth:`setup_hook`: ``db``, ``spotify``, ``deliverer``, ``runner``, ``service``.
+    Attributes set in :meth:`setup_hook`: ``db``, ``spotify``, ``deliverer``, ``runner``, ``services``.
 
     Shards ("Gateway" > "Sharding"): with ``[discord] shard_count`` set the process runs the
     shards ``shard_ids`` of ``shard_count`` and answers the interactions of their guilds only;
@@ -234,7 +234,7 @@ class ReleaseBot(commands.AutoShardedBot):
     spotify: SpotifyClient
     deliverer: Deliverer
     runner: Runner
-    service: ReleaseService
+    services: Services
 
     def __init__(self, settings: Settings, *, clock: Callable[[], dt.datetime] = utcnow) -> None:
         intents = discord.Intents.none()
@@ -264,8 +264,8 @@ class ReleaseBot(commands.AutoShardedBot):
         self.clock = self.coordinator.clock
         self.http_session = aiohttp.ClientSession()
         self.spotify = SpotifyClient(
-            client_id=s.spotify.client_id,
-            client_secret=s.spotify.client_secret,
+            client_id=s.spotify.client_id.get_secret_value(),
+            client_secret=s.spotify.client_secret.get_secret_value(),
             api_base_url=s.spotify.api_base_url,
             accounts_base_url=s.spotify.accounts_base_url,
             market=s.spotify.market,
@@ -283,8 +283,16 @@ class ReleaseBot(commands.AutoShardedBot):
         self.runner = Runner(
             self.db, tracker, deliverer, clock=self.clock, labeler=labeler, coordinator=self.coordinator
         )
-        self.service = ReleaseService(
-            self.db, self.spotify, tracker, self.runner, clock=self.clock, default_schedule=s.schedule
+        self.services = Services.create(
+            db=self.db,
+            spotify=self.spotify,
+            tracker=tracker,
+            runner=self.runner,
+            coordinator=self.coordinator,
+            clock=self.clock,
+            default_schedule=DefaultSchedule(
+                s.default_schedule.day, s.default_schedule.time, s.default_schedule.timezone
+            ),
         )
         await self.recover()
         self.tree.error(on_app_command_error)

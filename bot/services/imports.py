@@ -7,9 +7,10 @@ Two steps, so the admin sees what will happen before anything changes:
    ``max_entries`` entries), collects the distinct **track artists** in order of first
    appearance (local files, podcast episodes and null entries skipped), drops the ones
    the server already follows and applies the **cap**: at most ``cap`` (50) per import
-   and never past the server's follow limit (``ReleaseService.max_follows_per_guild``).
-2. :meth:`PlaylistImporter.confirm` follows them — the same storage path as
-   ``ReleaseService.follow`` (``catalog.get_or_create_artist`` + ``guilds.follow_artist``,
+   and never past the server's follow limit (``FollowService.max_follows_per_guild``).
+2. :meth:`PlaylistImporter.confirm` follows them — the same race-free storage path as
+   ``/follow`` (:meth:`FollowService.follow_many`: the guild write-locked, its follows counted
+   against the limit, artists and follows inserted with ``ON CONFLICT DO NOTHING``,
    ``followed_at`` = now) — and takes each one's **silent baseline**
    (``Tracker.baseline``) while the day's request budget allows: at most
    ``budget_share`` of what is left of ``requests_per_day`` (the rest stays for the
@@ -30,20 +31,24 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from sqlalchemy import select
-
-from bot.service import ReleaseService, UserError
-from bot.spotify.client import MAX_PLAYLIST_PAGE_LIMIT
+from bot.clock import Clock
+from bot.coordination.coordinator import Coordinator
+from bot.services.errors import UserError
+from bot.services.follows import FollowService, limit_text
+from bot.services.guild_settings import GuildSettingsService
+from bot.services.text import SPOTIFY_DID_NOT_ANSWER, cooldown_text, escape_markdown
+from bot.spotify.client import MAX_PLAYLIST_PAGE_LIMIT, SpotifyClient
 from bot.spotify.errors import SpotifyCooldown, SpotifyError, SpotifyNotFound
 from bot.spotify.links import detect_spotify_kind, parse_spotify_id
 from bot.spotify.models import ArtistRef, Playlist, PlaylistEntry
-from storage import catalog, guilds, spotify_state
-from storage.models import Follow
+from bot.tracking import Tracker
+from storage import guilds, spotify_state
+from storage.catalog import ArtistProfile
+from storage.db import Database
 
 __all__ = ["DEFAULT_IMPORT_CAP", "ImportPreview", "ImportResult", "PlaylistImporter", "preview_text", "result_text"]
 
@@ -121,25 +126,41 @@ class _Budget:
 
 
 class PlaylistImporter:
-    """Preview and confirm playlist imports for :class:`ReleaseService` ``service``.
+    """Preview and confirm playlist imports.
 
-    ``cap``: artists per import; ``max_entries``: playlist entries read at most;
-    ``baseline_seconds``: wall-clock time given to baselines in one confirm;
-    ``budget_share``: share of the day's remaining request budget an import may use;
-    ``monotonic``: clock for the time limit.
+    ``db``: the opened store; ``spotify``: reads the playlist (its ``request_count`` gives the
+    requests an import made); ``tracker``: takes the baselines (its ``requests_per_day`` is the
+    day's budget, 0 = unlimited); ``guild_settings``: creates the guild on first use; ``follows``:
+    follows the artists within the guild's limit; ``coordinator``: the named lease ``import:<guild id>`` (one import per server across
+    processes); ``clock``: aware UTC now (the budget's UTC day). ``cap``: artists per import;
+    ``max_entries``: playlist entries read at most; ``baseline_seconds``: wall-clock time given
+    to baselines in one confirm; ``budget_share``: share of the day's remaining request budget an
+    import may use; ``monotonic``: clock (seconds) for the time limit.
     """
 
     def __init__(
         self,
-        service: ReleaseService,
+        db: Database,
+        spotify: SpotifyClient,
+        tracker: Tracker,
+        guild_settings: GuildSettingsService,
+        follows: FollowService,
+        coordinator: Coordinator,
         *,
+        clock: Clock,
         cap: int = DEFAULT_IMPORT_CAP,
         max_entries: int = DEFAULT_MAX_ENTRIES,
         baseline_seconds: float = DEFAULT_BASELINE_SECONDS,
         budget_share: float = DEFAULT_BUDGET_SHARE,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.service = service
+        self.db = db
+        self.spotify = spotify
+        self.tracker = tracker
+        self.guild_settings = guild_settings
+        self.follows = follows
+        self.coordinator = coordinator
+        self.clock = clock
         self.cap = max(1, int(cap))
         self.max_entries = max(1, int(max_entries))
         self.baseline_seconds = float(baseline_seconds)
@@ -158,10 +179,9 @@ class PlaylistImporter:
         limit, a cooldown, or Spotify not answering.
         """
         playlist_id = self._playlist_id(text)
-        spotify = self.service.spotify
-        before = getattr(spotify, "request_count", 0)
+        before = self.spotify.request_count
         playlist, entries, total = await self._read(playlist_id)
-        requests = getattr(spotify, "request_count", 0) - before
+        requests = self.spotify.request_count - before
 
         distinct: dict[str, ArtistRef] = {}
         skipped = 0
@@ -177,9 +197,8 @@ class PlaylistImporter:
                 "(it is empty, or holds only local files or podcast episodes). Nothing was changed."
             )
 
-        await self.service.ensure_guild(guild_id)
-        async with self.service.db.sessions() as session:
-            followed = set((await session.scalars(select(Follow.artist_id).where(Follow.guild_id == guild_id))).all())
+        await self.guild_settings.ensure_guild(guild_id)
+        followed = await self.follows.followed_ids(guild_id)
         new = [a for a in distinct.values() if a.id not in followed]
         already = len(distinct) - len(new)
         if not new:
@@ -187,11 +206,9 @@ class PlaylistImporter:
                 f"This server already follows all {len(distinct)} artists of “{_plain(playlist.name)}”. "
                 "Nothing was changed."
             )
-        room = max(0, self.service.max_follows_per_guild - len(followed))
+        room = max(0, self.follows.max_follows_per_guild - len(followed))
         if room == 0:
-            raise UserError(
-                f"This server already follows {len(followed)} artists, the most allowed. Unfollow some first."
-            )
+            raise UserError(limit_text(len(followed)))
         cap, reason = (self.cap, "import") if self.cap <= room else (room, "limit")
         return ImportPreview(
             guild_id=guild_id,
@@ -232,7 +249,7 @@ class PlaylistImporter:
         return playlist_id
 
     async def _read(self, playlist_id: str) -> tuple[Playlist, list[PlaylistEntry], int]:
-        spotify = self.service.spotify
+        spotify = self.spotify
         try:
             playlist = await spotify.get_playlist(playlist_id)
             page = playlist.first_page
@@ -245,7 +262,7 @@ class PlaylistImporter:
                 entries.extend(page.items)
                 total = max(total, page.total)
         except SpotifyCooldown as exc:
-            raise UserError(_cooldown_text(exc.until)) from None
+            raise UserError(cooldown_text(exc.until)) from None
         except SpotifyNotFound:
             raise UserError(
                 "That playlist doesn't exist or is private. Only public playlists can be imported "
@@ -260,7 +277,7 @@ class PlaylistImporter:
                     "Follow the artists with `/follow` instead. Nothing was changed."
                 ) from None
             log.warning("reading playlist %s failed", playlist_id, exc_info=True)
-            raise UserError("Spotify did not answer just now; nothing was changed. Try again in a minute.") from None
+            raise UserError(SPOTIFY_DID_NOT_ANSWER) from None
         return playlist, entries[: self.max_entries], total
 
     # --- confirm -------------------------------------------------------------------------
@@ -275,18 +292,16 @@ class PlaylistImporter:
         lock = self._locks.setdefault(preview.guild_id, asyncio.Lock())
         if lock.locked():
             raise UserError("An import is already running in this server; wait for it to finish.")
-        co = getattr(getattr(self.service, "runner", None), "coordinator", None)
         lease = f"import:{preview.guild_id}"
         async with lock:
             # Several processes: the per-server guard is a named lease in the store.
-            if co is not None and not await co.try_lease(lease):
+            if not await self.coordinator.try_lease(lease):
                 raise UserError("An import is already running in this server; wait for it to finish.")
             try:
                 followed, already, over = await self._follow_all(preview)
                 result = await self._baselines(followed, progress)
             finally:
-                if co is not None:
-                    await co.release(lease)
+                await self.coordinator.release(lease)
             return ImportResult(
                 followed=tuple(followed),
                 baselined=result[0],
@@ -299,60 +314,47 @@ class PlaylistImporter:
             )
 
     async def _follow_all(self, preview: ImportPreview) -> tuple[list[ArtistRef], int, int]:
-        service = self.service
-        await service.ensure_guild(preview.guild_id)
-        now = service.clock()
-        followed: list[ArtistRef] = []
-        already = over = 0
-        async with service.db.sessions() as session:
-            existing = set(
-                (await session.scalars(select(Follow.artist_id).where(Follow.guild_id == preview.guild_id))).all()
-            )
-            count = len(existing)
-            for artist in preview.to_follow:
-                if artist.id in existing:
-                    already += 1
-                    continue
-                if count >= service.max_follows_per_guild:
-                    over += 1
-                    continue
-                await catalog.get_or_create_artist(session, artist.id, artist.name)
-                await guilds.follow_artist(session, preview.guild_id, artist.id, now=now)
-                existing.add(artist.id)
-                count += 1
-                followed.append(artist)
-            await session.commit()
+        """Follow the preview's artists (those followed since are skipped, the limit is checked again):
+        ``(followed, already followed, refused by the limit)``."""
+        result = await self.follows.follow_many(
+            preview.guild_id, [ArtistProfile(a.id, a.name) for a in preview.to_follow], refresh_profiles=False
+        )
+        new = set(result.followed)
+        followed = [a for a in preview.to_follow if a.id in new]
         log.info(
             "import into guild %s: followed %d artists of playlist %s",
             preview.guild_id,
             len(followed),
             preview.playlist_id,
         )
-        return followed, already, over
+        return followed, len(result.already), len(result.over_limit)
 
     async def _budget(self) -> _Budget:
-        tracker = self.service.tracker
-        per_day = int(getattr(tracker, "requests_per_day", 0) or 0)
+        per_day = self.tracker.requests_per_day
         if per_day <= 0:
             return _Budget(None)
-        day = self.service.clock().astimezone(dt.UTC).date().isoformat()
-        async with self.service.db.sessions() as session:
+        day = self.clock().astimezone(dt.UTC).date().isoformat()
+        async with self.db.transaction() as session:
             used = await spotify_state.budget_used_today(session, day)
         return _Budget(int(max(0, per_day - used) * self.budget_share))
 
-    async def _baselines(self, artists: list[ArtistRef], progress: ProgressCallback | None):
-        tracker = self.service.tracker
-        spotify = self.service.spotify
+    async def _baselines(
+        self, artists: list[ArtistRef], progress: ProgressCallback | None
+    ) -> tuple[int, list[ArtistRef], str | None, dt.datetime | None, int]:
+        """Baselines of ``artists`` within the budget and time: ``(baselined, pending, stopped, cooldown
+        until, requests)``."""
+        tracker = self.tracker
+        spotify = self.spotify
         budget = await self._budget()
         deadline = self.monotonic() + self.baseline_seconds
         pending: list[ArtistRef] = []
         baselined = 0
         stopped: str | None = None
-        cooldown_until = None
+        cooldown_until: dt.datetime | None = None
         requests = 0
         for i, artist in enumerate(artists):
             if stopped is None:
-                async with self.service.db.sessions() as session:
+                async with self.db.transaction() as session:
                     groups = (await guilds.tracked_groups(session, [artist.id]))[artist.id]
                 estimate = max(1, len(groups))  # at least one request per tracked group
                 if budget.left is not None and budget.spent + estimate > budget.left:
@@ -362,7 +364,7 @@ class PlaylistImporter:
             if stopped is not None:
                 pending.append(artist)
                 continue
-            before = getattr(spotify, "request_count", 0)
+            before = spotify.request_count
             try:
                 await tracker.baseline(artist.id)
                 baselined += 1
@@ -373,7 +375,7 @@ class PlaylistImporter:
                 log.warning("import: baseline of %s deferred to the next run", artist.id, exc_info=True)
                 pending.append(artist)
             finally:
-                spent = getattr(spotify, "request_count", 0) - before
+                spent = spotify.request_count - before
                 budget.spent += spent
                 requests += spent
             if progress is not None:
@@ -390,13 +392,6 @@ def _plain(text: str) -> str:
     return (text or "").replace("`", "'").replace("*", "").replace("_", " ")[:100] or "that playlist"
 
 
-def _cooldown_text(until: dt.datetime) -> str:
-    return (
-        f"Spotify has paused this bot's requests until <t:{int(until.timestamp())}:f>. "
-        "Nothing was changed; try again after that."
-    )
-
-
 def preview_text(preview: ImportPreview, *, names: int = 10) -> str:
     """The confirmation prompt: counts, the first ``names`` artists, the cap, what confirming does."""
     shown = [a.name or a.id for a in preview.to_follow[:names]]
@@ -409,7 +404,7 @@ def preview_text(preview: ImportPreview, *, names: int = 10) -> str:
     ]
     lines.append(
         f"Follow **{len(preview.to_follow)}** of them: "
-        + ", ".join(_md(n) for n in shown)
+        + ", ".join(escape_markdown(n) for n in shown)
         + (f" and {more} more" if more else "")
         + "."
     )
@@ -457,7 +452,3 @@ def result_text(result: ImportResult) -> str:
     if result.over_limit:
         parts.append(f"{result.over_limit} not followed: the server reached its follow limit.")
     return " ".join(parts)
-
-
-def _md(text: str) -> str:
-    return re.sub(r"([\\*_~`|>\[\]()])", r"\\\1", text)

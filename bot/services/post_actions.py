@@ -1,16 +1,18 @@
-"""What the buttons under a release post do, as plain async calls (no discord import).
+"""What the buttons under a release post do, as plain async calls (no discord import, no SQL).
 
-``cogs/post_buttons.py`` checks Manage Server, then calls one of these with the
-interaction's guild id and what the button's custom id carries; the returned text is
-the ephemeral answer. Bad or stale input raises :class:`bot.service.UserError`.
-Everything goes through :class:`bot.service.ReleaseService` (no storage code here).
+``cogs/post_buttons.py`` checks Manage Server, then calls one of these with the service it
+needs, the interaction's guild id and what the button's custom id carries; the returned text
+is the ephemeral answer. Bad or stale input raises :class:`UserError`.
 """
 
 from __future__ import annotations
 
 import re
 
-from bot.service import ReleaseService, UserError
+from bot.services.errors import NotFollowed, UserError
+from bot.services.follows import FollowService
+from bot.services.guild_settings import GuildSettingsService
+from bot.services.text import escape_markdown
 from bot.spotify.models import ALBUM_GROUPS
 
 __all__ = ["GROUP_PLURALS", "hide_album_group", "unfollow_artist"]
@@ -21,58 +23,56 @@ GROUP_PLURALS = {
     "compilation": "Compilations",
     "appears_on": "Releases the artists only appear on",
 }
-GROUP_OPTION = {"album": "album", "single": "single", "compilation": "compilation", "appears_on": "appears_on"}
 
 _ID_RE = re.compile(r"^[0-9A-Za-z]{22}$")
 
 
-def _escape(text: str) -> str:
-    return re.sub(r"([\\*_~`|>\[\]()])", r"\\\1", text)
-
-
-async def unfollow_artist(service: ReleaseService, guild_id: int, artist_id: str) -> str:
-    """Unfollow ``artist_id`` in ``guild_id``; returns the confirmation text.
+async def unfollow_artist(follows: FollowService, guild_id: int | None, artist_id: str) -> str:
+    """Unfollow ``artist_id`` in ``guild_id`` (None: the button was pressed outside a server); returns the
+    confirmation text.
 
     Raises :class:`UserError` for a malformed id or an artist this server does not
-    follow (e.g. already unfollowed by another button press).
+    follow (e.g. already unfollowed by another button press, in any bot process).
     """
     if not guild_id:
         raise UserError("This works only inside a server.")
     if not _ID_RE.match(artist_id or ""):
         raise UserError("That button does not name a Spotify artist.")
-    follows = {row.artist_id: row.name for row in await service.following(guild_id)}
-    if artist_id not in follows:
-        raise UserError("This server doesn't follow that artist (any more); nothing was changed.")
-    name = await service.unfollow(guild_id, artist_id)
+    try:
+        name = await follows.unfollow(guild_id, artist_id)
+    except NotFollowed:
+        raise UserError("This server doesn't follow that artist (any more); nothing was changed.") from None
     return (
-        f"Unfollowed **{_escape(name)}**: its new releases won't be posted here. "
+        f"Unfollowed **{escape_markdown(name)}**: its new releases won't be posted here. "
         "`/follow` brings it back (what comes out in between is not posted)."
     )
 
 
-async def hide_album_group(service: ReleaseService, guild_id: int, group: str) -> str:
+async def hide_album_group(guild_settings: GuildSettingsService, guild_id: int | None, group: str) -> str:
     """Stop posting ``group`` (album, single, compilation, appears_on) in ``guild_id``.
 
     Returns the confirmation text (also when the group was already hidden: nothing
     changes then). Raises :class:`UserError` for an unknown group, or when it is the
-    only group posted (the server would get nothing).
+    only group posted (the server would get nothing). Atomic: two hide buttons pressed at
+    the same instant both take effect.
     """
     if not guild_id:
         raise UserError("This works only inside a server.")
     group = (group or "").strip().lower()
     if group not in ALBUM_GROUPS:
         raise UserError("That button does not name a release type.")
-    current = tuple(await service.album_groups(guild_id))
     plural = GROUP_PLURALS[group]
-    if group not in current:
+
+    def without_group(current: tuple[str, ...]) -> tuple[str, ...]:
+        remaining = tuple(g for g in current if g != group)
+        if not remaining:
+            raise UserError(
+                f"{plural} are the only releases posted here, so hiding them would post nothing. "
+                "Choose the types with `/settings types`; nothing was changed."
+            )
+        return remaining
+
+    before, _after = await guild_settings.update_album_groups(guild_id, without_group)
+    if group not in before:
         return f"{plural} are already not posted here; nothing was changed. `/settings types` shows what is."
-    remaining = [g for g in current if g != group]
-    if not remaining:
-        raise UserError(
-            f"{plural} are the only releases posted here, so hiding them would post nothing. "
-            "Choose the types with `/settings types`; nothing was changed."
-        )
-    await service.set_album_groups(guild_id, remaining)
-    return (
-        f"{plural} won't be posted here any more. Turn them back on with `/settings types {GROUP_OPTION[group]}:True`."
-    )
+    return f"{plural} won't be posted here any more. Turn them back on with `/settings types {group}:True`."

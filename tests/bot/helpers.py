@@ -6,15 +6,33 @@ import datetime as dt
 
 from sqlalchemy import select
 
+from bot.scheduling.due import next_due
 from storage import catalog, guilds
 from storage.db import Database
 from storage.models import ArtistRelease, Delivery
 
 
-async def add_guild(db: Database, guild_id: int, *, now: dt.datetime, channel_id: int | None = 100, **schedule) -> None:
-    """A guild with a channel (``channel_id`` None: none set) and an optional schedule."""
+async def add_guild(
+    db: Database,
+    guild_id: int,
+    *,
+    now: dt.datetime,
+    channel_id: int | None = 100,
+    schedule_day: int = 4,
+    schedule_time: str = "09:00",
+    timezone: str = "UTC",
+) -> None:
+    """A guild with a channel (``channel_id`` None: none set) and a weekly slot (default Friday 09:00 UTC)."""
     async with db.sessions() as session:
-        guild = await guilds.get_or_create_guild(session, guild_id, now=now, **schedule)
+        guild = await guilds.get_or_create_guild(
+            session,
+            guild_id,
+            now=now,
+            next_due_at=next_due(schedule_day, schedule_time, timezone, now),
+            schedule_day=schedule_day,
+            schedule_time=schedule_time,
+            timezone=timezone,
+        )
         guild.channel_id = channel_id
         await session.commit()
 

@@ -14,7 +14,11 @@ from unittest.mock import MagicMock, create_autospec
 import discord
 from discord.ext import commands
 
-from bot.service import ReleaseService
+from bot.services import Services
+from bot.services.follows import FollowService
+from bot.services.guild_settings import GuildSettingsService
+from bot.services.imports import PlaylistImporter
+from bot.services.runs import RunService
 
 GUILD_ID = 111
 ADMIN_ID = 222
@@ -57,12 +61,22 @@ def make_interaction(
     return interaction
 
 
-def make_bot(service: MagicMock | None = None) -> MagicMock:
-    """A bot whose ``service`` is an autospec of :class:`ReleaseService` (async methods are AsyncMocks)."""
+def make_services() -> MagicMock:
+    """Command services whose four services are autospecs of the real classes (async methods are AsyncMocks)."""
+    services = MagicMock(spec=Services)
+    services.guild_settings = create_autospec(GuildSettingsService, instance=True)
+    services.follows = create_autospec(FollowService, instance=True)
+    services.runs = create_autospec(RunService, instance=True)
+    services.imports = create_autospec(PlaylistImporter, instance=True)
+    services.runs.refresh_running.return_value = False
+    services.runs.run_in_progress = False
+    return services
+
+
+def make_bot(services: MagicMock | None = None) -> MagicMock:
+    """A bot whose ``services`` are :func:`make_services` (or ``services``)."""
     bot = MagicMock(spec=commands.Bot)
-    bot.service = service or create_autospec(ReleaseService, instance=True)
-    bot.service.refresh_running.return_value = False
-    bot.service.run_in_progress = False
+    bot.services = services or make_services()
     return bot
 
 

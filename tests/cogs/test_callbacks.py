@@ -1,7 +1,7 @@
 """Callback tests: every command, option and error path, with mocks spec'd on real discord objects.
 
 Each test calls ``await cog.<command>.callback(cog, interaction, ...)`` with an autospec'd
-``discord.Interaction`` and an autospec'd ``ReleaseService`` (see ``tests/cogs/mocks.py``).
+``discord.Interaction`` and autospec'd command services (``bot.services``: see ``tests/cogs/mocks.py``).
 Checks (Manage Server) are run through the command's ``checks``; errors through the tree's
 error handler (``cogs.common.on_app_command_error``), as discord.py would.
 """
@@ -20,7 +20,9 @@ from discord import app_commands
 from bot.delivery.planner import Announcement, GuildFilters
 from bot.delivery.render import render_messages
 from bot.scheduling.runner import FailedArtist, RunSummary
-from bot.service import FollowedArtist, FollowOutcome, GuildStatus, HistoryRow, Preview, UserError
+from bot.services.errors import UserError
+from bot.services.follows import FollowedArtist, FollowOutcome
+from bot.services.runs import GuildStatus, HistoryRow, Preview
 from cogs.common import MissingManageGuild, on_app_command_error
 from cogs.follows import Follows, Paginator, following_pages
 from cogs.runs import REFRESH_RUNNING_TEXT, WAITING_TEXT, ProgressReporter, Runs, progress_text
@@ -134,16 +136,16 @@ async def test_error_handler_paths():
     ],
 )
 async def test_follow(follows, bot, outcome, expected):
-    bot.service.follow.return_value = outcome
+    bot.services.follows.follow.return_value = outcome
     i = make_interaction()
     await follows.follow.callback(follows, i, "Nova Lights")
     i.response.defer.assert_awaited_once_with(ephemeral=True, thinking=True)
-    bot.service.follow.assert_awaited_once_with(GUILD_ID, "Nova Lights")
+    bot.services.follows.follow.assert_awaited_once_with(GUILD_ID, "Nova Lights")
     assert expected in text(i) and f"open.spotify.com/artist/{ARTIST}" in text(i)
 
 
 async def test_follow_bad_input_is_a_private_error(follows, bot):
-    bot.service.follow.side_effect = UserError("No Spotify artist matches “zzqx”.")
+    bot.services.follows.follow.side_effect = UserError("No Spotify artist matches “zzqx”.")
     i = make_interaction()
     with pytest.raises(UserError) as info:
         await follows.follow.callback(follows, i, "zzqx")
@@ -153,28 +155,28 @@ async def test_follow_bad_input_is_a_private_error(follows, bot):
 
 
 async def test_follow_autocomplete(follows, bot):
-    bot.service.artist_choices.return_value = [("Nova Lights · synthpop", ARTIST)]
+    bot.services.follows.artist_choices.return_value = [("Nova Lights · synthpop", ARTIST)]
     choices = await follows.follow_autocomplete(make_interaction(), "nova")
     assert [(c.name, c.value) for c in choices] == [("Nova Lights · synthpop", ARTIST)]
     assert await follows.follow_autocomplete(make_interaction(manage=False), "nova") == []
 
 
 async def test_unfollow(follows, bot):
-    bot.service.unfollow.return_value = "Nova_Lights"
+    bot.services.follows.unfollow.return_value = "Nova_Lights"
     i = make_interaction()
     await follows.unfollow.callback(follows, i, ARTIST)
-    bot.service.unfollow.assert_awaited_once_with(GUILD_ID, ARTIST)
+    bot.services.follows.unfollow.assert_awaited_once_with(GUILD_ID, ARTIST)
     assert text(i) == r"Unfollowed **Nova\_Lights**." and sent(i)["ephemeral"]
-    bot.service.unfollow.side_effect = UserError("This server doesn't follow “x”.")
+    bot.services.follows.unfollow.side_effect = UserError("This server doesn't follow “x”.")
     with pytest.raises(UserError):
         await follows.unfollow.callback(follows, make_interaction(), "x")
 
 
 async def test_unfollow_autocomplete(follows, bot):
-    bot.service.followed_choices.return_value = [("Nova Lights", ARTIST)]
+    bot.services.follows.followed_choices.return_value = [("Nova Lights", ARTIST)]
     choices = await follows.unfollow_autocomplete(make_interaction(), "no")
     assert [(c.name, c.value) for c in choices] == [("Nova Lights", ARTIST)]
-    bot.service.followed_choices.assert_awaited_once_with(GUILD_ID, "no")
+    bot.services.follows.followed_choices.assert_awaited_once_with(GUILD_ID, "no")
 
 
 # --- /following -------------------------------------------------------------------------------
@@ -197,14 +199,14 @@ def followed(n: int) -> list[FollowedArtist]:
 
 
 async def test_following_empty(follows, bot):
-    bot.service.following.return_value = []
+    bot.services.follows.following.return_value = []
     i = make_interaction()
     await follows.following.callback(follows, i)
     assert "follows no artists yet" in text(i)
 
 
 async def test_following_short_list_has_no_buttons(follows, bot):
-    bot.service.following.return_value = followed(3)
+    bot.services.follows.following.return_value = followed(3)
     i = make_interaction(user_id=MEMBER_ID, manage=False)
     await follows.following.callback(follows, i)
     kwargs = sent(i)
@@ -217,7 +219,7 @@ async def test_following_short_list_has_no_buttons(follows, bot):
 
 
 async def test_following_long_list_pages_with_buttons(follows, bot):
-    bot.service.following.return_value = followed(25)
+    bot.services.follows.following.return_value = followed(25)
     i = make_interaction()
     await follows.following.callback(follows, i)
     kwargs = i.response.send_message.await_args.kwargs
@@ -268,17 +270,17 @@ def summary(**kwargs) -> RunSummary:
 
 
 async def test_refresh_replies_with_the_summary(runs, bot):
-    bot.service.refresh.return_value = summary()
+    bot.services.runs.refresh.return_value = summary()
     i = make_interaction()
     await runs.refresh.callback(runs, i)
     i.response.defer.assert_awaited_once_with(ephemeral=True, thinking=True)
-    assert bot.service.refresh.await_args.args == (GUILD_ID,)
-    assert isinstance(bot.service.refresh.await_args.kwargs["progress"], ProgressReporter)
+    assert bot.services.runs.refresh.await_args.args == (GUILD_ID,)
+    assert isinstance(bot.services.runs.refresh.await_args.kwargs["progress"], ProgressReporter)
     assert text(i) == "Checked 4/4 artists (coverage 100%) · **2 new releases** posted."
 
 
 async def test_refresh_summary_with_failures_and_cooldown(runs, bot):
-    bot.service.refresh.return_value = summary(
+    bot.services.runs.refresh.return_value = summary(
         status="partial",
         artists_checked=3,
         releases_posted=0,
@@ -292,16 +294,16 @@ async def test_refresh_summary_with_failures_and_cooldown(runs, bot):
 
 
 async def test_second_refresh_answers_at_once(runs, bot):
-    bot.service.refresh_running.return_value = True
+    bot.services.runs.refresh_running.return_value = True
     i = make_interaction()
     await runs.refresh.callback(runs, i)
     assert text(i) == REFRESH_RUNNING_TEXT and sent(i)["ephemeral"]
     i.response.defer.assert_not_awaited()
-    bot.service.refresh.assert_not_awaited()
+    bot.services.runs.refresh.assert_not_awaited()
 
 
 async def test_refresh_user_error_replaces_the_thinking_message(runs, bot):
-    bot.service.refresh.side_effect = UserError("Choose where releases go first: `/settings channel`.")
+    bot.services.runs.refresh.side_effect = UserError("Choose where releases go first: `/settings channel`.")
     i = make_interaction()
     await runs.refresh.callback(runs, i)
     assert i.edit_original_response.await_args.kwargs == {
@@ -319,7 +321,7 @@ async def test_refresh_shows_progress_then_the_summary(runs, bot):
         progress(3, 3)  # all checked: no edit, the summary follows
         return summary(artists_due=3, artists_checked=3)
 
-    bot.service.refresh.side_effect = slow_refresh
+    bot.services.runs.refresh.side_effect = slow_refresh
     i = make_interaction()
     await runs.refresh.callback(runs, i)
     edits = [c.kwargs["content"] for c in i.edit_original_response.await_args_list]
@@ -330,13 +332,13 @@ async def test_refresh_shows_progress_then_the_summary(runs, bot):
 
 async def test_refresh_waiting_for_another_run_says_so(runs, bot):
     runs.progress_interval = 0.01
-    bot.service.run_in_progress = True
+    bot.services.runs.run_in_progress = True
 
     async def waits(guild_id, progress):
         await asyncio.sleep(0.1)  # the weekly run holds the runner
         return summary()
 
-    bot.service.refresh.side_effect = waits
+    bot.services.runs.refresh.side_effect = waits
     i = make_interaction()
     await runs.refresh.callback(runs, i)
     edits = [c.kwargs["content"] for c in i.edit_original_response.await_args_list]
@@ -397,7 +399,7 @@ def guild_status(**kwargs) -> GuildStatus:
 
 
 async def test_status(runs, bot):
-    bot.service.status.return_value = guild_status(
+    bot.services.runs.status.return_value = guild_status(
         mention_role_id=999,
         filters=GuildFilters(frozenset({"remix", "live"}), frozenset({ARTIST})),
         channel_problem="the bot is not allowed to post",
@@ -424,7 +426,7 @@ async def test_status(runs, bot):
 
 
 async def test_status_defaults(runs, bot):
-    bot.service.status.return_value = guild_status(channel_id=None)
+    bot.services.runs.status.return_value = guild_status(channel_id=None)
     i = make_interaction()
     await runs.status.callback(runs, i)
     fields = {f.name: f.value for f in sent(i)["embed"].fields}
@@ -456,10 +458,10 @@ async def test_history(runs, bot):
         started_at=NOW,
         finished_at=None,
     )
-    bot.service.history.return_value = [HistoryRow(run, 2, 1), HistoryRow(refresh, 0, 0)]
+    bot.services.runs.history.return_value = [HistoryRow(run, 2, 1), HistoryRow(refresh, 0, 0)]
     i = make_interaction(user_id=MEMBER_ID, manage=False)
     await runs.history.callback(runs, i)
-    bot.service.history.assert_awaited_once_with(GUILD_ID, limit=10)
+    bot.services.runs.history.assert_awaited_once_with(GUILD_ID, limit=10)
     embed = sent(i)["embed"]
     lines = embed.description.splitlines()
     assert embed.title == "Last 2 runs" and sent(i)["ephemeral"]
@@ -468,7 +470,7 @@ async def test_history(runs, bot):
 
 
 async def test_history_empty(runs, bot):
-    bot.service.history.return_value = []
+    bot.services.runs.history.return_value = []
     i = make_interaction()
     await runs.history.callback(runs, i)
     assert text(i).startswith("No run yet.")
@@ -505,7 +507,7 @@ def preview_of(n: int, **kwargs) -> Preview:
 
 
 async def test_preview_shows_the_next_post_privately(runs, bot):
-    bot.service.preview.return_value = preview_of(12, mention="<@&999>", skipped={"remix": 2, "muted": 1})
+    bot.services.runs.preview.return_value = preview_of(12, mention="<@&999>", skipped={"remix": 2, "muted": 1})
     i = make_interaction(user_id=MEMBER_ID, manage=False)
     await runs.preview.callback(runs, i)
     kwargs = i.response.send_message.await_args.kwargs
@@ -519,7 +521,7 @@ async def test_preview_shows_the_next_post_privately(runs, bot):
 
 
 async def test_preview_empty(runs, bot):
-    bot.service.preview.return_value = preview_of(0, skipped={"type": 1})
+    bot.services.runs.preview.return_value = preview_of(0, skipped={"type": 1})
     i = make_interaction()
     await runs.preview.callback(runs, i)
     kwargs = i.response.send_message.await_args.kwargs
@@ -528,7 +530,7 @@ async def test_preview_empty(runs, bot):
 
 
 async def test_preview_without_channel(runs, bot):
-    bot.service.preview.return_value = preview_of(1, channel_id=None)
+    bot.services.runs.preview.return_value = preview_of(1, channel_id=None)
     i = make_interaction()
     await runs.preview.callback(runs, i)
     assert "none set yet" in i.response.send_message.await_args.kwargs["content"]
@@ -554,7 +556,7 @@ async def test_settings_channel(settings, bot):
     channel = MagicMock(spec=discord.TextChannel)
     channel.id = CHANNEL_ID
     await settings.channel.callback(settings, i, channel)
-    bot.service.set_channel.assert_awaited_once_with(GUILD_ID, CHANNEL_ID)
+    bot.services.guild_settings.set_channel.assert_awaited_once_with(GUILD_ID, CHANNEL_ID)
     assert text(i) == f"New releases will be posted in <#{CHANNEL_ID}>."
 
 
@@ -572,18 +574,18 @@ async def test_settings_channel_refused(settings, bot, perms, visible, expected)
     channel.id = CHANNEL_ID
     with pytest.raises(UserError, match=expected):
         await settings.channel.callback(settings, i, channel)
-    bot.service.set_channel.assert_not_awaited()
+    bot.services.guild_settings.set_channel.assert_not_awaited()
 
 
 async def test_settings_schedule(settings, bot):
-    bot.service.set_schedule.return_value = NOW
+    bot.services.guild_settings.set_schedule.return_value = NOW
     i = make_interaction()
     await settings.schedule.callback(
         settings, i, app_commands.Choice(name="Friday", value="friday"), " 18:30 ", "Europe/Berlin"
     )
-    bot.service.set_schedule.assert_awaited_once_with(GUILD_ID, "friday", " 18:30 ", "Europe/Berlin")
+    bot.services.guild_settings.set_schedule.assert_awaited_once_with(GUILD_ID, "friday", " 18:30 ", "Europe/Berlin")
     assert text(i).startswith("New releases will be posted every Friday at 18:30 (Europe/Berlin).")
-    bot.service.set_schedule.side_effect = UserError("Unknown time zone 'Mars/Base'.")
+    bot.services.guild_settings.set_schedule.side_effect = UserError("Unknown time zone 'Mars/Base'.")
     with pytest.raises(UserError):
         await settings.schedule.callback(
             settings, make_interaction(), app_commands.Choice(name="Monday", value="monday"), "10:00", "Mars/Base"
@@ -591,15 +593,22 @@ async def test_settings_schedule(settings, bot):
 
 
 async def test_settings_types(settings, bot):
-    bot.service.album_groups.return_value = ("album", "single", "compilation")
+    bot.services.guild_settings.album_groups.return_value = ("album", "single", "compilation")
     i = make_interaction()
     await settings.types.callback(settings, i)
     assert text(i) == "Posting: Albums, Singles, Compilations. Nothing was changed."
-    bot.service.set_album_groups.return_value = ("album", "appears_on")
+    bot.services.guild_settings.switch_album_groups.return_value = ("album", "appears_on")
     i = make_interaction()
     await settings.types.callback(settings, i, single=False, compilation=False, appears_on=True)
-    assert bot.service.set_album_groups.await_args.args == (GUILD_ID, {"album", "appears_on"})
+    # The service turns the groups on and off atomically (tests/bot/services/test_guild_settings.py).
+    assert bot.services.guild_settings.switch_album_groups.await_args.args == (
+        GUILD_ID,
+        {"album": None, "single": False, "compilation": False, "appears_on": True},
+    )
     assert text(i) == "Posting: Albums, Appears on."
+    bot.services.guild_settings.switch_album_groups.side_effect = UserError(
+        "That would post nothing: keep at least one release type. Nothing was changed."
+    )
     with pytest.raises(UserError, match="at least one"):
         await settings.types.callback(settings, make_interaction(), album=False, single=False, compilation=False)
 
@@ -608,19 +617,21 @@ async def test_settings_types(settings, bot):
 
 
 async def test_settings_filters_show(settings, bot):
-    bot.service.filters.return_value = GuildFilters()
+    bot.services.guild_settings.filters.return_value = GuildFilters()
     i = make_interaction()
     await settings.filters.callback(settings, i)
     assert text(i) == "No title filter: every version is posted. Nothing was changed."
-    bot.service.set_filters.assert_not_awaited()
+    bot.services.guild_settings.set_filters.assert_not_awaited()
 
 
 async def test_settings_filters_set(settings, bot):
-    bot.service.set_filters.return_value = GuildFilters(frozenset({"remix", "sped_up"}), frozenset({ARTIST}))
-    bot.service.artist_names.return_value = {ARTIST: "Nova_Lights"}
+    bot.services.guild_settings.set_filters.return_value = GuildFilters(
+        frozenset({"remix", "sped_up"}), frozenset({ARTIST})
+    )
+    bot.services.follows.artist_names.return_value = {ARTIST: "Nova_Lights"}
     i = make_interaction()
     await settings.filters.callback(settings, i, remixes=True, live=False, sped_up=True, mute_appearances=ARTIST)
-    bot.service.set_filters.assert_awaited_once_with(
+    bot.services.guild_settings.set_filters.assert_awaited_once_with(
         GUILD_ID, skip={"remix": True, "live": False, "sped_up": True, "instrumental": None}, mute=ARTIST, unmute=None
     )
     assert text(i).startswith(r"Skipping remixes, sped-up / slowed versions. Appearances muted: Nova\_Lights.")
@@ -628,21 +639,21 @@ async def test_settings_filters_set(settings, bot):
 
 
 async def test_settings_filters_unmute_and_errors(settings, bot):
-    bot.service.set_filters.return_value = GuildFilters()
+    bot.services.guild_settings.set_filters.return_value = GuildFilters()
     i = make_interaction()
     await settings.filters.callback(settings, i, unmute_appearances=ARTIST)
-    assert bot.service.set_filters.await_args.kwargs["unmute"] == ARTIST
-    bot.service.set_filters.side_effect = UserError("This server doesn't follow “x”.")
+    assert bot.services.guild_settings.set_filters.await_args.kwargs["unmute"] == ARTIST
+    bot.services.guild_settings.set_filters.side_effect = UserError("This server doesn't follow “x”.")
     with pytest.raises(UserError):
         await settings.filters.callback(settings, make_interaction(), mute_appearances="x")
 
 
 async def test_settings_filters_autocomplete(settings, bot):
-    bot.service.followed_choices.return_value = [("Nova Lights", ARTIST)]
+    bot.services.follows.followed_choices.return_value = [("Nova Lights", ARTIST)]
     choices = await settings.mute_autocomplete(make_interaction(), "no")
     assert [(c.name, c.value) for c in choices] == [("Nova Lights", ARTIST)]
-    bot.service.filters.return_value = GuildFilters(mute_appearances=frozenset({ARTIST, "B" * 22}))
-    bot.service.artist_names.return_value = {ARTIST: "Nova Lights", "B" * 22: "Bright Harbour"}
+    bot.services.guild_settings.filters.return_value = GuildFilters(mute_appearances=frozenset({ARTIST, "B" * 22}))
+    bot.services.follows.artist_names.return_value = {ARTIST: "Nova Lights", "B" * 22: "Bright Harbour"}
     choices = await settings.unmute_autocomplete(make_interaction(), "")
     assert [c.name for c in choices] == ["Bright Harbour", "Nova Lights"]
     choices = await settings.unmute_autocomplete(make_interaction(), "nov")
@@ -664,7 +675,7 @@ def role(role_id: int = 999, *, default: bool = False, mentionable: bool = True)
 async def test_settings_mention_set(settings, bot):
     i = make_interaction()
     await settings.mention.callback(settings, i, role=role())
-    bot.service.set_mention_role.assert_awaited_once_with(GUILD_ID, 999)
+    bot.services.guild_settings.set_mention_role.assert_awaited_once_with(GUILD_ID, 999)
     assert text(i) == "Posts will mention <@&999> (and only that role)."
     assert sent(i)["allowed_mentions"].roles is False  # the confirmation itself pings nobody
 
@@ -679,18 +690,18 @@ async def test_settings_mention_unmentionable_role_warns(settings, bot):
 
 
 async def test_settings_mention_show_and_clear(settings, bot):
-    bot.service.mention_role.return_value = 999
+    bot.services.guild_settings.mention_role.return_value = 999
     i = make_interaction()
     await settings.mention.callback(settings, i)
     assert text(i).startswith("Posts mention <@&999>.") and "Nothing was changed" in text(i)
-    bot.service.set_mention_role.assert_not_awaited()
-    bot.service.mention_role.return_value = None
+    bot.services.guild_settings.set_mention_role.assert_not_awaited()
+    bot.services.guild_settings.mention_role.return_value = None
     i = make_interaction()
     await settings.mention.callback(settings, i)
     assert text(i).startswith("Posts mention nobody.")
     i = make_interaction()
     await settings.mention.callback(settings, i, clear=True)
-    bot.service.set_mention_role.assert_awaited_once_with(GUILD_ID, None)
+    bot.services.guild_settings.set_mention_role.assert_awaited_once_with(GUILD_ID, None)
     assert text(i) == "Posts will mention nobody."
 
 
@@ -704,4 +715,4 @@ async def test_settings_mention_show_and_clear(settings, bot):
 async def test_settings_mention_refused(settings, bot, kwargs, expected):
     with pytest.raises(UserError, match=expected):
         await settings.mention.callback(settings, make_interaction(), **kwargs)
-    bot.service.set_mention_role.assert_not_awaited()
+    bot.services.guild_settings.set_mention_role.assert_not_awaited()

@@ -12,7 +12,7 @@ import pytest
 from discord.ext import commands
 
 from bot.delivery.components import HIDE_TEMPLATE, UNFOLLOW_SELECT_TEMPLATE, UNFOLLOW_TEMPLATE
-from bot.service import ReleaseService, UserError
+from bot.services.errors import UserError
 from bot.services.imports import ImportPreview, ImportResult, PlaylistImporter
 from bot.spotify.models import ArtistRef
 from cogs import post_buttons
@@ -27,6 +27,7 @@ from cogs.post_buttons import (
     UnfollowButton,
     UnfollowSelect,
 )
+from tests.cogs.mocks import make_services
 
 GUILD_ID, ADMIN_ID, MEMBER_ID = 111, 222, 333
 ARTIST = "4" * 22
@@ -47,7 +48,7 @@ def make_interaction(*, user_id: int = ADMIN_ID, manage: bool = True, data: dict
     interaction.response = response
     interaction.followup = create_autospec(discord.Webhook, instance=True)
     interaction.client = MagicMock(spec=commands.Bot)
-    interaction.client.service = create_autospec(ReleaseService, instance=True)
+    interaction.client.services = make_services()
     return interaction
 
 
@@ -216,7 +217,7 @@ async def test_unfollow_button(actions):
     unfollow, _ = actions
     interaction = make_interaction()
     await UnfollowButton(ARTIST).callback(interaction)
-    unfollow.assert_awaited_once_with(interaction.client.service, GUILD_ID, ARTIST)
+    unfollow.assert_awaited_once_with(interaction.client.services.follows, GUILD_ID, ARTIST)
     interaction.response.defer.assert_awaited_once_with(ephemeral=True, thinking=True)
     assert interaction.followup.send.await_args.args[0] == "Unfollowed **Nova**."
     assert interaction.followup.send.await_args.kwargs["ephemeral"] is True
@@ -238,7 +239,7 @@ async def test_hide_button(actions):
     _, hide = actions
     interaction = make_interaction()
     await HideButton("single").callback(interaction)
-    hide.assert_awaited_once_with(interaction.client.service, GUILD_ID, "single")
+    hide.assert_awaited_once_with(interaction.client.services.guild_settings, GUILD_ID, "single")
     assert interaction.followup.send.await_args.args[0] == "Singles won't be posted here any more."
 
 
@@ -246,7 +247,7 @@ async def test_select_unfollows_the_chosen_artist(actions):
     unfollow, _ = actions
     interaction = make_interaction(data={"custom_id": "rb:unfollow-select", "values": [ARTIST]})
     await UnfollowSelect().callback(interaction)
-    unfollow.assert_awaited_once_with(interaction.client.service, GUILD_ID, ARTIST)
+    unfollow.assert_awaited_once_with(interaction.client.services.follows, GUILD_ID, ARTIST)
     empty = make_interaction(data={"custom_id": "rb:unfollow-select", "values": []})
     await UnfollowSelect().callback(empty)
     assert "Choose an artist" in empty.response.send_message.await_args.args[0]

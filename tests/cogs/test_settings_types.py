@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import pytest_asyncio
 
-from bot.service import UserError
+from bot.services.errors import UserError
 from storage.models import Guild
 from tests import backend
 
@@ -61,11 +61,11 @@ async def test_member_without_manage_server_is_refused(stack):
 
 
 async def test_service_rules(stack):
-    service = stack.bot.service
+    service = stack.bot.services.guild_settings
     with pytest.raises(UserError, match="at least one"):
         await service.set_album_groups(stack.guild_id, [])
     with pytest.raises(UserError, match="Unknown release type 'ep'"):
         await service.set_album_groups(stack.guild_id, ["album", "ep"])
     assert await service.set_album_groups(stack.guild_id, [" Single", "album", "single"]) == ("album", "single")
     assert await service.album_groups(stack.guild_id) == ("album", "single")
-    assert (await service.status(stack.guild_id)).album_groups_text == "Albums, Singles"
+    assert (await stack.bot.services.runs.status(stack.guild_id)).album_groups_text == "Albums, Singles"

@@ -1,7 +1,7 @@
 """docker-compose.yml (PostgreSQL + migrate + two bot processes) checked against the config schema.
 
 No Docker is needed: the file is parsed, each bot container's config file is loaded with
-``bot.settings.load_config`` under the environment the container would get, and the wiring a
+``bot.settings.load_settings`` under the environment the container would get, and the wiring a
 working deployment needs is asserted (shards covering every shard once, one database, the
 migration before the bots, PostgreSQL healthy before the migration).
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from bot.settings import load_config
+from bot.settings import load_settings
 
 REPO = Path(__file__).resolve().parents[2]
 SECRETS = {
@@ -67,8 +67,9 @@ def test_every_bot_process_config_loads_and_the_shards_cover_each_shard_once():
     urls = set()
     for name, service in bots.items():
         path, env = _config_of(service)
-        settings = load_config(path, env)  # raises ConfigError naming the key on any bad value
-        assert settings.discord.token == "token" and settings.spotify.client_secret == "secret"
+        settings = load_settings(path, env)  # raises ConfigError naming the key on any bad or unknown key
+        assert settings.discord.token.get_secret_value() == "token"
+        assert settings.spotify.client_secret.get_secret_value() == "secret"
         assert settings.database_url.startswith("postgresql+asyncpg://") and "@postgres:5432/" in settings.database_url
         urls.add(settings.database_url)
         assert settings.discord.shard_count, f"{name}: no shard_count"
@@ -85,9 +86,9 @@ def test_the_migration_runs_once_before_the_bots_on_a_healthy_postgresql():
     migrate = services["migrate"]
     assert migrate["command"][0] == "migrate"
     path, env = _config_of(migrate)
-    settings = load_config(path, env, require_secrets=False)
+    settings = load_settings(path, env, require_secrets=False)
     bot_path, bot_env = _config_of(services["bot-0"])
-    assert settings.database_url == load_config(bot_path, bot_env).database_url
+    assert settings.database_url == load_settings(bot_path, bot_env).database_url
     assert migrate["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert "healthcheck" in services["postgres"]
     postgres_env = services["postgres"]["environment"]

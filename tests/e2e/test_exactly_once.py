@@ -249,7 +249,7 @@ async def test_sigkill_either_of_two_processes_posts_every_release_exactly_once(
     from sqlalchemy import select, update
 
     from bot.cli.check import run_check
-    from bot.settings import load_config
+    from bot.settings import load_settings
     from fakes.discord_fake import shard_of
     from storage.db import open_database
     from storage.models import Guild
@@ -296,7 +296,7 @@ async def test_sigkill_either_of_two_processes_posts_every_release_exactly_once(
             admins = {g: fake.add_member(g, name="admin", manage_guild=True) for g in guilds}
             followers = {a: {g for i, g in enumerate(guilds) if a in follows[i]} for a in artists}
             out, err = io.StringIO(), io.StringIO()
-            assert await run_check(load_config(configs[0], {}), [], out=out, err=err) == 0, err.getvalue()
+            assert await run_check(load_settings(configs[0], {}), [], out=out, err=err) == 0, err.getvalue()
 
             procs = [Proc(configs[s], tmp_path, f"shard-{s}") for s in (0, 1)]
 

@@ -28,7 +28,7 @@ async def stack(tmp_path_factory):
 
 
 async def follows_of(stack) -> list[str]:
-    return [f.name for f in await stack.bot.service.following(stack.guild_id)]
+    return [f.name for f in await stack.bot.services.follows.following(stack.guild_id)]
 
 
 async def test_short_429_and_503_are_survived(stack):
@@ -91,10 +91,10 @@ async def test_bad_follow_input_is_refused_and_changes_nothing(stack, artist, ex
     ],
 )
 async def test_bad_schedule_is_refused_and_changes_nothing(stack, options, expected):
-    before = await stack.bot.service.status(stack.guild_id)
+    before = await stack.bot.services.runs.status(stack.guild_id)
     reply = await stack.command("settings", options, subcommand="schedule")
     assert expected in reply.content and reply.ephemeral
-    after = await stack.bot.service.status(stack.guild_id)
+    after = await stack.bot.services.runs.status(stack.guild_id)
     assert (after.schedule_day, after.schedule_time, after.timezone, after.next_due_at) == (
         before.schedule_day,
         before.schedule_time,
@@ -108,7 +108,7 @@ async def test_good_schedule_is_applied_in_its_time_zone(stack):
         "settings", {"day": "monday", "time": "09:30", "timezone": "Europe/Berlin"}, subcommand="schedule"
     )
     assert "Monday" in reply.content
-    st = await stack.bot.service.status(stack.guild_id)
+    st = await stack.bot.services.runs.status(stack.guild_id)
     local = st.next_due_at.astimezone(__import__("zoneinfo").ZoneInfo("Europe/Berlin"))
     assert (local.weekday(), local.hour, local.minute) == (0, 9, 30)
     assert st.next_due_at > stack.clock()
@@ -117,7 +117,7 @@ async def test_good_schedule_is_applied_in_its_time_zone(stack):
 async def test_channel_the_bot_cannot_post_in_is_refused(stack):
     reply = await stack.command("settings", {"channel": stack.closed_channel}, subcommand="channel")
     assert "can't" in reply.content and reply.ephemeral
-    st = await stack.bot.service.status(stack.guild_id)
+    st = await stack.bot.services.runs.status(stack.guild_id)
     assert st.channel_id == stack.channel_id
 
 

@@ -28,7 +28,7 @@ import pytest
 from sqlalchemy import select, update
 
 from bot.cli.check import run_check
-from bot.settings import load_config
+from bot.settings import load_settings
 from fakes.discord_fake import DiscordFake, shard_of
 from fakes.spotify_emulator import SpotifyEmulator
 from storage.db import open_database
@@ -107,7 +107,7 @@ async def test_three_processes_run_four_weeks_for_300_guilds_once_each(tmp_path)
 
             # Silent baselines: one `release-bot check` pass, in this process, before the bots start.
             out, err = io.StringIO(), io.StringIO()
-            assert await run_check(load_config(configs[0], {}), [], out=out, err=err) == 0, err.getvalue()
+            assert await run_check(load_settings(configs[0], {}), [], out=out, err=err) == 0, err.getvalue()
             assert out.getvalue() == "", out.getvalue()
             baseline_requests = len([r for r in emu.request_log if r.path.startswith("/v1/")])
             t_seeded = time.monotonic()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 
 import discord
 import pytest
@@ -51,9 +50,8 @@ async def test_two_shard_processes_answer_their_own_guilds_and_sync_once(tmp_pat
         base = stack.settings()
         seen: dict[int, list[int | None]] = {0: [], 1: []}
         for shard in (0, 1):
-            settings = dataclasses.replace(
-                base, discord=dataclasses.replace(base.discord, shard_count=2, shard_ids=(shard,))
-            )
+            discord_settings = base.discord.model_copy(update={"shard_count": 2, "shard_ids": (shard,)})
+            settings = base.model_copy(update={"discord": discord_settings})
             bot = ReleaseBot(settings, clock=stack.clock)
             bot.add_listener(recorder(seen[shard]), "on_interaction")
             bots.append(bot)

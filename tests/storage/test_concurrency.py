@@ -40,8 +40,12 @@ async def race(db, first_work, second_work):
 async def test_two_sessions_creating_the_same_guild_both_succeed(db, clock):
     first, second = await race(
         db,
-        lambda s: guilds.get_or_create_guild(s, 10**18, now=clock(), schedule_day=4, schedule_time="12:00"),
-        lambda s: guilds.get_or_create_guild(s, 10**18, now=clock(), schedule_day=0, schedule_time="08:00"),
+        lambda s: guilds.get_or_create_guild(
+            s, 10**18, now=clock(), next_due_at=clock(), schedule_day=4, schedule_time="12:00"
+        ),
+        lambda s: guilds.get_or_create_guild(
+            s, 10**18, now=clock(), next_due_at=clock(), schedule_day=0, schedule_time="08:00"
+        ),
     )
     assert first.id == second.id == 10**18
     assert (second.schedule_day, second.schedule_time) == (4, "12:00")  # the winner's row, not an error
@@ -60,7 +64,7 @@ async def test_two_sessions_creating_the_same_artist_both_succeed(db):
 
 async def test_two_sessions_following_the_same_artist_both_succeed_and_keep_the_first_time(db, clock):
     async with db.sessions() as s:
-        await guilds.get_or_create_guild(s, 7, now=clock())
+        await guilds.get_or_create_guild(s, 7, now=clock(), next_due_at=clock())
         await catalog.get_or_create_artist(s, "A" * 22, "Nova")
         await s.commit()
     later = clock() + dt.timedelta(hours=1)
@@ -76,7 +80,7 @@ async def test_two_sessions_following_the_same_artist_both_succeed_and_keep_the_
 
 async def test_follow_of_an_unknown_artist_is_still_refused(db, clock):
     async with db.sessions() as s:
-        await guilds.get_or_create_guild(s, 7, now=clock())
+        await guilds.get_or_create_guild(s, 7, now=clock(), next_due_at=clock())
         with pytest.raises(IntegrityError):
             await guilds.follow_artist(s, 7, "missing", now=clock())
 

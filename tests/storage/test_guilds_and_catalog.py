@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
+from sqlalchemy import select, update
+
 from bot.spotify.models import Album, ArtistRef
 from storage import catalog, guilds, spotify_state
-from storage.models import Release
+from storage.models import Artist, Guild, Release
 
 UTC = dt.UTC
 
@@ -23,19 +26,23 @@ def album(rid: str = "r1", name: str = "Song") -> Album:
     )
 
 
-async def test_get_or_create_guild_computes_next_due(db, clock):
+async def test_get_or_create_guild_stores_the_given_schedule_once(db, clock):
+    due = dt.datetime(2026, 11, 27, 12, tzinfo=UTC)
     async with db.sessions() as s:
-        guild = await guilds.get_or_create_guild(s, 1, now=clock(), schedule_day=4, schedule_time="12:00")
-        assert guild.next_due_at == dt.datetime(2026, 11, 27, 12, tzinfo=UTC)  # strictly after Friday 12:00
-        same = await guilds.get_or_create_guild(s, 1, now=clock(), schedule_day=0)
-        assert same is guild and same.schedule_day == 4
+        guild = await guilds.get_or_create_guild(
+            s, 1, now=clock(), next_due_at=due, schedule_day=4, schedule_time="12:00", timezone="Europe/Berlin"
+        )
+        assert (guild.next_due_at, guild.schedule_day, guild.schedule_time) == (due, 4, "12:00")
+        assert guild.timezone == "Europe/Berlin" and guild.created_at == clock()
+        same = await guilds.get_or_create_guild(s, 1, now=clock(), next_due_at=clock(), schedule_day=0)
+        assert same is guild and same.schedule_day == 4 and same.next_due_at == due
         await s.commit()
 
 
 async def test_followed_artist_ids_union_and_follow_is_idempotent(db, clock):
     async with db.sessions() as s:
         for g in (1, 2, 3):
-            await guilds.get_or_create_guild(s, g, now=clock())
+            await guilds.get_or_create_guild(s, g, now=clock(), next_due_at=clock())
         for a in ("B", "A", "C"):
             await catalog.get_or_create_artist(s, a, a)
         await guilds.follow_artist(s, 1, "A", now=clock())
@@ -101,3 +108,66 @@ async def test_linked_artist_ids_are_the_artists_with_a_link(db, clock):
         await s.commit()
         assert await catalog.linked_artist_ids(s, ["A", "B", "C", "Z", "A"]) == {"A", "C"}
         assert await catalog.linked_artist_ids(s, []) == set()
+
+
+async def test_settings_writes_need_the_guild_row(db, clock):
+    async with db.transaction() as s:
+        for write in (
+            guilds.lock_guild(s, 1),
+            guilds.set_channel(s, 1, 5),
+            guilds.set_schedule(s, 1, day=0, time="08:00", timezone="UTC", next_due_at=clock()),
+            guilds.set_album_groups(s, 1, ["album"]),
+            guilds.set_filters(s, 1, {}),
+            guilds.set_mention_role(s, 1, None),
+        ):
+            with pytest.raises(LookupError, match="guild 1 has no row"):
+                await write
+        with pytest.raises(LookupError):
+            await guilds.follow_artists(
+                s, 1, [catalog.ArtistProfile("A", "A")], now=clock(), limit=5, refresh_profiles=False
+            )
+
+
+async def test_follow_artists_reports_followed_already_and_over_the_limit_in_order(db, clock):
+    profiles = [catalog.ArtistProfile(a, f"Name {a}") for a in ("C", "A", "B", "D")]
+    async with db.transaction() as s:
+        await guilds.get_or_create_guild(s, 1, now=clock(), next_due_at=clock())
+        await guilds.get_or_create_guild(s, 2, now=clock(), next_due_at=clock())
+        first = await guilds.follow_artists(s, 1, profiles[:1], now=clock(), limit=3, refresh_profiles=False)
+        assert first == guilds.FollowResult(("C",), (), (), 1)
+        result = await guilds.follow_artists(s, 1, profiles, now=clock(), limit=3, refresh_profiles=False)
+        assert result == guilds.FollowResult(("A", "B"), ("C",), ("D",), 3)
+        assert await guilds.follow_count(s, 1) == 3 and await guilds.follow_count(s, 2) == 0
+        assert await catalog.artist_names(s, ["A", "B", "C", "D"]) == {a: f"Name {a}" for a in "ABC"}
+        assert await guilds.find_followed(s, 1, artist_id="A", name="") == ("A", "Name A")
+        assert await guilds.find_followed(s, 1, artist_id=None, name="name b") == ("B", "Name B")
+        assert await guilds.find_followed(s, 2, artist_id="A", name="") is None
+        assert await guilds.followed_choices(s, 1, "name", 2) == [("Name A", "A"), ("Name B", "B")]
+        assert await guilds.unfollow(s, 1, "A") is True
+        assert await guilds.unfollow(s, 1, "A") is False
+        assert await guilds.followed_artist_ids(s, [1]) == ["B", "C"]
+
+
+async def test_save_artists_adds_unknown_ones_and_refreshes_profiles_only_when_asked(db):
+    async with db.transaction() as s:
+        await catalog.save_artists(s, [catalog.ArtistProfile("A", "Old", "http://img/1")], refresh_profiles=False)
+        await catalog.save_artists(s, [catalog.ArtistProfile("A", "Ignored")], refresh_profiles=False)
+        assert await catalog.artist_names(s, ["A"]) == {"A": "Old"}
+        await catalog.save_artists(s, [catalog.ArtistProfile("A", "New")], refresh_profiles=True)
+        assert await catalog.artist_names(s, ["A"]) == {"A": "New"}
+        await catalog.save_artists(s, [catalog.ArtistProfile("A", "New", "http://img/2")], refresh_profiles=True)
+        images = await s.scalars(select(Artist.image_url))
+        assert images.all() == ["http://img/2"]
+        assert await catalog.search_artist_names(s, "EW", 5) == [("A", "New")]
+        assert await catalog.search_artist_names(s, "%", 5) == []
+
+
+async def test_the_channel_notice_mark_is_taken_once(db, clock):
+    async with db.transaction() as s:
+        await guilds.get_or_create_guild(s, 1, now=clock(), next_due_at=clock())
+        await guilds.set_channel(s, 1, 55)
+        assert await guilds.take_channel_notice(s, 1) is None
+        await s.execute(update(Guild).where(Guild.id == 1).values(channel_problem="Missing Permissions"))
+        assert await guilds.take_channel_notice(s, 1) == (55, "Missing Permissions")
+        assert await guilds.take_channel_notice(s, 1) is None
+        assert await guilds.take_channel_notice(s, 2) is None  # a guild the bot has not seen

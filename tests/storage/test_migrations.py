@@ -145,7 +145,7 @@ async def test_a_database_handed_out_again_is_as_fresh_as_a_new_one(tmp_path, cl
     url = backend.database_url(tmp_path, "first")
     db = await open_database(url)
     async with db.sessions() as s:
-        await guilds.get_or_create_guild(s, 1, now=clock())
+        await guilds.get_or_create_guild(s, 1, now=clock(), next_due_at=clock())
         s.add_all([Run(trigger="check", started_at=clock()), BotState(key="k", value="v")])
         await s.commit()
     await db.close()

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from bot.cli.check import run_check
-from bot.settings import DiscordSettings, Settings, SpotifySettings
+from bot.settings import DatabaseSettings, DiscordSettings, Settings, SpotifySettings
 from fakes.spotify_emulator import SpotifyEmulator
 from tests import backend
 
@@ -30,7 +30,7 @@ def settings_for(emu: SpotifyEmulator, tmp_path) -> Settings:
             api_base_url=emu.api_base_url,
             accounts_base_url=emu.accounts_base_url,
         ),
-        database_url=backend.database_url(tmp_path, "bot"),
+        database=DatabaseSettings(url=backend.database_url(tmp_path, "bot")),
     )
 
 

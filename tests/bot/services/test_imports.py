@@ -4,49 +4,33 @@ within the day's budget, and the errors — against the Spotify emulator and a r
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 import pytest
 from sqlalchemy import select
 
-from bot.service import ReleaseService, UserError
+from bot.services.errors import UserError
 from bot.services.imports import PlaylistImporter, preview_text, result_text
-from bot.settings import ScheduleSettings
-from bot.spotify.client import SpotifyClient
-from bot.tracking import Tracker
 from fakes.spotify_emulator import SpotifyEmulator
 from storage import catalog, guilds
 from storage.models import Artist, ArtistRelease, Follow
+from tests.bot.services.helpers import World, services_world
 
 pytestmark = pytest.mark.timeout(60)
 GUILD = 42
 
 
-@contextlib.asynccontextmanager
-async def world(db, clock, *, requests_per_day: int = 0, max_follows: int = 500):
-    async with SpotifyEmulator() as emu:
-        client = SpotifyClient(
-            client_id=emu.client_id,
-            client_secret=emu.client_secret,
-            api_base_url=emu.api_base_url,
-            accounts_base_url=emu.accounts_base_url,
-            clock=clock,
-            max_retries=0,
-        )
-        tracker = Tracker(db, client, clock=clock, requests_per_day=requests_per_day)
-        service = ReleaseService(
-            db,
-            client,
-            tracker,
-            None,
-            clock=clock,
-            default_schedule=ScheduleSettings(day=4, time="12:00", timezone="UTC"),
-            max_follows_per_guild=max_follows,
-        )
-        try:
-            yield emu, service
-        finally:
-            await client.close()
+def make_importer(world: World, **kwargs) -> PlaylistImporter:
+    """A :class:`PlaylistImporter` wired like the bot's (``world.services.imports``), with other limits."""
+    return PlaylistImporter(
+        world.db,
+        world.spotify,
+        world.tracker,
+        world.services.guild_settings,
+        world.services.follows,
+        world.coordinator,
+        clock=world.clock,
+        **kwargs,
+    )
 
 
 def artists_with_singles(emu: SpotifyEmulator, n: int, prefix: str = "Artist") -> list[tuple[str, str]]:
@@ -63,7 +47,8 @@ async def follows(db) -> set[str]:
 
 
 async def test_distinct_track_artists_in_order_minus_followed(db, clock):
-    async with world(db, clock) as (emu, service):
+    async with services_world(db, clock) as w:
+        emu = w.emu
         a, b, c = (emu.add_artist(n) for n in ("Alpha", "Bravo", "Charlie"))
         one = emu.add_album([a, b], "Duet", album_type="single")
         two = emu.add_album([c], "Solo")
@@ -71,12 +56,12 @@ async def test_distinct_track_artists_in_order_minus_followed(db, clock):
         playlist = emu.add_playlist(
             "Mix", [one, {"local": "x.mp3", "artist": "Local Hero"}, two, None, {"episode": "Talk"}, three, one]
         )
-        await service.ensure_guild(GUILD)
+        await w.services.guild_settings.ensure_guild(GUILD)
         async with db.sessions() as s:
             await catalog.get_or_create_artist(s, c, "Charlie")
             await guilds.follow_artist(s, GUILD, c, now=clock())
             await s.commit()
-        importer = PlaylistImporter(service)
+        importer = make_importer(w)
         preview = await importer.preview(GUILD, f"spotify:playlist:{playlist}")
         assert [x.name for x in preview.to_follow] == ["Alpha", "Bravo"]
         assert (preview.distinct_artists, preview.already_followed, preview.new_artists) == (3, 1, 2)
@@ -88,39 +73,42 @@ async def test_distinct_track_artists_in_order_minus_followed(db, clock):
 
 
 async def test_cap_per_import_and_server_limit(db, clock):
-    async with world(db, clock, max_follows=30) as (emu, service):
+    async with services_world(db, clock, max_follows=30) as w:
+        emu = w.emu
         pairs = artists_with_singles(emu, 40)
         playlist = emu.add_playlist("Big", [album for _, album in pairs])
-        preview = await PlaylistImporter(service, cap=10).preview(GUILD, playlist)
+        preview = await make_importer(w, cap=10).preview(GUILD, playlist)
         assert len(preview.to_follow) == 10 and preview.cap_reason == "import" and preview.left_out == 30
         assert "at most 10 artists per import; 30 more are not included" in preview_text(preview)
-        preview = await PlaylistImporter(service, cap=50).preview(GUILD, playlist)
+        preview = await make_importer(w, cap=50).preview(GUILD, playlist)
         assert len(preview.to_follow) == 30 and preview.cap_reason == "limit"
         assert "this server can follow only 30 more artists" in preview_text(preview)
-        result = await PlaylistImporter(service).confirm(preview)
+        result = await make_importer(w).confirm(preview)
         assert len(result.followed) == 30 and result.baselined == 30 and not result.pending_baseline
         with pytest.raises(UserError, match="the most allowed"):
-            await PlaylistImporter(service).preview(GUILD, playlist)
+            await make_importer(w).preview(GUILD, playlist)
 
 
 async def test_reading_is_paged_and_bounded(db, clock):
-    async with world(db, clock) as (emu, service):
+    async with services_world(db, clock) as w:
+        emu = w.emu
         pairs = artists_with_singles(emu, 130)
         playlist = emu.add_playlist("Long", [album for _, album in pairs])
-        preview = await PlaylistImporter(service, max_entries=1000).preview(GUILD, playlist)
+        preview = await make_importer(w, max_entries=1000).preview(GUILD, playlist)
         assert preview.entries_read == 130 and preview.distinct_artists == 130
         assert preview.requests == 2  # the playlist (100 entries embedded) + one page of /items (≤ 50)
         assert [r.query.get("limit") for r in emu.requests_to("/items")] == ["50"]
-        preview = await PlaylistImporter(service, max_entries=120).preview(GUILD, playlist)
+        preview = await make_importer(w, max_entries=120).preview(GUILD, playlist)
         assert preview.truncated and preview.entries_read == 120 and preview.entries_total == 130
         assert "Only the first 120 of 130 tracks were read." in preview_text(preview)
 
 
 async def test_confirm_follows_with_silent_baseline(db, clock):
-    async with world(db, clock) as (emu, service):
+    async with services_world(db, clock) as w:
+        emu = w.emu
         pairs = artists_with_singles(emu, 3)
         playlist = emu.add_playlist("Three", [album for _, album in pairs])
-        importer = PlaylistImporter(service)
+        importer = make_importer(w)
         preview = await importer.preview(GUILD, playlist)
         seen = []
 
@@ -142,10 +130,11 @@ async def test_confirm_follows_with_silent_baseline(db, clock):
 
 
 async def test_budget_leaves_the_rest_pending(db, clock):
-    async with world(db, clock, requests_per_day=20) as (emu, service):
+    async with services_world(db, clock, requests_per_day=20) as w:
+        emu = w.emu
         pairs = artists_with_singles(emu, 8)
         playlist = emu.add_playlist("Eight", [album for _, album in pairs])
-        importer = PlaylistImporter(service, budget_share=0.5)
+        importer = make_importer(w, budget_share=0.5)
         preview = await importer.preview(GUILD, playlist)
         result = await importer.confirm(preview)
         # 10 requests for the import (half of the 20 left today), 3 per baseline (album, single, compilation).
@@ -154,22 +143,23 @@ async def test_budget_leaves_the_rest_pending(db, clock):
         text = result_text(result)
         assert "5 pending" in text and "budget" in text and "next check" in text
         # The next run baselines them silently (Tracker.track baselines never-baselined artists).
-        track = await service.tracker.track([a.id for a in result.pending_baseline])
+        track = await w.tracker.track([a.id for a in result.pending_baseline])
         async with db.sessions() as s:
             assert (await s.scalar(select(ArtistRelease).where(ArtistRelease.baseline.is_(False)))) is None
         assert track is not None
 
 
 async def test_cooldown_and_time_limit(db, clock):
-    async with world(db, clock) as (emu, service):
+    async with services_world(db, clock) as w:
+        emu = w.emu
         pairs = artists_with_singles(emu, 3)
         playlist = emu.add_playlist("Three", [album for _, album in pairs])
-        importer = PlaylistImporter(service, baseline_seconds=0.0)
+        importer = make_importer(w, baseline_seconds=0.0)
         result = await importer.confirm(await importer.preview(GUILD, playlist))
         assert result.baselined == 0 and result.stopped == "time" and len(result.pending_baseline) == 3
         pairs = artists_with_singles(emu, 2, prefix="Other")
         playlist = emu.add_playlist("Two", [album for _, album in pairs])
-        importer = PlaylistImporter(service)
+        importer = make_importer(w)
         preview = await importer.preview(GUILD, playlist)
         emu.fail_next(status=429, reason="QUOTA_EXCEEDED", retry_after=3600)
         result = await importer.confirm(preview)
@@ -188,17 +178,19 @@ async def test_cooldown_and_time_limit(db, clock):
     ],
 )
 async def test_input_errors(db, clock, text, message):
-    async with world(db, clock) as (emu, service):
+    async with services_world(db, clock) as w:
+        emu = w.emu
         with pytest.raises(UserError, match=message):
-            await PlaylistImporter(service).preview(GUILD, text)
+            await make_importer(w).preview(GUILD, text)
         assert emu.requests_to("/v1/") == []
 
 
 async def test_spotify_errors(db, clock):
-    async with world(db, clock) as (emu, service):
+    async with services_world(db, clock) as w:
+        emu = w.emu
         a = emu.add_artist("Alpha")
         album = emu.add_album([a], "A")
-        importer = PlaylistImporter(service)
+        importer = make_importer(w)
         for playlist_id in (emu.add_playlist("Secret", [album], public=False), "0" * 22):
             with pytest.raises(UserError, match="doesn't exist or is private"):
                 await importer.preview(GUILD, playlist_id)
@@ -210,7 +202,7 @@ async def test_spotify_errors(db, clock):
             await importer.preview(GUILD, only_local)
         public = emu.add_playlist("Public", [album])
         emu.playlist_items_owner_only = True
-        with pytest.raises(UserError, match="HTTP 403.*Development Mode.*Extended Quota"):
+        with pytest.raises(UserError, match=r"HTTP 403.*Development Mode.*Extended Quota"):
             await importer.preview(GUILD, public)
         emu.playlist_items_owner_only = False
         emu.fail_next(status=503, path_contains="/playlists/")
@@ -223,20 +215,22 @@ async def test_spotify_errors(db, clock):
 
 
 async def test_all_followed_already(db, clock):
-    async with world(db, clock) as (emu, service):
+    async with services_world(db, clock) as w:
+        emu = w.emu
         pairs = artists_with_singles(emu, 2)
         playlist = emu.add_playlist("Two", [album for _, album in pairs])
-        importer = PlaylistImporter(service)
+        importer = make_importer(w)
         await importer.confirm(await importer.preview(GUILD, playlist))
         with pytest.raises(UserError, match="already follows all 2 artists"):
             await importer.preview(GUILD, playlist)
 
 
 async def test_one_import_at_a_time_per_server(db, clock):
-    async with world(db, clock) as (emu, service):
+    async with services_world(db, clock) as w:
+        emu = w.emu
         pairs = artists_with_singles(emu, 2)
         playlist = emu.add_playlist("Two", [album for _, album in pairs])
-        importer = PlaylistImporter(service)
+        importer = make_importer(w)
         preview = await importer.preview(GUILD, playlist)
         first = asyncio.create_task(importer.confirm(preview))
         await asyncio.sleep(0)

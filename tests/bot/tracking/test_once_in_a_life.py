@@ -19,7 +19,7 @@ import pytest
 from bot.cli.check import run_check
 from bot.delivery import Deliverer
 from bot.scheduling.runner import Runner
-from bot.settings import DiscordSettings, Settings, SpotifySettings, TrackingSettings
+from bot.settings import DatabaseSettings, DiscordSettings, Settings, SpotifySettings, TrackingSettings
 from bot.spotify.client import SpotifyClient
 from bot.tracking import Tracker
 from fakes.spotify_emulator import SpotifyEmulator
@@ -58,7 +58,7 @@ class Checker:
                 rate_limit_per_30s=0,
             ),
             tracking=TrackingSettings(recheck_share=recheck_share),
-            database_url=database_url(tmp_path, "bot"),
+            database=DatabaseSettings(url=database_url(tmp_path, "bot")),
         )
         self.printed: list[str] = []  # every album id printed, in order, over all passes
         self.requests = 0

@@ -1,0 +1,209 @@
+"""``/refresh``, ``/history``, ``/preview`` and ``/status``: runs on demand and what the bot did
+and will do for a guild (no discord import, no SQL).
+
+Every call is scoped to one guild id: a guild sees its own refreshes and the weekly runs, with
+what they posted to (and skipped for) that guild only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from bot.clock import Clock
+from bot.coordination.coordinator import Coordinator
+from bot.delivery.planner import Announcement, GuildFilters, fold_twins, plan_pending
+from bot.delivery.render import render_messages, role_mention
+from bot.scheduling.runner import Runner, RunSummary
+from bot.services.errors import UserError
+from bot.services.guild_settings import GuildSettingsService, posted_groups
+from bot.services.text import ALBUM_GROUP_NAMES, DAY_NAMES
+from bot.spotify.models import ALBUM_GROUPS
+from storage import guilds, runs, spotify_state
+from storage.db import Database
+from storage.models import Run
+
+__all__ = ["REFRESH_RUNNING_TEXT", "GuildStatus", "HistoryRow", "Preview", "RunService"]
+
+REFRESH_RUNNING_TEXT = "A refresh is already running in this server; its reply will show the result."
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What ``/preview`` shows: the guild's next post as it would be sent now (nothing is written).
+
+    ``messages``: embed dicts per message (as the deliverer packs them); ``announcements``:
+    what they announce; ``skipped``: reason → count of pending releases that will never be
+    posted (``type``, ``muted`` or a filter kind); ``mention``: the message content
+    mentioning the guild's role (None when no role is set); ``channel_id``: where it goes.
+    """
+
+    channel_id: int | None
+    announcements: list[Announcement]
+    messages: list[list[dict[str, object]]]
+    skipped: dict[str, int]
+    mention: str | None
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    """One ``/history`` line: a ``Run`` and what it posted to (and skipped for) this guild."""
+
+    run: Run
+    posted: int
+    skipped: int
+
+    @property
+    def coverage(self) -> float:
+        """Share of due artists checked (1.0 when none were due)."""
+        due = self.run.artists_due or 0
+        return 1.0 if not due else (self.run.artists_checked or 0) / due
+
+
+@dataclass(frozen=True)
+class GuildStatus:
+    """What ``/status`` shows for one guild (times are UTC)."""
+
+    channel_id: int | None
+    channel_problem: str | None
+    follows: int
+    schedule_day: int
+    schedule_time: str
+    timezone: str
+    next_due_at: dt.datetime
+    last_run: Run | None
+    cooldown_until: dt.datetime | None
+    cooldown_reason: str | None
+    album_groups: tuple[str, ...] = ("album", "single", "compilation")
+    mention_role_id: int | None = None
+    filters: GuildFilters = field(default_factory=GuildFilters)
+
+    @property
+    def album_groups_text(self) -> str:
+        """E.g. ``"Albums, Singles"`` (in Spotify's group order)."""
+        return ", ".join(ALBUM_GROUP_NAMES[g] for g in ALBUM_GROUPS if g in self.album_groups) or "none"
+
+    @property
+    def schedule_text(self) -> str:
+        """E.g. ``"Fridays at 12:00 (Europe/Berlin)"``."""
+        return f"{DAY_NAMES[self.schedule_day]}s at {self.schedule_time} ({self.timezone})"
+
+
+class RunService:
+    """Runs on demand and the run history of a guild.
+
+    ``db``: the opened store; ``guild_settings``: the guild rows; ``runner``: the one run path
+    (the weekly run uses it too); ``coordinator``: this process's leases (one ``/refresh`` per
+    guild across processes); ``clock``: aware UTC now.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        guild_settings: GuildSettingsService,
+        runner: Runner,
+        coordinator: Coordinator,
+        *,
+        clock: Clock,
+    ) -> None:
+        self.db = db
+        self.guild_settings = guild_settings
+        self.runner = runner
+        self.coordinator = coordinator
+        self.clock = clock
+        self._refreshing: set[int] = set()
+
+    def refresh_running(self, guild_id: int) -> bool:
+        """True while a ``/refresh`` of this guild is in progress in this process."""
+        return guild_id in self._refreshing
+
+    @property
+    def run_in_progress(self) -> bool:
+        """True while any run (weekly, another server's refresh, a check) holds this process's runner."""
+        return self.runner.running
+
+    async def refresh(self, guild_id: int, progress: Callable[[int, int], object] | None = None) -> RunSummary:
+        """Check this guild's artists now and post what is new (the same path as the weekly run).
+
+        ``progress(checked, total)`` is called as artists are checked (see ``Runner.run``).
+        When another run holds the runner (the weekly run, another server's refresh) this
+        one waits for it and then runs. Raises :class:`UserError` at once when a refresh of
+        this guild is already running (in any bot process: the named lease ``refresh:<guild id>``),
+        when the guild has no channel or follows nobody.
+        """
+        if guild_id in self._refreshing:
+            raise UserError(REFRESH_RUNNING_TEXT)
+        self._refreshing.add(guild_id)  # before any await: a second call in this process is refused at once
+        try:
+            lease = f"refresh:{guild_id}"
+            if not await self.coordinator.try_lease(lease):
+                raise UserError(REFRESH_RUNNING_TEXT)
+            try:
+                return await self._refresh(guild_id, progress)
+            finally:
+                await self.coordinator.release(lease)
+        finally:
+            self._refreshing.discard(guild_id)
+
+    async def _refresh(self, guild_id: int, progress: Callable[[int, int], object] | None) -> RunSummary:
+        guild = await self.guild_settings.ensure_guild(guild_id)
+        if guild.channel_id is None:
+            raise UserError("Choose where releases go first: `/settings channel`.")
+        async with self.db.transaction() as session:
+            count = await guilds.follow_count(session, guild_id)
+        if not count:
+            raise UserError("This server follows no artists yet. Add one with `/follow`.")
+        if progress is None:
+            return await self.runner.run("refresh", [guild_id])
+        return await self.runner.run("refresh", [guild_id], progress=progress)
+
+    async def history(self, guild_id: int, limit: int = 10) -> list[HistoryRow]:
+        """The last ``limit`` runs that concern this guild, newest first: its refreshes and the weekly runs.
+
+        Each with what it posted to this guild (announcements, twins not counted) and
+        skipped for it (types not wanted, filters), from the ledger. ``check`` runs are left out.
+        """
+        await self.guild_settings.ensure_guild(guild_id)
+        async with self.db.transaction() as session:
+            rows = await runs.guild_history(session, guild_id, limit)
+        return [HistoryRow(r.run, r.posted, r.skipped) for r in rows]
+
+    async def preview(self, guild_id: int) -> Preview:
+        """What the guild's next post would contain now: pending releases after album types and filters,
+        folded and rendered as the deliverer would send them. Reads only (no ledger row is written)."""
+        guild = await self.guild_settings.ensure_guild(guild_id)
+        async with self.db.transaction() as session:
+            plan = await plan_pending(session, guild_id)
+        announcements = fold_twins(plan.wanted)
+        skipped: dict[str, int] = {}
+        for _release, reason in plan.skipped:
+            skipped[reason] = skipped.get(reason, 0) + 1
+        mention, _allowed = role_mention(guild.mention_role_id)
+        return Preview(guild.channel_id, announcements, render_messages(announcements), skipped, mention)
+
+    async def status(self, guild_id: int) -> GuildStatus:
+        """Channel, follows, schedule and next run, last run touching this guild, and any Spotify cooldown
+        (one that has ended is not shown)."""
+        guild = await self.guild_settings.ensure_guild(guild_id)
+        async with self.db.transaction() as session:
+            follows = await guilds.follow_count(session, guild_id)
+            last_run = await runs.last_run_for_guild(session, guild_id)
+            cooldown_until, cooldown_reason = await spotify_state.get_cooldown(session)
+        if cooldown_until is not None and cooldown_until <= self.clock():
+            cooldown_until = cooldown_reason = None
+        return GuildStatus(
+            channel_id=guild.channel_id,
+            channel_problem=guild.channel_problem,
+            follows=follows,
+            schedule_day=guild.schedule_day,
+            schedule_time=guild.schedule_time,
+            timezone=guild.timezone,
+            next_due_at=guild.next_due_at,
+            last_run=last_run,
+            cooldown_until=cooldown_until,
+            cooldown_reason=cooldown_reason if cooldown_until is not None else None,
+            album_groups=posted_groups(guild.album_groups),
+            mention_role_id=guild.mention_role_id,
+            filters=GuildFilters.from_json(guild.filters),
+        )
