@@ -6,7 +6,7 @@ Private to ``storage``: the aggregate modules build on them. Only the two suppor
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy.dialects import postgresql, sqlite
@@ -56,7 +56,7 @@ def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
 
 
 async def insert_many_ignore(
-    session: AsyncSession, model: type[DeclarativeBase], rows: list[dict[str, Any]], *, returning: bool = False
+    session: AsyncSession, model: type[DeclarativeBase], rows: Sequence[Mapping[str, Any]], *, returning: bool = False
 ) -> set[Any]:
     """Insert ``rows`` into ``model``'s table, skipping key conflicts (one executemany statement).
 

@@ -8,11 +8,11 @@ Inserts that may race with another writer use ``INSERT … ON CONFLICT DO NOTHIN
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple, Protocol, Required, TypedDict, cast
 
-from sqlalchemy import and_, bindparam, func, select, update
+from sqlalchemy import CursorResult, Table, and_, bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage._sql import (
@@ -27,7 +27,122 @@ from storage.models import (
     ArtistRelease,
     Follow,
     Release,
+    ReleaseTrack,
 )
+
+LABEL_CHUNK = 500
+"""Ids per query of the labeler's reads (bound parameter lists stay under SQLite's limit)."""
+
+
+class SpotifyArtistRef(Protocol):
+    """An album's artist as Spotify lists it (``bot.spotify.models.ArtistRef``)."""
+
+    @property
+    def id(self) -> str:
+        """The Spotify artist id."""
+        ...
+
+    @property
+    def name(self) -> str:
+        """The artist's name."""
+        ...
+
+
+class SpotifyAlbum(Protocol):
+    """The fields of a Spotify album a ``releases`` row keeps (``bot.spotify.models.Album``; Spotify Web
+    API, "Get Artist's Albums": ``album_type``, ``release_date``, ``release_date_precision``, …)."""
+
+    @property
+    def id(self) -> str:
+        """The Spotify album id."""
+        ...
+
+    @property
+    def name(self) -> str:
+        """The title."""
+        ...
+
+    @property
+    def album_type(self) -> str:
+        """``album`` | ``single`` | ``compilation``."""
+        ...
+
+    @property
+    def artists(self) -> Sequence[SpotifyArtistRef]:
+        """The album's artists."""
+        ...
+
+    @property
+    def release_date(self) -> str:
+        """``YYYY``, ``YYYY-MM`` or ``YYYY-MM-DD``."""
+        ...
+
+    @property
+    def release_date_precision(self) -> str:
+        """``year`` | ``month`` | ``day``."""
+        ...
+
+    @property
+    def total_tracks(self) -> int | None:
+        """Tracks on the album, when listed."""
+        ...
+
+    @property
+    def image_url(self) -> str | None:
+        """The largest cover image, when listed."""
+        ...
+
+
+class ReleaseRow(TypedDict):
+    """A ``releases`` row to insert (:func:`release_values`); times aware UTC."""
+
+    id: str
+    name: str
+    album_type: str
+    artists: list[dict[str, str]]
+    release_date: str
+    release_date_precision: str
+    total_tracks: int | None
+    image_url: str | None
+    first_seen_at: dt.datetime
+    labels: list[dict[str, Any]]
+    tracks_fetched: bool
+
+
+class NewArtistRow(TypedDict, total=False):
+    """An ``artists`` row to insert if absent: ``id`` and the columns to set (the others take their defaults)."""
+
+    id: Required[str]
+    name: Required[str]
+    image_url: str | None
+    group_state: dict[str, Any]
+    runs_skipped: int
+
+
+class LinkRow(TypedDict):
+    """An ``artist_releases`` row: release ``release_id`` listed under ``artist_id`` in ``album_group``,
+    first seen at ``first_seen_at`` (UTC), by the silent ``baseline`` or by run ``run_id``."""
+
+    artist_id: str
+    release_id: str
+    album_group: str
+    first_seen_at: dt.datetime
+    baseline: bool
+    run_id: int | None
+
+
+class ArtistUpdate(TypedDict, total=False):
+    """The columns of artist ``id`` a check sets (times aware UTC; ``group_state`` the JSON of
+    ``bot.tracking.detect``); only the keys present are written."""
+
+    id: Required[str]
+    last_checked_at: dt.datetime
+    last_error: str | None
+    group_state: dict[str, Any]
+    last_release_at: dt.datetime | None
+    runs_skipped: int
+    baselined_at: dt.datetime
+    exact_checked_at: dt.datetime
 
 
 async def get_or_create_artist(
@@ -65,15 +180,15 @@ async def known_release_ids(session: AsyncSession, artist_id: str) -> set[str]:
     return set(rows.all())
 
 
-async def upsert_release(session: AsyncSession, album: Any, *, now: dt.datetime) -> bool:
+async def upsert_release(session: AsyncSession, album: SpotifyAlbum, *, now: dt.datetime) -> bool:
     """Store Spotify album ``album`` (a ``bot.spotify.models.Album``) as a release first seen at ``now``.
 
     Does nothing when the release already exists (its first-seen time is kept).
     Returns True when a row was inserted.
     """
     values = release_values(album, now)
-    result = await session.execute(insert_ignore(session, Release, values))
-    return bool(result.rowcount)
+    result = await session.execute(insert_ignore(session, Release, dict(values)))
+    return bool(cast(CursorResult[Any], result).rowcount)
 
 
 async def link_release(
@@ -99,14 +214,18 @@ async def link_release(
         "run_id": run_id,
     }
     result = await session.execute(insert_ignore(session, ArtistRelease, values))
-    return bool(result.rowcount)
+    return bool(cast(CursorResult[Any], result).rowcount)
 
 
-async def artist_tracking_rows(session: AsyncSession, artist_ids: Iterable[str]) -> dict[str, tuple]:
-    """``{id: (baselined_at, last_checked_at, last_release_at, runs_skipped, group_state, exact_checked_at)}``
-    in one query per 900 ids."""
+TrackingRow = tuple[dt.datetime | None, dt.datetime | None, dt.datetime | None, int, dict[str, Any], dt.datetime | None]
+"""An artist's tracking columns: ``(baselined_at, last_checked_at, last_release_at, runs_skipped, group_state,
+exact_checked_at)``; times aware UTC, ``group_state`` the JSON of ``bot.tracking.detect``."""
+
+
+async def artist_tracking_rows(session: AsyncSession, artist_ids: Iterable[str]) -> dict[str, TrackingRow]:
+    """``{id: TrackingRow}`` of the given ids that have an ``artists`` row, in one query per 900 ids."""
     ids = list(dict.fromkeys(artist_ids))
-    out: dict[str, tuple] = {}
+    out: dict[str, TrackingRow] = {}
     for chunk in chunks(ids, 900):
         rows = await session.execute(
             select(
@@ -119,8 +238,8 @@ async def artist_tracking_rows(session: AsyncSession, artist_ids: Iterable[str])
                 Artist.exact_checked_at,
             ).where(Artist.id.in_(chunk))
         )
-        for row in rows:
-            out[row[0]] = tuple(row[1:])
+        for artist_id, baselined_at, checked_at, release_at, skipped, state, exact_at in rows:
+            out[artist_id] = (baselined_at, checked_at, release_at, skipped, state, exact_at)
     return out
 
 
@@ -144,7 +263,126 @@ async def linked_artist_ids(session: AsyncSession, artist_ids: Iterable[str]) ->
     return out
 
 
-def release_values(album: Any, now: dt.datetime) -> dict[str, Any]:
+# --- tracking: artist rows of a check, and the labels of new releases (bot.tracking) ----------
+
+
+async def is_baselined(session: AsyncSession, artist_id: str) -> bool:
+    """True when artist ``artist_id`` has a row whose silent baseline is taken (``baselined_at`` set)."""
+    return await session.scalar(select(Artist.baselined_at).where(Artist.id == artist_id)) is not None
+
+
+async def artist_exists(session: AsyncSession, artist_id: str) -> bool:
+    """True when artist ``artist_id`` has an ``artists`` row."""
+    return await session.scalar(select(Artist.id).where(Artist.id == artist_id)) is not None
+
+
+async def record_artist_error(session: AsyncSession, artist_id: str, reason: str) -> None:
+    """``artists.last_error = reason`` (why its check failed); nothing when the artist has no row."""
+    await session.execute(update(Artist).where(Artist.id == artist_id).values(last_error=reason))
+
+
+class TrackRow(NamedTuple):
+    """One ``release_tracks`` row of a release: Spotify ``track_id`` (None when unknown), ``name``,
+    ``duration_ms`` (milliseconds), ``isrc`` (None when unknown)."""
+
+    track_id: str | None
+    name: str
+    duration_ms: int
+    isrc: str | None
+
+
+async def releases_by_id(session: AsyncSession, release_ids: Iterable[str]) -> dict[str, Release]:
+    """``{release id: Release}`` for the ids that have a ``releases`` row; one query per 500 ids."""
+    out: dict[str, Release] = {}
+    for chunk in chunks(list(release_ids), LABEL_CHUNK):
+        for release in (await session.scalars(select(Release).where(Release.id.in_(chunk)))).all():
+            out[release.id] = release
+    return out
+
+
+async def artist_ids_of_releases(session: AsyncSession, release_ids: Iterable[str]) -> dict[str, set[str]]:
+    """``{release id: {artist id, …}}``: the artists each release is linked to (``artist_releases``,
+    baseline or not); ids without a link are absent. One query per 500 ids."""
+    out: dict[str, set[str]] = {}
+    for chunk in chunks(list(release_ids), LABEL_CHUNK):
+        rows = await session.execute(
+            select(ArtistRelease.release_id, ArtistRelease.artist_id).where(ArtistRelease.release_id.in_(chunk))
+        )
+        for release_id, artist_id in rows:
+            out.setdefault(release_id, set()).add(artist_id)
+    return out
+
+
+async def release_ids_of_artists(session: AsyncSession, artist_ids: Iterable[str]) -> dict[str, set[str]]:
+    """``{artist id: {release id, …}}``: every release linked to each artist (baseline or not); artists
+    without a link are absent. One query per 500 ids."""
+    out: dict[str, set[str]] = {}
+    for chunk in chunks(list(artist_ids), LABEL_CHUNK):
+        rows = await session.execute(
+            select(ArtistRelease.artist_id, ArtistRelease.release_id).where(ArtistRelease.artist_id.in_(chunk))
+        )
+        for artist_id, release_id in rows:
+            out.setdefault(artist_id, set()).add(release_id)
+    return out
+
+
+async def release_tracks(session: AsyncSession, release_ids: Iterable[str]) -> dict[str, list[TrackRow]]:
+    """``{release id: [TrackRow in position order]}`` of the releases with stored tracks; one query per 500 ids."""
+    out: dict[str, list[TrackRow]] = {}
+    for chunk in chunks(list(release_ids), LABEL_CHUNK):
+        rows = await session.execute(
+            select(
+                ReleaseTrack.release_id,
+                ReleaseTrack.track_id,
+                ReleaseTrack.name,
+                ReleaseTrack.duration_ms,
+                ReleaseTrack.isrc,
+            )
+            .where(ReleaseTrack.release_id.in_(chunk))
+            .order_by(ReleaseTrack.release_id, ReleaseTrack.position)
+        )
+        for release_id, track_id, name, duration_ms, isrc in rows:
+            out.setdefault(release_id, []).append(TrackRow(track_id, name, duration_ms, isrc))
+    return out
+
+
+async def store_labels(
+    session: AsyncSession,
+    release_id: str,
+    labels: list[dict[str, Any]],
+    *,
+    tracks: Sequence[TrackRow] | None = None,
+    upc: str | None = None,
+) -> None:
+    """Set ``releases.labels`` of ``release_id`` (label dicts, see ``bot.tracking.labels``).
+
+    With ``tracks`` (read by ``GET /albums/{id}``) the release's ``release_tracks`` rows are
+    replaced by them (``position`` = index in ``tracks``), and ``tracks_fetched`` and ``upc``
+    are set too. Not committed.
+    """
+    values: dict[str, Any] = {"labels": labels}
+    if tracks is not None:
+        values.update(tracks_fetched=True, upc=upc)
+        await session.execute(delete(ReleaseTrack).where(ReleaseTrack.release_id == release_id))
+        if tracks:
+            await session.execute(
+                insert(ReleaseTrack),
+                [
+                    {
+                        "release_id": release_id,
+                        "position": i,
+                        "track_id": t.track_id,
+                        "name": t.name,
+                        "duration_ms": t.duration_ms,
+                        "isrc": t.isrc,
+                    }
+                    for i, t in enumerate(tracks)
+                ],
+            )
+    await session.execute(update(Release).where(Release.id == release_id).values(**values))
+
+
+def release_values(album: SpotifyAlbum, now: dt.datetime) -> ReleaseRow:
     """The ``releases`` row of Spotify album ``album`` first seen at ``now``."""
     return {
         "id": album.id,
@@ -164,10 +402,10 @@ def release_values(album: Any, now: dt.datetime) -> dict[str, Any]:
 async def store_checks(
     session: AsyncSession,
     *,
-    new_artists: Sequence[dict[str, Any]] = (),
-    releases: Sequence[dict[str, Any]] = (),
-    links: Sequence[dict[str, Any]] = (),
-    artist_updates: Sequence[dict[str, Any]] = (),
+    new_artists: Sequence[NewArtistRow] = (),
+    releases: Sequence[ReleaseRow] = (),
+    links: Sequence[LinkRow] = (),
+    artist_updates: Sequence[ArtistUpdate] = (),
     announce_ids: set[str] | frozenset[str] = frozenset(),
 ) -> set[str]:
     """Store a batch of artist checks in the caller's transaction (not committed).
@@ -178,8 +416,8 @@ async def store_checks(
 
     ``new_artists``: ``artists`` rows to insert if absent; ``releases``: rows from
     :func:`release_values` (existing ones keep their first-seen time); ``links``:
-    ``artist_releases`` rows (existing links untouched); ``artist_updates``: dicts with
-    ``id`` and the columns to set (all dicts of one call must have the same keys).
+    ``artist_releases`` rows (existing links untouched); ``artist_updates``: ``id`` and the
+    columns to set (one statement per set of keys present).
     Executemany statements: a few round trips per batch, whatever its size.
     """
     if new_artists:
@@ -199,12 +437,12 @@ async def store_checks(
         unique_links = list({(r["artist_id"], r["release_id"]): r for r in links}.values())
         await insert_many_ignore(session, ArtistRelease, unique_links)
     if artist_updates:
-        by_keys: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        by_keys: dict[tuple[str, ...], list[Mapping[str, Any]]] = {}
         for row in artist_updates:
             by_keys.setdefault(tuple(sorted(k for k in row if k != "id")), []).append(row)
         for rows in by_keys.values():
             rows.sort(key=lambda r: r["id"])
-        table = Artist.__table__
+        table = cast(Table, Artist.__table__)
         for keys, rows in by_keys.items():
             stmt = update(table).where(table.c.id == bindparam("b_id")).values({k: bindparam(f"b_{k}") for k in keys})
             await session.execute(
@@ -237,7 +475,7 @@ async def set_folded_into(session: AsyncSession, editions: dict[str, str]) -> No
     """``releases.folded_into = known`` for each ``{release id: known release id}`` (not committed)."""
     if not editions:
         return
-    table = Release.__table__
+    table = cast(Table, Release.__table__)
     await session.execute(
         update(table).where(table.c.id == bindparam("b_id")).values(folded_into=bindparam("b_k")),
         [{"b_id": r, "b_k": k} for r, k in editions.items()],

@@ -1,8 +1,8 @@
 """Editions of one release: clean/explicit twins and re-issues under a new id (issue 7).
 
-Pure functions over release-like objects (attributes ``name``, ``artists`` — a list of
-``{"id", "name"}`` dicts —, ``release_date``, ``release_date_precision``, ``album_type``,
-``total_tracks``), so the tracker (deciding what is announced at all) and the delivery
+Pure functions over release-like objects (:class:`ReleaseLike`: ``id``, ``name``, ``artists``
+— a list of ``{"id", "name"}`` dicts —, ``release_date``, ``release_date_precision``,
+``album_type``, ``total_tracks``; e.g. ``storage.models.Release``), so the tracker (deciding what is announced at all) and the delivery
 planner (folding a post) apply one rule. No I/O, no discord import.
 """
 
@@ -10,9 +10,50 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Protocol
 
 TWIN_MAX_DAYS = 2
+
+
+class ReleaseLike(Protocol):
+    """The fields of a release the edition rules read (a ``releases`` row, or one about to be stored)."""
+
+    @property
+    def id(self) -> str:
+        """The Spotify album id."""
+        ...
+
+    @property
+    def name(self) -> str:
+        """The title."""
+        ...
+
+    @property
+    def artists(self) -> Sequence[Mapping[str, str]]:
+        """The album's artists, ``[{"id", "name"}, …]``."""
+        ...
+
+    @property
+    def album_type(self) -> str:
+        """Spotify ``album_type``: ``album`` | ``single`` | ``compilation``."""
+        ...
+
+    @property
+    def release_date(self) -> str:
+        """Spotify ``release_date``: ``YYYY``, ``YYYY-MM`` or ``YYYY-MM-DD``."""
+        ...
+
+    @property
+    def release_date_precision(self) -> str:
+        """Spotify ``release_date_precision``: ``year`` | ``month`` | ``day``."""
+        ...
+
+    @property
+    def total_tracks(self) -> int | None:
+        """Tracks on the release, when known."""
+        ...
+
 
 _MARKER_RE = re.compile(
     r"^(?P<base>.*?)\s*"
@@ -36,7 +77,7 @@ def edition_marker(name: str) -> tuple[str, str | None]:
     return match.group("base").strip(), marker
 
 
-def _date_of(release: Any) -> dt.date | None:
+def _date_of(release: ReleaseLike) -> dt.date | None:
     text = release.release_date or ""
     try:
         if release.release_date_precision == "day" or len(text) == 10:
@@ -46,7 +87,7 @@ def _date_of(release: Any) -> dt.date | None:
     return None
 
 
-def are_twins(a: Any, b: Any) -> bool:
+def are_twins(a: ReleaseLike, b: ReleaseLike) -> bool:
     """True when ``a`` and ``b`` are the clean/explicit editions of one release.
 
     Same artist id set, same title once a clean/explicit marker is removed (at least
@@ -67,7 +108,7 @@ def are_twins(a: Any, b: Any) -> bool:
     return (a.release_date or "") == (b.release_date or "")
 
 
-def is_reissue(a: Any, b: Any) -> bool:
+def is_reissue(a: ReleaseLike, b: ReleaseLike) -> bool:
     """True when ``a`` and ``b`` are one release listed under two album ids (a relabel / re-issue).
 
     Spotify re-lists a release under a new id when its distribution changes (a new label,
@@ -89,10 +130,10 @@ def is_reissue(a: Any, b: Any) -> bool:
     )
 
 
-def same_release(new: Any, known: Any) -> str | None:
+def same_release(new: ReleaseLike, known: ReleaseLike) -> str | None:
     """``"twin"`` when ``new`` is the clean/explicit twin of ``known``, ``"reissue"`` when it is
     ``known`` under a new id (:func:`is_reissue`), else None: ``new`` is a release of its own."""
-    if new is known or getattr(new, "id", None) == getattr(known, "id", object()):
+    if new is known or new.id == known.id:
         return None
     if are_twins(new, known):
         return "twin"

@@ -49,24 +49,21 @@ import datetime as dt
 import logging
 import re
 import unicodedata
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import delete, select, update
-
-from bot.clock import utcnow
+from bot.clock import Clock, utcnow
 from bot.spotify.errors import SpotifyCooldown
+from bot.spotify.models import Album
 from bot.tracking.editions import are_twins, edition_marker
-from storage import spotify_state
+from storage import catalog, spotify_state
 from storage.db import Database
-from storage.models import ArtistRelease, Release, ReleaseTrack
+from storage.models import Release
 
 log = logging.getLogger(__name__)
 
 DURATION_TOLERANCE_MS = 2000
-CHUNK = 500
 
 # --- titles -------------------------------------------------------------------------------
 
@@ -233,28 +230,60 @@ class LabelResult:
 
 @dataclass
 class _Plan:
+    """What labelling one new release takes: the labels the title and dates decide, and the fetch
+    its tracks are needed for (``"edition"`` | ``"album"`` | ``"single"``, None = no request)."""
+
     release: Release
     labels: list[dict[str, Any]] = field(default_factory=list)
-    fetch: str | None = None  # "edition" | "album" | "single"
+    fetch: str | None = None
     original: Release | None = None  # for an edition
     edition: str = "special"
+
+
+class AlbumSource(Protocol):
+    """What the labeler needs of the Spotify client (:class:`bot.spotify.client.SpotifyClient`)."""
+
+    @property
+    def request_count(self) -> int:
+        """API requests sent so far (retries included)."""
+        ...
+
+    async def get_album(self, album_id: str) -> Album:
+        """Get Album (``GET /albums/{id}``): the full album with its tracks and ``upc``."""
+        ...
+
+
+@dataclass
+class _Catalogue:
+    """The store's view of a run's new releases: ``new`` (release id → Release), ``links`` (release id →
+    the artists it is linked to), ``by_artist`` (artist id → every release linked to it) and ``known``
+    (those artists' other releases, release id → Release)."""
+
+    new: dict[str, Release]
+    links: dict[str, set[str]]
+    by_artist: dict[str, set[str]]
+    known: dict[str, Release]
+
+    def pool_ids(self, release_id: str) -> set[str]:
+        """Ids of every release linked to an artist of ``release_id`` (``release_id`` included)."""
+        return {x for a in self.links.get(release_id, ()) for x in self.by_artist.get(a, ())}
 
 
 class Labeler:
     """Labels new releases (see the module docstring) in ``releases.labels`` and stores fetched tracks.
 
-    ``db``: :class:`storage.db.Database`; ``spotify``: anything with ``get_album(id)``
-    (returning ``Album`` with ``tracks`` and ``upc``) and ``request_count``; ``clock``:
-    aware UTC now; ``back_catalogue_days``: how long after its release date a first
+    ``db``: :class:`storage.db.Database`; ``spotify``: the Spotify client (:class:`AlbumSource`:
+    ``get_album(id)`` returning an ``Album`` with ``tracks`` and ``upc``, and ``request_count``);
+    ``clock``: aware UTC now; ``back_catalogue_days``: how long after its release date a first
     sighting counts as a back-catalogue addition; ``concurrency``: album fetches at once.
     """
 
     def __init__(
         self,
         db: Database,
-        spotify: Any,
+        spotify: AlbumSource,
         *,
-        clock: Callable[[], dt.datetime] = utcnow,
+        clock: Clock = utcnow,
         back_catalogue_days: int = 90,
         concurrency: int = 8,
     ) -> None:
@@ -267,7 +296,7 @@ class Labeler:
     async def label(self, release_ids: Iterable[str], *, run_id: int | None = None) -> LabelResult:
         """Label ``release_ids`` (a run's new releases); never raises for a release's (or the store's) failure."""
         result = LabelResult()
-        before = getattr(self.spotify, "request_count", 0)
+        before = self.spotify.request_count
         ids = list(dict.fromkeys(release_ids))
         if not ids:
             return result
@@ -275,7 +304,7 @@ class Labeler:
             await self._label(ids, result)
         except Exception:  # labels are an extra: never let them stop delivery
             log.exception("run %s: labelling %d releases failed", run_id, len(ids))
-        result.requests = getattr(self.spotify, "request_count", 0) - before
+        result.requests = self.spotify.request_count - before
         if result.album_requests or result.labelled:
             log.info(
                 "run %s: %d of %d new releases labelled, %d album requests",
@@ -287,86 +316,53 @@ class Labeler:
         return result
 
     async def _label(self, ids: list[str], result: LabelResult) -> None:
-        async with self.db.sessions() as session:
-            new = await _releases(session, ids)
-            if not new:
-                return
-            links = await _links_of(session, list(new))
-            artist_ids = sorted({a for rids in links.values() for a in rids})
-            by_artist = await _release_ids_of_artists(session, artist_ids)
-            known_ids = {rid for rids in by_artist.values() for rid in rids} - set(new)
-            known = await _releases(session, list(known_ids))
-        everything = {**known, **new}
+        """Label the releases ``ids`` (deduplicated), counting requests and failures in ``result``.
 
+        Phases: read the releases and their artists' other releases (:meth:`_load`), plan each
+        release from its title and dates (:meth:`_plan`), read the stored tracks the comparisons
+        need (:func:`_tracks_wanted`), fetch the albums whose tracks are not stored
+        (:meth:`_fetch_all`), label from the tracks (:meth:`_label_from_tracks`), store
+        (:meth:`_store`). Raises what the store raises.
+        """
+        cat = await self._load(ids)
+        if not cat.new:
+            return
+        everything = {**cat.known, **cat.new}
         plans: dict[str, _Plan] = {}
         for rid in ids:
-            release = new.get(rid)
+            release = cat.new.get(rid)
             if release is None:
                 continue
-            pool_ids = {x for a in links.get(rid, ()) for x in by_artist.get(a, ())} - {rid}
-            pool = [everything[x] for x in sorted(pool_ids) if x in everything]
+            pool = [everything[x] for x in sorted(cat.pool_ids(rid) - {rid}) if x in everything]
             plans[rid] = self._plan(release, pool)
-
-        # Tracks needed for comparisons: known singles of the new albums' artists, and the editions' originals.
-        singles_of: dict[str, list[Release]] = {}
-        want_tracks: set[str] = set()
-        for rid, plan in plans.items():
-            if plan.fetch == "album":
-                pool_ids = {x for a in links.get(rid, ()) for x in by_artist.get(a, ())}
-                singles = [known[x] for x in sorted(pool_ids) if x in known and known[x].album_type == "single"]
-                singles_of[rid] = singles
-                want_tracks.update(s.id for s in singles if s.tracks_fetched)
-            elif plan.fetch == "edition" and plan.original is not None and plan.original.tracks_fetched:
-                want_tracks.add(plan.original.id)
+        singles_of, want_tracks = _tracks_wanted(plans, cat)
         # A release whose tracks are stored already (labelled before) is compared from the store: no request.
         cached = {rid for rid, p in plans.items() if p.fetch and p.release.tracks_fetched}
-        async with self.db.sessions() as session:
-            stored = await _tracks_of(session, sorted(want_tracks | cached))
-
+        async with self.db.transaction() as session:
+            rows = await catalog.release_tracks(session, sorted(want_tracks | cached))
+        stored = {rid: [_Track(normalise_title(t.name), t.duration_ms, t.isrc) for t in ts] for rid, ts in rows.items()}
         fetched = await self._fetch_all([rid for rid, p in plans.items() if p.fetch and rid not in cached], result)
-
         for rid, plan in plans.items():
-            album = fetched.get(rid)
-            if album is not None:
-                tracks = [_Track(normalise_title(t.name), t.duration_ms, t.isrc) for t in album.tracks]
-                total = max(album.total_tracks or 0, len(tracks))
-            elif rid in cached:
-                tracks = stored.get(rid, [])
-                total = max(plan.release.total_tracks or 0, len(tracks))
-            else:
-                if plan.fetch == "edition":  # the title decided: labelled without a bonus count from tracks
-                    plan.labels.append(self._edition_label(plan, None, stored))
-                continue
-            if plan.fetch == "edition":
-                plan.labels.append(self._edition_label(plan, tracks, stored))
-            elif plan.fetch == "album":
-                label = _carries_singles(total, tracks, singles_of.get(rid, ()), stored)
-                if label is not None:
-                    plan.labels.append(label)
-
-        async with self.db.sessions() as session:
-            for rid, plan in plans.items():
-                values: dict[str, Any] = {"labels": plan.labels}
-                album = fetched.get(rid)
-                if album is not None:
-                    values.update(tracks_fetched=True, upc=album.upc or plan.release.upc)
-                    await session.execute(delete(ReleaseTrack).where(ReleaseTrack.release_id == rid))
-                    session.add_all(
-                        ReleaseTrack(
-                            release_id=rid,
-                            position=i,
-                            track_id=t.id or None,
-                            name=t.name,
-                            duration_ms=int(t.duration_ms or 0),
-                            isrc=t.isrc,
-                        )
-                        for i, t in enumerate(album.tracks)
-                    )
-                await session.execute(update(Release).where(Release.id == rid).values(**values))
-            await session.commit()
+            self._label_from_tracks(plan, fetched.get(rid), rid in cached, singles_of.get(rid, ()), stored)
+        await self._store(plans, fetched)
         result.labelled = sum(1 for p in plans.values() if p.labels)
 
+    async def _load(self, ids: list[str]) -> _Catalogue:
+        """Read the releases ``ids``, the artists linked to them, and those artists' other releases."""
+        async with self.db.transaction() as session:
+            new = await catalog.releases_by_id(session, ids)
+            if not new:
+                return _Catalogue(new, {}, {}, {})
+            links = await catalog.artist_ids_of_releases(session, list(new))
+            artist_ids = sorted({a for rids in links.values() for a in rids})
+            by_artist = await catalog.release_ids_of_artists(session, artist_ids)
+            known_ids = {rid for rids in by_artist.values() for rid in rids} - set(new)
+            known = await catalog.releases_by_id(session, list(known_ids))
+        return _Catalogue(new, links, by_artist, known)
+
     def _plan(self, release: Release, pool: list[Release]) -> _Plan:
+        """Labels ``release`` gets from its title and dates against ``pool`` (its artists' other releases),
+        and which fetch (if any) its remaining labels need (see the module docstring's table)."""
         plan = _Plan(release)
         back = is_back_catalogue(release, self.back_catalogue_days)
         if back:
@@ -397,9 +393,49 @@ class Labeler:
             plan.fetch = "single"
         return plan
 
+    def _label_from_tracks(
+        self,
+        plan: _Plan,
+        album: Album | None,
+        cached: bool,
+        singles: Sequence[Release],
+        stored: dict[str, list[_Track]],
+    ) -> None:
+        """Add the labels that need tracks to ``plan``: from the fetched ``album``, else from the stored
+        tracks (``cached``); an edition whose fetch failed is labelled from the track counts alone."""
+        if album is not None:
+            tracks = [_Track(normalise_title(t.name), t.duration_ms, t.isrc) for t in album.tracks]
+            total = max(album.total_tracks or 0, len(tracks))
+        elif cached:
+            tracks = stored.get(plan.release.id, [])
+            total = max(plan.release.total_tracks or 0, len(tracks))
+        else:
+            if plan.fetch == "edition":  # the title decided: labelled without a bonus count from tracks
+                plan.labels.append(self._edition_label(plan, None, stored))
+            return
+        if plan.fetch == "edition":
+            plan.labels.append(self._edition_label(plan, tracks, stored))
+        elif plan.fetch == "album":
+            label = _carries_singles(total, tracks, singles, stored)
+            if label is not None:
+                plan.labels.append(label)
+
+    async def _store(self, plans: dict[str, _Plan], fetched: dict[str, Album]) -> None:
+        """Store every planned release's labels, and the tracks (and ``upc``) of the albums fetched, in one transaction."""
+        async with self.db.transaction() as session:
+            for rid, plan in plans.items():
+                album = fetched.get(rid)
+                if album is None:
+                    await catalog.store_labels(session, rid, plan.labels)
+                    continue
+                tracks = [catalog.TrackRow(t.id or None, t.name, int(t.duration_ms or 0), t.isrc) for t in album.tracks]
+                await catalog.store_labels(session, rid, plan.labels, tracks=tracks, upc=album.upc or plan.release.upc)
+
     def _edition_label(
         self, plan: _Plan, tracks: list[_Track] | None, stored: dict[str, list[_Track]]
     ) -> dict[str, Any]:
+        """The ``edition_of`` label of an edition plan: bonus tracks counted from the tracks when both
+        editions' are known, else from the track totals (None when neither tells)."""
         original = plan.original
         assert original is not None
         bonus: int | None = None
@@ -418,41 +454,66 @@ class Labeler:
             "bonus_tracks": bonus,
         }
 
-    async def _fetch_all(self, ids: list[str], result: LabelResult) -> dict[str, Any]:
-        fetched: dict[str, Any] = {}
+    async def _fetch_all(self, ids: list[str], result: LabelResult) -> dict[str, Album]:
+        """``GET /albums/{id}`` for each of ``ids`` (``concurrency`` at once): ``{release id: Album}`` of those
+        that answered. A failure is recorded in ``result.failed``; a Spotify cooldown stops the
+        fetches not started yet and is persisted in ``spotify_state``."""
+        fetched: dict[str, Album] = {}
         semaphore = asyncio.Semaphore(self.concurrency)
-        stop = False
-
-        async def fetch(rid: str) -> None:
-            nonlocal stop
-            async with semaphore:
-                if stop:
-                    return
-                result.album_requests += 1
-                try:
-                    fetched[rid] = await self.spotify.get_album(rid)
-                except SpotifyCooldown as exc:
-                    stop = True
-                    if result.cooldown is None or exc.until > result.cooldown.until:
-                        result.cooldown = exc
-                    result.failed[rid] = str(exc)[:300]
-                except Exception as exc:  # one release never stops the others
-                    log.warning("album %s: track fetch failed: %s", rid, exc)
-                    result.failed[rid] = f"{type(exc).__name__}: {exc}"[:300]
-
-        await asyncio.gather(*(fetch(rid) for rid in ids))
+        await asyncio.gather(*(self._fetch(rid, semaphore, fetched, result) for rid in ids))
         if result.cooldown is not None:
             try:
-                async with self.db.sessions() as session:
+                async with self.db.transaction() as session:
                     await spotify_state.set_cooldown(session, result.cooldown.until, result.cooldown.reason)
-                    await session.commit()
-            except Exception:  # pragma: no cover - the store failing; the client still holds the cooldown
+            except Exception:  # the store failing; the client still holds the cooldown
                 log.exception("could not persist the Spotify cooldown")
         return fetched
 
+    async def _fetch(
+        self, rid: str, semaphore: asyncio.Semaphore, fetched: dict[str, Album], result: LabelResult
+    ) -> None:
+        """Fetch album ``rid`` into ``fetched`` unless a cooldown (``result.cooldown``) stopped fetching."""
+        async with semaphore:
+            if result.cooldown is not None:
+                return
+            result.album_requests += 1
+            try:
+                fetched[rid] = await self.spotify.get_album(rid)
+            except SpotifyCooldown as exc:
+                result.cooldown = _later(result.cooldown, exc)  # another fetch may have set one meanwhile
+                result.failed[rid] = str(exc)[:300]
+            except Exception as exc:  # one release never stops the others
+                log.warning("album %s: track fetch failed: %s", rid, exc)
+                result.failed[rid] = f"{type(exc).__name__}: {exc}"[:300]
+
+
+def _later(current: SpotifyCooldown | None, cooldown: SpotifyCooldown) -> SpotifyCooldown:
+    """The cooldown that ends later of ``current`` (None: none yet) and ``cooldown`` (``current`` on a tie)."""
+    return cooldown if current is None or cooldown.until > current.until else current
+
+
+def _tracks_wanted(plans: dict[str, _Plan], cat: _Catalogue) -> tuple[dict[str, list[Release]], set[str]]:
+    """Tracks the comparisons need: ``({album release id: its artists' known singles}, {release ids whose
+    stored tracks are read})`` — the known singles of the new albums' artists, and the editions' originals."""
+    singles_of: dict[str, list[Release]] = {}
+    want_tracks: set[str] = set()
+    for rid, plan in plans.items():
+        if plan.fetch == "album":
+            singles = [
+                cat.known[x]
+                for x in sorted(cat.pool_ids(rid))
+                if x in cat.known and cat.known[x].album_type == "single"
+            ]
+            singles_of[rid] = singles
+            want_tracks.update(s.id for s in singles if s.tracks_fetched)
+        elif plan.fetch == "edition" and plan.original is not None and plan.original.tracks_fetched:
+            want_tracks.add(plan.original.id)
+    return singles_of, want_tracks
+
 
 def _artist_set(release: Release) -> frozenset[str]:
-    return frozenset(a.get("id") for a in release.artists or () if a.get("id"))
+    """The artist ids of ``release``."""
+    return frozenset(artist_id for a in release.artists if (artist_id := a.get("id")))
 
 
 def _date_key(release: Release) -> str:
@@ -514,51 +575,3 @@ def _carries_singles(
     if not hits:
         return None
     return {"kind": "carries_singles", "new_tracks": total - hits, "known_tracks": hits}
-
-
-# --- store reads (kept here, not in storage.queries) ----------------------------------------
-
-
-def _chunks(items: Sequence[Any], size: int = CHUNK):
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
-
-
-async def _releases(session, ids: Sequence[str]) -> dict[str, Release]:
-    out: dict[str, Release] = {}
-    for chunk in _chunks(list(ids)):
-        for release in (await session.scalars(select(Release).where(Release.id.in_(chunk)))).all():
-            out[release.id] = release
-    return out
-
-
-async def _grouped_links(session, key, value, keys: Sequence[str]) -> dict[str, set[str]]:
-    """``artist_releases`` grouped: each of ``keys`` (values of column ``key``) → its set of ``value``."""
-    out: dict[str, set[str]] = defaultdict(set)
-    for chunk in _chunks(list(keys)):
-        for k, v in await session.execute(select(key, value).where(key.in_(chunk))):
-            out[k].add(v)
-    return out
-
-
-async def _links_of(session, release_ids: Sequence[str]) -> dict[str, set[str]]:
-    """release id → artist ids it is linked to."""
-    return await _grouped_links(session, ArtistRelease.release_id, ArtistRelease.artist_id, release_ids)
-
-
-async def _release_ids_of_artists(session, artist_ids: Sequence[str]) -> dict[str, set[str]]:
-    """artist id → ids of every release linked to it."""
-    return await _grouped_links(session, ArtistRelease.artist_id, ArtistRelease.release_id, artist_ids)
-
-
-async def _tracks_of(session, release_ids: Sequence[str]) -> dict[str, list[_Track]]:
-    out: dict[str, list[_Track]] = defaultdict(list)
-    for chunk in _chunks(list(release_ids)):
-        rows = await session.execute(
-            select(ReleaseTrack.release_id, ReleaseTrack.name, ReleaseTrack.duration_ms, ReleaseTrack.isrc)
-            .where(ReleaseTrack.release_id.in_(chunk))
-            .order_by(ReleaseTrack.release_id, ReleaseTrack.position)
-        )
-        for release_id, name, duration_ms, isrc in rows:
-            out[release_id].append(_Track(normalise_title(name), duration_ms, isrc))
-    return dict(out)

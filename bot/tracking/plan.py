@@ -10,9 +10,12 @@ artist is checked within ``ceil(N / max(1, floor(ceil(r·B) / q)))`` runs.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import math
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
@@ -26,7 +29,7 @@ class ArtistRow:
     last_checked_at: dt.datetime | None
     last_release_at: dt.datetime | None
     runs_skipped: int
-    group_state: dict | None
+    group_state: dict[str, Any] | None
     exact_checked_at: dt.datetime | None = None
     exists: bool = True
 
@@ -44,9 +47,9 @@ class Budget:
     leaves at most one chunk counted that it never used; ``granted`` is what was drawn.
     """
 
-    def __init__(self, limit: int | None, *, reserve=None, chunk: int = 50) -> None:
-        import asyncio
-
+    def __init__(
+        self, limit: int | None, *, reserve: Callable[[int], Awaitable[int]] | None = None, chunk: int = 50
+    ) -> None:
         self.limit = limit
         self.spent = 0
         self.reserved = 0  # artists started whose first request is not made yet
@@ -75,6 +78,7 @@ class Budget:
                 raise BudgetExhausted()
 
     def take(self) -> None:
+        """Count one request; raises ``BudgetExhausted`` when the limit (or the share drawn from the store) is spent."""
         if self.limit is not None and self.spent >= self.limit:
             raise BudgetExhausted()
         if self._reserve is not None and self.spent >= self.granted:
@@ -82,6 +86,7 @@ class Budget:
         self.spent += 1
 
     def left(self) -> float:
+        """Requests this run may still make (``inf`` when unlimited)."""
         return math.inf if self.limit is None else self.limit - self.spent
 
 
@@ -108,7 +113,7 @@ def starvation_bound(due: int, budget: int, share: float, max_check_cost: int = 
     return math.ceil(due / per_run)
 
 
-def priority_key(row: ArtistRow) -> tuple:
+def priority_key(row: ArtistRow) -> tuple[bool, float, float, str]:
     """Recently active first (unknown activity last), then longest unchecked (never checked first)."""
     active = row.last_release_at
     return (
@@ -119,7 +124,7 @@ def priority_key(row: ArtistRow) -> tuple:
     )
 
 
-def oldest_key(row: ArtistRow) -> tuple:
+def oldest_key(row: ArtistRow) -> tuple[float, int, str]:
     """Longest unchecked first (never checked first), then most skipped."""
     return ((row.last_checked_at or EPOCH).timestamp(), -row.runs_skipped, row.id)
 

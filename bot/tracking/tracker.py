@@ -1,9 +1,9 @@
 """Change detection: which releases of the followed artists are new (docs/design.md, docs/tracking.md).
 
 Plain async code over the store and a Spotify client; no discord import. The client
-is anything with the ``SpotifyClient`` surface used here (``artist_albums``,
-``get_artist``, ``request_count``, ``cooldown_until``; optionally
-``requests_by_endpoint`` and ``rate_limited``).
+is anything with the ``SpotifyClient`` surface used here (:class:`SpotifyCatalog`:
+``artist_albums``, ``get_artist``, ``request_count``, ``requests_by_endpoint``,
+``rate_limited``, ``cooldown_until``).
 
 One probe per artist (``GET /artists/{id}/albums?include_groups=<union>&limit=10&offset=o``)
 decides "unchanged"; changes are drilled into group by group (:mod:`bot.tracking.detect`).
@@ -16,15 +16,18 @@ from __future__ import annotations
 import asyncio
 import collections
 import datetime as dt
+import functools
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from types import SimpleNamespace
-from typing import Any
+from typing import Protocol
 
-from bot.clock import utcnow
+from bot.clock import Clock, utcnow
+from bot.settings import Settings
 from bot.spotify.errors import SpotifyCooldown, SpotifyError, SpotifyNotFound
+from bot.spotify.models import Artist as SpotifyArtist
+from bot.spotify.models import Page
 from bot.tracking import detect as det
 from bot.tracking.editions import same_release
 from bot.tracking.plan import (
@@ -39,8 +42,7 @@ from bot.tracking.plan import (
     run_budget,
 )
 from storage import catalog, guilds, leases, spotify_state
-from storage.db import Database, retry_transaction
-from storage.models import Artist
+from storage.db import Database, Session
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +94,10 @@ class TrackResult:
     announced again; ``folded``: release id → the known release it is a clean/explicit
     twin or re-issue of (``releases.folded_into``; never announced on its own);
     ``rechecked``: artists whose listing was read whole by the rotating exact re-check;
-    ``recheck_requests``: requests those re-checks made beyond one per artist; ``baselined``: artists whose silent baseline was taken instead of a check;
-    ``requests``: Spotify API requests made (client ``request_count`` delta);
+    ``recheck_requests``: requests those re-checks made beyond one per artist;
+    ``baselined``: artists whose silent baseline was taken instead of a check;
+    ``requests``: Spotify API requests made (client ``request_count`` delta), of which
+    ``requests_by_endpoint`` per endpoint; ``rate_limited``: HTTP 429 answers met;
     ``cooldown``: the cooldown that stopped the run; ``carried``: due artists left
     for the next run because the request budget ran out (or a cooldown stopped the run);
     ``economy_skipped``: inactive artists not due this run (economy mode);
@@ -101,7 +105,9 @@ class TrackResult:
     ``lower_bound``: this run's L without the labeler's album requests;
     ``naive_pages``: pages a whole-catalogue walk at limit 10 would have fetched for
     the checked artists; ``pages_skipped``: naive pages not fetched;
-    ``budget``: the run's request budget (None = unlimited);
+    ``budget``: the run's request budget (None = unlimited); ``changed``: checked artists
+    whose probe disagreed with the stored state; ``fallbacks``: exact per-group reads made
+    because an alignment check failed;
     ``shared``: artists not fetched because another run (another process's, for the same
     due time) checked them at or after ``fresh_after`` — their findings are in the store;
     ``phase_seconds``: ``plan`` and ``track`` wall seconds.
@@ -131,17 +137,68 @@ class TrackResult:
     phase_seconds: dict[str, float] = field(default_factory=dict)
 
 
+class SpotifyCatalog(Protocol):
+    """What the tracker needs of the Spotify client (:class:`bot.spotify.client.SpotifyClient`; the
+    tests' fakes fit too): the two endpoints it calls and the client's counters and cooldown."""
+
+    @property
+    def request_count(self) -> int:
+        """API requests sent so far (retries included, token requests excluded)."""
+        ...
+
+    @property
+    def requests_by_endpoint(self) -> Mapping[str, int]:
+        """Requests sent so far per endpoint name (``"artist_albums"``, ``"artist"``, …)."""
+        ...
+
+    @property
+    def rate_limited(self) -> int:
+        """HTTP 429 answers seen so far."""
+        ...
+
+    cooldown_until: dt.datetime | None
+    """The end (aware UTC) of the Spotify cooldown the client honours, or None."""
+
+    async def artist_albums(self, artist_id: str, *, include_groups: str, limit: int, offset: int) -> Page:
+        """Get Artist's Albums: one page of ``include_groups`` (comma-separated album groups)."""
+        ...
+
+    async def get_artist(self, artist_id: str) -> SpotifyArtist:
+        """Get Artist: its name and image."""
+        ...
+
+
+class ArtistClaims(Protocol):
+    """What the tracker needs of this process's coordinator (:class:`bot.coordination.coordinator.Coordinator`)
+    to claim artists in the store shared by several processes."""
+
+    @property
+    def owner(self) -> str:
+        """This process's id: the ``claim_owner`` of its claims."""
+        ...
+
+    @property
+    def lease_seconds(self) -> float:
+        """How long a claim holds (seconds) unless renewed or released."""
+        ...
+
+    @property
+    def clock(self) -> Clock:
+        """The clock claims are dated by (the database's, shared by every process)."""
+        ...
+
+
 class _ArtistFetcher:
     """One artist's Spotify pages within a check: each (groups, offset) requested at most once, through the budget."""
 
     def __init__(
-        self, spotify: Any, artist_id: str, groups: Sequence[str], budget: Budget, *, reserved: bool = False
+        self, spotify: SpotifyCatalog, artist_id: str, groups: Sequence[str], budget: Budget, *, reserved: bool = False
     ) -> None:
         self.spotify = spotify
         self.artist_id = artist_id
         self.union = ",".join(groups)
         self.budget = budget
-        self.cache: dict[tuple[str, int], Any] = {}
+        self.cache: dict[tuple[str, int], Page] = {}
         self.requests = 0
         self.holding = reserved  # the worker reserved this artist's first request
 
@@ -154,11 +211,12 @@ class _ArtistFetcher:
         self.requests += 1
 
     def release(self) -> None:
+        """Give back the worker's reservation of this artist's first request, if still held."""
         if self.holding:
             self.holding = False
             self.budget.reserved -= 1
 
-    async def _get(self, include: str, offset: int) -> Any:
+    async def _get(self, include: str, offset: int) -> Page:
         key = (include, offset)
         page = self.cache.get(key)
         if page is None:
@@ -169,19 +227,24 @@ class _ArtistFetcher:
             self.cache[key] = page
         return page
 
-    async def combined(self, offset: int) -> Any:
+    async def combined(self, offset: int) -> Page:
+        """The page of the union of the tracked groups at ``offset``."""
         return await self._get(self.union, offset)
 
-    async def exact(self, group: str, offset: int) -> Any:
+    async def exact(self, group: str, offset: int) -> Page:
+        """The page of ``group`` (or comma-separated groups) at ``offset``."""
         return await self._get(group, offset)
 
 
 @dataclass
 class _Outcome:
+    """One artist's check, not stored yet: its detection, whether it was the baseline, the ``artists``
+    row to create (an artist without one), its newest release date and the requests it made."""
+
     artist_id: str
     detection: det.Detection
     baselined: bool
-    create: dict[str, Any] | None
+    create: catalog.NewArtistRow | None
     last_release_at: dt.datetime | None
     requests: int
     exact: bool = False  # the listing was read whole (baseline, resync, rotating re-check)
@@ -197,10 +260,119 @@ class _Outcome:
         self.create = None
 
 
+@dataclass(frozen=True)
+class _FirstSeen:
+    """A release first seen now under ``artist_id`` (a new ``releases`` row), as editions compares it."""
+
+    artist_id: str
+    id: str
+    name: str
+    album_type: str
+    artists: list[dict[str, str]]
+    release_date: str
+    release_date_precision: str
+    total_tracks: int | None
+
+    @classmethod
+    def of(cls, artist_id: str, values: catalog.ReleaseRow) -> _FirstSeen:
+        """From the ``releases`` row ``values`` (:func:`storage.catalog.release_values`)."""
+        return cls(
+            artist_id,
+            values["id"],
+            values["name"],
+            values["album_type"],
+            values["artists"],
+            values["release_date"],
+            values["release_date_precision"],
+            values["total_tracks"],
+        )
+
+
+@dataclass
+class _Counters:
+    """The Spotify client's counters at one moment (a run's requests are the difference)."""
+
+    requests: int
+    by_endpoint: collections.Counter[str]
+    rate_limited: int
+
+    @classmethod
+    def of(cls, spotify: SpotifyCatalog) -> _Counters:
+        """The counters of ``spotify`` now."""
+        return cls(spotify.request_count, collections.Counter(spotify.requests_by_endpoint), spotify.rate_limited)
+
+
+@dataclass
+class _Batch:
+    """The rows of a batch of checks for :func:`storage.catalog.store_checks`, and the candidates to announce."""
+
+    new_artists: list[catalog.NewArtistRow] = field(default_factory=list)
+    releases: list[catalog.ReleaseRow] = field(default_factory=list)
+    links: list[catalog.LinkRow] = field(default_factory=list)
+    updates: list[catalog.ArtistUpdate] = field(default_factory=list)
+    candidates: list[_FirstSeen] = field(default_factory=list)  # found new (non-baseline), first seen or not
+
+
+@dataclass
+class _Run:
+    """One call of :meth:`Tracker.track`: its plan, and what its workers share while checking.
+
+    Plan: ``ids`` (the artists this process checks, input order; claimed ones with a
+    coordinator), ``waiting`` (held by another live process), ``rows`` (their ``artists``
+    columns), ``groups_by`` (each artist's tracked groups), ``unlinked`` (never baselined and
+    without a linked release), ``due`` (not skipped by economy mode; grows with artists
+    taken over from ``waiting``), ``exact_ids`` (the rotating exact re-check's picks),
+    ``phases`` (artists in order, with the requests each phase may spend), ``budget``,
+    ``day`` (UTC ``YYYY-MM-DD``) and ``shared_day`` (the day's budget is drawn from the store).
+
+    Check: ``cooldown`` (in force, or met; it stops the run), ``started`` (artists taken by
+    a worker), ``outcomes``, ``errors``, ``pending`` (checks not stored yet),
+    ``announced`` (release ids the stored batches announce), ``done`` (artists checked or
+    failed, for ``progress``).
+    """
+
+    run_id: int | None
+    fresh_after: dt.datetime | None
+    progress: Callable[[int, int], object] | None
+    result: TrackResult
+    counters: _Counters
+    day: str
+    ids: list[str]
+    waiting: list[str]
+    rows: dict[str, ArtistRow]
+    groups_by: Mapping[str, Sequence[str]]
+    unlinked: set[str]
+    budget: Budget
+    shared_day: bool
+    cooldown: SpotifyCooldown | None
+    due: list[str] = field(default_factory=list)
+    exact_ids: set[str] = field(default_factory=set)
+    phases: list[tuple[list[str], float]] = field(default_factory=list)
+    started: set[str] = field(default_factory=set)
+    outcomes: dict[str, _Outcome] = field(default_factory=dict)
+    errors: dict[str, BaseException] = field(default_factory=dict)
+    pending: list[_Outcome] = field(default_factory=list)
+    announced: set[str] = field(default_factory=set)
+    done: int = 0
+
+    @property
+    def stopped(self) -> bool:
+        """A Spotify cooldown is in force: no more requests this run."""
+        return self.cooldown is not None
+
+    def report(self) -> None:
+        """Call ``progress(done, due)``; its errors are logged and ignored."""
+        if self.progress is not None:
+            try:
+                self.progress(self.done, len(self.due))
+            except Exception:  # a progress display never breaks a run
+                log.warning("progress callback failed", exc_info=True)
+
+
 class Tracker:
     """Finds new releases of artists and records them in the store.
 
-    ``db``: :class:`storage.db.Database`; ``spotify``: the Spotify client;
+    ``db``: :class:`storage.db.Database`; ``spotify``: the Spotify client (:class:`SpotifyCatalog`);
     ``clock``: returns the current aware UTC datetime; ``groups``: album groups
     tracked for an artist no guild follows (a followed artist gets the union of its
     guilds' ``album_groups``); ``concurrency``: artists checked at once;
@@ -210,19 +382,22 @@ class Tracker:
     budgeted run spent first on the longest-unchecked artists (the starvation guard);
     ``economy`` / ``economy_inactive_days`` / ``economy_every``: economy mode (an
     artist with no release for that many days is checked every k-th scheduled run);
-    ``coordinator``: a ``bot.coordination.Coordinator`` when several processes share the
-    store (artist-level claims: each artist fetched once per due time across processes;
-    None = this process alone); ``flush_every``: artists per store batch; ``recheck_share``: share of each run's
-    artists whose listing is read whole (the rotating exact re-check, 0 = off: see
-    :func:`bot.tracking.plan.recheck_picks`).
+    ``coordinator``: a ``bot.coordination.Coordinator`` (:class:`ArtistClaims`) when several
+    processes share the store (artist-level claims: each artist fetched once per due time
+    across processes; None = this process alone); ``flush_every``: artists per store batch;
+    ``recheck_share``: share of each run's artists whose listing is read whole (the rotating
+    exact re-check, 0 = off: see :func:`bot.tracking.plan.recheck_picks`).
     """
+
+    claim_poll_seconds = 0.5
+    """Seconds between two claim attempts on artists another live process is checking."""
 
     def __init__(
         self,
         db: Database,
-        spotify: Any,
+        spotify: SpotifyCatalog,
         *,
-        clock: Callable[[], dt.datetime] = utcnow,
+        clock: Clock = utcnow,
         groups: Sequence[str] = TRACKED_GROUPS,
         concurrency: int = 4,
         max_pages: int = 20,
@@ -234,7 +409,7 @@ class Tracker:
         economy_every: int = 4,
         flush_every: int = 500,
         recheck_share: float = 0.0,
-        coordinator: Any = None,
+        coordinator: ArtistClaims | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be ≥ 1")
@@ -264,15 +439,12 @@ class Tracker:
         is persisted.
         """
         now = self.clock()
-        async with self.db.sessions() as session:
+        async with self.db.transaction() as session:
             until, reason = await spotify_state.get_cooldown(session)
-        client_until = getattr(self.spotify, "cooldown_until", None)
+        client_until = self.spotify.cooldown_until
         if until is not None and until > now:
             if client_until is None or client_until < until:
-                try:
-                    self.spotify.cooldown_until = until
-                except AttributeError:  # pragma: no cover - a client without the attribute
-                    pass
+                self.spotify.cooldown_until = until
             return SpotifyCooldown(until, reason or "rate limit")
         if client_until is not None and client_until > now:
             cooldown = SpotifyCooldown(client_until, "rate limit")
@@ -281,9 +453,9 @@ class Tracker:
         return None
 
     async def _persist_cooldown(self, cooldown: SpotifyCooldown) -> None:
-        async with self._write_lock, self.db.sessions() as session:
+        """Store ``cooldown`` in ``spotify_state`` (shared by every process and by restarts)."""
+        async with self._write_lock, self.db.transaction() as session:
             await spotify_state.set_cooldown(session, cooldown.until, cooldown.reason)
-            await session.commit()
         log.warning("Spotify cooldown until %s (%s)", cooldown.until.isoformat(), cooldown.reason)
 
     # --- baseline ------------------------------------------------------------------
@@ -299,9 +471,8 @@ class Tracker:
         Raises ``SpotifyCooldown`` (persisted; no request made while one is in force),
         ``SpotifyNotFound`` or ``SpotifyError``; nothing is stored then.
         """
-        async with self.db.sessions() as session:
-            artist = await session.get(Artist, artist_id)
-            if artist is not None and artist.baselined_at is not None:
+        async with self.db.transaction() as session:
+            if await catalog.is_baselined(session, artist_id):
                 return 0
             groups = (await guilds.tracked_groups(session, [artist_id]))[artist_id]
         cooldown = await self.active_cooldown()
@@ -314,7 +485,7 @@ class Tracker:
             await self._persist_cooldown(exc)
             raise
         finally:
-            await self._settle_day(self.clock().astimezone(dt.UTC).date().isoformat(), budget.spent)
+            await self._settle_day(_utc_day(self.clock()), budget.spent)
         await self._flush([outcome], run_id=None)
         stored = len(outcome.detection.baseline)
         log.info("baseline of %s: %d releases", artist_id, stored)
@@ -327,7 +498,7 @@ class Tracker:
         *,
         run_id: int | None = None,
         economy: bool | None = None,
-        progress: Callable[[int, int], Any] | None = None,
+        progress: Callable[[int, int], object] | None = None,
         fresh_after: dt.datetime | None = None,
     ) -> TrackResult:
         """Check each artist once for new releases and store them.
@@ -362,23 +533,47 @@ class Tracker:
         waited for (bounded), then shared or taken over once that claim expires. The day's
         request budget is reserved atomically in the store before the run and what was not
         used is given back after it, so N processes never overspend it.
+
+        Phases: plan (:meth:`_plan`: claims, the store's rows, the budget, the order), check
+        in batches (:meth:`_check_due`, then :meth:`_check_waiting`), settle the cooldown, the
+        day's budget and the claims (:meth:`_settle`), and build the result (:meth:`_conclude`).
         """
         t_plan = time.perf_counter()
-        ids = list(dict.fromkeys(artist_ids))
+        run = await self._plan(list(dict.fromkeys(artist_ids)), run_id, economy, progress, fresh_after)
+        run.result.phase_seconds["plan"] = time.perf_counter() - t_plan
+        t_track = time.perf_counter()
+        run.report()
+        try:
+            await self._check_due(run)
+            await self._check_waiting(run)
+        finally:
+            await self._settle(run)
+        await self._conclude(run)
+        run.result.phase_seconds["track"] = time.perf_counter() - t_track
+        return run.result
+
+    async def _plan(
+        self,
+        ids: list[str],
+        run_id: int | None,
+        economy: bool | None,
+        progress: Callable[[int, int], object] | None,
+        fresh_after: dt.datetime | None,
+    ) -> _Run:
+        """Plan a run over ``ids`` (deduplicated, input order): claim them (with a coordinator), read
+        their rows, tracked groups and the day's budget use, the cooldown in force, and the budget;
+        then the artists due and their order (:meth:`_order`)."""
         result = TrackResult()
-        spotify = self.spotify
-        before = getattr(spotify, "request_count", 0)
-        before_endpoints = collections.Counter(getattr(spotify, "requests_by_endpoint", {}) or {})
-        before_429 = getattr(spotify, "rate_limited", 0)
+        counters = _Counters.of(self.spotify)
         now = self.clock()
-        day = now.astimezone(dt.UTC).date().isoformat()
+        day = _utc_day(now)
         waiting: list[str] = []
         if self.coordinator is not None:
-            claimed, fresh, busy = await self._claim(ids, fresh_after)
+            claimed, fresh, busy = await self._claim(self.coordinator, ids, fresh_after)
             result.shared = [a for a in ids if a in fresh]
             waiting = [a for a in ids if a in busy]
             ids = [a for a in ids if a in claimed]
-        async with self.db.sessions() as session:
+        async with self.db.transaction() as session:
             raw = await catalog.artist_tracking_rows(session, [*ids, *waiting])
             groups_by = await guilds.tracked_groups(session, [*ids, *waiting])
             used_today = await spotify_state.budget_used_today(session, day)
@@ -395,183 +590,186 @@ class Tracker:
         # The day's budget is shared by every process: requests are drawn from it in the store, in
         # chunks, as the run goes (what is left unused is given back at the end).
         shared_day = self.requests_per_day > 0
-        budget = Budget(limit, reserve=(lambda n: self._reserve_day(day, n)) if shared_day else None)
+        budget = Budget(limit, reserve=functools.partial(self._reserve_day, day) if shared_day else None)
         result.budget = limit
-
-        use_economy = self.economy if economy is None else economy
-        due: list[str] = []
-        for a in ids:
-            if use_economy and economy_skips(rows[a], now, self.economy_inactive_days, self.economy_every):
-                result.economy_skipped.append(a)
-            else:
-                due.append(a)
-        exact_ids = set(
-            recheck_picks(
-                [
-                    rows[a]
-                    for a in due
-                    if det.is_current(
-                        rows[a].group_state, det.order_groups(groups_by.get(a, self.groups)) or self.groups
-                    )
-                ],
-                now,
-                self.recheck_share,
-            )
+        run = _Run(
+            run_id=run_id,
+            fresh_after=fresh_after,
+            progress=progress,
+            result=result,
+            counters=counters,
+            day=day,
+            ids=ids,
+            waiting=waiting,
+            rows=rows,
+            groups_by=groups_by,
+            unlinked=unlinked,
+            budget=budget,
+            shared_day=shared_day,
+            cooldown=cooldown,
         )
-        priority = sorted(due, key=lambda a: priority_key(rows[a]))
-        reserve = reserve_requests(limit, self.reserve_share)
-        phases: list[tuple[list[str], float]] = []
-        if limit is not None and reserve:
-            phases.append((sorted(due, key=lambda a: oldest_key(rows[a])), reserve))
-        phases.append((priority, float("inf")))
-        result.phase_seconds["plan"] = time.perf_counter() - t_plan
+        self._order(run, now, self.economy if economy is None else economy, limit)
+        return run
 
-        t_track = time.perf_counter()
-        done = 0
-
-        def report() -> None:
-            if progress is not None:
-                try:
-                    progress(done, len(due))
-                except Exception:  # a progress display never breaks a run
-                    log.warning("progress callback failed", exc_info=True)
-
-        report()
-        outcomes: dict[str, _Outcome] = {}
-        errors: dict[str, BaseException] = {}
-        started: set[str] = set()
-        pending: list[_Outcome] = []
-        announced: set[str] = set()
-        stop = cooldown is not None
-
-        async def flush_pending(force: bool = False) -> None:
-            if pending and (force or len(pending) >= self.flush_every):
-                batch = list(pending)
-                pending.clear()
-                announced.update(await self._flush(batch, run_id=run_id, folded=result.folded))
-                await self._release([o.artist_id for o in batch])
-                for o in batch:
-                    o.drop_stored()
-
-        async def worker(queue: collections.deque[str], phase_limit: float) -> None:
-            nonlocal stop, cooldown, done
-            while queue and not stop:
-                # Start an artist only while its probe fits: requests spent + probes reserved < the limit.
-                if budget.spent + budget.reserved >= min(phase_limit, budget.left() + budget.spent):
-                    return
-                artist_id = queue.popleft()
-                if artist_id in started:
-                    continue
-                started.add(artist_id)
-                budget.reserved += 1
-                try:
-                    outcome = await self._check(
-                        artist_id,
-                        rows[artist_id],
-                        groups_by.get(artist_id, self.groups),
-                        budget,
-                        reserved=True,
-                        exact=artist_id in exact_ids,
-                        unlinked=artist_id in unlinked,
-                    )
-                except SpotifyCooldown as exc:
-                    if cooldown is None or exc.until > cooldown.until:
-                        cooldown = exc
-                    stop = True
-                    started.discard(artist_id)
-                except BudgetExhausted:
-                    started.discard(artist_id)  # nothing stored: still due
-                except Exception as exc:  # one artist never stops the others
-                    log.warning("check of artist %s failed: %s", artist_id, exc, exc_info=True)
-                    errors[artist_id] = exc
-                    await self._record_error(artist_id, failure_reason(exc))
-                    done += 1
-                    report()
-                else:
-                    outcomes[artist_id] = outcome
-                    pending.append(outcome)
-                    await flush_pending()
-                    done += 1
-                    report()
-
-        try:
-            for order, phase_limit in phases:
-                if stop:
-                    break
-                queue = collections.deque(a for a in order if a not in started)
-                await asyncio.gather(*(worker(queue, phase_limit) for _ in range(self.concurrency)))
-            await flush_pending(force=True)
-            # Artists another live process was checking: wait for its findings (bounded), or
-            # take an artist over when its claim expires (that process died).
-            deadline = time.monotonic() + 2 * getattr(self.coordinator, "lease_seconds", 0) + 5
-            while waiting and not stop and time.monotonic() < deadline:
-                await asyncio.sleep(self.claim_poll_seconds)
-                claimed, fresh, busy = await self._claim(waiting, fresh_after)
-                result.shared += [a for a in waiting if a in fresh]
-                due += [a for a in waiting if a in claimed]
-                queue = collections.deque(a for a in waiting if a in claimed)
-                waiting = [a for a in waiting if a in busy]
-                await asyncio.gather(*(worker(queue, float("inf")) for _ in range(self.concurrency)))
-                await flush_pending(force=True)
-            for a in waiting:  # still held by a live process: its run posts them; ours checks them next time
-                result.shared.append(a)
-        finally:
-            if cooldown is not None and (stop or cooldown is not None):
-                try:
-                    await self._persist_cooldown(cooldown)
-                except Exception:  # pragma: no cover
-                    log.exception("could not persist the Spotify cooldown")
-            if shared_day:
-                await self._settle_day(day, budget.spent - budget.granted)
+    def _order(self, run: _Run, now: dt.datetime, use_economy: bool, limit: int | None) -> None:
+        """The artists due (economy mode skips some), the exact re-check's picks, and the phases: the
+        starvation reserve (longest unchecked first) when the run is budgeted, then priority order."""
+        for a in run.ids:
+            if use_economy and economy_skips(run.rows[a], now, self.economy_inactive_days, self.economy_every):
+                run.result.economy_skipped.append(a)
             else:
-                await self._settle_day(day, budget.spent)
-            await self._release([*ids, *waiting, *started])
+                run.due.append(a)
+        current = [
+            run.rows[a]
+            for a in run.due
+            if det.is_current(
+                run.rows[a].group_state, det.order_groups(run.groups_by.get(a, self.groups)) or self.groups
+            )
+        ]
+        run.exact_ids = set(recheck_picks(current, now, self.recheck_share))
+        priority = sorted(run.due, key=lambda a: priority_key(run.rows[a]))
+        reserve = reserve_requests(limit, self.reserve_share)
+        if limit is not None and reserve:
+            run.phases.append((sorted(run.due, key=lambda a: oldest_key(run.rows[a])), reserve))
+        run.phases.append((priority, float("inf")))
 
+    async def _check_due(self, run: _Run) -> None:
+        """Check the planned artists phase by phase (``concurrency`` workers each), then store what is pending."""
+        for order, phase_limit in run.phases:
+            if run.stopped:
+                break
+            queue = collections.deque(a for a in order if a not in run.started)
+            await asyncio.gather(*(self._work(run, queue, phase_limit) for _ in range(self.concurrency)))
+        await self._flush_pending(run, force=True)
+
+    async def _check_waiting(self, run: _Run) -> None:
+        """Artists another live process was checking: wait for its findings (bounded), or take an artist
+        over when its claim expires (that process died). Those still held are ``shared``: its run posts
+        them; ours checks them next time."""
+        co = self.coordinator
+        if co is None:
+            return  # nothing is waiting without claims
+        deadline = time.monotonic() + 2 * co.lease_seconds + 5
+        while run.waiting and not run.stopped and time.monotonic() < deadline:
+            await asyncio.sleep(self.claim_poll_seconds)
+            claimed, fresh, busy = await self._claim(co, run.waiting, run.fresh_after)
+            run.result.shared += [a for a in run.waiting if a in fresh]
+            run.due += [a for a in run.waiting if a in claimed]
+            queue = collections.deque(a for a in run.waiting if a in claimed)
+            run.waiting = [a for a in run.waiting if a in busy]
+            await asyncio.gather(*(self._work(run, queue, float("inf")) for _ in range(self.concurrency)))
+            await self._flush_pending(run, force=True)
+        run.result.shared.extend(run.waiting)
+
+    async def _work(self, run: _Run, queue: collections.deque[str], phase_limit: float) -> None:
+        """One worker: check artists from ``queue`` until it is empty, a cooldown stops the run, or the
+        next artist's probe would not fit the budget (requests spent + probes reserved < the limit)."""
+        while queue and not run.stopped:
+            if run.budget.spent + run.budget.reserved >= min(phase_limit, run.budget.left() + run.budget.spent):
+                return
+            artist_id = queue.popleft()
+            if artist_id in run.started:
+                continue
+            run.started.add(artist_id)
+            run.budget.reserved += 1
+            await self._check_one(run, artist_id)
+
+    async def _check_one(self, run: _Run, artist_id: str) -> None:
+        """Check ``artist_id`` (its first request reserved), and record the outcome in ``run``.
+
+        A cooldown stops the run and an exhausted budget leaves the artist due (neither is
+        the artist's failure); any other error is the artist's (``last_error``). A check
+        is queued for the next batch, which is stored once ``flush_every`` are pending.
+        """
+        try:
+            outcome = await self._check(
+                artist_id,
+                run.rows[artist_id],
+                run.groups_by.get(artist_id, self.groups),
+                run.budget,
+                reserved=True,
+                exact=artist_id in run.exact_ids,
+                unlinked=artist_id in run.unlinked,
+            )
+        except SpotifyCooldown as exc:
+            if run.cooldown is None or exc.until > run.cooldown.until:
+                run.cooldown = exc
+            run.started.discard(artist_id)
+        except BudgetExhausted:
+            run.started.discard(artist_id)  # nothing stored: still due
+        except Exception as exc:  # one artist never stops the others
+            log.warning("check of artist %s failed: %s", artist_id, exc, exc_info=True)
+            run.errors[artist_id] = exc
+            await self._record_error(artist_id, failure_reason(exc))
+            run.done += 1
+            run.report()
+        else:
+            run.outcomes[artist_id] = outcome
+            run.pending.append(outcome)
+            await self._flush_pending(run)
+            run.done += 1
+            run.report()
+
+    async def _flush_pending(self, run: _Run, *, force: bool = False) -> None:
+        """Store the pending checks as one batch once ``flush_every`` are pending (or any, with ``force``),
+        then release their claims and drop what only the store needed."""
+        if not run.pending or not (force or len(run.pending) >= self.flush_every):
+            return
+        batch = list(run.pending)
+        run.pending.clear()
+        run.announced.update(await self._flush(batch, run_id=run.run_id, folded=run.result.folded))
+        await self._release([o.artist_id for o in batch])
+        for o in batch:
+            o.drop_stored()
+
+    async def _settle(self, run: _Run) -> None:
+        """After the checks (even when they raised): persist the cooldown met, settle the day's request
+        count (give back the unused part of what was drawn from the shared budget), release the claims."""
+        if run.cooldown is not None:
+            try:
+                await self._persist_cooldown(run.cooldown)
+            except Exception:  # the store failing: the client still holds the cooldown
+                log.exception("could not persist the Spotify cooldown")
+        spent = run.budget.spent - run.budget.granted if run.shared_day else run.budget.spent
+        await self._settle_day(run.day, spent)
+        await self._release([*run.ids, *run.waiting, *run.started])
+
+    async def _conclude(self, run: _Run) -> None:
+        """Fill ``run.result`` (see :class:`TrackResult`): each artist checked, failed or carried, the
+        releases announced, the counters; carried and economy-skipped artists get ``runs_skipped`` + 1."""
+        result = run.result
         seen_new: set[str] = set()
-        for artist_id in [*ids, *(a for a in started if a not in ids)]:
+        for artist_id in [*run.ids, *(a for a in run.started if a not in run.ids)]:
             if artist_id in result.economy_skipped:
                 continue
-            if artist_id in errors:
-                result.failed[artist_id] = failure_reason(errors[artist_id])
+            if artist_id in run.errors:
+                result.failed[artist_id] = failure_reason(run.errors[artist_id])
                 continue
-            outcome = outcomes.get(artist_id)
+            outcome = run.outcomes.get(artist_id)
             if outcome is None:
                 result.carried.append(artist_id)
-                if cooldown is not None:
-                    result.failed[artist_id] = cooldown_reason(cooldown.until)
+                if run.cooldown is not None:
+                    result.failed[artist_id] = cooldown_reason(run.cooldown.until)
                 continue
             result.checked.append(artist_id)
-            d = outcome.detection
-            if outcome.baselined:
-                result.baselined.append(artist_id)
-            else:
-                if artist_id in exact_ids:
-                    result.rechecked.append(artist_id)
-                    result.recheck_requests += max(0, outcome.requests - 1)
-                result.lower_bound += d.lower_bound
-                result.naive_pages += d.naive_pages
-                result.pages_skipped += max(0, d.naive_pages - outcome.requests)
-                result.changed += int(d.changed)
-                result.fallbacks += d.fallbacks
-            for found in d.new:
-                if found.album.id in announced and found.album.id not in seen_new:
+            _count_outcome(result, outcome, artist_id in run.exact_ids)
+            for found in outcome.detection.new:
+                if found.album.id in run.announced and found.album.id not in seen_new:
                     seen_new.add(found.album.id)
                     result.new_releases.append(found.album.id)
                     if found.back_catalogue:
                         result.back_catalogue.append(found.album.id)
         skipped = result.carried + result.economy_skipped
         if skipped:
-            async with self._write_lock, self.db.sessions() as session:
-                await catalog.bump_runs_skipped(session, [a for a in skipped if rows[a].exists])
-                await session.commit()
-        result.cooldown = cooldown
-        result.requests = getattr(spotify, "request_count", 0) - before
-        after_endpoints = collections.Counter(getattr(spotify, "requests_by_endpoint", {}) or {})
-        result.requests_by_endpoint = {k: v for k, v in (after_endpoints - before_endpoints).items() if v}
-        result.rate_limited = getattr(spotify, "rate_limited", 0) - before_429
-        result.phase_seconds["track"] = time.perf_counter() - t_track
-        return result
+            async with self._write_lock, self.db.transaction() as session:
+                await catalog.bump_runs_skipped(session, [a for a in skipped if run.rows[a].exists])
+        result.cooldown = run.cooldown
+        now = _Counters.of(self.spotify)
+        result.requests = now.requests - run.counters.requests
+        result.requests_by_endpoint = {k: v for k, v in (now.by_endpoint - run.counters.by_endpoint).items() if v}
+        result.rate_limited = now.rate_limited - run.counters.rate_limited
 
+    # --- one artist ----------------------------------------------------------------
     async def _check(
         self,
         artist_id: str,
@@ -605,45 +803,13 @@ class Tracker:
         exact: bool = False,
         unlinked: bool = False,
     ) -> _Outcome:
+        """One artist's check through ``fetcher``: its ``artists`` row to create if it has none
+        (:meth:`_new_artist_row`), the detection (:meth:`_detect`), its newest release date."""
         create = None
         if row is None or not row.exists:
-            async with self.db.sessions() as session:
-                exists = await session.get(Artist, artist_id) is not None
-            if not exists:
-                await fetcher.take()
-                spotify_artist = await self.spotify.get_artist(artist_id)
-                create = {
-                    "id": artist_id,
-                    "name": spotify_artist.name,
-                    "image_url": getattr(spotify_artist, "image_url", None),
-                    "group_state": {},
-                    "runs_skipped": 0,
-                }
-
-        async def load_known() -> dict[str, str]:
-            if unlinked:
-                return {}
-            async with self.db.sessions() as session:
-                return await catalog.known_release_groups(session, artist_id)
-
+            create = await self._new_artist_row(fetcher, artist_id)
         baselined = row is None or row.baselined_at is None
-        state = None if row is None else row.group_state
-        if baselined:
-            detection = await det.resync(
-                fetcher, groups, await load_known(), head_new=set(), max_pages=max(self.max_pages, 100)
-            )
-        elif not det.is_current(state, groups):
-            if state and state.get("v") == det.STATE_VERSION:
-                previous = set(state.get("groups") or ())
-            else:  # the issue-2 format: {"album": {"total", "newest"}, …}
-                previous = set(TRACKED_GROUPS)  # issue 2 always tracked these three
-            detection = await det.resync(
-                fetcher, groups, await load_known(), head_new=previous & set(groups), max_pages=max(self.max_pages, 100)
-            )
-        elif exact:
-            detection = await det.recheck(fetcher, groups, await load_known(), max_pages=max(self.max_pages, 100))
-        else:
-            detection = await det.detect(fetcher, state, load_known, max_pages=self.max_pages)
+        detection = await self._detect(fetcher, artist_id, row, groups, exact=exact, unlinked=unlinked)
         newest = row.last_release_at if row is not None else None
         for found in [*detection.new, *detection.baseline]:
             if found.group == "appears_on":
@@ -657,6 +823,59 @@ class Tracker:
             artist_id, detection, baselined, create, newest, fetcher.requests, exact=baselined or detection.resynced
         )
 
+    async def _new_artist_row(self, fetcher: _ArtistFetcher, artist_id: str) -> catalog.NewArtistRow | None:
+        """The ``artists`` row to insert for an artist without one (one ``get_artist`` request), or None
+        when the row exists (another run created it meanwhile)."""
+        async with self.db.transaction() as session:
+            if await catalog.artist_exists(session, artist_id):
+                return None
+        await fetcher.take()
+        spotify_artist = await self.spotify.get_artist(artist_id)
+        return {
+            "id": artist_id,
+            "name": spotify_artist.name,
+            "image_url": spotify_artist.image_url,
+            "group_state": {},
+            "runs_skipped": 0,
+        }
+
+    async def _detect(
+        self,
+        fetcher: _ArtistFetcher,
+        artist_id: str,
+        row: ArtistRow | None,
+        groups: Sequence[str],
+        *,
+        exact: bool,
+        unlinked: bool,
+    ) -> det.Detection:
+        """The detection that fits the artist's stored state: the baseline (never baselined), a resync
+        (the tracked groups changed, or an old-format state), the rotating exact re-check, or the
+        one-probe check (:mod:`bot.tracking.detect`)."""
+
+        async def load_known() -> dict[str, str]:
+            if unlinked:
+                return {}
+            async with self.db.transaction() as session:
+                return await catalog.known_release_groups(session, artist_id)
+
+        whole = max(self.max_pages, 100)
+        state = None if row is None else row.group_state
+        if row is None or row.baselined_at is None:
+            return await det.resync(fetcher, groups, await load_known(), head_new=set(), max_pages=whole)
+        if state is None or not det.is_current(state, groups):
+            if state and state.get("v") == det.STATE_VERSION:
+                previous = set(state.get("groups") or ())
+            else:  # the issue-2 format: {"album": {"total", "newest"}, …}
+                previous = set(TRACKED_GROUPS)  # issue 2 always tracked these three
+            return await det.resync(
+                fetcher, groups, await load_known(), head_new=previous & set(groups), max_pages=whole
+            )
+        if exact:
+            return await det.recheck(fetcher, groups, await load_known(), max_pages=whole)
+        return await det.detect(fetcher, state, load_known, max_pages=self.max_pages)
+
+    # --- the store -----------------------------------------------------------------
     async def _flush(
         self, batch: list[_Outcome], *, run_id: int | None, folded: dict[str, str] | None = None
     ) -> set[str]:
@@ -669,147 +888,177 @@ class Tracker:
         re-issue under a new id). Such an edition gets ``releases.folded_into`` and lands in
         ``folded`` (release id → known release id) instead.
         """
-        now = self.clock()
-        new_artists, releases, links, updates = [], [], [], []
-        candidates: list[tuple[str, dict[str, Any]]] = []  # (artist id, release row) found new
-        for o in batch:
-            if o.create is not None:
-                new_artists.append(o.create)
-            d = o.detection
-            for found, baseline in [*((f, False) for f in d.new), *((f, True) for f in d.baseline)]:
-                values = catalog.release_values(found.album, now)
-                releases.append(values)
-                links.append(
-                    {
-                        "artist_id": o.artist_id,
-                        "release_id": found.album.id,
-                        "album_group": found.group,
-                        "first_seen_at": now,
-                        "baseline": baseline or o.baselined,
-                        "run_id": run_id,
-                    }
-                )
-                if not (baseline or o.baselined):
-                    candidates.append((o.artist_id, values))
-            update = {
-                "id": o.artist_id,
-                "last_checked_at": now,
-                "last_error": None,
-                "group_state": d.state,
-                "last_release_at": o.last_release_at,
-                "runs_skipped": 0,
-            }
-            if o.baselined:
-                update["baselined_at"] = now
-            if o.exact:
-                update["exact_checked_at"] = now
-            updates.append(update)
+        rows = _batch_rows(batch, run_id=run_id, now=self.clock())
 
-        async def work(session: Any) -> tuple[list[tuple[str, dict[str, Any]]], dict[str, str]]:
+        async def work(session: Session) -> tuple[list[_FirstSeen], dict[str, str]]:
             inserted = await catalog.store_checks(
                 session,
-                new_artists=new_artists,
-                releases=releases,
-                links=links,
-                artist_updates=updates,
-                announce_ids={v["id"] for _a, v in candidates},
+                new_artists=rows.new_artists,
+                releases=rows.releases,
+                links=rows.links,
+                artist_updates=rows.updates,
+                announce_ids={c.id for c in rows.candidates},
             )
-            firsts = [(a, v) for a, v in candidates if v["id"] in inserted]
-            return firsts, await self._fold_editions(session, firsts, inserted)
+            firsts = [c for c in rows.candidates if c.id in inserted]
+            return firsts, await _fold_editions(session, firsts, inserted)
 
         # Several processes write the same artists and releases: a PostgreSQL deadlock or
         # serialization failure reruns the whole batch (idempotent: ON CONFLICT, updates by id).
         async with self._write_lock:
-            firsts, editions = await retry_transaction(self.db.sessions, work)
+            firsts, editions = await self.db.retrying(work)
         if folded is not None:
             folded.update(editions)
-        return {v["id"] for _a, v in firsts if v["id"] not in editions}
+        return {c.id for c in firsts if c.id not in editions}
 
-    @staticmethod
-    async def _fold_editions(
-        session: Any, firsts: list[tuple[str, dict[str, Any]]], inserted: set[str]
-    ) -> dict[str, str]:
-        """Mark each first-seen release that is another edition of one its artist already had
-        (``releases.folded_into``); returns ``{release id: known release id}``. Not committed."""
-        if not firsts:
-            return {}
-        known = await catalog.linked_releases(session, {a for a, _v in firsts}, exclude=inserted)
-        editions: dict[str, str] = {}
-        for artist_id, values in firsts:
-            new = SimpleNamespace(**values)
-            for other in known.get(artist_id, ()):
-                if same_release(new, other):
-                    editions[values["id"]] = other.id
-                    break
-        if editions:
-            await catalog.set_folded_into(session, editions)
-        return editions
+    async def _claim(
+        self, co: ArtistClaims, ids: list[str], fresh_after: dt.datetime | None
+    ) -> tuple[set[str], set[str], set[str]]:
+        """Artist-level claims through the coordinator ``co``: ``(claimed, fresh, busy)`` (storage.leases);
+        rerun on a PostgreSQL deadlock or serialization failure."""
 
-    claim_poll_seconds = 0.5
-
-    async def _claim(self, ids: list[str], fresh_after: dt.datetime | None) -> tuple[set[str], set[str], set[str]]:
-        """Artist-level claims through the coordinator: ``(claimed, fresh, busy)`` (storage.leases)."""
-        co = self.coordinator
-
-        async def work(session: Any) -> tuple[set[str], set[str], set[str]]:
+        async def work(session: Session) -> tuple[set[str], set[str], set[str]]:
             return await leases.claim_artists(
                 session, co.owner, ids, now=co.clock(), lease_seconds=co.lease_seconds, fresh_after=fresh_after
             )
 
         async with self._write_lock:
-            return await retry_transaction(self.db.sessions, work)
+            return await self.db.retrying(work)
 
     async def _release(self, ids: Iterable[str]) -> None:
-        if self.coordinator is None:
+        """Drop this process's claims on ``ids`` (nothing without a coordinator); a failure is logged:
+        the claims expire by themselves."""
+        co = self.coordinator
+        if co is None:
             return
-        ids = list(dict.fromkeys(ids))
-        if not ids:
+        unique = list(dict.fromkeys(ids))
+        if not unique:
             return
+
+        async def work(session: Session) -> None:
+            await leases.release_artists(session, co.owner, unique)
+
         try:
-
-            async def work(session: Any) -> None:
-                await leases.release_artists(session, self.coordinator.owner, ids)
-
             async with self._write_lock:
-                await retry_transaction(self.db.sessions, work)
-        except Exception:  # pragma: no cover - the claims expire by themselves
+                await self.db.retrying(work)
+        except Exception:  # the claims expire by themselves
             log.warning("could not release artist claims", exc_info=True)
 
     async def _reserve_day(self, day: str, want: int) -> int:
-        async with self._write_lock, self.db.sessions() as session:
-            granted = await spotify_state.reserve_budget(session, day, want, self.requests_per_day)
-            await session.commit()
-        return granted
+        """Draw up to ``want`` requests from UTC ``day``'s budget in the store; returns how many were granted."""
+        async with self._write_lock, self.db.transaction() as session:
+            return await spotify_state.reserve_budget(session, day, want, self.requests_per_day)
 
     async def count_day_requests(self, requests: int) -> None:
         """Add ``requests`` Spotify requests made outside the tracker in a run (the labeler's album
         requests) to today's count in ``spotify_state``, shared by every process: the day budget
         (``requests_per_day``) covers all of a run's requests, not only the tracker's."""
-        await self._settle_day(self.clock().astimezone(dt.UTC).date().isoformat(), int(requests))
+        await self._settle_day(_utc_day(self.clock()), int(requests))
 
     async def _settle_day(self, day: str, delta: int) -> None:
+        """Add ``delta`` requests to UTC ``day``'s count in the store (negative: give some back); a
+        failure is logged: accounting never breaks a run."""
         if delta == 0:
             return
         try:
-            async with self._write_lock, self.db.sessions() as session:
+            async with self._write_lock, self.db.transaction() as session:
                 await spotify_state.settle_budget(session, day, delta)
-                await session.commit()
-        except Exception:  # pragma: no cover - accounting must never break a run
+        except Exception:  # accounting must never break a run
             log.exception("could not settle the day's Spotify budget")
 
     async def _record_error(self, artist_id: str, reason: str) -> None:
+        """Store why ``artist_id``'s check failed (``last_error``); a store failure is logged (the run still reports it)."""
         try:
-            async with self._write_lock, self.db.sessions() as session:
-                artist = await session.get(Artist, artist_id)
-                if artist is not None:
-                    artist.last_error = reason
-                    await session.commit()
-        except Exception:  # pragma: no cover - the store failing too; the run still reports it
+            async with self._write_lock, self.db.transaction() as session:
+                await catalog.record_artist_error(session, artist_id, reason)
+        except Exception:  # the store failing too; the run still reports it
             log.exception("could not record the error of artist %s", artist_id)
 
 
+def _utc_day(now: dt.datetime) -> str:
+    """The UTC day of ``now`` as ``YYYY-MM-DD`` (the day budget's key)."""
+    return now.astimezone(dt.UTC).date().isoformat()
+
+
+def _count_outcome(result: TrackResult, outcome: _Outcome, rechecked: bool) -> None:
+    """Add a checked artist's outcome to the run's counters (a baseline only to ``baselined``)."""
+    d = outcome.detection
+    if outcome.baselined:
+        result.baselined.append(outcome.artist_id)
+        return
+    if rechecked:
+        result.rechecked.append(outcome.artist_id)
+        result.recheck_requests += max(0, outcome.requests - 1)
+    result.lower_bound += d.lower_bound
+    result.naive_pages += d.naive_pages
+    result.pages_skipped += max(0, d.naive_pages - outcome.requests)
+    result.changed += int(d.changed)
+    result.fallbacks += d.fallbacks
+
+
+def _batch_rows(batch: list[_Outcome], *, run_id: int | None, now: dt.datetime) -> _Batch:
+    """The rows storing ``batch`` (checked at ``now``, UTC): new artists, releases (first seen now if
+    absent), links (``baseline`` for a baseline's releases), the artists' updates; and the releases
+    found new (non-baseline), the candidates to announce."""
+    rows = _Batch()
+    for o in batch:
+        if o.create is not None:
+            rows.new_artists.append(o.create)
+        d = o.detection
+        for found, baseline in [*((f, False) for f in d.new), *((f, True) for f in d.baseline)]:
+            values = catalog.release_values(found.album, now)
+            rows.releases.append(values)
+            rows.links.append(
+                {
+                    "artist_id": o.artist_id,
+                    "release_id": found.album.id,
+                    "album_group": found.group,
+                    "first_seen_at": now,
+                    "baseline": baseline or o.baselined,
+                    "run_id": run_id,
+                }
+            )
+            if not (baseline or o.baselined):
+                rows.candidates.append(_FirstSeen.of(o.artist_id, values))
+        update: catalog.ArtistUpdate = {
+            "id": o.artist_id,
+            "last_checked_at": now,
+            "last_error": None,
+            "group_state": d.state,
+            "last_release_at": o.last_release_at,
+            "runs_skipped": 0,
+        }
+        if o.baselined:
+            update["baselined_at"] = now
+        if o.exact:
+            update["exact_checked_at"] = now
+        rows.updates.append(update)
+    return rows
+
+
+async def _fold_editions(session: Session, firsts: list[_FirstSeen], inserted: set[str]) -> dict[str, str]:
+    """Mark each first-seen release that is another edition of one its artist already had
+    (``releases.folded_into``); returns ``{release id: known release id}``. Not committed."""
+    if not firsts:
+        return {}
+    known = await catalog.linked_releases(session, {c.artist_id for c in firsts}, exclude=inserted)
+    editions: dict[str, str] = {}
+    for new in firsts:
+        for other in known.get(new.artist_id, ()):
+            if same_release(new, other):
+                editions[new.id] = other.id
+                break
+    if editions:
+        await catalog.set_folded_into(session, editions)
+    return editions
+
+
 def tracker_from_settings(
-    db: Database, spotify: Any, settings: Any, *, clock: Callable[[], dt.datetime] = utcnow, coordinator: Any = None
+    db: Database,
+    spotify: SpotifyCatalog,
+    settings: Settings,
+    *,
+    clock: Clock = utcnow,
+    coordinator: ArtistClaims | None = None,
 ) -> Tracker:
     """A :class:`Tracker` configured from ``bot.settings.Settings`` (``[spotify]`` budgets, ``[tracking]``);
     ``coordinator``: this process's ``bot.coordination.Coordinator`` (several processes on one store)."""

@@ -4,7 +4,8 @@ Catalogue: artist id → list of :class:`Album`. ``artist_albums`` answers like 
 2026 API: ``limit`` ≤ 10 (``SpotifyError`` 400 above), items grouped in the order
 album, single, compilation, appears_on and newest first inside a group, ``total``
 counting every item matching ``include_groups``, ``next`` a URL while more remain.
-Every API call counts one request (``request_count``, ``requests_by_endpoint``).
+Every API call counts one request (``request_count``, ``requests_by_endpoint``); no call
+answers a 429 (``rate_limited`` stays 0).
 Failures: ``fail(artist_id, exc)`` makes that artist's calls raise ``exc``;
 ``cooldown_after(n, until)`` makes the (n+1)-th request raise ``SpotifyCooldown``
 and sets ``cooldown_until``; while ``cooldown_until`` is in the future (by the
@@ -39,6 +40,7 @@ class FakeSpotify:
         self.catalogue: dict[str, list[tuple[int, str, Album]]] = {}
         self.request_count = 0
         self.requests_by_endpoint: Counter[str] = Counter()
+        self.rate_limited = 0
         self.requested_artists: list[str] = []
         self.cooldown_until: dt.datetime | None = None
         self._failures: dict[str, BaseException] = {}

@@ -208,7 +208,7 @@ async def test_recorded_pitbull_listing_labels_without_requests(db, emu, labeler
                 artist_ids=[pitbull],
             )
     released = {item["id"]: item["release_date"] for item in data["items"]}
-    for name, rid in zip(new_names, new_ids):
+    for name, rid in zip(new_names, new_ids, strict=True):
         # The remixes and the clean twin are first seen on release; the two old editions only now.
         at = T0 if "Edition" in name or "Version" in name else dt.datetime.fromisoformat(released[rid] + "T18:00+00:00")
         await store(db, emu, rid, at=at, artist_ids=[pitbull])
