@@ -144,32 +144,37 @@ async def test_the_day_budget_is_never_overspent_by_concurrent_processes(db, oth
         await session.commit()
 
 
-async def test_recovery_finds_only_what_dead_processes_left(db):
-    from storage.models import Delivery, Run
+async def test_a_heartbeat_extends_what_its_process_holds_and_nothing_else(db):
+    await add_guild(db, 1, now=NOW - dt.timedelta(days=8))
+    await add_guild(db, 2, now=NOW - dt.timedelta(days=8))
+    async with db.transaction() as session:
+        for gid in (1, 2):
+            (await session.get(Guild, gid)).next_due_at = NOW
+    async with db.transaction() as session:
+        await leases.register_process(session, "a", host="h", pid=1, shard_ids=None, now=NOW)
+        await leases.register_process(session, "b", host="h", pid=2, shard_ids=None, now=NOW)
+        assert await leases.claim_due_guilds(session, "a", now=NOW, lease_seconds=30, limit=1) == [(1, NOW)]
+        assert await leases.claim_due_guilds(session, "b", now=NOW, lease_seconds=30) == [(2, NOW)]
+        assert await leases.acquire_lease(session, "deliver:1", "a", now=NOW, lease_seconds=30)
+    later = NOW + dt.timedelta(seconds=20)
+    for step in leases.heartbeat_steps("a", now=later, lease_seconds=30):
+        await db.retrying(step)
+    expired = NOW + dt.timedelta(seconds=40)  # b's lease has expired, a's was extended to later + 30 s
+    async with db.transaction() as session:
+        assert await leases.live_owners(session, now=expired, lease_seconds=30) == {"a"}
+        assert await leases.lease_holder(session, "deliver:1", now=expired) == "a"
+        assert await leases.claim_due_guilds(session, "c", now=expired, lease_seconds=30) == [(2, NOW)]
+    async with db.transaction() as session:
+        await leases.release_guild_leases(session, "a", [1, 2])  # 2 is c's now: left alone
+        assert (await session.get(Guild, 1)).lease_owner is None
+        assert (await session.get(Guild, 2)).lease_owner == "c"
 
-    await add_guild(db, 1, now=NOW)
-    await add_guild(db, 2, now=NOW)
-    async with db.sessions() as session:
-        from storage.models import Release
 
-        for rid in ("r1", "r2"):
-            session.add(
-                Release(
-                    id=rid,
-                    name=rid,
-                    album_type="album",
-                    artists=[],
-                    release_date="2026",
-                    release_date_precision="year",
-                    first_seen_at=NOW,
-                    labels=[],
-                )
-            )
-        await session.flush()
-        session.add(Delivery(guild_id=1, release_id="r1", status="claimed", claimed_at=NOW, owner="live"))
-        session.add(Delivery(guild_id=2, release_id="r2", status="claimed", claimed_at=NOW, owner="dead"))
-        session.add(Run(trigger="schedule", status="running", started_at=NOW, owner="live"))
-        session.add(Run(trigger="schedule", status="running", started_at=NOW, owner="dead"))
-        await session.commit()
-        assert await leases.orphan_claim_guilds(session, {"live"}) == [2]
-        assert [r.owner for r in await leases.interrupted_runs(session, {"live"})] == ["dead"]
+async def test_the_database_clock_is_read_on_postgresql_only(db):
+    async with db.transaction() as session:
+        sample = await leases.sample_database_clock(session, lambda: NOW)
+    if db.engine.dialect.name != "postgresql":
+        assert sample is None
+        return
+    assert sample.host_before == NOW and sample.round_trip_seconds >= 0
+    assert abs(sample.server - dt.datetime.now(UTC)) < dt.timedelta(seconds=5)
