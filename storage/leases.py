@@ -23,6 +23,7 @@ from sqlalchemy import ColumnElement, and_, delete, func, or_, select, true, upd
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.sql.dml import Update
 
 from storage._sql import rowcount
 from storage.models import Artist, Guild, Lease, Process
@@ -83,7 +84,7 @@ def heartbeat_steps(owner: str, *, now: dt.datetime, lease_seconds: float) -> li
         update(Lease).where(Lease.owner == owner).values(expires_at=until),
     ]
 
-    def step(statement: Any) -> HeartbeatStep:
+    def step(statement: Update) -> HeartbeatStep:
         async def run(session: AsyncSession) -> None:
             await session.execute(statement)
 
@@ -213,17 +214,24 @@ async def claim_due_guilds(
     pick = select(Guild.id).where(Guild.next_due_at <= now, free).order_by(Guild.next_due_at, Guild.id)
     if limit is not None:
         pick = pick.limit(limit)
-    if _dialect(session) == "postgresql":
-        pick = pick.with_for_update(skip_locked=True)
-    # One statement: the pick is evaluated under the write (SQLite) or row (PostgreSQL) locks of the
-    # UPDATE itself, so concurrent claimers get disjoint batches instead of colliding on one.
     until = now + dt.timedelta(seconds=lease_seconds)
-    rows = await session.execute(
+    claim = (
         update(Guild)
-        .where(Guild.id.in_(pick.scalar_subquery()), Guild.next_due_at <= now, free)
+        .where(Guild.next_due_at <= now, free)
         .values(lease_owner=owner, lease_until=until)
         .returning(Guild.id, Guild.next_due_at)
     )
+    # One statement: the pick is evaluated under the write (SQLite) or row (PostgreSQL) locks of the
+    # UPDATE itself, so concurrent claimers get disjoint batches instead of colliding on one.
+    if _dialect(session) == "postgresql":
+        # The pick runs once, as a materialized CTE: inside ``IN (…)`` PostgreSQL may rescan it for
+        # every candidate row (a nested-loop semi join), each rescan skipping the rows the last one
+        # locked, and so lease more than ``limit`` guilds.
+        picked = pick.with_for_update(skip_locked=True).cte("pick").prefix_with("MATERIALIZED")
+        claim = claim.where(Guild.id == picked.c.id)
+    else:
+        claim = claim.where(Guild.id.in_(pick.scalar_subquery()))
+    rows = await session.execute(claim)
     return sorted(((gid, due) for gid, due in rows.all()), key=lambda r: (r[1], r[0]))
 
 

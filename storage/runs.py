@@ -124,6 +124,9 @@ async def mark_interrupted(session: AsyncSession, live: Collection[str], *, now:
     return sorted(result.scalars().all())
 
 
+# --- what ``release-bot demo`` reads back ---------------------------------------------------
+
+
 async def all_runs(session: AsyncSession) -> list[Run]:
     """Every run, oldest first (by id)."""
     return list((await session.scalars(select(Run).order_by(Run.id))).all())

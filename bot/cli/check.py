@@ -30,7 +30,7 @@ from storage import catalog, guilds
 from storage.db import Database, open_database
 from storage.models import Release
 
-Sleep = Callable[[float], Awaitable[Any]]
+Sleep = Callable[[float], Awaitable[object]]
 """``await sleep(seconds)``: the Spotify client's waits (``asyncio.sleep``; tests inject a no-op)."""
 
 

@@ -10,6 +10,7 @@ import asyncio
 import datetime as dt
 
 import pytest
+from sqlalchemy import text
 
 from storage import guilds, leases, spotify_state
 from storage.db import Database, open_database
@@ -48,9 +49,9 @@ async def test_a_named_lease_has_one_holder_until_it_expires(db, other):
         assert await leases.lease_holder(session, "refresh:1", now=NOW + dt.timedelta(seconds=32)) == "late"
 
 
-async def _claim_guilds(db: Database, owner: str, now: dt.datetime = NOW) -> list[int]:
+async def _claim_guilds(db: Database, owner: str, now: dt.datetime = NOW, limit: int | None = None) -> list[int]:
     async with db.sessions() as session:
-        got = await leases.claim_due_guilds(session, owner, now=now, lease_seconds=60)
+        got = await leases.claim_due_guilds(session, owner, now=now, lease_seconds=60, limit=limit)
         await session.commit()
     return [g for g, _due in got]
 
@@ -72,6 +73,22 @@ async def test_each_due_guild_is_leased_by_one_process(db, other):
     mine = got[int(owner[1:])]
     later = await _claim_guilds(other, "survivor", NOW + dt.timedelta(seconds=61))
     assert sorted(later) == list(range(1, 40)) and set(mine) <= set(later)
+
+
+async def test_a_due_claim_leases_at_most_its_limit_whatever_the_plan(db):
+    # With the statistics of a table of many guilds not due, PostgreSQL runs the pick as the inner
+    # side of a nested-loop semi join, once per candidate row: it must still lease ``limit`` guilds.
+    async with db.transaction() as session:
+        for gid in range(100, 200):
+            await guilds.get_or_create_guild(session, gid, now=NOW)  # due next Friday
+    async with db.transaction() as session:
+        await session.execute(text("ANALYZE guilds"))  # statistics: hardly any guild is due
+    async with db.transaction() as session:
+        for gid in (1, 2):
+            await guilds.get_or_create_guild(session, gid, now=NOW - dt.timedelta(days=8), next_due_at=NOW)
+    assert await _claim_guilds(db, "a", limit=1) == [1]
+    assert await _claim_guilds(db, "b", limit=1) == [2]
+    assert await _claim_guilds(db, "c", limit=1) == []
 
 
 async def test_finishing_a_lease_needs_to_hold_it(db):
