@@ -427,7 +427,7 @@ class Deliverer:
             log.warning("guild %s: channel %s unavailable: %s", guild_id, channel_id, exc.reason)
             return False
         except Exception as exc:
-            await self._send_failed(guild_id, channel_id, batch, result)
+            await self._send_failed(guild_id, channel_id, batch, exc, result)
             result.error = f"send failed: {type(exc).__name__}: {exc}"[:300]
             return False
         result.problem = None
@@ -442,13 +442,13 @@ class Deliverer:
         return True
 
     async def _send_failed(
-        self, guild_id: int, channel_id: int, batch: list[Announcement], result: DeliveryResult
+        self, guild_id: int, channel_id: int, batch: list[Announcement], exc: Exception, result: DeliveryResult
     ) -> None:
-        """After a transient send failure: settle the message's claims from the channel (Discord may
-        have created the message after all: then it counts as sent)."""
+        """After a transient send failure (``exc``): settle the message's claims from the channel (Discord
+        may have created the message after all: then it counts as sent)."""
         release_ids = [rid for a in batch for rid in a.release_ids]
         log.warning(
-            "guild %s: send failed; settling %d releases from the channel", guild_id, len(release_ids), exc_info=True
+            "guild %s: send failed; settling %d releases from the channel", guild_id, len(release_ids), exc_info=exc
         )
         main_of = {rid: a.release.id for a in batch for rid in a.release_ids}
         settled = await self._settle(guild_id, channel_id, release_ids, main_of)

@@ -7,6 +7,10 @@ for it (claimed, sent or skipped). Only releases linked in one of the guild's
 ``album_groups`` (album, single, compilation, appears_on) and passing the guild's
 filters (title keywords, muted appearances: :class:`GuildFilters`) are posted; the
 others are recorded as ``skipped`` by the deliverer.
+
+The reads are storage's (:func:`storage.ledger.pending_releases`,
+:func:`storage.guilds.delivery_settings`); this module keeps the rules: :func:`skip_reason`,
+:func:`plan_releases` and :func:`fold_twins`.
 """
 
 from __future__ import annotations
@@ -21,7 +25,6 @@ from storage import guilds, ledger
 from storage.db import Session
 from storage.ledger import PendingRelease
 from storage.models import Release
-
 
 DEFAULT_ALBUM_GROUPS = guilds.DEFAULT_ALBUM_GROUPS
 """The album groups a guild gets posted until it picks its own (``/settings types``)."""
