@@ -80,7 +80,7 @@ async def test_a_due_claim_leases_at_most_its_limit_whatever_the_plan(db):
     # side of a nested-loop semi join, once per candidate row: it must still lease ``limit`` guilds.
     async with db.transaction() as session:
         for gid in range(100, 200):
-            await guilds.get_or_create_guild(session, gid, now=NOW)  # due next Friday
+            await guilds.get_or_create_guild(session, gid, now=NOW, next_due_at=NOW + dt.timedelta(days=7))
     async with db.transaction() as session:
         await session.execute(text("ANALYZE guilds"))  # statistics: hardly any guild is due
     async with db.transaction() as session:
