@@ -241,16 +241,31 @@ class CountingSender:
     def __init__(self) -> None:
         self.messages = 0
         self.sent: collections.Counter[tuple[int, str]] = collections.Counter()
+        self._posted: dict[tuple[int, str], int] = {}  # (channel, embed url) → the latest message id
         self._next = 10_000
 
-    async def send(self, channel_id: int, embeds: list[dict], *, nonce: str) -> int:
+    async def send(
+        self,
+        channel_id: int,
+        embeds: list[dict],
+        *,
+        nonce: str,
+        components: list[dict] | None = None,
+        content: str | None = None,
+        allowed_mentions: dict | None = None,
+    ) -> int:
         assert 1 <= len(embeds) <= 10 and len(nonce) <= 25
         self.messages += 1
+        self._next += 1
         for embed in embeds:
             url = embed.get("url") or ""
             self.sent[(channel_id, url.rsplit("/", 1)[-1])] += 1
-        self._next += 1
+            self._posted[(channel_id, url)] = self._next
         return self._next
+
+    async def find_posted(self, channel_id: int, album_urls: list[str], *, limit: int = 100) -> dict[str, int]:
+        """The message each of ``album_urls`` was posted in to ``channel_id`` (its whole history)."""
+        return {url: self._posted[(channel_id, url)] for url in album_urls if (channel_id, url) in self._posted}
 
     def duplicates(self) -> int:
         return sum(n - 1 for n in self.sent.values() if n > 1)

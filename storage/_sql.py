@@ -7,9 +7,10 @@ Private to ``storage``: the aggregate modules build on them. Only the two suppor
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import CursorResult, Result
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase
 
@@ -74,3 +75,8 @@ async def insert_many_ignore(
 def escape_like(text: str) -> str:
     """``text`` with ``\\``, ``%`` and ``_`` escaped for a ``LIKE``/``ILIKE`` pattern using ``escape="\\"``."""
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def rowcount(result: Result[Any]) -> int:
+    """How many rows an ``UPDATE`` / ``DELETE`` matched (``result`` of ``AsyncSession.execute``, a ``CursorResult``)."""
+    return cast(CursorResult[Any], result).rowcount or 0

@@ -602,3 +602,12 @@ async def save_artists(session: AsyncSession, artists: Sequence[ArtistProfile], 
                 .where(Artist.id == a.id)
                 .values(name=a.name, image_url=func.coalesce(a.image_url, Artist.image_url))
             )
+
+
+async def releases_by_ids(session: AsyncSession, release_ids: Iterable[str]) -> dict[str, Release]:
+    """``{release id: Release}`` for the given ids that have a ``releases`` row (one query per 900 ids)."""
+    ids = list(dict.fromkeys(release_ids))
+    found: dict[str, Release] = {}
+    for chunk in chunks(ids, 900):
+        found.update((r.id, r) for r in (await session.scalars(select(Release).where(Release.id.in_(chunk)))).all())
+    return found

@@ -344,3 +344,83 @@ async def followed_choices(session: AsyncSession, guild_id: int, text: str, limi
         query = query.where(Artist.name.ilike(f"%{escape_like(text)}%", escape="\\"))
     rows = await session.execute(query.order_by(func.lower(Artist.name)).limit(limit))
     return [(name, artist_id) for name, artist_id in rows]
+
+
+# --- delivery and scheduling ------------------------------------------------------------------
+#
+# What the deliverer, the planner and the runner read and write of a guild row.
+
+
+@dataclass(frozen=True)
+class DeliverySettings:
+    """What delivery needs of a guild: where to post and what.
+
+    ``channel_id``: the announcement channel (None: none set); ``channel_problem``: why the last
+    post there failed (403/404, None when it did not); ``mention_role_id``: the role the posts
+    mention (None: nobody); ``album_groups``: the album groups it wants posted (the default
+    :data:`DEFAULT_ALBUM_GROUPS` when unset); ``filters``: the ``guilds.filters`` JSON
+    (``{"skip": [...], "mute_appearances": [...]}``, ``{}`` when unset).
+    """
+
+    guild_id: int
+    channel_id: int | None
+    channel_problem: str | None
+    mention_role_id: int | None
+    album_groups: tuple[str, ...]
+    filters: dict[str, Any]
+
+
+async def delivery_settings(session: AsyncSession, guild_id: int) -> DeliverySettings | None:
+    """Guild ``guild_id``'s :class:`DeliverySettings`, or None for an unknown guild."""
+    row = (
+        await session.execute(
+            select(
+                Guild.channel_id, Guild.channel_problem, Guild.mention_role_id, Guild.album_groups, Guild.filters
+            ).where(Guild.id == guild_id)
+        )
+    ).first()
+    if row is None:
+        return None
+    channel_id, problem, role_id, groups, filters = row
+    return DeliverySettings(
+        guild_id=guild_id,
+        channel_id=channel_id,
+        channel_problem=problem,
+        mention_role_id=role_id,
+        album_groups=tuple(groups) if groups else DEFAULT_ALBUM_GROUPS,
+        filters=dict(filters or {}),
+    )
+
+
+async def set_channel_problem(session: AsyncSession, guild_id: int, reason: str) -> None:
+    """Store why posting to the guild's channel failed (``reason``, fit to show an admin).
+
+    A new problem (there was none) also forgets that the last one was told
+    (:func:`forget_channel_notice`), so the next command tells this one once.
+    """
+    new = await session.execute(
+        update(Guild).where(Guild.id == guild_id, Guild.channel_problem.is_(None)).values(channel_problem=reason)
+    )
+    if _rowcount(new):
+        await forget_channel_notice(session, guild_id)
+    else:
+        await session.execute(update(Guild).where(Guild.id == guild_id).values(channel_problem=reason))
+
+
+async def clear_channel_problem(session: AsyncSession, guild_id: int) -> bool:
+    """Clear the guild's channel problem after a successful post (and the notice mark with it);
+    returns whether there was one."""
+    result = await session.execute(
+        update(Guild).where(Guild.id == guild_id, Guild.channel_problem.is_not(None)).values(channel_problem=None)
+    )
+    if not _rowcount(result):
+        return False
+    await forget_channel_notice(session, guild_id)
+    return True
+
+
+async def set_due(session: AsyncSession, guild_id: int, *, next_due_at: dt.datetime, last_run_at: dt.datetime) -> None:
+    """Move guild ``guild_id``'s weekly run on: due next at ``next_due_at``, last run at ``last_run_at`` (UTC)."""
+    await session.execute(
+        update(Guild).where(Guild.id == guild_id).values(next_due_at=next_due_at, last_run_at=last_run_at)
+    )

@@ -1,8 +1,9 @@
-"""Several bot processes on one database (issue 8 §2): process registry, leases and claims.
+"""Several bot processes on one database (issue 8 §2): process registry, heartbeat, the database
+clock, named leases, due-guild leases and artist claims.
 
 Every helper takes an open ``AsyncSession`` and **never commits** (the caller owns the
 transaction, as in the other aggregate modules). Times are aware UTC datetimes taken from the
-database clock by the caller (``bot.coordination.DatabaseClock``), so hosts with skewed
+database clock by the caller (``bot.coordination.coordinator.DatabaseClock``), so hosts with skewed
 clocks agree on what has expired. Each take-over is one conditional statement — an
 ``UPDATE … WHERE expired or mine … RETURNING`` or an ``INSERT … ON CONFLICT DO UPDATE
 … WHERE expired or mine`` — so two processes never both win, on SQLite (writers are
@@ -13,25 +14,30 @@ longer matches). Due guilds are picked on PostgreSQL with ``FOR UPDATE SKIP LOCK
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, true, update
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select, true, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.sql.dml import Update
 
-from storage.models import Artist, Delivery, Guild, Lease, Process, Run
+from storage._sql import rowcount
+from storage.models import Artist, Guild, Lease, Process
 
 
 def _dialect(session: AsyncSession) -> str:
     return session.get_bind().dialect.name
 
 
-def _insert(session: AsyncSession):
+def _upsert(session: AsyncSession, model: type[Process] | type[Lease]) -> sqlite.Insert | postgresql.Insert:
+    """The dialect's ``INSERT`` (with ``on_conflict_do_update``) into ``model``'s table."""
     if _dialect(session) == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert
+        return postgresql.insert(model)
+    return sqlite.insert(model)
 
 
 # --- processes ---------------------------------------------------------------------------
@@ -40,8 +46,12 @@ def _insert(session: AsyncSession):
 async def register_process(
     session: AsyncSession, owner: str, *, host: str, pid: int, shard_ids: Sequence[int] | None, now: dt.datetime
 ) -> None:
-    """Insert (or refresh) process ``owner``'s row with heartbeat ``now``."""
-    insert = _insert(session)
+    """Insert (or refresh) process ``owner``'s row with heartbeat ``now``.
+
+    ``host``: where its ``pid`` means something (``bot.coordination.coordinator.host_key``, cut to
+    255 characters); ``shard_ids``: the Discord shards it runs (None: unsharded). A row that
+    exists keeps its ``started_at`` and gets the new ``pid`` and heartbeat.
+    """
     values = {
         "id": owner,
         "host": host[:255],
@@ -50,28 +60,41 @@ async def register_process(
         "started_at": now,
         "heartbeat_at": now,
     }
-    stmt = insert(Process).values(**values)
+    stmt = _upsert(session, Process).values(**values)
     await session.execute(
         stmt.on_conflict_do_update(index_elements=[Process.id], set_={"heartbeat_at": now, "pid": pid})
     )
 
 
-def heartbeat_statements(owner: str, *, now: dt.datetime, lease_seconds: float) -> list[Any]:
-    """The statements of process ``owner``'s heartbeat at ``now``: its row, and everything it holds
-    extended to ``now + lease_seconds`` (guild leases, artist claims, named leases). Run each in a
-    transaction of its own (``bot.coordination.Coordinator.beat``): a heartbeat then never holds
-    row locks of two tables at once, so it can close no lock cycle with another process."""
+HeartbeatStep = Callable[[AsyncSession], Awaitable[None]]
+"""One unit of work of a heartbeat: ``await step(session)`` in a transaction of its own."""
+
+
+def heartbeat_steps(owner: str, *, now: dt.datetime, lease_seconds: float) -> list[HeartbeatStep]:
+    """The units of work of process ``owner``'s heartbeat at ``now``: its row's ``heartbeat_at``, then
+    everything it holds extended to ``now + lease_seconds`` seconds (guild leases, artist claims,
+    named leases). Run each in a transaction of its own (``bot.coordination.coordinator.Coordinator.beat``):
+    a heartbeat then never holds row locks of two tables at once, so it can close no lock cycle
+    with another process."""
     until = now + dt.timedelta(seconds=lease_seconds)
-    return [
+    statements = [
         update(Process).where(Process.id == owner).values(heartbeat_at=now),
         update(Guild).where(Guild.lease_owner == owner).values(lease_until=until),
         update(Artist).where(Artist.claim_owner == owner).values(claim_until=until),
         update(Lease).where(Lease.owner == owner).values(expires_at=until),
     ]
 
+    def step(statement: Update) -> HeartbeatStep:
+        async def run(session: AsyncSession) -> None:
+            await session.execute(statement)
+
+        return run
+
+    return [step(statement) for statement in statements]
+
 
 async def live_owners(session: AsyncSession, *, now: dt.datetime, lease_seconds: float) -> set[str]:
-    """Ids of the processes whose heartbeat is newer than ``now - lease_seconds``."""
+    """Ids of the processes whose heartbeat is newer than ``now - lease_seconds`` (seconds)."""
     since = now - dt.timedelta(seconds=lease_seconds)
     return set((await session.scalars(select(Process.id).where(Process.heartbeat_at > since))).all())
 
@@ -85,15 +108,48 @@ async def forget_process(session: AsyncSession, owner: str) -> None:
 
 
 async def processes_of_host(session: AsyncSession, host: str) -> list[tuple[str, int]]:
-    """``[(owner id, pid)]`` of the registered processes of ``host`` (a ``bot.coordination.host_key``)."""
-    return [(o, p) for o, p in (await session.execute(select(Process.id, Process.pid).where(Process.host == host)))]
+    """``[(owner id, pid)]`` of the registered processes of ``host`` (a ``bot.coordination.coordinator.host_key``)."""
+    rows = await session.execute(select(Process.id, Process.pid).where(Process.host == host))
+    return [(owner, pid) for owner, pid in rows.all()]
 
 
 async def prune_processes(session: AsyncSession, *, now: dt.datetime, keep_seconds: float) -> int:
-    """Delete rows of processes silent for ``keep_seconds`` (long dead); returns how many."""
+    """Delete rows of processes silent for ``keep_seconds`` seconds (long dead); returns how many."""
     since = now - dt.timedelta(seconds=keep_seconds)
-    result = await session.execute(delete(Process).where(Process.heartbeat_at < since))
-    return result.rowcount or 0
+    return rowcount(await session.execute(delete(Process).where(Process.heartbeat_at < since)))
+
+
+# --- the database clock --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClockSample:
+    """One reading of the database server's clock: ``server`` (aware UTC, PostgreSQL
+    ``clock_timestamp()``), ``host_before`` (the host clock just before the query was sent) and
+    ``round_trip_seconds`` (the query's round trip, seconds)."""
+
+    server: dt.datetime
+    host_before: dt.datetime
+    round_trip_seconds: float
+
+
+async def sample_database_clock(session: AsyncSession, host_clock: Callable[[], dt.datetime]) -> ClockSample | None:
+    """Read the server's clock (``SELECT clock_timestamp()``), timing the round trip; None on SQLite.
+
+    SQLite has no server: a SQLite file is shared by processes of one host only, whose clock
+    is the clock. The session's connection is checked out before the timing starts, so only
+    the query's round trip is measured.
+    """
+    if _dialect(session) != "postgresql":
+        return None
+    await session.connection()
+    t0 = time.monotonic()
+    host_before = host_clock()
+    server: dt.datetime = (await session.execute(select(func.clock_timestamp()))).scalar_one()
+    round_trip = time.monotonic() - t0
+    if server.tzinfo is None:
+        server = server.replace(tzinfo=dt.UTC)
+    return ClockSample(server=server, host_before=host_before, round_trip_seconds=round_trip)
 
 
 # --- named leases --------------------------------------------------------------------------
@@ -102,20 +158,19 @@ async def prune_processes(session: AsyncSession, *, now: dt.datetime, keep_secon
 async def acquire_lease(
     session: AsyncSession, name: str, owner: str, *, now: dt.datetime, lease_seconds: float
 ) -> bool:
-    """Take (or renew) lease ``name`` for ``owner`` until ``now + lease_seconds``; True when held.
+    """Take (or renew) lease ``name`` for ``owner`` until ``now + lease_seconds`` (seconds); True when held.
 
     Fails (False) while another owner holds it unexpired. One statement: an ``INSERT … ON
     CONFLICT (name) DO UPDATE … WHERE expires_at <= now OR owner = me RETURNING name``.
     """
-    insert = _insert(session)
     until = now + dt.timedelta(seconds=lease_seconds)
-    stmt = insert(Lease).values(name=name, owner=owner, expires_at=until)
-    stmt = stmt.on_conflict_do_update(
+    stmt = _upsert(session, Lease).values(name=name, owner=owner, expires_at=until)
+    upsert = stmt.on_conflict_do_update(
         index_elements=[Lease.name],
         set_={"owner": owner, "expires_at": until},
         where=or_(Lease.expires_at <= now, Lease.owner == owner),
     ).returning(Lease.name)
-    return (await session.execute(stmt)).first() is not None
+    return (await session.execute(upsert)).first() is not None
 
 
 async def release_lease(session: AsyncSession, name: str, owner: str) -> None:
@@ -125,7 +180,8 @@ async def release_lease(session: AsyncSession, name: str, owner: str) -> None:
 
 async def lease_holder(session: AsyncSession, name: str, *, now: dt.datetime) -> str | None:
     """The owner holding lease ``name`` unexpired at ``now``, or None."""
-    return await session.scalar(select(Lease.owner).where(Lease.name == name, Lease.expires_at > now))
+    holder: str | None = await session.scalar(select(Lease.owner).where(Lease.name == name, Lease.expires_at > now))
+    return holder
 
 
 # --- due guilds ----------------------------------------------------------------------------
@@ -158,17 +214,24 @@ async def claim_due_guilds(
     pick = select(Guild.id).where(Guild.next_due_at <= now, free).order_by(Guild.next_due_at, Guild.id)
     if limit is not None:
         pick = pick.limit(limit)
-    if _dialect(session) == "postgresql":
-        pick = pick.with_for_update(skip_locked=True)
-    # One statement: the pick is evaluated under the write (SQLite) or row (PostgreSQL) locks of the
-    # UPDATE itself, so concurrent claimers get disjoint batches instead of colliding on one.
     until = now + dt.timedelta(seconds=lease_seconds)
-    rows = await session.execute(
+    claim = (
         update(Guild)
-        .where(Guild.id.in_(pick.scalar_subquery()), Guild.next_due_at <= now, free)
+        .where(Guild.next_due_at <= now, free)
         .values(lease_owner=owner, lease_until=until)
         .returning(Guild.id, Guild.next_due_at)
     )
+    # One statement: the pick is evaluated under the write (SQLite) or row (PostgreSQL) locks of the
+    # UPDATE itself, so concurrent claimers get disjoint batches instead of colliding on one.
+    if _dialect(session) == "postgresql":
+        # The pick runs once, as a materialized CTE: inside ``IN (…)`` PostgreSQL may rescan it for
+        # every candidate row (a nested-loop semi join), each rescan skipping the rows the last one
+        # locked, and so lease more than ``limit`` guilds.
+        picked = pick.with_for_update(skip_locked=True).cte("pick").prefix_with("MATERIALIZED")
+        claim = claim.where(Guild.id == picked.c.id)
+    else:
+        claim = claim.where(Guild.id.in_(pick.scalar_subquery()))
+    rows = await session.execute(claim)
     return sorted(((gid, due) for gid, due in rows.all()), key=lambda r: (r[1], r[0]))
 
 
@@ -189,7 +252,14 @@ async def finish_guild_lease(
     result = await session.execute(
         update(Guild).where(Guild.id == guild_id, Guild.lease_owner == owner).values(**values)
     )
-    return bool(result.rowcount)
+    return bool(rowcount(result))
+
+
+async def release_guild_leases(session: AsyncSession, owner: str, guild_ids: Iterable[int]) -> None:
+    """Give up ``owner``'s leases of ``guild_ids``, leaving their due times (a guild whose run did not
+    finish stays due); a guild ``owner`` no longer holds is left alone."""
+    for guild_id in guild_ids:
+        await finish_guild_lease(session, owner, guild_id, next_due_at=None, last_run_at=None)
 
 
 # --- artist claims -------------------------------------------------------------------------
@@ -259,19 +329,6 @@ async def release_artists(session: AsyncSession, owner: str, artist_ids: Iterabl
 # --- recovery ------------------------------------------------------------------------------
 
 
-def dead_owner(column, live: set[str]):
+def dead_owner(column: InstrumentedAttribute[str | None], live: set[str]) -> ColumnElement[bool]:
     """SQL condition: ``column`` (an owner column) names no live process (NULL = a pre-issue-8 row)."""
     return or_(column.is_(None), column.not_in(live)) if live else true()
-
-
-async def interrupted_runs(session: AsyncSession, live: set[str]) -> list[Run]:
-    """Runs still ``running`` whose owner is not a live process."""
-    return list((await session.scalars(select(Run).where(Run.status == "running", dead_owner(Run.owner, live)))).all())
-
-
-async def orphan_claim_guilds(session: AsyncSession, live: set[str]) -> list[int]:
-    """Guilds with ``claimed`` ledger rows whose owner is not a live process."""
-    rows = await session.scalars(
-        select(Delivery.guild_id).where(Delivery.status == "claimed", dead_owner(Delivery.owner, live)).distinct()
-    )
-    return sorted(rows.all())

@@ -2,8 +2,190 @@
 confirmed with the Discord message id after, or recorded ``skipped``; and the reads that tell
 which releases are still pending for a guild.
 
+The unique constraint on (guild_id, release_id) is what makes a post exactly-once: a second
+claim of the same release for the same guild fails (:class:`LedgerConflict`), whichever
+process or task makes it. Rows a process claimed carry its ``owner`` (``processes.id``), so
+only a dead process's unconfirmed claims are settled by another.
+
 Every function takes an open ``AsyncSession`` and never commits: the caller owns the transaction.
 Times are timezone-aware UTC.
 """
 
 from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import and_, delete, exists, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage._sql import rowcount
+from storage.leases import dead_owner
+from storage.models import ArtistRelease, Delivery, Follow, Release
+
+
+class LedgerConflict(Exception):
+    """A ledger write met an existing row: a release of it already has a row for the guild (the
+    unique (guild_id, release_id)), or a row it refers to is gone (a foreign key). The session's
+    transaction is then unusable: let the error end it (``Database.transaction()`` rolls it back),
+    so none of the rows of that write is kept."""
+
+
+# --- pending releases ---------------------------------------------------------------------
+
+
+@dataclass
+class PendingRelease:
+    """A release new for a guild, with its qualifying links ``(artist id, album group)``."""
+
+    release: Release
+    links: set[tuple[str, str]]
+
+
+async def pending_releases(session: AsyncSession, guild_id: int) -> list[PendingRelease]:
+    """The releases new for guild ``guild_id`` with their qualifying links, oldest first seen first.
+
+    A release is new for a guild when it is linked to an artist the guild follows, the link is
+    not a baseline link, the link was first seen strictly after the guild's ``followed_at`` for
+    that artist, and the guild's ledger has no row for it (claimed, sent or skipped). Ties are
+    ordered by release date, then id, so the order is stable. One query; reads only.
+    """
+    delivered = exists().where(Delivery.guild_id == guild_id, Delivery.release_id == Release.id)
+    query = (
+        select(Release, ArtistRelease.artist_id, ArtistRelease.album_group)
+        .join(ArtistRelease, ArtistRelease.release_id == Release.id)
+        .join(Follow, and_(Follow.artist_id == ArtistRelease.artist_id, Follow.guild_id == guild_id))
+        .where(
+            ArtistRelease.baseline.is_(False),
+            ArtistRelease.first_seen_at > Follow.followed_at,
+            ~delivered,
+        )
+        .order_by(Release.first_seen_at, Release.release_date, Release.id)
+    )
+    out: dict[str, PendingRelease] = {}
+    for release, artist_id, group in (await session.execute(query)).all():
+        out.setdefault(release.id, PendingRelease(release, set())).links.add((artist_id, group))
+    return list(out.values())
+
+
+# --- claims, confirmation, skips ----------------------------------------------------------
+
+
+async def claim(
+    session: AsyncSession,
+    guild_id: int,
+    channel_id: int,
+    releases: Sequence[tuple[str, str | None]],
+    *,
+    now: dt.datetime,
+    run_id: int | None,
+    owner: str | None,
+) -> None:
+    """Claim ``releases`` for one message to ``channel_id``: a ``claimed`` row each, all or none.
+
+    ``releases``: ``(release id, folded_into)`` in message order, ``folded_into`` naming the
+    main release a twin is announced with (None for a main release). ``owner``: the claiming
+    process (None for a process that runs alone). Raises :class:`LedgerConflict` when any of
+    them already has a row for the guild (another delivery claimed, sent or skipped it).
+    """
+    session.add_all(
+        Delivery(
+            guild_id=guild_id,
+            release_id=release_id,
+            status="claimed",
+            channel_id=channel_id,
+            folded_into=folded_into,
+            claimed_at=now,
+            run_id=run_id,
+            owner=owner,
+        )
+        for release_id, folded_into in releases
+    )
+    await _flush(session)
+
+
+async def record_skipped(
+    session: AsyncSession, guild_id: int, release_ids: Sequence[str], *, now: dt.datetime, run_id: int | None
+) -> None:
+    """Record ``release_ids`` as ``skipped`` for the guild (never to be posted), all or none.
+
+    Raises :class:`LedgerConflict` when any of them already has a row for the guild.
+    """
+    session.add_all(
+        Delivery(guild_id=guild_id, release_id=rid, status="skipped", claimed_at=now, run_id=run_id)
+        for rid in release_ids
+    )
+    await _flush(session)
+
+
+async def _flush(session: AsyncSession) -> None:
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        raise LedgerConflict(str(exc.orig)) from exc
+
+
+async def confirm(
+    session: AsyncSession, guild_id: int, release_ids: Sequence[str], *, message_id: int, now: dt.datetime
+) -> int:
+    """Mark the guild's ``claimed`` rows of ``release_ids`` ``sent`` in Discord message ``message_id`` at ``now``.
+
+    One conditional ``UPDATE … WHERE status = 'claimed'``; returns how many rows it confirmed
+    (fewer than the distinct ``release_ids`` when a claim was settled elsewhere meanwhile).
+    """
+    result = await session.execute(
+        update(Delivery)
+        .where(
+            Delivery.guild_id == guild_id,
+            Delivery.release_id.in_(list(release_ids)),
+            Delivery.status == "claimed",
+        )
+        .values(status="sent", message_id=message_id, sent_at=now)
+    )
+    return rowcount(result)
+
+
+async def unclaim(session: AsyncSession, guild_id: int, release_ids: Sequence[str]) -> int:
+    """Delete the guild's ``claimed`` rows of ``release_ids`` (the releases are pending again); returns how many.
+
+    Rows already ``sent`` or ``skipped`` are left alone.
+    """
+    result = await session.execute(
+        delete(Delivery).where(
+            Delivery.guild_id == guild_id,
+            Delivery.release_id.in_(list(release_ids)),
+            Delivery.status == "claimed",
+        )
+    )
+    return rowcount(result)
+
+
+# --- unconfirmed claims (recovery) --------------------------------------------------------
+
+
+async def guilds_with_claims(
+    session: AsyncSession, *, live: Collection[str] | None, guild_ids: Sequence[int] | None = None
+) -> list[int]:
+    """Ids of the guilds (of ``guild_ids``; every guild when None) that have ``claimed`` rows, sorted.
+
+    ``live``: owner ids of the live processes: only claims whose owner is none of them count
+    (a row without an owner counts too); None counts every claim (a process that runs alone).
+    """
+    query = select(Delivery.guild_id).where(Delivery.status == "claimed").distinct()
+    if live is not None:
+        query = query.where(dead_owner(Delivery.owner, set(live)))
+    if guild_ids is not None:
+        query = query.where(Delivery.guild_id.in_(list(guild_ids)))
+    return sorted((await session.scalars(query)).all())
+
+
+async def unconfirmed_claims(session: AsyncSession, guild_id: int) -> list[Delivery]:
+    """The guild's ``claimed`` rows without a message id (claim order): posts that may or may not exist."""
+    rows = await session.scalars(
+        select(Delivery)
+        .where(Delivery.guild_id == guild_id, Delivery.status == "claimed", Delivery.message_id.is_(None))
+        .order_by(Delivery.id)
+    )
+    return list(rows.all())

@@ -7,12 +7,136 @@ Times are timezone-aware UTC.
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Collection
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage._sql import rowcount
+from storage.leases import dead_owner
 from storage.models import Delivery, Run
+
+# --- the run record ---------------------------------------------------------------------------
+#
+# Written by the runner (``bot.scheduling.runner``): a ``running`` row as a run starts, its
+# outcome as it ends, ``failed`` when it raised, and at start-up ``failed`` for the runs a dead
+# process left ``running``.
+
+ERROR_LIMIT = 2000  # characters of ``runs.error`` kept
+
+
+async def start_run(
+    session: AsyncSession,
+    *,
+    trigger: str,
+    guild_id: int | None,
+    started_at: dt.datetime,
+    artists_due: int,
+    owner: str | None,
+) -> int:
+    """Insert a ``running`` run and return its id.
+
+    ``trigger``: ``schedule`` | ``refresh`` | ``check``; ``guild_id``: the guild of a one-guild
+    ``/refresh`` (else None); ``artists_due``: artists the run will track; ``owner``: the
+    running process (``processes.id``; None for a process that runs alone).
+    """
+    run = Run(
+        trigger=trigger,
+        guild_id=guild_id,
+        status="running",
+        started_at=started_at,
+        artists_due=artists_due,
+        failed_artists=[],
+        owner=owner,
+    )
+    session.add(run)
+    await session.flush()
+    return run.id
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """How a run ended, as :func:`finish_run` records it.
+
+    ``status``: ``ok`` | ``partial`` | ``failed``; ``failed_artists``: Spotify ids of the artists
+    that could not be checked; ``spotify_requests``: API requests the run made; ``error``: the
+    problems, ``"; "``-joined (None when none); ``metrics``: the ``runs.metrics`` JSON
+    (``bot.scheduling.runner.run_metrics``).
+    """
+
+    status: str
+    finished_at: dt.datetime
+    artists_checked: int
+    failed_artists: list[str]
+    spotify_requests: int
+    releases_found: int
+    releases_posted: int
+    error: str | None
+    metrics: dict[str, Any]
+
+
+async def finish_run(session: AsyncSession, run_id: int, outcome: RunOutcome) -> None:
+    """Record ``outcome`` on run ``run_id`` (``artists_failed`` is the number of ``failed_artists``)."""
+    await session.execute(
+        update(Run)
+        .where(Run.id == run_id)
+        .values(
+            status=outcome.status,
+            finished_at=outcome.finished_at,
+            artists_checked=outcome.artists_checked,
+            artists_failed=len(outcome.failed_artists),
+            failed_artists=list(outcome.failed_artists),
+            spotify_requests=outcome.spotify_requests,
+            releases_found=outcome.releases_found,
+            releases_posted=outcome.releases_posted,
+            error=outcome.error,
+            metrics=outcome.metrics,
+        )
+    )
+
+
+async def mark_failed(session: AsyncSession, run_id: int, *, error: str, now: dt.datetime) -> bool:
+    """Mark run ``run_id`` ``failed`` at ``now`` with ``error`` (cut to :data:`ERROR_LIMIT` characters)
+    if it is still ``running``; returns whether it was."""
+    result = await session.execute(
+        update(Run)
+        .where(Run.id == run_id, Run.status == "running")
+        .values(status="failed", finished_at=now, error=error[:ERROR_LIMIT])
+    )
+    return bool(rowcount(result))
+
+
+async def mark_interrupted(session: AsyncSession, live: Collection[str], *, now: dt.datetime, error: str) -> list[int]:
+    """Mark ``failed`` at ``now``, with ``error``, the runs still ``running`` whose owner is none of the
+    ``live`` process ids (a run without an owner too; every ``running`` run when ``live`` is empty).
+
+    One conditional ``UPDATE … RETURNING``; returns the ids of the runs marked, sorted.
+    """
+    result = await session.execute(
+        update(Run)
+        .where(Run.status == "running", dead_owner(Run.owner, set(live)))
+        .values(status="failed", finished_at=now, error=error[:ERROR_LIMIT])
+        .returning(Run.id)
+    )
+    return sorted(result.scalars().all())
+
+
+# --- what ``release-bot demo`` reads back ---------------------------------------------------
+
+
+async def all_runs(session: AsyncSession) -> list[Run]:
+    """Every run, oldest first (by id)."""
+    return list((await session.scalars(select(Run).order_by(Run.id))).all())
+
+
+async def count_finished(session: AsyncSession, trigger: str) -> int:
+    """How many runs of ``trigger`` (``schedule`` | ``refresh`` | ``check``) have finished (any status)."""
+    query = select(func.count()).select_from(Run).where(Run.trigger == trigger, Run.finished_at.is_not(None))
+    return int(await session.scalar(query) or 0)
+
 
 # --- reads for the slash commands (/history, /status) ---
 

@@ -11,34 +11,30 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from typing import TextIO
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TextIO
 
 import aiohttp
-from sqlalchemy import select
 
-from bot.clock import utcnow
-from bot.coordination.coordinator import coordinator_from_settings
-from bot.delivery import Deliverer
+from bot.clock import Clock, utcnow
+from bot.coordination.coordinator import Coordinator, coordinator_from_settings
 from bot.delivery.planner import fold_twins
 from bot.delivery.render import format_release_date
-from bot.scheduling.runner import Runner
+from bot.scheduling.runner import Runner, RunSummary
 from bot.settings import Settings
 from bot.spotify.client import SpotifyClient
 from bot.spotify.links import detect_spotify_kind, parse_spotify_id
 from bot.tracking import tracker_from_settings
+from bot.tracking.labels import Labeler
 from storage import catalog, guilds
-from storage.db import open_database
+from storage.db import Database, open_database
 from storage.models import Release
 
-
-class _NoSender:
-    """``check`` never posts; a Deliverer needs a sender all the same."""
-
-    async def send(self, channel_id: int, embeds: list[dict], *, nonce: str) -> int:  # pragma: no cover
-        raise RuntimeError("release-bot check does not post to Discord")
+Sleep = Callable[[float], Awaitable[object]]
+"""``await sleep(seconds)``: the Spotify client's waits (``asyncio.sleep``; tests inject a no-op)."""
 
 
-def release_record(release: Release, also: list[Release] = ()) -> dict:
+def release_record(release: Release, also: Sequence[Release] = ()) -> dict[str, Any]:
     """The ``--json`` line of a release: album id, url, artists (names), name, album type, release date,
     and ``also``: the album ids of other editions folded into it (a "Clean" twin first seen in the same pass)."""
     return {
@@ -53,7 +49,7 @@ def release_record(release: Release, also: list[Release] = ()) -> dict:
     }
 
 
-def format_profile(metrics: dict) -> list[str]:
+def format_profile(metrics: dict[str, Any]) -> list[str]:
     """``release-bot check --profile``: the run's metrics (``runs.metrics``) as readable lines."""
     m = metrics or {}
     lines = ["profile:"]
@@ -94,9 +90,9 @@ async def run_check(
     as_json: bool = False,
     out: TextIO = sys.stdout,
     err: TextIO = sys.stderr,
-    clock=utcnow,
+    clock: Clock = utcnow,
     session: aiohttp.ClientSession | None = None,
-    sleep=asyncio.sleep,
+    sleep: Sleep = asyncio.sleep,
     profile: bool = False,
 ) -> int:
     """Run one pass; returns the exit status (0 ok, 1 some artist could not be checked, 2 bad input).
@@ -105,6 +101,39 @@ async def run_check(
     ``profile``: print the run's metrics (requests by endpoint, L, pages skipped, 429s,
     seconds per phase) to ``err``; with ``as_json`` also one JSON object ``{"profile": …}`` on ``err``.
     """
+    ids = parse_artist_args(artist_args, err)
+    if ids is None:
+        return 2
+    db = await open_database(settings.database_url, **settings.database.engine_options())
+    http = session or aiohttp.ClientSession()
+    coordinator: Coordinator | None = None
+    try:
+        # `check` is one more process on the bot's store: it claims artists, reserves the day budget
+        # and honours the cooldown like the bot's processes (docs/multiprocess.md).
+        coordinator = coordinator_from_settings(db, settings, clock=None if clock is utcnow else clock)
+        await coordinator.start()
+        runner = _check_runner(db, settings, http, coordinator, clock=clock, sleep=sleep)
+        if not ids:
+            ids = await _followed_artists(db)
+            if not ids:
+                print("check: no artists: pass --artist ID, or follow some from Discord first", file=err)
+                return 2
+        summary = await runner.run("check", artist_ids=ids)
+        await _report(db, summary, ids, as_json=as_json, out=out, err=err)
+        if profile:
+            _print_profile(summary.metrics, as_json=as_json, err=err)
+        return 1 if summary.failed_artists else 0
+    finally:
+        if coordinator is not None:
+            await coordinator.stop()
+        if session is None:
+            await http.close()
+        await db.close()
+
+
+def parse_artist_args(artist_args: Sequence[str], err: TextIO) -> list[str] | None:
+    """The Spotify artist ids of ``--artist`` arguments (ids, URLs or URIs: ``bot.spotify.links``);
+    None after telling ``err`` which argument is not an artist."""
     ids: list[str] = []
     for arg in artist_args:
         artist_id = parse_spotify_id(arg, "artist")
@@ -112,85 +141,86 @@ async def run_check(
             kind = detect_spotify_kind(arg)
             what = f"a Spotify {kind} link" if kind and kind != "artist" else "not a Spotify artist id, URL or URI"
             print(f"check: --artist {arg!r}: {what}", file=err)
-            return 2
+            return None
         ids.append(artist_id)
-    db = await open_database(settings.database_url, **settings.database.engine_options())
-    own_session = session is None
-    http = session or aiohttp.ClientSession()
-    coordinator = None
-    try:
-        spotify = SpotifyClient(
-            client_id=settings.spotify.client_id.get_secret_value(),
-            client_secret=settings.spotify.client_secret.get_secret_value(),
-            api_base_url=settings.spotify.api_base_url,
-            accounts_base_url=settings.spotify.accounts_base_url,
-            market=settings.spotify.market,
-            session=http,
-            clock=clock,
-            sleep=sleep,
-            rate_limit_per_30s=settings.spotify.rate_limit_per_30s,
-        )
-        # `check` is one more process on the bot's store: it claims artists, reserves the day budget
-        # and honours the cooldown like the bot's processes (docs/multiprocess.md).
-        coordinator = coordinator_from_settings(db, settings, clock=None if clock is utcnow else clock)
-        await coordinator.start()
-        clock = coordinator.clock
-        tracker = tracker_from_settings(db, spotify, settings, clock=clock, coordinator=coordinator)
-        from bot.tracking.labels import Labeler
+    return ids
 
-        runner = Runner(
-            db,
-            tracker,
-            Deliverer(db, _NoSender(), clock=clock),
-            clock=clock,
-            labeler=Labeler(db, spotify, clock=clock),
-            coordinator=coordinator,
-        )
-        if not ids:
-            async with db.sessions() as s:
-                ids = await guilds.followed_artist_ids(s)
-            if not ids:
-                print("check: no artists: pass --artist ID, or follow some from Discord first", file=err)
-                return 2
-        summary = await runner.run("check", artist_ids=ids)
-        async with db.sessions() as s:
-            names = await catalog.artist_names(s, ids)
-            releases = {
-                r.id: r for r in await s.scalars(select(Release).where(Release.id.in_(summary.new_release_ids)))
-            }
-        for artist_id in summary.baselined:
-            print(f"baseline: {names.get(artist_id, artist_id)} — what is already out is recorded, not new", file=err)
-        # Each release once in its life (the tracker announces a release id once, and never a
-        # later edition of a known one); clean/explicit twins first seen together print as one.
-        for announcement in fold_twins([releases[r] for r in summary.new_release_ids]):
-            release = announcement.release
-            if as_json:
-                print(json.dumps(release_record(release, announcement.twins), ensure_ascii=False), file=out)
-            else:
-                artists = ", ".join(a.get("name") or "?" for a in release.artists)
-                also = "".join(f" (also: {t.name})" for t in announcement.twins)
-                print(
-                    f"NEW {release.album_type:<11} {artists} — {release.name} "
-                    f"({format_release_date(release.release_date, release.release_date_precision)}) "
-                    f"https://open.spotify.com/album/{release.id}{also}",
-                    file=out,
-                )
-        for failed in summary.failed_artists:
-            print(f"could not check {failed.name}: {failed.reason} (checked again next pass)", file=err)
-        print(
-            f"checked {summary.artists_checked}/{summary.artists_due} artists, {summary.releases_found} new, "
-            f"{summary.spotify_requests} Spotify requests",
-            file=err,
-        )
-        if profile:
-            for line in format_profile(summary.metrics):
-                print(line, file=err)
-            if as_json:
-                print(json.dumps({"profile": summary.metrics}), file=err)
-        return 1 if summary.failed_artists else 0
-    finally:
-        if coordinator is not None:
-            await coordinator.stop()
-        if own_session:
-            await http.close()
-        await db.close()
+
+def _check_runner(
+    db: Database,
+    settings: Settings,
+    http: aiohttp.ClientSession,
+    coordinator: Coordinator,
+    *,
+    clock: Clock,
+    sleep: Sleep,
+) -> Runner:
+    """A tracking-only :class:`Runner` (no deliverer: ``check`` posts nothing) with the bot's tracker and
+    labeler settings, on the coordinator's clock; the Spotify client keeps ``clock`` (the host's)."""
+    spotify = SpotifyClient(
+        client_id=settings.spotify.client_id.get_secret_value(),
+        client_secret=settings.spotify.client_secret.get_secret_value(),
+        api_base_url=settings.spotify.api_base_url,
+        accounts_base_url=settings.spotify.accounts_base_url,
+        market=settings.spotify.market,
+        session=http,
+        clock=clock,
+        sleep=sleep,
+        rate_limit_per_30s=settings.spotify.rate_limit_per_30s,
+    )
+    shared = coordinator.clock
+    tracker = tracker_from_settings(db, spotify, settings, clock=shared, coordinator=coordinator)
+    labeler = Labeler(db, spotify, clock=shared)
+    return Runner(db, tracker, None, clock=shared, labeler=labeler, coordinator=coordinator)
+
+
+async def _followed_artists(db: Database) -> list[str]:
+    """Every artist some guild follows (the pass when no ``--artist`` is given)."""
+    async with db.transaction() as session:
+        return await guilds.followed_artist_ids(session)
+
+
+async def _report(
+    db: Database, summary: RunSummary, ids: list[str], *, as_json: bool, out: TextIO, err: TextIO
+) -> None:
+    """Print the pass: baselines and failures to ``err``, the releases first seen to ``out`` (one line
+    each; ``as_json``: :func:`release_record` objects), then the counts to ``err``."""
+    async with db.transaction() as session:
+        names = await catalog.artist_names(session, ids)
+        releases = await catalog.releases_by_ids(session, summary.new_release_ids)
+    for artist_id in summary.baselined:
+        print(f"baseline: {names.get(artist_id, artist_id)} — what is already out is recorded, not new", file=err)
+    # Each release once in its life (the tracker announces a release id once, and never a
+    # later edition of a known one); clean/explicit twins first seen together print as one.
+    for announcement in fold_twins([releases[r] for r in summary.new_release_ids]):
+        if as_json:
+            print(json.dumps(release_record(announcement.release, announcement.twins), ensure_ascii=False), file=out)
+        else:
+            print(release_line(announcement.release, announcement.twins), file=out)
+    for failed in summary.failed_artists:
+        print(f"could not check {failed.name}: {failed.reason} (checked again next pass)", file=err)
+    print(
+        f"checked {summary.artists_checked}/{summary.artists_due} artists, {summary.releases_found} new, "
+        f"{summary.spotify_requests} Spotify requests",
+        file=err,
+    )
+
+
+def release_line(release: Release, also: Sequence[Release] = ()) -> str:
+    """The text line of a release first seen: album type, artists, name, release date, URL and the
+    other editions folded into it."""
+    artists = ", ".join(a.get("name") or "?" for a in release.artists)
+    folded = "".join(f" (also: {t.name})" for t in also)
+    return (
+        f"NEW {release.album_type:<11} {artists} — {release.name} "
+        f"({format_release_date(release.release_date, release.release_date_precision)}) "
+        f"https://open.spotify.com/album/{release.id}{folded}"
+    )
+
+
+def _print_profile(metrics: dict[str, Any], *, as_json: bool, err: TextIO) -> None:
+    """``--profile``: :func:`format_profile` lines to ``err``, and with ``as_json`` the metrics object too."""
+    for line in format_profile(metrics):
+        print(line, file=err)
+    if as_json:
+        print(json.dumps({"profile": metrics}), file=err)

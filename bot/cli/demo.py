@@ -12,10 +12,14 @@ import datetime as dt
 import tempfile
 import textwrap
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from storage import runs
+from storage.db import Database
 
-from storage.models import Run
+if TYPE_CHECKING:  # the fakes are imported when the demo runs (they are not part of the bot)
+    from fakes.spotify_emulator import SpotifyEmulator
+    from fakes.stack import SimClock, Stack
 
 AFTERGLOW = [
     "Afterglow",
@@ -33,7 +37,7 @@ AFTERGLOW = [
 DELUXE_BONUS = ["Afterglow (Acoustic)", "Night Bus", "Overpass (Live)", "Echo Park"]
 
 
-def _tracks(names: list[str]) -> list[dict]:
+def _tracks(names: list[str]) -> list[dict[str, Any]]:
     """The same title always gets the same duration, so editions and singles match across releases."""
     return [{"name": n, "duration_ms": 150_000 + sum(map(ord, n)) * 37 % 90_000} for n in names]
 
@@ -76,7 +80,8 @@ WEEKS = [
 ]
 
 
-def _print_messages(messages: list[dict], channel: str) -> None:
+def _print_messages(messages: list[dict[str, Any]], channel: str) -> None:
+    """Print the Discord messages (JSON dicts) posted to ``#channel`` as a reader would see their embeds."""
     if not messages:
         print(f"  #{channel}: (nothing posted)")
         return
@@ -95,9 +100,10 @@ def _print_messages(messages: list[dict], channel: str) -> None:
             print(f"    └ {embed.get('url')}")
 
 
-async def _reply(stack, name: str, options: dict | None = None, subcommand: str | None = None) -> str:
+async def _reply(stack: Stack, name: str, options: dict[str, Any] | None = None, subcommand: str | None = None) -> str:
+    """Invoke slash command ``name`` as the admin and print its reply (content, else embed fields)."""
     handle = await stack.command(name, options, subcommand=subcommand)
-    text = handle.content or ""
+    text: str = handle.content or ""
     if not text and handle.embeds:
         text = " | ".join(f"{f['name']}: {f['value']}" for e in handle.embeds for f in e.get("fields") or [])
     shown = " ".join(text.split())
@@ -112,19 +118,7 @@ async def run_demo(weeks: int = 5) -> int:
     with tempfile.TemporaryDirectory(prefix="release-bot-demo-") as tmp:
         clock = SimClock(dt.datetime(2026, 11, 16, 9, 0, tzinfo=dt.UTC))
         stack = await Stack.create(Path(tmp), clock=clock, scan_interval_seconds=0.1)
-        sp = stack.spotify
-        ids = {}
-        for name, releases in CATALOGUE.items():
-            ids[name] = sp.add_artist(name)
-            for title, kind, date, precision in releases:
-                sp.add_album(
-                    [ids[name]],
-                    title,
-                    album_type=kind,
-                    release_date=date,
-                    release_date_precision=precision,
-                    tracks=TRACKS.get(title),
-                )
+        ids = _seed_catalogue(stack.spotify)
         try:
             print(
                 "release-bot demo — offline: the real bot, a Spotify emulator and a Discord-compatible fake on 127.0.0.1"
@@ -132,84 +126,112 @@ async def run_demo(weeks: int = 5) -> int:
             print(
                 f"Server “Music Club”, channel #new-music. Simulated time starts {clock().strftime('%A %d %b %Y %H:%M')} UTC.\n"
             )
-            await stack.start_bot()
-            print("▶ /settings channel channel:#new-music")
-            await _reply(stack, "settings", {"channel": stack.channel_id}, "channel")
-            url = f"https://open.spotify.com/artist/{ids['Nova Lights']}"
-            print(f"▶ /follow artist:{url}")
-            await _reply(stack, "follow", {"artist": url})
-            choices = await stack.discord.autocomplete(
-                stack.guild_id, stack.admin_id, "follow", {"artist": "quiet har"}, focused="artist"
-            )
-            print(
-                f"▶ /follow artist:“quiet har” → autocomplete offers {[c['name'] for c in choices]}; picking the first"
-            )
-            await _reply(stack, "follow", {"artist": choices[0]["value"]})
-            print("▶ /follow artist:Lumen Choir")
-            await _reply(stack, "follow", {"artist": "Lumen Choir"})
-            print("▶ /refresh   (the baseline: what is already out is not posted)")
-            await _reply(stack, "refresh")
-            _print_messages(stack.posted(), "new-music")
-
-            seen = 0
+            db = (await stack.start_bot()).db
+            await _set_up_the_server(stack, ids)
             for week in range(weeks):
-                plan = WEEKS[week % len(WEEKS)]
-                friday = dt.datetime(2026, 11, 20, tzinfo=dt.UTC) + dt.timedelta(weeks=week)
-                print(
-                    f"\n── Week {week + 1}: Spotify gains "
-                    + (", ".join(f"{a} “{t}” ({k})" for a, t, k, _n in plan) if plan else "nothing new")
-                    + " ──"
-                )
-                for artist, title, kind, tracks in plan:
-                    suffix = "" if week < len(WEEKS) else f" #{week // len(WEEKS) + 1}"
-                    sp.add_album(
-                        [ids[artist]],
-                        title + suffix,
-                        album_type=kind,
-                        release_date=friday.date().isoformat(),
-                        total_tracks=tracks,
-                        tracks=TRACKS.get(title) if not suffix else None,
-                    )
-                seen = len(stack.posted())
-                due = friday.replace(hour=12)
-                print(f"⏰ {due.strftime('%A %d %b %Y %H:%M')} UTC — the weekly run, no command")
-                before = await _schedule_runs(stack)
-                clock.set(due + dt.timedelta(seconds=30))
-                await stack.until(lambda: _schedule_runs(stack, finished_after=before), timeout=30, what="weekly run")
-                _print_messages(stack.posted()[seen:], "new-music")
-
+                await _simulate_week(stack, db, clock, ids, week)
             print("\n▶ restart the bot, then /refresh — nothing is posted twice")
-            await stack.restart_bot()
+            db = (await stack.restart_bot()).db
             seen = len(stack.posted())
             await _reply(stack, "refresh")
             _print_messages(stack.posted()[seen:], "new-music")
-
-            print("\n── Run history ──")
-            print(
-                f"  {'#':>2}  {'trigger':8} {'status':8} {'checked':>8} {'requests':>8} {'new':>4} {'posted':>6}  started (UTC)"
-            )
-            async with stack.bot.db.sessions() as session:
-                for run in (await session.scalars(select(Run).order_by(Run.id))).all():
-                    print(
-                        f"  {run.id:>2}  {run.trigger:8} {run.status:8} "
-                        f"{f'{run.artists_checked}/{run.artists_due}':>8} {run.spotify_requests:>8} "
-                        f"{run.releases_found:>4} {run.releases_posted:>6}  {run.started_at:%a %d %b %H:%M}"
-                    )
+            await _print_history(db)
             titles = stack.posted_titles()
             print(
                 f"\n{len(titles)} releases posted, {len(titles) - len(set(titles))} duplicates; "
-                f"{len(sp.request_log)} Spotify requests in all."
+                f"{len(stack.spotify.request_log)} Spotify requests in all."
             )
         finally:
             await stack.close()
     return 0
 
 
-async def _schedule_runs(stack, finished_after: int | None = None):
-    async with stack.bot.db.sessions() as session:
-        count = await session.scalar(
-            select(func.count()).select_from(Run).where(Run.trigger == "schedule", Run.finished_at.is_not(None))
+def _seed_catalogue(sp: SpotifyEmulator) -> dict[str, str]:
+    """Add :data:`CATALOGUE` to the emulator; returns ``{artist name: Spotify id}``."""
+    ids: dict[str, str] = {}
+    for name, releases in CATALOGUE.items():
+        ids[name] = sp.add_artist(name)
+        for title, kind, date, precision in releases:
+            sp.add_album(
+                [ids[name]],
+                title,
+                album_type=kind,
+                release_date=date,
+                release_date_precision=precision,
+                tracks=TRACKS.get(title),
+            )
+    return ids
+
+
+async def _set_up_the_server(stack: Stack, ids: dict[str, str]) -> None:
+    """Act as the server admin: pick the channel, follow three artists three ways, ``/refresh`` (the baseline)."""
+    print("▶ /settings channel channel:#new-music")
+    await _reply(stack, "settings", {"channel": stack.channel_id}, "channel")
+    url = f"https://open.spotify.com/artist/{ids['Nova Lights']}"
+    print(f"▶ /follow artist:{url}")
+    await _reply(stack, "follow", {"artist": url})
+    choices = await stack.discord.autocomplete(
+        stack.guild_id, stack.admin_id, "follow", {"artist": "quiet har"}, focused="artist"
+    )
+    print(f"▶ /follow artist:“quiet har” → autocomplete offers {[c['name'] for c in choices]}; picking the first")
+    await _reply(stack, "follow", {"artist": choices[0]["value"]})
+    print("▶ /follow artist:Lumen Choir")
+    await _reply(stack, "follow", {"artist": "Lumen Choir"})
+    print("▶ /refresh   (the baseline: what is already out is not posted)")
+    await _reply(stack, "refresh")
+    _print_messages(stack.posted(), "new-music")
+
+
+async def _simulate_week(stack: Stack, db: Database, clock: SimClock, ids: dict[str, str], week: int) -> None:
+    """Week ``week`` (0-based): the emulator gains that week's releases of :data:`WEEKS` (a repeat gets
+    a ``#n`` suffix), the clock passes Friday 12:00 and the bot's weekly run posts on its own."""
+    plan = WEEKS[week % len(WEEKS)]
+    friday = dt.datetime(2026, 11, 20, tzinfo=dt.UTC) + dt.timedelta(weeks=week)
+    print(
+        f"\n── Week {week + 1}: Spotify gains "
+        + (", ".join(f"{a} “{t}” ({k})" for a, t, k, _n in plan) if plan else "nothing new")
+        + " ──"
+    )
+    for artist, title, kind, tracks in plan:
+        suffix = "" if week < len(WEEKS) else f" #{week // len(WEEKS) + 1}"
+        stack.spotify.add_album(
+            [ids[artist]],
+            title + suffix,
+            album_type=kind,
+            release_date=friday.date().isoformat(),
+            total_tracks=tracks,
+            tracks=TRACKS.get(title) if not suffix else None,
         )
-    if finished_after is None:
-        return count
-    return count > finished_after
+    seen = len(stack.posted())
+    due = friday.replace(hour=12)
+    print(f"⏰ {due.strftime('%A %d %b %Y %H:%M')} UTC — the weekly run, no command")
+    before = await _finished_schedule_runs(db)
+    clock.set(due + dt.timedelta(seconds=30))
+
+    async def weekly_run_finished() -> bool:
+        return await _finished_schedule_runs(db) > before
+
+    await stack.until(weekly_run_finished, timeout=30, what="weekly run")
+    _print_messages(stack.posted()[seen:], "new-music")
+
+
+async def _print_history(db: Database) -> None:
+    """Print the run history: one line per run, oldest first."""
+    print("\n── Run history ──")
+    print(
+        f"  {'#':>2}  {'trigger':8} {'status':8} {'checked':>8} {'requests':>8} {'new':>4} {'posted':>6}  started (UTC)"
+    )
+    async with db.transaction() as session:
+        history = await runs.all_runs(session)
+    for run in history:
+        print(
+            f"  {run.id:>2}  {run.trigger:8} {run.status:8} "
+            f"{f'{run.artists_checked}/{run.artists_due}':>8} {run.spotify_requests:>8} "
+            f"{run.releases_found:>4} {run.releases_posted:>6}  {run.started_at:%a %d %b %H:%M}"
+        )
+
+
+async def _finished_schedule_runs(db: Database) -> int:
+    """How many weekly (``schedule``) runs have finished."""
+    async with db.transaction() as session:
+        return await runs.count_finished(session, "schedule")

@@ -2,7 +2,7 @@
 
 :class:`Coordinator` gives the process an owner id (``host:pid:random``), registers it in
 ``processes``, and runs a heartbeat task that keeps everything the process holds alive
-(guild leases, artist claims, named leases: ``storage/coordination.py``). A process that
+(guild leases, artist claims, named leases: :mod:`storage.leases`). A process that
 dies stops beating; after ``lease_seconds`` another process takes over what it held.
 :class:`DatabaseClock` is the clock of every decision shared between processes ("new",
 lease expiry): the host clock corrected by its measured offset to the database server's
@@ -19,14 +19,12 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
-from sqlalchemy import text
-
-from bot.clock import utcnow
+from bot.clock import Clock, utcnow
+from bot.settings import Settings
 from storage import leases
-from storage.db import Database, retry_transaction
+from storage.db import Database
 
 log = logging.getLogger(__name__)
 
@@ -71,34 +69,30 @@ class LeaseBusy(Exception):
 
 
 class DatabaseClock:
-    """A callable returning aware UTC now by the database server's clock.
+    """A :data:`bot.clock.Clock` returning aware UTC now by the database server's clock.
 
-    ``await sync()`` measures ``server now − host now`` (PostgreSQL ``SELECT now()``, taken
-    at the midpoint of the round trip); calls in between add that offset to the host clock,
-    so the clock is synchronous and cheap. SQLite has no server: the offset stays 0 (a
-    SQLite file is shared by processes of one host only).
+    ``await sync()`` measures ``server now − host now`` (PostgreSQL ``clock_timestamp()``, taken
+    at the midpoint of the round trip: :func:`storage.leases.sample_database_clock`); calls in
+    between add that offset to the host clock, so the clock is synchronous and cheap. SQLite has
+    no server: the offset stays 0 (a SQLite file is shared by processes of one host only).
     """
 
-    def __init__(self, db: Database, host_clock: Callable[[], dt.datetime] = utcnow) -> None:
+    def __init__(self, db: Database, host_clock: Clock = utcnow) -> None:
         self.db = db
         self.host_clock = host_clock
         self.offset = dt.timedelta(0)
 
     async def sync(self) -> dt.timedelta:
         """Measure the offset to the database clock; returns it. Errors propagate (a store failure)."""
-        if self.db.engine.dialect.name != "postgresql":
-            return self.offset
-        async with self.db.engine.connect() as conn:
-            t0 = time.monotonic()
-            host_before = self.host_clock()
-            server = (await conn.execute(text("SELECT clock_timestamp()"))).scalar_one()
-            rtt = time.monotonic() - t0
-        if server.tzinfo is None:
-            server = server.replace(tzinfo=dt.UTC)
-        self.offset = server - (host_before + dt.timedelta(seconds=rtt / 2))
+        async with self.db.transaction() as session:
+            sample = await leases.sample_database_clock(session, self.host_clock)
+        if sample is not None:
+            midpoint = sample.host_before + dt.timedelta(seconds=sample.round_trip_seconds / 2)
+            self.offset = sample.server - midpoint
         return self.offset
 
     def __call__(self) -> dt.datetime:
+        """Now (aware UTC): the host clock plus the last measured offset."""
         return self.host_clock() + self.offset
 
 
@@ -115,7 +109,7 @@ class Coordinator:
         self,
         db: Database,
         *,
-        clock: Callable[[], dt.datetime] | None = None,
+        clock: Clock | None = None,
         lease_seconds: float = DEFAULT_LEASE_SECONDS,
         heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS,
         shard_ids: Sequence[int] | None = None,
@@ -124,17 +118,19 @@ class Coordinator:
         if heartbeat_seconds <= 0 or lease_seconds <= heartbeat_seconds:
             raise ValueError("lease_seconds must exceed heartbeat_seconds > 0")
         self.db = db
-        self.db_clock = DatabaseClock(db) if clock is None else None
-        self.clock: Callable[[], dt.datetime] = clock if clock is not None else self.db_clock
+        self.db_clock: DatabaseClock | None = None
+        if clock is None:
+            clock = self.db_clock = DatabaseClock(db)
+        self.clock: Clock = clock
         self.lease_seconds = float(lease_seconds)
         self.heartbeat_seconds = float(heartbeat_seconds)
         self.shard_ids = list(shard_ids) if shard_ids else None
         host = socket.gethostname()
         self.owner = owner or f"{host[:40]}:{os.getpid()}:{secrets.token_hex(4)}"
         self._host = host_key()
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
         #: async callables awaited after each heartbeat (e.g. sharing the Spotify cooldown and rate limit)
-        self.on_beat: list[Callable[[], Any]] = []
+        self.on_beat: list[Callable[[], Awaitable[object]]] = []
 
     async def start(self) -> None:
         """Register this process, reap dead processes of this host, start the heartbeat (idempotent).
@@ -146,17 +142,15 @@ class Coordinator:
         """
         if self.db_clock is not None:
             await self.db_clock.sync()
-        async with self.db.sessions() as session:
+        async with self.db.transaction() as session:
             await leases.register_process(
                 session, self.owner, host=self._host, pid=os.getpid(), shard_ids=self.shard_ids, now=self.clock()
             )
             await leases.prune_processes(session, now=self.clock(), keep_seconds=7 * 86400)
-            dead = await leases.processes_of_host(session, self._host)
-            for other, pid in dead:
+            for other, pid in await leases.processes_of_host(session, self._host):
                 if other != self.owner and pid != os.getpid() and not pid_alive(pid):
                     log.info("process %s (pid %d) of this host is gone: releasing what it held", other, pid)
                     await leases.forget_process(session, other)
-            await session.commit()
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._beat_forever(), name="release-bot-heartbeat")
 
@@ -164,12 +158,8 @@ class Coordinator:
         """One heartbeat: re-sync the clock, extend this process's row and everything it holds."""
         if self.db_clock is not None:
             await self.db_clock.sync()
-        for statement in leases.heartbeat_statements(self.owner, now=self.clock(), lease_seconds=self.lease_seconds):
-
-            async def one(session, statement=statement):
-                await session.execute(statement)
-
-            await retry_transaction(self.db.sessions, one)
+        for step in leases.heartbeat_steps(self.owner, now=self.clock(), lease_seconds=self.lease_seconds):
+            await self.db.retrying(step)
         for callback in list(self.on_beat):
             try:
                 await callback()
@@ -194,36 +184,32 @@ class Coordinator:
                 await self._task
             self._task = None
         try:
-            async with self.db.sessions() as session:
+            async with self.db.transaction() as session:
                 await leases.forget_process(session, self.owner)
-                await session.commit()
-        except Exception:  # pragma: no cover - shutting down with the store gone
+        except Exception:  # shutting down with the store gone: what it held expires by itself
             log.warning("could not unregister process %s", self.owner, exc_info=True)
 
     async def live_owners(self) -> set[str]:
         """Ids of the live processes (this one included once started)."""
-        async with self.db.sessions() as session:
+        async with self.db.transaction() as session:
             live = await leases.live_owners(session, now=self.clock(), lease_seconds=self.lease_seconds)
         return live | {self.owner}
 
     async def try_lease(self, name: str) -> bool:
         """Take (or renew) named lease ``name``; False while another live process holds it."""
-        async with self.db.sessions() as session:
-            held = await leases.acquire_lease(
+        async with self.db.transaction() as session:
+            return await leases.acquire_lease(
                 session, name, self.owner, now=self.clock(), lease_seconds=self.lease_seconds
             )
-            await session.commit()
-        return held
 
     async def release(self, name: str) -> None:
         """Give named lease ``name`` up."""
-        async with self.db.sessions() as session:
+        async with self.db.transaction() as session:
             await leases.release_lease(session, name, self.owner)
-            await session.commit()
 
     async def holder(self, name: str) -> str | None:
         """The owner of named lease ``name`` now, or None."""
-        async with self.db.sessions() as session:
+        async with self.db.transaction() as session:
             return await leases.lease_holder(session, name, now=self.clock())
 
     @contextlib.asynccontextmanager
@@ -245,10 +231,13 @@ class Coordinator:
                 await self.release(name)
 
 
-def coordinator_from_settings(db: Database, settings: Any, **kwargs: Any) -> Coordinator:
-    """A :class:`Coordinator` configured from ``bot.settings.Settings`` (``[coordination]``, ``[discord]`` shards)."""
-    co = getattr(settings, "coordination", None)
-    lease = getattr(co, "lease_seconds", DEFAULT_LEASE_SECONDS)
-    beat = getattr(co, "heartbeat_seconds", DEFAULT_HEARTBEAT_SECONDS)
-    shard_ids = getattr(getattr(settings, "discord", None), "shard_ids", None)
-    return Coordinator(db, lease_seconds=lease, heartbeat_seconds=beat, shard_ids=shard_ids, **kwargs)
+def coordinator_from_settings(db: Database, settings: Settings, *, clock: Clock | None = None) -> Coordinator:
+    """A :class:`Coordinator` configured from ``settings`` (``[coordination]`` lease and heartbeat
+    seconds, ``[discord]`` shard ids); ``clock``: as :class:`Coordinator` (None: a :class:`DatabaseClock`)."""
+    return Coordinator(
+        db,
+        clock=clock,
+        lease_seconds=settings.coordination.lease_seconds,
+        heartbeat_seconds=settings.coordination.heartbeat_seconds,
+        shard_ids=settings.discord.shard_ids,
+    )

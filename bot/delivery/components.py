@@ -93,7 +93,7 @@ def _group_of(announcement: Any, groups: Mapping[str, str] | None) -> str | None
     release = getattr(announcement, "release", announcement)
     release_id = getattr(release, "id", None)
     group = (
-        (groups or {}).get(release_id)
+        (groups or {}).get(release_id or "")
         or getattr(announcement, "album_group", None)
         or getattr(release, "album_type", None)
     )
@@ -106,7 +106,7 @@ def render_components(
     *,
     followed_artist_ids: Collection[str] | None = None,
     groups: Mapping[str, str] | None = None,
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     """The action rows for one message carrying ``announcements`` (see the module docstring).
 
     ``announcements``: :class:`bot.delivery.planner.Announcement` (or anything with a
@@ -129,7 +129,7 @@ def render_components(
         if group:
             present.add(group)
 
-    rows: list[dict] = []
+    rows: list[dict[str, Any]] = []
     if artists and len(artists) <= MAX_ARTIST_BUTTONS:
         rows.append(
             {

@@ -7,6 +7,10 @@ for it (claimed, sent or skipped). Only releases linked in one of the guild's
 ``album_groups`` (album, single, compilation, appears_on) and passing the guild's
 filters (title keywords, muted appearances: :class:`GuildFilters`) are posted; the
 others are recorded as ``skipped`` by the deliverer.
+
+The reads are storage's (:func:`storage.ledger.pending_releases`,
+:func:`storage.guilds.delivery_settings`); this module keeps the rules: :func:`skip_reason`,
+:func:`plan_releases` and :func:`fold_twins`.
 """
 
 from __future__ import annotations
@@ -14,12 +18,16 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-
-from sqlalchemy import and_, exists, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from typing import Any
 
 from bot.tracking.editions import are_twins, edition_marker
-from storage.models import ArtistRelease, Delivery, Follow, Guild, Release
+from storage import guilds, ledger
+from storage.db import Session
+from storage.ledger import PendingRelease
+from storage.models import Release
+
+DEFAULT_ALBUM_GROUPS = guilds.DEFAULT_ALBUM_GROUPS
+"""The album groups a guild gets posted until it picks its own (``/settings types``)."""
 
 
 @dataclass
@@ -42,7 +50,7 @@ def _main_rank(release: Release) -> int:
 
 def _folded_pair(a: Release, b: Release) -> bool:
     """One of ``a``/``b`` was recorded by tracking as another edition of the other (``folded_into``)."""
-    return getattr(a, "folded_into", None) == b.id or getattr(b, "folded_into", None) == a.id
+    return a.folded_into == b.id or b.folded_into == a.id
 
 
 def fold_twins(releases: Sequence[Release]) -> list[Announcement]:
@@ -66,8 +74,6 @@ def fold_twins(releases: Sequence[Release]) -> list[Announcement]:
         announcements.append(Announcement(release=main, twins=[r for r in group if r is not main]))
     return announcements
 
-
-DEFAULT_ALBUM_GROUPS = ("album", "single", "compilation")
 
 # --- filters (/settings filters) -----------------------------------------------------------
 #
@@ -107,7 +113,7 @@ class GuildFilters:
     mute_appearances: frozenset[str] = frozenset()
 
     @classmethod
-    def from_json(cls, data: dict | None) -> GuildFilters:
+    def from_json(cls, data: dict[str, Any] | None) -> GuildFilters:
         """From ``guilds.filters`` (unknown kinds are ignored)."""
         data = data or {}
         return cls(
@@ -115,7 +121,7 @@ class GuildFilters:
             frozenset(str(a) for a in data.get("mute_appearances") or ()),
         )
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, list[str]]:
         """For ``guilds.filters``: sorted, stable lists."""
         return {
             "skip": [k for k in FILTER_KEYWORDS if k in self.skip],
@@ -130,9 +136,7 @@ def title_filter(release: Release, skip: frozenset[str] | set[str]) -> str | Non
             continue
         if _FILTER_RES[kind].search(release.name or ""):
             return kind
-        if kind == "remix" and any(
-            isinstance(x, dict) and x.get("kind") == "remix_of" for x in (getattr(release, "labels", None) or ())
-        ):
+        if kind == "remix" and any(label.get("kind") == "remix_of" for label in release.labels or ()):
             return kind
     return None
 
@@ -151,40 +155,10 @@ class PendingPlan:
     skipped: list[tuple[Release, str]] = field(default_factory=list)
 
 
-async def guild_album_groups(session: AsyncSession, guild_id: int) -> list[str]:
+async def guild_album_groups(session: Session, guild_id: int) -> list[str]:
     """The album groups guild ``guild_id`` wants posted (``guilds.album_groups``; the default when unset)."""
-    groups = await session.scalar(select(Guild.album_groups).where(Guild.id == guild_id))
-    return list(groups) if groups else list(DEFAULT_ALBUM_GROUPS)
-
-
-async def guild_filters(session: AsyncSession, guild_id: int) -> GuildFilters:
-    """Guild ``guild_id``'s filters (``guilds.filters``; none when unset)."""
-    return GuildFilters.from_json(await session.scalar(select(Guild.filters).where(Guild.id == guild_id)))
-
-
-async def guild_mention_role(session: AsyncSession, guild_id: int) -> int | None:
-    """The role guild ``guild_id``'s posts mention (``guilds.mention_role_id``), or None."""
-    return await session.scalar(select(Guild.mention_role_id).where(Guild.id == guild_id))
-
-
-async def _pending_links(session: AsyncSession, guild_id: int) -> list[tuple[Release, set[tuple[str, str]]]]:
-    """Releases new for the guild (module docstring) with their qualifying links ``(artist id, album group)``."""
-    delivered = exists().where(Delivery.guild_id == guild_id, Delivery.release_id == Release.id)
-    query = (
-        select(Release, ArtistRelease.artist_id, ArtistRelease.album_group)
-        .join(ArtistRelease, ArtistRelease.release_id == Release.id)
-        .join(Follow, and_(Follow.artist_id == ArtistRelease.artist_id, Follow.guild_id == guild_id))
-        .where(
-            ArtistRelease.baseline.is_(False),
-            ArtistRelease.first_seen_at > Follow.followed_at,
-            ~delivered,
-        )
-        .order_by(Release.first_seen_at, Release.release_date, Release.id)
-    )
-    out: dict[str, tuple[Release, set[tuple[str, str]]]] = {}
-    for release, artist_id, group in (await session.execute(query)).all():
-        out.setdefault(release.id, (release, set()))[1].add((artist_id, group))
-    return list(out.values())
+    settings = await guilds.delivery_settings(session, guild_id)
+    return list(settings.album_groups if settings is not None else DEFAULT_ALBUM_GROUPS)
 
 
 def skip_reason(release: Release, links: set[tuple[str, str]], groups: set[str], filters: GuildFilters) -> str | None:
@@ -197,7 +171,7 @@ def skip_reason(release: Release, links: set[tuple[str, str]], groups: set[str],
     if not wanted_links:
         return "type"
     if filters.mute_appearances:
-        main_artists = {str(x.get("id")) for x in getattr(release, "artists", None) or () if isinstance(x, dict)}
+        main_artists = {str(artist.get("id")) for artist in release.artists or ()}
         # An appearance: listed in the artist's appears_on group, or the artist is not one of the
         # release's own artists (Spotify's 2026 listings carry no album_group, so the stored group
         # of a combined listing can say "single" for what is really an appearance).
@@ -210,22 +184,33 @@ def skip_reason(release: Release, links: set[tuple[str, str]], groups: set[str],
 
 
 async def plan_pending(
-    session: AsyncSession, guild_id: int, album_groups: Sequence[str] | None = None, filters: GuildFilters | None = None
+    session: Session, guild_id: int, album_groups: Sequence[str] | None = None, filters: GuildFilters | None = None
 ) -> PendingPlan:
     """Split the guild's new releases into what to post and what to skip for good (:class:`PendingPlan`).
 
-    ``album_groups`` / ``filters`` default to the guild's stored settings. Reads only.
+    ``album_groups`` / ``filters`` default to the guild's stored settings (an unknown guild: the
+    default groups, no filters). Reads only.
     """
-    groups = set(album_groups if album_groups is not None else await guild_album_groups(session, guild_id))
-    if filters is None:
-        filters = await guild_filters(session, guild_id)
+    if album_groups is None or filters is None:
+        settings = await guilds.delivery_settings(session, guild_id)
+        if album_groups is None:
+            album_groups = settings.album_groups if settings is not None else DEFAULT_ALBUM_GROUPS
+        if filters is None:
+            filters = GuildFilters.from_json(settings.filters if settings is not None else None)
+    return plan_releases(await ledger.pending_releases(session, guild_id), set(album_groups), filters)
+
+
+def plan_releases(pending: Sequence[PendingRelease], groups: set[str], filters: GuildFilters) -> PendingPlan:
+    """The pure part of :func:`plan_pending`: ``pending`` (oldest first seen first) split by
+    :func:`skip_reason`, then every later edition whose release is not in this post skipped as
+    ``"edition"``."""
     plan = PendingPlan()
-    for release, links in await _pending_links(session, guild_id):
-        reason = skip_reason(release, links, groups, filters)
+    for item in pending:
+        reason = skip_reason(item.release, item.links, groups, filters)
         if reason is None:
-            plan.wanted.append(release)
+            plan.wanted.append(item.release)
         else:
-            plan.skipped.append((release, reason))
+            plan.skipped.append((item.release, reason))
     # Another edition of a release known before it (tracking's ``folded_into``: a clean/explicit
     # twin or a re-issue arriving later) is posted only folded into that release's own post; when
     # that one is not in this post (already posted, skipped, or older than the follow) it is
@@ -239,16 +224,14 @@ async def plan_pending(
 
 
 async def split_pending(
-    session: AsyncSession, guild_id: int, album_groups: Sequence[str] | None = None
+    session: Session, guild_id: int, album_groups: Sequence[str] | None = None
 ) -> tuple[list[Release], list[Release]]:
     """(:func:`pending_releases`, :func:`unwanted_releases`) from one query (see :func:`plan_pending`)."""
     plan = await plan_pending(session, guild_id, album_groups)
     return plan.wanted, [r for r, _reason in plan.skipped]
 
 
-async def pending_releases(
-    session: AsyncSession, guild_id: int, album_groups: Sequence[str] | None = None
-) -> list[Release]:
+async def pending_releases(session: Session, guild_id: int, album_groups: Sequence[str] | None = None) -> list[Release]:
     """Releases new for guild ``guild_id`` (see module docstring) that it wants posted, oldest first seen first.
 
     Only releases with a qualifying link in one of ``album_groups`` (default: the
@@ -259,7 +242,7 @@ async def pending_releases(
 
 
 async def unwanted_releases(
-    session: AsyncSession, guild_id: int, album_groups: Sequence[str] | None = None
+    session: Session, guild_id: int, album_groups: Sequence[str] | None = None
 ) -> list[Release]:
     """Releases new for the guild that are not to be posted: every qualifying link is in a group it
     does not want, or the guild's filters (``/settings filters``) exclude it.
@@ -271,7 +254,7 @@ async def unwanted_releases(
 
 
 async def pending_announcements(
-    session: AsyncSession, guild_id: int, album_groups: Sequence[str] | None = None
+    session: Session, guild_id: int, album_groups: Sequence[str] | None = None
 ) -> list[Announcement]:
     """What guild ``guild_id`` has not been told yet: :func:`pending_releases` folded by :func:`fold_twins`.
 

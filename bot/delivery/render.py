@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from bot.delivery.planner import Announcement
+from storage.models import Release
 
 ALBUM_URL = "https://open.spotify.com/album/{}"
 ARTIST_URL = "https://open.spotify.com/artist/{}"
@@ -192,7 +193,7 @@ def announcement_embed(announcement: Announcement) -> dict[str, Any]:
 
     When the main release has no labels, those of a folded twin are shown.
     """
-    main = announcement.release
+    main: Release | _WithLabels = announcement.release
     if not getattr(main, "labels", None):
         labelled = next((t for t in announcement.twins if getattr(t, "labels", None)), None)
         if labelled is not None:

@@ -57,18 +57,22 @@ def next_due(day: int, time: str, tz: str, after: dt.datetime) -> dt.datetime:
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise ValueError(f"Unknown time zone {tz!r}.") from exc
     after_utc = after.astimezone(dt.UTC)
+    # The first ``day`` from the local day before ``after`` on (any earlier one is long past); when
+    # its time is not after ``after`` (``after`` is later that day), the one a week later is.
     start = after_utc.astimezone(zone).date() - dt.timedelta(days=1)
-    for offset in range(10):
-        date = start + dt.timedelta(days=offset)
-        if date.weekday() != day:
-            continue
-        # fold=0: gap times resolve with the pre-transition offset (i.e. moved forward
-        # by the gap once converted), ambiguous times to their first occurrence.
-        local = dt.datetime(date.year, date.month, date.day, hour, minute, tzinfo=zone, fold=0)
-        candidate = local.astimezone(dt.UTC)
-        if candidate > after_utc:
-            return candidate
-    raise AssertionError("unreachable: a weekday recurs within 10 days")  # pragma: no cover
+    first = start + dt.timedelta(days=(day - start.weekday()) % 7)
+    candidate = _utc_at(first, hour, minute, zone)
+    if candidate <= after_utc:
+        candidate = _utc_at(first + dt.timedelta(days=7), hour, minute, zone)
+    return candidate
+
+
+def _utc_at(date: dt.date, hour: int, minute: int, zone: ZoneInfo) -> dt.datetime:
+    """Local ``hour:minute`` of ``date`` in ``zone`` as aware UTC. ``fold=0``: a gap time resolves with
+    the pre-transition offset (i.e. moved forward by the gap once converted), an ambiguous time to its
+    first occurrence."""
+    local = dt.datetime(date.year, date.month, date.day, hour, minute, tzinfo=zone, fold=0)
+    return local.astimezone(dt.UTC)
 
 
 def parse_day(text: str) -> int:

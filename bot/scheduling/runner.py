@@ -1,9 +1,11 @@
 """A run, end to end: the one path both triggers take (weekly schedule and ``/refresh``).
 
-``Runner.run(trigger, guild_ids)`` records a ``Run``, tracks the union of the guilds'
-followed artists once each, delivers to each guild (one guild's failure never stops
-the others) and finishes the ``Run`` with its counts and status. Runs never overlap
-(one ``asyncio.Lock`` per runner). No discord import.
+``Runner.run(trigger, guild_ids)`` goes through its phases: **plan** (the guilds and the union
+of their followed artists; a ``running`` run record), **track** (each artist once), **label**
+(the new releases), **deliver** (to each guild; one guild's failure never stops the others)
+and **record** (the run's outcome and, for the schedule, the guilds' next due times). Runs
+never overlap (one ``asyncio.Lock`` per runner). The run record's statements are in
+:mod:`storage.runs`, the due scans and guild leases in :mod:`storage.leases`. No discord import.
 """
 
 from __future__ import annotations
@@ -13,21 +15,79 @@ import datetime as dt
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
-from bot.clock import utcnow
+from bot.clock import Clock, utcnow
+from bot.coordination.coordinator import Coordinator
 from bot.delivery.deliverer import Deliverer, DeliveryResult
 from bot.scheduling.due import next_due
-from bot.tracking.tracker import Tracker, TrackResult, failure_reason
-from storage import catalog, guilds, leases
-from storage.db import Database, retry_transaction
-from storage.models import Guild, Run
+from bot.tracking.tracker import TrackResult, failure_reason
+from storage import catalog, guilds, leases, runs
+from storage.db import Database, Session
+from storage.models import Guild
+from storage.runs import ERROR_LIMIT, RunOutcome
 
 log = logging.getLogger(__name__)
 
 TRIGGERS = ("schedule", "refresh", "check")
+
+INTERRUPTED = "interrupted: the bot stopped during this run (nothing is lost; the next run goes on)"
+
+Progress = Callable[[int, int], object]
+"""``progress(checked, total)``: called synchronously as artists are checked (``Tracker.track``)."""
+
+
+class RequestCounter(Protocol):
+    """The Spotify client as the runner sees it (``bot.spotify.client.SpotifyClient``)."""
+
+    @property
+    def request_count(self) -> int:
+        """API requests sent so far (retries included)."""
+        ...
+
+
+class RunTracker(Protocol):
+    """What the runner needs of the tracker (``bot.tracking.tracker.Tracker``)."""
+
+    @property
+    def spotify(self) -> RequestCounter:
+        """The Spotify client the tracker (and the labeler) fetch through."""
+        ...
+
+    async def track(
+        self,
+        artist_ids: Iterable[str],
+        *,
+        run_id: int | None = None,
+        economy: bool | None = None,
+        progress: Progress | None = None,
+        fresh_after: dt.datetime | None = None,
+    ) -> TrackResult:
+        """Check each artist once and store what is new (``Tracker.track``)."""
+        ...
+
+    async def count_day_requests(self, requests: int) -> None:
+        """Count ``requests`` made outside the tracker in the day's request budget."""
+        ...
+
+
+class LabelOutcome(Protocol):
+    """What the runner reads of a labelling (``bot.tracking.labels.LabelResult``)."""
+
+    @property
+    def requests(self) -> int:
+        """Spotify requests the labelling made."""
+        ...
+
+
+class RunLabeler(Protocol):
+    """Labels a run's new releases (``bot.tracking.labels.Labeler``)."""
+
+    async def label(self, release_ids: Iterable[str], *, run_id: int | None = None) -> LabelOutcome:
+        """Label ``release_ids`` (the run's new releases)."""
+        ...
 
 
 class FailedArtist(NamedTuple):
@@ -75,27 +135,65 @@ class RunSummary:
         return 1.0 if self.artists_due == 0 else self.artists_checked / self.artists_due
 
 
+@dataclass
+class RunPlan:
+    """What a run is to do, decided by its plan phase (:meth:`Runner._plan`).
+
+    ``artist_ids``: to track (each once); ``guild_ids``: to deliver to; ``advance_after``:
+    for ``schedule``, the due times move strictly after it; ``fresh_after``: for a leased
+    ``schedule`` run, artists checked at or after it (by any process) are not fetched again;
+    ``plan_seconds``: wall seconds of the plan phase.
+    """
+
+    run_id: int
+    trigger: str
+    artist_ids: list[str]
+    guild_ids: list[int]
+    started_at: dt.datetime
+    advance_after: dt.datetime | None
+    fresh_after: dt.datetime | None
+    plan_seconds: float
+
+
+@dataclass
+class RunWork:
+    """What the track, label and deliver phases did (:meth:`Runner._work`).
+
+    ``problems``: lines for ``runs.error``; ``requests``: the Spotify client's requests over
+    the phases; ``label_requests``: the labeler's share; ``*_seconds``: wall seconds per phase.
+    """
+
+    track: TrackResult
+    deliveries: dict[int, DeliveryResult]
+    problems: list[str]
+    requests: int
+    label_requests: int
+    label_seconds: float
+    deliver_seconds: float
+
+
 class Runner:
     """Runs tracking then delivery for a set of guilds; see the module docstring.
 
-    ``db``: :class:`storage.db.Database`; ``tracker``: :class:`Tracker` (its
-    ``spotify.request_count`` is read for the request count); ``deliverer``:
-    :class:`Deliverer`; ``clock``: returns the current aware UTC datetime;
-    ``labeler``: optional, duck-typed ``await labeler.label(release_ids, *, run_id)``
-    returning an object with ``.requests`` (the album requests it made, added to the
-    run's lower bound L); called after tracking with the new release ids and before
-    delivery (phase ``label``); its failure is logged and delivery goes on.
+    ``db``: :class:`storage.db.Database`; ``tracker``: a :class:`RunTracker` (its
+    ``spotify.request_count`` is read for the run's request count); ``deliverer``: the
+    :class:`Deliverer`, or None for a runner that only tracks (``release-bot check``: it runs
+    with ``artist_ids`` only and posts nothing); ``clock``: aware UTC now; ``labeler``:
+    optional :class:`RunLabeler`, called after tracking with the new release ids and before
+    delivery (its requests are added to the run's lower bound L and to the day's budget; its
+    failure is logged and delivery goes on); ``coordinator``: this process among several
+    (due guilds are leased, runs and due times carry its owner id).
     """
 
     def __init__(
         self,
         db: Database,
-        tracker: Tracker,
-        deliverer: Deliverer,
+        tracker: RunTracker,
+        deliverer: Deliverer | None,
         *,
-        clock: Callable[[], dt.datetime] = utcnow,
-        labeler: Any = None,
-        coordinator: Any = None,
+        clock: Clock = utcnow,
+        labeler: RunLabeler | None = None,
+        coordinator: Coordinator | None = None,
     ) -> None:
         self.db = db
         self.tracker = tracker
@@ -110,13 +208,17 @@ class Runner:
         """True while a run is in progress."""
         return self._lock.locked()
 
+    @property
+    def _owner(self) -> str | None:
+        return None if self.coordinator is None else self.coordinator.owner
+
     async def run(
         self,
         trigger: str,
         guild_ids: Sequence[int] | None = None,
         *,
         artist_ids: Sequence[str] | None = None,
-        progress: Callable[[int, int], Any] | None = None,
+        progress: Progress | None = None,
     ) -> RunSummary:
         """Run for ``guild_ids`` (None = every guild) and return its summary; waits for a run in progress.
 
@@ -127,7 +229,8 @@ class Runner:
         guild's ``next_due_at`` is moved to its next weekly time strictly after now
         and ``last_run_at`` set. Artist and delivery failures are reported in the
         summary, not raised; a store failure propagates (the ``Run`` is marked failed
-        when possible).
+        when possible). Raises ``ValueError`` for an unknown trigger, or for guilds to
+        deliver to on a runner without a deliverer.
 
         ``progress(checked, total)`` is handed to the tracker (``Tracker.track``): called
         synchronously with 0 first, then after each artist checked or failed.
@@ -135,247 +238,102 @@ class Runner:
         async with self._lock:
             return await self._run(trigger, guild_ids, artist_ids=artist_ids, progress=progress)
 
+    # --- the due scan ---------------------------------------------------------------------------
+
     async def run_due(self, now: dt.datetime | None = None) -> RunSummary | None:
         """One ``schedule`` run for every guild whose ``next_due_at <= now`` (default: the clock); None if none are due.
 
         After downtime a guild overdue by several weeks is run once and its next due
-        time set strictly after now, so the catch-up happens exactly once.
+        time set strictly after now, so the catch-up happens exactly once. With a
+        coordinator, this process runs the due guilds it leases (:meth:`_run_leased`).
         """
         now = now or self.clock()
         # A cheap read first, without the runner's lock: a scan that finds nothing due never makes
         # a /refresh wait (or say that another run is in progress).
-        async with self.db.sessions() as session:
+        async with self.db.transaction() as session:
             if not await leases.anything_due(session, now):
                 return None
         async with self._lock:
-            co = self.coordinator
-            if co is None:
-                async with self.db.sessions() as session:
-                    due = [g.id for g in await guilds.due_guilds(session, now)]
-                if not due:
-                    return None
-                return await self._run("schedule", due, advance_after=now)
-            # Several processes: lease the due guilds (a due guild runs once, whichever process
-            # leases it; a dead process's lease expires and another takes the guild over). Each
-            # process takes its share (due ÷ live processes), so N processes split a large weekly
-            # slot between them; what is left is leased at the next scan.
-            live = len(await co.live_owners())
+            if self.coordinator is None:
+                return await self._run_due_alone(now)
+            return await self._run_leased(now, self.coordinator)
 
-            async def lease(session: Any) -> list[tuple[int, dt.datetime]]:
-                due_now = await leases.count_due(session, now)
-                return await leases.claim_due_guilds(
-                    session,
-                    co.owner,
-                    now=now,
-                    lease_seconds=co.lease_seconds,
-                    limit=max(1, math.ceil(due_now / max(1, live))),
-                )
+    async def _run_due_alone(self, now: dt.datetime) -> RunSummary | None:
+        """The due scan of a process that runs alone: one run for every due guild."""
+        async with self.db.transaction() as session:
+            due = [g.id for g in await guilds.due_guilds(session, now)]
+        if not due:
+            return None
+        return await self._run("schedule", due, advance_after=now)
 
-            leased = await retry_transaction(self.db.sessions, lease)
-            if not leased:
-                return None
-            try:
-                return await self._run(
-                    "schedule", [g for g, _due in leased], advance_after=now, fresh_after=max(due for _g, due in leased)
-                )
-            finally:
-                await self._end_leases([g for g, _due in leased])
+    async def _run_leased(self, now: dt.datetime, co: Coordinator) -> RunSummary | None:
+        """The due scan of one process among several: lease a share of the due guilds and run them.
 
-    async def _end_leases(self, guild_ids: list[int]) -> None:
+        A due guild runs once, whichever process leases it; a dead process's lease expires and
+        another takes the guild over. Each process takes its share (due ÷ live processes), so N
+        processes split a large weekly slot between them; what is left is leased at the next scan.
+        """
+        live = len(await co.live_owners())
+
+        async def lease(session: Session) -> list[tuple[int, dt.datetime]]:
+            due_now = await leases.count_due(session, now)
+            share = max(1, math.ceil(due_now / max(1, live)))
+            return await leases.claim_due_guilds(
+                session, co.owner, now=now, lease_seconds=co.lease_seconds, limit=share
+            )
+
+        leased = await self.db.retrying(lease)
+        if not leased:
+            return None
+        guild_ids = [g for g, _due in leased]
+        try:
+            return await self._run("schedule", guild_ids, advance_after=now, fresh_after=max(due for _g, due in leased))
+        finally:
+            await self._end_leases(co, guild_ids)
+
+    async def _end_leases(self, co: Coordinator, guild_ids: list[int]) -> None:
         """Give up this process's leases of ``guild_ids`` (a guild whose run did not finish stays due)."""
         try:
-            async with self.db.sessions() as session:
-                for gid in guild_ids:
-                    await leases.finish_guild_lease(
-                        session, self.coordinator.owner, gid, next_due_at=None, last_run_at=None
-                    )
-                await session.commit()
-        except Exception:  # pragma: no cover - the leases expire by themselves
+            async with self.db.transaction() as session:
+                await leases.release_guild_leases(session, co.owner, guild_ids)
+        except Exception:  # the store is failing: the leases expire by themselves
             log.warning("could not release guild leases", exc_info=True)
+
+    # --- one run --------------------------------------------------------------------------------
 
     async def _run(
         self,
         trigger: str,
         guild_ids: Sequence[int] | None,
+        *,
         advance_after: dt.datetime | None = None,
         artist_ids: Sequence[str] | None = None,
-        progress: Callable[[int, int], Any] | None = None,
+        progress: Progress | None = None,
         fresh_after: dt.datetime | None = None,
     ) -> RunSummary:
+        """Plan, then work, then record; a run that raises is marked failed and the error re-raised."""
         if trigger not in TRIGGERS:
             raise ValueError(f"unknown trigger {trigger!r}; expected one of {', '.join(TRIGGERS)}")
-        started = self.clock()
-        t_plan = time.perf_counter()
-        async with self.db.sessions() as session:
-            if artist_ids is not None:
-                gids: list[int] = []
-                artist_ids = list(dict.fromkeys(artist_ids))
-            else:
-                rows = await guilds.guilds_by_ids(session, guild_ids)
-                gids = [g.id for g in rows]
-                artist_ids = await guilds.followed_artist_ids(session, gids)
-            run = Run(
-                trigger=trigger,
-                guild_id=gids[0] if trigger == "refresh" and len(gids) == 1 else None,
-                status="running",
-                started_at=started,
-                artists_due=len(artist_ids),
-                failed_artists=[],
-                owner=self.coordinator.owner if self.coordinator is not None else None,
-            )
-            session.add(run)
-            await session.commit()
-            run_id = run.id
+        if artist_ids is None and self.deliverer is None:
+            raise ValueError("this runner only tracks (no deliverer): pass artist_ids")
+        plan = await self._plan(trigger, guild_ids, artist_ids, advance_after, fresh_after)
         summary = RunSummary(
-            run_id=run_id,
+            run_id=plan.run_id,
             trigger=trigger,
             status="running",
-            artists_due=len(artist_ids),
+            artists_due=len(plan.artist_ids),
             artists_checked=0,
-            guild_ids=gids,
-            started_at=started,
+            guild_ids=plan.guild_ids,
+            started_at=plan.started_at,
         )
-        plan_seconds = time.perf_counter() - t_plan
         try:
-            await self._work(
-                summary, artist_ids, gids, trigger, advance_after, plan_seconds, progress, fresh_after=fresh_after
-            )
+            work = await self._work(plan, progress)
+            finished = self.clock()
+            _summarize(summary, work, finished, plan.plan_seconds)
+            await self._record(summary, work.track, plan, finished)
         except BaseException as exc:
-            await self._mark_failed(run_id, f"{type(exc).__name__}: {exc}")
+            await self._mark_failed(plan.run_id, f"{type(exc).__name__}: {exc}")
             raise
-        return summary
-
-    async def _work(
-        self,
-        summary: RunSummary,
-        artist_ids: list[str],
-        gids: list[int],
-        trigger: str,
-        advance_after: dt.datetime | None,
-        plan_seconds: float = 0.0,
-        progress: Callable[[int, int], Any] | None = None,
-        fresh_after: dt.datetime | None = None,
-    ) -> None:
-        spotify = self.tracker.spotify
-        before = getattr(spotify, "request_count", 0)
-        problems: list[str] = []
-        try:
-            extra: dict[str, Any] = {"progress": progress} if progress is not None else {}
-            if self.coordinator is not None and fresh_after is not None:
-                # A scheduled run: an artist another process checked since the guilds' due time is not
-                # fetched again. /refresh and check always fetch (concurrent checks are still serialised).
-                extra["fresh_after"] = fresh_after
-            track = await self.tracker.track(
-                artist_ids, run_id=summary.run_id, economy=None if trigger == "schedule" else False, **extra
-            )
-        except Exception as exc:  # the tracker catches per artist; this is a bug or the store failing
-            log.exception("run %s: tracking failed", summary.run_id)
-            reason = failure_reason(exc)
-            track = TrackResult(failed=dict.fromkeys(artist_ids, reason))
-            problems.append(f"tracking failed: {reason}")
-        if track.cooldown is not None:
-            summary.cooldown_until = track.cooldown.until
-            problems.append(str(track.cooldown))
-        budget_carried = [a for a in track.carried if a not in track.failed]
-        if budget_carried:
-            problems.append(f"request budget reached: {len(budget_carried)} artists carried to the next run")
-
-        label_requests = 0
-        t_label = time.perf_counter()
-        if self.labeler is not None and track.new_releases:
-            try:
-                labelled = await self.labeler.label(list(track.new_releases), run_id=summary.run_id)
-                label_requests = int(getattr(labelled, "requests", 0) or 0)
-                if label_requests and hasattr(self.tracker, "count_day_requests"):
-                    await self.tracker.count_day_requests(label_requests)
-            except Exception as exc:  # labels are a nicety: delivery goes on without them
-                log.exception("run %s: labelling failed", summary.run_id)
-                problems.append(f"labelling failed: {type(exc).__name__}: {exc}"[:300])
-        label_seconds = time.perf_counter() - t_label
-
-        t_deliver = time.perf_counter()
-        for gid in gids:
-            try:
-                result = await self.deliverer.deliver(gid, run_id=summary.run_id)
-            except Exception as exc:  # one guild never stops the others
-                log.exception("run %s: delivery to guild %s failed", summary.run_id, gid)
-                result = DeliveryResult(gid, error=f"{type(exc).__name__}: {exc}"[:300])
-            summary.deliveries[gid] = result
-            if result.error:
-                problems.append(f"guild {gid}: {result.error}")
-
-        deliver_seconds = time.perf_counter() - t_deliver
-        finished = self.clock()
-        summary.artists_due = max(0, summary.artists_due - len(track.economy_skipped))
-        summary.carried_over = len(track.carried)
-        summary.artists_checked = len(track.checked) + len(track.shared)
-        summary.releases_found = len(track.new_releases)
-        summary.new_release_ids = list(track.new_releases)
-        summary.baselined = list(track.baselined)
-        summary.releases_posted = sum(d.posted for d in summary.deliveries.values())
-        summary.spotify_requests = getattr(spotify, "request_count", 0) - before
-        summary.finished_at = finished
-        if summary.artists_due and not track.checked and not track.shared and not budget_carried:
-            summary.status = "failed"
-        elif track.failed or track.carried or any(d.error for d in summary.deliveries.values()):
-            summary.status = "partial"
-        else:
-            summary.status = "ok"
-        summary.error = "; ".join(problems)[:2000] or None
-        summary.metrics = run_metrics(
-            track,
-            summary,
-            label_requests=label_requests,
-            phase_seconds={
-                "plan": plan_seconds + track.phase_seconds.get("plan", 0.0),
-                "track": track.phase_seconds.get("track", 0.0),
-                "label": label_seconds,
-                "deliver": deliver_seconds,
-            },
-            endpoints=_endpoint_delta(spotify, track),
-        )
-
-        async def record(session: Any) -> None:
-            names = await catalog.artist_names(session, track.failed)
-            summary.failed_artists = [FailedArtist(a, names.get(a, a), r) for a, r in track.failed.items()]
-            run = await session.get(Run, summary.run_id)
-            run.status = summary.status
-            run.finished_at = finished
-            run.artists_checked = summary.artists_checked
-            run.artists_failed = len(track.failed)
-            run.failed_artists = list(track.failed)
-            run.spotify_requests = summary.spotify_requests
-            run.releases_found = summary.releases_found
-            run.releases_posted = summary.releases_posted
-            run.error = summary.error
-            run.metrics = summary.metrics
-            if trigger == "schedule":
-                after = max(finished, advance_after or finished)
-                for guild in await guilds.guilds_by_ids(session, gids):
-                    if self.coordinator is not None:
-                        # Only while this process still holds the guild's lease (a lease lost to
-                        # a stall was taken over: that run moves the due time on, not this one).
-                        if not await leases.finish_guild_lease(
-                            session,
-                            self.coordinator.owner,
-                            guild.id,
-                            next_due_at=_next_due_of(guild, after),
-                            last_run_at=finished,
-                        ):
-                            log.warning(
-                                "run %s: lease of guild %s was lost; its due time is left to the "
-                                "process that took it over",
-                                summary.run_id,
-                                guild.id,
-                            )
-                        continue
-                    guild.next_due_at = _next_due_of(guild, after)
-                    guild.last_run_at = finished
-
-        # The run record and the guilds' due times in one transaction, rerun on a PostgreSQL
-        # deadlock or serialization failure (another process finishing its guilds at the same time).
-        await retry_transaction(self.db.sessions, record)
-
         log.info(
             "run %s (%s): %s, %d/%d artists, %d found, %d posted, %d Spotify requests",
             summary.run_id,
@@ -387,45 +345,244 @@ class Runner:
             summary.releases_posted,
             summary.spotify_requests,
         )
+        return summary
+
+    async def _plan(
+        self,
+        trigger: str,
+        guild_ids: Sequence[int] | None,
+        artist_ids: Sequence[str] | None,
+        advance_after: dt.datetime | None,
+        fresh_after: dt.datetime | None,
+    ) -> RunPlan:
+        """The plan phase: the guilds (known ones of ``guild_ids``; every guild when None) and the
+        union of their followed artists — or exactly ``artist_ids`` and no guild — and the
+        ``running`` run record, in one transaction."""
+        started = self.clock()
+        t_plan = time.perf_counter()
+        async with self.db.transaction() as session:
+            if artist_ids is not None:
+                gids: list[int] = []
+                artists = list(dict.fromkeys(artist_ids))
+            else:
+                gids = [g.id for g in await guilds.guilds_by_ids(session, guild_ids)]
+                artists = await guilds.followed_artist_ids(session, gids)
+            run_id = await runs.start_run(
+                session,
+                trigger=trigger,
+                guild_id=gids[0] if trigger == "refresh" and len(gids) == 1 else None,
+                started_at=started,
+                artists_due=len(artists),
+                owner=self._owner,
+            )
+        return RunPlan(
+            run_id=run_id,
+            trigger=trigger,
+            artist_ids=artists,
+            guild_ids=gids,
+            started_at=started,
+            advance_after=advance_after,
+            fresh_after=fresh_after,
+            plan_seconds=time.perf_counter() - t_plan,
+        )
+
+    async def _work(self, plan: RunPlan, progress: Progress | None) -> RunWork:
+        """The track, label and deliver phases; the Spotify requests they made are counted."""
+        before = self.tracker.spotify.request_count
+        problems: list[str] = []
+        track = await self._track(plan, progress, problems)
+        t_label = time.perf_counter()
+        label_requests = await self._label(plan.run_id, track, problems)
+        label_seconds = time.perf_counter() - t_label
+        t_deliver = time.perf_counter()
+        deliveries = await self._deliver(plan.run_id, plan.guild_ids, problems)
+        deliver_seconds = time.perf_counter() - t_deliver
+        return RunWork(
+            track=track,
+            deliveries=deliveries,
+            problems=problems,
+            requests=self.tracker.spotify.request_count - before,
+            label_requests=label_requests,
+            label_seconds=label_seconds,
+            deliver_seconds=deliver_seconds,
+        )
+
+    async def _track(self, plan: RunPlan, progress: Progress | None, problems: list[str]) -> TrackResult:
+        """The track phase: each artist of the plan once (the tracker never raises per artist; a
+        failure of the whole phase fails every artist). Adds the cooldown and budget problems."""
+        # A scheduled run of one process among several: an artist another process checked since the
+        # guilds' due time is not fetched again. /refresh and check always fetch (concurrent checks
+        # are still serialised).
+        fresh_after = plan.fresh_after if self.coordinator is not None else None
+        try:
+            track = await self.tracker.track(
+                plan.artist_ids,
+                run_id=plan.run_id,
+                economy=None if plan.trigger == "schedule" else False,
+                progress=progress,
+                fresh_after=fresh_after,
+            )
+        except Exception as exc:  # the tracker catches per artist; this is a bug or the store failing
+            log.exception("run %s: tracking failed", plan.run_id)
+            reason = failure_reason(exc)
+            track = TrackResult(failed=dict.fromkeys(plan.artist_ids, reason))
+            problems.append(f"tracking failed: {reason}")
+        if track.cooldown is not None:
+            problems.append(str(track.cooldown))
+        budget_carried = _budget_carried(track)
+        if budget_carried:
+            problems.append(f"request budget reached: {len(budget_carried)} artists carried to the next run")
+        return track
+
+    async def _label(self, run_id: int, track: TrackResult, problems: list[str]) -> int:
+        """The label phase: label the new releases (when there is a labeler); returns its Spotify
+        requests, counted in the day's budget too. A failure is a problem, not an error."""
+        if self.labeler is None or not track.new_releases:
+            return 0
+        label_requests = 0
+        try:
+            labelled = await self.labeler.label(list(track.new_releases), run_id=run_id)
+            label_requests = labelled.requests
+            if label_requests:
+                await self.tracker.count_day_requests(label_requests)
+        except Exception as exc:  # labels are a nicety: delivery goes on without them
+            log.exception("run %s: labelling failed", run_id)
+            problems.append(f"labelling failed: {type(exc).__name__}: {exc}"[:300])
+        return label_requests
+
+    async def _deliver(self, run_id: int, guild_ids: list[int], problems: list[str]) -> dict[int, DeliveryResult]:
+        """The deliver phase: each guild in turn (one guild's failure never stops the others)."""
+        deliveries: dict[int, DeliveryResult] = {}
+        if self.deliverer is None:  # a tracking-only run has no guild (checked by _run)
+            return deliveries
+        for gid in guild_ids:
+            try:
+                result = await self.deliverer.deliver(gid, run_id=run_id)
+            except Exception as exc:  # one guild never stops the others
+                log.exception("run %s: delivery to guild %s failed", run_id, gid)
+                result = DeliveryResult(gid, error=f"{type(exc).__name__}: {exc}"[:300])
+            deliveries[gid] = result
+            if result.error:
+                problems.append(f"guild {gid}: {result.error}")
+        return deliveries
+
+    async def _record(self, summary: RunSummary, track: TrackResult, plan: RunPlan, finished: dt.datetime) -> None:
+        """The record phase: the run's outcome (``summary``, finished at ``finished``) and, for
+        ``schedule``, the guilds' next due times, in one transaction rerun on a PostgreSQL deadlock
+        or serialization failure (another process finishing its guilds at the same time). Sets
+        ``summary.failed_artists``."""
+        outcome = RunOutcome(
+            status=summary.status,
+            finished_at=finished,
+            artists_checked=summary.artists_checked,
+            failed_artists=list(track.failed),
+            spotify_requests=summary.spotify_requests,
+            releases_found=summary.releases_found,
+            releases_posted=summary.releases_posted,
+            error=summary.error,
+            metrics=summary.metrics,
+        )
+
+        async def record(session: Session) -> dict[str, str]:
+            names = await catalog.artist_names(session, track.failed)
+            await runs.finish_run(session, plan.run_id, outcome)
+            if plan.trigger == "schedule":
+                after = max(finished, plan.advance_after or finished)
+                await self._advance_due(session, plan.run_id, plan.guild_ids, after=after, finished=finished)
+            return names
+
+        names = await self.db.retrying(record)
+        summary.failed_artists = [FailedArtist(a, names.get(a, a), r) for a, r in track.failed.items()]
+
+    async def _advance_due(
+        self, session: Session, run_id: int, guild_ids: list[int], *, after: dt.datetime, finished: dt.datetime
+    ) -> None:
+        """Move each guild's weekly run to its next due time strictly after ``after``; ``last_run_at``
+        is ``finished``. With a coordinator only while this process still holds the guild's lease (a
+        lease lost to a stall was taken over: that run moves the due time on, not this one)."""
+        for guild in await guilds.guilds_by_ids(session, guild_ids):
+            next_due_at = _next_due_of(guild, after)
+            if self.coordinator is None:
+                await guilds.set_due(session, guild.id, next_due_at=next_due_at, last_run_at=finished)
+            elif not await leases.finish_guild_lease(
+                session, self.coordinator.owner, guild.id, next_due_at=next_due_at, last_run_at=finished
+            ):
+                log.warning(
+                    "run %s: lease of guild %s was lost; its due time is left to the process that took it over",
+                    run_id,
+                    guild.id,
+                )
+
+    # --- failed and interrupted runs ------------------------------------------------------------
 
     async def mark_interrupted(self) -> int:
         """At start-up: runs still ``running`` were cut short by a crash or kill; mark them ``failed``.
 
         Their error says "interrupted"; nothing is lost (unchecked artists stay due, unposted
-        releases pending, unconfirmed claims are settled by ``Deliverer.recover``). Skipped
-        while this runner itself runs. Returns how many runs were marked.
+        releases pending, unconfirmed claims are settled by ``Deliverer.recover``). Only runs
+        whose owner is not a live process (another process's run in flight is left alone).
+        Skipped while this runner itself runs. Returns how many runs were marked.
         """
         if self.running:
             return 0
         live = await self.coordinator.live_owners() if self.coordinator is not None else set()
-        async with self.db.sessions() as session:
-            # Only runs whose owner is not a live process: another process's run in flight is left alone.
-            runs = await leases.interrupted_runs(session, live)
-            now = self.clock()
-            for run in runs:
-                run.status = "failed"
-                run.finished_at = now
-                run.error = "interrupted: the bot stopped during this run (nothing is lost; the next run goes on)"
-            await session.commit()
-        if runs:
-            log.warning("marked %d interrupted run(s) as failed: %s", len(runs), ", ".join(str(r.id) for r in runs))
-        return len(runs)
+        async with self.db.transaction() as session:
+            marked = await runs.mark_interrupted(session, live, now=self.clock(), error=INTERRUPTED)
+        if marked:
+            log.warning("marked %d interrupted run(s) as failed: %s", len(marked), ", ".join(map(str, marked)))
+        return len(marked)
 
     async def _mark_failed(self, run_id: int, error: str) -> None:
+        """Mark run ``run_id`` failed with ``error`` (a run that raised); a store failure is only logged."""
         try:
-            async with self.db.sessions() as session:
-                run = await session.get(Run, run_id)
-                if run is not None and run.status == "running":
-                    run.status = "failed"
-                    run.finished_at = self.clock()
-                    run.error = error[:2000]
-                    await session.commit()
-        except Exception:  # pragma: no cover - the store is down; nothing more to do
+            async with self.db.transaction() as session:
+                await runs.mark_failed(session, run_id, error=error, now=self.clock())
+        except Exception:  # the store is down: the run is marked interrupted at the next start
             log.exception("could not mark run %s failed", run_id)
 
 
-def _endpoint_delta(spotify: Any, track: TrackResult) -> dict[str, int]:
-    return dict(track.requests_by_endpoint)
+def _budget_carried(track: TrackResult) -> list[str]:
+    """Artists carried to the next run by the request budget (not by a failure or a cooldown)."""
+    return [a for a in track.carried if a not in track.failed]
+
+
+def _summarize(summary: RunSummary, work: RunWork, finished: dt.datetime, plan_seconds: float) -> None:
+    """Fill ``summary`` from the phases' ``work``: counts, status, error and metrics.
+
+    ``failed`` when artists were due but none was checked, shared or carried by the budget;
+    ``partial`` when an artist failed or was carried, or a delivery failed; else ``ok``.
+    """
+    track = work.track
+    summary.deliveries = work.deliveries
+    summary.cooldown_until = track.cooldown.until if track.cooldown is not None else None
+    summary.artists_due = max(0, summary.artists_due - len(track.economy_skipped))
+    summary.carried_over = len(track.carried)
+    summary.artists_checked = len(track.checked) + len(track.shared)
+    summary.releases_found = len(track.new_releases)
+    summary.new_release_ids = list(track.new_releases)
+    summary.baselined = list(track.baselined)
+    summary.releases_posted = sum(d.posted for d in work.deliveries.values())
+    summary.spotify_requests = work.requests
+    summary.finished_at = finished
+    if summary.artists_due and not track.checked and not track.shared and not _budget_carried(track):
+        summary.status = "failed"
+    elif track.failed or track.carried or any(d.error for d in work.deliveries.values()):
+        summary.status = "partial"
+    else:
+        summary.status = "ok"
+    summary.error = "; ".join(work.problems)[:ERROR_LIMIT] or None
+    summary.metrics = run_metrics(
+        track,
+        summary,
+        label_requests=work.label_requests,
+        phase_seconds={
+            "plan": plan_seconds + track.phase_seconds.get("plan", 0.0),
+            "track": track.phase_seconds.get("track", 0.0),
+            "label": work.label_seconds,
+            "deliver": work.deliver_seconds,
+        },
+        endpoints=dict(track.requests_by_endpoint),
+    )
 
 
 def run_metrics(

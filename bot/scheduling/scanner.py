@@ -46,7 +46,7 @@ class DueScanner:
         self._scan = scan
         self.interval_seconds = interval_seconds
         self.scheduler = AsyncIOScheduler(timezone=dt.UTC)
-        self._current: asyncio.Task | None = None
+        self._current: asyncio.Task[None] | None = None
 
     async def _tick(self) -> None:
         self._current = asyncio.current_task()

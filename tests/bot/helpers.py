@@ -71,7 +71,16 @@ class FakeSender:
         self.fail_times: int | None = None  # None: every send while fail_with is set
         self._next_id = 1000
 
-    async def send(self, channel_id: int, embeds: list[dict], *, nonce: str) -> int:
+    async def send(
+        self,
+        channel_id: int,
+        embeds: list[dict],
+        *,
+        nonce: str,
+        components: list[dict] | None = None,
+        content: str | None = None,
+        allowed_mentions: dict | None = None,
+    ) -> int:
         if self.fail_with is not None:
             exc = self.fail_with
             if self.fail_times is not None:
@@ -83,6 +92,18 @@ class FakeSender:
         self.messages.append((channel_id, embeds, nonce))
         self._next_id += 1
         return self._next_id
+
+    async def find_posted(self, channel_id: int, album_urls: list[str], *, limit: int = 100) -> dict[str, int]:
+        """Among the ``limit`` latest messages posted to ``channel_id``, the id of the newest whose
+        embed ``url`` is each of ``album_urls`` (as ``DiscordSender.find_posted``)."""
+        first_id = self._next_id - len(self.messages) + 1  # messages are numbered in order
+        recent = [(first_id + i, embeds) for i, (ch, embeds, _) in enumerate(self.messages) if ch == channel_id]
+        found: dict[str, int] = {}
+        for mid, embeds in reversed(recent[-limit:]):
+            for embed in embeds:
+                if embed["url"] in album_urls:
+                    found.setdefault(embed["url"], mid)
+        return found
 
     def titles(self) -> list[str]:
         """Every posted embed title, in order."""

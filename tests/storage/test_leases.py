@@ -10,6 +10,7 @@ import asyncio
 import datetime as dt
 
 import pytest
+from sqlalchemy import text
 
 from storage import guilds, leases, spotify_state
 from storage.db import Database, open_database
@@ -48,9 +49,9 @@ async def test_a_named_lease_has_one_holder_until_it_expires(db, other):
         assert await leases.lease_holder(session, "refresh:1", now=NOW + dt.timedelta(seconds=32)) == "late"
 
 
-async def _claim_guilds(db: Database, owner: str, now: dt.datetime = NOW) -> list[int]:
+async def _claim_guilds(db: Database, owner: str, now: dt.datetime = NOW, limit: int | None = None) -> list[int]:
     async with db.sessions() as session:
-        got = await leases.claim_due_guilds(session, owner, now=now, lease_seconds=60)
+        got = await leases.claim_due_guilds(session, owner, now=now, lease_seconds=60, limit=limit)
         await session.commit()
     return [g for g, _due in got]
 
@@ -72,6 +73,22 @@ async def test_each_due_guild_is_leased_by_one_process(db, other):
     mine = got[int(owner[1:])]
     later = await _claim_guilds(other, "survivor", NOW + dt.timedelta(seconds=61))
     assert sorted(later) == list(range(1, 40)) and set(mine) <= set(later)
+
+
+async def test_a_due_claim_leases_at_most_its_limit_whatever_the_plan(db):
+    # With the statistics of a table of many guilds not due, PostgreSQL runs the pick as the inner
+    # side of a nested-loop semi join, once per candidate row: it must still lease ``limit`` guilds.
+    async with db.transaction() as session:
+        for gid in range(100, 200):
+            await guilds.get_or_create_guild(session, gid, now=NOW, next_due_at=NOW + dt.timedelta(days=7))
+    async with db.transaction() as session:
+        await session.execute(text("ANALYZE guilds"))  # statistics: hardly any guild is due
+    async with db.transaction() as session:
+        for gid in (1, 2):
+            await guilds.get_or_create_guild(session, gid, now=NOW - dt.timedelta(days=8), next_due_at=NOW)
+    assert await _claim_guilds(db, "a", limit=1) == [1]
+    assert await _claim_guilds(db, "b", limit=1) == [2]
+    assert await _claim_guilds(db, "c", limit=1) == []
 
 
 async def test_finishing_a_lease_needs_to_hold_it(db):
@@ -144,32 +161,37 @@ async def test_the_day_budget_is_never_overspent_by_concurrent_processes(db, oth
         await session.commit()
 
 
-async def test_recovery_finds_only_what_dead_processes_left(db):
-    from storage.models import Delivery, Run
+async def test_a_heartbeat_extends_what_its_process_holds_and_nothing_else(db):
+    await add_guild(db, 1, now=NOW - dt.timedelta(days=8))
+    await add_guild(db, 2, now=NOW - dt.timedelta(days=8))
+    async with db.transaction() as session:
+        for gid in (1, 2):
+            (await session.get(Guild, gid)).next_due_at = NOW
+    async with db.transaction() as session:
+        await leases.register_process(session, "a", host="h", pid=1, shard_ids=None, now=NOW)
+        await leases.register_process(session, "b", host="h", pid=2, shard_ids=None, now=NOW)
+        assert await leases.claim_due_guilds(session, "a", now=NOW, lease_seconds=30, limit=1) == [(1, NOW)]
+        assert await leases.claim_due_guilds(session, "b", now=NOW, lease_seconds=30) == [(2, NOW)]
+        assert await leases.acquire_lease(session, "deliver:1", "a", now=NOW, lease_seconds=30)
+    later = NOW + dt.timedelta(seconds=20)
+    for step in leases.heartbeat_steps("a", now=later, lease_seconds=30):
+        await db.retrying(step)
+    expired = NOW + dt.timedelta(seconds=40)  # b's lease has expired, a's was extended to later + 30 s
+    async with db.transaction() as session:
+        assert await leases.live_owners(session, now=expired, lease_seconds=30) == {"a"}
+        assert await leases.lease_holder(session, "deliver:1", now=expired) == "a"
+        assert await leases.claim_due_guilds(session, "c", now=expired, lease_seconds=30) == [(2, NOW)]
+    async with db.transaction() as session:
+        await leases.release_guild_leases(session, "a", [1, 2])  # 2 is c's now: left alone
+        assert (await session.get(Guild, 1)).lease_owner is None
+        assert (await session.get(Guild, 2)).lease_owner == "c"
 
-    await add_guild(db, 1, now=NOW)
-    await add_guild(db, 2, now=NOW)
-    async with db.sessions() as session:
-        from storage.models import Release
 
-        for rid in ("r1", "r2"):
-            session.add(
-                Release(
-                    id=rid,
-                    name=rid,
-                    album_type="album",
-                    artists=[],
-                    release_date="2026",
-                    release_date_precision="year",
-                    first_seen_at=NOW,
-                    labels=[],
-                )
-            )
-        await session.flush()
-        session.add(Delivery(guild_id=1, release_id="r1", status="claimed", claimed_at=NOW, owner="live"))
-        session.add(Delivery(guild_id=2, release_id="r2", status="claimed", claimed_at=NOW, owner="dead"))
-        session.add(Run(trigger="schedule", status="running", started_at=NOW, owner="live"))
-        session.add(Run(trigger="schedule", status="running", started_at=NOW, owner="dead"))
-        await session.commit()
-        assert await leases.orphan_claim_guilds(session, {"live"}) == [2]
-        assert [r.owner for r in await leases.interrupted_runs(session, {"live"})] == ["dead"]
+async def test_the_database_clock_is_read_on_postgresql_only(db):
+    async with db.transaction() as session:
+        sample = await leases.sample_database_clock(session, lambda: NOW)
+    if db.engine.dialect.name != "postgresql":
+        assert sample is None
+        return
+    assert sample.host_before == NOW and sample.round_trip_seconds >= 0
+    assert abs(sample.server - dt.datetime.now(UTC)) < dt.timedelta(seconds=5)

@@ -100,10 +100,10 @@ async def test_one_failing_artist_does_not_hide_the_others(emulator, tmp_path):
     emulator.add_album([bad], "Also Fresh", album_type="single", release_date="2026-11-20")
     emulator.fail_next(20, status=503, path_contains=f"/artists/{bad}/albums")
     code, lines, err = await check(settings, [good, bad])
-    assert code == 1 and [l["name"] for l in lines] == ["Fresh"] and "could not check Flaky" in err
+    assert code == 1 and [line["name"] for line in lines] == ["Fresh"] and "could not check Flaky" in err
     emulator.clear_faults()
     code, lines, _ = await check(settings, [good, bad])
-    assert code == 0 and [l["name"] for l in lines] == ["Also Fresh"]
+    assert code == 0 and [line["name"] for line in lines] == ["Also Fresh"]
 
 
 async def test_cli_json_lines(emulator, tmp_path):
@@ -140,7 +140,7 @@ url = "{backend.database_url(tmp_path, "cli")}"
     assert code == 0 and out == "" and "baseline" in err
     emulator.add_album([artist], "Midnight Drive", album_type="single", release_date="2026-11-20")
     code, out, _ = await cli()
-    assert code == 0 and [json.loads(l)["name"] for l in out.splitlines()] == ["Midnight Drive"]
+    assert code == 0 and [json.loads(line)["name"] for line in out.splitlines()] == ["Midnight Drive"]
 
 
 async def test_profile_prints_the_run_metrics(emulator, tmp_path):

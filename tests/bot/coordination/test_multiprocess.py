@@ -139,7 +139,7 @@ async def test_three_processes_run_each_due_guild_once_and_fetch_each_artist_onc
 
 
 async def test_a_live_processs_claims_and_runs_are_not_settled_by_another(world, clock):
-    emu, procs, sender = world
+    emu, procs, _sender = world
     await _setup(emu, procs, clock, guilds=2, artists=3)
     db = procs[0].db
     async with db.sessions() as session:
@@ -184,7 +184,7 @@ async def test_a_live_processs_claims_and_runs_are_not_settled_by_another(world,
 
 
 async def test_a_refresh_guard_holds_across_processes(world, clock):
-    emu, procs, sender = world
+    _emu, procs, _sender = world
     assert await procs[0].coordinator.try_lease("refresh:1")
     assert not await procs[1].coordinator.try_lease("refresh:1")
     await procs[0].coordinator.release("refresh:1")

@@ -56,7 +56,7 @@ async def test_posts_once_and_confirms(db, clock, sender, deliverer):
     ids = await setup(db, clock, 2)
     result = await deliverer.deliver(1, run_id=5)
     assert (result.posted, result.messages, result.pending, result.error) == (2, 1, 0, None)
-    channel, embeds, nonce = sender.messages[0]
+    channel, _embeds, nonce = sender.messages[0]
     assert channel == 100 and nonce == make_nonce(1, ids) and len(nonce) <= 25
     rows = await ledger(db, 1)
     assert [(r.release_id, r.status, r.message_id, r.run_id) for r in rows] == [(i, "sent", 1001, 5) for i in ids]
@@ -101,12 +101,12 @@ async def test_failure_on_second_message_keeps_the_first(db, clock, sender, deli
     original = sender.send
     calls = 0
 
-    async def second_fails(channel_id, embeds, *, nonce):
+    async def second_fails(channel_id, embeds, *, nonce, **extra):
         nonlocal calls
         calls += 1
         if calls == 2:
             raise TimeoutError()
-        return await original(channel_id, embeds, nonce=nonce)
+        return await original(channel_id, embeds, nonce=nonce, **extra)
 
     sender.send = second_fails
     result = await deliverer.deliver(1)

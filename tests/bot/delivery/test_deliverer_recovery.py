@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
-from bot.delivery import ChannelUnavailable, Deliverer, render
+from bot.delivery import ChannelUnavailable, Deliverer, components
 from bot.delivery.render import ALBUM_URL
 from bot.scheduling.runner import Runner
 from storage import catalog, guilds
@@ -185,19 +185,23 @@ async def test_deleted_channel_releases_the_claims(db, clock, sender):
     assert sender.messages[-1]["channel"] == 200
 
 
-async def test_sender_without_history_keeps_stale_claims(db, clock):
+async def test_a_channel_whose_history_cannot_be_read_keeps_stale_claims(db, clock):
     from tests.bot.helpers import FakeSender
+
+    class NoHistory(FakeSender):
+        async def find_posted(self, channel_id, album_urls, *, limit=100):
+            raise ChannelUnavailable("Missing Access", status=403)
 
     ids = await setup(db, clock, 1)
     await claim(db, clock, ids)
-    plain = FakeSender()
+    plain = NoHistory()
     deliverer = Deliverer(db, plain, clock=clock)
     assert (await deliverer.recover()).unresolved == 1
     assert (await deliverer.deliver(1)).posted == 0 and plain.messages == []  # at most once
 
 
 async def test_5xx_that_created_the_message_is_confirmed_not_reposted(db, clock, sender):
-    ids = await setup(db, clock, 2)
+    await setup(db, clock, 2)
     deliverer = Deliverer(db, sender, clock=clock)
     sender.fail_with, sender.create_then_fail = RuntimeError("503 Service Unavailable"), True
     out = await deliverer.deliver(1)
@@ -230,11 +234,11 @@ async def test_5xx_with_an_unreadable_channel_settles_on_the_next_delivery(db, c
     assert [r.status for r in await ledger(db, 1)] == ["sent"] and len(sender.messages) == 1
 
 
-async def test_components_are_passed_when_render_components_exists(db, clock, sender, monkeypatch):
+async def test_components_are_passed_with_the_post(db, clock, sender, monkeypatch):
     await setup(db, clock, 2)
     rows = [{"type": 1, "components": [{"type": 2, "style": 2, "label": "Unfollow A", "custom_id": "rb:unfollow:A"}]}]
     seen = []
-    monkeypatch.setattr(render, "render_components", lambda anns: seen.append(len(anns)) or rows, raising=False)
+    monkeypatch.setattr(components, "render_components", lambda anns: seen.append(len(anns)) or rows)
     await Deliverer(db, sender, clock=clock).deliver(1)
     assert seen == [2] and sender.messages[0]["components"] == rows
 
@@ -245,19 +249,16 @@ async def test_failing_render_components_never_stops_a_post(db, clock, sender, m
     def boom(anns):
         raise ValueError("bad")
 
-    monkeypatch.setattr(render, "render_components", boom, raising=False)
+    monkeypatch.setattr(components, "render_components", boom)
     assert (await Deliverer(db, sender, clock=clock).deliver(1)).posted == 1
-    assert "components" not in sender.messages[0]
+    assert sender.messages[0]["components"] is None
 
 
-async def test_no_components_keyword_without_components(db, clock, monkeypatch):
-    from bot.delivery import deliverer as module
-    from tests.bot.helpers import FakeSender
-
+async def test_no_components_without_buttons(db, clock, sender, monkeypatch):
     await setup(db, clock, 1)
-    monkeypatch.setattr(module, "_render_components_function", lambda: None)
-    plain = FakeSender()  # send(channel_id, embeds, *, nonce) only
-    assert (await Deliverer(db, plain, clock=clock).deliver(1)).posted == 1
+    monkeypatch.setattr(components, "render_components", lambda anns: [])
+    assert (await Deliverer(db, sender, clock=clock).deliver(1)).posted == 1
+    assert sender.messages[0]["components"] is None
 
 
 async def test_runs_left_running_are_marked_interrupted(db, clock, sender):

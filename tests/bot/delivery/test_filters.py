@@ -75,7 +75,7 @@ def test_remix_label_counts_as_remix():
 def test_skip_reason_muted_appearances_only_when_every_link_is_a_muted_appearance():
     filters = GuildFilters(mute_appearances=frozenset({"A"}))
     groups = {"album", "single", "appears_on"}
-    release = SimpleNamespace(name="Duet", labels=[])
+    release = SimpleNamespace(name="Duet", labels=[], artists=[])
     assert skip_reason(release, {("A", "appears_on")}, groups, filters) == "muted"
     assert skip_reason(release, {("A", "appears_on"), ("B", "single")}, groups, filters) is None
     assert skip_reason(release, {("A", "album")}, groups, filters) is None  # A's own release

@@ -170,10 +170,10 @@ async def test_one_guild_delivery_failure_does_not_stop_the_others(world, clock)
     world.spotify.release(artist, "New", date="2026-11-21")
     original = world.sender.send
 
-    async def forbidden_in_100(channel_id, embeds, *, nonce):
+    async def forbidden_in_100(channel_id, embeds, *, nonce, **extra):
         if channel_id == 100:
             raise ChannelUnavailable("Missing Permissions", status=403)
-        return await original(channel_id, embeds, nonce=nonce)
+        return await original(channel_id, embeds, nonce=nonce, **extra)
 
     world.sender.send = forbidden_in_100
     summary = await world.runner.run("schedule")
