@@ -762,6 +762,7 @@ class DiscordFake:
         self._ready_changed = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self._host = "127.0.0.1"
+        self._last_archive = dt.datetime.now(dt.UTC)
         #: crosspost times (``clock()``) per announcement channel, oldest first, within ``publish_window``
         self._publishes: dict[int, deque[float]] = {}
         #: ``(limit, per_seconds)`` of the optional per-channel send limit, and send times per channel
@@ -1158,9 +1159,16 @@ class DiscordFake:
         if thread["archived"] == archived:
             return
         thread["archived"] = archived
-        thread["archive_timestamp"] = _now_iso()
+        thread["archive_timestamp"] = self._archive_stamp()
         for session in self._sessions_for(thread["guild_id"]):
             session.dispatch("THREAD_UPDATE", self._channel_payload(thread["id"], with_guild=True))
+
+    def _archive_stamp(self) -> str:
+        """Now as ISO 8601 UTC, later than every earlier archive timestamp of this fake (by 1 µs if the
+        wall clock did not move), so paging archived threads with ``before`` never ties."""
+        stamp = max(dt.datetime.now(dt.UTC), self._last_archive + dt.timedelta(microseconds=1))
+        self._last_archive = stamp
+        return stamp.isoformat()
 
     def set_send_rate_limit(self, limit: int | None = 5, per: float = 5.0) -> None:
         """Switch on (or with ``limit=None`` off, the default) a per-channel send limit: at most
