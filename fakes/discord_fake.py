@@ -7,11 +7,12 @@ Discord HTTP API v10 (``/api/v10``) and of the Gateway (a websocket at ``/gatewa
     discord.http.Route.BASE = fake.api_base_url
     discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(fake.gateway_url)
 
-It keeps a small world (guilds, channels, members, permission overwrites), records what the
-bot does (synced commands, channel messages, interaction callbacks, follow-ups, edits, every
-REST request) and lets a test play the user side (:meth:`DiscordFake.invoke`,
-:meth:`DiscordFake.autocomplete`, :meth:`DiscordFake.invoke_component` for a button press or
-select choice on a message).
+It keeps a small world (guilds, roles, members, channels with permission overwrites, forum
+posts, DM channels), records what the bot does (synced commands, channel/thread/DM messages,
+crossposts, interaction callbacks, follow-ups, edits, every REST request) and lets a test play the
+user side (:meth:`DiscordFake.invoke` — with file attachments, :meth:`DiscordFake.autocomplete`,
+:meth:`DiscordFake.invoke_component` for a button press or select choice on a message,
+:meth:`DiscordFake.add_user_message`, members leaving, DMs closing).
 
 Behaviour follows Discord's developer documentation (sections named in the docstrings):
 snowflake ids as strings, JSON answers with ``Content-Type: application/json`` exactly (discord.py
@@ -19,19 +20,49 @@ parses nothing else), error bodies ``{"message", "code"[, "errors"]}`` with Disc
 codes, message and embed limits enforced with ``400``/``50035 Invalid Form Body``, rate limits
 (``429`` with a ``Via`` header and a JSON ``retry_after`` — what discord.py needs to retry).
 
+What it serves besides commands and interactions:
+
+- Messages: ``POST/GET /channels/{id}/messages`` with content ≤ 2000, embed and component limits,
+  ``allowed_mentions`` validated (``parse`` among users/roles/everyone, ≤ 100 ids per list,
+  ``parse: ["users"]`` with a ``users`` list refused) and the pings recorded in ``mentions`` /
+  ``mention_roles`` / ``mention_everyone`` as Discord computes them; ``enforce_nonce``; uploaded
+  files kept and served.
+- Forum channels (type 15, ``kind="forum"``) with ``available_tags``: ``PATCH /channels/{id}``
+  (Manage Channels), forum posts ``POST /channels/{forum}/threads`` (a type 11 thread whose id is
+  its starter message's, THREAD_CREATE to the owning shard), ``GET /guilds/{g}/threads/active``,
+  ``GET /channels/{id}/threads/archived/public``; :meth:`DiscordFake.threads`,
+  :meth:`DiscordFake.thread_messages`, :meth:`DiscordFake.archive_thread`.
+- Announcement channels (type 5): ``POST .../messages/{mid}/crosspost`` with its permission and
+  type errors and the publish limit (``publish_limit`` per channel in a rolling ``publish_window``
+  of the injectable ``clock``: 10 an hour) answered with a long 429; :meth:`DiscordFake.crossposted`.
+- Direct messages: ``POST /users/@me/channels`` then send; 50007 for closed DMs or no shared guild,
+  10013 Unknown User, 10007 Unknown Member after :meth:`DiscordFake.remove_member`;
+  :meth:`DiscordFake.dms`.
+- Slash-command ATTACHMENT options (type 11): the bytes of an :class:`AttachmentFile` are served
+  on a CDN-like route of the fake (``/attachments/{channel}/{id}/{filename}``, no token), which is
+  where ``discord.Attachment.read()`` downloads them.
+- An optional per-channel send limit (:meth:`DiscordFake.set_send_rate_limit`, off by default).
+
 Sharding follows "Gateway" > "Sharding": ``GET /gateway/bot`` recommends
 ``recommended_shards`` (1 unless set); IDENTIFY's ``shard: [shard_id, num_shards]`` is honoured —
 READY carries it and lists only that shard's guilds, GUILD_CREATE is sent only for guilds with
 ``(guild_id >> 22) % num_shards == shard_id``, and every dispatch concerning a guild (GUILD_CREATE
-of a guild added later, CHANNEL_*, GUILD_MEMBER_ADD, INTERACTION_CREATE) goes only to the
+of a guild added later, CHANNEL_*, THREAD_*, GUILD_MEMBER_*, GUILD_ROLE_CREATE, MESSAGE_CREATE/UPDATE,
+INTERACTION_CREATE) goes only to the
 session(s) of the shard owning it; DMs go to shard 0. An IDENTIFY without ``shard`` is
 ``[0, 1]`` (every guild). Several clients (one per shard range) may connect at once; an
 IDENTIFY with an invalid shard is closed with 4010 "Invalid shard".
 
 What it deliberately does not do: compression (text JSON frames only; discord.py accepts them),
 ETF encoding, close code 4011 "Sharding required", the identify ``max_concurrency`` buckets, voice,
-real rate-limit buckets (inject 429s with :meth:`DiscordFake.fail_next`), message history beyond
-what the bot posted itself.
+real rate-limit buckets and ``X-RateLimit-*`` headers on successes (inject 429s with
+:meth:`DiscordFake.fail_next`; only the publish limit and the optional send limit are modelled),
+message history beyond what the bot posted and :meth:`DiscordFake.add_user_message` added,
+message edits and deletes over ``/channels`` (interaction responses only), threads in text
+channels, private threads, thread members other than the bot, automatic thread archiving (use
+:meth:`DiscordFake.archive_thread`), forums that require a tag, media channels, channel following
+(crossposts reach no other guild), DM channels in READY/CHANNEL_CREATE, signed/expiring CDN URLs,
+and Discord's other limits (e.g. global 50 requests/s).
 """
 
 from __future__ import annotations
@@ -442,14 +473,14 @@ class AttachmentFile:
 
 
 def _rate_limit_response(
-    retry_after: float, *, scope: str, is_global: bool = False, code: int | None = None, message: str | None = None
+    retry_after: float, *, scope: str, is_global: bool = False, code: int | None = None
 ) -> web.Response:
     """A 429 as Discord answers it ("Rate Limits" > "Exceeding A Rate Limit"): JSON ``{"message",
     "retry_after" (seconds, float), "global"[, "code"]}`` plus ``Via``, ``Retry-After`` (whole seconds,
     rounded up), ``X-RateLimit-Scope`` (``user``, ``global`` or ``shared``) and for a global limit
     ``X-RateLimit-Global``. discord.py retries a 429 only when ``Via`` is present and the body is JSON."""
     body: dict[str, Any] = {
-        "message": message or "You are being rate limited.",
+        "message": "You are being rate limited.",
         "retry_after": round(retry_after, 3),
         "global": is_global,
     }
@@ -788,7 +819,8 @@ class DiscordFake:
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> DiscordFake:
         """Start serving on ``host:port`` (0 = a free port); sets ``api_base_url`` and ``gateway_url``."""
-        app = web.Application(middlewares=[self._middleware])
+        # aiohttp refuses bodies over 1 MiB by itself; accept more so the fake answers Discord's 40005
+        app = web.Application(middlewares=[self._middleware], client_max_size=4 * _ATTACHMENT_SIZE_LIMIT)
         app.router.add_get("/gateway", self._gateway_handler)
         self._add_routes(app)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
@@ -1000,7 +1032,7 @@ class DiscordFake:
                     "id": tid,
                     "name": name,
                     "moderated": bool(tag.get("moderated", False)),
-                    "emoji_id": _sf(int(emoji_id)) if emoji_id else None,
+                    "emoji_id": str(emoji_id) if emoji_id else None,
                     "emoji_name": emoji_name or None,
                 }
             )
@@ -1153,13 +1185,19 @@ class DiscordFake:
         thread = self._channel(thread_id)
         if thread["type"] != CHANNEL_PUBLIC_THREAD:
             raise ValueError(f"channel {thread_id} is not a thread")
-        self._set_archived(thread, archived)
+        if self._set_archived(thread, archived):
+            self._thread_updated(thread)
 
-    def _set_archived(self, thread: dict, archived: bool) -> None:
+    def _set_archived(self, thread: dict, archived: bool) -> bool:
+        """Set ``archived`` (and ``archive_timestamp`` when it changes); whether it changed."""
         if thread["archived"] == archived:
-            return
+            return False
         thread["archived"] = archived
         thread["archive_timestamp"] = self._archive_stamp()
+        return True
+
+    def _thread_updated(self, thread: dict) -> None:
+        """Send THREAD_UPDATE to the owning shard ("Gateway Events" > "Thread Update")."""
         for session in self._sessions_for(thread["guild_id"]):
             session.dispatch("THREAD_UPDATE", self._channel_payload(thread["id"], with_guild=True))
 
@@ -2679,19 +2717,28 @@ class DiscordFake:
             return limited
         body = request[_JSON_KEY] or {}
         _validate_or_reject(body, require_something=True)
+        files = request.get(_FILES_KEY) or []
+        self._check_uploads(files)
         nonce = body.get("nonce")
         now = self.clock()
         if nonce is not None and body.get("enforce_nonce"):
             seen = self._nonces.get((cid, str(nonce)))
             if seen is not None and now - seen[0] <= self.nonce_window:
                 return _json_response(self._public(seen[1]))
-        if channel["type"] == CHANNEL_PUBLIC_THREAD:
-            self._set_archived(channel, False)
-        msg = self._create_message(channel, body, author_id=self.bot_user_id, files=request.get(_FILES_KEY))
+        if channel["type"] == CHANNEL_PUBLIC_THREAD and self._set_archived(channel, False):
+            self._thread_updated(channel)
+        msg = self._create_message(channel, body, author_id=self.bot_user_id, files=files)
         if nonce is not None:
             msg["nonce"] = nonce
             self._nonces[(cid, str(nonce))] = (now, msg)
         return _json_response(self._public(msg))
+
+    @staticmethod
+    def _check_uploads(files: list[AttachmentFile]) -> None:
+        """413/40005 "Request entity too large" for a file over the 10 MiB upload limit ("Message
+        Resource" > "Uploading Files")."""
+        if any(len(f.data) > _ATTACHMENT_SIZE_LIMIT for f in files):
+            raise _Reject(413, 40005, "Request entity too large")
 
     def _send_limited(self, channel_id: int) -> web.Response | None:
         """The 429 of the optional per-channel send limit, or ``None`` (and the send is counted)."""
@@ -2836,6 +2883,7 @@ class DiscordFake:
         if errors:
             raise _Reject(400, 50035, "Invalid Form Body", errors)
         files = request.get(_FILES_KEY) or []
+        self._check_uploads(files)
         if not (message.get("content") or message.get("embeds") or message.get("components") or files):
             raise _Reject(400, 50006, "Cannot send an empty message")
         if not self._moderated_tags_allowed(forum, tag_ids):
@@ -2965,8 +3013,7 @@ class DiscordFake:
             channel["name"] = body.get("name", channel["name"])
             channel["applied_tags"] = tag_ids
             self._set_archived(channel, bool(body.get("archived", channel["archived"])))
-            for session in self._sessions_for(channel["guild_id"]):
-                session.dispatch("THREAD_UPDATE", self._channel_payload(cid, with_guild=True))
+            self._thread_updated(channel)
             return _json_response(self._channel_payload(cid, with_guild=True))
         if not self.bot_has(cid, Permission.VIEW_CHANNEL | Permission.MANAGE_CHANNELS):
             raise _Reject(403, 50013, "Missing Permissions")

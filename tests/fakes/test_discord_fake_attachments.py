@@ -153,3 +153,7 @@ async def test_files_the_bot_uploads_are_served_too(world):
     assert await attachment.read() == CSV
     stored = fake.channel_messages(world["channel"])[-1]
     assert stored["attachments"][0]["url"] == attachment.url and stored["attachments"][0]["ephemeral"] is False
+    with pytest.raises(discord.HTTPException) as too_big:
+        await channel.send(file=discord.File(io.BytesIO(b"0" * (10 * 1024 * 1024 + 1)), filename="big.bin"))
+    assert too_big.value.status == 413 and too_big.value.code == 40005
+    assert fake.channel_messages(world["channel"])[-1]["id"] == str(sent.id)
