@@ -134,6 +134,8 @@ async def test_publish_permissions(world, fresh_hour):
 
     fake.set_permission_overwrite(world["news"], fake.bot_user_id, allow=Permission.MANAGE_MESSAGES)
     try:
+        fetched = await bot.fetch_channel(world["news"])  # GET /channels/{id} carries the overwrite
+        assert fetched.overwrites_for(discord.Object(id=fake.bot_user_id)).manage_messages is True
         await their_message.publish()
     finally:
         fake.set_permission_overwrite(world["news"], fake.bot_user_id)
