@@ -7,11 +7,12 @@ Discord HTTP API v10 (``/api/v10``) and of the Gateway (a websocket at ``/gatewa
     discord.http.Route.BASE = fake.api_base_url
     discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(fake.gateway_url)
 
-It keeps a small world (guilds, channels, members, permission overwrites), records what the
-bot does (synced commands, channel messages, interaction callbacks, follow-ups, edits, every
-REST request) and lets a test play the user side (:meth:`DiscordFake.invoke`,
-:meth:`DiscordFake.autocomplete`, :meth:`DiscordFake.invoke_component` for a button press or
-select choice on a message).
+It keeps a small world (guilds, roles, members, channels with permission overwrites, forum
+posts, DM channels), records what the bot does (synced commands, channel/thread/DM messages,
+crossposts, interaction callbacks, follow-ups, edits, every REST request) and lets a test play the
+user side (:meth:`DiscordFake.invoke` — with file attachments, :meth:`DiscordFake.autocomplete`,
+:meth:`DiscordFake.invoke_component` for a button press or select choice on a message,
+:meth:`DiscordFake.add_user_message`, members leaving, DMs closing).
 
 Behaviour follows Discord's developer documentation (sections named in the docstrings):
 snowflake ids as strings, JSON answers with ``Content-Type: application/json`` exactly (discord.py
@@ -19,19 +20,49 @@ parses nothing else), error bodies ``{"message", "code"[, "errors"]}`` with Disc
 codes, message and embed limits enforced with ``400``/``50035 Invalid Form Body``, rate limits
 (``429`` with a ``Via`` header and a JSON ``retry_after`` — what discord.py needs to retry).
 
+What it serves besides commands and interactions:
+
+- Messages: ``POST/GET /channels/{id}/messages`` with content ≤ 2000, embed and component limits,
+  ``allowed_mentions`` validated (``parse`` among users/roles/everyone, ≤ 100 ids per list,
+  ``parse: ["users"]`` with a ``users`` list refused) and the pings recorded in ``mentions`` /
+  ``mention_roles`` / ``mention_everyone`` as Discord computes them; ``enforce_nonce``; uploaded
+  files kept and served.
+- Forum channels (type 15, ``kind="forum"``) with ``available_tags``: ``PATCH /channels/{id}``
+  (Manage Channels), forum posts ``POST /channels/{forum}/threads`` (a type 11 thread whose id is
+  its starter message's, THREAD_CREATE to the owning shard), ``GET /guilds/{g}/threads/active``,
+  ``GET /channels/{id}/threads/archived/public``; :meth:`DiscordFake.threads`,
+  :meth:`DiscordFake.thread_messages`, :meth:`DiscordFake.archive_thread`.
+- Announcement channels (type 5): ``POST .../messages/{mid}/crosspost`` with its permission and
+  type errors and the publish limit (``publish_limit`` per channel in a rolling ``publish_window``
+  of the injectable ``clock``: 10 an hour) answered with a long 429; :meth:`DiscordFake.crossposted`.
+- Direct messages: ``POST /users/@me/channels`` then send; 50007 for closed DMs or no shared guild,
+  10013 Unknown User, 10007 Unknown Member after :meth:`DiscordFake.remove_member`;
+  :meth:`DiscordFake.dms`.
+- Slash-command ATTACHMENT options (type 11): the bytes of an :class:`AttachmentFile` are served
+  on a CDN-like route of the fake (``/attachments/{channel}/{id}/{filename}``, no token), which is
+  where ``discord.Attachment.read()`` downloads them.
+- An optional per-channel send limit (:meth:`DiscordFake.set_send_rate_limit`, off by default).
+
 Sharding follows "Gateway" > "Sharding": ``GET /gateway/bot`` recommends
 ``recommended_shards`` (1 unless set); IDENTIFY's ``shard: [shard_id, num_shards]`` is honoured —
 READY carries it and lists only that shard's guilds, GUILD_CREATE is sent only for guilds with
 ``(guild_id >> 22) % num_shards == shard_id``, and every dispatch concerning a guild (GUILD_CREATE
-of a guild added later, CHANNEL_*, GUILD_MEMBER_ADD, INTERACTION_CREATE) goes only to the
+of a guild added later, CHANNEL_*, THREAD_*, GUILD_MEMBER_*, GUILD_ROLE_CREATE, MESSAGE_CREATE/UPDATE,
+INTERACTION_CREATE) goes only to the
 session(s) of the shard owning it; DMs go to shard 0. An IDENTIFY without ``shard`` is
 ``[0, 1]`` (every guild). Several clients (one per shard range) may connect at once; an
 IDENTIFY with an invalid shard is closed with 4010 "Invalid shard".
 
 What it deliberately does not do: compression (text JSON frames only; discord.py accepts them),
 ETF encoding, close code 4011 "Sharding required", the identify ``max_concurrency`` buckets, voice,
-real rate-limit buckets (inject 429s with :meth:`DiscordFake.fail_next`), message history beyond
-what the bot posted itself.
+real rate-limit buckets and ``X-RateLimit-*`` headers on successes (inject 429s with
+:meth:`DiscordFake.fail_next`; only the publish limit and the optional send limit are modelled),
+message history beyond what the bot posted and :meth:`DiscordFake.add_user_message` added,
+message edits and deletes over ``/channels`` (interaction responses only), threads in text
+channels, private threads, thread members other than the bot, automatic thread archiving (use
+:meth:`DiscordFake.archive_thread`), forums that require a tag, media channels, channel following
+(crossposts reach no other guild), DM channels in READY/CHANNEL_CREATE, signed/expiring CDN URLs,
+and Discord's other limits (e.g. global 50 requests/s).
 """
 
 from __future__ import annotations
@@ -40,9 +71,12 @@ import asyncio
 import datetime as dt
 import json
 import logging
+import math
 import re
 import secrets
 import time
+import urllib.parse
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -66,6 +100,7 @@ API_PREFIX = "/api/v10"
 DISCORD_EPOCH_MS = 1420070400000
 
 #: Message flag bits (Discord API docs, "Message Resource" > "Message Flags").
+MESSAGE_FLAG_CROSSPOSTED = 1 << 0
 MESSAGE_FLAG_SUPPRESS_EMBEDS = 1 << 2
 MESSAGE_FLAG_EPHEMERAL = 1 << 6
 MESSAGE_FLAG_LOADING = 1 << 7
@@ -81,6 +116,7 @@ class Permission:
     ADD_REACTIONS = 1 << 6
     VIEW_CHANNEL = 1 << 10
     SEND_MESSAGES = 1 << 11
+    MANAGE_MESSAGES = 1 << 13
     EMBED_LINKS = 1 << 14
     ATTACH_FILES = 1 << 15
     READ_MESSAGE_HISTORY = 1 << 16
@@ -90,6 +126,7 @@ class Permission:
     SPEAK = 1 << 21
     CHANGE_NICKNAME = 1 << 26
     USE_APPLICATION_COMMANDS = 1 << 31
+    MANAGE_THREADS = 1 << 34
     CREATE_PUBLIC_THREADS = 1 << 35
     SEND_MESSAGES_IN_THREADS = 1 << 38
     ALL = (1 << 51) - 1
@@ -115,17 +152,40 @@ class Permission:
     BOT_ROLE_DEFAULT = VIEW_CHANNEL | SEND_MESSAGES | EMBED_LINKS | READ_MESSAGE_HISTORY | USE_APPLICATION_COMMANDS
 
 
-_CHANNEL_KINDS = {"text": 0, "voice": 2, "category": 4, "announcement": 5, "news": 5}
+#: Channel types ("Channel Resource" > "Channel Types").
+CHANNEL_GUILD_TEXT, CHANNEL_DM, CHANNEL_GUILD_VOICE, CHANNEL_GUILD_CATEGORY = 0, 1, 2, 4
+CHANNEL_GUILD_ANNOUNCEMENT, CHANNEL_PUBLIC_THREAD, CHANNEL_GUILD_FORUM = 5, 11, 15
+
+_CHANNEL_KINDS = {
+    "text": CHANNEL_GUILD_TEXT,
+    "voice": CHANNEL_GUILD_VOICE,
+    "category": CHANNEL_GUILD_CATEGORY,
+    "announcement": CHANNEL_GUILD_ANNOUNCEMENT,
+    "news": CHANNEL_GUILD_ANNOUNCEMENT,
+    "forum": CHANNEL_GUILD_FORUM,
+}
+
+#: Thread ``auto_archive_duration`` values in minutes ("Channel Resource" > "Thread Metadata Object").
+THREAD_ARCHIVE_DURATIONS = (60, 1440, 4320, 10080)
 
 # Gateway opcodes ("Opcodes and Status Codes" > "Gateway Opcodes").
 OP_DISPATCH, OP_HEARTBEAT, OP_IDENTIFY, OP_PRESENCE, OP_VOICE = 0, 1, 2, 3, 4
 OP_RESUME, OP_RECONNECT, OP_REQUEST_MEMBERS, OP_INVALID_SESSION, OP_HELLO, OP_HEARTBEAT_ACK = 6, 7, 8, 9, 10, 11
 
 INTENT_GUILD_MEMBERS = 1 << 1
+INTENT_GUILD_MESSAGES = 1 << 9
 
-_JSON_KEY = web.RequestKey("discord_fake_json", object)
+#: a request's decoded JSON body (untyped JSON) and its uploaded files
+_JSON_KEY: web.RequestKey[Any] = web.RequestKey("discord_fake_json", object)
+_FILES_KEY: web.RequestKey[list[AttachmentFile]] = web.RequestKey("discord_fake_files", list)
+
+#: bytes a user may attach (the ``attachment_size_limit`` sent with interactions: 10 MiB)
+_ATTACHMENT_SIZE_LIMIT = 10 * 1024 * 1024
 
 _NAME_RE = re.compile(r"^[-_'\w]{1,32}$")
+
+#: Application command option types ("Application Command Option Type"): SUB_COMMAND 1 ... ATTACHMENT 11
+_OPTION_TYPES = tuple(range(1, 12))
 
 
 def _now_iso() -> str:
@@ -148,6 +208,32 @@ class _Reject(Exception):
         if self.errors:
             body["errors"] = self.errors
         return body
+
+
+def _snowflake_param(request: web.Request, key: str) -> int:
+    """A snowflake path parameter; 400/50035 ``NUMBER_TYPE_COERCE`` when it is not one."""
+    raw = request.match_info[key]
+    if not raw.isdigit():
+        raise _Reject(
+            400,
+            50035,
+            "Invalid Form Body",
+            {key: {"_errors": [{"code": "NUMBER_TYPE_COERCE", "message": f'Value "{raw}" is not snowflake.'}]}},
+        )
+    return int(raw)
+
+
+def _window_wait(window: deque[float], now: float, limit: int, per: float) -> float:
+    """A rolling-window limit: drop the times in ``window`` older than ``per`` seconds before ``now``;
+    0 when fewer than ``limit`` remain (a slot is free), else the seconds until the oldest leaves."""
+    while window and now - window[0] >= per:
+        window.popleft()
+    return 0.0 if len(window) < limit else window[0] + per - now
+
+
+#: mentions in message content ("Reference" > "Message Formatting")
+_USER_MENTION = re.compile(r"<@!?(\d+)>")
+_ROLE_MENTION = re.compile(r"<@&(\d+)>")
 
 
 def _json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -181,10 +267,13 @@ def validate_message_body(body: dict) -> dict:
     ≤ 10 embeds, embed title ≤ 256, description ≤ 4096, ≤ 25 fields (name ≤ 256, value ≤ 1024),
     footer text ≤ 2048, author name ≤ 256, and all embeds of a message together ≤ 6000 chars
     (title + description + field names/values + footer text + author name). ``nonce`` ≤ 25 chars.
+    ``allowed_mentions`` as :func:`validate_allowed_mentions` checks it.
     """
     errors: dict = {}
     if body.get("content") is not None:
         _max_len(errors, ("content",), body["content"], 2000)
+    if body.get("allowed_mentions") is not None:
+        validate_allowed_mentions(errors, body["allowed_mentions"])
     nonce = body.get("nonce")
     if nonce is not None and len(str(nonce)) > 25:
         _add_error(errors, ("nonce",), "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length.")
@@ -212,6 +301,52 @@ def validate_message_body(body: dict) -> dict:
     if body.get("components"):
         validate_components(errors, body["components"])
     return errors
+
+
+_MENTION_TYPES = ("everyone", "roles", "users")
+
+
+def validate_allowed_mentions(errors: dict, allowed: Any) -> None:
+    """Check an ``allowed_mentions`` object into ``errors`` ("Message Resource" > "Allowed Mentions
+    Object"): ``parse`` holds only ``"users"``, ``"roles"``, ``"everyone"`` (each once);
+    ``users`` and ``roles`` hold at most 100 ids each (each once); ``parse: ["users"]`` with a
+    non-empty ``users`` list (likewise roles) is an error, ``MESSAGE_ALLOWED_MENTIONS_PARSE_EXCLUSIVE``
+    ("Allowed Mentions Object" > "Allowed Mentions Reference": "mutually exclusive")."""
+    path = ("allowed_mentions",)
+    if not isinstance(allowed, dict):
+        _add_error(errors, path, "DICT_TYPE_CONVERT", "Only dictionaries may be used in a DictType")
+        return
+    shape: dict = {}  # value errors; the exclusivity rule is only checked on well-formed lists
+    parse = allowed.get("parse") or []
+    for i, value in enumerate(parse):
+        if value not in _MENTION_TYPES:
+            _add_error(shape, path + ("parse", i), "BASE_TYPE_CHOICES", f"Value must be one of {_MENTION_TYPES}.")
+        elif value in parse[:i]:
+            _add_error(
+                shape, path + ("parse", i), "SET_TYPE_ALREADY_CONTAINS_VALUE", "The set already contains this value"
+            )
+    for key in ("users", "roles"):
+        ids = [str(v) for v in allowed.get(key) or []]
+        if len(ids) > 100:
+            _add_error(shape, path + (key,), "BASE_TYPE_MAX_LENGTH", "Must be 100 or fewer in length.")
+        for i, value in enumerate(ids):
+            if not value.isdigit():
+                _add_error(shape, path + (key, i), "NUMBER_TYPE_COERCE", f'Value "{value}" is not snowflake.')
+            elif value in ids[:i]:
+                _add_error(
+                    shape, path + (key, i), "SET_TYPE_ALREADY_CONTAINS_VALUE", "The set already contains this value"
+                )
+    if shape:
+        errors.update(shape)
+        return
+    for key in ("users", "roles"):
+        if key in parse and allowed.get(key):
+            _add_error(
+                errors,
+                path,
+                "MESSAGE_ALLOWED_MENTIONS_PARSE_EXCLUSIVE",
+                f'parse:["{key}"] and {key}: [ids...] are mutually exclusive.',
+            )
 
 
 #: Component types ("Message Components" > "Component Types").
@@ -323,6 +458,38 @@ class RequestRecord:
     json: Any
     query: dict[str, str]
     at: float
+
+
+@dataclass(frozen=True)
+class AttachmentFile:
+    """A file a test user attaches to a slash command's ATTACHMENT option (type 11) in
+    :meth:`DiscordFake.invoke`: ``filename`` as shown to the bot, ``data`` the bytes the fake then
+    serves at the attachment's ``url``, ``content_type`` its media type (``None``: Discord leaves
+    ``content_type`` out when it cannot tell)."""
+
+    filename: str
+    data: bytes
+    content_type: str | None = None
+
+
+def _rate_limit_response(
+    retry_after: float, *, scope: str, is_global: bool = False, code: int | None = None
+) -> web.Response:
+    """A 429 as Discord answers it ("Rate Limits" > "Exceeding A Rate Limit"): JSON ``{"message",
+    "retry_after" (seconds, float), "global"[, "code"]}`` plus ``Via``, ``Retry-After`` (whole seconds,
+    rounded up), ``X-RateLimit-Scope`` (``user``, ``global`` or ``shared``) and for a global limit
+    ``X-RateLimit-Global``. discord.py retries a 429 only when ``Via`` is present and the body is JSON."""
+    body: dict[str, Any] = {
+        "message": "You are being rate limited.",
+        "retry_after": round(retry_after, 3),
+        "global": is_global,
+    }
+    if code is not None:
+        body["code"] = code
+    headers = {"Via": "1.1 google", "Retry-After": str(max(1, math.ceil(retry_after))), "X-RateLimit-Scope": scope}
+    if is_global:
+        headers["X-RateLimit-Global"] = "true"
+    return _json_response(body, 429, headers=headers)
 
 
 @dataclass
@@ -561,6 +728,10 @@ class DiscordFake:
         nonce_window: seconds during which ``enforce_nonce`` returns the earlier message.
         recommended_shards: the ``shards`` count ``GET /gateway/bot`` recommends (≥ 1; settable later
             as the attribute of that name).
+        clock: seconds, the time base of the fake's windows (``nonce_window``, the publish limit, the
+            optional send limit); default ``time.monotonic``. Inject one to cross an hour without waiting.
+        publish_limit, publish_window: at most ``publish_limit`` crossposts per announcement channel in
+            any ``publish_window`` seconds (a rolling window; Discord's is about 10 an hour).
 
     Use as ``async with DiscordFake() as fake:`` or ``await fake.start()`` / ``await fake.stop()``.
     """
@@ -575,9 +746,15 @@ class DiscordFake:
         heartbeat_interval_ms: int = 41250,
         nonce_window: float = 300.0,
         recommended_shards: int = 1,
+        clock: Callable[[], float] = time.monotonic,
+        publish_limit: int = 10,
+        publish_window: float = 3600.0,
     ) -> None:
         if recommended_shards < 1:
             raise ValueError("recommended_shards must be at least 1")
+        self.clock = clock
+        self.publish_limit = publish_limit
+        self.publish_window = publish_window
         self.token = token
         self.application_id = application_id
         self.bot_user_id = bot_user_id if bot_user_id is not None else application_id
@@ -615,6 +792,18 @@ class DiscordFake:
         self._ready = asyncio.Event()
         self._ready_changed = asyncio.Event()
         self._runner: web.AppRunner | None = None
+        self._host = "127.0.0.1"
+        self._last_archive = dt.datetime.now(dt.UTC)
+        #: crosspost times (``clock()``) per announcement channel, oldest first, within ``publish_window``
+        self._publishes: dict[int, deque[float]] = {}
+        #: ``(limit, per_seconds)`` of the optional per-channel send limit, and send times per channel
+        self._send_limit: tuple[int, float] | None = None
+        self._sends: dict[int, deque[float]] = {}
+        #: the DM channel id per recipient user id, and the users whose DMs are closed
+        self._dm_channels: dict[int, int] = {}
+        self._dms_closed: set[int] = set()
+        #: files served on the CDN-like route: ``(channel_id, attachment_id) -> (filename, bytes, content type)``
+        self._cdn: dict[tuple[int, int], tuple[str, bytes, str | None]] = {}
 
         self._users[self.bot_user_id] = {
             "id": str(self.bot_user_id),
@@ -630,7 +819,8 @@ class DiscordFake:
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> DiscordFake:
         """Start serving on ``host:port`` (0 = a free port); sets ``api_base_url`` and ``gateway_url``."""
-        app = web.Application(middlewares=[self._middleware])
+        # aiohttp refuses bodies over 1 MiB by itself; accept more so the fake answers Discord's 40005
+        app = web.Application(middlewares=[self._middleware], client_max_size=4 * _ATTACHMENT_SIZE_LIMIT)
         app.router.add_get("/gateway", self._gateway_handler)
         self._add_routes(app)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
@@ -638,6 +828,7 @@ class DiscordFake:
         site = web.TCPSite(self._runner, host, port)
         await site.start()
         self.port = self._runner.addresses[0][1]
+        self._host = host
         self.api_base_url = f"http://{host}:{self.port}{API_PREFIX}"
         self.gateway_url = f"ws://{host}:{self.port}/gateway"
         return self
@@ -690,7 +881,7 @@ class DiscordFake:
         gid = guild_id if guild_id is not None else self.snowflake()
         if gid in self._guilds:
             raise ValueError(f"guild {gid} exists")
-        guild = {
+        guild: dict[str, Any] = {
             "id": gid,
             "name": name,
             "owner_id": None,
@@ -758,15 +949,35 @@ class DiscordFake:
         return {"user_id": user_id, "roles": roles, "joined_at": _now_iso()}
 
     def add_channel(
-        self, guild_id: int, name: str, *, channel_id: int | None = None, bot_can_send: bool = True, kind: str = "text"
+        self,
+        guild_id: int,
+        name: str,
+        *,
+        channel_id: int | None = None,
+        bot_can_send: bool = True,
+        kind: str = "text",
+        tags: list[str | dict] | None = None,
     ) -> int:
-        """Create a channel (``kind``: text, voice, category, announcement/news). ``bot_can_send=False``
-        adds a member permission overwrite denying the bot VIEW_CHANNEL and SEND_MESSAGES (so
-        discord.py's ``channel.permissions_for(guild.me)`` says so) and posting there answers
-        403 / 50013. Sent as CHANNEL_CREATE to connected clients. Returns the channel id."""
+        """Create a channel (``kind``: text, voice, category, announcement/news (type 5), forum
+        (type 15)). ``bot_can_send=False`` adds a member permission overwrite denying the bot
+        VIEW_CHANNEL and SEND_MESSAGES (so discord.py's ``channel.permissions_for(guild.me)`` says so)
+        and posting there answers 403 / 50013. ``tags`` (forum only): its ``available_tags``, each a
+        name or ``{"name", "moderated", "emoji_id", "emoji_name"}`` ("Channel Resource" > "Forum Tag
+        Object": ≤ 20 tags, names ≤ 20 chars and unique; ids are assigned, see :meth:`forum_tags`).
+        Sent as CHANNEL_CREATE to connected clients. Returns the channel id. Raises ``ValueError``
+        for an unknown kind, an existing id, or tags Discord would refuse."""
         guild = self._guild(guild_id)
         if kind not in _CHANNEL_KINDS:
             raise ValueError(f"unsupported channel kind {kind!r}; one of {sorted(_CHANNEL_KINDS)}")
+        ctype = _CHANNEL_KINDS[kind]
+        if tags and ctype != CHANNEL_GUILD_FORUM:
+            raise ValueError("only a forum channel has tags")
+        available: list[dict] = []
+        if tags:
+            raw = [{"name": t} if isinstance(t, str) else dict(t) for t in tags]
+            available, errors, code = self._build_tags(raw, [])
+            if errors or code:
+                raise ValueError(f"Discord would refuse these tags: {errors or code}")
         cid = channel_id if channel_id is not None else self.snowflake()
         if cid in self._channels:
             raise ValueError(f"channel {cid} exists")
@@ -774,11 +985,13 @@ class DiscordFake:
             "id": cid,
             "guild_id": guild_id,
             "name": name,
-            "type": _CHANNEL_KINDS[kind],
+            "type": ctype,
             "position": len(guild["channel_ids"]),
             "overwrites": {},
             "deleted": False,
             "last_message_id": None,
+            "topic": None,
+            "available_tags": available,
         }
         guild["channel_ids"].append(cid)
         self._messages[cid] = []
@@ -788,6 +1001,62 @@ class DiscordFake:
             session.dispatch("CHANNEL_CREATE", self._channel_payload(cid, with_guild=True))
         return cid
 
+    def _build_tags(self, raw: list[Any], existing: list[dict]) -> tuple[list[dict], dict, int]:
+        """New ``available_tags`` from a request's list ("Channel Resource" > "Modify Channel" >
+        forum ``available_tags``; "Forum Tag Object"): ``(tags, form errors, JSON error code or 0)``.
+        A tag whose ``id`` is one of ``existing`` keeps it, others get a fresh id. More than 20 tags,
+        a name over 20 chars or both ``emoji_id`` and ``emoji_name`` are form errors; a repeated name
+        is code 40061 "Tag names must be unique"."""
+        errors: dict = {}
+        if len(raw) > 20:
+            _add_error(errors, ("available_tags",), "BASE_TYPE_MAX_LENGTH", "Must be 20 or fewer in length.")
+        known = {t["id"] for t in existing}
+        tags = []
+        for i, tag in enumerate(raw):
+            if not isinstance(tag, dict):
+                _add_error(errors, ("available_tags", i), "DICT_TYPE_CONVERT", "Only dictionaries may be used")
+                continue
+            name = str(tag.get("name") or "")
+            _max_len(errors, ("available_tags", i, "name"), name, 20)
+            emoji_id, emoji_name = tag.get("emoji_id"), tag.get("emoji_name")
+            if emoji_id and emoji_name:
+                _add_error(
+                    errors,
+                    ("available_tags", i, "emoji_id"),
+                    "TAG_EMOJI_INVALID",
+                    "Only one of emoji_id and emoji_name may be set",
+                )
+            tid = str(tag["id"]) if tag.get("id") is not None and str(tag["id"]) in known else str(self.snowflake())
+            tags.append(
+                {
+                    "id": tid,
+                    "name": name,
+                    "moderated": bool(tag.get("moderated", False)),
+                    "emoji_id": str(emoji_id) if emoji_id else None,
+                    "emoji_name": emoji_name or None,
+                }
+            )
+        names = [t["name"] for t in tags]
+        code = 40061 if len(set(names)) != len(names) else 0
+        return tags, errors, code
+
+    def forum_tags(self, forum_id: int) -> list[dict]:
+        """A forum's ``available_tags`` as Discord sends them: ``{"id", "name", "moderated",
+        "emoji_id", "emoji_name"}`` (ids as strings), in order."""
+        return [dict(t) for t in self._channel(forum_id)["available_tags"]]
+
+    def add_role(self, guild_id: int, name: str, *, permissions: int = 0, mentionable: bool = False) -> int:
+        """Create a role ("Permissions" > "Role Object") above the existing ones; ``mentionable``
+        lets anyone ping it (otherwise only with MENTION_EVERYONE). Sent as GUILD_ROLE_CREATE.
+        Returns the role id."""
+        guild = self._guild(guild_id)
+        rid = self.snowflake()
+        self._add_role(guild, rid, name, permissions, position=len(guild["roles"]))
+        guild["roles"][rid]["mentionable"] = mentionable
+        for session in self._sessions_for(guild_id):
+            session.dispatch("GUILD_ROLE_CREATE", {"guild_id": str(guild_id), "role": dict(guild["roles"][rid])})
+        return rid
+
     def add_member(
         self,
         guild_id: int,
@@ -796,9 +1065,13 @@ class DiscordFake:
         name: str = "member",
         manage_guild: bool = False,
         admin: bool = False,
+        roles: tuple[int, ...] = (),
+        dms_open: bool = True,
         _dispatch: bool = True,
     ) -> int:
-        """Add a (human) member; ``manage_guild``/``admin`` give the ``Manager``/``Admin`` role.
+        """Add a (human) member; ``manage_guild``/``admin`` give the ``Manager``/``Admin`` role,
+        ``roles`` further role ids (:meth:`add_role`); ``dms_open=False`` closes the user's DMs (see
+        :meth:`set_dms_open`). Sent as GUILD_MEMBER_ADD to sessions with the GUILD_MEMBERS intent.
         Returns the user id."""
         guild = self._guild(guild_id)
         uid = user_id if user_id is not None else self.snowflake()
@@ -813,12 +1086,18 @@ class DiscordFake:
                 "public_flags": 0,
             },
         )
-        roles = []
+        member_roles = []
         if manage_guild:
-            roles.append(guild["manager_role"])
+            member_roles.append(guild["manager_role"])
         if admin:
-            roles.append(guild["admin_role"])
-        guild["members"][uid] = self._member_record(uid, roles)
+            member_roles.append(guild["admin_role"])
+        for rid in roles:
+            if rid not in guild["roles"]:
+                raise ValueError(f"role {rid} is not a role of guild {guild_id}")
+            member_roles.append(rid)
+        guild["members"][uid] = self._member_record(uid, member_roles)
+        if not dms_open:
+            self._dms_closed.add(uid)
         if _dispatch:
             for session in self._sessions_for(guild_id):
                 if session.intents & INTENT_GUILD_MEMBERS:
@@ -826,6 +1105,117 @@ class DiscordFake:
                         "GUILD_MEMBER_ADD", dict(self._member_payload(guild_id, uid), guild_id=str(guild_id))
                     )
         return uid
+
+    def remove_member(self, guild_id: int, user_id: int) -> None:
+        """The member leaves the guild: ``GET /guilds/{g}/members/{u}`` then answers 404 / 10007
+        Unknown Member (the user stays known: ``GET /users/{u}`` still works). Sent as
+        GUILD_MEMBER_REMOVE (``{"guild_id", "user"}``) only to sessions with the privileged
+        GUILD_MEMBERS intent ("Gateway Events" > "Guild Member Remove"). Raises ``KeyError`` for a
+        non-member, ``ValueError`` for the bot or the owner."""
+        guild = self._guild(guild_id)
+        if user_id not in guild["members"]:
+            raise KeyError(f"user {user_id} is not a member of guild {guild_id}")
+        if user_id in (self.bot_user_id, guild["owner_id"]):
+            raise ValueError("the bot and the owner cannot leave in this fake")
+        del guild["members"][user_id]
+        for session in self._sessions_for(guild_id):
+            if session.intents & INTENT_GUILD_MEMBERS:
+                session.dispatch("GUILD_MEMBER_REMOVE", {"guild_id": str(guild_id), "user": dict(self._users[user_id])})
+
+    def set_dms_open(self, user_id: int, is_open: bool) -> None:
+        """Open or close a user's DMs to the bot (their "Allow direct messages" privacy setting):
+        while closed, sending to their DM channel answers 403 / 50007 "Cannot send messages to this
+        user". Raises ``KeyError`` for an unknown user."""
+        if user_id not in self._users:
+            raise KeyError(f"unknown user {user_id}")
+        if is_open:
+            self._dms_closed.discard(user_id)
+        else:
+            self._dms_closed.add(user_id)
+
+    def set_permission_overwrite(self, channel_id: int, target_id: int, *, allow: int = 0, deny: int = 0) -> None:
+        """Set a channel's permission overwrite for a role (the guild id is ``@everyone``) or a member
+        ("Channel Resource" > "Overwrite Object"; type 0 role, 1 member); ``allow=deny=0`` removes it.
+        Permission bits as :class:`Permission`. Sent as CHANNEL_UPDATE. Raises ``KeyError`` for an
+        unknown channel, ``ValueError`` for a target that is neither a role nor a member."""
+        channel = self._channel(channel_id)
+        if channel["guild_id"] is None or channel["type"] == CHANNEL_PUBLIC_THREAD:
+            raise ValueError("only guild channels (not DMs or threads) have permission overwrites")
+        guild = self._guilds[channel["guild_id"]]
+        if target_id in guild["roles"]:
+            kind = 0
+        elif target_id in guild["members"]:
+            kind = 1
+        else:
+            raise ValueError(f"{target_id} is neither a role nor a member of guild {guild['id']}")
+        if allow == 0 and deny == 0:
+            channel["overwrites"].pop(target_id, None)
+        else:
+            channel["overwrites"][target_id] = {
+                "id": str(target_id),
+                "type": kind,
+                "allow": str(allow),
+                "deny": str(deny),
+            }
+        for session in self._sessions_for(channel["guild_id"]):
+            session.dispatch("CHANNEL_UPDATE", self._channel_payload(channel_id, with_guild=True))
+
+    def add_user_message(self, channel_id: int, user_id: int, content: str) -> dict:
+        """A message written by a (human) member in a guild channel or thread, e.g. one the bot may
+        crosspost only with Manage Messages. Sent as MESSAGE_CREATE (with ``member``) to sessions with
+        the GUILD_MESSAGES intent. Returns the stored message. Raises ``KeyError`` for an unknown
+        channel, ``ValueError`` for a non-member."""
+        channel = self._channel(channel_id)
+        gid = channel["guild_id"]
+        if gid is None or user_id not in self._guilds[gid]["members"]:
+            raise ValueError(f"user {user_id} is not a member of the channel's guild")
+        msg = self._create_message(channel, {"content": content}, author_id=user_id)
+        event = dict(self._public(msg), member=self._partial_member(gid, user_id))
+        for session in self._sessions_for(gid):
+            if session.intents & INTENT_GUILD_MESSAGES:
+                session.dispatch("MESSAGE_CREATE", event)
+        return msg
+
+    def archive_thread(self, thread_id: int, archived: bool = True) -> None:
+        """Archive (or unarchive) a thread as Discord does after ``auto_archive_duration`` minutes of
+        inactivity (the fake never archives by itself): ``thread_metadata.archived`` and
+        ``archive_timestamp`` change, it leaves ``GET /guilds/{g}/threads/active`` for
+        ``.../threads/archived/public``. Sent as THREAD_UPDATE. Raises ``KeyError``/``ValueError`` for
+        an unknown id or a non-thread."""
+        thread = self._channel(thread_id)
+        if thread["type"] != CHANNEL_PUBLIC_THREAD:
+            raise ValueError(f"channel {thread_id} is not a thread")
+        if self._set_archived(thread, archived):
+            self._thread_updated(thread)
+
+    def _set_archived(self, thread: dict, archived: bool) -> bool:
+        """Set ``archived`` (and ``archive_timestamp`` when it changes); whether it changed."""
+        if thread["archived"] == archived:
+            return False
+        thread["archived"] = archived
+        thread["archive_timestamp"] = self._archive_stamp()
+        return True
+
+    def _thread_updated(self, thread: dict) -> None:
+        """Send THREAD_UPDATE to the owning shard ("Gateway Events" > "Thread Update")."""
+        for session in self._sessions_for(thread["guild_id"]):
+            session.dispatch("THREAD_UPDATE", self._channel_payload(thread["id"], with_guild=True))
+
+    def _archive_stamp(self) -> str:
+        """Now as ISO 8601 UTC, later than every earlier archive timestamp of this fake (by 1 µs if the
+        wall clock did not move), so paging archived threads with ``before`` never ties."""
+        stamp = max(dt.datetime.now(dt.UTC), self._last_archive + dt.timedelta(microseconds=1))
+        self._last_archive = stamp
+        return stamp.isoformat()
+
+    def set_send_rate_limit(self, limit: int | None = 5, per: float = 5.0) -> None:
+        """Switch on (or with ``limit=None`` off, the default) a per-channel send limit: at most
+        ``limit`` ``POST /channels/{id}/messages`` per channel in any ``per`` seconds of ``clock``
+        (a rolling window; the "5 messages / 5 s per channel" bots report). Past it the fake answers
+        429 (scope ``user``, JSON ``retry_after`` = seconds until a slot frees, ``Via``), which
+        discord.py sleeps out and retries by itself."""
+        self._send_limit = None if limit is None else (limit, per)
+        self._sends.clear()
 
     def delete_channel(self, channel_id: int) -> None:
         """Delete a channel: later requests to it answer 404 / 10003 Unknown Channel; CHANNEL_DELETE is sent."""
@@ -882,8 +1272,11 @@ class DiscordFake:
         return Permission.ALL if perms & Permission.ADMINISTRATOR else perms
 
     def channel_permissions(self, channel_id: int, user_id: int) -> int:
-        """A member's permissions in a channel: base, then @everyone, role and member overwrites."""
+        """A member's permissions in a guild channel: base, then @everyone, role and member overwrites
+        ("Permissions" > "Permission Overwrites"); a thread has its parent's. 0 without VIEW_CHANNEL."""
         channel = self._channel(channel_id)
+        if channel["type"] == CHANNEL_PUBLIC_THREAD:
+            channel = self._channel(channel["parent_id"])
         gid = channel["guild_id"]
         perms = self.base_permissions(gid, user_id)
         if perms & Permission.ADMINISTRATOR:
@@ -904,14 +1297,35 @@ class DiscordFake:
         return perms
 
     def bot_can_send(self, channel_id: int) -> bool:
-        """Whether the bot may post in the channel (VIEW_CHANNEL and SEND_MESSAGES)."""
-        need = Permission.VIEW_CHANNEL | Permission.SEND_MESSAGES
-        return self.channel_permissions(channel_id, self.bot_user_id) & need == need
+        """Whether the bot may post in the guild channel: VIEW_CHANNEL and SEND_MESSAGES, in a thread
+        SEND_MESSAGES_IN_THREADS instead ("Permissions" > "Bitwise Permission Flags"); in a forum,
+        SEND_MESSAGES is "Create Posts"."""
+        send = Permission.SEND_MESSAGES
+        if self._channel(channel_id)["type"] == CHANNEL_PUBLIC_THREAD:
+            send = Permission.SEND_MESSAGES_IN_THREADS
+        return self.bot_has(channel_id, Permission.VIEW_CHANNEL | send)
+
+    def bot_has(self, channel_id: int, permissions: int) -> bool:
+        """Whether the bot has every bit of ``permissions`` in the guild channel (or thread)."""
+        return self.channel_permissions(channel_id, self.bot_user_id) & permissions == permissions
 
     # ----------------------------------------------------------------- payload builders
 
     def _channel_payload(self, channel_id: int, *, with_guild: bool = False) -> dict:
+        """The channel object ("Channel Resource" > "Channel Object") for its type: text and
+        announcement (0, 5), voice (2), category (4), forum (15, with ``available_tags``), public
+        thread (11, with ``thread_metadata``, ``applied_tags``, counts), DM (1, with ``recipients``)."""
         c = self._channels[channel_id]
+        if c["type"] == CHANNEL_DM:
+            return {
+                "id": str(c["id"]),
+                "type": CHANNEL_DM,
+                "last_message_id": _sf(c["last_message_id"]),
+                "recipients": [dict(self._users[c["recipient_id"]])],
+                "flags": 0,
+            }
+        if c["type"] == CHANNEL_PUBLIC_THREAD:
+            return self._thread_payload(c)
         data: dict[str, Any] = {
             "id": str(c["id"]),
             "type": c["type"],
@@ -921,21 +1335,64 @@ class DiscordFake:
             "parent_id": None,
             "flags": 0,
         }
-        if c["type"] in (0, 5):
+        if c["type"] in (CHANNEL_GUILD_TEXT, CHANNEL_GUILD_ANNOUNCEMENT, CHANNEL_GUILD_FORUM):
             data.update(
-                topic=None,
+                topic=c["topic"],
                 nsfw=False,
                 rate_limit_per_user=0,
                 last_message_id=_sf(c["last_message_id"]),
                 default_auto_archive_duration=1440,
             )
-        elif c["type"] == 2:
+        if c["type"] == CHANNEL_GUILD_FORUM:
+            data.update(
+                available_tags=[dict(t) for t in c["available_tags"]],
+                default_reaction_emoji=None,
+                default_thread_rate_limit_per_user=0,
+                default_sort_order=None,
+                default_forum_layout=0,
+            )
+        elif c["type"] == CHANNEL_GUILD_VOICE:
             data.update(
                 bitrate=64000, user_limit=0, rtc_region=None, nsfw=False, rate_limit_per_user=0, last_message_id=None
             )
         if with_guild:
             data["guild_id"] = str(c["guild_id"])
         return data
+
+    def _thread_payload(self, t: dict) -> dict:
+        """A public thread's channel object ("Channel Resource" > "Thread-Specific Channel Fields",
+        "Thread Metadata Object"); ``message_count`` leaves out the starter message, as documented."""
+        return {
+            "id": str(t["id"]),
+            "type": CHANNEL_PUBLIC_THREAD,
+            "guild_id": str(t["guild_id"]),
+            "parent_id": str(t["parent_id"]),
+            "owner_id": str(t["owner_id"]),
+            "name": t["name"],
+            "last_message_id": _sf(t["last_message_id"]),
+            "rate_limit_per_user": 0,
+            "message_count": t["message_count"],
+            "member_count": 1,
+            "total_message_sent": t["total_message_sent"],
+            "flags": 0,
+            "applied_tags": [str(tag) for tag in t["applied_tags"]],
+            "thread_metadata": {
+                "archived": t["archived"],
+                "auto_archive_duration": t["auto_archive_duration"],
+                "archive_timestamp": t["archive_timestamp"],
+                "locked": False,
+                "create_timestamp": t["create_timestamp"],
+            },
+        }
+
+    def _thread_member(self, thread_id: int) -> dict:
+        """The bot's thread member object in a thread it created ("Channel Resource" > "Thread Member Object")."""
+        return {
+            "id": str(thread_id),
+            "user_id": str(self.bot_user_id),
+            "join_timestamp": self._channels[thread_id]["create_timestamp"],
+            "flags": 0,
+        }
 
     def _interaction_envelope(
         self, itype: int, guild_id: int, channel_id: int, user_id: int, data: dict[str, Any]
@@ -953,7 +1410,7 @@ class DiscordFake:
             "type": itype,
             "token": "aW50ZXJhY3Rpb246" + secrets.token_urlsafe(48),
             "version": 1,
-            "attachment_size_limit": 10 * 1024 * 1024,
+            "attachment_size_limit": _ATTACHMENT_SIZE_LIMIT,
             "data": data,
             "guild_id": str(guild_id),
             "guild": {"id": str(guild_id), "locale": "en-US", "features": []},
@@ -985,6 +1442,24 @@ class DiscordFake:
             "pending": False,
             "communication_disabled_until": None,
         }
+
+    def _partial_member(self, guild_id: int, user_id: int) -> dict:
+        """A member object without ``user`` (as in a message's ``member`` or a mention's ``member``)."""
+        member = self._member_payload(guild_id, user_id)
+        member.pop("user")
+        return member
+
+    def _active_threads(self, guild_id: int) -> list[int]:
+        """Ids of the guild's unarchived threads whose parent the bot can view, oldest first."""
+        return [
+            c["id"]
+            for c in self._channels.values()
+            if c["type"] == CHANNEL_PUBLIC_THREAD
+            and c["guild_id"] == guild_id
+            and not c["deleted"]
+            and not c["archived"]
+            and self.bot_has(c["id"], Permission.VIEW_CHANNEL)
+        ]
 
     def _guild_create_payload(self, guild_id: int, intents: int) -> dict:
         g = self._guilds[guild_id]
@@ -1031,7 +1506,7 @@ class DiscordFake:
             "lazy": True,
             "members": [self._member_payload(guild_id, uid) for uid in member_ids],
             "channels": [self._channel_payload(c) for c in g["channel_ids"]],
-            "threads": [],
+            "threads": [self._channel_payload(t) for t in self._active_threads(guild_id)],
             "presences": [],
             "voice_states": [],
             "stage_instances": [],
@@ -1109,6 +1584,29 @@ class DiscordFake:
         objects (``id, content, embeds, nonce, components, ...``) plus the ``allowed_mentions`` it
         sent. Interaction responses are not included (see :class:`InteractionHandle`)."""
         return [dict(m) for m in self._messages.get(int(channel_id), [])]
+
+    def threads(self, forum_id: int) -> list[dict]:
+        """The threads (forum posts) created in a forum, oldest first, as thread channel objects
+        (``id`` = the starter message's id, ``name``, ``applied_tags``, ``thread_metadata``, ...)."""
+        return [
+            self._thread_payload(c)
+            for c in self._channels.values()
+            if c["type"] == CHANNEL_PUBLIC_THREAD and c["parent_id"] == int(forum_id) and not c["deleted"]
+        ]
+
+    def thread_messages(self, thread_id: int) -> list[dict]:
+        """Messages in a thread, oldest first, the starter message first (same shape as
+        :meth:`channel_messages`)."""
+        return [dict(m) for m in self._messages.get(int(thread_id), [])]
+
+    def dms(self, user_id: int) -> list[dict]:
+        """Messages the bot sent to a user's DM channel, oldest first (same shape as :meth:`channel_messages`)."""
+        cid = self._dm_channels.get(int(user_id))
+        return [] if cid is None else [dict(m) for m in self._messages[cid]]
+
+    def crossposted(self, channel_id: int) -> list[int]:
+        """Ids of the channel's messages that were published (flag CROSSPOSTED), in posting order."""
+        return [int(m["id"]) for m in self._messages.get(int(channel_id), []) if m["flags"] & MESSAGE_FLAG_CROSSPOSTED]
 
     @property
     def interactions(self) -> list[InteractionHandle]:
@@ -1227,7 +1725,14 @@ class DiscordFake:
         raise LookupError(f"command /{name} is not registered (sync the command tree first); registered: {known}")
 
     def _build_options(
-        self, guild_id: int, user_id: int, schema: list[dict], options: dict, focused: str | None, resolved: dict
+        self,
+        guild_id: int,
+        channel_id: int,
+        user_id: int,
+        schema: list[dict],
+        options: dict,
+        focused: str | None,
+        resolved: dict,
     ) -> list[dict]:
         by_name = {o["name"]: o for o in schema}
         out = []
@@ -1269,12 +1774,43 @@ class DiscordFake:
                 opt["value"] = str(rid)
                 if focused is None:
                     resolved.setdefault("roles", {})[str(rid)] = dict(self._guilds[guild_id]["roles"][rid])
+            elif otype == 11:
+                if not isinstance(value, AttachmentFile):
+                    raise TypeError(f"option {name!r} is an ATTACHMENT: pass an AttachmentFile, not {type(value)}")
+                attachment = self._upload(channel_id, value)
+                opt["value"] = attachment["id"]
+                resolved.setdefault("attachments", {})[attachment["id"]] = attachment
             else:
                 opt["value"] = value
             out.append(opt)
         if focused is not None and focused not in options:
             raise ValueError(f"focused option {focused!r} has no value in options")
         return out
+
+    def _upload(self, channel_id: int, file: AttachmentFile, *, ephemeral: bool = True) -> dict:
+        """Store ``file`` for the CDN-like route and return its attachment object ("Message Resource" >
+        "Attachment Object": ``id, filename, size, url, proxy_url, content_type``; ``ephemeral`` true
+        for a slash command's attachment, false for a posted message's). ``url`` is
+        ``http://host:port/attachments/{channel}/{id}/{filename}`` on this fake. Raises ``ValueError``
+        over the interaction ``attachment_size_limit`` (10 MiB)."""
+        if len(file.data) > _ATTACHMENT_SIZE_LIMIT:
+            raise ValueError(
+                f"{file.filename} is {len(file.data)} bytes; Discord's limit here is {_ATTACHMENT_SIZE_LIMIT}"
+            )
+        aid = self.snowflake()
+        self._cdn[(channel_id, aid)] = (file.filename, file.data, file.content_type)
+        url = f"http://{self._host}:{self.port}/attachments/{channel_id}/{aid}/{urllib.parse.quote(file.filename)}"
+        attachment: dict[str, Any] = {
+            "id": str(aid),
+            "filename": file.filename,
+            "size": len(file.data),
+            "url": url,
+            "proxy_url": url,
+            "ephemeral": ephemeral,
+        }
+        if file.content_type:
+            attachment["content_type"] = file.content_type
+        return attachment
 
     def _interaction_payload(
         self,
@@ -1307,14 +1843,14 @@ class DiscordFake:
                     raise ValueError(f"/{command} has no subcommand {part!r}")
                 wrappers.append({"type": match["type"], "name": part})
                 schema = match.get("options") or []
-            inner = self._build_options(guild_id, user_id, schema, options, focused, resolved)
+            inner = self._build_options(guild_id, channel_id, user_id, schema, options, focused, resolved)
             node = wrappers[-1]
             node["options"] = inner
-            for outer, child in zip(reversed(wrappers[:-1]), reversed(wrappers[1:])):
+            for outer, child in zip(reversed(wrappers[:-1]), reversed(wrappers[1:]), strict=True):
                 outer["options"] = [child]
             top_options = [wrappers[0]]
         else:
-            top_options = self._build_options(guild_id, user_id, schema, options, focused, resolved)
+            top_options = self._build_options(guild_id, channel_id, user_id, schema, options, focused, resolved)
         data: dict[str, Any] = {"id": cmd["id"], "name": cmd["name"], "type": 1, "options": top_options}
         if cmd.get("guild_id"):
             data["guild_id"] = cmd["guild_id"]
@@ -1355,7 +1891,11 @@ class DiscordFake:
 
         ``command`` must have been synced (the ``data.id`` is the registered command's id); option
         types come from the registered schema; ``options`` maps option name -> value (str/int/bool/
-        float; channel/user/role options take the id and get ``data.resolved`` filled in).
+        float; channel/user/role options take the id and get ``data.resolved`` filled in; an
+        ATTACHMENT option (type 11) takes an :class:`AttachmentFile`: the fake stores it, serves it at
+        the attachment's ``url`` and puts ``data.resolved.attachments[id]`` in the payload, the
+        option's value being that id — "Application Commands" > "Application Command Option Type",
+        "Receiving and Responding" > "Resolved Data Structure").
         ``subcommand`` is ``"sub"`` or ``"group sub"``. ``channel_id`` defaults to the guild's
         first text channel. Returns at once; await ``handle.response()`` / ``handle.wait_done()``.
         Shapes follow "Receiving and Responding" > "Interaction Object"."""
@@ -1482,6 +2022,7 @@ class DiscordFake:
         r = app.router
         r.add_get(p + "/users/@me", self._get_me)
         r.add_get(p + "/users/{user_id}", self._get_user)
+        r.add_post(p + "/users/@me/channels", self._post_dm_channel)
         r.add_get(p + "/oauth2/applications/@me", self._get_application)
         r.add_get(p + "/applications/@me", self._get_application)
         r.add_get(p + "/gateway", self._get_gateway)
@@ -1498,13 +2039,21 @@ class DiscordFake:
         r.add_post(p + "/channels/{channel_id}/messages", self._post_channel_message)
         r.add_get(p + "/channels/{channel_id}/messages", self._get_channel_messages)
         r.add_get(p + "/channels/{channel_id}/messages/{message_id}", self._get_channel_message)
+        r.add_post(p + "/channels/{channel_id}/messages/{message_id}/crosspost", self._post_crosspost)
+        r.add_post(p + "/channels/{channel_id}/threads", self._post_thread)
+        r.add_get(p + "/channels/{channel_id}/threads/archived/public", self._get_public_archived_threads)
         r.add_get(p + "/channels/{channel_id}", self._get_channel)
+        r.add_patch(p + "/channels/{channel_id}", self._patch_channel)
         r.add_get(p + "/guilds/{guild_id}", self._get_guild)
         r.add_get(p + "/guilds/{guild_id}/channels", self._get_guild_channels)
+        r.add_get(p + "/guilds/{guild_id}/threads/active", self._get_active_threads)
         r.add_get(p + "/guilds/{guild_id}/members/{user_id}", self._get_member)
         r.add_get(p + "/guilds/{guild_id}/roles", self._get_roles)
 
-    _NO_AUTH = ("/interactions/", "/webhooks/")
+        # the CDN-like route for attachment bytes (outside the API, no Authorization, like Discord's CDN)
+        r.add_get("/attachments/{channel_id}/{attachment_id}/{filename}", self._get_attachment)
+
+    _NO_AUTH = ("/interactions/", "/webhooks/", "/attachments/")
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Callable) -> web.StreamResponse:
@@ -1550,6 +2099,11 @@ class DiscordFake:
             ]
             if files:
                 payload = dict(payload, _files=files)
+            request[_FILES_KEY] = [
+                AttachmentFile(v.filename, v.file.read(), v.content_type)
+                for v in form.values()
+                if isinstance(v, web.FileField)
+            ]
             return payload
         return (await request.read()).decode(errors="replace") or None
 
@@ -1563,20 +2117,11 @@ class DiscordFake:
             if rule.count <= 0:
                 self._fail_rules.remove(rule)
             if rule.status == 429:
-                return _json_response(
-                    {
-                        "message": "You are being rate limited.",
-                        "retry_after": rule.retry_after,
-                        "global": rule.is_global,
-                        "code": rule.code,
-                    },
-                    429,
-                    headers={
-                        "Via": "1.1 google",
-                        "Retry-After": str(max(1, round(rule.retry_after))),
-                        "X-RateLimit-Scope": "global" if rule.is_global else "user",
-                        **({"X-RateLimit-Global": "true"} if rule.is_global else {}),
-                    },
+                return _rate_limit_response(
+                    rule.retry_after,
+                    scope="global" if rule.is_global else "user",
+                    is_global=rule.is_global,
+                    code=rule.code,
                 )
             text = {
                 400: "Bad Request",
@@ -1607,7 +2152,8 @@ class DiscordFake:
         return _json_response(self.bot_user)
 
     async def _get_user(self, request: web.Request) -> web.Response:
-        uid = int(request.match_info["user_id"])
+        """``GET /users/{id}`` ("User Resource" > "Get User"): 404/10013 Unknown User for an unknown id."""
+        uid = _snowflake_param(request, "user_id")
         if uid not in self._users:
             raise _Reject(404, 10013, "Unknown User")
         return _json_response(self._users[uid])
@@ -1731,10 +2277,15 @@ class DiscordFake:
         self._validate_options(errors, path + ("options",), cmd.get("options") or [])
 
     def _validate_options(self, errors: dict, path: tuple, options: list[dict]) -> None:
+        """Options of a command ("Application Commands" > "Application Command Option Structure"):
+        ≤ 25, names and descriptions as for commands, ≤ 25 choices, required before optional, and a
+        ``type`` among 1–11 (SUB_COMMAND ... NUMBER = 10, ATTACHMENT = 11)."""
         if len(options) > 25:
             _add_error(errors, path, "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length.")
         optional_seen = False
         for i, opt in enumerate(options):
+            if opt.get("type") not in _OPTION_TYPES:
+                _add_error(errors, path + (i, "type"), "BASE_TYPE_CHOICES", f"Value must be one of {_OPTION_TYPES}.")
             name = opt.get("name") or ""
             if not _NAME_RE.match(name) or name != name.lower():
                 _add_error(errors, path + (i, "name"), "APPLICATION_COMMAND_INVALID_NAME", "Command name is invalid")
@@ -1771,18 +2322,21 @@ class DiscordFake:
 
     def _interaction_message(self, handle: InteractionHandle, body: dict, *, flags: int, mtype: int) -> dict:
         mid = self.snowflake()
+        content = body.get("content") or ""
+        channel = self._channels[int(handle.payload["channel_id"])]
+        mentions, mention_roles, mention_everyone = self._mentions(channel, content, body.get("allowed_mentions"))
         msg = {
             "id": str(mid),
             "type": mtype,
             "channel_id": str(handle.channel_id),
             "author": dict(self._users[self.bot_user_id]),
-            "content": body.get("content") or "",
+            "content": content,
             "embeds": [dict(e, type=e.get("type", "rich")) for e in body.get("embeds") or []],
             "components": body.get("components") or [],
             "attachments": [],
-            "mentions": [],
-            "mention_roles": [],
-            "mention_everyone": False,
+            "mentions": mentions,
+            "mention_roles": mention_roles,
+            "mention_everyone": mention_everyone,
             "pinned": False,
             "tts": bool(body.get("tts", False)),
             "timestamp": _now_iso(),
@@ -1802,9 +2356,8 @@ class DiscordFake:
         return msg
 
     @staticmethod
-    def _public(msg: dict | None) -> dict | None:
-        if msg is None:
-            return None
+    def _public(msg: dict) -> dict:
+        """The message as Discord sends it: the stored one without the recorded ``allowed_mentions``."""
         out = dict(msg)
         out.pop("allowed_mentions", None)
         return out
@@ -2051,41 +2604,77 @@ class DiscordFake:
             raise _Reject(404, 10003, "Unknown Channel")
         return channel
 
-    async def _post_channel_message(self, request: web.Request) -> web.Response:
-        """``POST /channels/{id}/messages`` ("Message Resource" > "Create Message"): 404/10003 for an
-        unknown or deleted channel, 403/50013 when the bot may not view+send there, 400/50035 over a
-        limit, 400/50006 when empty. With ``nonce`` and ``enforce_nonce: true``, a nonce seen in this
-        channel within ``nonce_window`` seconds returns the earlier message instead of a new one."""
-        channel = self._live_channel(request)
+    def _shares_guild(self, user_id: int) -> bool:
+        return any(user_id in g["members"] for g in self._guilds.values())
+
+    def _mentions(self, channel: dict, content: str, allowed: dict | None) -> tuple[list[dict], list[str], bool]:
+        """Who a message pings: ``(mentions, mention_roles, mention_everyone)`` as in the message
+        object ("Message Resource" > "Message Object"; "Allowed Mentions Object"). Mentions come from
+        ``content`` (``<@id>``, ``<@!id>``, ``<@&id>``, ``@everyone``/``@here``); without
+        ``allowed_mentions`` every kind is parsed, with it a user pings only if ``parse`` has
+        ``"users"`` or the id is in ``users`` (likewise roles), ``@everyone`` only with
+        ``"everyone"``. A role pings only if it is mentionable or the bot has MENTION_EVERYONE there;
+        ``@everyone`` needs MENTION_EVERYONE. Users unknown to the fake are not pinged; a guild
+        member's entry carries ``member``."""
+        if allowed is None:
+            parse, users_ok, roles_ok = set(_MENTION_TYPES), set(), set()
+        else:
+            parse = set(allowed.get("parse") or [])
+            users_ok = {str(u) for u in allowed.get("users") or []}
+            roles_ok = {str(r) for r in allowed.get("roles") or []}
+        gid = channel["guild_id"]
+        mentions: list[dict] = []
+        for raw in dict.fromkeys(_USER_MENTION.findall(content)):
+            uid = int(raw)
+            if uid not in self._users or not ("users" in parse or str(uid) in users_ok):
+                continue
+            user = dict(self._users[uid])
+            if gid is not None and uid in self._guilds[gid]["members"]:
+                user["member"] = self._partial_member(gid, uid)
+            mentions.append(user)
+        if gid is None:
+            return mentions, [], False
+        guild = self._guilds[gid]
+        may_all = self.bot_has(channel["id"], Permission.MENTION_EVERYONE)
+        roles = []
+        for raw in dict.fromkeys(_ROLE_MENTION.findall(content)):
+            role = guild["roles"].get(int(raw))
+            if role is None or int(raw) == gid or not ("roles" in parse or str(int(raw)) in roles_ok):
+                continue
+            if role["mentionable"] or may_all:
+                roles.append(role["id"])
+        everyone = ("@everyone" in content or "@here" in content) and "everyone" in parse and may_all
+        return mentions, roles, everyone
+
+    def _create_message(
+        self,
+        channel: dict,
+        body: dict,
+        *,
+        author_id: int,
+        files: list[AttachmentFile] | None = None,
+        message_id: int | None = None,
+    ) -> dict:
+        """Store a new message in ``channel`` (a guild channel, a thread or a DM) and return it: the
+        message object plus the ``allowed_mentions`` sent; ``mentions``/``mention_roles`` as
+        :meth:`_mentions` computes them; ``files`` become attachments served on the CDN-like route.
+        A thread counts it (not its starter) in ``message_count``."""
         cid = channel["id"]
-        if not self.bot_can_send(cid):
-            raise _Reject(403, 50013, "Missing Permissions")
-        body = request[_JSON_KEY] or {}
-        _validate_or_reject(body, require_something=True)
-        nonce = body.get("nonce")
-        now = time.monotonic()
-        if nonce is not None and body.get("enforce_nonce"):
-            seen = self._nonces.get((cid, str(nonce)))
-            if seen is not None and now - seen[0] <= self.nonce_window:
-                return _json_response(self._public(seen[1]))
-        mid = self.snowflake()
-        msg = {
+        mid = message_id if message_id is not None else self.snowflake()
+        content = body.get("content") or ""
+        mentions, mention_roles, mention_everyone = self._mentions(channel, content, body.get("allowed_mentions"))
+        msg: dict[str, Any] = {
             "id": str(mid),
             "type": 0,
             "channel_id": str(cid),
-            "guild_id": str(channel["guild_id"]),
-            "author": dict(self._users[self.bot_user_id]),
-            "content": body.get("content") or "",
+            "author": dict(self._users[author_id]),
+            "content": content,
             "embeds": [dict(e, type=e.get("type", "rich")) for e in body.get("embeds") or []],
             "components": body.get("components") or [],
-            "attachments": [
-                {"id": str(self.snowflake()), "filename": f["filename"], "size": 0, "url": "", "proxy_url": ""}
-                for f in body.get("_files", [])
-                if f.get("filename")
-            ],
-            "mentions": [],
-            "mention_roles": [],
-            "mention_everyone": False,
+            "attachments": [self._upload(cid, f, ephemeral=False) for f in files or []],
+            "mentions": mentions,
+            "mention_roles": mention_roles,
+            "mention_everyone": mention_everyone,
             "pinned": False,
             "tts": bool(body.get("tts", False)),
             "timestamp": _now_iso(),
@@ -2093,16 +2682,87 @@ class DiscordFake:
             "flags": int(body.get("flags") or 0) & MESSAGE_FLAG_SUPPRESS_EMBEDS,
             "allowed_mentions": body.get("allowed_mentions"),
         }
+        if channel["guild_id"] is not None:
+            msg["guild_id"] = str(channel["guild_id"])
         if body.get("message_reference"):
             msg["message_reference"] = body["message_reference"]
+        self._messages[cid].append(msg)
+        channel["last_message_id"] = mid
+        if channel["type"] == CHANNEL_PUBLIC_THREAD and mid != cid:
+            channel["message_count"] += 1
+            channel["total_message_sent"] += 1
+        return msg
+
+    async def _post_channel_message(self, request: web.Request) -> web.Response:
+        """``POST /channels/{id}/messages`` ("Message Resource" > "Create Message"): 404/10003 for an
+        unknown or deleted channel; 400/40058 in a forum (posts are threads there); in a DM 403/50007
+        "Cannot send messages to this user" when the recipient closed DMs or shares no guild with the
+        bot; elsewhere 403/50013 when the bot may not view+send (in a thread: send in threads); a
+        429 past the optional send limit (:meth:`set_send_rate_limit`); 400/50035 over a limit or
+        for bad ``allowed_mentions``, 400/50006 when empty. Sending in an archived thread unarchives
+        it. With ``nonce`` and ``enforce_nonce: true``, a nonce seen in this channel within
+        ``nonce_window`` seconds returns the earlier message instead of a new one."""
+        channel = self._live_channel(request)
+        cid = channel["id"]
+        if channel["type"] == CHANNEL_GUILD_FORUM:
+            raise _Reject(400, 40058, "Cannot send a message in a forum channel")
+        if channel["type"] == CHANNEL_DM:
+            uid = channel["recipient_id"]
+            if uid in self._dms_closed or not self._shares_guild(uid):
+                raise _Reject(403, 50007, "Cannot send messages to this user")
+        elif not self.bot_can_send(cid):
+            raise _Reject(403, 50013, "Missing Permissions")
+        limited = self._send_limited(cid)
+        if limited is not None:
+            return limited
+        body = request[_JSON_KEY] or {}
+        _validate_or_reject(body, require_something=True)
+        files = request.get(_FILES_KEY) or []
+        self._check_uploads(files)
+        nonce = body.get("nonce")
+        now = self.clock()
+        if nonce is not None and body.get("enforce_nonce"):
+            seen = self._nonces.get((cid, str(nonce)))
+            if seen is not None and now - seen[0] <= self.nonce_window:
+                return _json_response(self._public(seen[1]))
+        if channel["type"] == CHANNEL_PUBLIC_THREAD and self._set_archived(channel, False):
+            self._thread_updated(channel)
+        msg = self._create_message(channel, body, author_id=self.bot_user_id, files=files)
         if nonce is not None:
             msg["nonce"] = nonce
             self._nonces[(cid, str(nonce))] = (now, msg)
-        self._messages[cid].append(msg)
-        channel["last_message_id"] = mid
         return _json_response(self._public(msg))
 
+    @staticmethod
+    def _check_uploads(files: list[AttachmentFile]) -> None:
+        """413/40005 "Request entity too large" for a file over the 10 MiB upload limit ("Message
+        Resource" > "Uploading Files")."""
+        if any(len(f.data) > _ATTACHMENT_SIZE_LIMIT for f in files):
+            raise _Reject(413, 40005, "Request entity too large")
+
+    def _send_limited(self, channel_id: int) -> web.Response | None:
+        """The 429 of the optional per-channel send limit, or ``None`` (and the send is counted)."""
+        if self._send_limit is None:
+            return None
+        limit, per = self._send_limit
+        now = self.clock()
+        window = self._sends.setdefault(channel_id, deque())
+        wait = _window_wait(window, now, limit, per)
+        if wait > 0:
+            return _rate_limit_response(wait, scope="user")
+        window.append(now)
+        return None
+
+    def _channel_message(self, channel: dict, message_id: str) -> dict:
+        for m in self._messages[channel["id"]]:
+            if m["id"] == message_id:
+                return m
+        raise _Reject(404, 10008, "Unknown Message")
+
     async def _get_channel_messages(self, request: web.Request) -> web.Response:
+        """``GET /channels/{id}/messages`` ("Get Channel Messages"): newest first, ``limit`` (50);
+        in a thread the starter message too. Only messages the fake knows (the bot's and
+        :meth:`add_user_message` ones)."""
         channel = self._live_channel(request)
         limit = int(request.query.get("limit", 50))
         msgs = [self._public(m) for m in reversed(self._messages[channel["id"]])][:limit]
@@ -2110,17 +2770,321 @@ class DiscordFake:
 
     async def _get_channel_message(self, request: web.Request) -> web.Response:
         channel = self._live_channel(request)
-        for m in self._messages[channel["id"]]:
-            if m["id"] == request.match_info["message_id"]:
-                return _json_response(self._public(m))
-        raise _Reject(404, 10008, "Unknown Message")
+        return _json_response(self._public(self._channel_message(channel, request.match_info["message_id"])))
+
+    async def _post_crosspost(self, request: web.Request) -> web.Response:
+        """``POST /channels/{id}/messages/{mid}/crosspost`` ("Message Resource" > "Crosspost Message"):
+        publishes a message of an announcement channel (type 5) to its followers, sets flag
+        CROSSPOSTED (1 << 0), answers the message and sends MESSAGE_UPDATE. Errors: 404/10003,
+        404/10008; 400/50024 "Cannot execute action on this channel type" outside an announcement
+        channel (the docs name no code; this is the documented code for the wrong channel type);
+        403/50013 without Send Messages (own message) or Manage Messages (another's); 400/40033
+        "This message has already been crossposted". Past ``publish_limit`` publishes in the channel
+        within ``publish_window`` seconds of ``clock`` (a rolling window: a slot frees
+        ``publish_window`` after the oldest counted publish) it answers 429 with ``retry_after`` =
+        seconds until then, ``global: false``, ``X-RateLimit-Scope: shared`` (a per-resource limit)
+        and ``Via``: discord.py sleeps that long, or raises ``discord.RateLimited`` when the client's
+        ``max_ratelimit_timeout`` is lower. Only successful publishes count."""
+        channel = self._live_channel(request)
+        cid = channel["id"]
+        msg = self._channel_message(channel, request.match_info["message_id"])
+        if channel["type"] != CHANNEL_GUILD_ANNOUNCEMENT:
+            raise _Reject(400, 50024, "Cannot execute action on this channel type")
+        need = Permission.VIEW_CHANNEL | Permission.SEND_MESSAGES
+        if int(msg["author"]["id"]) != self.bot_user_id:
+            need |= Permission.MANAGE_MESSAGES
+        if not self.bot_has(cid, need):
+            raise _Reject(403, 50013, "Missing Permissions")
+        if msg["flags"] & MESSAGE_FLAG_CROSSPOSTED:
+            raise _Reject(400, 40033, "This message has already been crossposted")
+        now = self.clock()
+        window = self._publishes.setdefault(cid, deque())
+        wait = _window_wait(window, now, self.publish_limit, self.publish_window)
+        if wait > 0:
+            return _rate_limit_response(wait, scope="shared")
+        window.append(now)
+        msg["flags"] |= MESSAGE_FLAG_CROSSPOSTED
+        for session in self._sessions_for(channel["guild_id"]):
+            if session.intents & INTENT_GUILD_MESSAGES:
+                session.dispatch("MESSAGE_UPDATE", self._public(msg))
+        return _json_response(self._public(msg))
+
+    def _check_applied_tags(self, errors: dict, forum: dict, tags: Any) -> list[int]:
+        """``applied_tags`` of a forum post ("Channel Resource" > "Start Thread in Forum or Media
+        Channel"): at most 5, each once, each an id of the forum's ``available_tags`` (the docs name no
+        error for an unknown id: a form error here). Returns them as ints."""
+        if not isinstance(tags, list):
+            _add_error(errors, ("applied_tags",), "LIST_TYPE_CONVERT", "Only iterables may be used in a ListType")
+            return []
+        if len(tags) > 5:
+            _add_error(errors, ("applied_tags",), "BASE_TYPE_MAX_LENGTH", "Must be 5 or fewer in length.")
+        known = {t["id"] for t in forum["available_tags"]}
+        for i, tag in enumerate(tags):
+            if str(tag) not in known:
+                _add_error(
+                    errors,
+                    ("applied_tags", i),
+                    "BASE_TYPE_CHOICES",
+                    "Value must be one of the forum's available_tags ids.",
+                )
+            elif str(tag) in [str(t) for t in tags[:i]]:
+                _add_error(
+                    errors,
+                    ("applied_tags", i),
+                    "SET_TYPE_ALREADY_CONTAINS_VALUE",
+                    "The set already contains this value",
+                )
+        return [int(t) for t in tags if str(t).isdigit()]
+
+    def _moderated_tags_allowed(self, forum: dict, tag_ids: list[int]) -> bool:
+        """A moderated tag may only be applied with Manage Threads ("Forum Tag Object" > ``moderated``)."""
+        moderated = {int(t["id"]) for t in forum["available_tags"] if t["moderated"]}
+        return not (moderated & set(tag_ids)) or self.bot_has(forum["id"], Permission.MANAGE_THREADS)
+
+    async def _post_thread(self, request: web.Request) -> web.Response:
+        """``POST /channels/{forum}/threads`` ("Channel Resource" > "Start Thread in Forum or Media
+        Channel"): a forum post. Body: ``name`` (1–100), ``message`` (content/embeds/components/
+        allowed_mentions/flags, validated as a channel message; required, not empty),
+        ``applied_tags`` (see :meth:`_check_applied_tags`; a moderated tag needs Manage Threads),
+        ``auto_archive_duration`` (60, 1440, 4320 or 10080; default 1440); no ``nonce``. Needs View
+        Channel + Send Messages ("Create Posts") in the forum, else 403/50013; a channel that is not a
+        forum: 400/50024 (starting threads in text channels is not served). Answers the thread channel
+        object (type 11, id = the starter message's id, ``parent_id`` the forum, ``applied_tags``,
+        ``message_count`` 0, ``thread_metadata``, the bot's thread ``member``) with the starter
+        ``message`` embedded, and sends THREAD_CREATE (``newly_created``) to the guild's shard."""
+        forum = self._live_channel(request)
+        fid = forum["id"]
+        if forum["type"] != CHANNEL_GUILD_FORUM:
+            raise _Reject(400, 50024, "Cannot execute action on this channel type")
+        if not self.bot_can_send(fid):
+            raise _Reject(403, 50013, "Missing Permissions")
+        body = request[_JSON_KEY] or {}
+        errors: dict = {}
+        name = body.get("name")
+        if not isinstance(name, str) or not 1 <= len(name) <= 100:
+            _add_error(errors, ("name",), "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length.")
+        duration = body.get("auto_archive_duration") or 1440
+        if duration not in THREAD_ARCHIVE_DURATIONS:
+            _add_error(
+                errors,
+                ("auto_archive_duration",),
+                "BASE_TYPE_CHOICES",
+                f"Value must be one of {THREAD_ARCHIVE_DURATIONS}.",
+            )
+        message = body.get("message")
+        if not isinstance(message, dict):
+            _add_error(errors, ("message",), "BASE_TYPE_REQUIRED", "This field is required")
+            message = {}
+        else:
+            message_errors = validate_message_body(message)
+            if message_errors:
+                errors["message"] = message_errors
+        tag_ids = self._check_applied_tags(errors, forum, body.get("applied_tags") or [])
+        if errors:
+            raise _Reject(400, 50035, "Invalid Form Body", errors)
+        files = request.get(_FILES_KEY) or []
+        self._check_uploads(files)
+        if not (message.get("content") or message.get("embeds") or message.get("components") or files):
+            raise _Reject(400, 50006, "Cannot send an empty message")
+        if not self._moderated_tags_allowed(forum, tag_ids):
+            raise _Reject(403, 50013, "Missing Permissions")
+        tid = self.snowflake()
+        now = _now_iso()
+        thread = {
+            "id": tid,
+            "guild_id": forum["guild_id"],
+            "parent_id": fid,
+            "owner_id": self.bot_user_id,
+            "name": name,
+            "type": CHANNEL_PUBLIC_THREAD,
+            "position": 0,
+            "overwrites": {},
+            "deleted": False,
+            "last_message_id": None,
+            "applied_tags": tag_ids,
+            "message_count": 0,
+            "total_message_sent": 0,
+            "archived": False,
+            "auto_archive_duration": duration,
+            "archive_timestamp": now,
+            "create_timestamp": now,
+        }
+        self._channels[tid] = thread
+        self._messages[tid] = []
+        starter = self._create_message(thread, message, author_id=self.bot_user_id, files=files, message_id=tid)
+        forum["last_message_id"] = tid
+        payload = dict(self._thread_payload(thread), member=self._thread_member(tid))
+        for session in self._sessions_for(forum["guild_id"]):
+            session.dispatch("THREAD_CREATE", dict(payload, newly_created=True))
+        return _json_response(dict(payload, message=self._public(starter)))
+
+    async def _get_active_threads(self, request: web.Request) -> web.Response:
+        """``GET /guilds/{id}/threads/active`` ("Guild Resource" > "List Active Guild Threads"): the
+        guild's unarchived threads the bot can see, ``{"threads", "members"}`` where ``members`` holds
+        the bot's thread member for each (the bot joined every thread it created)."""
+        gid = self._request_guild(request)
+        ids = self._active_threads(gid)
+        return _json_response(
+            {"threads": [self._channel_payload(t) for t in ids], "members": [self._thread_member(t) for t in ids]}
+        )
+
+    async def _get_public_archived_threads(self, request: web.Request) -> web.Response:
+        """``GET /channels/{id}/threads/archived/public?before=&limit=`` ("Channel Resource" > "List
+        Public Archived Threads"): archived threads of the channel, newest ``archive_timestamp``
+        first, those archived before ``before`` (ISO8601) if given, at most ``limit`` (2–100, default
+        50); ``{"threads", "members", "has_more"}``. Needs Read Message History (403/50013)."""
+        channel = self._live_channel(request)
+        cid = channel["id"]
+        if channel["type"] not in (CHANNEL_GUILD_TEXT, CHANNEL_GUILD_ANNOUNCEMENT, CHANNEL_GUILD_FORUM):
+            raise _Reject(400, 50024, "Cannot execute action on this channel type")
+        if not self.bot_has(cid, Permission.VIEW_CHANNEL | Permission.READ_MESSAGE_HISTORY):
+            raise _Reject(403, 50013, "Missing Permissions")
+        errors: dict = {}
+        before = request.query.get("before")
+        cutoff = None
+        if before:
+            try:
+                cutoff = dt.datetime.fromisoformat(before)
+            except ValueError:
+                _add_error(errors, ("before",), "DATE_TIME_TYPE_PARSE", f"Could not parse {before}. Should be ISO8601.")
+        raw_limit = request.query.get("limit", "50")
+        limit = int(raw_limit) if raw_limit.isdigit() else 0
+        if not 2 <= limit <= 100:
+            _add_error(errors, ("limit",), "NUMBER_TYPE_MIN", "Value must be between 2 and 100.")
+        if errors:
+            raise _Reject(400, 50035, "Invalid Form Body", errors)
+        archived = sorted(
+            (
+                c
+                for c in self._channels.values()
+                if c["type"] == CHANNEL_PUBLIC_THREAD
+                and c["parent_id"] == cid
+                and c["archived"]
+                and not c["deleted"]
+                and (cutoff is None or dt.datetime.fromisoformat(c["archive_timestamp"]) < cutoff)
+            ),
+            key=lambda c: (c["archive_timestamp"], c["id"]),
+            reverse=True,
+        )
+        page = archived[:limit]
+        return _json_response(
+            {
+                "threads": [self._thread_payload(c) for c in page],
+                "members": [self._thread_member(c["id"]) for c in page],
+                "has_more": len(archived) > limit,
+            }
+        )
 
     async def _get_channel(self, request: web.Request) -> web.Response:
-        """``GET /channels/{id}``: the channel (with ``guild_id``); 403/50001 if the bot cannot view it."""
+        """``GET /channels/{id}``: the channel object for its type (with ``guild_id``; forum ones with
+        ``available_tags``, all guild channels with ``permission_overwrites``); 403/50001 if the bot
+        cannot view it."""
         channel = self._live_channel(request)
-        if not self.channel_permissions(channel["id"], self.bot_user_id) & Permission.VIEW_CHANNEL:
+        if channel["type"] == CHANNEL_DM:
+            return _json_response(self._channel_payload(channel["id"]))
+        if not self.bot_has(channel["id"], Permission.VIEW_CHANNEL):
             raise _Reject(403, 50001, "Missing Access")
         return _json_response(self._channel_payload(channel["id"], with_guild=True))
+
+    async def _patch_channel(self, request: web.Request) -> web.Response:
+        """``PATCH /channels/{id}`` ("Channel Resource" > "Modify Channel"). A guild channel: ``name``
+        (1–100), ``topic`` (≤ 1024, forum ≤ 4096) and for a forum ``available_tags`` (see
+        :meth:`_build_tags`: ≤ 20, names ≤ 20, unique else 400/40061; tags keep their ids, new ones
+        get one); needs View Channel + Manage Channels (403/50013). A thread (the fake's are the
+        bot's own): ``name``, ``archived``, ``applied_tags`` (as for a new post). A DM: 400/50003.
+        Sends CHANNEL_UPDATE (THREAD_UPDATE) and answers the channel."""
+        channel = self._live_channel(request)
+        cid = channel["id"]
+        body = request[_JSON_KEY] or {}
+        if channel["type"] == CHANNEL_DM:
+            raise _Reject(400, 50003, "Cannot execute action on a DM channel")
+        errors: dict = {}
+        if "name" in body and not (isinstance(body["name"], str) and 1 <= len(body["name"]) <= 100):
+            _add_error(errors, ("name",), "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length.")
+        if channel["type"] == CHANNEL_PUBLIC_THREAD:
+            forum = self._channels[channel["parent_id"]]
+            tag_ids = channel["applied_tags"]
+            if "applied_tags" in body:
+                tag_ids = self._check_applied_tags(errors, forum, body["applied_tags"] or [])
+            if errors:
+                raise _Reject(400, 50035, "Invalid Form Body", errors)
+            if not self._moderated_tags_allowed(forum, tag_ids):
+                raise _Reject(403, 50013, "Missing Permissions")
+            channel["name"] = body.get("name", channel["name"])
+            channel["applied_tags"] = tag_ids
+            self._set_archived(channel, bool(body.get("archived", channel["archived"])))
+            self._thread_updated(channel)
+            return _json_response(self._channel_payload(cid, with_guild=True))
+        if not self.bot_has(cid, Permission.VIEW_CHANNEL | Permission.MANAGE_CHANNELS):
+            raise _Reject(403, 50013, "Missing Permissions")
+        if body.get("topic") is not None:
+            _max_len(errors, ("topic",), body["topic"], 4096 if channel["type"] == CHANNEL_GUILD_FORUM else 1024)
+        tags, duplicate = channel["available_tags"], 0
+        if channel["type"] == CHANNEL_GUILD_FORUM and "available_tags" in body:
+            raw = body["available_tags"] or []
+            if isinstance(raw, list):
+                tags, tag_errors, duplicate = self._build_tags(raw, channel["available_tags"])
+                errors.update(tag_errors)
+            else:
+                _add_error(errors, ("available_tags",), "LIST_TYPE_CONVERT", "Only iterables may be used in a ListType")
+        if errors:
+            raise _Reject(400, 50035, "Invalid Form Body", errors)
+        if duplicate:
+            raise _Reject(400, 40061, "Tag names must be unique")
+        channel["name"] = body.get("name", channel["name"])
+        if "topic" in body:
+            channel["topic"] = body["topic"]
+        channel["available_tags"] = tags
+        for session in self._sessions_for(channel["guild_id"]):
+            session.dispatch("CHANNEL_UPDATE", self._channel_payload(cid, with_guild=True))
+        return _json_response(self._channel_payload(cid, with_guild=True))
+
+    async def _post_dm_channel(self, request: web.Request) -> web.Response:
+        """``POST /users/@me/channels {"recipient_id"}`` ("User Resource" > "Create DM"): the DM
+        channel (type 1, ``recipients``) with that user, the same one on every call. 404/10013
+        Unknown User for an unknown id. Opening works with closed DMs; sending then answers 50007."""
+        body = request[_JSON_KEY] or {}
+        raw = body.get("recipient_id")
+        if raw is None or not str(raw).isdigit():
+            raise _Reject(
+                400,
+                50035,
+                "Invalid Form Body",
+                {"recipient_id": {"_errors": [{"code": "BASE_TYPE_REQUIRED", "message": "This field is required"}]}},
+            )
+        uid = int(raw)
+        if uid not in self._users:
+            raise _Reject(404, 10013, "Unknown User")
+        cid = self._dm_channels.get(uid)
+        if cid is None:
+            cid = self.snowflake()
+            self._channels[cid] = {
+                "id": cid,
+                "type": CHANNEL_DM,
+                "guild_id": None,
+                "recipient_id": uid,
+                "name": None,
+                "overwrites": {},
+                "deleted": False,
+                "last_message_id": None,
+            }
+            self._messages[cid] = []
+            self._dm_channels[uid] = cid
+        return _json_response(self._channel_payload(cid))
+
+    async def _get_attachment(self, request: web.Request) -> web.Response:
+        """The CDN-like route ``GET /attachments/{channel}/{id}/{filename}`` (no API prefix, no
+        Authorization, like ``cdn.discordapp.com``): the stored bytes with their content type
+        (``application/octet-stream`` when unknown); 404 otherwise."""
+        info = request.match_info
+        try:
+            key = (int(info["channel_id"]), int(info["attachment_id"]))
+        except ValueError:
+            raise _Reject(404, 0, "404: Not Found") from None
+        stored = self._cdn.get(key)
+        if stored is None or stored[0] != info["filename"]:
+            raise _Reject(404, 0, "404: Not Found")
+        return web.Response(body=stored[1], headers={"Content-Type": stored[2] or "application/octet-stream"})
 
     def _request_guild(self, request: web.Request) -> int:
         try:
@@ -2143,8 +3107,10 @@ class DiscordFake:
         return _json_response([self._channel_payload(c, with_guild=True) for c in self._guilds[gid]["channel_ids"]])
 
     async def _get_member(self, request: web.Request) -> web.Response:
+        """``GET /guilds/{g}/members/{u}`` ("Guild Resource" > "Get Guild Member"): 404/10007 Unknown
+        Member for a user who is not (or no longer, :meth:`remove_member`) a member."""
         gid = self._request_guild(request)
-        uid = int(request.match_info["user_id"])
+        uid = _snowflake_param(request, "user_id")
         if uid not in self._guilds[gid]["members"]:
             raise _Reject(404, 10007, "Unknown Member")
         return _json_response(self._member_payload(gid, uid))
