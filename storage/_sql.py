@@ -12,13 +12,14 @@ from typing import Any, TypeVar, cast
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult, Result
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import DeclarativeBase
 
-M = TypeVar("M", bound=DeclarativeBase)
+from storage.models import Base
+
+M = TypeVar("M", bound=Base)
 T = TypeVar("T")
 
 
-def _insert(session: AsyncSession, model: type[DeclarativeBase]) -> sqlite.Insert | postgresql.Insert:
+def _insert(session: AsyncSession, model: type[Base]) -> sqlite.Insert | postgresql.Insert:
     """The dialect's ``INSERT`` construct (with ``on_conflict_do_nothing``) for ``model``'s table."""
     dialect = session.get_bind().dialect.name
     if dialect == "sqlite":
@@ -29,7 +30,7 @@ def _insert(session: AsyncSession, model: type[DeclarativeBase]) -> sqlite.Inser
 
 
 def insert_ignore(
-    session: AsyncSession, model: type[DeclarativeBase], values: dict[str, Any]
+    session: AsyncSession, model: type[Base], values: dict[str, Any]
 ) -> sqlite.Insert | postgresql.Insert:
     """An ``INSERT`` of ``values`` into ``model`` that does nothing on a key conflict."""
     return _insert(session, model).values(**values).on_conflict_do_nothing()
@@ -57,7 +58,7 @@ def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
 
 
 async def insert_many_ignore(
-    session: AsyncSession, model: type[DeclarativeBase], rows: Sequence[Mapping[str, Any]], *, returning: bool = False
+    session: AsyncSession, model: type[Base], rows: Sequence[Mapping[str, Any]], *, returning: bool = False
 ) -> set[Any]:
     """Insert ``rows`` into ``model``'s table, skipping key conflicts (one executemany statement).
 
@@ -78,5 +79,9 @@ def escape_like(text: str) -> str:
 
 
 def rowcount(result: Result[Any]) -> int:
-    """How many rows an ``UPDATE`` / ``DELETE`` matched (``result`` of ``AsyncSession.execute``, a ``CursorResult``)."""
+    """How many rows an ``INSERT`` / ``UPDATE`` / ``DELETE`` affected (0 for an insert ignored on a conflict).
+
+    ``result`` is what ``AsyncSession.execute`` returned for that statement: at run time a
+    ``CursorResult``, which SQLAlchemy 2.1's ``AsyncSession.execute`` types only as ``Result``.
+    """
     return cast(CursorResult[Any], result).rowcount or 0

@@ -10,9 +10,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Protocol, Required, TypedDict, cast
+from typing import Any, NamedTuple, Protocol, Required, TypedDict
 
-from sqlalchemy import CursorResult, Table, and_, bindparam, delete, func, insert, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage._sql import (
@@ -21,6 +21,7 @@ from storage._sql import (
     insert_ignore,
     insert_ignore_then_get,
     insert_many_ignore,
+    rowcount,
 )
 from storage.models import (
     Artist,
@@ -188,7 +189,7 @@ async def upsert_release(session: AsyncSession, album: SpotifyAlbum, *, now: dt.
     """
     values = release_values(album, now)
     result = await session.execute(insert_ignore(session, Release, dict(values)))
-    return bool(cast(CursorResult[Any], result).rowcount)
+    return bool(rowcount(result))
 
 
 async def link_release(
@@ -214,7 +215,7 @@ async def link_release(
         "run_id": run_id,
     }
     result = await session.execute(insert_ignore(session, ArtistRelease, values))
-    return bool(cast(CursorResult[Any], result).rowcount)
+    return bool(rowcount(result))
 
 
 TrackingRow = tuple[dt.datetime | None, dt.datetime | None, dt.datetime | None, int, dict[str, Any], dt.datetime | None]
@@ -442,7 +443,7 @@ async def store_checks(
             by_keys.setdefault(tuple(sorted(k for k in row if k != "id")), []).append(row)
         for rows in by_keys.values():
             rows.sort(key=lambda r: r["id"])
-        table = cast(Table, Artist.__table__)
+        table = Artist.__table__
         for keys, rows in by_keys.items():
             stmt = update(table).where(table.c.id == bindparam("b_id")).values({k: bindparam(f"b_{k}") for k in keys})
             await session.execute(
@@ -475,7 +476,7 @@ async def set_folded_into(session: AsyncSession, editions: dict[str, str]) -> No
     """``releases.folded_into = known`` for each ``{release id: known release id}`` (not committed)."""
     if not editions:
         return
-    table = cast(Table, Release.__table__)
+    table = Release.__table__
     await session.execute(
         update(table).where(table.c.id == bindparam("b_id")).values(folded_into=bindparam("b_k")),
         [{"b_id": r, "b_k": k} for r, k in editions.items()],

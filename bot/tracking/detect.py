@@ -33,11 +33,11 @@ ORDER = ("album", "single", "compilation", "appears_on")
 class Fetcher(Protocol):
     """What detection needs from the outside: cached pages of one artist's listing (``limit=10``)."""
 
-    async def combined(self, offset: int) -> Page:
+    async def combined(self, offset: int) -> Page[Album]:
         """The page of the union listing (every tracked group) at ``offset``."""
         ...
 
-    async def exact(self, group: str, offset: int) -> Page:
+    async def exact(self, group: str, offset: int) -> Page[Album]:
         """The page of ``group`` (or of comma-separated groups) at ``offset``."""
         ...
 
@@ -130,7 +130,7 @@ class _Listing:
         self.total = total
         self.items: dict[int, Album] = {}
 
-    def add(self, page: Page) -> None:
+    def add(self, page: Page[Album]) -> None:
         """Record the items of ``page`` at their positions; the listing's total becomes the page's."""
         for i, album in enumerate(page.items):
             self.items[page.offset + i] = album
@@ -420,7 +420,7 @@ async def detect(fetcher: Fetcher, state: dict[str, Any], known_loader: KnownLoa
     return await _conclude(d, range(o, o + len(probe.items)))
 
 
-def _probe_agrees(probe: Page, offset: int, total: int, window: dict[str, Any]) -> bool:
+def _probe_agrees(probe: Page[Album], offset: int, total: int, window: dict[str, Any]) -> bool:
     """The probe at ``offset`` shows the stored ``total`` and starts with the stored window's ids: unchanged."""
     ids = [a.id for a in probe.items]
     stored_ids = list(window.get("ids") or [])
