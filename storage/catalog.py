@@ -21,6 +21,7 @@ from storage._sql import (
     insert_ignore,
     insert_ignore_then_get,
     insert_many_ignore,
+    insert_many_ignore_returning_ids,
     rowcount,
 )
 from storage.models import (
@@ -116,7 +117,7 @@ class NewArtistRow(TypedDict, total=False):
     id: Required[str]
     name: Required[str]
     image_url: str | None
-    group_state: dict[str, Any]
+    group_state: Mapping[str, object]
     runs_skipped: int
 
 
@@ -139,7 +140,7 @@ class ArtistUpdate(TypedDict, total=False):
     id: Required[str]
     last_checked_at: dt.datetime
     last_error: str | None
-    group_state: dict[str, Any]
+    group_state: Mapping[str, object]
     last_release_at: dt.datetime | None
     runs_skipped: int
     baselined_at: dt.datetime
@@ -350,7 +351,7 @@ async def release_tracks(session: AsyncSession, release_ids: Iterable[str]) -> d
 async def store_labels(
     session: AsyncSession,
     release_id: str,
-    labels: list[dict[str, Any]],
+    labels: Sequence[Mapping[str, object]],
     *,
     tracks: Sequence[TrackRow] | None = None,
     upc: str | None = None,
@@ -361,7 +362,7 @@ async def store_labels(
     replaced by them (``position`` = index in ``tracks``), and ``tracks_fetched`` and ``upc``
     are set too. Not committed.
     """
-    values: dict[str, Any] = {"labels": labels}
+    values: dict[str, object] = {"labels": list(labels)}
     if tracks is not None:
         values.update(tracks_fetched=True, upc=upc)
         await session.execute(delete(ReleaseTrack).where(ReleaseTrack.release_id == release_id))
@@ -424,14 +425,15 @@ async def store_checks(
     if new_artists:
         # Artist rows in primary-key order, inserts and updates alike: two runs writing overlapping
         # artists lock them in the same order, so they cannot deadlock on PostgreSQL.
-        await insert_many_ignore(session, Artist, sorted(new_artists, key=lambda r: r["id"]))
+        ordered: list[NewArtistRow] = sorted(new_artists, key=lambda r: r["id"])
+        await insert_many_ignore(session, Artist, ordered)
     inserted: set[str] = set()
     if releases:
         unique = list({r["id"]: r for r in releases}.values())
         firsts = [r for r in unique if r["id"] in announce_ids]
         rest = [r for r in unique if r["id"] not in announce_ids]
         if firsts:
-            inserted = await insert_many_ignore(session, Release, firsts, returning=True)
+            inserted = await insert_many_ignore_returning_ids(session, Release, firsts)
         if rest:
             await insert_many_ignore(session, Release, rest)
     if links:

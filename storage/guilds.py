@@ -187,7 +187,7 @@ async def lock_guild(session: AsyncSession, guild_id: int) -> Guild:
     return guild
 
 
-async def _update_guild(session: AsyncSession, guild_id: int, values: dict[str, Any]) -> None:
+async def _update_guild(session: AsyncSession, guild_id: int, values: dict[str, object]) -> None:
     result = await session.execute(update(Guild).where(Guild.id == guild_id).values(**values))
     if not rowcount(result):
         raise LookupError(f"guild {guild_id} has no row")

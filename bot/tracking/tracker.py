@@ -256,7 +256,7 @@ class _Outcome:
         and counters) is kept; a run over thousands of artists then holds no catalogue.
         """
         self.detection.baseline = []
-        self.detection.state = {}
+        self.detection.state = None
         self.create = None
 
 
@@ -1023,10 +1023,11 @@ def _batch_rows(batch: list[_Outcome], *, run_id: int | None, now: dt.datetime) 
             "id": o.artist_id,
             "last_checked_at": now,
             "last_error": None,
-            "group_state": d.state,
             "last_release_at": o.last_release_at,
             "runs_skipped": 0,
         }
+        if d.state is not None:
+            update["group_state"] = d.state
         if o.baselined:
             update["baselined_at"] = now
         if o.exact:
