@@ -148,7 +148,7 @@ class SpotifyClient:
         market: str | None = "US",
         session: aiohttp.ClientSession | None = None,
         clock: Callable[[], dt.datetime] = utcnow,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
         max_retry_after: float = 60.0,
         max_retries: int = 4,
         timeout: float = 10.0,
@@ -405,7 +405,7 @@ class SpotifyClient:
 
     async def _with_retries(self, what: str, attempt: Callable[[], Awaitable[_T]]) -> _T:
         retrying = AsyncRetrying(
-            sleep=self._sleep,
+            sleep=self._pause,
             stop=stop_after_attempt(self.max_retries + 1),
             wait=self._wait,
             retry=retry_if_exception_type(_Retryable),
@@ -418,6 +418,10 @@ class SpotifyClient:
             raise SpotifyError(
                 f"Spotify {what} failed after {self.max_retries + 1} attempts: {exc}", status=exc.status
             ) from None
+
+    async def _pause(self, seconds: float) -> None:
+        """Wait ``seconds`` between two attempts through the injected ``sleep``."""
+        await self._sleep(seconds)
 
     _backoff = wait_exponential_jitter(multiplier=0.5, max=8.0, jitter=0.5)
 
