@@ -34,9 +34,10 @@ from typing import Any
 from sqlalchemy import select
 
 from benchmarks.bot_server import peak_rss_mb
-from benchmarks.scenario import GROUPS, PAGE, Scenario, pages, run_time
+from benchmarks.scenario import GROUPS, PAGE, Scenario, Week, pages, run_time
 from bot.scheduling.due import next_due
 from bot.spotify.client import SpotifyClient
+from bot.spotify.models import Album, Page
 from storage import guilds
 from storage.db import open_database
 from storage.models import ArtistRelease, Delivery, Run
@@ -56,32 +57,34 @@ class ChildProcess:
         self.info: dict = {}
 
     async def start(self) -> dict:
-        self._log = open(self.log_path, "ab")
         env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-        self.proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            self.module,
-            *self.args,
-            cwd=str(ROOT),
-            env=env,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=self._log,
-            limit=2**20,
-        )
+        with self.log_path.open("ab") as log:  # the child's stderr: it keeps its own copy of the descriptor
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                self.module,
+                *self.args,
+                cwd=str(ROOT),
+                env=env,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=log,
+                limit=2**20,
+            )
+        assert proc.stdin is not None and proc.stdout is not None  # both are PIPEs
+        self.proc, self._stdin, self._stdout = proc, proc.stdin, proc.stdout
         self.info = await self._read()
         return self.info
 
     async def _read(self) -> dict:
-        line = await self.proc.stdout.readline()
+        line = await self._stdout.readline()
         if not line:
             raise RuntimeError(f"{self.module} exited; see {self.log_path}")
         return json.loads(line)
 
     async def cmd(self, cmd: str, **kw: Any) -> dict:
-        self.proc.stdin.write((json.dumps({"cmd": cmd, **kw}) + "\n").encode())
-        await self.proc.stdin.drain()
+        self._stdin.write((json.dumps({"cmd": cmd, **kw}) + "\n").encode())
+        await self._stdin.drain()
         return await self._read()
 
     async def stop(self) -> None:
@@ -92,7 +95,6 @@ class ChildProcess:
             except Exception:
                 self.proc.kill()
                 await self.proc.wait()
-        self._log.close()
 
 
 def EmulatorProcess(args: list[str], log_path: Path) -> ChildProcess:
@@ -153,14 +155,12 @@ async def naive_run(
         async with sem:
             try:
                 seen: set[str] = set()
-                page = await client.artist_albums(aid, include_groups=ALL_GROUPS, limit=PAGE)
-                while True:
+                page: Page[Album] | None = await client.artist_albums(aid, include_groups=ALL_GROUPS, limit=PAGE)
+                while page is not None:
                     for album in page.items:
                         if any(a.id == aid for a in album.artists):
                             seen.add(album.id)
-                    if not page.next:
-                        break
-                    page = await client.artist_albums_next(page)
+                    page = await client.artist_albums_next(page)  # None after the last page, without a request
             except Exception:
                 failed += 1
                 return
@@ -246,7 +246,10 @@ def db_size_mb(path: Path) -> float:
 
 async def run_size(args: argparse.Namespace) -> dict:
     size, weeks, latency, conc = args.size, args.weeks, args.latency, args.concurrency
-    rate_max, rate_window = (None, None) if args.rate_limit == "none" else map(float, args.rate_limit.split("/"))
+    rate_max: float | None = None
+    rate_window = 1.0
+    if args.rate_limit != "none":
+        rate_max, rate_window = map(float, args.rate_limit.split("/"))
     rate = None if rate_max is None else rate_max / rate_window
     naive_mode = args.naive
     if naive_mode == "auto":
@@ -345,7 +348,7 @@ async def run_size(args: argparse.Namespace) -> dict:
         for k in range(weeks + settle + 1):
             row: dict[str, Any] = {"week": k, "settle": k > weeks}
             expected_pairs: set[tuple[int, str]] = set()
-            week = None
+            week: Week | None = None  # set for the weeks 1..weeks, None for week 0 and the settle runs
             L_gt = None
             if k > weeks:
                 L_gt = len(followed)
@@ -429,7 +432,7 @@ async def run_size(args: argparse.Namespace) -> dict:
                 failed_artists=summary["failed_artists"],
                 error=summary["error"],
             )
-            if 0 < k <= weeks:
+            if week is not None:
                 hit = expected_pairs & got
                 row.update(
                     expected_pairs=len(expected_pairs),
@@ -463,7 +466,7 @@ async def run_size(args: argparse.Namespace) -> dict:
                 row["naive_failed"] = failed
                 nstats = await emulator.cmd("stats")
                 row["naive_429"] = nstats["by_status"].get("429", 0)
-                if 0 < k <= weeks:
+                if week is not None:
                     exp = set(week.expected)
                     row["naive_recall"] = len(exp & new) / len(exp) if exp else 1.0
             else:

@@ -41,8 +41,76 @@ GROUPS = ("album", "single", "compilation")
 PAGE = 10
 START = dt.date(2026, 9, 4)  # a Friday: week k runs at START + 7k days, 09:00 UTC
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-_WORDS = ["Neon", "Velvet", "Echo", "Paper", "Hollow", "River", "Static", "Golden", "Midnight", "Silver", "Glass", "Wild", "Quiet", "Electric", "Broken", "Summer", "Winter", "Ocean", "Desert", "Crimson", "Blue", "Lunar", "Solar", "Faded", "Open", "Secret", "Northern", "Southern", "Little", "Heavy", "Gentle", "Burning", "Frozen", "Distant", "Sacred", "Restless", "Hidden", "Lost", "Bright", "Dark", "Second"]
-_NOUNS = ["Hearts", "Lights", "Roads", "Dreams", "Waves", "Skies", "Fields", "Streets", "Rooms", "Signals", "Machines", "Gardens", "Tides", "Mirrors", "Horizons", "Letters", "Engines", "Shadows", "Stars", "Bridges", "Islands", "Voices", "Rivers", "Hours", "Cities"]
+_WORDS = [
+    "Neon",
+    "Velvet",
+    "Echo",
+    "Paper",
+    "Hollow",
+    "River",
+    "Static",
+    "Golden",
+    "Midnight",
+    "Silver",
+    "Glass",
+    "Wild",
+    "Quiet",
+    "Electric",
+    "Broken",
+    "Summer",
+    "Winter",
+    "Ocean",
+    "Desert",
+    "Crimson",
+    "Blue",
+    "Lunar",
+    "Solar",
+    "Faded",
+    "Open",
+    "Secret",
+    "Northern",
+    "Southern",
+    "Little",
+    "Heavy",
+    "Gentle",
+    "Burning",
+    "Frozen",
+    "Distant",
+    "Sacred",
+    "Restless",
+    "Hidden",
+    "Lost",
+    "Bright",
+    "Dark",
+    "Second",
+]
+_NOUNS = [
+    "Hearts",
+    "Lights",
+    "Roads",
+    "Dreams",
+    "Waves",
+    "Skies",
+    "Fields",
+    "Streets",
+    "Rooms",
+    "Signals",
+    "Machines",
+    "Gardens",
+    "Tides",
+    "Mirrors",
+    "Horizons",
+    "Letters",
+    "Engines",
+    "Shadows",
+    "Stars",
+    "Bridges",
+    "Islands",
+    "Voices",
+    "Rivers",
+    "Hours",
+    "Cities",
+]
 
 
 def make_id(*parts: object) -> str:
@@ -240,7 +308,7 @@ class Scenario:
 
     def listing(self, artist: str, groups=GROUPS) -> list[tuple[str, str]]:
         """``[(group, album id)]`` as the emulator lists them (date desc, then insertion order)."""
-        out = []
+        out: list[tuple[str, str]] = []
         own = [self.albums[i] for i in self.own.get(artist, ()) if i in self.live]
         for g in groups:
             items = sorted((a for a in own if a.album_type == g), key=lambda a: a.seq)

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Final, Union, get_args, get_origin
+from typing import Annotated, Any, Final, TypedDict, Union, get_args, get_origin
 from urllib.parse import urlparse
 
 import annotated_types
@@ -341,13 +341,21 @@ class DatabaseSettings(_Section):
             raise ValueError(f"must be 1 to 63 printable ASCII characters, got {value!r}")
         return value
 
-    def engine_options(self) -> dict[str, Any]:
+    def engine_options(self) -> EngineOptions:
         """Keyword arguments for ``storage.db.open_database``: ``pool_size``, ``pool_pre_ping``, ``application_name``."""
         return {
             "pool_size": self.pool_size,
             "pool_pre_ping": self.pool_pre_ping,
             "application_name": self.application_name,
         }
+
+
+class EngineOptions(TypedDict):
+    """The keyword arguments of ``storage.db.open_database`` that ``[database]`` sets."""
+
+    pool_size: int
+    pool_pre_ping: bool
+    application_name: str
 
 
 class DueScanSettings(_Section):
@@ -581,7 +589,7 @@ def _with_overrides(data: dict[str, Any], overrides: Mapping[str, dict[str, Any]
 def allowed(key: str, field: FieldInfo) -> str:
     """What ``field`` (named ``key``) accepts, in words (``"a whole number from 1 to 64"``): its
     :class:`Allowed` text, or what its type and bounds say."""
-    bounds: dict[str, Any] = {}
+    bounds: dict[str, object] = {}
     for item in field.metadata:
         if isinstance(item, Allowed):
             return item.text
@@ -604,7 +612,7 @@ def allowed(key: str, field: FieldInfo) -> str:
     return "a string"
 
 
-def _base_type(field: FieldInfo) -> Any:
+def _base_type(field: FieldInfo) -> object:
     """``field``'s type without ``| None`` and ``Annotated`` metadata (``StrictInt | None`` → ``int``)."""
     kind = field.annotation
     if get_origin(kind) in (Union, types.UnionType):
@@ -683,7 +691,7 @@ class SectionInfo:
 def _type_name(field: FieldInfo, default: object) -> str:
     """The TOML type of ``field``: of its default as written (``day`` → a string), else of its annotation."""
     kind = _base_type(field) if default is None or isinstance(default, SecretStr) else type(default)
-    names: dict[Any, str] = {bool: "true or false", int: "whole number", float: "number", SecretStr: "secret string"}
+    names: dict[object, str] = {bool: "true or false", int: "whole number", float: "number", SecretStr: "secret string"}
     if get_origin(kind) is tuple:
         return "list of whole numbers"
     return names.get(kind, "string")

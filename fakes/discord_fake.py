@@ -523,17 +523,18 @@ class InteractionHandle:
         errors: Discord error bodies the fake answered to this interaction's requests
             (e.g. an over-long autocomplete list, a second acknowledgement).
         session_id, shard: the gateway session it was dispatched to and its ``[shard_id, num_shards]``.
+        guild_id, channel_id, user_id: where and by whom it was invoked (the fake sends guild
+            interactions only: the payload always has ``guild_id``, ``channel_id`` and ``member``).
     """
 
-    def __init__(self, fake: DiscordFake, payload: dict) -> None:
-        self._fake = fake
+    def __init__(self, payload: dict) -> None:
         self.payload = payload
         self.id = int(payload["id"])
         self.token: str = payload["token"]
         self.type: int = payload["type"]
-        self.guild_id = int(payload["guild_id"]) if payload.get("guild_id") else None
-        self.channel_id = int(payload["channel_id"]) if payload.get("channel_id") else None
-        self.user_id = int(payload["member"]["user"]["id"]) if payload.get("member") else None
+        self.guild_id = int(payload["guild_id"])
+        self.channel_id = int(payload["channel_id"])
+        self.user_id = int(payload["member"]["user"]["id"])
         self.created_at = time.monotonic()
         self.callback: dict | None = None
         self.response_latency: float | None = None
@@ -1608,11 +1609,6 @@ class DiscordFake:
         """Ids of the channel's messages that were published (flag CROSSPOSTED), in posting order."""
         return [int(m["id"]) for m in self._messages.get(int(channel_id), []) if m["flags"] & MESSAGE_FLAG_CROSSPOSTED]
 
-    @property
-    def interactions(self) -> list[InteractionHandle]:
-        """Every interaction dispatched, oldest first."""
-        return list(self._interactions.values())
-
     def requests(self, method: str | None = None, path_contains: str | None = None) -> list[RequestRecord]:
         """``request_log`` filtered by method and a path substring."""
         return [
@@ -1682,11 +1678,6 @@ class DiscordFake:
             {"session_id": s.session_id, "shard": [s.shard_id, s.num_shards], "ready": s.ready}
             for s in self._live_sessions()
         ]
-
-    @property
-    def connected(self) -> bool:
-        """Whether a client is identified on an open websocket."""
-        return bool(self._live_sessions())
 
     async def disconnect_clients(self, code: int = 4000, *, invalidate_sessions: bool = False) -> None:
         """Close every gateway websocket with ``code`` (4000: discord.py reconnects and RESUMEs; 1000
@@ -1868,7 +1859,7 @@ class DiscordFake:
                     f"{[s['shard'] for s in self.sessions]}"
                 )
             raise RuntimeError("no gateway client is connected; start the bot and await wait_for_ready()")
-        handle = InteractionHandle(self, payload)
+        handle = InteractionHandle(payload)
         self._interactions[handle.id] = handle
         self._by_token[handle.token] = handle
         # Discord delivers an interaction to one session of the guild's shard: here the newest.
@@ -1947,9 +1938,9 @@ class DiscordFake:
                 if int(msg["id"]) == message_id:
                     return msg
         for handle in self._interactions.values():
-            msg = handle._messages.get(message_id)
-            if msg is not None and not msg.get("_deleted"):
-                return msg
+            response = handle._messages.get(message_id)
+            if response is not None and not response.get("_deleted"):
+                return response
         return None
 
     async def invoke_component(
@@ -2093,7 +2084,10 @@ class DiscordFake:
                 raise _Reject(400, 50109, "The request body contains invalid JSON.") from None
         if ctype.startswith("multipart/"):
             form = await request.post()
-            payload = json.loads(form["payload_json"]) if "payload_json" in form else {}
+            payload_json = form.get("payload_json")
+            if isinstance(payload_json, web.FileField):  # sent as a file part rather than a plain field
+                payload_json = payload_json.file.read()
+            payload = json.loads(payload_json) if payload_json is not None else {}
             files = [
                 {"field": k, "filename": getattr(v, "filename", None)} for k, v in form.items() if k != "payload_json"
             ]
@@ -2232,11 +2226,11 @@ class DiscordFake:
         stored = []
         for cmd in body:
             ctype = cmd.get("type", 1)
-            key = (gid, cmd["name"], ctype)
-            previous = self._command_versions.get(key)
+            version_key = (gid, cmd["name"], ctype)
+            previous = self._command_versions.get(version_key)
             cid = previous[0] if previous else self.snowflake()
             version = self.snowflake()
-            self._command_versions[key] = (cid, version)
+            self._command_versions[version_key] = (cid, version)
             obj = {
                 "id": str(cid),
                 "application_id": str(self.application_id),
@@ -3210,19 +3204,19 @@ class DiscordFake:
             conn.mark(lambda: self._set_ready(session))
         elif op == OP_RESUME:
             data = data if isinstance(data, dict) else {}
-            session = self._sessions.get(data.get("session_id", ""))
+            resumed = self._sessions.get(data.get("session_id", ""))
             if data.get("token") != self.token:
                 await conn.ws.close(code=4004, message=b"Authentication failed.")
                 return
-            if session is None:
+            if resumed is None:
                 conn.send({"op": OP_INVALID_SESSION, "d": False, "s": None, "t": None})
                 return
-            session.connection = conn
-            session.ready = False
-            conn.session = session
+            resumed.connection = conn
+            resumed.ready = False
+            conn.session = resumed
             self.resume_count += 1
-            session.dispatch("RESUMED", {"_trace": ['["fake-gateway",{}]']})
-            conn.mark(lambda: self._set_ready(session))
+            resumed.dispatch("RESUMED", {"_trace": ['["fake-gateway",{}]']})
+            conn.mark(lambda: self._set_ready(resumed))
         elif op == OP_REQUEST_MEMBERS:
             data = data if isinstance(data, dict) else {}
             gid = int(data.get("guild_id", 0))

@@ -60,7 +60,7 @@ import math
 import re
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -366,7 +366,7 @@ class SpotifyEmulator:
         total_tracks: int | None = None,
         tracks: list[dict] | None = None,
         album_id: str | None = None,
-        appears_on: list[str] = (),
+        appears_on: Sequence[str] = (),
         upc: str | None = None,
         images: list[dict[str, Any]] | None = None,
     ) -> str:
@@ -907,7 +907,7 @@ class SpotifyEmulator:
         return obj
 
     def _paging(
-        self, path: str, items: list[Any], offset: int, limit: int, extra: list[tuple[str, str]] = ()
+        self, path: str, items: list[Any], offset: int, limit: int, extra: Sequence[tuple[str, str]] = ()
     ) -> dict[str, Any]:
         """A Spotify "PagingObject"; ``href``/``next``/``previous`` point at this emulator."""
 
@@ -1033,23 +1033,23 @@ class SpotifyEmulator:
             extra.append(("market", q["market"]))
         for kind in types:
             if kind == "artist":
-                hits = [(rank(a.name), -a.followers, a.seq, a) for a in self._artists.values()]
+                artist_hits = [(rank(a.name), -a.followers, a.seq, a) for a in self._artists.values()]
                 objects = [
                     self._artist_object(h[-1])
-                    for h in sorted((h for h in hits if h[0] is not None), key=lambda h: h[:3])
+                    for h in sorted((h for h in artist_hits if h[0] is not None), key=lambda h: h[:3])
                 ]
             elif kind == "album":
-                hits = [(rank(a.name), 0, a.seq, a) for a in self._albums.values()]
+                album_hits = [(rank(a.name), 0, a.seq, a) for a in self._albums.values()]
                 objects = [
                     self._simplified_album(h[-1], playable)
-                    for h in sorted((h for h in hits if h[0] is not None), key=lambda h: h[:3])
+                    for h in sorted((h for h in album_hits if h[0] is not None), key=lambda h: h[:3])
                 ]
             elif kind == "track":
                 tracks = [t for t in self._tracks.values() if t.album_id in self._albums]
-                hits = [(rank(t.name), 0, i, t) for i, t in enumerate(tracks)]
+                track_hits = [(rank(t.name), 0, i, t) for i, t in enumerate(tracks)]
                 objects = [
                     self._track_object(h[-1], playable)
-                    for h in sorted((h for h in hits if h[0] is not None), key=lambda h: h[:3])
+                    for h in sorted((h for h in track_hits if h[0] is not None), key=lambda h: h[:3])
                 ]
             else:
                 objects = []

@@ -12,13 +12,14 @@ from typing import Any, TypeVar, cast
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult, Result
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import DeclarativeBase
 
-M = TypeVar("M", bound=DeclarativeBase)
+from storage.models import Base
+
+M = TypeVar("M", bound=Base)
 T = TypeVar("T")
 
 
-def _insert(session: AsyncSession, model: type[DeclarativeBase]) -> sqlite.Insert | postgresql.Insert:
+def _insert(session: AsyncSession, model: type[Base]) -> sqlite.Insert | postgresql.Insert:
     """The dialect's ``INSERT`` construct (with ``on_conflict_do_nothing``) for ``model``'s table."""
     dialect = session.get_bind().dialect.name
     if dialect == "sqlite":
@@ -29,13 +30,13 @@ def _insert(session: AsyncSession, model: type[DeclarativeBase]) -> sqlite.Inser
 
 
 def insert_ignore(
-    session: AsyncSession, model: type[DeclarativeBase], values: dict[str, Any]
+    session: AsyncSession, model: type[Base], values: Mapping[str, object]
 ) -> sqlite.Insert | postgresql.Insert:
     """An ``INSERT`` of ``values`` into ``model`` that does nothing on a key conflict."""
     return _insert(session, model).values(**values).on_conflict_do_nothing()
 
 
-async def insert_ignore_then_get(session: AsyncSession, model: type[M], values: dict[str, Any], key: Any) -> M:
+async def insert_ignore_then_get(session: AsyncSession, model: type[M], values: Mapping[str, object], key: object) -> M:
     """Insert ``values`` into ``model`` unless its key exists (``ON CONFLICT DO NOTHING``), then load row ``key``.
 
     Pending changes are flushed first. When another transaction inserted the same key,
@@ -56,20 +57,19 @@ def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
         yield items[i : i + size]
 
 
-async def insert_many_ignore(
-    session: AsyncSession, model: type[DeclarativeBase], rows: Sequence[Mapping[str, Any]], *, returning: bool = False
-) -> set[Any]:
-    """Insert ``rows`` into ``model``'s table, skipping key conflicts (one executemany statement).
+async def insert_many_ignore(session: AsyncSession, model: type[Base], rows: Sequence[Mapping[str, object]]) -> None:
+    """Insert ``rows`` into ``model``'s table, skipping key conflicts (one executemany statement)."""
+    await session.execute(_insert(session, model).on_conflict_do_nothing(), rows)
 
-    With ``returning``, the primary keys (single-column) of the rows actually inserted, else an empty set.
-    """
-    table = model.__table__
-    stmt = _insert(session, model).on_conflict_do_nothing()
-    if not returning:
-        await session.execute(stmt, rows)
-        return set()
-    key = next(iter(table.primary_key.columns))
-    return set((await session.execute(stmt.returning(key), rows)).scalars().all())
+
+async def insert_many_ignore_returning_ids(
+    session: AsyncSession, model: type[Base], rows: Sequence[Mapping[str, object]]
+) -> set[str]:
+    """As :func:`insert_many_ignore`, for a table keyed by one string column (a Spotify id):
+    the keys of the rows actually inserted (``INSERT … ON CONFLICT DO NOTHING … RETURNING``)."""
+    key = next(iter(model.__table__.primary_key.columns))
+    stmt = _insert(session, model).on_conflict_do_nothing().returning(key)
+    return set((await session.execute(stmt, rows)).scalars().all())
 
 
 def escape_like(text: str) -> str:
@@ -78,5 +78,9 @@ def escape_like(text: str) -> str:
 
 
 def rowcount(result: Result[Any]) -> int:
-    """How many rows an ``UPDATE`` / ``DELETE`` matched (``result`` of ``AsyncSession.execute``, a ``CursorResult``)."""
+    """How many rows an ``INSERT`` / ``UPDATE`` / ``DELETE`` affected (0 for an insert ignored on a conflict).
+
+    ``result`` is what ``AsyncSession.execute`` returned for that statement: at run time a
+    ``CursorResult``, which SQLAlchemy 2.1's ``AsyncSession.execute`` types only as ``Result``.
+    """
     return cast(CursorResult[Any], result).rowcount or 0

@@ -10,9 +10,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Protocol, Required, TypedDict, cast
+from typing import Any, NamedTuple, Protocol, Required, TypedDict
 
-from sqlalchemy import CursorResult, Table, and_, bindparam, delete, func, insert, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage._sql import (
@@ -21,6 +21,8 @@ from storage._sql import (
     insert_ignore,
     insert_ignore_then_get,
     insert_many_ignore,
+    insert_many_ignore_returning_ids,
+    rowcount,
 )
 from storage.models import (
     Artist,
@@ -115,7 +117,7 @@ class NewArtistRow(TypedDict, total=False):
     id: Required[str]
     name: Required[str]
     image_url: str | None
-    group_state: dict[str, Any]
+    group_state: Mapping[str, object]
     runs_skipped: int
 
 
@@ -138,7 +140,7 @@ class ArtistUpdate(TypedDict, total=False):
     id: Required[str]
     last_checked_at: dt.datetime
     last_error: str | None
-    group_state: dict[str, Any]
+    group_state: Mapping[str, object]
     last_release_at: dt.datetime | None
     runs_skipped: int
     baselined_at: dt.datetime
@@ -188,7 +190,7 @@ async def upsert_release(session: AsyncSession, album: SpotifyAlbum, *, now: dt.
     """
     values = release_values(album, now)
     result = await session.execute(insert_ignore(session, Release, dict(values)))
-    return bool(cast(CursorResult[Any], result).rowcount)
+    return bool(rowcount(result))
 
 
 async def link_release(
@@ -214,7 +216,7 @@ async def link_release(
         "run_id": run_id,
     }
     result = await session.execute(insert_ignore(session, ArtistRelease, values))
-    return bool(cast(CursorResult[Any], result).rowcount)
+    return bool(rowcount(result))
 
 
 TrackingRow = tuple[dt.datetime | None, dt.datetime | None, dt.datetime | None, int, dict[str, Any], dt.datetime | None]
@@ -349,7 +351,7 @@ async def release_tracks(session: AsyncSession, release_ids: Iterable[str]) -> d
 async def store_labels(
     session: AsyncSession,
     release_id: str,
-    labels: list[dict[str, Any]],
+    labels: Sequence[Mapping[str, object]],
     *,
     tracks: Sequence[TrackRow] | None = None,
     upc: str | None = None,
@@ -360,7 +362,7 @@ async def store_labels(
     replaced by them (``position`` = index in ``tracks``), and ``tracks_fetched`` and ``upc``
     are set too. Not committed.
     """
-    values: dict[str, Any] = {"labels": labels}
+    values: dict[str, object] = {"labels": list(labels)}
     if tracks is not None:
         values.update(tracks_fetched=True, upc=upc)
         await session.execute(delete(ReleaseTrack).where(ReleaseTrack.release_id == release_id))
@@ -423,14 +425,15 @@ async def store_checks(
     if new_artists:
         # Artist rows in primary-key order, inserts and updates alike: two runs writing overlapping
         # artists lock them in the same order, so they cannot deadlock on PostgreSQL.
-        await insert_many_ignore(session, Artist, sorted(new_artists, key=lambda r: r["id"]))
+        ordered: list[NewArtistRow] = sorted(new_artists, key=lambda r: r["id"])
+        await insert_many_ignore(session, Artist, ordered)
     inserted: set[str] = set()
     if releases:
         unique = list({r["id"]: r for r in releases}.values())
         firsts = [r for r in unique if r["id"] in announce_ids]
         rest = [r for r in unique if r["id"] not in announce_ids]
         if firsts:
-            inserted = await insert_many_ignore(session, Release, firsts, returning=True)
+            inserted = await insert_many_ignore_returning_ids(session, Release, firsts)
         if rest:
             await insert_many_ignore(session, Release, rest)
     if links:
@@ -442,7 +445,7 @@ async def store_checks(
             by_keys.setdefault(tuple(sorted(k for k in row if k != "id")), []).append(row)
         for rows in by_keys.values():
             rows.sort(key=lambda r: r["id"])
-        table = cast(Table, Artist.__table__)
+        table = Artist.__table__
         for keys, rows in by_keys.items():
             stmt = update(table).where(table.c.id == bindparam("b_id")).values({k: bindparam(f"b_{k}") for k in keys})
             await session.execute(
@@ -475,7 +478,7 @@ async def set_folded_into(session: AsyncSession, editions: dict[str, str]) -> No
     """``releases.folded_into = known`` for each ``{release id: known release id}`` (not committed)."""
     if not editions:
         return
-    table = cast(Table, Release.__table__)
+    table = Release.__table__
     await session.execute(
         update(table).where(table.c.id == bindparam("b_id")).values(folded_into=bindparam("b_k")),
         [{"b_id": r, "b_k": k} for r, k in editions.items()],

@@ -26,7 +26,9 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -124,6 +126,11 @@ async def _migrate(engine: AsyncEngine) -> None:
             await conn.commit()
 
 
+def _make_parent_folder(path: str) -> None:
+    """Create the folder a SQLite database file at ``path`` (``~`` expanded) goes in, if missing."""
+    Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+
+
 async def open_database(
     url: str,
     *,
@@ -149,8 +156,8 @@ async def open_database(
     backend = parsed.get_backend_name()
     is_sqlite = backend == "sqlite"
     if is_sqlite and parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    kwargs: dict = {}
+        await asyncio.to_thread(_make_parent_folder, parsed.database)
+    kwargs: dict[str, object] = {}
     if is_sqlite:
         kwargs["connect_args"] = {"timeout": 30}
     elif backend == "postgresql":
@@ -161,7 +168,7 @@ async def open_database(
     if is_sqlite:
 
         @event.listens_for(engine.sync_engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record):  # pragma: no cover - trivial
+        def _sqlite_pragmas(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
             cur = dbapi_conn.cursor()
             if parsed.database and parsed.database != ":memory:":
                 cur.execute("PRAGMA journal_mode=WAL")

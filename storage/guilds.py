@@ -13,13 +13,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import CursorResult, Result, delete, func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import catalog
-from storage._sql import chunks, escape_like, insert_ignore, insert_ignore_then_get
+from storage._sql import chunks, escape_like, insert_ignore, insert_ignore_then_get, rowcount
 from storage.models import (
     Artist,
     BotState,
@@ -158,7 +158,7 @@ async def take_channel_notice(session: AsyncSession, guild_id: int) -> tuple[int
         marked = await session.execute(
             update(BotState).where(BotState.key == key, BotState.value != problem).values(value=problem)
         )
-    if not _rowcount(marked):
+    if not rowcount(marked):
         return None  # another transaction marked it first: it tells the user
     return guild.channel_id, problem
 
@@ -166,11 +166,6 @@ async def take_channel_notice(session: AsyncSession, guild_id: int) -> tuple[int
 async def forget_channel_notice(session: AsyncSession, guild_id: int) -> None:
     """Forget that the guild's channel problem was told (a new problem is told again). Not committed."""
     await session.execute(delete(BotState).where(BotState.key == channel_notice_key(guild_id)))
-
-
-def _rowcount(result: Result[Any]) -> int:
-    """Rows an ``INSERT``/``UPDATE``/``DELETE`` affected (0 for an insert ignored on conflict)."""
-    return cast(CursorResult[Any], result).rowcount or 0
 
 
 # --- the slash commands: guild settings ------------------------------------------------------
@@ -186,15 +181,15 @@ async def lock_guild(session: AsyncSession, guild_id: int) -> Guild:
     Raises ``LookupError`` when the guild has no row (create it first).
     """
     result = await session.execute(update(Guild).where(Guild.id == guild_id).values(id=Guild.id))
-    guild = await session.get(Guild, guild_id, populate_existing=True) if _rowcount(result) else None
+    guild = await session.get(Guild, guild_id, populate_existing=True) if rowcount(result) else None
     if guild is None:
         raise LookupError(f"guild {guild_id} has no row")
     return guild
 
 
-async def _update_guild(session: AsyncSession, guild_id: int, values: dict[str, Any]) -> None:
+async def _update_guild(session: AsyncSession, guild_id: int, values: dict[str, object]) -> None:
     result = await session.execute(update(Guild).where(Guild.id == guild_id).values(**values))
-    if not _rowcount(result):
+    if not rowcount(result):
         raise LookupError(f"guild {guild_id} has no row")
 
 
@@ -298,7 +293,7 @@ async def follow_artists(
         await catalog.save_artists(session, new, refresh_profiles=refresh_profiles)
         for artist in new:
             values = {"guild_id": guild_id, "artist_id": artist.id, "followed_at": now}
-            if _rowcount(await session.execute(insert_ignore(session, Follow, values))):
+            if rowcount(await session.execute(insert_ignore(session, Follow, values))):
                 followed.append(artist.id)
             else:  # followed meanwhile by a writer that did not lock the guild (never the commands)
                 already.append(artist.id)
@@ -331,7 +326,7 @@ async def unfollow(session: AsyncSession, guild_id: int, artist_id: str) -> bool
     """Guild ``guild_id`` stops following ``artist_id`` (one ``DELETE``). True when a follow was removed,
     False when there was none (e.g. another command removed it first). Not committed."""
     result = await session.execute(delete(Follow).where(Follow.guild_id == guild_id, Follow.artist_id == artist_id))
-    return _rowcount(result) > 0
+    return rowcount(result) > 0
 
 
 async def followed_choices(session: AsyncSession, guild_id: int, text: str, limit: int) -> list[tuple[str, str]]:
@@ -401,7 +396,7 @@ async def set_channel_problem(session: AsyncSession, guild_id: int, reason: str)
     new = await session.execute(
         update(Guild).where(Guild.id == guild_id, Guild.channel_problem.is_(None)).values(channel_problem=reason)
     )
-    if _rowcount(new):
+    if rowcount(new):
         await forget_channel_notice(session, guild_id)
     else:
         await session.execute(update(Guild).where(Guild.id == guild_id).values(channel_problem=reason))
@@ -413,7 +408,7 @@ async def clear_channel_problem(session: AsyncSession, guild_id: int) -> bool:
     result = await session.execute(
         update(Guild).where(Guild.id == guild_id, Guild.channel_problem.is_not(None)).values(channel_problem=None)
     )
-    if not _rowcount(result):
+    if not rowcount(result):
         return False
     await forget_channel_notice(session, guild_id)
     return True

@@ -17,7 +17,6 @@ import datetime as dt
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import ColumnElement, and_, delete, func, or_, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -244,7 +243,7 @@ async def finish_guild_lease(
     last_run_at: dt.datetime | None,
 ) -> bool:
     """End ``owner``'s lease of a guild, moving its due time on (when given); False if not held."""
-    values: dict[str, Any] = {"lease_owner": None, "lease_until": None}
+    values: dict[str, object] = {"lease_owner": None, "lease_until": None}
     if next_due_at is not None:
         values["next_due_at"] = next_due_at
     if last_run_at is not None:

@@ -89,10 +89,6 @@ class ImportPreview:
     requests: int = 0
 
     @property
-    def playlist_url(self) -> str:
-        return f"https://open.spotify.com/playlist/{self.playlist_id}"
-
-    @property
     def left_out(self) -> int:
         """New artists not imported because of the cap."""
         return self.new_artists - len(self.to_follow)

@@ -1,6 +1,6 @@
 """Spotify Web API access: :class:`SpotifyClient`, parsed models and errors."""
 
-from bot.spotify.client import SpotifyClient, utcnow
+from bot.spotify.client import SpotifyClient
 from bot.spotify.errors import (
     SpotifyAuthError,
     SpotifyCooldown,
@@ -24,5 +24,4 @@ __all__ = [
     "Track",
     "detect_spotify_kind",
     "parse_spotify_id",
-    "utcnow",
 ]

@@ -16,8 +16,7 @@ Spotify Web API documentation sections followed:
   ``limit`` ≤ 50; the deprecated ``/tracks`` is not used)
 * Rate Limits (429 with ``Retry-After`` in seconds)
 
-The module also has :func:`parse_spotify_id` and :func:`detect_spotify_kind` for
-turning what a user pasted into an id.
+Turning what a user pasted into an id is :mod:`bot.spotify.links`'s job.
 """
 
 from __future__ import annotations
@@ -31,8 +30,8 @@ import json
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, quote, urlsplit
 
 import aiohttp
@@ -54,6 +53,8 @@ from bot.spotify.errors import (
     SpotifyNotFound,
 )
 from bot.spotify.models import Album, Artist, Page, Playlist, PlaylistEntry
+
+_T = TypeVar("_T")
 
 __all__ = [
     "DEFAULT_QUOTA_RETRY_AFTER",
@@ -147,7 +148,7 @@ class SpotifyClient:
         market: str | None = "US",
         session: aiohttp.ClientSession | None = None,
         clock: Callable[[], dt.datetime] = utcnow,
-        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
         max_retry_after: float = 60.0,
         max_retries: int = 4,
         timeout: float = 10.0,
@@ -185,7 +186,7 @@ class SpotifyClient:
         self.rate_share = 1
         #: awaited with the :class:`SpotifyCooldown` when a 429 starts one (the bot persists it at once,
         #: so every process sharing the developer account's quota stops too)
-        self.on_cooldown: Callable[[SpotifyCooldown], Awaitable[Any]] | None = None
+        self.on_cooldown: Callable[[SpotifyCooldown], Awaitable[object]] | None = None
         self._new_cooldown: SpotifyCooldown | None = None
 
     def share_rate_limit(self, processes: int) -> None:
@@ -275,7 +276,7 @@ class SpotifyClient:
         include_groups: Sequence[str],
         limit: int = 10,
         offset: int = 0,
-    ) -> Page:
+    ) -> Page[Album]:
         """Get Artist's Albums: ``GET /artists/{id}/albums``.
 
         ``include_groups`` are album groups (``album``, ``single``, ``compilation``,
@@ -294,7 +295,7 @@ class SpotifyClient:
         data = await self._api("artist_albums", f"{self._api_base_url}/artists/{_path_id(artist_id)}/albums", params)
         return _album_page(data, groups[0] if len(groups) == 1 else None)
 
-    async def artist_albums_next(self, page: Page) -> Page | None:
+    async def artist_albums_next(self, page: Page[Album]) -> Page[Album] | None:
         """Follow ``page.next`` of an artist albums page; ``None`` when it is the last page.
 
         The next URL is used as Spotify gave it (it carries ``include_groups``,
@@ -353,7 +354,9 @@ class SpotifyClient:
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
             raise SpotifyError(f"Spotify playlist: malformed object ({exc!r})") from None
 
-    async def playlist_items(self, playlist_id: str, *, limit: int = MAX_PLAYLIST_PAGE_LIMIT, offset: int = 0) -> Page:
+    async def playlist_items(
+        self, playlist_id: str, *, limit: int = MAX_PLAYLIST_PAGE_LIMIT, offset: int = 0
+    ) -> Page[PlaylistEntry]:
         """Get Playlist Items: ``GET /playlists/{id}/items?limit=…&offset=…&market=…``.
 
         ``limit`` is clamped to 1..50 (the spec's limit for this endpoint), ``offset`` to
@@ -370,7 +373,7 @@ class SpotifyClient:
         )
         return _playlist_page(data)
 
-    async def playlist_items_next(self, page: Page) -> Page | None:
+    async def playlist_items_next(self, page: Page[PlaylistEntry]) -> Page[PlaylistEntry] | None:
         """Follow ``page.next`` of a playlist items page (also the one embedded by
         :meth:`get_playlist`); ``None`` when it is the last page. The URL must point at
         ``api_base_url``. Raises as :meth:`playlist_items`."""
@@ -400,9 +403,9 @@ class SpotifyClient:
             self._owns_session = True
         return self._session
 
-    async def _with_retries(self, what: str, attempt: Callable[[], Awaitable[Any]]) -> Any:
+    async def _with_retries(self, what: str, attempt: Callable[[], Awaitable[_T]]) -> _T:
         retrying = AsyncRetrying(
-            sleep=self._sleep,
+            sleep=self._pause,
             stop=stop_after_attempt(self.max_retries + 1),
             wait=self._wait,
             retry=retry_if_exception_type(_Retryable),
@@ -415,6 +418,10 @@ class SpotifyClient:
             raise SpotifyError(
                 f"Spotify {what} failed after {self.max_retries + 1} attempts: {exc}", status=exc.status
             ) from None
+
+    async def _pause(self, seconds: float) -> None:
+        """Wait ``seconds`` between two attempts through the injected ``sleep``."""
+        await self._sleep(seconds)
 
     _backoff = wait_exponential_jitter(multiplier=0.5, max=8.0, jitter=0.5)
 
@@ -469,7 +476,7 @@ class SpotifyClient:
         params: dict[str, str] | None = None,
         headers: dict[str, str] | None = None,
         data: dict[str, str] | None = None,
-    ) -> tuple[int, Any, bytes]:
+    ) -> tuple[int, Mapping[str, str], bytes]:
         """Send one HTTP request; connection errors and timeouts become ``_Retryable``."""
         session = self._get_session()
         started = time.monotonic()
@@ -495,11 +502,13 @@ class SpotifyClient:
         log.debug("Spotify %s %s -> %d (%.0f ms)", what, method, status, (time.monotonic() - started) * 1000)
         return status, resp_headers, body
 
-    def _handle(self, endpoint: str, status: int, headers: Any, body: bytes, token: str | None) -> dict[str, Any]:
+    def _handle(
+        self, endpoint: str, status: int, headers: Mapping[str, str], body: bytes, token: str | None
+    ) -> dict[str, Any]:
         """Map a response to its JSON object or to the right exception."""
         if 200 <= status < 300:
             try:
-                data = json.loads(body) if body else {}
+                data: object = json.loads(body) if body else {}
             except ValueError:
                 raise SpotifyError(f"Spotify {endpoint}: response is not JSON", status=status) from None
             if not isinstance(data, dict):
@@ -538,8 +547,11 @@ class SpotifyClient:
 
     # -- token (Authorization → Client Credentials Flow) ---------------------------------
 
-    def _token_valid(self) -> bool:
-        return self._token is not None and self._token_expires_at is not None and self._clock() < self._token_expires_at
+    def _valid_token(self) -> str | None:
+        """The access token while it has not expired, else None."""
+        if self._token is None or self._token_expires_at is None or self._clock() >= self._token_expires_at:
+            return None
+        return self._token
 
     def _drop_token(self, token: str) -> None:
         if self._token == token:
@@ -547,16 +559,18 @@ class SpotifyClient:
             self._token_expires_at = None
 
     async def _get_token(self) -> str:
-        if self._token_valid():
-            return self._token  # type: ignore[return-value]
-        async with self._token_lock:
-            if self._token_valid():
-                return self._token  # type: ignore[return-value]
-            token, expires_in = await self._with_retries("token", self._request_token)
-            lifetime = expires_in - _TOKEN_EARLY_EXPIRY if expires_in > 2 * _TOKEN_EARLY_EXPIRY else expires_in / 2
-            self._token = token
-            self._token_expires_at = self._clock() + dt.timedelta(seconds=max(0.0, lifetime))
+        token = self._valid_token()
+        if token is not None:
             return token
+        async with self._token_lock:
+            token = self._valid_token()
+            if token is not None:
+                return token
+            new_token, expires_in = await self._with_retries("token", self._request_token)
+            lifetime = expires_in - _TOKEN_EARLY_EXPIRY if expires_in > 2 * _TOKEN_EARLY_EXPIRY else expires_in / 2
+            self._token = new_token
+            self._token_expires_at = self._clock() + dt.timedelta(seconds=max(0.0, lifetime))
+            return new_token
 
     def _basic_auth(self) -> str:
         raw = f"{self._client_id}:{self._client_secret}".encode()
@@ -626,15 +640,15 @@ def _path_id(spotify_id: str) -> str:
     return quote(str(spotify_id).strip(), safe="")
 
 
-def _parse(parser: Callable[[dict[str, Any]], Any], data: dict[str, Any], what: str) -> Any:
+def _parse(parser: Callable[[dict[str, Any]], _T], data: dict[str, Any], what: str) -> _T:
     try:
         return parser(data)
     except (KeyError, TypeError, AttributeError) as exc:
         raise SpotifyError(f"Spotify {what}: malformed object (missing {exc})") from None
 
 
-def _parse_items(parser: Callable[[dict[str, Any]], Any], items: list[Any], what: str) -> list[Any]:
-    parsed = []
+def _parse_items(parser: Callable[[dict[str, Any]], _T], items: list[Any], what: str) -> list[_T]:
+    parsed: list[_T] = []
     for item in items:
         if not isinstance(item, dict):
             continue  # Spotify sends null items now and then
@@ -645,7 +659,7 @@ def _parse_items(parser: Callable[[dict[str, Any]], Any], items: list[Any], what
     return parsed
 
 
-def _album_page(data: dict[str, Any], album_group: str | None) -> Page:
+def _album_page(data: dict[str, Any], album_group: str | None) -> Page[Album]:
     items = _parse_items(lambda d: Album.from_api(d, album_group=album_group), data.get("items") or [], "album")
     return Page(
         items=tuple(items),
@@ -656,7 +670,7 @@ def _album_page(data: dict[str, Any], album_group: str | None) -> Page:
     )
 
 
-def _playlist_page(data: dict[str, Any]) -> Page:
+def _playlist_page(data: dict[str, Any]) -> Page[PlaylistEntry]:
     entries = tuple(
         PlaylistEntry.from_api(e) if isinstance(e, dict) else PlaylistEntry("unavailable")
         for e in data.get("items") or []

@@ -24,8 +24,6 @@ _BARE_ID_RE = re.compile(rf"^{_ID}$")
 
 def _split(text: str) -> tuple[str, str] | None:
     """``(kind, id)`` of a Spotify URL/URI, or None."""
-    if not isinstance(text, str):
-        return None
     text = text.strip().strip("<>").strip()
     match = _URL_RE.match(text) or _URI_RE.match(text)
     if not match:
@@ -36,16 +34,16 @@ def _split(text: str) -> tuple[str, str] | None:
     return kind, match.group("id")
 
 
-def parse_spotify_id(text: str, kind: str = "artist") -> str | None:
+def parse_spotify_id(text: str | None, kind: str = "artist") -> str | None:
     """The Spotify id of ``kind`` in ``text``, or None.
 
     Accepts ``https://open.spotify.com/<kind>/<id>`` (with or without scheme, a
     ``?si=…`` query, an ``intl-xx/`` path prefix, surrounding ``<…>``),
     ``spotify:<kind>:<id>``, or a bare 22-character base62 id. A link or URI of
     another kind (an album link when ``kind="artist"``) gives None; use
-    :func:`detect_spotify_kind` to say what it is.
+    :func:`detect_spotify_kind` to say what it is. None (an option left empty) gives None.
     """
-    if not isinstance(text, str):
+    if text is None:
         return None
     stripped = text.strip()
     if _BARE_ID_RE.match(stripped):
@@ -59,10 +57,10 @@ def parse_spotify_id(text: str, kind: str = "artist") -> str | None:
     return found_id
 
 
-def detect_spotify_kind(text: str) -> str | None:
+def detect_spotify_kind(text: str | None) -> str | None:
     """What a Spotify URL or URI points at: ``"artist"``, ``"album"``, ``"track"``,
     ``"playlist"`` (also ``"show"``, ``"episode"``, ``"audiobook"``, ``"user"``), or None
-    for anything else, including a bare id (which carries no kind).
+    for anything else, including a bare id (which carries no kind) and None.
     """
-    split = _split(text)
+    split = _split(text) if text is not None else None
     return split[0] if split else None

@@ -10,9 +10,11 @@ API reference, "Get Artist's Albums", "Get Album", "Get Artist", "Search".
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 ALBUM_GROUPS = ("album", "single", "compilation", "appears_on")
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,10 +130,15 @@ class Album:
 
 
 @dataclass(frozen=True, slots=True)
-class Page:
-    """One page of a paging object: ``items``, ``total``, ``offset``, ``limit``, ``next`` URL or None."""
+class Page(Generic[_T]):
+    """One page of a paging object: ``items``, ``total``, ``offset``, ``limit``, ``next`` URL or None.
 
-    items: tuple[Any, ...]
+    ``Page[Album]`` for artist albums, ``Page[PlaylistEntry]`` for playlist items. Build it as
+    ``Page(...)``: ``Page[Album](...)`` fails on Python 3.11 (a frozen slotted dataclass cannot
+    take the ``__orig_class__`` attribute ``typing`` sets).
+    """
+
+    items: tuple[_T, ...]
     total: int
     offset: int
     limit: int
@@ -199,7 +206,7 @@ class Playlist:
     owner_name: str = ""
     public: bool | None = None
     total: int | None = None
-    first_page: Page | None = None
+    first_page: Page[PlaylistEntry] | None = None
 
     @property
     def url(self) -> str:

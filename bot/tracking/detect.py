@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict, TypeGuard
 
 from bot.spotify.models import Album, Page
 
@@ -30,14 +30,38 @@ STATE_VERSION = 2
 ORDER = ("album", "single", "compilation", "appears_on")
 
 
+class ProbeWindow(TypedDict):
+    """Where the probe reads (``offset`` in the union listing) and the ids it saw there (at most ``PAGE``)."""
+
+    offset: int
+    ids: list[str]
+
+
+class GroupState(TypedDict):
+    """``artists.group_state`` in format ``v = 2`` (see the module docstring).
+
+    ``groups``: the tracked groups, API order; ``counts``: items per group; ``heads``: each
+    group's newest ids (at most ``PAGE``); ``tails``: each group's oldest id (None when not
+    read to its end); ``total``: the union listing's length; ``window``: the probe's.
+    """
+
+    v: int
+    groups: list[str]
+    counts: dict[str, int]
+    heads: dict[str, list[str]]
+    tails: dict[str, str | None]
+    total: int
+    window: ProbeWindow
+
+
 class Fetcher(Protocol):
     """What detection needs from the outside: cached pages of one artist's listing (``limit=10``)."""
 
-    async def combined(self, offset: int) -> Page:
+    async def combined(self, offset: int) -> Page[Album]:
         """The page of the union listing (every tracked group) at ``offset``."""
         ...
 
-    async def exact(self, group: str, offset: int) -> Page:
+    async def exact(self, group: str, offset: int) -> Page[Album]:
         """The page of ``group`` (or of comma-separated groups) at ``offset``."""
         ...
 
@@ -97,13 +121,14 @@ class Detection:
 
     ``changed``: the probe disagreed with the state; ``new``: releases to link as new;
     ``baseline``: releases to link silently (a group tracked for the first time);
-    ``state``: the new ``group_state``; ``lower_bound``: this artist's share of L;
+    ``state``: the new ``group_state`` (None once it was stored and dropped: nothing to store);
+    ``lower_bound``: this artist's share of L;
     ``naive_pages``: pages a whole-catalogue walk at limit 10 would fetch;
     ``fallbacks``: exact per-group requests made because an alignment check failed.
     """
 
     changed: bool
-    state: dict[str, Any]
+    state: GroupState | None
     new: list[Found] = field(default_factory=list)
     baseline: list[Found] = field(default_factory=list)
     lower_bound: int = 1
@@ -112,8 +137,8 @@ class Detection:
     resynced: bool = False
 
 
-def is_current(state: dict[str, Any] | None, groups: Sequence[str]) -> bool:
-    """True when ``state`` is a v2 state for exactly ``groups``."""
+def is_current(state: dict[str, Any] | None, groups: Sequence[str]) -> TypeGuard[GroupState]:
+    """True when ``state`` (the stored ``group_state`` JSON, of any format) is a v2 state for exactly ``groups``."""
     return state is not None and state.get("v") == STATE_VERSION and tuple(state.get("groups") or ()) == tuple(groups)
 
 
@@ -130,7 +155,7 @@ class _Listing:
         self.total = total
         self.items: dict[int, Album] = {}
 
-    def add(self, page: Page) -> None:
+    def add(self, page: Page[Album]) -> None:
         """Record the items of ``page`` at their positions; the listing's total becomes the page's."""
         for i, album in enumerate(page.items):
             self.items[page.offset + i] = album
@@ -186,7 +211,8 @@ async def resync(
     item is recorded silently (baseline). The union window is computed from the
     groups' concatenation, so no extra request is needed.
     """
-    det = Detection(changed=True, state={}, resynced=True)
+    new: list[Found] = []
+    baseline: list[Found] = []
     listing: list[str] = []
     counts: dict[str, int] = {}
     heads: dict[str, list[str]] = {}
@@ -204,14 +230,20 @@ async def resync(
                 continue
             found = Found(album, g, position=len(listing) + i)
             if g in head_new and group_known and not seen_known and g != "appears_on":
-                det.new.append(found)
+                new.append(found)
             else:
-                det.baseline.append(found)
+                baseline.append(found)
         listing.extend(a.id for a in items)
-    det.state = _whole_state(groups, counts, heads, tails, listing)
-    det.naive_pages = _naive(det.state["total"])
-    det.lower_bound = 1
-    return det
+    state = _whole_state(groups, counts, heads, tails, listing)
+    return Detection(
+        changed=True,
+        state=state,
+        new=new,
+        baseline=baseline,
+        lower_bound=1,
+        naive_pages=_naive(state["total"]),
+        resynced=True,
+    )
 
 
 def _whole_state(
@@ -220,7 +252,7 @@ def _whole_state(
     heads: dict[str, list[str]],
     tails: dict[str, str | None],
     listing: list[str],
-) -> dict[str, Any]:
+) -> GroupState:
     """The v2 state of a listing read whole: ``listing`` is the union's ids in API order."""
     total = sum(counts.values())
     offset = probe_offset(groups, counts, total)
@@ -294,7 +326,7 @@ async def recheck(fetcher: Fetcher, groups: Sequence[str], known: dict[str, str]
     documents it, each group is read on its own instead. Raises what the fetcher raises.
     """
     per_group, counts = await _read_tracked(fetcher, groups, max_pages)
-    det = Detection(changed=False, state={}, resynced=True)
+    new: list[Found] = []
     listing: list[str] = []
     heads: dict[str, list[str]] = {}
     tails: dict[str, str | None] = {}
@@ -307,17 +339,21 @@ async def recheck(fetcher: Fetcher, groups: Sequence[str], known: dict[str, str]
             if album.id in known:
                 seen_known = True
                 continue
-            det.new.append(
+            new.append(
                 Found(
                     album, g, back_catalogue=seen_known and g != "appears_on", position=len(listing) + i, group_index=i
                 )
             )
         listing.extend(a.id for a in items)
-    det.state = _whole_state(groups, counts, heads, tails, listing)
-    det.changed = bool(det.new)
-    det.naive_pages = _naive(det.state["total"])
-    det.lower_bound = 1 + pages_to_cover([f.position for f in det.new if f.position is not None], range(PAGE))
-    return det
+    state = _whole_state(groups, counts, heads, tails, listing)
+    return Detection(
+        changed=bool(new),
+        state=state,
+        new=new,
+        lower_bound=1 + pages_to_cover([f.position for f in new if f.position is not None], range(PAGE)),
+        naive_pages=_naive(state["total"]),
+        resynced=True,
+    )
 
 
 # --- detect: one artist's check against its stored state ------------------------------------
@@ -375,7 +411,7 @@ class _Drill:
         self.removal = False
 
 
-async def detect(fetcher: Fetcher, state: dict[str, Any], known_loader: KnownLoader, *, max_pages: int) -> Detection:
+async def detect(fetcher: Fetcher, state: GroupState, known_loader: KnownLoader, *, max_pages: int) -> Detection:
     """One artist's check against a current v2 ``state`` (see module docstring and docs/tracking.md).
 
     ``known_loader``: ``async () -> {release id: album group}`` of the releases linked
@@ -390,12 +426,12 @@ async def detect(fetcher: Fetcher, state: dict[str, Any], known_loader: KnownLoa
     heads: dict[str, list[str]] = {g: list(state.get("heads", {}).get(g) or []) for g in groups}
     tails: dict[str, str | None] = dict(state.get("tails") or {})
     total = int(state.get("total", sum(counts.values())))
-    window: dict[str, Any] = state.get("window") or {}
+    window = state.get("window")
     o = probe_offset(groups, counts, total)
 
     probe = await fetcher.combined(o)
-    if _probe_agrees(probe, o, total, window):
-        return Detection(changed=False, state=dict(state), naive_pages=_naive(probe.total))
+    if window and _probe_agrees(probe, o, total, window):
+        return Detection(changed=False, state=state.copy(), naive_pages=_naive(probe.total))
 
     listing = _Listing(fetcher, probe.total)
     listing.add(probe)
@@ -420,7 +456,7 @@ async def detect(fetcher: Fetcher, state: dict[str, Any], known_loader: KnownLoa
     return await _conclude(d, range(o, o + len(probe.items)))
 
 
-def _probe_agrees(probe: Page, offset: int, total: int, window: dict[str, Any]) -> bool:
+def _probe_agrees(probe: Page[Album], offset: int, total: int, window: ProbeWindow) -> bool:
     """The probe at ``offset`` shows the stored ``total`` and starts with the stored window's ids: unchanged."""
     ids = [a.id for a in probe.items]
     stored_ids = list(window.get("ids") or [])
@@ -753,7 +789,7 @@ async def _conclude(d: _Drill, probe_range: range) -> Detection:
         _update_first_tail(d, positions)
     o2 = probe_offset(d.groups, d.counts, d.total)
     window_ids = await _window_ids(d, positions, o2, consistent)
-    new_state = {
+    new_state: GroupState = {
         "v": STATE_VERSION,
         "groups": list(d.groups),
         "counts": {g: d.counts.get(g, 0) for g in d.groups},

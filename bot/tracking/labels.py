@@ -51,7 +51,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Literal, Protocol, TypedDict
 
 from bot.clock import Clock, utcnow
 from bot.spotify.errors import SpotifyCooldown
@@ -64,6 +64,45 @@ from storage.models import Release
 log = logging.getLogger(__name__)
 
 DURATION_TOLERANCE_MS = 2000
+
+
+# --- labels (the ``releases.labels`` JSON; shapes in the module docstring) ------------------
+
+
+class EditionOf(TypedDict):
+    """A re-release of the known release ``release_id`` (``name``); ``bonus_tracks`` None when unknown."""
+
+    kind: Literal["edition_of"]
+    release_id: str
+    name: str
+    edition: str
+    bonus_tracks: int | None
+
+
+class RemixOf(TypedDict):
+    """A remix release of the known release ``release_id`` (``name``)."""
+
+    kind: Literal["remix_of"]
+    release_id: str
+    name: str
+
+
+class CarriesSingles(TypedDict):
+    """An album with ``known_tracks`` tracks already out on singles and ``new_tracks`` others."""
+
+    kind: Literal["carries_singles"]
+    new_tracks: int
+    known_tracks: int
+
+
+class BackCatalogue(TypedDict):
+    """First seen long after its release date."""
+
+    kind: Literal["back_catalogue"]
+
+
+Label = EditionOf | RemixOf | CarriesSingles | BackCatalogue
+"""One entry of ``releases.labels``."""
 
 # --- titles -------------------------------------------------------------------------------
 
@@ -234,7 +273,7 @@ class _Plan:
     its tracks are needed for (``"edition"`` | ``"album"`` | ``"single"``, None = no request)."""
 
     release: Release
-    labels: list[dict[str, Any]] = field(default_factory=list)
+    labels: list[Label] = field(default_factory=list)
     fetch: str | None = None
     original: Release | None = None  # for an edition
     edition: str = "special"
@@ -431,9 +470,7 @@ class Labeler:
                 tracks = [catalog.TrackRow(t.id or None, t.name, int(t.duration_ms or 0), t.isrc) for t in album.tracks]
                 await catalog.store_labels(session, rid, plan.labels, tracks=tracks, upc=album.upc or plan.release.upc)
 
-    def _edition_label(
-        self, plan: _Plan, tracks: list[_Track] | None, stored: dict[str, list[_Track]]
-    ) -> dict[str, Any]:
+    def _edition_label(self, plan: _Plan, tracks: list[_Track] | None, stored: dict[str, list[_Track]]) -> EditionOf:
         """The ``edition_of`` label of an edition plan: bonus tracks counted from the tracks when both
         editions' are known, else from the track totals (None when neither tells)."""
         original = plan.original
@@ -560,7 +597,9 @@ def _best_original(release: Release, base: str, pool: Sequence[Release], *, subt
 
 def _carries_singles(
     total: int, tracks: list[_Track], singles: Iterable[Release], stored: dict[str, list[_Track]]
-) -> dict[str, Any] | None:
+) -> CarriesSingles | None:
+    """The ``carries_singles`` label of an album of ``total`` tracks (``tracks`` as fetched) whose artists'
+    ``singles`` are known, or None when none of its tracks is out on one of them."""
     known: list[_Track] = []
     for single in singles:
         if remix_base(single.name or "") is not None:

@@ -26,8 +26,8 @@ from typing import Protocol
 from bot.clock import Clock, utcnow
 from bot.settings import Settings
 from bot.spotify.errors import SpotifyCooldown, SpotifyError, SpotifyNotFound
+from bot.spotify.models import Album, Page
 from bot.spotify.models import Artist as SpotifyArtist
-from bot.spotify.models import Page
 from bot.tracking import detect as det
 from bot.tracking.editions import same_release
 from bot.tracking.plan import (
@@ -159,7 +159,7 @@ class SpotifyCatalog(Protocol):
     cooldown_until: dt.datetime | None
     """The end (aware UTC) of the Spotify cooldown the client honours, or None."""
 
-    async def artist_albums(self, artist_id: str, *, include_groups: str, limit: int, offset: int) -> Page:
+    async def artist_albums(self, artist_id: str, *, include_groups: str, limit: int, offset: int) -> Page[Album]:
         """Get Artist's Albums: one page of ``include_groups`` (comma-separated album groups)."""
         ...
 
@@ -198,7 +198,7 @@ class _ArtistFetcher:
         self.artist_id = artist_id
         self.union = ",".join(groups)
         self.budget = budget
-        self.cache: dict[tuple[str, int], Page] = {}
+        self.cache: dict[tuple[str, int], Page[Album]] = {}
         self.requests = 0
         self.holding = reserved  # the worker reserved this artist's first request
 
@@ -216,7 +216,7 @@ class _ArtistFetcher:
             self.holding = False
             self.budget.reserved -= 1
 
-    async def _get(self, include: str, offset: int) -> Page:
+    async def _get(self, include: str, offset: int) -> Page[Album]:
         key = (include, offset)
         page = self.cache.get(key)
         if page is None:
@@ -227,11 +227,11 @@ class _ArtistFetcher:
             self.cache[key] = page
         return page
 
-    async def combined(self, offset: int) -> Page:
+    async def combined(self, offset: int) -> Page[Album]:
         """The page of the union of the tracked groups at ``offset``."""
         return await self._get(self.union, offset)
 
-    async def exact(self, group: str, offset: int) -> Page:
+    async def exact(self, group: str, offset: int) -> Page[Album]:
         """The page of ``group`` (or comma-separated groups) at ``offset``."""
         return await self._get(group, offset)
 
@@ -256,7 +256,7 @@ class _Outcome:
         and counters) is kept; a run over thousands of artists then holds no catalogue.
         """
         self.detection.baseline = []
-        self.detection.state = {}
+        self.detection.state = None
         self.create = None
 
 
@@ -1023,10 +1023,11 @@ def _batch_rows(batch: list[_Outcome], *, run_id: int | None, now: dt.datetime) 
             "id": o.artist_id,
             "last_checked_at": now,
             "last_error": None,
-            "group_state": d.state,
             "last_release_at": o.last_release_at,
             "runs_skipped": 0,
         }
+        if d.state is not None:
+            update["group_state"] = d.state
         if o.baselined:
             update["baselined_at"] = now
         if o.exact:
