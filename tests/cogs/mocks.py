@@ -12,6 +12,7 @@ from __future__ import annotations
 from unittest.mock import MagicMock, create_autospec
 
 import discord
+from discord import app_commands
 from discord.ext import commands
 
 from bot.services import Services
@@ -19,6 +20,8 @@ from bot.services.follows import FollowService
 from bot.services.guild_settings import GuildSettingsService
 from bot.services.imports import PlaylistImporter
 from bot.services.runs import RunService
+from cogs.common import on_app_command_error
+from cogs.follows import Follows
 
 GUILD_ID = 111
 ADMIN_ID = 222
@@ -45,8 +48,10 @@ def make_interaction(
     manage: bool = True,
     guild_id: int | None = GUILD_ID,
     app_permissions: discord.Permissions | None = None,
+    data: dict | None = None,
 ) -> MagicMock:
-    """A ``discord.Interaction`` in guild ``guild_id`` by ``user_id`` (Manage Server when ``manage``)."""
+    """A ``discord.Interaction`` in guild ``guild_id`` by ``user_id`` (Manage Server when ``manage``), carrying
+    the component payload ``data`` (``{"custom_id": …, "values": […]}``), received by a :func:`make_bot` client."""
     interaction = create_autospec(discord.Interaction, instance=True)
     interaction.guild_id = guild_id
     interaction.user = MagicMock(spec=discord.Member)
@@ -58,6 +63,8 @@ def make_interaction(
     interaction.response = make_response()
     interaction.followup = create_autospec(discord.Webhook, instance=True)
     interaction.command = None
+    interaction.data = data or {}
+    interaction.client = make_bot()
     return interaction
 
 
@@ -97,3 +104,11 @@ def sent(interaction: MagicMock) -> dict:
 def text(interaction: MagicMock) -> str:
     """Content of the reply (see :func:`sent`)."""
     return sent(interaction).get("content") or ""
+
+
+async def handle_error(interaction, exc: Exception) -> None:
+    """What the tree does with an exception raised by a callback."""
+    error = (
+        exc if isinstance(exc, app_commands.AppCommandError) else app_commands.CommandInvokeError(Follows.follow, exc)
+    )
+    await on_app_command_error(interaction, error)
