@@ -10,7 +10,7 @@ from bot.delivery import Deliverer, split_pending
 from bot.delivery.planner import FILTER_KEYWORDS, GuildFilters, plan_pending, skip_reason, title_filter
 from bot.delivery.render import role_mention
 from storage.models import Guild
-from tests.bot.delivery.test_album_groups import album, found, set_groups
+from tests.bot.delivery.helpers import album, found, set_groups
 from tests.bot.helpers import FakeSender, add_guild, follow, ledger
 
 ALL = frozenset(FILTER_KEYWORDS)
