@@ -921,6 +921,52 @@ async def test_emulator_faults(emulator, emu_client, sleeps: Sleeps, clock: Fake
     assert len(emulator.request_log) == logged
 
 
+async def test_emulator_groups_newest_first_with_real_paging(emulator, emu_client) -> None:
+    """What the tracker relies on: groups in the order album, single; newest first inside a group; ``total``
+    counts every item of the groups asked; ``next`` while more remain; ``album_group`` for one group."""
+    artist = emulator.add_artist("A")
+    emulator.add_album([artist], "Old LP", release_date="2010-01-01")
+    singles = [
+        emulator.add_album([artist], f"S{i}", album_type="single", release_date=f"2020-01-{i + 1:02d}")
+        for i in range(12)
+    ]
+    emulator.add_album([artist], "New LP", release_date="2026-01-01")
+    client = emu_client()
+    page = await client.artist_albums(artist, include_groups="album,single", limit=10)
+    assert [x.name for x in page.items[:3]] == ["New LP", "Old LP", "S11"]
+    assert page.total == 14 and page.next
+    page2 = await client.artist_albums_next(page)
+    assert page2 is not None
+    assert [x.id for x in page2.items] == list(reversed(singles))[8:]
+    assert page2.next is None and await client.artist_albums_next(page2) is None
+    assert client.request_count == 2
+    only = await client.artist_albums(artist, include_groups="single", limit=5)
+    assert {x.album_group for x in only.items} == {"single"}
+    clamped = await client.artist_albums(artist, include_groups="single", limit=11)  # Spotify's maximum is 10
+    assert clamped.limit == 10 and _api_requests(emulator, "/albums")[-1].query["limit"] == "10"
+
+
+async def test_emulator_failures_and_cooldown(emulator, emu_client, clock: FakeClock) -> None:
+    artist = emulator.add_artist("A")
+    client = emu_client(max_retries=0)
+    with pytest.raises(SpotifyNotFound):
+        await client.get_artist("0" * 22)
+    emulator.fail_next(status=500, path_contains=artist)
+    with pytest.raises(SpotifyError) as failed:
+        await client.artist_albums(artist, include_groups="single")
+    assert failed.value.status == 500
+    await client.artist_albums(artist, include_groups="single")
+    emulator.fail_next(status=429, retry_after=3600, reason="QUOTA_EXCEEDED")
+    with pytest.raises(SpotifyCooldown):
+        await client.artist_albums(artist, include_groups="single")
+    count = client.request_count
+    with pytest.raises(SpotifyCooldown):
+        await client.get_artist(artist)
+    assert client.request_count == count  # refused locally, not sent
+    clock.advance(hours=1)
+    assert (await client.get_artist(artist)).id == artist
+
+
 async def test_emulator_recorded_pitbull_listing(emulator, emu_client, shared_spotify: Path) -> None:
     listing = json.loads((shared_spotify / "fixtures" / "artist_albums.json").read_text())
     artist_json = json.loads((shared_spotify / "fixtures" / "artist.json").read_text())
