@@ -1,21 +1,20 @@
 """Callbacks of ``/import`` (and its Confirm / Cancel view), called directly with mocks spec'd on the
 real discord.py objects (python-discord/bot style: ``create_autospec(discord.Interaction)``,
-``MagicMock(spec=discord.Member)``), error paths included."""
+``create_autospec(discord.Member)``; ``tests/cogs/mocks.py``), error paths included."""
 
 from __future__ import annotations
 
-from unittest.mock import MagicMock, create_autospec
+from unittest.mock import create_autospec
 
 import discord
 import pytest
-from discord.ext import commands
 
 from bot.services.errors import UserError
 from bot.services.imports import ImportPreview, ImportResult, PlaylistImporter
 from bot.spotify.models import ArtistRef
 from cogs.common import MissingManageGuild, on_app_command_error
 from cogs.imports import CANCEL_ID, CONFIRM_ID, ImportConfirmView, Imports
-from tests.cogs.mocks import ADMIN_ID, GUILD_ID, MEMBER_ID, make_interaction
+from tests.cogs.mocks import ADMIN_ID, GUILD_ID, MEMBER_ID, http_response, make_bot, make_interaction
 
 ARTIST = "4" * 22
 
@@ -45,7 +44,7 @@ def preview(n: int = 3) -> ImportPreview:
 async def test_import_shows_preview_with_confirm_view():
     importer = create_autospec(PlaylistImporter, instance=True)
     importer.preview.return_value = preview()
-    cog = Imports(MagicMock(spec=commands.Bot), importer=importer)
+    cog = Imports(make_bot(), importer=importer)
     interaction = make_interaction()
     await cog.import_playlist.callback(cog, interaction, "https://open.spotify.com/playlist/" + "5" * 22)
     interaction.response.defer.assert_awaited_once_with(ephemeral=True, thinking=True)
@@ -62,7 +61,7 @@ async def test_import_shows_preview_with_confirm_view():
 async def test_import_user_error_becomes_ephemeral_reply():
     importer = create_autospec(PlaylistImporter, instance=True)
     importer.preview.side_effect = UserError("That playlist doesn't exist or is private.")
-    cog = Imports(MagicMock(spec=commands.Bot), importer=importer)
+    cog = Imports(make_bot(), importer=importer)
     interaction = make_interaction()
     with pytest.raises(UserError) as err:
         await cog.import_playlist.callback(cog, interaction, "x")
@@ -74,7 +73,7 @@ async def test_import_user_error_becomes_ephemeral_reply():
 
 
 async def test_import_requires_manage_server_in_code():
-    cog = Imports(MagicMock(spec=commands.Bot), importer=create_autospec(PlaylistImporter, instance=True))
+    cog = Imports(make_bot(), importer=create_autospec(PlaylistImporter, instance=True))
     checks = cog.import_playlist.checks
     assert checks
     with pytest.raises(MissingManageGuild):
@@ -143,5 +142,5 @@ async def test_cancel_and_timeout():
     await timed_out.on_timeout()
     assert "not confirmed in time" in origin.edit_original_response.await_args.kwargs["content"]
     assert origin.edit_original_response.await_args.kwargs["view"] is None
-    origin.edit_original_response.side_effect = discord.NotFound(MagicMock(status=404), "gone")
+    origin.edit_original_response.side_effect = discord.NotFound(http_response(404, "Not Found"), "gone")
     await ImportConfirmView(importer, preview(), ADMIN_ID, origin=origin).on_timeout()  # swallowed

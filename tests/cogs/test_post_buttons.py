@@ -1,15 +1,14 @@
 """Callbacks of the post buttons (``cogs.post_buttons``), called directly with mocks spec'd on the
 real discord.py objects (python-discord/bot style: ``create_autospec(discord.Interaction)``,
-``MagicMock(spec=discord.Member)``), error paths included."""
+``create_autospec(discord.Member)``; ``tests/cogs/mocks.py``), error paths included."""
 
 from __future__ import annotations
 
 import re
-from unittest.mock import AsyncMock, MagicMock
+from unittest.mock import create_autospec
 
 import discord
 import pytest
-from discord.ext import commands
 
 from bot.delivery.components import HIDE_TEMPLATE, UNFOLLOW_SELECT_TEMPLATE, UNFOLLOW_TEMPLATE
 from bot.services.errors import UserError
@@ -23,7 +22,7 @@ from cogs.post_buttons import (
     UnfollowButton,
     UnfollowSelect,
 )
-from tests.cogs.mocks import GUILD_ID, MEMBER_ID, make_interaction
+from tests.cogs.mocks import GUILD_ID, MEMBER_ID, make_bot, make_interaction
 
 ARTIST = "4" * 22
 
@@ -33,8 +32,10 @@ ARTIST = "4" * 22
 
 @pytest.fixture
 def actions(monkeypatch):
-    unfollow = AsyncMock(return_value="Unfollowed **Nova**.")
-    hide = AsyncMock(return_value="Singles won't be posted here any more.")
+    unfollow = create_autospec(post_buttons.post_actions.unfollow_artist, return_value="Unfollowed **Nova**.")
+    hide = create_autospec(
+        post_buttons.post_actions.hide_album_group, return_value="Singles won't be posted here any more."
+    )
     monkeypatch.setattr(post_buttons.post_actions, "unfollow_artist", unfollow)
     monkeypatch.setattr(post_buttons.post_actions, "hide_album_group", hide)
     return unfollow, hide
@@ -119,7 +120,7 @@ async def test_button_errors_answer_ephemerally(actions, failure, expected):
 
 
 async def test_cog_registers_and_removes_the_dynamic_items():
-    bot = MagicMock(spec=commands.Bot)
+    bot = make_bot()
     cog = PostButtons(bot)
     await cog.cog_load()
     bot.add_dynamic_items.assert_called_once_with(*DYNAMIC_ITEMS)

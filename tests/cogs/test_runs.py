@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from types import SimpleNamespace
-from unittest.mock import MagicMock
 
 import discord
 import pytest
@@ -21,7 +20,7 @@ from bot.scheduling.runner import FailedArtist, RunSummary
 from bot.services.errors import UserError
 from bot.services.runs import GuildStatus, HistoryRow, Preview
 from cogs.runs import REFRESH_RUNNING_TEXT, WAITING_TEXT, ProgressReporter, progress_text
-from tests.cogs.mocks import CHANNEL_ID, GUILD_ID, MEMBER_ID, make_interaction, sent, text
+from tests.cogs.mocks import CHANNEL_ID, GUILD_ID, MEMBER_ID, http_response, make_interaction, sent, text
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -140,7 +139,7 @@ async def test_progress_reporter_throttles():
 
 async def test_progress_edit_failure_is_not_fatal():
     i = make_interaction()
-    i.edit_original_response.side_effect = discord.HTTPException(MagicMock(status=500, reason="x"), "boom")
+    i.edit_original_response.side_effect = discord.HTTPException(http_response(500, "x"), "boom")
     reporter = ProgressReporter(i, interval=0.0)
     reporter(1, 2)
     await reporter.close()

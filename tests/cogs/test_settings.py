@@ -16,7 +16,7 @@ from discord import app_commands
 
 from bot.delivery.planner import GuildFilters
 from bot.services.errors import UserError
-from tests.cogs.mocks import CHANNEL_ID, GUILD_ID, make_interaction, sent, text
+from tests.cogs.mocks import CHANNEL_ID, GUILD_ID, make_interaction, sent, spec_mock, text
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -28,9 +28,9 @@ ARTIST = "4Z8W4fKeB5YxbusRsdQVPb"
 
 
 def guild_with_channel(perms: discord.Permissions | None, *, visible: bool = True) -> MagicMock:
-    guild = MagicMock(spec=discord.Guild)
-    guild.me = MagicMock(spec=discord.Member)
-    channel = MagicMock(spec=discord.TextChannel)
+    guild = spec_mock(discord.Guild)
+    guild.me = spec_mock(discord.Member)
+    channel = spec_mock(discord.TextChannel)
     channel.id = CHANNEL_ID
     channel.mention = f"<#{CHANNEL_ID}>"
     channel.permissions_for.return_value = perms
@@ -41,7 +41,7 @@ def guild_with_channel(perms: discord.Permissions | None, *, visible: bool = Tru
 async def test_settings_channel(settings, bot):
     i = make_interaction()
     i.guild = guild_with_channel(discord.Permissions(view_channel=True, send_messages=True, embed_links=True))
-    channel = MagicMock(spec=discord.TextChannel)
+    channel = spec_mock(discord.TextChannel)
     channel.id = CHANNEL_ID
     await settings.channel.callback(settings, i, channel)
     bot.services.guild_settings.set_channel.assert_awaited_once_with(GUILD_ID, CHANNEL_ID)
@@ -58,7 +58,7 @@ async def test_settings_channel(settings, bot):
 async def test_settings_channel_refused(settings, bot, perms, visible, expected):
     i = make_interaction()
     i.guild = guild_with_channel(perms, visible=visible)
-    channel = MagicMock(spec=discord.TextChannel)
+    channel = spec_mock(discord.TextChannel)
     channel.id = CHANNEL_ID
     with pytest.raises(UserError, match=expected):
         await settings.channel.callback(settings, i, channel)
@@ -152,7 +152,7 @@ async def test_settings_filters_autocomplete(settings, bot):
 
 
 def role(role_id: int = 999, *, default: bool = False, mentionable: bool = True) -> MagicMock:
-    r = MagicMock(spec=discord.Role)
+    r = spec_mock(discord.Role)
     r.id = role_id
     r.mention = f"<@&{role_id}>"
     r.mentionable = mentionable
