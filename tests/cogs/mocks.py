@@ -85,15 +85,15 @@ def http_response(status: int, reason: str = "") -> MagicMock:
 def make_services() -> Services:
     """Real command services whose four services are autospecs of the real classes (async methods are
     AsyncMocks); no refresh running."""
-    services = Services(
+    runs = spec_mock(RunService)
+    runs.refresh_running.return_value = False
+    runs.run_in_progress = False
+    return Services(
         guild_settings=spec_mock(GuildSettingsService),
         follows=spec_mock(FollowService),
-        runs=spec_mock(RunService),
+        runs=runs,
         imports=spec_mock(PlaylistImporter),
     )
-    services.runs.refresh_running.return_value = False
-    services.runs.run_in_progress = False
-    return services
 
 
 def make_bot(services: Services | None = None) -> MagicMock:

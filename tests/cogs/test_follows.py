@@ -124,7 +124,7 @@ async def test_following_long_list_pages_with_buttons(follows, bot):
     view = kwargs["view"]
     assert isinstance(view, Paginator) and kwargs["ephemeral"] and view.timeout == 180
     assert kwargs["embed"].footer.text == "Page 1/3" and "Artist 00" in kwargs["embed"].description
-    assert view.previous.disabled and not view.next.disabled
+    assert (view.previous.disabled, view.next.disabled) == (True, False)
 
     # The invoker turns the pages.
     click = make_interaction()
@@ -135,7 +135,7 @@ async def test_following_long_list_pages_with_buttons(follows, bot):
     click = make_interaction()
     await view.next.callback(click)
     assert click.response.edit_message.await_args.kwargs["embed"].footer.text == "Page 3/3"
-    assert view.next.disabled and not view.previous.disabled
+    assert (view.previous.disabled, view.next.disabled) == (False, True)
     click = make_interaction()
     await view.previous.callback(click)
     assert click.response.edit_message.await_args.kwargs["embed"].footer.text == "Page 2/3"
@@ -155,4 +155,4 @@ async def test_following_long_list_pages_with_buttons(follows, bot):
 def test_following_pages_stay_within_discord_limits():
     rows = [FollowedArtist(f"{k:022d}", "N" * 300, NOW, NOW, "e", "r", "T" * 500, "2026", "year") for k in range(23)]
     pages = following_pages(rows)
-    assert len(pages) == 3 and all(len(p.description) <= 4096 for p in pages)
+    assert len(pages) == 3 and all(p.description is not None and len(p.description) <= 4096 for p in pages)

@@ -11,8 +11,8 @@ import discord
 import pytest
 
 from bot.delivery.components import HIDE_TEMPLATE, UNFOLLOW_SELECT_TEMPLATE, UNFOLLOW_TEMPLATE
+from bot.services import post_actions
 from bot.services.errors import UserError
-from cogs import post_buttons
 from cogs.post_buttons import (
     BUTTON_MANAGE_GUILD_TEXT,
     DYNAMIC_ITEMS,
@@ -32,12 +32,10 @@ ARTIST = "4" * 22
 
 @pytest.fixture
 def actions(monkeypatch):
-    unfollow = create_autospec(post_buttons.post_actions.unfollow_artist, return_value="Unfollowed **Nova**.")
-    hide = create_autospec(
-        post_buttons.post_actions.hide_album_group, return_value="Singles won't be posted here any more."
-    )
-    monkeypatch.setattr(post_buttons.post_actions, "unfollow_artist", unfollow)
-    monkeypatch.setattr(post_buttons.post_actions, "hide_album_group", hide)
+    unfollow = create_autospec(post_actions.unfollow_artist, return_value="Unfollowed **Nova**.")
+    hide = create_autospec(post_actions.hide_album_group, return_value="Singles won't be posted here any more.")
+    monkeypatch.setattr(post_actions, "unfollow_artist", unfollow)
+    monkeypatch.setattr(post_actions, "hide_album_group", hide)
     return unfollow, hide
 
 

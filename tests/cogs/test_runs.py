@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from types import SimpleNamespace
+from typing import Any
 
 import discord
 import pytest
@@ -18,8 +18,9 @@ from bot.delivery.planner import Announcement, GuildFilters
 from bot.delivery.render import render_messages
 from bot.scheduling.runner import FailedArtist, RunSummary
 from bot.services.errors import UserError
-from bot.services.runs import GuildStatus, HistoryRow, Preview
-from cogs.runs import REFRESH_RUNNING_TEXT, WAITING_TEXT, ProgressReporter, progress_text
+from bot.services.runs import REFRESH_RUNNING_TEXT, GuildStatus, HistoryRow, Preview
+from cogs.runs import WAITING_TEXT, ProgressReporter, progress_text
+from storage.models import Release, Run
 from tests.cogs.mocks import CHANNEL_ID, GUILD_ID, MEMBER_ID, http_response, make_interaction, sent, text
 
 pytestmark = pytest.mark.timeout(30)
@@ -32,7 +33,9 @@ ARTIST = "4Z8W4fKeB5YxbusRsdQVPb"
 
 
 def summary(**kwargs) -> RunSummary:
-    base = dict(run_id=5, trigger="refresh", status="ok", artists_due=4, artists_checked=4, releases_posted=2)
+    base: dict[str, Any] = dict(
+        run_id=5, trigger="refresh", status="ok", artists_due=4, artists_checked=4, releases_posted=2
+    )
     base.update(kwargs)
     return RunSummary(**base)
 
@@ -150,7 +153,7 @@ async def test_progress_edit_failure_is_not_fatal():
 
 
 def guild_status(**kwargs) -> GuildStatus:
-    base = dict(
+    base: dict[str, Any] = dict(
         channel_id=CHANNEL_ID,
         channel_problem=None,
         follows=3,
@@ -173,7 +176,7 @@ async def test_status(runs, bot):
         channel_problem="the bot is not allowed to post",
         cooldown_until=NOW,
         cooldown_reason="QUOTA_EXCEEDED",
-        last_run=SimpleNamespace(
+        last_run=Run(
             trigger="refresh",
             status="ok",
             artists_due=3,
@@ -206,7 +209,7 @@ async def test_status_defaults(runs, bot):
 
 
 async def test_history(runs, bot):
-    run = SimpleNamespace(
+    run = Run(
         trigger="schedule",
         status="partial",
         artists_due=4,
@@ -216,7 +219,7 @@ async def test_history(runs, bot):
         started_at=NOW,
         finished_at=NOW + dt.timedelta(minutes=1),
     )
-    refresh = SimpleNamespace(
+    refresh = Run(
         trigger="refresh",
         status="ok",
         artists_due=0,
@@ -247,8 +250,8 @@ async def test_history_empty(runs, bot):
 # --- /preview ---------------------------------------------------------------------------------
 
 
-def release(k: int) -> SimpleNamespace:
-    return SimpleNamespace(
+def release(k: int) -> Release:
+    return Release(
         id=f"{k:022d}",
         name=f"Record {k}",
         album_type="single",
@@ -263,7 +266,7 @@ def release(k: int) -> SimpleNamespace:
 
 def preview_of(n: int, **kwargs) -> Preview:
     announcements = [Announcement(release(k)) for k in range(n)]
-    base = dict(
+    base: dict[str, Any] = dict(
         channel_id=CHANNEL_ID,
         announcements=announcements,
         messages=render_messages(announcements),
