@@ -73,8 +73,15 @@ def _run(coro):
     return box.get("value")
 
 
+def _server_url() -> str:
+    """The PostgreSQL server URL of this run; only called on the PostgreSQL pass."""
+    url = server_url()
+    assert url is not None, f"{ENV} is not set: this is the SQLite pass"
+    return url
+
+
 def _asyncpg_dsn(database: str) -> str:
-    url = make_url(server_url()).set(drivername="postgresql", database=database)
+    url = make_url(_server_url()).set(drivername="postgresql", database=database)
     return url.render_as_string(hide_password=False)
 
 
@@ -148,7 +155,7 @@ async def _recycle(names: list[str]) -> list[str]:
 
 
 def _pg_url(database: str) -> str:
-    return make_url(server_url()).set(database=database).render_as_string(hide_password=False)
+    return make_url(_server_url()).set(database=database).render_as_string(hide_password=False)
 
 
 def database_url(tmp_path: Path, name: str = "test", *, migrated: bool = True) -> str:

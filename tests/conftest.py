@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -63,7 +64,7 @@ def _drop_test_databases():
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> Database:
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
     """A fresh database of the run's backend (``tests/backend.py``), migrated to head, closed after the test."""
     database = await open_database(backend.database_url(tmp_path))
     try:

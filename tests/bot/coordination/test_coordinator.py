@@ -16,10 +16,11 @@ import asyncio
 import collections
 import datetime as dt
 from types import SimpleNamespace
+from typing import cast
 
 import aiohttp
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bot.coordination.coordinator import Coordinator, DatabaseClock
 from bot.delivery import Deliverer
@@ -115,7 +116,7 @@ async def _setup(emu, procs, clock, *, guilds: int, artists: int) -> list[str]:
     clock.advance(minutes=1)
     due = clock() + dt.timedelta(minutes=5)
     async with db.sessions() as session:
-        await session.execute(Guild.__table__.update().values(next_due_at=due))
+        await session.execute(update(Guild).values(next_due_at=due))
         await session.commit()
     return ids
 
@@ -245,7 +246,7 @@ async def test_a_quota_429_stops_every_process_including_search(db, clock):
             assert until is not None and until > clock() + dt.timedelta(hours=23) and reason == "QUOTA_EXCEEDED"
             # Process b has not been told by Spotify; its next heartbeat adopts the cooldown.
             assert (await b.spotify.search_artists("Quota")) != []
-            await ReleaseBot.share_spotify_state(b)
+            await ReleaseBot.share_spotify_state(cast(ReleaseBot, b))  # b has what the method reads
             with pytest.raises(SpotifyCooldown):
                 await b.spotify.search_artists("Quota")
             # Two live processes: each may send half of the account's rolling-window limit.

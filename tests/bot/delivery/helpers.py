@@ -32,8 +32,8 @@ async def found(db, artist_id: str, alb: Album, group: str, at: dt.datetime) -> 
         await s.commit()
 
 
-async def set_groups(db, guild_id: int, groups: list[str]) -> None:
-    """The guild's album groups (``/settings types``) set to ``groups``."""
+async def set_groups(db, guild_id: int, groups: list[str] | None) -> None:
+    """The guild's album groups (``/settings types``) set to ``groups`` (None: the default)."""
     async with db.sessions() as s:
         (await s.get(Guild, guild_id)).album_groups = groups
         await s.commit()

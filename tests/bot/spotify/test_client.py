@@ -15,6 +15,7 @@ import json
 import logging
 import socket
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -133,7 +134,7 @@ class FakeSpotify:
         if self.token_delay:
             await asyncio.sleep(self.token_delay)
         if self.token_script:
-            kind, value = self.token_script.pop(0)
+            _kind, value = self.token_script.pop(0)
             status, headers, body = value
             return web.json_response(body or {}, status=status, headers=headers)
         expected = "Basic " + base64.b64encode(f"{self.client_id}:{self.client_secret}".encode()).decode()
@@ -188,7 +189,9 @@ class FakeSpotify:
         limit = int(request.query.get("limit", 10))
         if limit > 10:
             return web.json_response({"error": {"status": 400, "message": "Invalid limit"}}, status=400)
-        items = [_artist_json(f"{i:022d}", f"{request.query['q']} {i}") for i in range(limit)]
+        items: list[dict[str, Any] | None] = [
+            _artist_json(f"{i:022d}", f"{request.query['q']} {i}") for i in range(limit)
+        ]
         items.insert(1, None)  # Spotify sends null items now and then
         return web.json_response({"artists": {"items": items, "total": 100, "limit": limit, "offset": 0}})
 
@@ -234,7 +237,7 @@ class Sleeps(list):
 
 
 @pytest.fixture
-async def fake() -> FakeSpotify:
+async def fake() -> AsyncIterator[FakeSpotify]:
     spotify = FakeSpotify()
     server = TestServer(spotify.app(), host="127.0.0.1")
     await server.start_server()
@@ -345,9 +348,10 @@ async def test_artist_albums_several_groups_leave_album_group_empty(client: Spot
 async def test_paging_with_next_collects_every_item_once(client: SpotifyClient, fake: FakeSpotify) -> None:
     page = await client.artist_albums(ARTIST_ID, include_groups=["album"])
     ids = [a.id for a in page.items]
-    while (page := await client.artist_albums_next(page)) is not None:
-        assert all(a.album_group == "album" for a in page.items)  # group recovered from the next URL
-        ids.extend(a.id for a in page.items)
+    while (nxt := await client.artist_albums_next(page)) is not None:
+        assert all(a.album_group == "album" for a in nxt.items)  # group recovered from the next URL
+        ids.extend(a.id for a in nxt.items)
+        page = nxt
 
     assert ids == [f"album{i:017d}" for i in range(23)]
     assert client.requests_by_endpoint == {"artist_albums": 3}
@@ -993,6 +997,7 @@ def test_rate_limiter_never_exceeds_the_rolling_window(per_30s):
     from bot.spotify.client import rolling_window_limiter
 
     limiter = rolling_window_limiter(per_30s)
+    assert limiter is not None
     capacity = limiter.max_rate
     refill_per_second = limiter.max_rate / limiter.time_period
     assert capacity >= 1

@@ -148,7 +148,7 @@ async def test_cooldown_mid_run_checks_by_priority_and_carries_the_rest(db, emu,
     )
     result = await tracker.track(artists)
     assert result.checked == [artists[3], artists[4]]  # newest activity first
-    assert result.cooldown.until == until
+    assert result.cooldown is not None and result.cooldown.until == until
     assert sorted(result.carried) == sorted(artists[:3])
     by_id = await rows(db, artists)
     assert [by_id[a].runs_skipped for a in artists] == [1, 1, 1, 0, 0]

@@ -258,7 +258,7 @@ async def test_cooldown_survives_a_restart(db, emu, spotify, clock):
     tracker = Tracker(db, fresh_client, clock=clock)
     result = await tracker.track([artist])
     assert fresh_client.request_count == 0
-    assert result.checked == [] and result.cooldown.until == until
+    assert result.checked == [] and result.cooldown is not None and result.cooldown.until == until
     assert fresh_client.cooldown_until == until  # handed to the client
     with pytest.raises(SpotifyCooldown):
         await tracker.baseline(emu.add_artist("Newcomer"))
