@@ -23,9 +23,14 @@ import os
 import threading
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from sqlalchemy.engine import make_url
+
+if TYPE_CHECKING:
+    from bot.discord_app.client import ReleaseBot
+    from fakes.stack import Stack
 
 ENV = "RELEASE_BOT_TEST_DATABASE_URL"
 TEMPLATE = "release_bot_tmpl"
@@ -227,3 +232,9 @@ async def create_stack(data_dir: Path, **kwargs):
     from fakes.stack import Stack
 
     return await Stack.create(data_dir, database_url=database_url(data_dir, "stack"), **kwargs)
+
+
+def running_bot(stack: Stack) -> ReleaseBot:
+    """``stack.bot``, the bot :meth:`fakes.stack.Stack.start_bot` started (fails the test when none runs)."""
+    assert stack.bot is not None, "the stack's bot is not running: call start_bot() first"
+    return stack.bot
