@@ -23,9 +23,14 @@ import os
 import threading
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from sqlalchemy.engine import make_url
+
+if TYPE_CHECKING:
+    from bot.discord_app.client import ReleaseBot
+    from fakes.stack import Stack
 
 ENV = "RELEASE_BOT_TEST_DATABASE_URL"
 TEMPLATE = "release_bot_tmpl"
@@ -73,8 +78,15 @@ def _run(coro):
     return box.get("value")
 
 
+def _server_url() -> str:
+    """The PostgreSQL server URL of this run; only called on the PostgreSQL pass."""
+    url = server_url()
+    assert url is not None, f"{ENV} is not set: this is the SQLite pass"
+    return url
+
+
 def _asyncpg_dsn(database: str) -> str:
-    url = make_url(server_url()).set(drivername="postgresql", database=database)
+    url = make_url(_server_url()).set(drivername="postgresql", database=database)
     return url.render_as_string(hide_password=False)
 
 
@@ -148,7 +160,7 @@ async def _recycle(names: list[str]) -> list[str]:
 
 
 def _pg_url(database: str) -> str:
-    return make_url(server_url()).set(database=database).render_as_string(hide_password=False)
+    return make_url(_server_url()).set(database=database).render_as_string(hide_password=False)
 
 
 def database_url(tmp_path: Path, name: str = "test", *, migrated: bool = True) -> str:
@@ -220,3 +232,9 @@ async def create_stack(data_dir: Path, **kwargs):
     from fakes.stack import Stack
 
     return await Stack.create(data_dir, database_url=database_url(data_dir, "stack"), **kwargs)
+
+
+def running_bot(stack: Stack) -> ReleaseBot:
+    """``stack.bot``, the bot :meth:`fakes.stack.Stack.start_bot` started (fails the test when none runs)."""
+    assert stack.bot is not None, "the stack's bot is not running: call start_bot() first"
+    return stack.bot

@@ -1,8 +1,10 @@
-"""Shared fixtures: a migrated temporary database and the path to ../shared."""
+"""Shared fixtures: a migrated temporary database, an injectable clock, and the path to ``../shared``."""
 
 from __future__ import annotations
 
 import datetime as dt
+import os
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -14,13 +16,32 @@ REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
 
 
+def in_ci() -> bool:
+    """True when the run is a CI run: ``CI`` is ``true`` or ``1`` (as ``scripts/test.sh`` reads it)."""
+    return os.environ.get("CI") in ("true", "1")
+
+
+def shared_path(*parts: str) -> Path:
+    """The path ``../shared/<parts…>`` beside the checkout (the Spotify OpenAPI spec and recorded
+    fixtures under ``spotify/``).
+
+    When it does not exist the calling test does not run: under CI (:func:`in_ci`) it **fails**
+    (``pytest.fail``), naming the missing path, since a CI run must not pass by skipping the checks
+    against the spec and the recordings; elsewhere it is skipped with the same reason.
+    """
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        reason = f"{path} is missing (../shared/{'/'.join(parts)} beside the checkout)"
+        if in_ci():
+            pytest.fail(f"{reason}; CI={os.environ['CI']}: a CI run needs ../shared", pytrace=False)
+        pytest.skip(reason)
+    return path
+
+
 @pytest.fixture
 def shared_spotify() -> Path:
-    """Path to ``../shared/spotify``; skips the test cleanly when it is absent."""
-    path = SHARED / "spotify"
-    if not path.is_dir():
-        pytest.skip("../shared/spotify is not present beside the checkout")
-    return path
+    """Path to ``../shared/spotify`` (:func:`shared_path`: a failure under CI, a skip elsewhere, when absent)."""
+    return shared_path("spotify")
 
 
 def pytest_report_header(config) -> str:
@@ -43,7 +64,7 @@ def _drop_test_databases():
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> Database:
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
     """A fresh database of the run's backend (``tests/backend.py``), migrated to head, closed after the test."""
     database = await open_database(backend.database_url(tmp_path))
     try:

@@ -138,8 +138,8 @@ class TrackResult:
 
 
 class SpotifyCatalog(Protocol):
-    """What the tracker needs of the Spotify client (:class:`bot.spotify.client.SpotifyClient`; the
-    tests' fakes fit too): the two endpoints it calls and the client's counters and cooldown."""
+    """What the tracker needs of the Spotify client (:class:`bot.spotify.client.SpotifyClient`): the two
+    endpoints it calls and the client's counters and cooldown."""
 
     @property
     def request_count(self) -> int:

@@ -70,6 +70,8 @@ def test_harness_smoke(tmp_path):
 @backend.postgresql_only("several bot processes share one PostgreSQL server")
 def test_processes_smoke(tmp_path):
     out = tmp_path / "processes.json"
+    server_url = backend.server_url()
+    assert server_url is not None
     subprocess.run(
         [
             sys.executable,
@@ -90,7 +92,7 @@ def test_processes_smoke(tmp_path):
             "--out",
             str(out),
             "--database-url",
-            backend.server_url(),
+            server_url,
         ],
         cwd=ROOT,
         check=True,

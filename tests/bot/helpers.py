@@ -1,15 +1,40 @@
-"""Store set-up shared by the tracking, delivery and runner tests."""
+"""Store set-up shared by the tracking, delivery and runner tests, and the Spotify client they talk to:
+the real :class:`~bot.spotify.client.SpotifyClient` on the Spotify emulator (``fakes/spotify_emulator.py``)."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 from sqlalchemy import select
 
 from bot.scheduling.due import next_due
+from bot.spotify.client import SpotifyClient
+from fakes.spotify_emulator import SpotifyEmulator
 from storage import catalog, guilds
 from storage.db import Database
 from storage.models import ArtistRelease, Delivery
+
+UNTIL_CLEARED = 10**6
+"""``count`` of an emulator fault (``fail_next``) that lasts until ``clear_faults()``."""
+
+
+async def no_wait(_seconds: float) -> None:
+    """The client's sleep between retries, made instant."""
+
+
+def emulator_client(emu: SpotifyEmulator, clock: Callable[[], dt.datetime]) -> SpotifyClient:
+    """The real Spotify client on ``emu`` with the test's clock, no sleeping, no retry (``max_retries=0``:
+    a failed call is one request, as Spotify counts it) and no client-side rate limit. Close it after."""
+    return SpotifyClient(
+        client_id=emu.client_id,
+        client_secret=emu.client_secret,
+        api_base_url=emu.api_base_url,
+        accounts_base_url=emu.accounts_base_url,
+        clock=clock,
+        sleep=no_wait,
+        max_retries=0,
+    )
 
 
 async def add_guild(

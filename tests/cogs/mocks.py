@@ -1,24 +1,31 @@
 """Mocks spec'd on real discord.py objects for calling command callbacks directly.
 
-In the style of python-discord/bot's test helpers: every mock is ``create_autospec`` /
-``MagicMock(spec=...)`` of the real class, so a cog using an attribute or method that
-discord.py does not have fails the test. ``InteractionResponse`` keeps a real
-``is_done`` state (flipped by ``defer`` / ``send_message`` / ``edit_message``), which
-``cogs.common.reply`` relies on.
+In the style of python-discord/bot's test helpers: every mock is ``create_autospec`` of the real
+class (``spec_set``: setting an attribute the class does not have fails too), so a cog using an
+attribute or method that discord.py does not have, or calling one with arguments it does not take,
+fails the test. The bot is ``MagicMock(spec=ReleaseBot)`` (an autospec of a whole ``commands.Bot``
+costs ~45 ms, too much per interaction) holding real :class:`~bot.services.Services` whose four
+services are autospecs. ``InteractionResponse`` keeps a real ``is_done`` state (flipped by
+``defer`` / ``send_message`` / ``edit_message``), which ``cogs.common.reply`` relies on.
 """
 
 from __future__ import annotations
 
+from typing import Any
 from unittest.mock import MagicMock, create_autospec
 
+import aiohttp
 import discord
-from discord.ext import commands
+from discord import app_commands
 
+from bot.discord_app.client import ReleaseBot
 from bot.services import Services
 from bot.services.follows import FollowService
 from bot.services.guild_settings import GuildSettingsService
 from bot.services.imports import PlaylistImporter
 from bot.services.runs import RunService
+from cogs.common import on_app_command_error
+from cogs.follows import Follows
 
 GUILD_ID = 111
 ADMIN_ID = 222
@@ -27,7 +34,7 @@ CHANNEL_ID = 444
 
 
 def make_response() -> MagicMock:
-    response = create_autospec(discord.InteractionResponse, instance=True)
+    response = create_autospec(discord.InteractionResponse, instance=True, spec_set=True)
     state = {"done": False}
 
     def done(*_args, **_kwargs) -> None:
@@ -45,37 +52,53 @@ def make_interaction(
     manage: bool = True,
     guild_id: int | None = GUILD_ID,
     app_permissions: discord.Permissions | None = None,
+    data: dict | None = None,
 ) -> MagicMock:
-    """A ``discord.Interaction`` in guild ``guild_id`` by ``user_id`` (Manage Server when ``manage``)."""
-    interaction = create_autospec(discord.Interaction, instance=True)
+    """A ``discord.Interaction`` in guild ``guild_id`` by ``user_id`` (Manage Server when ``manage``), carrying
+    the component payload ``data`` (``{"custom_id": …, "values": […]}``), received by a :func:`make_bot` client."""
+    interaction = create_autospec(discord.Interaction, instance=True, spec_set=True)
     interaction.guild_id = guild_id
-    interaction.user = MagicMock(spec=discord.Member)
+    interaction.user = spec_mock(discord.Member)
     interaction.user.id = user_id
     interaction.permissions = discord.Permissions(manage_guild=manage)
     interaction.app_permissions = app_permissions or discord.Permissions(
         view_channel=True, send_messages=True, embed_links=True
     )
     interaction.response = make_response()
-    interaction.followup = create_autospec(discord.Webhook, instance=True)
+    interaction.followup = create_autospec(discord.Webhook, instance=True, spec_set=True)
     interaction.command = None
+    interaction.data = data or {}
+    interaction.client = make_bot()
     return interaction
 
 
-def make_services() -> MagicMock:
-    """Command services whose four services are autospecs of the real classes (async methods are AsyncMocks)."""
-    services = MagicMock(spec=Services)
-    services.guild_settings = create_autospec(GuildSettingsService, instance=True)
-    services.follows = create_autospec(FollowService, instance=True)
-    services.runs = create_autospec(RunService, instance=True)
-    services.imports = create_autospec(PlaylistImporter, instance=True)
-    services.runs.refresh_running.return_value = False
-    services.runs.run_in_progress = False
-    return services
+def spec_mock(cls: type) -> Any:
+    """An autospec of an instance of ``cls`` (``spec_set``): e.g. a ``discord.Member``, ``discord.Role``."""
+    return create_autospec(cls, instance=True, spec_set=True)
 
 
-def make_bot(services: MagicMock | None = None) -> MagicMock:
-    """A bot whose ``services`` are :func:`make_services` (or ``services``)."""
-    bot = MagicMock(spec=commands.Bot)
+def http_response(status: int, reason: str = "") -> MagicMock:
+    """The ``aiohttp`` response a ``discord.HTTPException`` is built from."""
+    return MagicMock(spec=aiohttp.ClientResponse, status=status, reason=reason)
+
+
+def make_services() -> Services:
+    """Real command services whose four services are autospecs of the real classes (async methods are
+    AsyncMocks); no refresh running."""
+    runs = spec_mock(RunService)
+    runs.refresh_running.return_value = False
+    runs.run_in_progress = False
+    return Services(
+        guild_settings=spec_mock(GuildSettingsService),
+        follows=spec_mock(FollowService),
+        runs=runs,
+        imports=spec_mock(PlaylistImporter),
+    )
+
+
+def make_bot(services: Services | None = None) -> MagicMock:
+    """A ``ReleaseBot`` whose ``services`` are :func:`make_services` (or ``services``)."""
+    bot = MagicMock(spec=ReleaseBot)
     bot.services = services or make_services()
     return bot
 
@@ -97,3 +120,11 @@ def sent(interaction: MagicMock) -> dict:
 def text(interaction: MagicMock) -> str:
     """Content of the reply (see :func:`sent`)."""
     return sent(interaction).get("content") or ""
+
+
+async def handle_error(interaction, exc: Exception) -> None:
+    """What the tree does with an exception raised by a callback."""
+    error = (
+        exc if isinstance(exc, app_commands.AppCommandError) else app_commands.CommandInvokeError(Follows.follow, exc)
+    )
+    await on_app_command_error(interaction, error)

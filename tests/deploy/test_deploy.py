@@ -73,10 +73,12 @@ def test_every_bot_process_config_loads_and_the_shards_cover_each_shard_once():
         assert settings.database_url.startswith("postgresql+asyncpg://") and "@postgres:5432/" in settings.database_url
         urls.add(settings.database_url)
         assert settings.discord.shard_count, f"{name}: no shard_count"
+        assert settings.discord.shard_ids is not None, f"{name}: no shard_ids"
         shard_count = shard_count or settings.discord.shard_count
         assert settings.discord.shard_count == shard_count
         seen += list(settings.discord.shard_ids)
         assert service["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert shard_count is not None
     assert sorted(seen) == list(range(shard_count))  # every shard answered by exactly one process
     assert len(urls) == 1  # one database for all
 

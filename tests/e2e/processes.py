@@ -17,7 +17,7 @@ import sys
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from sqlalchemy import insert
 
@@ -43,11 +43,12 @@ class BotProcess:
         self.config, self.workdir, self.name = config, workdir, name
         self.log_path = workdir / f"{name}.log"
         self.proc: asyncio.subprocess.Process | None = None
-        self._log = None
+        self._log: BinaryIO | None = None
 
     async def start(self) -> None:
         """Start the process (its output appended to the log file)."""
-        self._log = open(self.log_path, "ab")
+        # Open while the process runs (closed by kill/stop); a blocking open of a local file is brief.
+        self._log = open(self.log_path, "ab")  # noqa: SIM115, ASYNC230
         self.proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -73,12 +74,14 @@ class BotProcess:
 
     async def kill(self) -> None:
         """SIGKILL the process and reap it."""
+        assert self.proc is not None and self._log is not None, "not started"
         self.proc.send_signal(signal.SIGKILL)
         await self.proc.wait()
         self._log.close()
 
     async def stop(self, timeout: float = 30) -> int:
         """SIGINT (a clean shutdown) and wait for the exit status (bounded by ``timeout`` s)."""
+        assert self.proc is not None and self._log is not None, "not started"
         self.proc.send_signal(signal.SIGINT)
         code = await asyncio.wait_for(self.proc.wait(), timeout)
         self._log.close()

@@ -65,7 +65,7 @@ async def test_a_refused_token_is_one_clear_line(tmp_path):
         config = tmp_path / "config.toml"
         write_config(config, fake, emu, tmp_path, "not-the-token")
         proc = await start(config, tmp_path)
-        out, err = await asyncio.wait_for(proc.communicate(), 60)
+        _out, err = await asyncio.wait_for(proc.communicate(), 60)
         text = err.decode().strip()
         assert proc.returncode == 2
         assert text == "config error: discord.token: Discord refused the token (check DISCORD_TOKEN)"

@@ -13,7 +13,7 @@ import pytest_asyncio
 from sqlalchemy import select
 
 from bot.discord_app.client import DiscordSender
-from cogs.runs import REFRESH_RUNNING_TEXT
+from bot.services.runs import REFRESH_RUNNING_TEXT
 from fakes.stack import Stack
 from storage.models import Delivery
 from tests import backend

@@ -19,6 +19,7 @@ import signal
 import sys
 import time
 from collections import Counter
+from typing import BinaryIO
 
 import pytest
 from sqlalchemy import text
@@ -45,9 +46,11 @@ class BotProcess:
         self.config, self.workdir, self.n = config, workdir, n
         self.log_path = workdir / f"bot-{n:02d}.log"
         self.proc: asyncio.subprocess.Process | None = None
+        self._log: BinaryIO | None = None
 
     async def start(self) -> None:
-        self._log = open(self.log_path, "wb")
+        # Open while the process runs (closed by kill/stop); a blocking open of a local file is brief.
+        self._log = open(self.log_path, "wb")  # noqa: SIM115, ASYNC230
         self.proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -62,11 +65,13 @@ class BotProcess:
         )
 
     async def kill(self) -> None:
+        assert self.proc is not None and self._log is not None, "not started"
         self.proc.send_signal(signal.SIGKILL)
         await self.proc.wait()
         self._log.close()
 
     async def stop(self) -> int:
+        assert self.proc is not None and self._log is not None, "not started"
         self.proc.send_signal(signal.SIGINT)
         code = await asyncio.wait_for(self.proc.wait(), 30)
         self._log.close()
@@ -117,13 +122,15 @@ async def test_sigkill_at_random_points_posts_every_release_exactly_once(tmp_pat
             bp = BotProcess(config, tmp_path, len(procs))
             procs.append(bp)
             await bp.start()
+            proc = bp.proc
+            assert proc is not None
             if wait:
                 await until(
-                    lambda: fake.identify_count > before or bp.proc.returncode is not None,
+                    lambda: fake.identify_count > before or proc.returncode is not None,
                     60,
                     f"bot {bp.n} to identify",
                 )
-                assert bp.proc.returncode is None, bp.log()[-3000:]
+                assert proc.returncode is None, bp.log()[-3000:]
                 await fake.wait_for_ready(timeout=30)
             return bp
 
@@ -180,7 +187,7 @@ async def test_sigkill_at_random_points_posts_every_release_exactly_once(tmp_pat
                     # between its send and its confirm, or at the next message's claim or send.
                     target = rng.randint(1, 2)
                     deadline = time.monotonic() + 5
-                    while (
+                    while (  # noqa: ASYNC110 - polls the fake for a process\'s requests: no event to wait on
                         len([r for r in fake.requests("POST", "/messages") if r.at >= t_inv]) < target
                         and handle.final is None
                         and time.monotonic() < deadline
@@ -367,7 +374,7 @@ async def test_sigkill_either_of_two_processes_posts_every_release_exactly_once(
                     due = await make_due()
                     # Whichever process's scan leases the guilds runs them; usually kill that one.
                     held = await wait_until(
-                        lambda: _held(lease_owners, ran_since, due),
+                        lambda due=due: _held(lease_owners, ran_since, due),
                         10,
                         "a due scan to lease the guilds",
                         interval=0.005,
@@ -393,7 +400,7 @@ async def test_sigkill_either_of_two_processes_posts_every_release_exactly_once(
                         # ledger claim and the message (recovery must find it absent and post it again).
                         fake.fail_next(1, status=500, path_contains="/messages", method="POST")
                         deadline = time.monotonic() + 5
-                        while (
+                        while (  # noqa: ASYNC110 - polls the fake for a process\'s requests: no event to wait on
                             not [r for r in fake.requests("POST", "/messages") if r.at >= t_act and r.status == 500]
                             and time.monotonic() < deadline
                         ):
@@ -405,7 +412,7 @@ async def test_sigkill_either_of_two_processes_posts_every_release_exactly_once(
                         # Mid-delivery: just after the n-th message since the action was answered.
                         target = rng.choice([1, 1, 2])
                         deadline = time.monotonic() + 5
-                        while (
+                        while (  # noqa: ASYNC110 - polls the fake for a process\'s requests: no event to wait on
                             len([r for r in fake.requests("POST", "/messages") if r.at >= t_act]) < target
                             and time.monotonic() < deadline
                         ):
@@ -423,7 +430,7 @@ async def test_sigkill_either_of_two_processes_posts_every_release_exactly_once(
                     # Restarted only later: the survivor takes the dead process's guilds over once
                     # their leases expire (the dead process's heartbeat stopped).
                     await wait_until(
-                        lambda: ran_since(due, held_by_victim),
+                        lambda due=due, held=held_by_victim: ran_since(due, held),
                         LEASE_SECONDS + 30,
                         "the survivor to take the dead process's guilds over",
                         interval=0.1,

@@ -32,7 +32,7 @@ async def press(stack: Stack, message: dict, custom_id: str, user_id: int, value
 
 
 async def followed(stack: Stack) -> set[str]:
-    async with stack.bot.db.sessions() as session:
+    async with backend.running_bot(stack).db.sessions() as session:
         return set((await session.scalars(select(Follow.artist_id).where(Follow.guild_id == stack.guild_id))).all())
 
 
@@ -137,8 +137,9 @@ async def test_import_then_buttons(tmp_path):
         await stack.restart_bot()
         hidden = await press(stack, post, hide["custom_id"], stack.admin_id)
         assert "Singles won't be posted here any more" in hidden.content
-        async with stack.bot.db.sessions() as session:
-            assert list((await session.get(Guild, stack.guild_id)).album_groups) == ["album", "compilation"]
+        async with backend.running_bot(stack).db.sessions() as session:
+            guild = await session.get(Guild, stack.guild_id)
+            assert guild is not None and list(guild.album_groups) == ["album", "compilation"]
         stack.clock.advance(hours=20)
         sp.add_album([harbour], "High Tide", album_type="single", release_date="2026-11-19")
         sp.add_album([harbour], "Harbour Nights", album_type="album", release_date="2026-11-19")
@@ -155,7 +156,7 @@ async def test_digest_select_unfollows_the_chosen_artist(tmp_path):
     try:
         names = ["Ada", "Bea", "Cy", "Dee", "Eve"]
         ids = [sp.add_artist(n) for n in names]
-        albums = [sp.add_album([a], f"{n} Old", release_date="2024-01-01") for a, n in zip(ids, names)]
+        albums = [sp.add_album([a], f"{n} Old", release_date="2024-01-01") for a, n in zip(ids, names, strict=True)]
         playlist = sp.add_playlist("Five", albums)
         await stack.start_bot()
         await stack.command("settings", {"channel": stack.channel_id}, subcommand="channel")
@@ -165,7 +166,7 @@ async def test_digest_select_unfollows_the_chosen_artist(tmp_path):
         assert await followed(stack) == set(ids)
 
         stack.clock.advance(hours=20)
-        for a, n in zip(ids, names):
+        for a, n in zip(ids, names, strict=True):
             sp.add_album([a], f"{n} New", album_type="single" if n != "Eve" else "album", release_date="2026-11-17")
         await stack.command("refresh")
         post = stack.posted()[-1]

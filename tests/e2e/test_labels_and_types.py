@@ -20,10 +20,10 @@ pytestmark = pytest.mark.timeout(120)
 
 async def refresh(stack: Stack, artist_id: str):
     """``/refresh`` — labelling the new releases first by hand when the runner cannot yet."""
-    runner = stack.bot.runner
+    runner = backend.running_bot(stack).runner
     if getattr(runner, "labeler", None) is None:
         summary = await runner.run("check", artist_ids=[artist_id])
-        await Labeler(stack.bot.db, stack.bot.spotify, clock=stack.clock).label(
+        await Labeler(backend.running_bot(stack).db, backend.running_bot(stack).spotify, clock=stack.clock).label(
             summary.new_release_ids, run_id=summary.run_id
         )
     return await stack.command("refresh")

@@ -157,7 +157,7 @@ async def test_three_processes_run_four_weeks_for_300_guilds_once_each(tmp_path)
                         # while the first process is still checking artists: the artist claims decide.
                         await asyncio.sleep(0.4)
 
-                async def week_done() -> bool:
+                async def week_done(due: dt.datetime = due) -> bool:
                     async with db.sessions() as session:
                         rows = (await session.execute(select(Guild.next_due_at, Guild.lease_owner))).all()
                     return all(n > due and o is None for n, o in rows)
@@ -196,12 +196,15 @@ async def test_three_processes_run_four_weeks_for_300_guilds_once_each(tmp_path)
                         )
                     ).all()
                 assert runs and all(status == "ok" for _o, status in runs), runs
-                owners_by_week.append({o for o, _s in runs})
+                assert all(o is not None for o, _s in runs), runs
+                owners_by_week.append({o for o, _s in runs if o is not None})
 
             # The day budget, shared by the three processes (and the check pass), was kept.
             spotify_requests = len([r for r in emu.request_log if r.path.startswith("/v1/")])
             async with db.sessions() as session:
-                counted = (await session.get(SpotifyState, 1)).budget_day_requests
+                state = await session.get(SpotifyState, 1)
+                assert state is not None
+                counted = state.budget_day_requests
                 guilds = (await session.execute(select(Guild.next_due_at))).scalars().all()
             # Every request was a check's or a run's (the labeler's album requests included): all counted.
             assert counted == spotify_requests <= BUDGET, (spotify_requests, counted)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import Any
 
 import discord
 import pytest
@@ -178,7 +179,8 @@ async def test_component_limits():
     assert "COMPONENT_CUSTOM_ID_DUPLICATED" in str(
         validate_message_body({"components": [{"type": 1, "components": dup}]})
     )
-    select = {"type": 3, "custom_id": "s", "options": [{"label": str(i), "value": str(i)} for i in range(26)]}
+    options = [{"label": str(i), "value": str(i)} for i in range(26)]
+    select: dict[str, Any] = {"type": 3, "custom_id": "s", "options": options}
     assert validate_message_body({"components": [{"type": 1, "components": [select]}]})
     mixed = [dict(select, options=select["options"][:3]), dict(button, custom_id="z")]
     assert "WIDTH" in str(validate_message_body({"components": [{"type": 1, "components": mixed}]}))

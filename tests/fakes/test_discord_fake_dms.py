@@ -80,7 +80,8 @@ async def test_user_and_member_send_open_a_dm(world):
     bot, fake = world["bot"], world["fake"]
     user = await bot.fetch_user(world["alice"])  # GET /users/{id}
     first = await user.send("Your artist Nova released an album")
-    assert isinstance(first.channel, discord.DMChannel) and first.channel.recipient.id == world["alice"]
+    assert isinstance(first.channel, discord.DMChannel) and first.channel.recipient is not None
+    assert first.channel.recipient.id == world["alice"]
     member = await bot.get_guild(world["guild"]).fetch_member(world["alice"])
     second = await member.send(embed=discord.Embed(title="First Light"))
     assert second.channel.id == first.channel.id

@@ -276,8 +276,10 @@ async def test_the_forum_is_in_guild_create_with_its_threads(world):
     try:
         await asyncio.wait_for(late.wait_until_ready(), TIMEOUT)
         guild = late.get_guild(world["guild"])
+        assert guild is not None
         assert isinstance(guild.get_channel(world["forum"]), discord.ForumChannel)
-        assert guild.get_thread(live.id) is not None and guild.get_thread(live.id).parent_id == world["forum"]
+        thread = guild.get_thread(live.id)
+        assert thread is not None and thread.parent_id == world["forum"]
     finally:
         await late.close()
         with contextlib.suppress(BaseException):

@@ -216,7 +216,9 @@ async def test_without_max_ratelimit_timeout_discord_py_sleeps_it_out(world, fre
     client = discord.Client(intents=discord.Intents.none())
     await client.login(fake.token)
     try:
-        message = await (await client.fetch_channel(world["news"])).fetch_message(waiting.id)
+        channel = await client.fetch_channel(world["news"])
+        assert isinstance(channel, discord.TextChannel)
+        message = await channel.fetch_message(waiting.id)
         publish = asyncio.create_task(message.publish())
         done, _ = await asyncio.wait({publish}, timeout=0.5)
         assert not done  # asleep for retry_after (an hour), neither failed nor retried

@@ -52,6 +52,7 @@ class ShardProbe(commands.AutoShardedBot):
             self.readies.append(frame["d"])
 
     async def on_interaction(self, interaction: discord.Interaction) -> None:
+        assert interaction.guild_id is not None
         self.interaction_guilds.append(interaction.guild_id)
 
 
@@ -81,7 +82,7 @@ async def world():
     await fake.start()
     discord.http.Route.BASE = fake.api_base_url
     discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(fake.gateway_url)
-    guilds = {0: [], 1: []}
+    guilds: dict[int, list[tuple[int, int]]] = {0: [], 1: []}  # shard → (guild id, member id)
     for shard, name in ((0, "Zero A"), (0, "Zero B"), (1, "One")):
         gid = fake.add_guild(name, guild_id=fake.snowflake_on_shard(shard, 2))
         fake.add_channel(gid, "general")
@@ -180,5 +181,5 @@ async def test_an_unsharded_client_gets_every_guild(world):
 
 async def _until(predicate) -> None:
     """Poll ``predicate`` every 20 ms (callers bound it with ``asyncio.wait_for``)."""
-    while not predicate():
+    while not predicate():  # noqa: ASYNC110 - the fake's state has no event to wait on
         await asyncio.sleep(0.02)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import functools
+import itertools
 import json
 import re
 from pathlib import Path
@@ -114,11 +115,22 @@ def build_catalogue(emulator: SpotifyEmulator) -> dict[str, Any]:
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def emulator():
-    """One emulator for the module, seeded with :func:`build_catalogue` (read-only tests)."""
+async def seeded():
+    """One emulator for the module, seeded with :func:`build_catalogue` (read-only tests), and the ids."""
     async with SpotifyEmulator() as emu:
-        emu.catalogue = build_catalogue(emu)
-        yield emu
+        yield emu, build_catalogue(emu)
+
+
+@pytest.fixture(scope="module")
+def emulator(seeded) -> SpotifyEmulator:
+    """The module's seeded emulator."""
+    return seeded[0]
+
+
+@pytest.fixture(scope="module")
+def catalogue(seeded) -> dict[str, Any]:
+    """The ids of :func:`build_catalogue` in the module's emulator."""
+    return seeded[1]
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -172,8 +184,8 @@ async def test_token_grant_type_required(emulator, session, form):
 
 
 @pytest.mark.parametrize("token", ["", "not-a-token"])
-async def test_api_needs_valid_bearer(api, emulator, token):
-    status, _, body = await api.get(f"/artists/{emulator.catalogue['nova']}", token=token or "")
+async def test_api_needs_valid_bearer(api, emulator, token, catalogue):
+    status, _, body = await api.get(f"/artists/{catalogue['nova']}", token=token or "")
     assert status == 401
     assert body["error"]["status"] == 401
     if token:
@@ -199,8 +211,8 @@ async def test_expired_token(session):
 # ------------------------------------------------------------------------------ artist
 
 
-async def test_get_artist(api, emulator):
-    nova = emulator.catalogue["nova"]
+async def test_get_artist(api, emulator, catalogue):
+    nova = catalogue["nova"]
     status, _, body = await api.get(f"/artists/{nova}")
     assert status == 200
     assert body["id"] == nova and body["name"] == "Nova" and body["type"] == "artist"
@@ -234,8 +246,8 @@ async def test_ids_are_deterministic_base62():
 
 
 @pytest.mark.parametrize("limit", [11, 50, 0, -1, "ten"])
-async def test_artist_albums_limit_out_of_range(api, emulator, limit):
-    status, _, body = await api.get(f"/artists/{emulator.catalogue['nova']}/albums", limit=limit)
+async def test_artist_albums_limit_out_of_range(api, emulator, limit, catalogue):
+    status, _, body = await api.get(f"/artists/{catalogue['nova']}/albums", limit=limit)
     assert (status, body) == (400, {"error": {"status": 400, "message": "Invalid limit"}})
 
 
@@ -245,15 +257,15 @@ async def test_search_limit_out_of_range(api, limit):
     assert status == 400 and body["error"]["status"] == 400
 
 
-async def test_default_limits_are_five(api, emulator):
-    _, _, page = await api.get(f"/artists/{emulator.catalogue['nova']}/albums")
+async def test_default_limits_are_five(api, emulator, catalogue):
+    _, _, page = await api.get(f"/artists/{catalogue['nova']}/albums")
     assert page["limit"] == 5 and len(page["items"]) == 5
     _, _, body = await api.get("/search", q="a", type="artist")
     assert body["artists"]["limit"] == 5
 
 
-async def test_unknown_include_group_rejected(api, emulator):
-    status, _, body = await api.get(f"/artists/{emulator.catalogue['nova']}/albums", include_groups="album,ep")
+async def test_unknown_include_group_rejected(api, emulator, catalogue):
+    status, _, body = await api.get(f"/artists/{catalogue['nova']}/albums", include_groups="album,ep")
     assert status == 400 and body["error"]["status"] == 400
 
 
@@ -262,8 +274,8 @@ async def test_unknown_include_group_rejected(api, emulator):
 
 @pytest.mark.parametrize("limit", [1, 3, 10])
 @pytest.mark.parametrize("groups", [None, "album", "single,appears_on", "compilation"])
-async def test_paging_walks_whole_listing(api, emulator, limit, groups):
-    cat = emulator.catalogue
+async def test_paging_walks_whole_listing(api, emulator, limit, groups, catalogue):
+    cat = catalogue
     expected = {
         "album": cat["albums"] + [cat["year_only"]],
         "single": cat["singles"],
@@ -281,15 +293,15 @@ async def test_paging_walks_whole_listing(api, emulator, limit, groups):
     assert all(len(p["items"]) <= limit and p["limit"] == limit for p in pages)
     assert [p["offset"] for p in pages] == list(range(0, len(expected_ids), limit))
     assert pages[0]["previous"] is None and pages[-1]["next"] is None
-    for before, after in zip(pages, pages[1:]):
+    for before, after in itertools.pairwise(pages):
         assert after["href"] == before["next"]
         assert after["previous"] == before["href"]
         assert f"include_groups={','.join(wanted)}" in before["next"]
         assert before["next"].startswith(emulator.api_base_url + f"/artists/{cat['nova']}/albums?")
 
 
-async def test_grouping_and_newest_first(api, emulator):
-    cat = emulator.catalogue
+async def test_grouping_and_newest_first(api, emulator, catalogue):
+    cat = catalogue
     items, _ = await walk(api, cat["nova"], limit=10)
     ids = [i["id"] for i in items]
     group_of = {a: g for g in ("single", "compilation", "appears_on") for a in cat[g + "s" if g != "appears_on" else g]}
@@ -298,16 +310,16 @@ async def test_grouping_and_newest_first(api, emulator):
     blocks = [g for k, g in enumerate(groups) if k == 0 or groups[k - 1] != g]
     assert blocks == list(ALBUM_GROUPS)
     for group in ("album", "single", "compilation"):
-        dates = [i["release_date"] for i, g in zip(items, groups) if g == group]
+        dates = [i["release_date"] for i, g in zip(items, groups, strict=True) if g == group]
         padded = [(d + "-00-00")[:10] if len(d) == 4 else d for d in dates]
         assert padded == sorted(padded, reverse=True), group
     # same-date tie: insertion order, and a year-precision date after that year's days
-    album_ids = [i for i, g in zip(ids, groups) if g == "album"]
+    album_ids = [i for i, g in zip(ids, groups, strict=True) if g == "album"]
     five, deluxe = cat["albums"][5], cat["albums"][6]
     assert album_ids.index(five) + 1 == album_ids.index(deluxe)
     assert album_ids.index(deluxe) + 1 == album_ids.index(cat["year_only"])
     # appears_on: deterministic, but not by date
-    appears_dates = [i["release_date"] for i, g in zip(items, groups) if g == "appears_on"]
+    appears_dates = [i["release_date"] for i, g in zip(items, groups, strict=True) if g == "appears_on"]
     assert appears_dates not in (sorted(appears_dates), sorted(appears_dates, reverse=True))
     again, _ = await walk(api, cat["nova"], limit=7)
     assert [i["id"] for i in again] == ids
@@ -315,9 +327,9 @@ async def test_grouping_and_newest_first(api, emulator):
     assert not any(REMOVED_ALBUM_FIELDS & i.keys() for i in items)
 
 
-async def test_include_groups_order_does_not_matter(api, emulator):
-    a, _ = await walk(api, emulator.catalogue["nova"], include_groups="single,album", limit=10)
-    b, _ = await walk(api, emulator.catalogue["nova"], include_groups="album,single", limit=10)
+async def test_include_groups_order_does_not_matter(api, emulator, catalogue):
+    a, _ = await walk(api, catalogue["nova"], include_groups="single,album", limit=10)
+    b, _ = await walk(api, catalogue["nova"], include_groups="album,single", limit=10)
     assert [i["id"] for i in a] == [i["id"] for i in b]
     assert a[0]["album_type"] == "album" and a[-1]["album_type"] == "single"
 
@@ -377,8 +389,8 @@ async def test_get_album_and_tracks(session):
         "/markets",
     ],
 )
-async def test_removed_endpoints_give_no_result(api, emulator, path):
-    cat = emulator.catalogue
+async def test_removed_endpoints_give_no_result(api, emulator, path, catalogue):
+    cat = catalogue
     _, _, album = await api.get(f"/albums/{cat['albums'][0]}")
     url = emulator.api_base_url + path.format(
         album=cat["albums"][0], artist=cat["nova"], track=album["tracks"]["items"][0]["id"]
@@ -570,11 +582,12 @@ def response_schema_ref(shared: Path, name: str) -> str:
     """The schema ``$ref`` (below ``#/components/``) of a named response, e.g. ``OneArtist``."""
     components = _components(str(shared / "openapi" / "fixed-spotify-open-api.yml"))
     schema = components["responses"][name]["content"]["application/json"]["schema"]
-    return schema["$ref"].removeprefix("#/components/") if "$ref" in schema else None
+    assert "$ref" in schema, f"the {name} response has an inline schema"
+    return schema["$ref"].removeprefix("#/components/")
 
 
-async def test_responses_validate_against_openapi(api, emulator, shared_spotify):
-    cat = emulator.catalogue
+async def test_responses_validate_against_openapi(api, emulator, shared_spotify, catalogue):
+    cat = catalogue
     _, _, artist = await api.get(f"/artists/{cat['nova']}")
     validate(shared_spotify, artist, response_schema_ref(shared_spotify, "OneArtist"))
     for groups in ("album,single,compilation,appears_on", "appears_on"):
@@ -615,7 +628,7 @@ async def test_recorded_listing_shape_and_order(session, shared_spotify):
         assert [i["album_type"] for i in items] == [i["album_group"] for i in recorded["items"]]
         assert pages[0]["total"] == len(recorded["items"])
         assert set(pages[0]) == set(recorded)
-        for mine, real in zip(items, recorded["items"]):
+        for mine, real in zip(items, recorded["items"], strict=True):
             assert set(mine) == set(real) - REMOVED_ALBUM_FIELDS, mine["name"]
             assert [set(a) for a in mine["artists"]] == [set(a) for a in real["artists"]]
             assert [a["id"] for a in mine["artists"]] == [a["id"] for a in real["artists"]]
@@ -633,12 +646,12 @@ async def test_recorded_listing_shape_and_order(session, shared_spotify):
         validate(shared_spotify, artist, "schemas/ArtistObject")
 
 
-async def test_album_track_and_search_shapes_match_recordings(api, emulator, shared_spotify):
+async def test_album_track_and_search_shapes_match_recordings(api, emulator, shared_spotify, catalogue):
     fixtures = shared_spotify / "fixtures"
     real_album = json.loads((fixtures / "get_album.json").read_text())
     real_tracks = json.loads((fixtures / "album_tracks.json").read_text())
     real_search = json.loads((fixtures / "search.json").read_text())
-    cat = emulator.catalogue
+    cat = catalogue
     _, _, album = await api.get(f"/albums/{cat['albums'][0]}")
     assert set(album) == set(real_album) - REMOVED_ALBUM_FIELDS
     assert set(album["tracks"]) == set(real_album["tracks"])

@@ -131,11 +131,11 @@ async def test_client_reads_playlists():
         ) as client:
             playlist = await client.get_playlist(f"{cat['big']}")
             assert playlist.name == "Big" and playlist.total == 64 and playlist.public is True
-            assert len(playlist.first_page.items) == 64
+            assert playlist.first_page is not None and len(playlist.first_page.items) == 64
             page = await client.playlist_items(cat["big"], limit=500, offset=10)
             assert page.limit == 50 and len(page.items) == 50
             last = await client.playlist_items_next(page)
-            assert len(last.items) == 4 and await client.playlist_items_next(last) is None
+            assert last is not None and len(last.items) == 4 and await client.playlist_items_next(last) is None
             assert [e.kind for e in last.items] == ["track", "local", "episode", "unavailable"]
             assert {a.name for a in last.items[0].artists} == {"Nova Lights", "Guest Star"}
             assert client.requests_by_endpoint["playlist"] == 1 and client.requests_by_endpoint["playlist_items"] == 2

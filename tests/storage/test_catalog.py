@@ -1,13 +1,22 @@
-"""storage.catalog: the artist rows a check reads and writes, and the labeler's reads and writes."""
+"""``storage.catalog``: artists, releases and their links, the artist rows a check reads and writes, and
+the labeler's reads and writes — and concurrent writers: two sessions making the same artist, and
+batched updates taking their row locks in key order (no deadlock on PostgreSQL)."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+
+from sqlalchemy import select, text
 
 from bot.spotify.models import Album, ArtistRef
 from storage import catalog
 from storage.catalog import TrackRow
-from storage.models import Artist
+from storage.models import Artist, Release
+from tests import backend
+from tests.storage.helpers import race
+
+postgresql_only = backend.postgresql_only("row-lock deadlocks")
 
 
 def album(rid: str, artists: tuple[str, ...] = ("A",), album_type: str = "single") -> Album:
@@ -19,6 +28,19 @@ def album(rid: str, artists: tuple[str, ...] = ("A",), album_type: str = "single
         release_date_precision="day",
         total_tracks=2,
         artists=tuple(ArtistRef(a, a) for a in artists),
+    )
+
+
+def song(rid: str = "r1", name: str = "Song") -> Album:
+    """A one-track single by artist ``A`` (named "Artist") dated 2026-11-20."""
+    return Album(
+        id=rid,
+        name=name,
+        album_type="single",
+        release_date="2026-11-20",
+        release_date_precision="day",
+        total_tracks=1,
+        artists=(ArtistRef("A", "Artist"),),
     )
 
 
@@ -128,3 +150,74 @@ async def test_store_checks_writes_only_the_keys_given(db, clock):
     async with db.transaction() as s:
         row = await s.get(Artist, "A")
         assert row.baselined_at == later and row.last_checked_at == clock()
+
+
+async def test_upsert_release_keeps_first_seen(db, clock):
+    async with db.sessions() as s:
+        await catalog.get_or_create_artist(s, "A", "Artist")
+        assert await catalog.upsert_release(s, song(), now=clock()) is True
+        assert await catalog.upsert_release(s, song(name="Renamed"), now=clock() + dt.timedelta(days=1)) is False
+        assert await catalog.link_release(s, "A", "r1", album_group="single", now=clock(), baseline=True) is True
+        assert await catalog.link_release(s, "A", "r1", album_group="single", now=clock(), baseline=False) is False
+        await s.commit()
+        release = await s.get(Release, "r1")
+        assert release.first_seen_at == clock() and release.name == "Song"
+        assert release.artists == [{"id": "A", "name": "Artist"}]
+        assert await catalog.known_release_ids(s, "A") == {"r1"}
+
+
+async def test_linked_artist_ids_are_the_artists_with_a_link(db, clock):
+    async with db.sessions() as s:
+        for a in ("A", "B", "C"):
+            await catalog.get_or_create_artist(s, a, a)
+        await catalog.upsert_release(s, song("r1"), now=clock())
+        await catalog.upsert_release(s, song("r2"), now=clock())
+        await catalog.link_release(s, "A", "r1", album_group="single", now=clock(), baseline=True)
+        await catalog.link_release(s, "A", "r2", album_group="single", now=clock(), baseline=True)
+        await catalog.link_release(s, "C", "r2", album_group="appears_on", now=clock(), baseline=False)
+        await s.commit()
+        assert await catalog.linked_artist_ids(s, ["A", "B", "C", "Z", "A"]) == {"A", "C"}
+        assert await catalog.linked_artist_ids(s, []) == set()
+
+
+async def test_save_artists_adds_unknown_ones_and_refreshes_profiles_only_when_asked(db):
+    async with db.transaction() as s:
+        await catalog.save_artists(s, [catalog.ArtistProfile("A", "Old", "http://img/1")], refresh_profiles=False)
+        await catalog.save_artists(s, [catalog.ArtistProfile("A", "Ignored")], refresh_profiles=False)
+        assert await catalog.artist_names(s, ["A"]) == {"A": "Old"}
+        await catalog.save_artists(s, [catalog.ArtistProfile("A", "New")], refresh_profiles=True)
+        assert await catalog.artist_names(s, ["A"]) == {"A": "New"}
+        await catalog.save_artists(s, [catalog.ArtistProfile("A", "New", "http://img/2")], refresh_profiles=True)
+        images = await s.scalars(select(Artist.image_url))
+        assert images.all() == ["http://img/2"]
+        assert await catalog.search_artist_names(s, "EW", 5) == [("A", "New")]
+        assert await catalog.search_artist_names(s, "%", 5) == []
+
+
+# --- concurrent writers -------------------------------------------------------------------
+
+
+async def test_two_sessions_creating_the_same_artist_both_succeed(db):
+    first, second = await race(
+        db,
+        lambda s: catalog.get_or_create_artist(s, "A" * 22, "Nova", "http://img/1"),
+        lambda s: catalog.get_or_create_artist(s, "A" * 22, "Nova", "http://img/2"),
+    )
+    assert first.id == second.id and second.name == "Nova" and second.image_url == "http://img/1"
+
+
+@postgresql_only
+async def test_concurrent_store_checks_with_overlapping_artists_do_not_deadlock(db):
+    ids = [f"a{i:04d}" for i in range(400)]
+    async with db.sessions() as s:
+        await catalog.store_checks(s, new_artists=[{"id": i, "name": i, "group_state": {}} for i in ids])
+        await s.commit()
+
+    async def store(order):
+        async with db.sessions() as s:
+            await catalog.store_checks(s, artist_updates=[{"id": i, "runs_skipped": 1} for i in order])
+            await s.execute(text("SELECT pg_sleep(0.05)"))
+            await s.commit()
+
+    for _ in range(5):  # in input order, half of these pairs deadlock; in key order, none can
+        await asyncio.wait_for(asyncio.gather(store(ids), store(ids[::-1])), 30)

@@ -10,7 +10,7 @@ import asyncio
 import datetime as dt
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import text, update
 
 from storage import guilds, leases, spotify_state
 from storage.db import Database, open_database
@@ -135,7 +135,7 @@ async def test_artist_claims_fetch_each_artist_once_and_share_fresh_ones(db, oth
     # p1 checks its artists and gives the claims back: for p2 they are now fresh, not to fetch again.
     async with db.sessions() as session:
         await session.execute(
-            Artist.__table__.update().where(Artist.id.in_(c1)).values(last_checked_at=NOW + dt.timedelta(seconds=1))
+            update(Artist).where(Artist.id.in_(c1)).values(last_checked_at=NOW + dt.timedelta(seconds=1))
         )
         await leases.release_artists(session, "p1", c1)
         await session.commit()
@@ -193,5 +193,6 @@ async def test_the_database_clock_is_read_on_postgresql_only(db):
     if db.engine.dialect.name != "postgresql":
         assert sample is None
         return
+    assert sample is not None
     assert sample.host_before == NOW and sample.round_trip_seconds >= 0
     assert abs(sample.server - dt.datetime.now(UTC)) < dt.timedelta(seconds=5)

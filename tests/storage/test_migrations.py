@@ -9,6 +9,7 @@ import os
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
+from sqlalchemy.pool import QueuePool
 
 from storage.db import MIGRATION_LOCK_KEY, open_database
 from storage.models import Base, BotState
@@ -56,7 +57,8 @@ async def test_opening_twice_is_idempotent_and_keeps_data(tmp_path):
     db = await open_database(url)
     try:
         async with db.sessions() as s:
-            assert (await s.get(BotState, "k")).value == "v"
+            state = await s.get(BotState, "k")
+            assert state is not None and state.value == "v"
     finally:
         await db.close()
 
@@ -110,7 +112,8 @@ async def test_migration_waits_for_the_advisory_lock(tmp_path):
 async def test_postgresql_engine_gets_the_configured_pool_and_application_name(tmp_path):
     db = await open_database(backend.database_url(tmp_path, "opts"), pool_size=3, application_name="rb-test")
     try:
-        assert db.engine.pool.size() == 3
+        pool = db.engine.pool
+        assert isinstance(pool, QueuePool) and pool.size() == 3
         async with db.engine.connect() as conn:
             name = (await conn.execute(text("SELECT current_setting('application_name')"))).scalar_one()
         assert name == "rb-test"

@@ -11,6 +11,8 @@ from sqlalchemy import select
 from bot.delivery import ChannelUnavailable, Deliverer, components
 from bot.delivery.render import ALBUM_URL
 from bot.scheduling.runner import Runner
+from bot.spotify.client import SpotifyClient
+from bot.tracking import Tracker
 from storage import catalog, guilds
 from storage.models import Delivery, Guild, Run
 from tests.bot.delivery.test_deliverer import setup
@@ -44,7 +46,7 @@ class ChannelSender:
         self.finds += 1
         if self.find_error is not None:
             raise self.find_error
-        found = {}
+        found: dict[str, int] = {}
         for m in reversed([m for m in self.messages if m["channel"] == channel_id][-limit:]):
             for e in m["embeds"]:
                 if e["url"] in album_urls:
@@ -205,7 +207,7 @@ async def test_5xx_that_created_the_message_is_confirmed_not_reposted(db, clock,
     deliverer = Deliverer(db, sender, clock=clock)
     sender.fail_with, sender.create_then_fail = RuntimeError("503 Service Unavailable"), True
     out = await deliverer.deliver(1)
-    assert out.error.startswith("send failed") and out.posted == 2 and out.pending == 0
+    assert out.error is not None and out.error.startswith("send failed") and out.posted == 2 and out.pending == 0
     assert {r.status for r in await ledger(db, 1)} == {"sent"}
     sender.fail_with = None
     assert (await deliverer.deliver(1)).posted == 0 and len(sender.messages) == 1
@@ -238,7 +240,12 @@ async def test_components_are_passed_with_the_post(db, clock, sender, monkeypatc
     await setup(db, clock, 2)
     rows = [{"type": 1, "components": [{"type": 2, "style": 2, "label": "Unfollow A", "custom_id": "rb:unfollow:A"}]}]
     seen = []
-    monkeypatch.setattr(components, "render_components", lambda anns: seen.append(len(anns)) or rows)
+
+    def render_components(anns):
+        seen.append(len(anns))
+        return rows
+
+    monkeypatch.setattr(components, "render_components", render_components)
     await Deliverer(db, sender, clock=clock).deliver(1)
     assert seen == [2] and sender.messages[0]["components"] == rows
 
@@ -266,7 +273,8 @@ async def test_runs_left_running_are_marked_interrupted(db, clock, sender):
         s.add(Run(trigger="refresh", status="running", started_at=clock(), failed_artists=[]))
         s.add(Run(trigger="schedule", status="ok", started_at=clock(), failed_artists=[]))
         await s.commit()
-    runner = Runner(db, tracker=None, deliverer=Deliverer(db, sender, clock=clock), clock=clock)
+    tracker = Tracker(db, SpotifyClient(client_id="unused", client_secret="unused"), clock=clock)  # never called
+    runner = Runner(db, tracker=tracker, deliverer=Deliverer(db, sender, clock=clock), clock=clock)
     assert await runner.mark_interrupted() == 1
     async with db.sessions() as s:
         runs = (await s.scalars(select(Run).order_by(Run.id))).all()

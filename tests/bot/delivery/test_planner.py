@@ -8,8 +8,8 @@ import json
 import pytest
 
 from bot.delivery import fold_twins, pending_announcements
-from bot.delivery.planner import are_twins, edition_marker
 from bot.spotify.models import Album
+from bot.tracking.editions import are_twins, edition_marker
 from storage import catalog
 from storage.models import Delivery, Release
 from tests.bot.helpers import add_guild, follow

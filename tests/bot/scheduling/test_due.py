@@ -12,8 +12,8 @@ UTC = dt.UTC
 SUN, FRI = 6, 4
 
 
-def utc(*args: int) -> dt.datetime:
-    return dt.datetime(*args, tzinfo=UTC)
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> dt.datetime:
+    return dt.datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 def test_spring_forward_gap_moves_forward_by_the_gap():

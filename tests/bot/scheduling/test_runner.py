@@ -1,4 +1,5 @@
-"""End to end without Discord: Runner = tracker (fake Spotify) + deliverer (fake sender) over a real store."""
+"""End to end without Discord: Runner = tracker (the Spotify emulator through the real client) + deliverer
+(fake sender) over a real store."""
 
 from __future__ import annotations
 
@@ -9,12 +10,12 @@ import pytest
 
 from bot.delivery import ChannelUnavailable, Deliverer
 from bot.scheduling.runner import Runner
-from bot.spotify.errors import SpotifyError
+from bot.spotify.client import SpotifyClient
 from bot.tracking import Tracker
+from fakes.spotify_emulator import SpotifyEmulator
 from storage import guilds
 from storage.models import Guild, Run
-from tests.bot.fake_spotify import FakeSpotify
-from tests.bot.helpers import FakeSender, add_guild, follow, ledger
+from tests.bot.helpers import UNTIL_CLEARED, FakeSender, add_guild, emulator_client, follow, ledger
 
 UTC = dt.UTC
 GROUPS = 3
@@ -22,31 +23,39 @@ PROBE = 1  # one request per unchanged artist (docs/tracking.md)
 
 
 class World:
-    """A store, a fake Spotify, a fake Discord and the runner wiring them (rebuildable = a restart)."""
+    """A store, the Spotify emulator (``emu``) and the client on it, a fake Discord and the runner wiring
+    them (rebuildable = a restart)."""
 
-    def __init__(self, db, clock):
-        self.db, self.clock = db, clock
-        self.spotify = FakeSpotify(clock)
+    def __init__(self, db, clock, emu: SpotifyEmulator) -> None:
+        self.db, self.clock, self.emu = db, clock, emu
+        self.clients: list[SpotifyClient] = []
         self.sender = FakeSender()
+        self.names: dict[str, str] = {}
         self.restart()
 
-    def restart(self, spotify: FakeSpotify | None = None) -> None:
-        if spotify is not None:
-            self.spotify = spotify
+    def restart(self) -> None:
+        """A new process: a new client (which knows nothing of a cooldown), tracker, deliverer and runner."""
+        self.spotify = emulator_client(self.emu, self.clock)
+        self.clients.append(self.spotify)
         self.tracker = Tracker(self.db, self.spotify, clock=self.clock)
         self.deliverer = Deliverer(self.db, self.sender, clock=self.clock)
         self.runner = Runner(self.db, self.tracker, self.deliverer, clock=self.clock)
 
     async def artist(self, name: str, singles: int = 3) -> str:
-        artist = self.spotify.add_artist(name=name)
+        artist = self.emu.add_artist(name)
+        self.names[artist] = name
         for i in range(singles):
-            self.spotify.release(artist, f"{name} old {i}", date=f"{2020 + i // 12}-{i % 12 + 1:02d}-01")
+            self.release(artist, f"{name} old {i}", f"{2020 + i // 12}-{i % 12 + 1:02d}-01")
         return artist
+
+    def release(self, artist: str, name: str, date: str) -> str:
+        """A single of ``artist`` on Spotify (what a tracker finds new); returns its id."""
+        return self.emu.add_album([artist], name, album_type="single", release_date=date)
 
     async def follow(self, guild: int, artist: str, *, channel_id: int | None = 100) -> None:
         """What /follow does: guild row, follow since now, silent baseline."""
         await add_guild(self.db, guild, now=self.clock(), channel_id=channel_id)
-        await follow(self.db, guild, artist, self.spotify.artists[artist].name, now=self.clock())
+        await follow(self.db, guild, artist, self.names[artist], now=self.clock())
         await self.tracker.baseline(artist)
         self.clock.advance(minutes=1)
 
@@ -55,8 +64,14 @@ class World:
 
 
 @pytest.fixture
-def world(db, clock) -> World:
-    return World(db, clock)
+async def world(db, clock):
+    async with SpotifyEmulator() as emu:
+        world = World(db, clock, emu)
+        try:
+            yield world
+        finally:
+            for client in world.clients:
+                await client.close()
 
 
 async def test_baseline_posts_nothing_and_a_new_single_is_posted_once_per_guild(world, clock):
@@ -67,7 +82,7 @@ async def test_baseline_posts_nothing_and_a_new_single_is_posted_once_per_guild(
     await add_guild(world.db, 2, now=clock(), channel_id=200)
     await follow(world.db, 2, artist, now=clock())
     clock.advance(hours=1)
-    world.spotify.release(artist, "Fresh Single", date="2026-11-21")
+    world.release(artist, "Fresh Single", "2026-11-21")
     summary = await world.runner.run("schedule")
     assert summary.status == "ok"
     assert summary.releases_found == 1 and summary.releases_posted == 2
@@ -80,12 +95,12 @@ async def test_baseline_posts_nothing_and_a_new_single_is_posted_once_per_guild(
 async def test_second_guild_following_later_does_not_get_the_past(world, clock):
     artist = await world.artist("Pitbull")
     await world.follow(1, artist)
-    world.spotify.release(artist, "Last Week", date="2026-11-21")
+    world.release(artist, "Last Week", "2026-11-21")
     await world.runner.run("schedule")
     assert world.posted(100) == ["Last Week"]
     clock.advance(days=1)
     await world.follow(2, artist, channel_id=200)  # already baselined: no request, no past
-    world.spotify.release(artist, "This Week", date="2026-11-28")
+    world.release(artist, "This Week", "2026-11-28")
     clock.advance(days=6)
     await world.runner.run("schedule")
     assert world.posted(200) == ["This Week"]
@@ -96,7 +111,7 @@ async def test_each_artist_fetched_once_for_three_guilds(world, clock):
     artist = await world.artist("Pitbull")
     for guild in (1, 2, 3):
         await world.follow(guild, artist, channel_id=100 + guild)
-    world.spotify.release(artist, "New", date="2026-11-21")
+    world.release(artist, "New", "2026-11-21")
     summary = await world.runner.run("schedule")
     assert summary.artists_due == 1 and summary.spotify_requests == PROBE  # the window shows the new single
     assert summary.releases_posted == 3 and summary.coverage == 1.0
@@ -114,9 +129,9 @@ async def test_failed_artist_makes_a_partial_run_and_nothing_is_missed(world, cl
     good, bad = await world.artist("Good"), await world.artist("Bad")
     await world.follow(1, good)
     await world.follow(1, bad)
-    world.spotify.release(good, "Good Song", date="2026-11-21")
-    world.spotify.release(bad, "Bad Song", date="2026-11-21")
-    world.spotify.fail(bad, SpotifyError("Bad Gateway", status=502))
+    world.release(good, "Good Song", "2026-11-21")
+    world.release(bad, "Bad Song", "2026-11-21")
+    world.emu.fail_next(UNTIL_CLEARED, status=502, path_contains=bad)
     summary = await world.runner.run("schedule")
     assert summary.status == "partial"
     assert summary.artists_checked == 1 and summary.coverage == 0.5
@@ -126,21 +141,25 @@ async def test_failed_artist_makes_a_partial_run_and_nothing_is_missed(world, cl
     async with world.db.sessions() as s:
         run = await s.get(Run, summary.run_id)
         assert (run.status, run.artists_failed, run.failed_artists, run.releases_posted) == ("partial", 1, [bad], 1)
-    world.spotify.fail(bad, None)
+    world.emu.clear_faults()
     clock.advance(days=7)
     summary = await world.runner.run("schedule")
     assert summary.status == "ok" and world.posted() == ["Good Song", "Bad Song"]
 
 
 async def test_cooldown_stops_the_run_and_survives_a_restart(world, clock):
-    artists = [await world.artist(f"A{i}") for i in range(3)]
+    # In the order the tracker checks artists of equal priority: by id.
+    artists = sorted([await world.artist(f"A{i}") for i in range(3)])
     for a in artists:
         await world.follow(1, a)
     for a in artists:
-        world.spotify.release(a, f"{a} new", date="2026-11-21")
+        world.release(a, f"{a} new", "2026-11-21")
     until = clock() + dt.timedelta(hours=24)
     world.tracker.concurrency = 1
-    world.spotify.cooldown_after(PROBE, until)  # the first artist is checked, then QUOTA_EXCEEDED
+    # The first artist is checked (PROBE), then QUOTA_EXCEEDED.
+    world.emu.fail_next(
+        status=429, retry_after=(until - clock()).total_seconds(), reason="QUOTA_EXCEEDED", path_contains=artists[1]
+    )
     summary = await world.runner.run("schedule")
     assert summary.status == "partial" and summary.cooldown_until == until
     assert summary.artists_checked == 1 and len(summary.failed_artists) == 2
@@ -148,9 +167,8 @@ async def test_cooldown_stops_the_run_and_survives_a_restart(world, clock):
     assert summary.releases_posted == 1  # what was found before the cooldown is still posted
 
     # Restart: a new client that knows nothing of the cooldown, new tracker and runner.
-    fresh = FakeSpotify(clock)
-    fresh.catalogue, fresh.artists = world.spotify.catalogue, world.spotify.artists
-    world.restart(fresh)
+    world.restart()
+    fresh = world.spotify
     clock.advance(hours=12)
     summary = await world.runner.run("schedule")
     assert summary.status == "failed" and summary.artists_checked == 0
@@ -167,7 +185,7 @@ async def test_one_guild_delivery_failure_does_not_stop_the_others(world, clock)
     artist = await world.artist("Pitbull")
     await world.follow(1, artist, channel_id=100)
     await world.follow(2, artist, channel_id=200)
-    world.spotify.release(artist, "New", date="2026-11-21")
+    world.release(artist, "New", "2026-11-21")
     original = world.sender.send
 
     async def forbidden_in_100(channel_id, embeds, *, nonce, **extra):
@@ -190,7 +208,7 @@ async def test_one_guild_delivery_failure_does_not_stop_the_others(world, clock)
 async def test_send_failure_then_next_run_posts_without_duplicates(world, clock):
     artist = await world.artist("Pitbull")
     await world.follow(1, artist)
-    world.spotify.release(artist, "New", date="2026-11-21")
+    world.release(artist, "New", "2026-11-21")
     world.sender.fail_with, world.sender.fail_times = ConnectionResetError("reset"), 1
     summary = await world.runner.run("schedule")
     assert summary.status == "partial" and summary.releases_posted == 0
@@ -204,7 +222,7 @@ async def test_send_failure_then_next_run_posts_without_duplicates(world, clock)
 async def test_guild_without_channel_keeps_releases_pending(world, clock):
     artist = await world.artist("Pitbull")
     await world.follow(1, artist, channel_id=None)
-    world.spotify.release(artist, "New", date="2026-11-21")
+    world.release(artist, "New", "2026-11-21")
     summary = await world.runner.run("schedule")
     assert summary.status == "ok" and summary.deliveries[1].problem == "no channel set"
     assert summary.deliveries[1].pending == 1 and world.sender.messages == []
@@ -236,7 +254,7 @@ async def test_run_due_catches_up_once_after_downtime(world, db, clock):
     async with db.sessions() as s:
         assert await guilds.due_guilds(s, clock()) == []
     assert await world.runner.run_due() is None
-    world.spotify.release(artist, "While Down", date="2026-12-01")
+    world.release(artist, "While Down", "2026-12-01")
     clock.advance(days=30)  # the bot was down for four weekly runs
     summary = await world.runner.run_due()
     assert summary is not None and sorted(summary.guild_ids) == [1, 2]
@@ -304,11 +322,11 @@ class RecordingLabeler:
 async def test_metrics_are_recorded_and_the_labeler_runs_before_delivery(world, clock):
     artist = await world.artist("Pitbull", singles=12)
     await world.follow(1, artist)
-    new = world.spotify.release(artist, "Fresh", date="2026-11-21")
+    new = world.release(artist, "Fresh", "2026-11-21")
     labeler = RecordingLabeler(requests=1)
     world.runner.labeler = labeler
     summary = await world.runner.run("schedule")
-    assert labeler.calls == [([new.id], summary.run_id)]
+    assert labeler.calls == [([new], summary.run_id)]
     assert world.posted() == ["Fresh"]
     async with world.db.sessions() as s:
         metrics = (await s.get(Run, summary.run_id)).metrics
@@ -322,7 +340,7 @@ async def test_metrics_are_recorded_and_the_labeler_runs_before_delivery(world, 
 async def test_a_failing_labeler_does_not_stop_delivery(world, clock):
     artist = await world.artist("Pitbull")
     await world.follow(1, artist)
-    world.spotify.release(artist, "Fresh", date="2026-11-21")
+    world.release(artist, "Fresh", "2026-11-21")
     world.runner.labeler = RecordingLabeler(fail=True)
     summary = await world.runner.run("schedule")
     assert world.posted() == ["Fresh"] and "labelling failed" in summary.error

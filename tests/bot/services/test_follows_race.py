@@ -23,6 +23,7 @@ from sqlalchemy.util import await_only
 
 from bot.services.errors import NotFollowed, UserError
 from bot.services.follows import FollowOutcome, limit_text
+from bot.services.imports import ImportResult
 from fakes.spotify_emulator import SpotifyEmulator
 from storage.db import Database, open_database
 from storage.models import Artist, ArtistRelease, Follow, Guild
@@ -175,6 +176,7 @@ async def test_an_import_and_a_follow_at_the_same_instant_respect_the_limit(db, 
             one.services.imports.confirm(preview), two.services.follows.follow(GUILD_A, artists[3])
         )
         imported = ok(results[0])
+        assert isinstance(imported, ImportResult)
         assert await count(db, Follow, Follow.guild_id == GUILD_A) == 3
         if isinstance(results[1], BaseException):  # the import locked the guild first
             assert str(results[1]) == limit_text(3) and len(imported.followed) == 3

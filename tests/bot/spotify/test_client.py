@@ -2,8 +2,8 @@
 
 The first part runs the client against a small purpose-built ``aiohttp.web`` server
 (``FakeSpotify``) that gives precise control over tokens, 401s, 429s, 5xx and hung
-requests. The last part runs it against the shared Spotify emulator
-(``fakes/spotify_emulator.py``) when that exists.
+requests. The last part runs it against the Spotify emulator (``fakes/spotify_emulator.py``), and
+checks the client-side rate limiter (aiolimiter) and the 429 counter.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import json
 import logging
 import socket
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +33,8 @@ from bot.spotify import (
     SpotifyCooldown,
     SpotifyError,
     SpotifyNotFound,
-    detect_spotify_kind,
-    parse_spotify_id,
 )
+from fakes.spotify_emulator import SpotifyEmulator
 from tests.conftest import FakeClock
 
 CLIENT_ID = "test-client-id"
@@ -134,7 +134,7 @@ class FakeSpotify:
         if self.token_delay:
             await asyncio.sleep(self.token_delay)
         if self.token_script:
-            kind, value = self.token_script.pop(0)
+            _kind, value = self.token_script.pop(0)
             status, headers, body = value
             return web.json_response(body or {}, status=status, headers=headers)
         expected = "Basic " + base64.b64encode(f"{self.client_id}:{self.client_secret}".encode()).decode()
@@ -189,7 +189,9 @@ class FakeSpotify:
         limit = int(request.query.get("limit", 10))
         if limit > 10:
             return web.json_response({"error": {"status": 400, "message": "Invalid limit"}}, status=400)
-        items = [_artist_json(f"{i:022d}", f"{request.query['q']} {i}") for i in range(limit)]
+        items: list[dict[str, Any] | None] = [
+            _artist_json(f"{i:022d}", f"{request.query['q']} {i}") for i in range(limit)
+        ]
         items.insert(1, None)  # Spotify sends null items now and then
         return web.json_response({"artists": {"items": items, "total": 100, "limit": limit, "offset": 0}})
 
@@ -235,7 +237,7 @@ class Sleeps(list):
 
 
 @pytest.fixture
-async def fake() -> FakeSpotify:
+async def fake() -> AsyncIterator[FakeSpotify]:
     spotify = FakeSpotify()
     server = TestServer(spotify.app(), host="127.0.0.1")
     await server.start_server()
@@ -346,9 +348,10 @@ async def test_artist_albums_several_groups_leave_album_group_empty(client: Spot
 async def test_paging_with_next_collects_every_item_once(client: SpotifyClient, fake: FakeSpotify) -> None:
     page = await client.artist_albums(ARTIST_ID, include_groups=["album"])
     ids = [a.id for a in page.items]
-    while (page := await client.artist_albums_next(page)) is not None:
-        assert all(a.album_group == "album" for a in page.items)  # group recovered from the next URL
-        ids.extend(a.id for a in page.items)
+    while (nxt := await client.artist_albums_next(page)) is not None:
+        assert all(a.album_group == "album" for a in nxt.items)  # group recovered from the next URL
+        ids.extend(a.id for a in nxt.items)
+        page = nxt
 
     assert ids == [f"album{i:017d}" for i in range(23)]
     assert client.requests_by_endpoint == {"artist_albums": 3}
@@ -730,97 +733,12 @@ async def test_close_without_any_request_is_fine() -> None:
 
 
 # --------------------------------------------------------------------------------------
-# parse_spotify_id / detect_spotify_kind
-# --------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        f"https://open.spotify.com/artist/{ARTIST_ID}",
-        f"https://open.spotify.com/artist/{ARTIST_ID}?si=AbCdEf123_-x",
-        f"https://open.spotify.com/intl-de/artist/{ARTIST_ID}?si=abc",
-        f"https://open.spotify.com/intl-pt/artist/{ARTIST_ID}/",
-        f"http://open.spotify.com/artist/{ARTIST_ID}",
-        f"open.spotify.com/artist/{ARTIST_ID}",
-        f"<https://open.spotify.com/artist/{ARTIST_ID}>",
-        f"  spotify:artist:{ARTIST_ID}  ",
-        ARTIST_ID,
-    ],
-)
-def test_parse_spotify_id_accepts_artist_forms(text: str) -> None:
-    assert parse_spotify_id(text) == ARTIST_ID
-    assert parse_spotify_id(text, kind="artist") == ARTIST_ID
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        f"https://open.spotify.com/album/{ALBUM_ID}",
-        f"https://open.spotify.com/track/{ALBUM_ID}?si=x",
-        f"spotify:album:{ALBUM_ID}",
-        f"https://open.spotify.com/playlist/{ALBUM_ID}",
-        f"https://example.com/artist/{ARTIST_ID}",
-        f"https://open.spotify.com.evil.example/artist/{ARTIST_ID}",
-        "https://open.spotify.com/artist/tooShort",
-        f"spotify:artist:{ARTIST_ID}x",
-        ARTIST_ID[:-1],
-        ARTIST_ID + "!",
-        "Pitbull",
-        "",
-        "   ",
-        "spotify:artist:",
-    ],
-)
-def test_parse_spotify_id_rejects_other_things(text: str) -> None:
-    assert parse_spotify_id(text) is None
-
-
-def test_parse_spotify_id_other_kinds() -> None:
-    assert parse_spotify_id(f"https://open.spotify.com/album/{ALBUM_ID}?si=1", kind="album") == ALBUM_ID
-    assert parse_spotify_id(f"spotify:album:{ALBUM_ID}", kind="album") == ALBUM_ID
-    assert parse_spotify_id(f"https://open.spotify.com/artist/{ARTIST_ID}", kind="album") is None
-    assert parse_spotify_id(None) is None  # type: ignore[arg-type]
-
-
-@pytest.mark.parametrize(
-    ("text", "kind"),
-    [
-        (f"https://open.spotify.com/artist/{ARTIST_ID}", "artist"),
-        (f"https://open.spotify.com/intl-fr/album/{ALBUM_ID}?si=q", "album"),
-        (f"https://open.spotify.com/track/{ALBUM_ID}", "track"),
-        ("https://open.spotify.com/playlist/37i9dQZF1DXcBWIGoYBM5M?si=1", "playlist"),
-        (f"spotify:album:{ALBUM_ID}", "album"),
-        (f"spotify:track:{ALBUM_ID}", "track"),
-        (f"spotify:artist:{ARTIST_ID}", "artist"),
-        (ARTIST_ID, None),  # a bare id has no kind
-        ("Pitbull", None),
-        ("https://example.com/album/x", None),
-        ("https://open.spotify.com/", None),
-        ("spotify:nonsense:abc", None),
-        ("", None),
-    ],
-)
-def test_detect_spotify_kind(text: str, kind: str | None) -> None:
-    assert detect_spotify_kind(text) == kind
-
-
-# --------------------------------------------------------------------------------------
 # Integration: the client against the shared Spotify emulator
 # --------------------------------------------------------------------------------------
-
-try:
-    from fakes.spotify_emulator import SpotifyEmulator
-except ImportError:  # pragma: no cover - the emulator is written separately
-    SpotifyEmulator = None  # type: ignore[assignment,misc]
-
-needs_emulator = pytest.mark.skipif(SpotifyEmulator is None, reason="fakes/spotify_emulator.py is absent")
 
 
 @pytest.fixture
 async def emulator():
-    if SpotifyEmulator is None:
-        pytest.skip("fakes/spotify_emulator.py is absent")
     spotify = SpotifyEmulator()
     await spotify.start()
     try:
@@ -859,7 +777,6 @@ def _api_requests(emulator, part: str = "/v1/") -> list[Any]:
     return [r for r in emulator.request_log if part in r.path]
 
 
-@needs_emulator
 async def test_emulator_search_and_get_artist(emulator, emu_client) -> None:
     pitbull = emulator.add_artist("Pitbull", followers=12_000_000)
     emulator.add_artist("Pitbull Tribute Band", followers=10)
@@ -883,7 +800,6 @@ async def test_emulator_search_and_get_artist(emulator, emu_client) -> None:
     assert client.requests_by_endpoint == {"search": 2, "artist": 1}
 
 
-@needs_emulator
 async def test_emulator_not_found(emulator, emu_client) -> None:
     client = emu_client()
     with pytest.raises(SpotifyNotFound) as unknown:
@@ -894,7 +810,6 @@ async def test_emulator_not_found(emulator, emu_client) -> None:
     assert invalid.value.status == 400
 
 
-@needs_emulator
 async def test_emulator_paging_collects_every_item_once(emulator, emu_client) -> None:
     artist = emulator.add_artist("Prolific")
     other = emulator.add_artist("Guest")
@@ -939,7 +854,6 @@ async def test_emulator_paging_collects_every_item_once(emulator, emu_client) ->
     assert len(seen) == 23 + 7 + 1 + 1
 
 
-@needs_emulator
 async def test_emulator_get_album_with_tracks(emulator, emu_client) -> None:
     artist = emulator.add_artist("Pitbull")
     album_id = emulator.add_album(
@@ -962,7 +876,6 @@ async def test_emulator_get_album_with_tracks(emulator, emu_client) -> None:
     assert _api_requests(emulator, "/v1/albums")[0].query == {"market": "US"}
 
 
-@needs_emulator
 async def test_emulator_token_reuse_and_expiry(emulator, emu_client) -> None:
     artist = emulator.add_artist("A")
     client = emu_client()
@@ -977,7 +890,6 @@ async def test_emulator_token_reuse_and_expiry(emulator, emu_client) -> None:
     assert [r.status for r in _api_requests(emulator)][-2:] == [401, 200]
 
 
-@needs_emulator
 async def test_emulator_bad_credentials(emulator, emu_client) -> None:
     client = emu_client(client_secret="not-the-emulator-secret")
     with pytest.raises(SpotifyAuthError) as info:
@@ -986,7 +898,6 @@ async def test_emulator_bad_credentials(emulator, emu_client) -> None:
     assert _api_requests(emulator) == []
 
 
-@needs_emulator
 async def test_emulator_faults(emulator, emu_client, sleeps: Sleeps, clock: FakeClock) -> None:
     artist = emulator.add_artist("A")
     client = emu_client(timeout=0.2)
@@ -1014,7 +925,52 @@ async def test_emulator_faults(emulator, emu_client, sleeps: Sleeps, clock: Fake
     assert len(emulator.request_log) == logged
 
 
-@needs_emulator
+async def test_emulator_groups_newest_first_with_real_paging(emulator, emu_client) -> None:
+    """What the tracker relies on: groups in the order album, single; newest first inside a group; ``total``
+    counts every item of the groups asked; ``next`` while more remain; ``album_group`` for one group."""
+    artist = emulator.add_artist("A")
+    emulator.add_album([artist], "Old LP", release_date="2010-01-01")
+    singles = [
+        emulator.add_album([artist], f"S{i}", album_type="single", release_date=f"2020-01-{i + 1:02d}")
+        for i in range(12)
+    ]
+    emulator.add_album([artist], "New LP", release_date="2026-01-01")
+    client = emu_client()
+    page = await client.artist_albums(artist, include_groups="album,single", limit=10)
+    assert [x.name for x in page.items[:3]] == ["New LP", "Old LP", "S11"]
+    assert page.total == 14 and page.next
+    page2 = await client.artist_albums_next(page)
+    assert page2 is not None
+    assert [x.id for x in page2.items] == list(reversed(singles))[8:]
+    assert page2.next is None and await client.artist_albums_next(page2) is None
+    assert client.request_count == 2
+    only = await client.artist_albums(artist, include_groups="single", limit=5)
+    assert {x.album_group for x in only.items} == {"single"}
+    clamped = await client.artist_albums(artist, include_groups="single", limit=11)  # Spotify's maximum is 10
+    assert clamped.limit == 10 and _api_requests(emulator, "/albums")[-1].query["limit"] == "10"
+
+
+async def test_emulator_failures_and_cooldown(emulator, emu_client, clock: FakeClock) -> None:
+    artist = emulator.add_artist("A")
+    client = emu_client(max_retries=0)
+    with pytest.raises(SpotifyNotFound):
+        await client.get_artist("0" * 22)
+    emulator.fail_next(status=500, path_contains=artist)
+    with pytest.raises(SpotifyError) as failed:
+        await client.artist_albums(artist, include_groups="single")
+    assert failed.value.status == 500
+    await client.artist_albums(artist, include_groups="single")
+    emulator.fail_next(status=429, retry_after=3600, reason="QUOTA_EXCEEDED")
+    with pytest.raises(SpotifyCooldown):
+        await client.artist_albums(artist, include_groups="single")
+    count = client.request_count
+    with pytest.raises(SpotifyCooldown):
+        await client.get_artist(artist)
+    assert client.request_count == count  # refused locally, not sent
+    clock.advance(hours=1)
+    assert (await client.get_artist(artist)).id == artist
+
+
 async def test_emulator_recorded_pitbull_listing(emulator, emu_client, shared_spotify: Path) -> None:
     listing = json.loads((shared_spotify / "fixtures" / "artist_albums.json").read_text())
     artist_json = json.loads((shared_spotify / "fixtures" / "artist.json").read_text())
@@ -1041,6 +997,7 @@ def test_rate_limiter_never_exceeds_the_rolling_window(per_30s):
     from bot.spotify.client import rolling_window_limiter
 
     limiter = rolling_window_limiter(per_30s)
+    assert limiter is not None
     capacity = limiter.max_rate
     refill_per_second = limiter.max_rate / limiter.time_period
     assert capacity >= 1
@@ -1049,3 +1006,43 @@ def test_rate_limiter_never_exceeds_the_rolling_window(per_30s):
     # …and it is not needlessly slow: at least 90 % of the limit (or one request) per window.
     assert capacity + math.floor(30 * refill_per_second) >= max(1, int(0.9 * per_30s))
     assert rolling_window_limiter(0) is None
+
+
+async def no_wait(_seconds: float) -> None:
+    return None
+
+
+async def test_429s_are_counted_and_the_limiter_is_shared():
+    async with SpotifyEmulator(seed="limits") as emu:
+        artist = emu.add_artist("Limited")
+        client = SpotifyClient(
+            client_id=emu.client_id,
+            client_secret=emu.client_secret,
+            api_base_url=emu.api_base_url,
+            accounts_base_url=emu.accounts_base_url,
+            sleep=no_wait,
+            rate_limit_per_30s=62,
+        )
+        try:
+            emu.fail_next(status=429, retry_after=1)
+            await client.get_artist(artist)  # 429, then the retry succeeds
+            assert client.rate_limited == 1 and client.request_count == 2
+            # 62 per rolling 30 s: a bucket of 2, refilled at 60 per 30.5 s (see rolling_window_limiter).
+            assert client.limiter is not None and client.limiter.max_rate == 2
+            assert abs(client.limiter.time_period - 2 / (60 / 30.5)) < 1e-9
+            await client.artist_albums(artist, include_groups=["single"])
+            assert client.request_count == 3  # the third request waited for a token, then went through
+        finally:
+            await client.close()
+    unlimited = SpotifyClient(client_id="x", client_secret="y")
+    assert unlimited.limiter is None and unlimited.rate_limited == 0
+
+
+def test_the_rate_limit_is_split_between_live_processes():
+    client = SpotifyClient(client_id="x", client_secret="y", rate_limit_per_30s=150)
+    assert client.limiter is not None and client.rate_share == 1
+    whole = client.limiter.max_rate
+    client.share_rate_limit(3)
+    assert client.rate_share == 3 and client.limiter.max_rate < whole
+    client.share_rate_limit(1)
+    assert client.limiter.max_rate == whole

@@ -185,7 +185,7 @@ async def test_recorded_pitbull_listing_labels_without_requests(db, emu, labeler
     """The real listing: its remixes, deluxe re-release and clean twin, first seen as new, cost no request."""
     data = json.loads((shared_spotify / "fixtures" / "artist_albums.json").read_text())
     pitbull = emu.load_recorded_catalogue(data)
-    by_name = {}
+    by_name: dict[str, str] = {}
     for item in data["items"]:
         by_name.setdefault(item["name"], item["id"])
     new_names = [
@@ -470,12 +470,16 @@ async def test_quota_cooldown_stops_fetching_and_is_persisted(db, emu, client, c
         assert (await s.get(SpotifyState, 1)).cooldown_until == result.cooldown.until
 
 
-async def test_store_failure_never_raises(emu, client, clock, tmp_path):
+async def test_store_failure_never_raises(emu, client, clock, tmp_path, monkeypatch):
     from storage.db import open_database
 
     database = await open_database(backend.database_url(tmp_path, "x"))
     await database.close()
     broken = Labeler(database, client, clock=clock)
-    broken.db = None  # anything the store does now fails
+
+    def store_down():
+        raise ConnectionError("the store is down")
+
+    monkeypatch.setattr(database, "transaction", store_down)  # anything the store does now fails
     result = await broken.label(["0" * 22])
     assert result.labelled == 0 and result.requests == 0

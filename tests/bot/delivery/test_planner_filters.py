@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
 
 from bot.delivery import Deliverer, split_pending
 from bot.delivery.planner import FILTER_KEYWORDS, GuildFilters, plan_pending, skip_reason, title_filter
 from bot.delivery.render import role_mention
-from storage.models import Guild
-from tests.bot.delivery.test_album_groups import album, found, set_groups
+from storage.models import Guild, Release
+from tests.bot.delivery.helpers import album, found, set_groups
 from tests.bot.helpers import FakeSender, add_guild, follow, ledger
 
 ALL = frozenset(FILTER_KEYWORDS)
@@ -40,9 +38,9 @@ ALL = frozenset(FILTER_KEYWORDS)
     ],
 )
 def test_title_keywords_case_insensitive(title, kind):
-    release = SimpleNamespace(name=title, labels=[])
+    release = Release(name=title, labels=[])
     assert title_filter(release, ALL) == kind
-    assert title_filter(SimpleNamespace(name=title.upper(), labels=[]), ALL) == kind
+    assert title_filter(Release(name=title.upper(), labels=[]), ALL) == kind
     assert title_filter(release, ALL - {kind}) is None
 
 
@@ -61,13 +59,11 @@ def test_title_keywords_case_insensitive(title, kind):
     ],
 )
 def test_titles_that_are_not_versions_pass(title):
-    assert title_filter(SimpleNamespace(name=title, labels=[]), ALL) is None
+    assert title_filter(Release(name=title, labels=[]), ALL) is None
 
 
 def test_remix_label_counts_as_remix():
-    release = SimpleNamespace(
-        name="Midnight Drive (Club Edit)", labels=[{"kind": "remix_of", "name": "Midnight Drive"}]
-    )
+    release = Release(name="Midnight Drive (Club Edit)", labels=[{"kind": "remix_of", "name": "Midnight Drive"}])
     assert title_filter(release, {"remix"}) == "remix"
     assert title_filter(release, {"live"}) is None
 
@@ -75,16 +71,16 @@ def test_remix_label_counts_as_remix():
 def test_skip_reason_muted_appearances_only_when_every_link_is_a_muted_appearance():
     filters = GuildFilters(mute_appearances=frozenset({"A"}))
     groups = {"album", "single", "appears_on"}
-    release = SimpleNamespace(name="Duet", labels=[], artists=[])
+    release = Release(name="Duet", labels=[], artists=[])
     assert skip_reason(release, {("A", "appears_on")}, groups, filters) == "muted"
     assert skip_reason(release, {("A", "appears_on"), ("B", "single")}, groups, filters) is None
     assert skip_reason(release, {("A", "album")}, groups, filters) is None  # A's own release
     assert skip_reason(release, {("B", "appears_on")}, groups, filters) is None
     assert skip_reason(release, {("A", "appears_on")}, {"album"}, filters) == "type"
     # Stored as "single" (no album_group in 2026 listings) but A is not one of the release's artists.
-    featured = SimpleNamespace(name="Feature", labels=[], artists=[{"id": "X", "name": "X"}])
+    featured = Release(name="Feature", labels=[], artists=[{"id": "X", "name": "X"}])
     assert skip_reason(featured, {("A", "single")}, groups, filters) == "muted"
-    own = SimpleNamespace(name="Own", labels=[], artists=[{"id": "A", "name": "A"}])
+    own = Release(name="Own", labels=[], artists=[{"id": "A", "name": "A"}])
     assert skip_reason(own, {("A", "single")}, groups, filters) is None
 
 

@@ -1,38 +1,52 @@
-"""Planning under a budget: carry-over, the starvation bound, the UTC day, economy mode, cooldown priority."""
+"""Planning under a budget: carry-over, the starvation bound, the UTC day, economy mode, cooldown priority.
+
+The tracker talks to the Spotify emulator through the real client (``tests/bot/helpers.py``)."""
 
 from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from sqlalchemy import select
 
 from bot.tracking import Tracker
 from bot.tracking.plan import ArtistRow, recheck_period_runs, recheck_picks, starvation_bound
+from fakes.spotify_emulator import SpotifyEmulator
 from storage import spotify_state
 from storage.models import Artist
-from tests.bot.fake_spotify import FakeSpotify
-from tests.bot.helpers import add_guild, follow
+from tests.bot.helpers import add_guild, emulator_client, follow
 
 UTC = dt.UTC
 
 
-async def setup(db, clock, n: int, *, active: int = 0, singles: int = 3):
+@pytest.fixture
+async def emu():
+    async with SpotifyEmulator() as emulator:
+        yield emulator
+
+
+@pytest.fixture
+async def spotify(emu, clock):
+    client = emulator_client(emu, clock)
+    yield client
+    await client.close()
+
+
+async def setup(db, emu, spotify, clock, n: int, *, active: int = 0, singles: int = 3) -> list[str]:
     """``n`` followed, baselined artists; the first ``active`` released recently, the rest years ago."""
-    spotify = FakeSpotify(clock)
     await add_guild(db, 1, now=clock())
     artists = []
     for i in range(n):
-        a = spotify.add_artist(name=f"A{i}")
+        a = emu.add_artist(f"A{i}")
         for k in range(singles):
             date = f"2026-10-{k + 1:02d}" if i < active else f"{2019 + k // 12}-{k % 12 + 1:02d}-01"
-            spotify.release(a, f"A{i} s{k}", date=date)
+            emu.add_album([a], f"A{i} s{k}", album_type="single", release_date=date)
         await follow(db, 1, a, f"A{i}", now=clock())
         artists.append(a)
     tracker = Tracker(db, spotify, clock=clock)
     for a in artists:
         await tracker.baseline(a)
-    spotify.request_count = 0
-    return spotify, artists
+    return artists
 
 
 async def rows(db, ids):
@@ -40,8 +54,8 @@ async def rows(db, ids):
         return {a.id: a for a in (await s.scalars(select(Artist).where(Artist.id.in_(ids)))).all()}
 
 
-async def test_budget_carries_the_rest_over_in_priority_order(db, clock):
-    spotify, artists = await setup(db, clock, 6, active=2)
+async def test_budget_carries_the_rest_over_in_priority_order(db, emu, spotify, clock):
+    artists = await setup(db, emu, spotify, clock, 6, active=2)
     tracker = Tracker(db, spotify, clock=clock, requests_per_run=3, reserve_share=0.25, concurrency=1)
     clock.advance(days=7)
     result = await tracker.track(artists)
@@ -57,9 +71,9 @@ async def test_budget_carries_the_rest_over_in_priority_order(db, clock):
     assert again.checked and (set(again.checked) & set(result.carried))
 
 
-async def test_no_artist_starves_within_the_documented_bound(db, clock):
+async def test_no_artist_starves_within_the_documented_bound(db, emu, spotify, clock):
     n, budget, share = 10, 4, 0.25
-    spotify, artists = await setup(db, clock, n, active=3)
+    artists = await setup(db, emu, spotify, clock, n, active=3)
     tracker = Tracker(db, spotify, clock=clock, requests_per_run=budget, reserve_share=share, concurrency=1)
     bound = starvation_bound(n, budget, share)
     assert bound == 10  # ceil(10 / max(1, floor(ceil(0.25·4) / 1)))
@@ -78,8 +92,8 @@ async def test_no_artist_starves_within_the_documented_bound(db, clock):
     assert all(last_checked[a] == 3 * bound for a in artists[:3])
 
 
-async def test_day_budget_resets_at_the_utc_day_boundary(db, clock):
-    spotify, artists = await setup(db, clock, 8)
+async def test_day_budget_resets_at_the_utc_day_boundary(db, emu, spotify, clock):
+    artists = await setup(db, emu, spotify, clock, 8)
     clock.now = dt.datetime(2026, 11, 27, 23, 0, tzinfo=UTC)
     tracker = Tracker(db, spotify, clock=clock, requests_per_day=5)
     first = await tracker.track(artists)
@@ -94,17 +108,16 @@ async def test_day_budget_resets_at_the_utc_day_boundary(db, clock):
         assert await spotify_state.budget_used_today(s, "2026-11-28") == 5
 
 
-async def test_baselines_count_towards_the_day(db, clock):
-    spotify = FakeSpotify(clock)
-    a = spotify.add_artist(name="New")
-    spotify.release(a, "x")
+async def test_baselines_count_towards_the_day(db, emu, spotify, clock):
+    a = emu.add_artist("New")
+    emu.add_album([a], "x", album_type="single", release_date="2026-11-20")
     await Tracker(db, spotify, clock=clock).baseline(a)
     async with db.sessions() as s:
         assert await spotify_state.budget_used_today(s, clock().date().isoformat()) == 4  # get_artist + 3 groups
 
 
-async def test_economy_mode_checks_inactive_artists_every_kth_run(db, clock):
-    spotify, artists = await setup(db, clock, 4, active=1)
+async def test_economy_mode_checks_inactive_artists_every_kth_run(db, emu, spotify, clock):
+    artists = await setup(db, emu, spotify, clock, 4, active=1)
     tracker = Tracker(db, spotify, clock=clock, economy=True, economy_inactive_days=365, economy_every=3)
     checks = dict.fromkeys(artists, 0)
     for _ in range(6):
@@ -120,8 +133,8 @@ async def test_economy_mode_checks_inactive_artists_every_kth_run(db, clock):
     assert len(result.checked) == 4
 
 
-async def test_cooldown_mid_run_checks_by_priority_and_carries_the_rest(db, clock):
-    spotify, artists = await setup(db, clock, 5, active=0)
+async def test_cooldown_mid_run_checks_by_priority_and_carries_the_rest(db, emu, spotify, clock):
+    artists = await setup(db, emu, spotify, clock, 5, active=0)
     # Make the last two the most recently active.
     async with db.sessions() as s:
         for i, a in enumerate(artists):
@@ -129,10 +142,13 @@ async def test_cooldown_mid_run_checks_by_priority_and_carries_the_rest(db, cloc
         await s.commit()
     tracker = Tracker(db, spotify, clock=clock, concurrency=1)
     until = clock() + dt.timedelta(hours=24)
-    spotify.cooldown_after(2, until)
+    # Two requests pass (the two most recently active), the third is a quota 429.
+    emu.fail_next(
+        status=429, retry_after=(until - clock()).total_seconds(), reason="QUOTA_EXCEEDED", path_contains=artists[2]
+    )
     result = await tracker.track(artists)
     assert result.checked == [artists[3], artists[4]]  # newest activity first
-    assert result.cooldown.until == until
+    assert result.cooldown is not None and result.cooldown.until == until
     assert sorted(result.carried) == sorted(artists[:3])
     by_id = await rows(db, artists)
     assert [by_id[a].runs_skipped for a in artists] == [1, 1, 1, 0, 0]

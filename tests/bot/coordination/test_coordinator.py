@@ -1,8 +1,13 @@
-"""Issue 8 §2: several bot processes on one store — each guild's weekly run once, each artist
-fetched once per due time, posts exactly once, recovery touching only what a dead process left.
+"""``bot.coordination.coordinator``: several bot processes on one store (issue 8 §2).
 
-Each "process" is a full stack (engine, coordinator, Spotify client, tracker, deliverer,
-runner) of its own on the same database and the same Spotify emulator.
+Each guild's weekly run once, each artist fetched once per due time, posts exactly once,
+recovery touching only what a dead process left. Each "process" is a full stack (engine,
+coordinator, Spotify client, tracker, deliverer, runner) of its own on the same database and
+the same Spotify emulator.
+
+One developer account's Spotify quota, however many processes: the QUOTA_EXCEEDED cooldown is
+written to the store on the 429 itself and every other process adopts it at its next heartbeat
+(search and autocomplete included); the database clock corrects a skewed host clock.
 """
 
 from __future__ import annotations
@@ -10,19 +15,25 @@ from __future__ import annotations
 import asyncio
 import collections
 import datetime as dt
+from types import SimpleNamespace
+from typing import cast
 
 import aiohttp
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from bot.coordination.coordinator import Coordinator
+from bot.coordination.coordinator import Coordinator, DatabaseClock
 from bot.delivery import Deliverer
+from bot.discord_app.client import ReleaseBot
 from bot.scheduling.runner import Runner
 from bot.spotify.client import SpotifyClient
+from bot.spotify.errors import SpotifyCooldown
 from bot.tracking import Tracker
 from fakes.spotify_emulator import SpotifyEmulator
+from storage import spotify_state
 from storage.db import Database, open_database
 from storage.models import Delivery, Guild, Run
+from tests import backend
 from tests.bot.helpers import FakeSender, add_guild, follow
 from tests.conftest import FakeClock
 
@@ -105,7 +116,7 @@ async def _setup(emu, procs, clock, *, guilds: int, artists: int) -> list[str]:
     clock.advance(minutes=1)
     due = clock() + dt.timedelta(minutes=5)
     async with db.sessions() as session:
-        await session.execute(Guild.__table__.update().values(next_due_at=due))
+        await session.execute(update(Guild).values(next_due_at=due))
         await session.commit()
     return ids
 
@@ -189,3 +200,67 @@ async def test_a_refresh_guard_holds_across_processes(world, clock):
     assert not await procs[1].coordinator.try_lease("refresh:1")
     await procs[0].coordinator.release("refresh:1")
     assert await procs[1].coordinator.try_lease("refresh:1")
+
+
+# --- one Spotify quota for every process ------------------------------------------------
+
+
+def _client(emu: SpotifyEmulator, http, clock, **kwargs) -> SpotifyClient:
+    return SpotifyClient(
+        client_id=emu.client_id,
+        client_secret=emu.client_secret,
+        api_base_url=emu.api_base_url,
+        accounts_base_url=emu.accounts_base_url,
+        session=http,
+        clock=clock,
+        sleep=no_wait,
+        **kwargs,
+    )
+
+
+async def test_a_quota_429_stops_every_process_including_search(db, clock):
+    other_db = await open_database(db.engine.url.render_as_string(hide_password=False), migrate=False)
+    try:
+        async with SpotifyEmulator() as emu, aiohttp.ClientSession() as http:
+            artist = emu.add_artist("Quota Queen")
+            a = SimpleNamespace(
+                db=db,
+                clock=clock,
+                spotify=_client(emu, http, clock),
+                coordinator=Coordinator(db, clock=clock, owner="a"),
+            )
+            b = SimpleNamespace(
+                db=other_db,
+                clock=clock,
+                spotify=_client(emu, http, clock, rate_limit_per_30s=150),
+                coordinator=Coordinator(other_db, clock=clock, owner="b"),
+            )
+            for p in (a, b):
+                await p.coordinator.start()
+                p.spotify.on_cooldown = lambda c, p=p: ReleaseBot._persist_cooldown(p, c)
+            emu.fail_next(1, status=429, retry_after=86400, reason="QUOTA_EXCEEDED")
+            with pytest.raises(SpotifyCooldown):
+                await a.spotify.get_artist(artist)
+            async with db.sessions() as session:  # written on the 429 itself, not at the end of a run
+                until, reason = await spotify_state.get_cooldown(session)
+            assert until is not None and until > clock() + dt.timedelta(hours=23) and reason == "QUOTA_EXCEEDED"
+            # Process b has not been told by Spotify; its next heartbeat adopts the cooldown.
+            assert (await b.spotify.search_artists("Quota")) != []
+            await ReleaseBot.share_spotify_state(cast(ReleaseBot, b))  # b has what the method reads
+            with pytest.raises(SpotifyCooldown):
+                await b.spotify.search_artists("Quota")
+            # Two live processes: each may send half of the account's rolling-window limit.
+            assert b.spotify.rate_share == 2
+            for p in (a, b):
+                await p.coordinator.stop()
+    finally:
+        await other_db.close()
+
+
+@backend.postgresql_only("the database clock is PostgreSQL's; SQLite has no server")
+async def test_the_database_clock_corrects_a_skewed_host_clock(db):
+    skewed = lambda: dt.datetime.now(UTC) + dt.timedelta(hours=1)  # noqa: E731 - a host an hour fast
+    db_clock = DatabaseClock(db, host_clock=skewed)
+    offset = await db_clock.sync()
+    assert abs(offset + dt.timedelta(hours=1)) < dt.timedelta(seconds=2)
+    assert abs(db_clock() - dt.datetime.now(UTC)) < dt.timedelta(seconds=2)

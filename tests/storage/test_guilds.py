@@ -1,4 +1,9 @@
-"""storage.guilds, storage.catalog and storage.spotify_state helpers."""
+"""``storage.guilds``: guild rows, their settings, follows and the channel notice — and two sessions
+making the same guild or follow at once (both succeed, the first one's row wins, no error).
+
+The race tests run on the run's backend (``tests/backend.py``): on PostgreSQL the second session
+really waits for the first one's row.
+"""
 
 from __future__ import annotations
 
@@ -6,24 +11,13 @@ import datetime as dt
 
 import pytest
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 
-from bot.spotify.models import Album, ArtistRef
-from storage import catalog, guilds, spotify_state
-from storage.models import Artist, Guild, Release
+from storage import catalog, guilds
+from storage.models import Follow, Guild
+from tests.storage.helpers import race
 
 UTC = dt.UTC
-
-
-def album(rid: str = "r1", name: str = "Song") -> Album:
-    return Album(
-        id=rid,
-        name=name,
-        album_type="single",
-        release_date="2026-11-20",
-        release_date_precision="day",
-        total_tracks=1,
-        artists=(ArtistRef("A", "Artist"),),
-    )
 
 
 async def test_get_or_create_guild_stores_the_given_schedule_once(db, clock):
@@ -58,33 +52,6 @@ async def test_followed_artist_ids_union_and_follow_is_idempotent(db, clock):
         assert await catalog.artist_names(s, ["A", "Z"]) == {"A": "A"}
 
 
-async def test_upsert_release_keeps_first_seen(db, clock):
-    async with db.sessions() as s:
-        await catalog.get_or_create_artist(s, "A", "Artist")
-        assert await catalog.upsert_release(s, album(), now=clock()) is True
-        assert await catalog.upsert_release(s, album(name="Renamed"), now=clock() + dt.timedelta(days=1)) is False
-        assert await catalog.link_release(s, "A", "r1", album_group="single", now=clock(), baseline=True) is True
-        assert await catalog.link_release(s, "A", "r1", album_group="single", now=clock(), baseline=False) is False
-        await s.commit()
-        release = await s.get(Release, "r1")
-        assert release.first_seen_at == clock() and release.name == "Song"
-        assert release.artists == [{"id": "A", "name": "Artist"}]
-        assert await catalog.known_release_ids(s, "A") == {"r1"}
-
-
-async def test_cooldown_roundtrip_keeps_the_longest(db, clock):
-    async with db.sessions() as s:
-        assert await spotify_state.get_cooldown(s) == (None, None)
-        later = clock() + dt.timedelta(hours=24)
-        await spotify_state.set_cooldown(s, later, "QUOTA_EXCEEDED")
-        await spotify_state.set_cooldown(s, clock() + dt.timedelta(minutes=5), "rate limit")
-        await s.commit()
-    async with db.sessions() as s:
-        assert await spotify_state.get_cooldown(s) == (later, "QUOTA_EXCEEDED")
-        await spotify_state.set_cooldown(s, None, None)
-        assert await spotify_state.get_cooldown(s) == (None, None)
-
-
 async def test_due_guilds(db, clock):
     async with db.sessions() as s:
         await guilds.get_or_create_guild(s, 1, now=clock(), next_due_at=clock() - dt.timedelta(days=2))
@@ -94,20 +61,6 @@ async def test_due_guilds(db, clock):
         assert [g.id for g in await guilds.due_guilds(s, clock())] == [1, 2]
         assert [g.id for g in await guilds.guilds_by_ids(s, [3, 1, 9])] == [1, 3]
         assert [g.id for g in await guilds.guilds_by_ids(s, None)] == [1, 2, 3]
-
-
-async def test_linked_artist_ids_are_the_artists_with_a_link(db, clock):
-    async with db.sessions() as s:
-        for a in ("A", "B", "C"):
-            await catalog.get_or_create_artist(s, a, a)
-        await catalog.upsert_release(s, album("r1"), now=clock())
-        await catalog.upsert_release(s, album("r2"), now=clock())
-        await catalog.link_release(s, "A", "r1", album_group="single", now=clock(), baseline=True)
-        await catalog.link_release(s, "A", "r2", album_group="single", now=clock(), baseline=True)
-        await catalog.link_release(s, "C", "r2", album_group="appears_on", now=clock(), baseline=False)
-        await s.commit()
-        assert await catalog.linked_artist_ids(s, ["A", "B", "C", "Z", "A"]) == {"A", "C"}
-        assert await catalog.linked_artist_ids(s, []) == set()
 
 
 async def test_settings_writes_need_the_guild_row(db, clock):
@@ -148,20 +101,6 @@ async def test_follow_artists_reports_followed_already_and_over_the_limit_in_ord
         assert await guilds.followed_artist_ids(s, [1]) == ["B", "C"]
 
 
-async def test_save_artists_adds_unknown_ones_and_refreshes_profiles_only_when_asked(db):
-    async with db.transaction() as s:
-        await catalog.save_artists(s, [catalog.ArtistProfile("A", "Old", "http://img/1")], refresh_profiles=False)
-        await catalog.save_artists(s, [catalog.ArtistProfile("A", "Ignored")], refresh_profiles=False)
-        assert await catalog.artist_names(s, ["A"]) == {"A": "Old"}
-        await catalog.save_artists(s, [catalog.ArtistProfile("A", "New")], refresh_profiles=True)
-        assert await catalog.artist_names(s, ["A"]) == {"A": "New"}
-        await catalog.save_artists(s, [catalog.ArtistProfile("A", "New", "http://img/2")], refresh_profiles=True)
-        images = await s.scalars(select(Artist.image_url))
-        assert images.all() == ["http://img/2"]
-        assert await catalog.search_artist_names(s, "EW", 5) == [("A", "New")]
-        assert await catalog.search_artist_names(s, "%", 5) == []
-
-
 async def test_the_channel_notice_mark_is_taken_once(db, clock):
     async with db.transaction() as s:
         await guilds.get_or_create_guild(s, 1, now=clock(), next_due_at=clock())
@@ -171,3 +110,45 @@ async def test_the_channel_notice_mark_is_taken_once(db, clock):
         assert await guilds.take_channel_notice(s, 1) == (55, "Missing Permissions")
         assert await guilds.take_channel_notice(s, 1) is None
         assert await guilds.take_channel_notice(s, 2) is None  # a guild the bot has not seen
+
+
+# --- concurrent writers -------------------------------------------------------------------
+
+
+async def test_two_sessions_creating_the_same_guild_both_succeed(db, clock):
+    first, second = await race(
+        db,
+        lambda s: guilds.get_or_create_guild(
+            s, 10**18, now=clock(), next_due_at=clock(), schedule_day=4, schedule_time="12:00"
+        ),
+        lambda s: guilds.get_or_create_guild(
+            s, 10**18, now=clock(), next_due_at=clock(), schedule_day=0, schedule_time="08:00"
+        ),
+    )
+    assert first.id == second.id == 10**18
+    assert (second.schedule_day, second.schedule_time) == (4, "12:00")  # the winner's row, not an error
+    async with db.sessions() as s:
+        assert len((await s.scalars(select(Guild))).all()) == 1
+
+
+async def test_two_sessions_following_the_same_artist_both_succeed_and_keep_the_first_time(db, clock):
+    async with db.sessions() as s:
+        await guilds.get_or_create_guild(s, 7, now=clock(), next_due_at=clock())
+        await catalog.get_or_create_artist(s, "A" * 22, "Nova")
+        await s.commit()
+    later = clock() + dt.timedelta(hours=1)
+    first, second = await race(
+        db,
+        lambda s: guilds.follow_artist(s, 7, "A" * 22, now=clock()),
+        lambda s: guilds.follow_artist(s, 7, "A" * 22, now=later),
+    )
+    assert first.followed_at == second.followed_at == clock()
+    async with db.sessions() as s:
+        assert len((await s.scalars(select(Follow))).all()) == 1
+
+
+async def test_follow_of_an_unknown_artist_is_still_refused(db, clock):
+    async with db.sessions() as s:
+        await guilds.get_or_create_guild(s, 7, now=clock(), next_due_at=clock())
+        with pytest.raises(IntegrityError):
+            await guilds.follow_artist(s, 7, "missing", now=clock())

@@ -7,39 +7,11 @@ import datetime as dt
 from sqlalchemy import select
 
 from bot.delivery import Deliverer, pending_releases, split_pending
-from bot.spotify.models import Album
-from storage import catalog
 from storage.models import Guild
+from tests.bot.delivery.helpers import album, found, set_groups
 from tests.bot.helpers import FakeSender, add_guild, follow, ledger
 
 T0 = dt.datetime(2026, 11, 20, 12, tzinfo=dt.UTC)
-
-
-def album(rid: str, name: str, album_type: str = "album") -> Album:
-    return Album.from_api(
-        {
-            "id": rid,
-            "name": name,
-            "album_type": album_type,
-            "release_date": "2026-11-20",
-            "release_date_precision": "day",
-            "total_tracks": 1,
-            "artists": [{"id": "A", "name": "A"}],
-        }
-    )
-
-
-async def found(db, artist_id: str, alb: Album, group: str, at: dt.datetime) -> None:
-    async with db.sessions() as s:
-        await catalog.upsert_release(s, alb, now=at)
-        await catalog.link_release(s, artist_id, alb.id, album_group=group, now=at, baseline=False)
-        await s.commit()
-
-
-async def set_groups(db, guild_id: int, groups: list[str]) -> None:
-    async with db.sessions() as s:
-        (await s.get(Guild, guild_id)).album_groups = groups
-        await s.commit()
 
 
 async def test_two_guilds_with_different_choices(db, clock):
