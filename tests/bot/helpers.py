@@ -6,6 +6,8 @@ import datetime as dt
 
 from sqlalchemy import select
 
+from bot.delivery.components import PostButtons
+from bot.delivery.render import AllowedMentions
 from bot.scheduling.due import next_due
 from storage import catalog, guilds
 from storage.db import Database
@@ -77,9 +79,9 @@ class FakeSender:
         embeds: list[dict],
         *,
         nonce: str,
-        components: list[dict] | None = None,
+        buttons: PostButtons | None = None,
         content: str | None = None,
-        allowed_mentions: dict | None = None,
+        allowed_mentions: AllowedMentions | None = None,
     ) -> int:
         if self.fail_with is not None:
             exc = self.fail_with

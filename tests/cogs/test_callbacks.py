@@ -23,8 +23,9 @@ from bot.scheduling.runner import FailedArtist, RunSummary
 from bot.services.errors import UserError
 from bot.services.follows import FollowedArtist, FollowOutcome
 from bot.services.runs import GuildStatus, HistoryRow, Preview
-from cogs.common import MissingManageGuild, on_app_command_error
+from cogs.common import MissingManageGuild
 from cogs.follows import Follows, Paginator, following_pages
+from cogs.notices import on_app_command_error
 from cogs.runs import REFRESH_RUNNING_TEXT, WAITING_TEXT, ProgressReporter, Runs, progress_text
 from cogs.settings import Settings
 from tests.cogs.mocks import CHANNEL_ID, GUILD_ID, MEMBER_ID, make_bot, make_interaction, sent, text

@@ -32,7 +32,7 @@ async def press(stack: Stack, message: dict, custom_id: str, user_id: int, value
 
 
 async def followed(stack: Stack) -> set[str]:
-    async with stack.bot.db.sessions() as session:
+    async with stack.bot.core.db.sessions() as session:
         return set((await session.scalars(select(Follow.artist_id).where(Follow.guild_id == stack.guild_id))).all())
 
 
@@ -137,7 +137,7 @@ async def test_import_then_buttons(tmp_path):
         await stack.restart_bot()
         hidden = await press(stack, post, hide["custom_id"], stack.admin_id)
         assert "Singles won't be posted here any more" in hidden.content
-        async with stack.bot.db.sessions() as session:
+        async with stack.bot.core.db.sessions() as session:
             assert list((await session.get(Guild, stack.guild_id)).album_groups) == ["album", "compilation"]
         stack.clock.advance(hours=20)
         sp.add_album([harbour], "High Tide", album_type="single", release_date="2026-11-19")
