@@ -15,7 +15,9 @@ with a counting sender, the ``Runner``) on a simulated clock, prints one JSON li
 line on stdout:
 
 * ``{"cmd": "run", "when": ISO-8601 UTC}`` — peak RSS and the database timer are reset,
-  the clock is set to ``when`` and ``Runner.run("schedule", guilds)`` runs. Reply: the
+  the clock is set to ``when`` and ``Runner.run("schedule", guilds)`` runs (the harness names the
+  guilds: they are not leased as a due scan leases them, so their due times are left alone and the
+  runner logs that it holds no lease of them — one warning per guild and run in ``--log``). Reply: the
   run's summary fields, ``wall`` (s), ``db_seconds`` / ``sqlite_seconds`` / ``db_ops``
   (:class:`DbTimer`), ``rss_mb`` (this process's ``VmHWM`` since the reset, MB),
   ``messages`` / ``duplicates_total`` (the counting sender) and ``requests_by_endpoint``.

@@ -101,10 +101,11 @@ def _ref(label: dict[str, Any]) -> str:
 def label_lines(release: Release, labels: Sequence[object] | None = None) -> list[str]:
     """The release's labels (``releases.labels``, see ``bot.tracking.labels``) as short lines.
 
-    ``labels``: shown in place of the release's own (another edition's, see :func:`announcement_embed`);
-    they are JSON as stored, so entries that are not objects are skipped. ``carries_singles`` → "3 new tracks, 2 already out as singles"; ``edition_of`` →
+    ``carries_singles`` → "3 new tracks, 2 already out as singles"; ``edition_of`` →
     "Deluxe edition of *X* — 4 bonus tracks"; ``remix_of`` → "Remix of *X*";
     ``back_catalogue`` → "Newly added to Spotify (released 2011)". Unknown kinds are skipped.
+    ``labels``: shown in place of the release's own (another edition's: :func:`announcement_embed`);
+    they are JSON as stored, so an entry that is not an object is skipped.
     """
     lines = []
     for label in (release.labels if labels is None else labels) or ():

@@ -3,7 +3,7 @@
 Each test calls ``await cog.<command>.callback(cog, interaction, ...)`` with an autospec'd
 ``discord.Interaction`` and autospec'd command services (``bot.services``: see ``tests/cogs/mocks.py``).
 Checks (Manage Server) are run through the command's ``checks``; errors through the tree's
-error handler (``cogs.common.on_app_command_error``), as discord.py would.
+error handler (``cogs.notices.on_app_command_error``), as discord.py would.
 """
 
 from __future__ import annotations
