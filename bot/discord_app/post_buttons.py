@@ -55,11 +55,10 @@ async def run_action(interaction: discord.Interaction, action: Action) -> None:
     """Check Manage Server, run ``action(services, guild_id)`` and answer its text ephemerally.
 
     A :class:`UserError` is answered as it is; any other failure is logged and answered with
-    :data:`FAILED_TEXT`.
+    :data:`FAILED_TEXT`. Nobody is mentioned (the bot's ``AllowedMentions.none()``).
     """
-    none = discord.AllowedMentions.none()
     if not member_can_manage(interaction):
-        await interaction.response.send_message(BUTTON_MANAGE_GUILD_TEXT, ephemeral=True, allowed_mentions=none)
+        await interaction.response.send_message(BUTTON_MANAGE_GUILD_TEXT, ephemeral=True)
         return
     await interaction.response.defer(ephemeral=True, thinking=True)
     try:
@@ -69,7 +68,7 @@ async def run_action(interaction: discord.Interaction, action: Action) -> None:
     except Exception:
         log.exception("post button %s failed", interaction.data and interaction.data.get("custom_id"))
         text = FAILED_TEXT
-    await interaction.followup.send(text, ephemeral=True, allowed_mentions=none)
+    await interaction.followup.send(text, ephemeral=True)
 
 
 class UnfollowButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=UNFOLLOW_TEMPLATE):

@@ -42,7 +42,8 @@ class DiscordSender:
 
     Raises :class:`ChannelUnavailable` when the channel is gone (404) or the bot may
     not post there (403); other ``discord.HTTPException`` s propagate as transient.
-    Nobody is mentioned unless a role mention is given (``content`` with ``allowed_mentions``).
+    Nobody is mentioned (the client's ``allowed_mentions``, ``none()`` on ``ReleaseBot``) unless a
+    role mention is given (``content`` with ``allowed_mentions``).
     """
 
     GONE = "the chosen channel no longer exists"
@@ -70,7 +71,7 @@ class DiscordSender:
         are answered by ``custom_id``. ``content`` with ``allowed_mentions`` (Discord's Allowed
         Mentions object): only the roles listed there may be pinged; without it nobody is.
         """
-        kwargs: dict[str, Any] = {"allowed_mentions": discord.AllowedMentions.none()}
+        kwargs: dict[str, Any] = {}  # mentions: the bot's own AllowedMentions.none() unless a role is given
         if buttons:
             kwargs["view"] = post_view(buttons)
         if content:
