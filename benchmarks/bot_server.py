@@ -8,21 +8,24 @@ process holding nothing but the bot — the harness keeps the scenario's ground 
         --client-id ID --client-secret SECRET --concurrency 16 --pace 9000 --guilds 1,2,3
 
 The store must exist already (the harness creates and fills it: guilds, artists, follows).
-This process opens it, builds a real :class:`bot.scheduling.runner.Runner` (``Tracker``,
-``SpotifyClient``, ``Deliverer`` with a counting sender, ``Labeler``) on a simulated clock,
-prints one JSON line ``{"ready": true, "rss_mb"}`` and then answers one JSON command per
-stdin line with one JSON line on stdout:
+This process opens it and builds the bot as every process does (:func:`bot.wiring.build_core`:
+the coordinator, the ``SpotifyClient`` with its hooks, ``Tracker``, ``Labeler``, a ``Deliverer``
+with a counting sender, the ``Runner``) on a simulated clock, prints one JSON line
+``{"ready": true, "rss_mb"}`` and then answers one JSON command per stdin line with one JSON
+line on stdout:
 
 * ``{"cmd": "run", "when": ISO-8601 UTC}`` — peak RSS and the database timer are reset,
-  the clock is set to ``when`` and ``Runner.run("schedule", guilds)`` runs. Reply: the
+  the clock is set to ``when`` and ``Runner.run("schedule", guilds)`` runs (the harness names the
+  guilds: they are not leased as a due scan leases them, so their due times are left alone and the
+  runner logs that it holds no lease of them — one warning per guild and run in ``--log``). Reply: the
   run's summary fields, ``wall`` (s), ``db_seconds`` / ``sqlite_seconds`` / ``db_ops``
   (:class:`DbTimer`), ``rss_mb`` (this process's ``VmHWM`` since the reset, MB),
   ``messages`` / ``duplicates_total`` (the counting sender) and ``requests_by_endpoint``.
-* ``{"cmd": "run", "when": …, "due": true}`` — with ``--owner`` (several bot processes on one
-  PostgreSQL, ``benchmarks/processes.py``): ``Runner.run_due`` until this process finds no due
+* ``{"cmd": "run", "when": …, "due": true}`` — for several bot processes on one PostgreSQL
+  (``benchmarks/processes.py``, each with its ``--owner``): ``Runner.run_due`` until this process finds no due
   guild left to lease; the reply adds ``runs``, ``guilds`` (guild ids it ran), ``checked``
   (artist ids it fetched) and ``sent`` (``"channel:release"`` per message embed).
-* ``{"cmd": "beat", "when": …}`` — with ``--owner``: a heartbeat at that simulated time (the
+* ``{"cmd": "beat", "when": …}`` — a heartbeat at that simulated time (the
   harness beats every process before a run, so each sees the others alive and takes its share).
 * ``{"cmd": "quit"}``.
 
@@ -36,7 +39,6 @@ import argparse
 import asyncio
 import collections
 import datetime as dt
-import inspect
 import json
 import logging
 import os
@@ -46,12 +48,10 @@ import threading
 import time
 from typing import Any
 
-from bot.delivery.deliverer import Deliverer
-from bot.scheduling.runner import Runner
-from bot.spotify.client import SpotifyClient
-from bot.tracking.labels import Labeler
-from bot.tracking.tracker import Tracker
-from storage.db import open_database
+from bot.delivery.components import PostButtons
+from bot.delivery.render import AllowedMentions
+from bot.settings import DatabaseSettings, Settings, SpotifySettings, TrackingSettings
+from bot.wiring import build_core
 
 
 class DbTimer:
@@ -142,7 +142,7 @@ class DbTimer:
 
             return await original_execute(self, in_thread, *args, **kwargs)
 
-        aiosqlite.core.Connection._execute = _execute
+        aiosqlite.core.Connection._execute = _execute  # type: ignore[method-assign]  # timing instrument
 
 
 _TABLE = re.compile(
@@ -189,7 +189,8 @@ class MemorySampler:
     def stop_and_report(self, path: str, title: str) -> None:
         import tracemalloc
 
-        self._task.cancel()
+        if self._task is not None:
+            self._task.cancel()
         _, peak = tracemalloc.get_traced_memory()
         if self.best is None:
             self.best = (tracemalloc.get_traced_memory()[0], tracemalloc.take_snapshot())
@@ -225,9 +226,10 @@ def reset_peak_rss() -> bool:
 def peak_rss_mb() -> float:
     """This process's peak RSS in MB (``VmHWM``; ``ru_maxrss`` where ``/proc`` is missing)."""
     try:
-        for line in open("/proc/self/status"):
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
     except OSError:
         pass
     import resource
@@ -250,9 +252,9 @@ class CountingSender:
         embeds: list[dict],
         *,
         nonce: str,
-        components: list[dict] | None = None,
+        buttons: PostButtons | None = None,
         content: str | None = None,
-        allowed_mentions: dict | None = None,
+        allowed_mentions: AllowedMentions | None = None,
     ) -> int:
         assert 1 <= len(embeds) <= 10 and len(nonce) <= 25
         self.messages += 1
@@ -283,14 +285,6 @@ class SimClock:
 
     def __call__(self) -> dt.datetime:
         return self._base + dt.timedelta(seconds=time.monotonic() - self._t0)
-
-
-def _build(cls, *args, **kwargs):
-    """Construct ``cls`` with only the keyword arguments its signature accepts."""
-    params = inspect.signature(cls).parameters
-    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        kwargs = {k: v for k, v in kwargs.items() if k in params}
-    return cls(*args, **kwargs)
 
 
 def _merge(summaries: list) -> Any:
@@ -338,7 +332,7 @@ async def main(argv: list[str] | None = None) -> None:
     ap.add_argument(
         "--owner",
         default=None,
-        help="run as one of several processes: a Coordinator with this owner id (leases, claims)",
+        help="this process's owner id among several processes (leases, claims); default host:pid:random",
     )
     ap.add_argument(
         "--recheck-share",
@@ -361,39 +355,27 @@ async def main(argv: list[str] | None = None) -> None:
     guilds = [int(g) for g in args.guilds.split(",") if g]
     timer = DbTimer()
     timer.install()
-    db = await open_database(args.database_url, migrate=False)
     clock = SimClock(dt.datetime.now(dt.UTC))
-    client = SpotifyClient(
-        client_id=args.client_id,
-        client_secret=args.client_secret,
-        api_base_url=args.api,
-        accounts_base_url=args.accounts,
-        rate_limit_per_30s=args.pace,
-    )
     sender = CountingSender()
-    coordinator = None
-    if args.owner:
-        from bot.coordination.coordinator import Coordinator
-
-        coordinator = Coordinator(db, clock=clock, owner=args.owner)
-        await coordinator.start()
-    tracker = _build(
-        Tracker,
-        db,
-        client,
-        clock=clock,
-        concurrency=args.concurrency,
-        recheck_share=args.recheck_share,
-        coordinator=coordinator,
+    # The bot as a deployment builds it (bot.wiring), with the harness's choices: no request budgets,
+    # the emulator's pacing, the given re-check share; the store is migrated already.
+    settings = Settings(
+        spotify=SpotifySettings(
+            client_id=args.client_id,
+            client_secret=args.client_secret,
+            api_base_url=args.api,
+            accounts_base_url=args.accounts,
+            requests_per_run=0,
+            requests_per_day=0,
+            rate_limit_per_30s=args.pace,
+        ),
+        tracking=TrackingSettings(recheck_share=args.recheck_share),
+        database=DatabaseSettings(url=args.database_url),
     )
-    runner = Runner(
-        db,
-        tracker,
-        Deliverer(db, sender, clock=clock, coordinator=coordinator),
-        clock=clock,
-        labeler=Labeler(db, client, clock=clock),
-        coordinator=coordinator,
+    core = await build_core(
+        settings, sender=sender, clock=clock, owner=args.owner, concurrency=args.concurrency, migrate=False
     )
+    runner, tracker, client, coordinator = core.runner, core.tracker, core.spotify, core.coordinator
     checked_log: list[str] = []
     original_track = tracker.track
 
@@ -402,7 +384,7 @@ async def main(argv: list[str] | None = None) -> None:
         checked_log.extend(result.checked)
         return result
 
-    tracker.track = track_and_log
+    tracker.track = track_and_log  # type: ignore[method-assign]  # records the artists each run fetched
     out = sys.stdout
     out.write(json.dumps({"ready": True, "rss_mb": round(peak_rss_mb(), 1)}) + "\n")
     out.flush()
@@ -446,7 +428,7 @@ async def main(argv: list[str] | None = None) -> None:
                     sampler.stop_and_report(
                         os.path.join(args.tracemalloc, f"run-{summary.run_id}.txt"), f"run {summary.run_id}"
                     )
-                metrics = getattr(summary, "metrics", None)
+                metrics = summary.metrics
                 reply = {
                     "run_id": summary.run_id,
                     "status": summary.status,
@@ -466,7 +448,7 @@ async def main(argv: list[str] | None = None) -> None:
                     "rss_mb": peak_rss_mb(),
                     "messages": sender.messages,
                     "duplicates_total": sender.duplicates(),
-                    "requests_by_endpoint": dict(getattr(client, "requests_by_endpoint", {}) or {}),
+                    "requests_by_endpoint": dict(client.requests_by_endpoint),
                     **extra,
                 }
             elif cmd["cmd"] == "beat":  # several processes: alive at the simulated time before a run
@@ -479,10 +461,7 @@ async def main(argv: list[str] | None = None) -> None:
             out.write(json.dumps(reply, default=str) + "\n")
             out.flush()
     finally:
-        if coordinator is not None:
-            await coordinator.stop()
-        await client.close()
-        await db.close()
+        await core.close()
 
 
 if __name__ == "__main__":

@@ -36,8 +36,10 @@ from sqlalchemy import select
 from benchmarks.bot_server import peak_rss_mb
 from benchmarks.scenario import GROUPS, PAGE, Scenario, Week, pages, run_time
 from bot.scheduling.due import next_due
+from bot.settings import SpotifySettings
 from bot.spotify.client import SpotifyClient
 from bot.spotify.models import Album, Page
+from bot.wiring import spotify_client
 from storage import guilds
 from storage.db import open_database
 from storage.models import ArtistRelease, Delivery, Run
@@ -324,11 +326,14 @@ async def run_size(args: argparse.Namespace) -> dict:
         workdir / "bot_server.log",
     )
     bot_info = await bot.start()
-    naive_client = SpotifyClient(
-        client_id=info["client_id"],
-        client_secret=info["client_secret"],
-        api_base_url=info["api"],
-        accounts_base_url=info["accounts"],
+    naive_client = spotify_client(  # the bot's client, unpaced (the naive tracker does not pace)
+        SpotifySettings(
+            client_id=info["client_id"],
+            client_secret=info["client_secret"],
+            api_base_url=info["api"],
+            accounts_base_url=info["accounts"],
+            rate_limit_per_30s=0,
+        )
     )
     dups_before = 0
     naive_snapshot: dict[str, set[str]] = {}

@@ -4,8 +4,8 @@ For each process count P (``--processes 1,4``): a fresh database on one PostgreS
 (``--database-url`` of a server's admin database, or a throw-away server started here:
 ``benchmarks.pgserver``), the Spotify emulator of the scenario in its own process, ``--guilds``
 guilds following the scenario's artists (each artist by one guild, 30 % by a second one on
-another guild), and P ``benchmarks.bot_server`` processes with a ``Coordinator`` each
-(``--owner``): leases, artist claims and the shared day budget are real. Each run (the baseline,
+another guild), and P ``benchmarks.bot_server`` processes, each with its owner id (``--owner``):
+leases, artist claims, the shared day budget and the split rate limit are real. Each run (the baseline,
 then ``--weeks`` weekly runs with the scenario's changes injected) makes every guild due and asks
 all P processes at once to run what is due (``Runner.run_due`` until none is left to lease).
 
@@ -31,8 +31,8 @@ from pathlib import Path
 from sqlalchemy import text, update
 from sqlalchemy.engine import make_url
 
-from benchmarks.harness import ChildProcess, EmulatorProcess, run_time
-from benchmarks.scenario import Scenario
+from benchmarks.harness import ChildProcess, EmulatorProcess
+from benchmarks.scenario import Scenario, run_time
 from storage.db import open_database
 from storage.models import Artist, Follow, Guild
 
@@ -112,7 +112,9 @@ async def run_count(args: argparse.Namespace, server_url: str, processes: int) -
     )
     info = await emulator.start()
     rate_max, rate_window = (int(x) for x in args.rate_limit.split("/"))
-    pace = int(rate_max * 30 / rate_window) // processes  # one developer account: the limit is split
+    # One developer account: every process is given the account's whole limit, as a deployment configures
+    # it, and splits it with the live processes at each heartbeat (bot.wiring.share_spotify_state).
+    pace = int(rate_max * 30 / rate_window)
     bots = [
         ChildProcess(
             "benchmarks.bot_server",
@@ -156,7 +158,10 @@ async def run_count(args: argparse.Namespace, server_url: str, processes: int) -
                 await session.commit()
             await emulator.cmd("reset_window")
             await emulator.cmd("stats")
-            await asyncio.gather(*(b.cmd("beat", when=run_time(k).isoformat()) for b in bots))
+            # Twice: at the second beat every process sees all the others alive at this time, and so
+            # takes its share of the guilds and of the rate limit.
+            for _ in range(2):
+                await asyncio.gather(*(b.cmd("beat", when=run_time(k).isoformat()) for b in bots))
             t0 = time.perf_counter()
             replies = await asyncio.gather(*(b.cmd("run", when=run_time(k).isoformat(), due=True) for b in bots))
             wall = time.perf_counter() - t0

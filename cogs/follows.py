@@ -168,7 +168,8 @@ class Paginator(discord.ui.View):
 
     async def on_timeout(self) -> None:
         for item in self.children:
-            item.disabled = True
+            if isinstance(item, discord.ui.Button):
+                item.disabled = True
         if self.interaction is not None:
             try:
                 await self.interaction.edit_original_response(view=self)

@@ -127,9 +127,10 @@ class ProgressReporter:
         self._task = asyncio.get_running_loop().create_task(self._edit(text))
 
     async def _edit(self, text: str) -> None:
+        """Show ``text``; a failed edit is logged (progress is best effort: the refresh goes on)."""
         try:
             await self.interaction.edit_original_response(content=text)
-        except discord.HTTPException:
+        except Exception:
             log.warning("could not show /refresh progress", exc_info=True)
 
     async def close(self) -> None:
@@ -138,10 +139,7 @@ class ProgressReporter:
         if self._note_task is not None:
             self._note_task.cancel()
         if self._task is not None:
-            try:
-                await self._task
-            except Exception:  # pragma: no cover - _edit logs its own failures
-                pass
+            await self._task
 
 
 def history_line(row: HistoryRow) -> str:

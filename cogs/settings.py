@@ -19,7 +19,9 @@ from cogs.common import guild_id_of, reply, require_manage_guild
 if TYPE_CHECKING:
     from bot.discord_app.client import ReleaseBot
 
-REQUIRED_PERMISSIONS = ("view_channel", "send_messages", "embed_links")
+REQUIRED_PERMISSIONS = discord.Permissions(view_channel=True, send_messages=True, embed_links=True)
+"""What the bot needs in the release channel (named in the refusal as "View Channel", "Send Messages", "Embed Links")."""
+PERMISSION_NAMES = {"read_messages": "View Channel", "send_messages": "Send Messages", "embed_links": "Embed Links"}
 
 
 @app_commands.guild_only()
@@ -46,13 +48,13 @@ class Settings(commands.GroupCog, group_name="settings", group_description="Wher
     @require_manage_guild()
     async def channel(self, interaction: discord.Interaction, channel: discord.TextChannel) -> None:
         guild = interaction.guild
-        target = guild.get_channel(channel.id) if guild else None
-        if target is None or guild.me is None:
+        target = guild.get_channel(channel.id) if guild is not None else None
+        if guild is None or target is None or guild.me is None:
             raise UserError("I can't see that channel. Give me View Channel there, or pick another.")
-        perms = target.permissions_for(guild.me)
-        missing = [p for p in REQUIRED_PERMISSIONS if not getattr(perms, p)]
+        granted = target.permissions_for(guild.me)
+        missing = [name for name, needed in REQUIRED_PERMISSIONS & ~granted if needed]
         if missing:
-            names = ", ".join(p.replace("_", " ").title() for p in missing)
+            names = ", ".join(PERMISSION_NAMES[p] for p in missing)
             raise UserError(f"I can't post in {target.mention}: I'm missing {names} there. Nothing was changed.")
         await self.guild_settings.set_channel(guild_id_of(interaction), target.id)
         await reply(interaction, f"New releases will be posted in {target.mention}.")

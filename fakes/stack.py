@@ -166,14 +166,14 @@ class Stack:
         """Start a fresh ``ReleaseBot`` process-equivalent on the same database; wait until ready."""
         bot = ReleaseBot(self.settings(), clock=self.clock)
         self.bot = bot
-        self._task = asyncio.create_task(bot.start(self.discord.token), name="release-bot")
+        task = self._task = asyncio.create_task(bot.start(self.discord.token), name="release-bot")
         try:
-            await wait_for(lambda: bot.is_ready() or self._task.done(), timeout=timeout, what="bot ready")
+            await wait_for(lambda: bot.is_ready() or task.done(), timeout=timeout, what="bot ready")
         except TimeoutError:
             await self.stop_bot()
             raise
-        if self._task.done():
-            self._task.result()  # re-raise the start-up failure
+        if task.done():
+            task.result()  # re-raise the start-up failure
         return bot
 
     async def stop_bot(self) -> None:

@@ -11,27 +11,21 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, TextIO
 
 import aiohttp
 
-from bot.clock import Clock, utcnow
-from bot.coordination.coordinator import Coordinator, coordinator_from_settings
+from bot.clock import Clock
 from bot.delivery.planner import fold_twins
 from bot.delivery.render import format_release_date
-from bot.scheduling.runner import Runner, RunSummary
+from bot.scheduling.runner import RunSummary
 from bot.settings import Settings
-from bot.spotify.client import SpotifyClient
 from bot.spotify.links import detect_spotify_kind, parse_spotify_id
-from bot.tracking import tracker_from_settings
-from bot.tracking.labels import Labeler
+from bot.wiring import Sleep, build_core
 from storage import catalog, guilds
-from storage.db import Database, open_database
+from storage.db import Database
 from storage.models import Release
-
-Sleep = Callable[[float], Awaitable[object]]
-"""``await sleep(seconds)``: the Spotify client's waits (``asyncio.sleep``; tests inject a no-op)."""
 
 
 def release_record(release: Release, also: Sequence[Release] = ()) -> dict[str, Any]:
@@ -90,45 +84,35 @@ async def run_check(
     as_json: bool = False,
     out: TextIO = sys.stdout,
     err: TextIO = sys.stderr,
-    clock: Clock = utcnow,
+    clock: Clock | None = None,
     session: aiohttp.ClientSession | None = None,
     sleep: Sleep = asyncio.sleep,
     profile: bool = False,
 ) -> int:
     """Run one pass; returns the exit status (0 ok, 1 some artist could not be checked, 2 bad input).
 
-    ``clock`` (aware UTC now) and ``sleep`` (the Spotify client's waits, seconds) are injectable for tests.
+    ``clock`` (aware UTC now; None: the database's clock), ``session`` (the Spotify client's HTTP
+    session) and ``sleep`` (its waits, seconds) are injectable for tests (:func:`bot.wiring.build_core`).
     ``profile``: print the run's metrics (requests by endpoint, L, pages skipped, 429s,
     seconds per phase) to ``err``; with ``as_json`` also one JSON object ``{"profile": …}`` on ``err``.
     """
     ids = parse_artist_args(artist_args, err)
     if ids is None:
         return 2
-    db = await open_database(settings.database_url, **settings.database.engine_options())
-    http = session or aiohttp.ClientSession()
-    coordinator: Coordinator | None = None
-    try:
-        # `check` is one more process on the bot's store: it claims artists, reserves the day budget
-        # and honours the cooldown like the bot's processes (docs/multiprocess.md).
-        coordinator = coordinator_from_settings(db, settings, clock=None if clock is utcnow else clock)
-        await coordinator.start()
-        runner = _check_runner(db, settings, http, coordinator, clock=clock, sleep=sleep)
+    # `check` is one more process on the bot's store: it claims artists, reserves the day budget
+    # and honours the cooldown like the bot's processes (docs/multiprocess.md). No sender: a
+    # tracking-only runner, it posts nothing.
+    async with await build_core(settings, clock=clock, session=session, sleep=sleep) as core:
         if not ids:
-            ids = await _followed_artists(db)
+            ids = await _followed_artists(core.db)
             if not ids:
                 print("check: no artists: pass --artist ID, or follow some from Discord first", file=err)
                 return 2
-        summary = await runner.run("check", artist_ids=ids)
-        await _report(db, summary, ids, as_json=as_json, out=out, err=err)
+        summary = await core.runner.run("check", artist_ids=ids)
+        await _report(core.db, summary, ids, as_json=as_json, out=out, err=err)
         if profile:
             _print_profile(summary.metrics, as_json=as_json, err=err)
         return 1 if summary.failed_artists else 0
-    finally:
-        if coordinator is not None:
-            await coordinator.stop()
-        if session is None:
-            await http.close()
-        await db.close()
 
 
 def parse_artist_args(artist_args: Sequence[str], err: TextIO) -> list[str] | None:
@@ -144,34 +128,6 @@ def parse_artist_args(artist_args: Sequence[str], err: TextIO) -> list[str] | No
             return None
         ids.append(artist_id)
     return ids
-
-
-def _check_runner(
-    db: Database,
-    settings: Settings,
-    http: aiohttp.ClientSession,
-    coordinator: Coordinator,
-    *,
-    clock: Clock,
-    sleep: Sleep,
-) -> Runner:
-    """A tracking-only :class:`Runner` (no deliverer: ``check`` posts nothing) with the bot's tracker and
-    labeler settings, on the coordinator's clock; the Spotify client keeps ``clock`` (the host's)."""
-    spotify = SpotifyClient(
-        client_id=settings.spotify.client_id.get_secret_value(),
-        client_secret=settings.spotify.client_secret.get_secret_value(),
-        api_base_url=settings.spotify.api_base_url,
-        accounts_base_url=settings.spotify.accounts_base_url,
-        market=settings.spotify.market,
-        session=http,
-        clock=clock,
-        sleep=sleep,
-        rate_limit_per_30s=settings.spotify.rate_limit_per_30s,
-    )
-    shared = coordinator.clock
-    tracker = tracker_from_settings(db, spotify, settings, clock=shared, coordinator=coordinator)
-    labeler = Labeler(db, spotify, clock=shared)
-    return Runner(db, tracker, None, clock=shared, labeler=labeler, coordinator=coordinator)
 
 
 async def _followed_artists(db: Database) -> list[str]:

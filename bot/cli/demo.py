@@ -126,12 +126,12 @@ async def run_demo(weeks: int = 5) -> int:
             print(
                 f"Server “Music Club”, channel #new-music. Simulated time starts {clock().strftime('%A %d %b %Y %H:%M')} UTC.\n"
             )
-            db = (await stack.start_bot()).db
+            db = (await stack.start_bot()).core.db
             await _set_up_the_server(stack, ids)
             for week in range(weeks):
                 await _simulate_week(stack, db, clock, ids, week)
             print("\n▶ restart the bot, then /refresh — nothing is posted twice")
-            db = (await stack.restart_bot()).db
+            db = (await stack.restart_bot()).core.db
             seen = len(stack.posted())
             await _reply(stack, "refresh")
             _print_messages(stack.posted()[seen:], "new-music")

@@ -8,15 +8,14 @@ from __future__ import annotations
 import sys
 
 from bot.settings import Settings
+from bot.wiring import open_store
+from storage import schema
 
 
 async def run_migrate(settings: Settings) -> int:
     """Open (and so migrate) the configured database, print the revision reached; 0 on success, 1 on failure."""
-    from storage import schema
-    from storage.db import open_database
-
     try:
-        db = await open_database(settings.database_url, **settings.database.engine_options())
+        db = await open_store(settings)
     except Exception as exc:  # unreachable server, bad credentials, a failing migration: one line
         print(
             f"migrate: the database could not be migrated: {type(exc).__name__}: {exc}".splitlines()[0], file=sys.stderr

@@ -22,7 +22,6 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 from bot.clock import Clock, utcnow
-from bot.settings import Settings
 from storage import leases
 from storage.db import Database
 
@@ -229,15 +228,3 @@ class Coordinator:
         finally:
             with contextlib.suppress(Exception):
                 await self.release(name)
-
-
-def coordinator_from_settings(db: Database, settings: Settings, *, clock: Clock | None = None) -> Coordinator:
-    """A :class:`Coordinator` configured from ``settings`` (``[coordination]`` lease and heartbeat
-    seconds, ``[discord]`` shard ids); ``clock``: as :class:`Coordinator` (None: a :class:`DatabaseClock`)."""
-    return Coordinator(
-        db,
-        clock=clock,
-        lease_seconds=settings.coordination.lease_seconds,
-        heartbeat_seconds=settings.coordination.heartbeat_seconds,
-        shard_ids=settings.discord.shard_ids,
-    )

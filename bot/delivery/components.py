@@ -1,33 +1,37 @@
-"""The buttons under each release post, as Discord component dicts (no discord import).
+"""The buttons under each release post, as small typed values (no discord import).
 
 Every post (one message of one or more release embeds) gets at most two action rows:
 
-1. **Unfollow** — one "Unfollow <artist>" button per artist of the message's releases when
-   there are at most :data:`MAX_ARTIST_BUTTONS` of them; otherwise one select menu
-   "Unfollow an artist…" listing them (≤ 25 options, in order of appearance).
-2. **Hide** — one "Hide <type>s" button per album group present in the message (album,
-   single, compilation, appears_on: at most four).
+1. **Unfollow** — one "Unfollow <artist>" button (:class:`UnfollowArtistButton`) per artist of
+   the message's releases when there are at most :data:`MAX_ARTIST_BUTTONS` of them; otherwise
+   one select menu "Unfollow an artist…" (:class:`UnfollowArtistSelect`) listing them (≤ 25
+   options, in order of appearance).
+2. **Hide** — one "Hide <type>s" button (:class:`HideTypeButton`) per album group present in the
+   message (album, single, compilation, appears_on: at most four).
 
 So a message never comes near Discord's limits (5 action rows; 5 buttons or one select
 per row; ≤ 25 select options; custom_id ≤ 100 characters; label ≤ 80; option label and
 value ≤ 100). The custom ids carry everything the handler needs, so the buttons keep
-working after a restart (``cogs/post_buttons.py`` registers ``discord.ui.DynamicItem``
-classes whose ``template`` is the regex below):
+working after a restart: the Discord layer (``bot/discord_app/post_buttons.py``) turns these
+values into ``discord.ui.DynamicItem`` s whose ``template`` is the regex below, and registers
+the same classes to answer them. The custom ids are built here and only here:
 
-* ``rb:unfollow:<artist id>`` — :data:`UNFOLLOW_TEMPLATE`
-* ``rb:unfollow-select`` (the chosen artist id is the select's value) — :data:`UNFOLLOW_SELECT_TEMPLATE`
-* ``rb:hide:<album group>`` — :data:`HIDE_TEMPLATE`
+* ``rb:unfollow:<artist id>`` — :func:`unfollow_custom_id`, matched by :data:`UNFOLLOW_TEMPLATE`
+* ``rb:unfollow-select`` (the chosen artist id is the select's value) — :data:`UNFOLLOW_SELECT_ID`
+* ``rb:hide:<album group>`` — :func:`hide_custom_id`, matched by :data:`HIDE_TEMPLATE`
 
 Which group a release is posted under: ``groups[release id]`` when the caller knows it
-(the deliverer can pass the link's album group), else an ``album_group`` attribute of
-the announcement, else the release's ``album_type`` (album, single or compilation).
+(the link's album group), else the release's ``album_type`` (album, single or compilation).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+from bot.delivery.planner import Announcement
 
 __all__ = [
     "HIDE_LABELS",
@@ -37,8 +41,14 @@ __all__ = [
     "UNFOLLOW_SELECT_ID",
     "UNFOLLOW_SELECT_TEMPLATE",
     "UNFOLLOW_TEMPLATE",
+    "HideTypeButton",
+    "PostButtons",
+    "PostItem",
+    "UnfollowArtistButton",
+    "UnfollowArtistSelect",
+    "UnfollowOption",
     "hide_custom_id",
-    "render_components",
+    "post_buttons",
     "unfollow_custom_id",
 ]
 
@@ -51,6 +61,7 @@ OPTION_LABEL_LIMIT = 100
 UNFOLLOW_TEMPLATE = r"rb:unfollow:(?P<artist_id>[0-9A-Za-z]{22})"
 UNFOLLOW_SELECT_ID = "rb:unfollow-select"
 UNFOLLOW_SELECT_TEMPLATE = r"rb:unfollow-select"
+UNFOLLOW_SELECT_PLACEHOLDER = "Unfollow an artist…"
 HIDE_TEMPLATE = r"rb:hide:(?P<group>album|single|compilation|appears_on)"
 
 HIDE_LABELS = {
@@ -62,18 +73,14 @@ HIDE_LABELS = {
 
 _ID_RE = re.compile(r"^[0-9A-Za-z]{22}$")
 
-# Discord component types / button styles ("Message Components").
-_ACTION_ROW, _BUTTON, _STRING_SELECT = 1, 2, 3
-_SECONDARY = 2
-
 
 def unfollow_custom_id(artist_id: str) -> str:
-    """``rb:unfollow:<artist id>``."""
+    """``rb:unfollow:<artist id>`` (a 22-character Spotify artist id)."""
     return f"rb:unfollow:{artist_id}"
 
 
 def hide_custom_id(group: str) -> str:
-    """``rb:hide:<album group>``."""
+    """``rb:hide:<album group>`` (album, single, compilation or appears_on)."""
     return f"rb:hide:{group}"
 
 
@@ -81,46 +88,106 @@ def _truncate(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _artists_of(release: Any) -> Iterable[tuple[str, str]]:
-    for artist in getattr(release, "artists", None) or ():
-        if isinstance(artist, dict):
-            yield artist.get("id") or "", artist.get("name") or ""
-        else:
-            yield getattr(artist, "id", "") or "", getattr(artist, "name", "") or ""
+@dataclass(frozen=True)
+class UnfollowArtistButton:
+    """ "Unfollow <artist>": unfollows ``artist_id`` in the post's server. ``label`` ≤ 80 characters."""
+
+    artist_id: str
+    label: str
+
+    @property
+    def custom_id(self) -> str:
+        """``rb:unfollow:<artist id>``."""
+        return unfollow_custom_id(self.artist_id)
 
 
-def _group_of(announcement: Any, groups: Mapping[str, str] | None) -> str | None:
-    release = getattr(announcement, "release", announcement)
-    release_id = getattr(release, "id", None)
-    group = (
-        (groups or {}).get(release_id or "")
-        or getattr(announcement, "album_group", None)
-        or getattr(release, "album_type", None)
-    )
-    group = (group or "").lower()
+@dataclass(frozen=True)
+class UnfollowOption:
+    """One artist in the "Unfollow an artist…" select: the option's value is ``artist_id``; ``label``
+    (the artist's name) ≤ 100 characters."""
+
+    artist_id: str
+    label: str
+
+
+@dataclass(frozen=True)
+class UnfollowArtistSelect:
+    """ "Unfollow an artist…": a string select of ``options`` (1 to 25); choosing one unfollows it."""
+
+    options: tuple[UnfollowOption, ...]
+    custom_id: ClassVar[str] = UNFOLLOW_SELECT_ID
+    placeholder: ClassVar[str] = UNFOLLOW_SELECT_PLACEHOLDER
+
+
+@dataclass(frozen=True)
+class HideTypeButton:
+    """ "Hide <type>s": stops posting ``album_group`` (one of :data:`GROUPS`) in the post's server."""
+
+    album_group: str
+
+    def __post_init__(self) -> None:
+        if self.album_group not in HIDE_LABELS:
+            raise ValueError(f"not an album group: {self.album_group!r}")
+
+    @property
+    def label(self) -> str:
+        """ "Hide albums", "Hide singles", "Hide compilations" or "Hide appearances"."""
+        return HIDE_LABELS[self.album_group]
+
+    @property
+    def custom_id(self) -> str:
+        """``rb:hide:<album group>``."""
+        return hide_custom_id(self.album_group)
+
+
+@dataclass(frozen=True)
+class PostButtons:
+    """The buttons of one post: the unfollow row (buttons, a select, or nothing) then the hide row.
+
+    Falsy when it has no button at all (the post then goes out without components).
+    """
+
+    unfollow: tuple[UnfollowArtistButton, ...] | UnfollowArtistSelect = ()
+    hide: tuple[HideTypeButton, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.unfollow) or bool(self.hide)
+
+    def rows(self) -> list[tuple[PostItem, ...]]:
+        """The non-empty action rows, top to bottom: each the row's buttons, or its one select."""
+        unfollow = (self.unfollow,) if isinstance(self.unfollow, UnfollowArtistSelect) else self.unfollow
+        return [row for row in (unfollow, self.hide) if row]
+
+
+PostItem = UnfollowArtistButton | UnfollowArtistSelect | HideTypeButton
+"""One component of a post: a button or the select."""
+
+
+def _group_of(announcement: Announcement, groups: Mapping[str, str] | None) -> str | None:
+    release = announcement.release
+    group = ((groups or {}).get(release.id) or release.album_type or "").lower()
     return group if group in GROUPS else None
 
 
-def render_components(
-    announcements: Sequence[Any],
+def post_buttons(
+    announcements: Sequence[Announcement],
     *,
     followed_artist_ids: Collection[str] | None = None,
     groups: Mapping[str, str] | None = None,
-) -> list[dict[str, Any]]:
-    """The action rows for one message carrying ``announcements`` (see the module docstring).
+) -> PostButtons:
+    """The buttons of one message carrying ``announcements`` (see the module docstring).
 
-    ``announcements``: :class:`bot.delivery.planner.Announcement` (or anything with a
-    ``release`` — or itself — having ``id``, ``artists`` ``[{"id", "name"}]`` and
-    ``album_type``). ``followed_artist_ids``: when given, only those artists get an
-    unfollow control (e.g. the guild's follows); ``groups``: release id → album group.
-    Returns ``[]`` for no announcements.
+    Artists are the main releases' ``artists`` (``[{"id", "name"}]``), in order of appearance,
+    each once; ids that are not 22-character Spotify ids are left out. ``followed_artist_ids``:
+    when given, only those artists get an unfollow control (e.g. the guild's follows);
+    ``groups``: release id → album group. Empty (falsy) for no announcements.
     """
     artists: dict[str, str] = {}
     present: set[str] = set()
     for announcement in announcements:
-        release = getattr(announcement, "release", announcement)
-        for artist_id, name in _artists_of(release):
-            if not _ID_RE.match(artist_id or ""):
+        for artist in announcement.release.artists or ():
+            artist_id, name = artist.get("id") or "", artist.get("name") or ""
+            if not _ID_RE.match(artist_id):
                 continue
             if followed_artist_ids is not None and artist_id not in followed_artist_ids:
                 continue
@@ -128,52 +195,17 @@ def render_components(
         group = _group_of(announcement, groups)
         if group:
             present.add(group)
-
-    rows: list[dict[str, Any]] = []
-    if artists and len(artists) <= MAX_ARTIST_BUTTONS:
-        rows.append(
-            {
-                "type": _ACTION_ROW,
-                "components": [
-                    {
-                        "type": _BUTTON,
-                        "style": _SECONDARY,
-                        "custom_id": unfollow_custom_id(artist_id),
-                        "label": _truncate(f"Unfollow {name}", BUTTON_LABEL_LIMIT),
-                    }
-                    for artist_id, name in artists.items()
-                ],
-            }
+    unfollow: tuple[UnfollowArtistButton, ...] | UnfollowArtistSelect
+    if len(artists) <= MAX_ARTIST_BUTTONS:
+        unfollow = tuple(
+            UnfollowArtistButton(artist_id, _truncate(f"Unfollow {name}", BUTTON_LABEL_LIMIT))
+            for artist_id, name in artists.items()
         )
-    elif artists:
-        options = [
-            {"label": _truncate(name, OPTION_LABEL_LIMIT), "value": artist_id}
-            for artist_id, name in list(artists.items())[:MAX_SELECT_OPTIONS]
-        ]
-        rows.append(
-            {
-                "type": _ACTION_ROW,
-                "components": [
-                    {
-                        "type": _STRING_SELECT,
-                        "custom_id": UNFOLLOW_SELECT_ID,
-                        "placeholder": "Unfollow an artist…",
-                        "min_values": 1,
-                        "max_values": 1,
-                        "options": options,
-                    }
-                ],
-            }
+    else:
+        unfollow = UnfollowArtistSelect(
+            tuple(
+                UnfollowOption(artist_id, _truncate(name, OPTION_LABEL_LIMIT))
+                for artist_id, name in list(artists.items())[:MAX_SELECT_OPTIONS]
+            )
         )
-    hide = [g for g in GROUPS if g in present]
-    if hide:
-        rows.append(
-            {
-                "type": _ACTION_ROW,
-                "components": [
-                    {"type": _BUTTON, "style": _SECONDARY, "custom_id": hide_custom_id(g), "label": HIDE_LABELS[g]}
-                    for g in hide
-                ],
-            }
-        )
-    return rows
+    return PostButtons(unfollow=unfollow, hide=tuple(HideTypeButton(g) for g in GROUPS if g in present))

@@ -42,8 +42,9 @@ from typing import Any, Protocol
 from bot.clock import Clock, utcnow
 from bot.coordination.coordinator import Coordinator, LeaseBusy
 from bot.delivery import components
+from bot.delivery.components import PostButtons
 from bot.delivery.planner import Announcement, GuildFilters, fold_twins, plan_pending
-from bot.delivery.render import ALBUM_URL, announcement_embed, pack_indices, role_mention
+from bot.delivery.render import ALBUM_URL, AllowedMentions, announcement_embed, pack_indices, role_mention
 from storage import guilds, ledger
 from storage.db import Database
 from storage.ledger import LedgerConflict
@@ -68,7 +69,7 @@ class ChannelUnavailable(Exception):
 
 
 class Sender(Protocol):
-    """The Discord side of delivery (``bot.discord_app.client.DiscordSender``; tests pass fakes)."""
+    """The Discord side of delivery (``bot.discord_app.sender.DiscordSender``; tests pass fakes)."""
 
     async def send(
         self,
@@ -76,15 +77,15 @@ class Sender(Protocol):
         embeds: list[dict[str, Any]],
         *,
         nonce: str,
-        components: list[dict[str, Any]] | None = None,
+        buttons: PostButtons | None = None,
         content: str | None = None,
-        allowed_mentions: dict[str, Any] | None = None,
+        allowed_mentions: AllowedMentions | None = None,
     ) -> int:
         """Post ``embeds`` (≤ 10 embed dicts) to ``channel_id`` as one message; return the message id.
 
-        ``nonce`` (≤ 25 chars) should be sent with ``enforce_nonce``. ``components``: Discord
-        message component dicts (action rows of buttons/selects with ``custom_id`` s), None
-        when there are none. ``content`` + ``allowed_mentions`` (Discord's Allowed Mentions
+        ``nonce`` (≤ 25 chars) should be sent with ``enforce_nonce``. ``buttons``: the post's
+        buttons (:mod:`bot.delivery.components`; their interactions are answered by ``custom_id``),
+        None when there are none. ``content`` + ``allowed_mentions`` (Discord's Allowed Mentions
         object): the guild's role mention, given only on the first message of a delivery to a
         guild that set one (None otherwise: nobody is mentioned). Raises
         :class:`ChannelUnavailable` for 403/404, any other exception for a transient failure.
@@ -416,7 +417,7 @@ class Deliverer:
                 channel_id,
                 embeds,
                 nonce=make_nonce(guild_id, release_ids),
-                components=_components(batch),
+                buttons=_buttons(batch),
                 content=content,
                 allowed_mentions=allowed_mentions,
             )
@@ -511,13 +512,13 @@ class Deliverer:
             await guilds.set_channel_problem(session, guild_id, reason)
 
 
-def _components(batch: Sequence[Announcement]) -> list[dict[str, Any]] | None:
-    """The message's post buttons (:func:`bot.delivery.components.render_components`), None when there are none.
+def _buttons(batch: Sequence[Announcement]) -> PostButtons | None:
+    """The message's post buttons (:func:`bot.delivery.components.post_buttons`), None when there are none.
 
-    A failure there never stops a post: the message goes out without components.
+    A failure there never stops a post: the message goes out without buttons.
     """
     try:
-        return components.render_components(batch) or None
+        return components.post_buttons(batch) or None
     except Exception:
-        log.exception("render_components failed; posting without components")
+        log.exception("post_buttons failed; posting without buttons")
         return None

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, TypedDict
 
 from bot.delivery.planner import Announcement
 from storage.models import Release
@@ -60,23 +60,13 @@ def format_release_date(date: str, precision: str | None) -> str:
         return date or ""
 
 
-def _artist_pairs(artists: Iterable[Any]) -> list[tuple[str, str]]:
-    pairs = []
-    for artist in artists or ():
-        if isinstance(artist, dict):
-            pairs.append((artist.get("id") or "", artist.get("name") or ""))
-        else:
-            pairs.append((getattr(artist, "id", ""), getattr(artist, "name", "")))
-    return pairs
-
-
-def _artist_line(artists: Iterable[Any], limit: int) -> str:
-    """Artists as markdown links, dropping the tail ("… and N more") to stay within ``limit``."""
+def _artist_line(artists: Iterable[Mapping[str, str]], limit: int) -> str:
+    """Artists (``[{"id", "name"}]``) as markdown links, dropping the tail ("… and N more") to stay within ``limit``."""
     links = [
         f"[{escape_markdown(name or artist_id)}]({ARTIST_URL.format(artist_id)})"
         if artist_id
         else escape_markdown(name)
-        for artist_id, name in _artist_pairs(artists)
+        for artist_id, name in ((a.get("id") or "", a.get("name") or "") for a in artists)
     ]
     line = ""
     for i, link in enumerate(links):
@@ -108,15 +98,17 @@ def _ref(label: dict[str, Any]) -> str:
     return f"*{name}*"
 
 
-def label_lines(release: Any) -> list[str]:
+def label_lines(release: Release, labels: Sequence[object] | None = None) -> list[str]:
     """The release's labels (``releases.labels``, see ``bot.tracking.labels``) as short lines.
 
     ``carries_singles`` → "3 new tracks, 2 already out as singles"; ``edition_of`` →
     "Deluxe edition of *X* — 4 bonus tracks"; ``remix_of`` → "Remix of *X*";
     ``back_catalogue`` → "Newly added to Spotify (released 2011)". Unknown kinds are skipped.
+    ``labels``: shown in place of the release's own (another edition's: :func:`announcement_embed`);
+    they are JSON as stored, so an entry that is not an object is skipped.
     """
     lines = []
-    for label in getattr(release, "labels", None) or ():
+    for label in (release.labels if labels is None else labels) or ():
         if not isinstance(label, dict):
             continue
         kind = label.get("kind")
@@ -133,18 +125,16 @@ def label_lines(release: Any) -> list[str]:
                 text += f" — {_plural(bonus, 'bonus track', 'bonus tracks')}" if bonus else " — no bonus tracks"
             lines.append(text)
         elif kind == "remix_of":
-            many = (getattr(release, "total_tracks", None) or 1) > 1
+            many = (release.total_tracks or 1) > 1
             lines.append(f"{'Remixes' if many else 'Remix'} of {_ref(label)}")
         elif kind == "back_catalogue":
-            released = format_release_date(
-                getattr(release, "release_date", "") or "", getattr(release, "release_date_precision", None)
-            )
+            released = format_release_date(release.release_date or "", release.release_date_precision)
             lines.append(f"Newly added to Spotify (released {released})" if released else "Newly added to Spotify")
     return lines
 
 
-def release_embed(release: Any) -> dict[str, Any]:
-    """The embed dict announcing ``release`` (a ``storage.models.Release`` or anything shaped like it).
+def release_embed(release: Release, *, labels: Sequence[object] | None = None) -> dict[str, Any]:
+    """The embed dict announcing ``release`` (a ``storage.models.Release``).
 
     Title = name (≤ 256), ``url`` = ``https://open.spotify.com/album/<id>``,
     description = the artists as markdown links to their Spotify pages (≤ 4,096),
@@ -152,6 +142,7 @@ def release_embed(release: Any) -> dict[str, Any]:
     precision) and "Tracks" (when known), thumbnail = cover image when known. The
     release's labels (:func:`label_lines`) follow the artists in the description, one
     per line (at most 2,048 characters); the artist line shrinks to keep it ≤ 4,096.
+    ``labels``: shown in place of the release's own (:func:`label_lines`).
     """
     fields = [
         {
@@ -171,7 +162,7 @@ def release_embed(release: Any) -> dict[str, Any]:
         "type": "rich",
         "title": _truncate(release.name or "Untitled", TITLE_LIMIT),
         "url": ALBUM_URL.format(release.id),
-        "description": _description(release),
+        "description": _description(release, labels),
         "color": SPOTIFY_GREEN,
         "fields": fields,
     }
@@ -180,8 +171,8 @@ def release_embed(release: Any) -> dict[str, Any]:
     return embed
 
 
-def _description(release: Any) -> str:
-    notes = "\n".join(label_lines(release))
+def _description(release: Release, labels: Sequence[object] | None) -> str:
+    notes = "\n".join(label_lines(release, labels))
     notes = _truncate(notes, DESCRIPTION_LIMIT // 2)
     if not notes:
         return _artist_line(release.artists, DESCRIPTION_LIMIT)
@@ -193,27 +184,15 @@ def announcement_embed(announcement: Announcement) -> dict[str, Any]:
 
     When the main release has no labels, those of a folded twin are shown.
     """
-    main: Release | _WithLabels = announcement.release
-    if not getattr(main, "labels", None):
-        labelled = next((t for t in announcement.twins if getattr(t, "labels", None)), None)
-        if labelled is not None:
-            main = _WithLabels(main, labelled.labels)
-    embed = release_embed(main)
+    main = announcement.release
+    labels = None
+    if not main.labels:
+        labels = next((t.labels for t in announcement.twins if t.labels), None)
+    embed = release_embed(main, labels=labels)
     if announcement.twins:
         names = ", ".join(t.name for t in announcement.twins)
         embed["footer"] = {"text": _truncate(f"Also: {names}", FOOTER_LIMIT)}
     return embed
-
-
-class _WithLabels:
-    """A release seen with another edition's labels (read-only view for rendering)."""
-
-    def __init__(self, release: Any, labels: list[dict[str, Any]]) -> None:
-        self._release = release
-        self.labels = labels
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._release, name)
 
 
 def embed_size(embed: dict[str, Any]) -> int:
@@ -257,7 +236,17 @@ def render_messages(announcements: Sequence[Announcement]) -> list[list[dict[str
     return pack_messages([announcement_embed(a) for a in announcements])
 
 
-def role_mention(role_id: int | None) -> tuple[str | None, dict[str, Any]]:
+class AllowedMentions(TypedDict, total=False):
+    """Discord's Allowed Mentions object (API reference, "Message › Allowed Mentions Object"), as sent:
+    ``parse`` (mention types pinged from the content: none here), ``roles`` (role ids, as strings,
+    that may be pinged), ``replied_user``."""
+
+    parse: list[str]
+    roles: list[str]
+    replied_user: bool
+
+
+def role_mention(role_id: int | None) -> tuple[str | None, AllowedMentions]:
     """Message ``content`` and ``allowed_mentions`` (Discord's Allowed Mentions object) for a post.
 
     With a role (``/settings mention``): ``("<@&id>", {"parse": [], "roles": ["id"],

@@ -7,7 +7,8 @@ class UserError(Exception):
     """Bad input or an impossible request; ``str()`` is the message to show the user.
 
     Raised before anything is changed (or with the change rolled back): the cogs answer it
-    ephemerally as it is (``cogs.common.on_app_command_error``).
+    ephemerally as it is (``cogs.notices.on_app_command_error``; the post buttons:
+    ``bot.discord_app.post_buttons.run_action``).
     """
 
 

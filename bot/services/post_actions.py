@@ -1,6 +1,6 @@
 """What the buttons under a release post do, as plain async calls (no discord import, no SQL).
 
-``cogs/post_buttons.py`` checks Manage Server, then calls one of these with the service it
+``bot/discord_app/post_buttons.py`` checks Manage Server, then calls one of these with the service it
 needs, the interaction's guild id and what the button's custom id carries; the returned text
 is the ephemeral answer. Bad or stale input raises :class:`UserError`.
 """

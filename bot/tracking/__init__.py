@@ -6,7 +6,6 @@ from bot.tracking.tracker import (
     TrackResult,
     cooldown_reason,
     failure_reason,
-    tracker_from_settings,
 )
 
-__all__ = ["TRACKED_GROUPS", "TrackResult", "Tracker", "cooldown_reason", "failure_reason", "tracker_from_settings"]
+__all__ = ["TRACKED_GROUPS", "TrackResult", "Tracker", "cooldown_reason", "failure_reason"]

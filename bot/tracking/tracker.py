@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from bot.clock import Clock, utcnow
-from bot.settings import Settings
 from bot.spotify.errors import SpotifyCooldown, SpotifyError, SpotifyNotFound
 from bot.spotify.models import Album, Page
 from bot.spotify.models import Artist as SpotifyArtist
@@ -1051,30 +1050,3 @@ async def _fold_editions(session: Session, firsts: list[_FirstSeen], inserted: s
     if editions:
         await catalog.set_folded_into(session, editions)
     return editions
-
-
-def tracker_from_settings(
-    db: Database,
-    spotify: SpotifyCatalog,
-    settings: Settings,
-    *,
-    clock: Clock = utcnow,
-    coordinator: ArtistClaims | None = None,
-) -> Tracker:
-    """A :class:`Tracker` configured from ``bot.settings.Settings`` (``[spotify]`` budgets, ``[tracking]``);
-    ``coordinator``: this process's ``bot.coordination.Coordinator`` (several processes on one store)."""
-    sp, tr = settings.spotify, settings.tracking
-    return Tracker(
-        db,
-        spotify,
-        clock=clock,
-        concurrency=sp.max_concurrency,
-        requests_per_run=sp.requests_per_run,
-        requests_per_day=sp.requests_per_day,
-        reserve_share=tr.reserve_share,
-        economy=tr.economy,
-        economy_inactive_days=tr.economy_inactive_days,
-        economy_every=tr.economy_every,
-        recheck_share=tr.recheck_share,
-        coordinator=coordinator,
-    )

@@ -8,6 +8,8 @@ from collections.abc import Callable
 
 from sqlalchemy import select
 
+from bot.delivery.components import PostButtons
+from bot.delivery.render import AllowedMentions
 from bot.scheduling.due import next_due
 from bot.spotify.client import SpotifyClient
 from fakes.spotify_emulator import SpotifyEmulator
@@ -102,9 +104,9 @@ class FakeSender:
         embeds: list[dict],
         *,
         nonce: str,
-        components: list[dict] | None = None,
+        buttons: PostButtons | None = None,
         content: str | None = None,
-        allowed_mentions: dict | None = None,
+        allowed_mentions: AllowedMentions | None = None,
     ) -> int:
         if self.fail_with is not None:
             exc = self.fail_with

@@ -24,8 +24,8 @@ from bot.services.follows import FollowService
 from bot.services.guild_settings import GuildSettingsService
 from bot.services.imports import PlaylistImporter
 from bot.services.runs import RunService
-from cogs.common import on_app_command_error
 from cogs.follows import Follows
+from cogs.notices import on_app_command_error
 
 GUILD_ID = 111
 ADMIN_ID = 222

@@ -13,8 +13,9 @@ import pytest
 from bot.services.errors import UserError
 from bot.services.imports import ImportPreview, ImportResult, PlaylistImporter
 from bot.spotify.models import ArtistRef
-from cogs.common import MissingManageGuild, on_app_command_error
+from cogs.common import MissingManageGuild
 from cogs.imports import CANCEL_ID, CONFIRM_ID, ImportConfirmView, Imports
+from cogs.notices import on_app_command_error
 from tests.cogs.mocks import ADMIN_ID, GUILD_ID, MEMBER_ID, http_response, make_bot, make_interaction
 
 ARTIST = "4" * 22

@@ -71,7 +71,9 @@ async def test_notice_is_told_once_by_the_first_other_command_and_not_after_a_re
     stack, ids = await ready_stack(tmp_path)
     try:
         stack.discord.delete_channel(stack.channel_id)
-        summary = await backend.running_bot(stack).runner.run("schedule", [stack.guild_id])  # a weekly run hits the 404
+        summary = await backend.running_bot(stack).core.runner.run(
+            "schedule", [stack.guild_id]
+        )  # a weekly run hits the 404
         assert summary.deliveries[stack.guild_id].problem and summary.releases_posted == 0
 
         first = await stack.command("following")
@@ -103,11 +105,11 @@ async def test_5xx_keeps_releases_pending_and_the_next_run_posts_them_once(tmp_p
     try:
         # discord.py does not retry a 503 itself (it does 500/502/504, with the same nonce).
         stack.discord.fail_next(1, status=503, path_contains=f"/channels/{stack.channel_id}/messages", method="POST")
-        summary = await backend.running_bot(stack).runner.run("refresh", [stack.guild_id])
+        summary = await backend.running_bot(stack).core.runner.run("refresh", [stack.guild_id])
         result = summary.deliveries[stack.guild_id]
         assert result.posted == 0 and result.pending == 2 and result.error is not None and "send failed" in result.error
         assert posted_ids(stack) == []
-        summary = await backend.running_bot(stack).runner.run("refresh", [stack.guild_id])
+        summary = await backend.running_bot(stack).core.runner.run("refresh", [stack.guild_id])
         assert summary.releases_posted == 2 and sorted(posted_ids(stack)) == sorted(ids)
     finally:
         await stack.close()
@@ -117,7 +119,7 @@ async def test_a_single_502_is_retried_with_the_same_nonce_and_posts_once(tmp_pa
     stack, ids = await ready_stack(tmp_path)
     try:
         stack.discord.fail_next(1, status=502, path_contains=f"/channels/{stack.channel_id}/messages", method="POST")
-        summary = await backend.running_bot(stack).runner.run("refresh", [stack.guild_id])
+        summary = await backend.running_bot(stack).core.runner.run("refresh", [stack.guild_id])
         assert summary.releases_posted == 2 and sorted(posted_ids(stack)) == sorted(ids)
         posts = message_posts(stack)
         assert [r.status for r in posts] == [502, 200]
@@ -132,7 +134,7 @@ async def test_429_is_waited_out_and_posts_once(tmp_path):
         stack.discord.fail_next(
             1, status=429, retry_after=0.3, path_contains=f"/channels/{stack.channel_id}/messages", method="POST"
         )
-        summary = await backend.running_bot(stack).runner.run("refresh", [stack.guild_id])
+        summary = await backend.running_bot(stack).core.runner.run("refresh", [stack.guild_id])
         assert summary.releases_posted == 2 and summary.status == "ok"
         assert sorted(posted_ids(stack)) == sorted(ids) and [r.status for r in message_posts(stack)] == [429, 200]
     finally:
@@ -149,20 +151,20 @@ async def test_start_up_settles_a_claim_whose_message_is_in_the_channel(tmp_path
     stack, ids = await ready_stack(tmp_path, releases=3)
     try:
         stack.discord.nonce_window = 0.0
-        await backend.running_bot(stack).runner.run("refresh", [stack.guild_id])
+        await backend.running_bot(stack).core.runner.run("refresh", [stack.guild_id])
         assert len(posted_ids(stack)) == 3
-        async with backend.running_bot(stack).db.sessions() as s:  # as if the confirm never happened
+        async with backend.running_bot(stack).core.db.sessions() as s:  # as if the confirm never happened
             rows = (await s.scalars(select(Delivery).where(Delivery.release_id.in_(ids[:2])))).all()
             for row in rows:
                 row.status, row.message_id, row.sent_at = "claimed", None, None
             await s.commit()
         stack.clock.advance(seconds=5)  # the restarted process starts after the claims were made
         await stack.restart_bot()
-        async with backend.running_bot(stack).db.sessions() as s:
+        async with backend.running_bot(stack).core.db.sessions() as s:
             rows = (await s.scalars(select(Delivery))).all()
         assert {r.status for r in rows} == {"sent"} and all(r.message_id for r in rows)
         assert any(r.path.endswith("/messages") and r.method == "GET" for r in stack.discord.request_log)
-        await backend.running_bot(stack).runner.run("refresh", [stack.guild_id])
+        await backend.running_bot(stack).core.runner.run("refresh", [stack.guild_id])
         assert sorted(posted_ids(stack)) == sorted(ids)
     finally:
         await stack.close()

@@ -6,13 +6,10 @@ Pages are turned by pressing the buttons through the fake (``invoke_component``)
 
 from __future__ import annotations
 
-import inspect
-
 import pytest
 import pytest_asyncio
 from sqlalchemy import select
 
-from bot.discord_app.client import DiscordSender
 from bot.services.runs import REFRESH_RUNNING_TEXT
 from fakes.stack import Stack
 from storage.models import Delivery
@@ -107,7 +104,7 @@ async def test_filters_preview_then_refresh_posts_only_what_passes(stack):
     stranger = sp.add_artist("Stranger")  # not followed: "Feature" reaches the server only as Guest's appearance
     sp.add_album([stranger], "Feature", album_type="single", release_date="2026-11-16", appears_on=[stack.guest])
     # Found by a check (posts nothing), so /preview has something to show.
-    await stack.bot.runner.run("check", artist_ids=[stack.nova, stack.guest])
+    await stack.bot.core.runner.run("check", artist_ids=[stack.nova, stack.guest])
 
     before = len(stack.posted())
     preview = await stack.command("preview", user_id=stack.member_id)
@@ -116,7 +113,7 @@ async def test_filters_preview_then_refresh_posts_only_what_passes(stack):
     assert "**2 releases** in 1 message" in preview.content
     assert "Not posted, ever: 1 live versions, 1 muted appearances, 1 remixes." in preview.content
     assert len(stack.posted()) == before, "/preview posts nothing"
-    async with stack.bot.db.sessions() as s:
+    async with stack.bot.core.db.sessions() as s:
         assert (await s.scalars(select(Delivery).where(Delivery.status == "skipped"))).all() == []
 
     reply = await final_reply(stack, await stack.command("refresh"), "Checked")
@@ -171,16 +168,15 @@ async def test_mention_role(stack):
 
     stack.clock.advance(hours=1)
     stack.spotify.add_album([stack.nova], "Ping Me", album_type="single", release_date="2026-11-17")
-    await stack.bot.runner.run("check", artist_ids=[stack.nova])
+    await stack.bot.core.runner.run("check", artist_ids=[stack.nova])
     preview = await stack.command("preview")
     assert f"mentioning <@&{role.id}>" in preview.content
 
-    if "content" in inspect.signature(DiscordSender.send).parameters:  # wired by the delivery side
-        await final_reply(stack, await stack.command("refresh"), "Checked")
-        post = stack.posted()[-1]
-        assert post["content"] == f"<@&{role.id}>"
-        allowed = post["allowed_mentions"]
-        assert [str(r) for r in allowed.get("roles")] == [str(role.id)] and not allowed.get("parse")
+    await final_reply(stack, await stack.command("refresh"), "Checked")
+    post = stack.posted()[-1]
+    assert post["content"] == f"<@&{role.id}>"
+    allowed = post["allowed_mentions"]
+    assert [str(r) for r in allowed.get("roles")] == [str(role.id)] and not allowed.get("parse")
 
     reply = await stack.command("settings", {"clear": True}, subcommand="mention")
     assert reply.content == "Posts will mention nobody."

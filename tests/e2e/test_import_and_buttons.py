@@ -32,7 +32,7 @@ async def press(stack: Stack, message: dict, custom_id: str, user_id: int, value
 
 
 async def followed(stack: Stack) -> set[str]:
-    async with backend.running_bot(stack).db.sessions() as session:
+    async with backend.running_bot(stack).core.db.sessions() as session:
         return set((await session.scalars(select(Follow.artist_id).where(Follow.guild_id == stack.guild_id))).all())
 
 
@@ -137,7 +137,7 @@ async def test_import_then_buttons(tmp_path):
         await stack.restart_bot()
         hidden = await press(stack, post, hide["custom_id"], stack.admin_id)
         assert "Singles won't be posted here any more" in hidden.content
-        async with backend.running_bot(stack).db.sessions() as session:
+        async with backend.running_bot(stack).core.db.sessions() as session:
             guild = await session.get(Guild, stack.guild_id)
             assert guild is not None and list(guild.album_groups) == ["album", "compilation"]
         stack.clock.advance(hours=20)

@@ -103,7 +103,7 @@ async def test_follow_refresh_schedule_restart(tmp_path):
         assert titles(stack).count("While You Were Away") == 1
         assert len(titles(stack)) == len(set(titles(stack))) == 5
 
-        async with stack.bot.db.sessions() as s:
+        async with stack.bot.core.db.sessions() as s:
             ledger = (await s.execute(select(func.count()).select_from(Delivery))).scalar()
             runs = (await s.execute(select(Run.trigger, Run.status, Run.error).order_by(Run.id))).all()
         assert ledger == 6  # five posts + the folded clean twin

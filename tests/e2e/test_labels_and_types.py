@@ -1,17 +1,14 @@
 """End to end: an album carrying two singles already posted is announced as such, and
 ``/settings types`` decides what the real bot posts.
 
-The runner labels a run's new releases when it has a labeler (``Runner(labeler=…)``,
-the tracking side's wiring). Until that wiring exists the test takes the same path by
-hand, with the real bot's store and Spotify client: a ``check`` run finds the releases
-(posting nothing), :class:`Labeler` labels them, and ``/refresh`` posts them.
+The bot's runner labels a run's new releases before it posts them (``bot.wiring`` gives every
+runner its :class:`bot.tracking.labels.Labeler`), so a ``/refresh`` finds, labels and posts them.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from bot.tracking.labels import Labeler
 from fakes.stack import Stack
 from tests import backend
 
@@ -19,13 +16,7 @@ pytestmark = pytest.mark.timeout(120)
 
 
 async def refresh(stack: Stack, artist_id: str):
-    """``/refresh`` — labelling the new releases first by hand when the runner cannot yet."""
-    runner = backend.running_bot(stack).runner
-    if getattr(runner, "labeler", None) is None:
-        summary = await runner.run("check", artist_ids=[artist_id])
-        await Labeler(backend.running_bot(stack).db, backend.running_bot(stack).spotify, clock=stack.clock).label(
-            summary.new_release_ids, run_id=summary.run_id
-        )
+    """``/refresh``: the runner labels the new releases (of ``artist_id``) before it posts them."""
     return await stack.command("refresh")
 
 

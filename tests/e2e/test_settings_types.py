@@ -23,7 +23,7 @@ async def stack(tmp_path_factory):
 
 
 async def stored_groups(stack) -> list[str]:
-    async with stack.bot.db.sessions() as s:
+    async with stack.bot.core.db.sessions() as s:
         return list((await s.get(Guild, stack.guild_id)).album_groups)
 
 

@@ -81,7 +81,7 @@ async def test_two_shard_processes_answer_their_own_guilds_and_sync_once(tmp_pat
             assert f"<#{channel}>" in str(status.final)
             assert seen[shard] == [gid, gid] and gid not in seen[1 - shard]
 
-        async with bots[0].db.sessions() as session:
+        async with bots[0].core.db.sessions() as session:
             recorded = sorted((await session.scalars(select(Process.shard_ids))).all(), key=str)
         assert recorded == [[0], [1]]
     finally:

@@ -15,25 +15,23 @@ from __future__ import annotations
 import asyncio
 import collections
 import datetime as dt
-from types import SimpleNamespace
-from typing import cast
 
 import aiohttp
 import pytest
 from sqlalchemy import select, update
 
-from bot.coordination.coordinator import Coordinator, DatabaseClock
+from bot.coordination.coordinator import Coordinator
 from bot.delivery import Deliverer
-from bot.discord_app.client import ReleaseBot
 from bot.scheduling.runner import Runner
+from bot.settings import DatabaseSettings, Settings, SpotifySettings
 from bot.spotify.client import SpotifyClient
 from bot.spotify.errors import SpotifyCooldown
 from bot.tracking import Tracker
+from bot.wiring import build_core
 from fakes.spotify_emulator import SpotifyEmulator
 from storage import spotify_state
 from storage.db import Database, open_database
 from storage.models import Delivery, Guild, Run
-from tests import backend
 from tests.bot.helpers import FakeSender, add_guild, follow
 from tests.conftest import FakeClock
 
@@ -205,39 +203,27 @@ async def test_a_refresh_guard_holds_across_processes(world, clock):
 # --- one Spotify quota for every process ------------------------------------------------
 
 
-def _client(emu: SpotifyEmulator, http, clock, **kwargs) -> SpotifyClient:
-    return SpotifyClient(
-        client_id=emu.client_id,
-        client_secret=emu.client_secret,
-        api_base_url=emu.api_base_url,
-        accounts_base_url=emu.accounts_base_url,
-        session=http,
-        clock=clock,
-        sleep=no_wait,
-        **kwargs,
-    )
-
-
 async def test_a_quota_429_stops_every_process_including_search(db, clock):
-    other_db = await open_database(db.engine.url.render_as_string(hide_password=False), migrate=False)
-    try:
-        async with SpotifyEmulator() as emu, aiohttp.ClientSession() as http:
-            artist = emu.add_artist("Quota Queen")
-            a = SimpleNamespace(
-                db=db,
-                clock=clock,
-                spotify=_client(emu, http, clock),
-                coordinator=Coordinator(db, clock=clock, owner="a"),
+    """Two processes built as every process is (``bot.wiring.build_core``): the hooks do it all."""
+    url = db.engine.url.render_as_string(hide_password=False)
+    async with SpotifyEmulator() as emu, aiohttp.ClientSession() as http:
+        artist = emu.add_artist("Quota Queen")
+
+        def settings(rate_limit_per_30s: int) -> Settings:
+            return Settings(
+                spotify=SpotifySettings(
+                    client_id=emu.client_id,
+                    client_secret=emu.client_secret,
+                    api_base_url=emu.api_base_url,
+                    accounts_base_url=emu.accounts_base_url,
+                    rate_limit_per_30s=rate_limit_per_30s,
+                ),
+                database=DatabaseSettings(url=url),
             )
-            b = SimpleNamespace(
-                db=other_db,
-                clock=clock,
-                spotify=_client(emu, http, clock, rate_limit_per_30s=150),
-                coordinator=Coordinator(other_db, clock=clock, owner="b"),
-            )
-            for p in (a, b):
-                await p.coordinator.start()
-                p.spotify.on_cooldown = lambda c, p=p: ReleaseBot._persist_cooldown(p, c)
+
+        a = await build_core(settings(0), clock=clock, session=http, sleep=no_wait, owner="a", migrate=False)
+        b = await build_core(settings(150), clock=clock, session=http, sleep=no_wait, owner="b", migrate=False)
+        async with a, b:
             emu.fail_next(1, status=429, retry_after=86400, reason="QUOTA_EXCEEDED")
             with pytest.raises(SpotifyCooldown):
                 await a.spotify.get_artist(artist)
@@ -246,21 +232,8 @@ async def test_a_quota_429_stops_every_process_including_search(db, clock):
             assert until is not None and until > clock() + dt.timedelta(hours=23) and reason == "QUOTA_EXCEEDED"
             # Process b has not been told by Spotify; its next heartbeat adopts the cooldown.
             assert (await b.spotify.search_artists("Quota")) != []
-            await ReleaseBot.share_spotify_state(cast(ReleaseBot, b))  # b has what the method reads
+            await b.coordinator.beat()
             with pytest.raises(SpotifyCooldown):
                 await b.spotify.search_artists("Quota")
             # Two live processes: each may send half of the account's rolling-window limit.
             assert b.spotify.rate_share == 2
-            for p in (a, b):
-                await p.coordinator.stop()
-    finally:
-        await other_db.close()
-
-
-@backend.postgresql_only("the database clock is PostgreSQL's; SQLite has no server")
-async def test_the_database_clock_corrects_a_skewed_host_clock(db):
-    skewed = lambda: dt.datetime.now(UTC) + dt.timedelta(hours=1)  # noqa: E731 - a host an hour fast
-    db_clock = DatabaseClock(db, host_clock=skewed)
-    offset = await db_clock.sync()
-    assert abs(offset + dt.timedelta(hours=1)) < dt.timedelta(seconds=2)
-    assert abs(db_clock() - dt.datetime.now(UTC)) < dt.timedelta(seconds=2)

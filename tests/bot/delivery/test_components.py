@@ -1,9 +1,16 @@
-"""``bot.delivery.components``: the buttons and the select under a post (custom ids, labels, Discord's limits)."""
+"""``bot.delivery.components``: which buttons a post gets, their labels and their custom ids.
+
+The custom ids are a contract with every post already in a channel (they keep working after a
+restart or an upgrade): they are asserted here literally. How the Discord layer sends and answers
+them: ``tests/bot/discord_app/test_post_buttons.py``.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
-from types import SimpleNamespace
+
+import pytest
 
 from bot.delivery.components import (
     HIDE_TEMPLATE,
@@ -11,55 +18,82 @@ from bot.delivery.components import (
     UNFOLLOW_SELECT_ID,
     UNFOLLOW_SELECT_TEMPLATE,
     UNFOLLOW_TEMPLATE,
-    render_components,
+    HideTypeButton,
+    PostButtons,
+    UnfollowArtistButton,
+    UnfollowArtistSelect,
+    post_buttons,
 )
-from fakes.discord_fake import validate_message_body
+from bot.delivery.planner import Announcement
+from storage.models import Release
 
 NOVA = "1" * 22
 GUEST = "2" * 22
 
 
-def announcement(release_id: str, album_type: str, *artists: tuple[str, str]):
-    release = SimpleNamespace(id=release_id, album_type=album_type, artists=[{"id": a, "name": n} for a, n in artists])
-    return SimpleNamespace(release=release, twins=[])
+def announcement(release_id: str, album_type: str, *artists: tuple[str, str]) -> Announcement:
+    release = Release(
+        id=release_id,
+        name=release_id,
+        album_type=album_type,
+        artists=[{"id": a, "name": n} for a, n in artists],
+        release_date="2026-11-20",
+        release_date_precision="day",
+        first_seen_at=dt.datetime(2026, 11, 20, tzinfo=dt.UTC),
+    )
+    return Announcement(release)
 
 
-def ids(rows) -> list[str]:
-    return [c["custom_id"] for row in rows for c in row["components"]]
+def ids(buttons: PostButtons) -> list[str]:
+    return [item.custom_id for row in buttons.rows() for item in row]
 
 
 def test_single_release_gets_buttons():
-    rows = render_components([announcement("r1", "single", (NOVA, "Nova"), (GUEST, "Guest"))])
-    assert ids(rows) == [f"rb:unfollow:{NOVA}", f"rb:unfollow:{GUEST}", "rb:hide:single"]
-    assert [c["label"] for row in rows for c in row["components"]] == [
-        "Unfollow Nova",
-        "Unfollow Guest",
-        "Hide singles",
-    ]
-    assert all(re.fullmatch(UNFOLLOW_TEMPLATE, i) for i in ids(rows)[:2])
-    assert re.fullmatch(HIDE_TEMPLATE, ids(rows)[2])
-    assert validate_message_body({"content": "x", "components": rows}) == {}
-    assert render_components([]) == []
+    buttons = post_buttons([announcement("r1", "single", (NOVA, "Nova"), (GUEST, "Guest"))])
+    assert buttons.unfollow == (
+        UnfollowArtistButton(NOVA, "Unfollow Nova"),
+        UnfollowArtistButton(GUEST, "Unfollow Guest"),
+    )
+    assert buttons.hide == (HideTypeButton("single"),)
+    assert ids(buttons) == [f"rb:unfollow:{NOVA}", f"rb:unfollow:{GUEST}", "rb:hide:single"]
+    assert isinstance(buttons.unfollow, tuple)
+    assert [b.label for b in (*buttons.unfollow, *buttons.hide)] == ["Unfollow Nova", "Unfollow Guest", "Hide singles"]
+    assert all(re.fullmatch(UNFOLLOW_TEMPLATE, i) for i in ids(buttons)[:2])
+    assert re.fullmatch(HIDE_TEMPLATE, ids(buttons)[2])
+    assert not post_buttons([]) and post_buttons([]).rows() == []
 
 
 def test_digest_uses_a_select_and_one_hide_button_per_type():
     artists = [(f"{i:022d}", f"Artist {i} " + "x" * 120) for i in range(30)]
     anns = [announcement(f"r{i}", ("album", "single", "compilation")[i % 3], a) for i, a in enumerate(artists)]
     anns.append(announcement("dup", "album", artists[0]))
-    rows = render_components(anns)
-    assert len(rows) == 2
-    select = rows[0]["components"][0]
-    assert select["custom_id"] == UNFOLLOW_SELECT_ID and re.fullmatch(UNFOLLOW_SELECT_TEMPLATE, select["custom_id"])
-    assert len(select["options"]) == MAX_SELECT_OPTIONS and select["options"][0]["value"] == artists[0][0]
-    assert all(len(o["label"]) <= 100 for o in select["options"])
-    assert ids(rows)[1:] == ["rb:hide:album", "rb:hide:single", "rb:hide:compilation"]
-    assert validate_message_body({"components": rows}) == {}
+    buttons = post_buttons(anns)
+    assert len(buttons.rows()) == 2
+    select = buttons.unfollow
+    assert isinstance(select, UnfollowArtistSelect)
+    assert select.custom_id == UNFOLLOW_SELECT_ID == "rb:unfollow-select"
+    assert re.fullmatch(UNFOLLOW_SELECT_TEMPLATE, select.custom_id)
+    assert select.placeholder == "Unfollow an artist…"
+    assert len(select.options) == MAX_SELECT_OPTIONS and select.options[0].artist_id == artists[0][0]
+    assert all(len(o.label) <= 100 for o in select.options)
+    assert ids(buttons)[1:] == ["rb:hide:album", "rb:hide:single", "rb:hide:compilation"]
 
 
 def test_followed_filter_and_known_groups():
     ann = announcement("r1", "album", (NOVA, "Nova"), (GUEST, "Guest"))
-    rows = render_components([ann], followed_artist_ids={GUEST}, groups={"r1": "appears_on"})
-    assert ids(rows) == [f"rb:unfollow:{GUEST}", "rb:hide:appears_on"]
-    assert rows[1]["components"][0]["label"] == "Hide appearances"
-    long_name = render_components([announcement("r", "weird", (NOVA, "N" * 200))])
-    assert len(long_name[0]["components"][0]["label"]) == 80 and len(long_name) == 1
+    buttons = post_buttons([ann], followed_artist_ids={GUEST}, groups={"r1": "appears_on"})
+    assert ids(buttons) == [f"rb:unfollow:{GUEST}", "rb:hide:appears_on"]
+    assert buttons.hide[0].label == "Hide appearances"
+    long_name = post_buttons([announcement("r", "weird", (NOVA, "N" * 200))])
+    assert isinstance(long_name.unfollow, tuple)
+    assert len(long_name.unfollow[0].label) == 80 and len(long_name.rows()) == 1
+
+
+def test_artists_without_a_spotify_id_get_no_button():
+    buttons = post_buttons([announcement("r1", "album", ("local", "Local Artist"), (NOVA, "Nova"))])
+    assert ids(buttons) == [f"rb:unfollow:{NOVA}", "rb:hide:album"]
+
+
+def test_a_hide_button_names_an_album_group():
+    with pytest.raises(ValueError, match="not an album group"):
+        HideTypeButton("ep")

@@ -1,5 +1,5 @@
 """Exactly once across crashes: unconfirmed claims settled from the channel's recent messages,
-transient send failures, components passthrough, interrupted runs, the channel notice mark."""
+transient send failures, post buttons passthrough, interrupted runs, the channel notice mark."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.delivery import ChannelUnavailable, Deliverer, components
+from bot.delivery.components import PostButtons, UnfollowArtistButton
 from bot.delivery.render import ALBUM_URL
 from bot.scheduling.runner import Runner
 from bot.spotify.client import SpotifyClient
@@ -236,36 +237,36 @@ async def test_5xx_with_an_unreadable_channel_settles_on_the_next_delivery(db, c
     assert [r.status for r in await ledger(db, 1)] == ["sent"] and len(sender.messages) == 1
 
 
-async def test_components_are_passed_with_the_post(db, clock, sender, monkeypatch):
+async def test_buttons_are_passed_with_the_post(db, clock, sender, monkeypatch):
     await setup(db, clock, 2)
-    rows = [{"type": 1, "components": [{"type": 2, "style": 2, "label": "Unfollow A", "custom_id": "rb:unfollow:A"}]}]
+    buttons = PostButtons(unfollow=(UnfollowArtistButton("A" * 22, "Unfollow A"),))
     seen = []
 
-    def render_components(anns):
+    def post_buttons(anns):
         seen.append(len(anns))
-        return rows
+        return buttons
 
-    monkeypatch.setattr(components, "render_components", render_components)
+    monkeypatch.setattr(components, "post_buttons", post_buttons)
     await Deliverer(db, sender, clock=clock).deliver(1)
-    assert seen == [2] and sender.messages[0]["components"] == rows
+    assert seen == [2] and sender.messages[0]["buttons"] == buttons
 
 
-async def test_failing_render_components_never_stops_a_post(db, clock, sender, monkeypatch):
+async def test_failing_post_buttons_never_stop_a_post(db, clock, sender, monkeypatch):
     await setup(db, clock, 1)
 
     def boom(anns):
         raise ValueError("bad")
 
-    monkeypatch.setattr(components, "render_components", boom)
+    monkeypatch.setattr(components, "post_buttons", boom)
     assert (await Deliverer(db, sender, clock=clock).deliver(1)).posted == 1
-    assert sender.messages[0]["components"] is None
+    assert sender.messages[0]["buttons"] is None
 
 
-async def test_no_components_without_buttons(db, clock, sender, monkeypatch):
+async def test_no_buttons_when_there_are_none(db, clock, sender, monkeypatch):
     await setup(db, clock, 1)
-    monkeypatch.setattr(components, "render_components", lambda anns: [])
+    monkeypatch.setattr(components, "post_buttons", lambda anns: PostButtons())
     assert (await Deliverer(db, sender, clock=clock).deliver(1)).posted == 1
-    assert sender.messages[0]["components"] is None
+    assert sender.messages[0]["buttons"] is None
 
 
 async def test_runs_left_running_are_marked_interrupted(db, clock, sender):
@@ -316,39 +317,3 @@ async def setup_new_release(db, clock):
         await catalog.upsert_release(s, alb, now=clock())
         await catalog.link_release(s, "A", alb.id, album_group="single", now=clock(), baseline=False)
         await s.commit()
-
-
-async def test_discord_sender_turns_component_dicts_into_a_view_with_the_same_custom_ids():
-    from bot.discord_app.client import view_from_components
-
-    rows = [
-        {
-            "type": 1,
-            "components": [
-                {"type": 2, "style": 2, "label": "Unfollow A", "custom_id": "rb:unfollow:A"},
-                {"type": 2, "style": 4, "label": "Hide singles", "custom_id": "rb:hide:single"},
-            ],
-        },
-        {
-            "type": 1,
-            "components": [
-                {
-                    "type": 3,
-                    "custom_id": "rb:unfollow-select",
-                    "placeholder": "Unfollow…",
-                    "options": [{"label": "A", "value": "A"}, {"label": "B", "value": "B"}],
-                }
-            ],
-        },
-    ]
-    view = view_from_components(rows)
-    out = view.to_components()
-    assert view.is_finished() and view.timeout is None
-    assert [[c["custom_id"] for c in row["components"]] for row in out] == [
-        ["rb:unfollow:A", "rb:hide:single"],
-        ["rb:unfollow-select"],
-    ]
-    assert out[0]["components"][1]["style"] == 4 and [o["value"] for o in out[1]["components"][0]["options"]] == [
-        "A",
-        "B",
-    ]

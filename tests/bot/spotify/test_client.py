@@ -364,7 +364,9 @@ async def test_artist_albums_next_at_end_makes_no_request(client: SpotifyClient)
 
 
 async def test_artist_albums_next_refuses_foreign_host(client: SpotifyClient, fake: FakeSpotify) -> None:
-    page = Page(items=(), total=20, offset=0, limit=10, next="https://evil.example/v1/artists/x/albums?offset=10")
+    page: Page[Album] = Page(
+        items=(), total=20, offset=0, limit=10, next="https://evil.example/v1/artists/x/albums?offset=10"
+    )
     with pytest.raises(SpotifyError):
         await client.artist_albums_next(page)
     assert client.request_count == 0 and fake.token_log == []

@@ -57,7 +57,7 @@ def test_parse_spotify_id_other_kinds() -> None:
     assert parse_spotify_id(f"https://open.spotify.com/album/{ALBUM_ID}?si=1", kind="album") == ALBUM_ID
     assert parse_spotify_id(f"spotify:album:{ALBUM_ID}", kind="album") == ALBUM_ID
     assert parse_spotify_id(f"https://open.spotify.com/artist/{ARTIST_ID}", kind="album") is None
-    assert parse_spotify_id(None) is None  # type: ignore[arg-type]
+    assert parse_spotify_id(None) is None
 
 
 @pytest.mark.parametrize(

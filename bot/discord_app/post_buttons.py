@@ -1,0 +1,212 @@
+"""The buttons under each release post, on Discord: "Unfollow <artist>", the "Unfollow an artist…"
+select and "Hide <type>s" (layout and custom ids: ``bot/delivery/components.py``).
+
+Each is a ``discord.ui.DynamicItem``: the custom id carries the artist id or album group and the
+class's ``template`` regex matches it, so a button on a post from before a restart (or an upgrade)
+still works with no stored view state. The same classes serve both ways: :func:`post_view` builds
+a post's ``discord.ui.View`` from them (:class:`bot.discord_app.sender.DiscordSender`), and
+``ReleaseBot.setup_hook`` registers :data:`POST_BUTTON_ITEMS` so that discord.py answers them.
+Manage Server is checked in code (a member without it gets an ephemeral refusal); what a button
+does lives in ``bot/services/post_actions.py``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, cast
+
+import discord
+
+from bot.delivery.components import (
+    HIDE_LABELS,
+    HIDE_TEMPLATE,
+    UNFOLLOW_SELECT_ID,
+    UNFOLLOW_SELECT_PLACEHOLDER,
+    UNFOLLOW_SELECT_TEMPLATE,
+    UNFOLLOW_TEMPLATE,
+    HideTypeButton,
+    PostButtons,
+    PostItem,
+    UnfollowArtistButton,
+    UnfollowArtistSelect,
+    UnfollowOption,
+    hide_custom_id,
+    unfollow_custom_id,
+)
+from bot.discord_app.interactions import member_can_manage, services_of
+from bot.services import Services, post_actions
+from bot.services.errors import UserError
+
+if TYPE_CHECKING:
+    from discord.types.interactions import SelectMessageComponentInteractionData
+
+log = logging.getLogger(__name__)
+
+BUTTON_MANAGE_GUILD_TEXT = "You need the **Manage Server** permission to use these buttons."
+FAILED_TEXT = "Something went wrong on my side; nothing was changed. Please try again."
+
+Action = Callable[[Services, int | None], Awaitable[str]]
+"""What a button does: ``await action(services, guild_id)`` → the text answered to the member."""
+
+
+async def run_action(interaction: discord.Interaction, action: Action) -> None:
+    """Check Manage Server, run ``action(services, guild_id)`` and answer its text ephemerally.
+
+    A :class:`UserError` is answered as it is; any other failure is logged and answered with
+    :data:`FAILED_TEXT`. Nobody is mentioned (the bot's ``AllowedMentions.none()``).
+    """
+    if not member_can_manage(interaction):
+        await interaction.response.send_message(BUTTON_MANAGE_GUILD_TEXT, ephemeral=True)
+        return
+    await interaction.response.defer(ephemeral=True, thinking=True)
+    try:
+        text = await action(services_of(interaction), interaction.guild_id)
+    except UserError as exc:
+        text = str(exc)
+    except Exception:
+        log.exception("post button %s failed", interaction.data and interaction.data.get("custom_id"))
+        text = FAILED_TEXT
+    await interaction.followup.send(text, ephemeral=True)
+
+
+class UnfollowButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=UNFOLLOW_TEMPLATE):
+    """``rb:unfollow:<artist id>``: unfollow that artist in this server. ``label``: as posted."""
+
+    def __init__(self, artist_id: str, label: str | None = None, *, row: int | None = None) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=label or "Unfollow",
+                style=discord.ButtonStyle.secondary,
+                custom_id=unfollow_custom_id(artist_id),
+            ),
+            row=row,
+        )
+        self.artist_id = artist_id
+
+    @classmethod
+    def of(cls, button: UnfollowArtistButton, *, row: int | None = None) -> UnfollowButton:
+        """The item posting ``button``."""
+        return cls(button.artist_id, button.label, row=row)
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> UnfollowButton:
+        """The pressed button (its label kept from the message)."""
+        label = item.label if isinstance(item, discord.ui.Button) else None
+        return cls(match["artist_id"], label)
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        """Unfollow the artist (``post_actions.unfollow_artist``) for a member with Manage Server."""
+        artist_id = self.artist_id
+        await run_action(
+            interaction,
+            lambda services, guild_id: post_actions.unfollow_artist(services.follows, guild_id, artist_id),
+        )
+
+
+class UnfollowSelect(discord.ui.DynamicItem[discord.ui.Select[discord.ui.View]], template=UNFOLLOW_SELECT_TEMPLATE):
+    """``rb:unfollow-select``: unfollow the artist chosen in the menu (its value is the artist id)."""
+
+    def __init__(self, options: tuple[UnfollowOption, ...] = (), *, row: int | None = None) -> None:
+        super().__init__(
+            discord.ui.Select(
+                custom_id=UNFOLLOW_SELECT_ID,
+                placeholder=UNFOLLOW_SELECT_PLACEHOLDER,
+                min_values=1,
+                max_values=1,
+                options=[discord.SelectOption(label=o.label, value=o.artist_id) for o in options],
+            ),
+            row=row,
+        )
+
+    @classmethod
+    def of(cls, select: UnfollowArtistSelect, *, row: int | None = None) -> UnfollowSelect:
+        """The item posting ``select``."""
+        return cls(select.options, row=row)
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> UnfollowSelect:
+        """The used select (its options are not needed: the chosen value is the artist id)."""
+        return cls()
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        """Unfollow the chosen artist (``post_actions.unfollow_artist``); none chosen: ask for one."""
+        data = cast("SelectMessageComponentInteractionData | None", interaction.data)
+        values = list(data.get("values", [])) if data is not None else []
+        if not values:
+            await interaction.response.send_message("Choose an artist in the menu.", ephemeral=True)
+            return
+        artist_id = values[0]
+        await run_action(
+            interaction,
+            lambda services, guild_id: post_actions.unfollow_artist(services.follows, guild_id, artist_id),
+        )
+
+
+class HideButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=HIDE_TEMPLATE):
+    """``rb:hide:<album group>``: stop posting that release type in this server."""
+
+    def __init__(self, group: str, *, row: int | None = None) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=HIDE_LABELS.get(group, "Hide"),
+                style=discord.ButtonStyle.secondary,
+                custom_id=hide_custom_id(group),
+            ),
+            row=row,
+        )
+        self.group = group
+
+    @classmethod
+    def of(cls, button: HideTypeButton, *, row: int | None = None) -> HideButton:
+        """The item posting ``button``."""
+        return cls(button.album_group, row=row)
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> HideButton:
+        """The pressed button."""
+        return cls(match["group"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        """Stop posting the group (``post_actions.hide_album_group``) for a member with Manage Server."""
+        group = self.group
+        await run_action(
+            interaction,
+            lambda services, guild_id: post_actions.hide_album_group(services.guild_settings, guild_id, group),
+        )
+
+
+POST_BUTTON_ITEMS = (UnfollowButton, UnfollowSelect, HideButton)
+"""The dynamic item classes the bot registers (``Client.add_dynamic_items``) to answer post buttons."""
+
+PostButtonItem = UnfollowButton | UnfollowSelect | HideButton
+
+
+def item_of(value: PostItem, *, row: int) -> PostButtonItem:
+    """The dynamic item posting ``value`` in action row ``row`` (0-based)."""
+    if isinstance(value, UnfollowArtistButton):
+        return UnfollowButton.of(value, row=row)
+    if isinstance(value, UnfollowArtistSelect):
+        return UnfollowSelect.of(value, row=row)
+    return HideButton.of(value, row=row)
+
+
+def post_view(buttons: PostButtons) -> discord.ui.View:
+    """A ``discord.ui.View`` (no timeout, already stopped) carrying ``buttons`` in their rows.
+
+    The view is stopped so discord.py keeps no per-message state for it: interactions on its
+    items are dispatched by ``custom_id`` to the registered :data:`POST_BUTTON_ITEMS`.
+    """
+    view = discord.ui.View(timeout=None)
+    for row, values in enumerate(buttons.rows()):
+        for value in values:
+            view.add_item(item_of(value, row=row))
+    view.stop()
+    return view

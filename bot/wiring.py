@@ -1,0 +1,218 @@
+"""The one place the bot's object graph is built: :func:`build_core` turns :class:`Settings` into a
+:class:`Core` — the store, this process's coordinator, the HTTP session, the Spotify client with its
+hooks, the tracker, the labeler, the deliverer, the runner and the command services.
+
+Every process takes this path: ``release-bot run`` (``ReleaseBot.setup_hook``, with a
+:class:`bot.discord_app.sender.DiscordSender`), ``release-bot check`` (no sender: it tracks only),
+``release-bot demo`` (the real ``ReleaseBot`` against the fakes), ``release-bot migrate`` (the store
+only: :func:`open_store`) and the benchmarks. What tests and benchmarks inject — a clock, an aiohttp
+session, the Spotify client's ``sleep``, the sender, the owner name, the tracker's concurrency —
+are keyword parameters of :func:`build_core`; everything else comes from the settings.
+
+The Spotify client's hooks (docs/multiprocess.md, "One quota"): a quota cooldown is written to the
+store as the 429 arrives (:func:`persist_cooldown`), and at each heartbeat the client adopts a
+cooldown another process stored and takes its share of the rate limit (:func:`share_spotify_state`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import aiohttp
+
+from bot.clock import Clock, utcnow
+from bot.coordination.coordinator import Coordinator
+from bot.delivery.deliverer import Deliverer, Sender
+from bot.scheduling.runner import Runner
+from bot.services import DefaultSchedule, Services
+from bot.settings import Settings, SpotifySettings
+from bot.spotify.client import SpotifyClient
+from bot.spotify.errors import SpotifyCooldown
+from bot.tracking.labels import Labeler
+from bot.tracking.tracker import Tracker
+from storage import spotify_state
+from storage.db import Database, open_database
+
+Sleep = Callable[[float], Awaitable[object]]
+"""``await sleep(seconds)``: the Spotify client's waits (``asyncio.sleep``; tests inject a no-op)."""
+
+
+async def open_store(settings: Settings, *, migrate: bool = True) -> Database:
+    """Open the configured database (``[database]``: URL and engine options), migrated to head unless
+    ``migrate`` is False. Errors as ``storage.db.open_database``."""
+    return await open_database(settings.database_url, migrate=migrate, **settings.database.engine_options())
+
+
+def spotify_client(
+    spotify: SpotifySettings,
+    *,
+    session: aiohttp.ClientSession | None = None,
+    clock: Clock = utcnow,
+    sleep: Sleep = asyncio.sleep,
+) -> SpotifyClient:
+    """A :class:`SpotifyClient` configured from ``[spotify]`` (credentials, endpoints, market, pacing),
+    without the hooks :func:`build_core` adds. ``session``: as ``SpotifyClient`` (None: its own)."""
+    return SpotifyClient(
+        client_id=spotify.client_id.get_secret_value(),
+        client_secret=spotify.client_secret.get_secret_value(),
+        api_base_url=spotify.api_base_url,
+        accounts_base_url=spotify.accounts_base_url,
+        market=spotify.market,
+        session=session,
+        clock=clock,
+        sleep=sleep,
+        rate_limit_per_30s=spotify.rate_limit_per_30s,
+    )
+
+
+async def persist_cooldown(db: Database, cooldown: SpotifyCooldown) -> None:
+    """The Spotify client's ``on_cooldown``: write the cooldown to ``spotify_state`` as the 429 arrives,
+    so every process sharing the developer account's quota stops too (a later one is never shortened)."""
+    async with db.transaction() as session:
+        await spotify_state.set_cooldown(session, cooldown.until, cooldown.reason)
+
+
+async def share_spotify_state(db: Database, spotify: SpotifyClient, coordinator: Coordinator) -> None:
+    """At each heartbeat: adopt a cooldown another process stored (until it passes, by the coordinator's
+    clock), and split the rolling-window rate limit between the live processes (one developer
+    account's limit, however many processes)."""
+    async with db.transaction() as session:
+        until, _reason = await spotify_state.get_cooldown(session)
+    if (
+        until is not None
+        and until > coordinator.clock()
+        and (spotify.cooldown_until is None or spotify.cooldown_until < until)
+    ):
+        spotify.cooldown_until = until
+    spotify.share_rate_limit(len(await coordinator.live_owners()))
+
+
+@dataclass
+class Core:
+    """One process's object graph (built by :func:`build_core`); ``await close()`` (or ``async with``)
+    closes what it opened, in reverse order: the Spotify client, the HTTP session (unless injected),
+    the coordinator (giving up its leases) and the store.
+
+    ``clock`` is the coordinator's (aware UTC now; the database's clock unless one was injected):
+    every component shares it. ``deliverer`` is None in a process that posts nothing (``check``).
+    """
+
+    settings: Settings
+    db: Database
+    coordinator: Coordinator
+    clock: Clock
+    http: aiohttp.ClientSession
+    spotify: SpotifyClient
+    tracker: Tracker
+    labeler: Labeler
+    deliverer: Deliverer | None
+    runner: Runner
+    services: Services
+    _closing: contextlib.AsyncExitStack = field(repr=False)
+
+    async def close(self) -> None:
+        """Close what :func:`build_core` opened, last opened first (idempotent)."""
+        await self._closing.aclose()
+
+    async def __aenter__(self) -> Core:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+
+async def build_core(
+    settings: Settings,
+    *,
+    sender: Sender | None = None,
+    clock: Clock | None = None,
+    session: aiohttp.ClientSession | None = None,
+    sleep: Sleep = asyncio.sleep,
+    owner: str | None = None,
+    concurrency: int | None = None,
+    migrate: bool = True,
+) -> Core:
+    """Open the store, start this process's coordinator and build everything on them (see the module docstring).
+
+    ``sender``: how posts reach Discord (None: no deliverer, the runner only tracks); ``clock``:
+    aware UTC now for every shared decision (None: the database's clock, a
+    :class:`bot.coordination.coordinator.DatabaseClock`); ``session``: the HTTP session of the
+    Spotify client (None: one is opened here and closed by :meth:`Core.close`); ``sleep``: the
+    Spotify client's waits; ``owner``: this process's owner id (None: ``host:pid:random``);
+    ``concurrency``: artists checked at once (None: ``[spotify] max_concurrency``); ``migrate``:
+    migrate the store at start (False: it must be at head already). On a failure what was
+    already opened is closed and the error propagates.
+    """
+    sp, tr = settings.spotify, settings.tracking
+    opened = contextlib.AsyncExitStack()
+    try:
+        db = await open_store(settings, migrate=migrate)
+        opened.push_async_callback(db.close)
+        # Several processes may share the store (docs/multiprocess.md): this process's owner id,
+        # heartbeat and the clock every shared decision uses.
+        coordinator = Coordinator(
+            db,
+            clock=clock,
+            lease_seconds=settings.coordination.lease_seconds,
+            heartbeat_seconds=settings.coordination.heartbeat_seconds,
+            shard_ids=settings.discord.shard_ids,
+            owner=owner,
+        )
+        await coordinator.start()
+        opened.push_async_callback(coordinator.stop)
+        shared = coordinator.clock
+        if session is None:
+            session = aiohttp.ClientSession()
+            opened.push_async_callback(session.close)
+        spotify = spotify_client(sp, session=session, clock=shared, sleep=sleep)
+        opened.push_async_callback(spotify.close)
+        spotify.on_cooldown = functools.partial(persist_cooldown, db)
+        coordinator.on_beat.append(functools.partial(share_spotify_state, db, spotify, coordinator))
+        tracker = Tracker(
+            db,
+            spotify,
+            clock=shared,
+            concurrency=sp.max_concurrency if concurrency is None else concurrency,
+            requests_per_run=sp.requests_per_run,
+            requests_per_day=sp.requests_per_day,
+            reserve_share=tr.reserve_share,
+            economy=tr.economy,
+            economy_inactive_days=tr.economy_inactive_days,
+            economy_every=tr.economy_every,
+            recheck_share=tr.recheck_share,
+            coordinator=coordinator,
+        )
+        labeler = Labeler(db, spotify, clock=shared)
+        deliverer = None if sender is None else Deliverer(db, sender, clock=shared, coordinator=coordinator)
+        runner = Runner(db, tracker, deliverer, clock=shared, labeler=labeler, coordinator=coordinator)
+        schedule = settings.default_schedule
+        services = Services.create(
+            db=db,
+            spotify=spotify,
+            tracker=tracker,
+            runner=runner,
+            coordinator=coordinator,
+            clock=shared,
+            default_schedule=DefaultSchedule(schedule.day, schedule.time, schedule.timezone),
+        )
+        return Core(
+            settings=settings,
+            db=db,
+            coordinator=coordinator,
+            clock=shared,
+            http=session,
+            spotify=spotify,
+            tracker=tracker,
+            labeler=labeler,
+            deliverer=deliverer,
+            runner=runner,
+            services=services,
+            _closing=opened,
+        )
+    except BaseException:
+        await opened.aclose()
+        raise
