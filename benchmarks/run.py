@@ -1,4 +1,4 @@
-"""The tracking benchmark, one command: ``.venv/bin/python -m benchmarks.run`` (issue 3 §5).
+"""The tracking benchmark, one command: ``.venv/bin/python -m benchmarks.run``.
 
 Runs each size in its own process (``benchmarks.harness``; each starts its own emulator
 process) and writes ``benchmarks/RESULTS.md``. Quick runs: ``--sizes 100,1000 --weeks 2``.
@@ -225,7 +225,7 @@ def render(results: list[dict], command: str, started: str, elapsed: float, code
     sums = [summarize(r) for r in results]
     head, dirty = code or code_state()
     lines = [
-        "# Tracking benchmark results (issue 3 §5)",
+        "# Tracking benchmark results",
         "",
         f"Produced by `{command}` on {started} UTC in {elapsed / 60:.1f} min.",
         "",
@@ -268,7 +268,7 @@ def render(results: list[dict], command: str, started: str, elapsed: float, code
         )
     lines += ["", "## Summary (weekly runs 1–N; the baseline run is reported separately)", ""]
     lines += summary_table(sums)
-    lines += ["", "## Recall: in the run right after, and within the re-check bound (issue 7)", ""]
+    lines += ["", "## Recall: in the run right after, and within the re-check bound", ""]
     lines += recall_table(results)
     lines += ["", "## Targets", ""]
     lines += targets(sums)
@@ -394,7 +394,7 @@ def main(argv: list[str] | None = None) -> None:
         from benchmarks.processes import table
 
         first = processes[0]
-        marker = "\n## Several processes on one PostgreSQL (issue 8)"
+        marker = "\n## Several processes on one PostgreSQL"
         if results:
             text = render(results, command, started, time.perf_counter() - t0, code)
         else:  # --sizes '': only this section is measured again; the rest of the report stays

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Set up (first time) and run the whole test suite twice: on SQLite, then on a throw-away
-# PostgreSQL server this script starts itself (Debian's `postgresql` package is installed
-# when its binaries are absent and we are root). Extra arguments go to pytest (both passes).
+# Set up (first time), run the static checks (ruff check, ruff format --check, mypy), then the
+# whole test suite twice: on SQLite, then on a throw-away PostgreSQL server this script starts
+# itself (Debian's `postgresql` package is installed when its binaries are absent and we are
+# root). Extra arguments go to pytest (both passes) and skip the static checks (STATIC=1 keeps them).
 #
-# Exit status: non-zero when either pass fails (pytest's own status; 5 = no tests collected).
+# Exit status: non-zero when either pass fails (pytest's own status; 5 = no tests collected) or,
+# after both passes ran, when a static check failed.
 # With CI=true a PostgreSQL server that cannot be installed or started fails the run; outside
 # CI it is a loud warning and only the SQLite pass runs.
 { # the whole script is one block: bash parses it before running it, so editing it mid-run is harmless
@@ -78,6 +80,19 @@ pg_start() {
   echo "PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}') on 127.0.0.1:$port (data in $PGTMP)" >&2
 }
 
+# Static checks (ruff lint, ruff format, mypy: configured in pyproject.toml) on a whole run;
+# a run given pytest arguments (a subset) skips them unless STATIC=1.
+static_rc=0
+if [ "$#" -eq 0 ] || [ "${STATIC:-}" = "1" ]; then
+  echo "== static checks: ruff check, ruff format --check, mypy =="
+  "$ROOT/.venv/bin/ruff" check . || static_rc=1
+  "$ROOT/.venv/bin/ruff" format --check . || static_rc=1
+  "$ROOT/.venv/bin/mypy" || static_rc=1
+  static_state="exit $static_rc"
+else
+  static_state="skipped (pytest arguments given; STATIC=1 runs them)"
+fi
+
 PG_URL=""
 if ! pg_start; then
   pg_stop; PGTMP=""
@@ -99,7 +114,8 @@ if [ -n "$PG_URL" ]; then
   pg_rc=$?
 fi
 set -e
-echo "SQLite pass: exit $sqlite_rc$([ -n "$PG_URL" ] && echo "; PostgreSQL pass: exit $pg_rc" || echo "; PostgreSQL pass: NOT RUN")"
+echo "Static checks: $static_state; SQLite pass: exit $sqlite_rc$([ -n "$PG_URL" ] && echo "; PostgreSQL pass: exit $pg_rc" || echo "; PostgreSQL pass: NOT RUN")"
 if [ "$sqlite_rc" -ne 0 ]; then exit "$sqlite_rc"; fi
-exit "$pg_rc"
+if [ "$pg_rc" -ne 0 ]; then exit "$pg_rc"; fi
+exit "$static_rc"
 }
