@@ -20,6 +20,7 @@ import asyncio
 import logging
 import os
 import sys
+from pathlib import Path
 
 from bot.settings import ConfigError, load_settings
 
@@ -28,10 +29,10 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="release-bot", description="Posts new Spotify releases to Discord servers.")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the Discord bot")
-    run.add_argument("--config", default="config.toml", help="TOML config file (default: config.toml)")
+    run.add_argument("--config", default=None, help=CONFIG_HELP)
     run.add_argument("--log-level", default="INFO")
     check = sub.add_parser("check", help="one tracking pass without Discord")
-    check.add_argument("--config", default="config.toml")
+    check.add_argument("--config", default=None, help=CONFIG_HELP)
     check.add_argument(
         "--artist",
         action="append",
@@ -47,10 +48,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--log-level", default="WARNING")
     migrate = sub.add_parser("migrate", help="migrate the database to the newest schema, then exit")
-    migrate.add_argument("--config", default="config.toml")
+    migrate.add_argument("--config", default=None, help=CONFIG_HELP)
     migrate.add_argument("--log-level", default="WARNING")
     config = sub.add_parser("config", help="print the configuration in effect (secrets masked), or a generated file")
-    config.add_argument("--config", default="config.toml")
+    config.add_argument("--config", default=None, help=CONFIG_HELP)
     generated = config.add_mutually_exclusive_group()
     generated.add_argument("--reference", action="store_true", help="print docs/configuration.md, generated")
     generated.add_argument("--example", action="store_true", help="print config.example.toml, generated")
@@ -61,11 +62,29 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+CONFIG_HELP = "TOML config file (default: config.toml when it exists; the environment alone otherwise)"
+DEFAULT_CONFIG = "config.toml"
+
+
+def config_path(given: str | None) -> str:
+    """The config file to read: ``given`` (``--config``), which must exist, else ``config.toml``
+    (which may be absent: the environment and the defaults then carry everything).
+
+    Raises :class:`ConfigError` for a ``--config`` file that does not exist (a typo in a path
+    must not start the bot on defaults).
+    """
+    if given is None:
+        return DEFAULT_CONFIG
+    if not Path(given).is_file():
+        raise ConfigError("--config", f"no such file: {given}")
+    return given
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``release-bot`` console script; returns the exit status."""
     args = _parser().parse_args(argv)
     logging.basicConfig(
-        level=getattr(logging, str(args.log_level).upper(), logging.INFO),
+        level=logging.getLevelNamesMapping().get(str(args.log_level).upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("discord").setLevel(max(logging.WARNING, logging.getLogger().level))
@@ -76,13 +95,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         if args.command == "run":
-            settings = load_settings(args.config, os.environ)
+            settings = load_settings(config_path(args.config), os.environ)
             from bot.discord_app.run import run_bot
 
             run_bot(settings)
             return 0
         if args.command == "check":
-            settings = load_settings(args.config, os.environ, require_secrets=False)
+            settings = load_settings(config_path(args.config), os.environ, require_secrets=False)
             spotify = settings.spotify
             if not spotify.client_id.get_secret_value() or not spotify.client_secret.get_secret_value():
                 raise ConfigError("spotify.client_id", "missing (or set SPOTIFY_CLIENT_ID and SPOTIFY_CLIENT_SECRET)")
@@ -90,14 +109,14 @@ def main(argv: list[str] | None = None) -> int:
 
             return asyncio.run(run_check(settings, args.artist, as_json=args.json, profile=args.profile))
         if args.command == "migrate":
-            settings = load_settings(args.config, os.environ, require_secrets=False)
+            settings = load_settings(config_path(args.config), os.environ, require_secrets=False)
             from bot.cli.migrate import run_migrate
 
             return asyncio.run(run_migrate(settings))
         if args.command == "config":
             from bot.cli.config import run_config
 
-            return run_config(args.config, os.environ, reference=args.reference, example=args.example)
+            return run_config(config_path(args.config), os.environ, reference=args.reference, example=args.example)
         if args.command == "demo":
             if not 1 <= args.weeks <= 10:
                 print("demo: --weeks must be from 1 to 10", file=sys.stderr)

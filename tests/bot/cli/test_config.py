@@ -9,6 +9,8 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
+
 from bot.cli.config import example_toml, reference_markdown, run_config
 from bot.settings import Settings, load_settings
 
@@ -110,6 +112,29 @@ def test_cli_config_exits_0_and_a_bad_config_exits_2_in_one_line(tmp_path):
     )
     assert proc.returncode == 2
     assert proc.stderr == "config error: spotify.max_concurrency: must be a whole number from 1 to 64, got 0\n"
+
+
+@pytest.mark.parametrize("command", ["run", "check", "migrate", "config"])
+def test_a_config_file_given_but_missing_exits_2_naming_it(tmp_path, command):
+    """A typo in ``--config`` never starts the bot on defaults and environment alone."""
+    missing = tmp_path / "confg.toml"
+    env = {
+        "PATH": "",
+        "HOME": str(tmp_path),
+        "DISCORD_TOKEN": "t",
+        "SPOTIFY_CLIENT_ID": "i",
+        "SPOTIFY_CLIENT_SECRET": "s",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot", command, "--config", str(missing)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr == f"config error: --config: no such file: {missing}\n"
 
 
 def test_the_committed_reference_is_what_the_model_generates():
