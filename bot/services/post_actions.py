@@ -7,12 +7,11 @@ is the ephemeral answer. Bad or stale input raises :class:`UserError`.
 
 from __future__ import annotations
 
-import re
-
 from bot.services.errors import NotFollowed, UserError
 from bot.services.follows import FollowService
 from bot.services.guild_settings import GuildSettingsService
 from bot.services.text import escape_markdown
+from bot.spotify.links import parse_spotify_id
 from bot.spotify.models import ALBUM_GROUPS
 
 __all__ = ["GROUP_PLURALS", "hide_album_group", "unfollow_artist"]
@@ -24,8 +23,6 @@ GROUP_PLURALS = {
     "appears_on": "Releases the artists only appear on",
 }
 
-_ID_RE = re.compile(r"^[0-9A-Za-z]{22}$")
-
 
 async def unfollow_artist(follows: FollowService, guild_id: int | None, artist_id: str) -> str:
     """Unfollow ``artist_id`` in ``guild_id`` (None: the button was pressed outside a server); returns the
@@ -36,7 +33,7 @@ async def unfollow_artist(follows: FollowService, guild_id: int | None, artist_i
     """
     if not guild_id:
         raise UserError("This works only inside a server.")
-    if not _ID_RE.match(artist_id or ""):
+    if not artist_id or parse_spotify_id(artist_id, "artist") != artist_id:
         raise UserError("That button does not name a Spotify artist.")
     try:
         name = await follows.unfollow(guild_id, artist_id)
