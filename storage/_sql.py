@@ -36,6 +36,21 @@ def insert_ignore(
     return _insert(session, model).values(**values).on_conflict_do_nothing()
 
 
+def insert_or_update(
+    session: AsyncSession,
+    model: type[Base],
+    values: Mapping[str, object],
+    *,
+    keys: Sequence[str],
+    update: Sequence[str],
+) -> sqlite.Insert | postgresql.Insert:
+    """An ``INSERT`` of ``values`` into ``model`` that, on a conflict of the unique ``keys``, sets
+    the columns ``update`` to the new values instead (``ON CONFLICT (keys) DO UPDATE``): one
+    race-free statement, the last writer wins."""
+    stmt = _insert(session, model).values(**values)
+    return stmt.on_conflict_do_update(index_elements=list(keys), set_={c: stmt.excluded[c] for c in update})
+
+
 async def insert_ignore_then_get(session: AsyncSession, model: type[M], values: Mapping[str, object], key: object) -> M:
     """Insert ``values`` into ``model`` unless its key exists (``ON CONFLICT DO NOTHING``), then load row ``key``.
 

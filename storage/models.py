@@ -26,12 +26,14 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     String,
     Table,
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -97,6 +99,8 @@ class Guild(Base):
     filters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # /settings mention: the role mentioned by this guild's posts (None = nobody is mentioned).
     mention_role_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # /settings publish: crosspost (publish) the bot's posts in an announcement channel.
+    publish: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # The process running this guild's due weekly run, and until when its lease holds (renewed
     # by its heartbeat; another process takes the guild over after expiry): storage/coordination.py.
     lease_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
@@ -243,6 +247,116 @@ class Delivery(Base):
     run_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     # The process that claimed the row: only a dead owner's unconfirmed claims are settled by another.
     owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # Where the release went: "message" (a message in a text or announcement channel, possibly a
+    # digest of several releases) or "forum" (a forum post of its own: message_id is the post's
+    # thread id, which equals its starter message's id). None on rows from before destinations.
+    destination: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    # Crossposting in an announcement channel (/settings publish): None (not asked), "pending"
+    # (to publish, not before publish_after), "done", or "failed" (Discord refused for good).
+    publish_state: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    publish_after: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class Route(Base):
+    """Guild ``guild_id`` sends a release type or an artist's releases to ``channel_id``.
+
+    ``kind``: ``"type"`` (``key`` is album, single, ep, compilation or appears_on) or ``"artist"``
+    (``key`` is a Spotify artist id). An artist route beats a type route, which beats the guild's
+    default channel; each release still goes to exactly one destination per guild.
+    """
+
+    __tablename__ = "routes"
+
+    guild_id: Mapped[int] = mapped_column(ForeignKey("guilds.id", ondelete="CASCADE"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)
+    key: Mapped[str] = mapped_column(String(32), primary_key=True)
+    channel_id: Mapped[int] = mapped_column(BigInteger)
+
+
+class Member(Base):
+    """How member ``user_id`` of guild ``guild_id`` is notified of the artists they subscribed to.
+
+    ``mode``: ``"mention"`` (mentioned in the post) or ``"dm"`` (a direct message per release).
+    ``dm_closed_at``: when Discord last refused a DM (error 50007; the member was switched to
+    ``mention``); ``dm_notice_pending``: the member is still to be told so, privately, at their
+    next command.
+    """
+
+    __tablename__ = "members"
+
+    guild_id: Mapped[int] = mapped_column(ForeignKey("guilds.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    mode: Mapped[str] = mapped_column(String(8), default="mention", server_default="mention")
+    dm_closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    dm_notice_pending: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+
+class Subscription(Base):
+    """Member ``user_id`` of guild ``guild_id`` asked to be notified of artist ``artist_id``'s releases."""
+
+    __tablename__ = "subscriptions"
+    __table_args__ = (Index("ix_subscriptions_guild_artist", "guild_id", "artist_id"),)
+
+    guild_id: Mapped[int] = mapped_column(ForeignKey("guilds.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    artist_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class MentionPost(Base):
+    """A follow-up message carrying mentions that did not fit in a post (Discord: content ≤ 2,000
+    characters, ≤ 100 user ids in ``allowed_mentions``).
+
+    ``post_key``: the post it belongs to (its nonce); ``part``: 1, 2, … in order. Claimed
+    (``status="claimed"``) before sending and confirmed (``"sent"``, ``message_id``) after, unique
+    per (guild, post, part): each part is posted once. ``content`` is stored at claim time so an
+    unconfirmed claim is settled by finding that exact message in the channel.
+    """
+
+    __tablename__ = "mention_posts"
+    __table_args__ = (UniqueConstraint("guild_id", "post_key", "part", name="uq_mention_post_part"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    guild_id: Mapped[int] = mapped_column(ForeignKey("guilds.id", ondelete="CASCADE"))
+    post_key: Mapped[str] = mapped_column(String(64))
+    part: Mapped[int] = mapped_column(Integer)
+    channel_id: Mapped[int] = mapped_column(BigInteger)
+    content: Mapped[str] = mapped_column(Text)
+    user_ids: Mapped[list[int]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16))
+    message_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    claimed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class DmDelivery(Base):
+    """The direct-message ledger: release ``release_id`` sent to member ``user_id``, once.
+
+    Unique per (user, release), whichever guild asked first (``guild_id``). ``status``:
+    ``pending`` (to send, not before ``next_attempt_at``), ``claimed`` (being sent by ``owner``),
+    ``sent`` (``message_id``), ``closed`` (Discord refused: DMs closed, error 50007) or ``gone``
+    (Unknown User/Member: the member's subscriptions were removed).
+    """
+
+    __tablename__ = "dm_deliveries"
+    __table_args__ = (
+        UniqueConstraint("user_id", "release_id", name="uq_dm_user_release"),
+        Index("ix_dm_deliveries_status", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(BigInteger)
+    release_id: Mapped[str] = mapped_column(ForeignKey("releases.id"))
+    guild_id: Mapped[int] = mapped_column(ForeignKey("guilds.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16))
+    message_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    claimed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_attempt_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class Run(Base):

@@ -1,0 +1,47 @@
+"""A release's type as a guild chooses and routes it: album, single, ep, compilation or appears_on.
+
+Spotify labels an EP ``album_type: "single"`` (Web API, "Get Artist's Albums": ``album_type`` is
+``album``, ``single`` or ``compilation``). Spotify's published rule for what it lists as a single or
+an EP ("Spotify for Artists" › "Release types": singles have 1–3 tracks, EPs 4–6 tracks, each
+under 30 minutes in all) tells them apart by the track count, which every listing carries
+(``total_tracks``), so classifying costs no request. A release that reaches a guild only through
+an artist's ``appears_on`` listing is of type ``appears_on`` whatever Spotify calls it.
+"""
+
+from __future__ import annotations
+
+RELEASE_TYPES = ("album", "single", "ep", "compilation", "appears_on")
+"""Every release type, in the order they are shown."""
+
+DEFAULT_RELEASE_TYPES = ("album", "single", "ep", "compilation")
+"""What a new guild posts: everything but appearances."""
+
+SPOTIFY_GROUP_OF_TYPE = {
+    "album": "album",
+    "single": "single",
+    "ep": "single",
+    "compilation": "compilation",
+    "appears_on": "appears_on",
+}
+"""The Spotify ``include_groups`` value that lists each type (an EP is listed among singles)."""
+
+EP_TRACKS = range(4, 7)
+"""Track counts of an EP that Spotify labels ``single`` (4–6)."""
+
+
+def release_type(album_type: str, total_tracks: int | None, *, album_group: str | None = None) -> str:
+    """The type of a release: ``appears_on`` when ``album_group`` is ``appears_on``; ``ep`` for a
+    Spotify ``single`` with 4–6 tracks; else Spotify's ``album_type`` (album, single, compilation).
+    ``total_tracks`` None (unknown) keeps a single a single."""
+    if album_group == "appears_on":
+        return "appears_on"
+    if album_type == "single" and total_tracks is not None and total_tracks in EP_TRACKS:
+        return "ep"
+    return album_type
+
+
+def spotify_groups(types: tuple[str, ...] | list[str] | set[str]) -> tuple[str, ...]:
+    """The Spotify album groups to fetch for release ``types``, in Spotify's order (album, single,
+    compilation, appears_on): ``ep`` needs ``single``."""
+    wanted = {SPOTIFY_GROUP_OF_TYPE[t] for t in types if t in SPOTIFY_GROUP_OF_TYPE}
+    return tuple(g for g in ("album", "single", "compilation", "appears_on") if g in wanted)
