@@ -375,7 +375,7 @@ class ListenBrainzEmulator:
         e.g. ``first_release_date="2027-03-01"`` for a postponed release. Raises ``KeyError`` for
         an unknown group, ``TypeError`` for an unknown field."""
         current = self._release_groups[release_group_mbid]
-        fields = {
+        fields: dict[str, Any] = {
             "release_mbid": current.release_mbid,
             "release_name": current.release_name,
             "artist_credit_name": current.artist_credit_name,

@@ -630,7 +630,7 @@ class MusicBrainzEmulator:
         Validated as in :meth:`add_release_group`; raises ``KeyError`` for an unknown group.
         """
         current = self._release_groups[mbid]
-        fields = {
+        fields: dict[str, Any] = {
             "title": current.title,
             "artist_mbids": current.artist_mbids,
             "primary_type": current.primary_type,
