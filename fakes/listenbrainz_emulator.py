@@ -52,9 +52,10 @@ injects the one release and the first secondary type wins).
 Example::
 
     async with ListenBrainzEmulator(clock=clock) as lb:
-        lb.add_release_group(rg, release_mbid=rel, release_name="Drinkin’", artist_credit_name="Hunter Hoak",
-                             artist_mbids=[artist], first_release_date="2024-01-05", primary_type="Album")
-        # GET f"{lb.base_url}/1/explore/fresh-releases/?days=30"
+        lb.add_release_group(RG_MBID, release_mbid=RELEASE_MBID, release_name="First Album",
+                             artist_credit_name="Some Artist", artist_mbids=[ARTIST_MBID],
+                             first_release_date="2026-12-04", primary_type="Album")
+        # GET {lb.base_url}/1/explore/fresh-releases/?days=30 (today: the clock's UTC date)
 """
 
 from __future__ import annotations

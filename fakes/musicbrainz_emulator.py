@@ -62,9 +62,11 @@ case-folded comparison.
 Example::
 
     async with MusicBrainzEmulator(clock=clock) as mb:
-        mb.add_artist("5b11f4ce-a62d-471e-81fc-a69a8278c7da", "Nirvana", spotify_id="6olE6TJLqED3rqDCT0FyPh")
-        mb.add_release_group(rg_mbid, "Bleach", artist_mbids=[nirvana], first_release_date="1989-06-15")
-        # GET f"{mb.base_url}/url?resource=https://open.spotify.com/artist/6olE6TJLqED3rqDCT0FyPh&inc=artist-rels&fmt=json"
+        artist = mb.add_artist(ARTIST_MBID, "Some Artist", spotify_id=SPOTIFY_ARTIST_ID)
+        group = mb.add_release_group(RG_MBID, "First Album", artist_mbids=[artist], first_release_date="2026-12-04")
+        mb.add_release(RELEASE_MBID, group, "First Album", barcode="0123456789012")
+        # GET {mb.base_url}/url?resource=https://open.spotify.com/artist/{SPOTIFY_ARTIST_ID}&inc=artist-rels&fmt=json
+        mb.update_release_group(group, first_release_date="2027-01-15")  # later responses show the new date
 """
 
 from __future__ import annotations
@@ -726,10 +728,12 @@ class MusicBrainzEmulator:
         return mbid
 
     def update_release(self, mbid: str, **changes: Any) -> None:
-        """Change fields of a release (e.g. ``barcode="0602…"``, ``status="Official"``).
+        """Change fields of a release, e.g. ``barcode="0602…"`` once it is known.
 
-        Accepts the keyword names of :meth:`add_release` except ``release_events``/``date``
-        shortcuts are applied as there; raises ``KeyError`` for an unknown release.
+        Accepts ``title``, ``status``, ``barcode``, ``asin``, ``packaging``, ``packaging_id``,
+        ``quality``, ``language``, ``script``, ``disambiguation``, ``release_events``, ``cover_art``
+        and ``artist_mbids``, validated as in :meth:`add_release`. Raises ``KeyError`` for an unknown
+        release, ``TypeError`` for another field.
         """
         current = self._releases[mbid]
         allowed = {

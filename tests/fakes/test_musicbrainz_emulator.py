@@ -159,6 +159,11 @@ def seed_group(mb: MusicBrainzEmulator, mbid: str = RG_ID) -> None:
     mb.add_release_group(mbid, "Placeholder", artist_mbids=[ARTIST_ID])
 
 
+def query_value(path_and_query: str, name: str) -> str:
+    """The value of ``name`` in a server-test URL."""
+    return yarl.URL(path_and_query).query[name]
+
+
 def with_fmt(path_and_query: str) -> str:
     """A server-test URL (relative to /ws/2, JSON asked by Accept header there) with ``fmt=json``."""
     return "/ws/2" + path_and_query + ("&" if "?" in path_and_query else "?") + "fmt=json"
@@ -287,10 +292,9 @@ async def test_url_lookups_match_the_server_tests(mb, ws, musicdata):
 
 
 async def test_release_group_browses_match_the_server_tests(mb, ws, musicdata):
-    tests = load(musicdata, "server-tests/browse_release_groups.expected.json")["tests"]
-    by_artist = next(
-        t for t in tests if t["url"].startswith("/release-group?artist=472bc127") and "status" not in t["url"]
-    )
+    tests = load(musicdata, "server-tests/browse_release_groups.expected.json")["tests"]  # two share a name
+    by_name = {t["name"]: t for t in tests if "release-group-status" not in t["url"]}
+    by_artist = by_name["browse release group via artist"]
     groups = by_artist["expected"]["release-groups"]
     add_artist_from(mb, without(groups[0]["artist-credit"][0]["artist"], {"genres", "tags"}))
     for group in groups:
@@ -304,10 +308,11 @@ async def test_release_group_browses_match_the_server_tests(mb, ws, musicdata):
             disambiguation=group["disambiguation"],
         )
     my_demons, repercussions = (g["id"] for g in groups)
-    mb.add_release("adcf7b48-086e-48ee-b420-1001f88d672f", my_demons, "My Demons")
+    release_id = query_value(by_name["browse release group via release"]["url"], "release")
+    mb.add_release(release_id, my_demons, "My Demons")
     # website-default hides Repercussions: it has releases, none of them Official.
     mb.add_release("00000000-0000-4000-8000-00000000c001", repercussions, "Repercussions", status="Promotion")
-    mb.add_artist("a16d1433-ba89-4f72-a47b-a370add0bb55", "Artist without singles")
+    mb.add_artist(query_value(by_name["browse singles via artist"]["url"], "artist"), "Artist without singles")
     not_modelled = {"genres", "tags", "rating"}  # inc=tags+genres+ratings: not emulated
     for test in tests:
         url = test["url"].replace("&inc=artist-credits+tags+genres+ratings", "&inc=artist-credits")
@@ -318,12 +323,12 @@ async def test_release_group_browses_match_the_server_tests(mb, ws, musicdata):
 async def test_release_browses_match_the_server_tests(mb, ws, musicdata):
     tests = {t["name"]: t for t in load(musicdata, "server-tests/browse_releases.expected.json")["tests"]}
     by_group = tests["browse releases via release group"]
-    group_id = by_group["url"].split("release-group=")[1]
+    group_id = query_value(by_group["url"], "release-group")
     seed_group(mb, group_id)
     for release in by_group["expected"]["releases"]:
         add_release_from(mb, release, group_id)
     paging = tests["browse releases via artist (paging)"]
-    artist_id = paging["url"].split("artist=")[1].split("&")[0]
+    artist_id = query_value(paging["url"], "artist")
     mb.add_artist(artist_id, "Paging Artist")
     mb.add_release_group(RG_ID, "For Beginner Piano", artist_mbids=[artist_id])
     # The two earlier releases of that artist, as the URL server test shows them (1999-09-13, GB).
