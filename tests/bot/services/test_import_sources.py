@@ -324,5 +324,5 @@ def test_files_that_are_not_utf8_text_are_refused(data, message):
 
 
 def test_a_file_name_with_backticks_is_shown_safely():
-    with pytest.raises(UserError, match="`a'b.csv` is empty"):
+    with pytest.raises(UserError, match=r"`a'b\.csv` is empty"):
         parse_file("a`b.csv", b"")
