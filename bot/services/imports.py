@@ -734,7 +734,11 @@ def preview_text(preview: ImportPreview, *, names: int = SHOWN) -> str:
 
 
 def _follow_line(preview: ImportPreview, names: int) -> str:
-    shown = [escape_markdown(i.name) if i.name else f"`{i.artist_id}`" for i in preview.to_follow[:names]]
+    """Whom confirming follows: a known artist by name, an id to look up as code, a name to search in quotes."""
+    shown = [
+        f"`{i.artist_id}`" if not i.name else escape_markdown(i.name) if i.artist_id else f"“{escape_markdown(i.name)}”"
+        for i in preview.to_follow[:names]
+    ]
     more = len(preview.to_follow) - len(shown)
     return (
         f"Follow **{len(preview.to_follow)}** of them: "

@@ -318,7 +318,7 @@ async def test_links_preview_costs_nothing_and_says_what_confirm_will_cost(db, c
         assert (cost.searches, cost.cached, cost.lookups, cost.per_baseline, cost.allowance) == (1, 1, 1, 3, None)
         text = preview_text(preview)
         assert "Your list names 6 artists (2 already followed here)." in text
-        assert f"Follow **4** of them: Known Artist, `{unknown}`, daft punk, Air." in text
+        assert f"Follow **4** of them: Known Artist, `{unknown}`, “daft punk”, “Air”." in text
         assert "Cost in Spotify requests: 0 to read 1 artist id (names known)" in text
         assert "1 to look up 1 id the bot doesn't know (one `GET /artists/{id}` each)" in text
         assert "1 to search 2 names, one each (1 searched in the last minutes: free)" in text
