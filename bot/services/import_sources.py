@@ -173,6 +173,9 @@ def split_list(text: str, separators: str = ",;") -> list[str]:
     quote is kept as it is (``Sean "Diddy" Combs``, ``"Weird Al" Yankovic``). ``\\,``, ``\\;`` and
     ``\\"`` keep that character (Exportify writes a comma inside a name as ``\\,``).
     """
+    if '"' not in text and "\\" not in text:  # no quote, no escape: a plain split
+        pattern = "[" + re.escape(separators) + "\r\n]"
+        return [p for p in (piece.strip() for piece in re.split(pattern, text)) if p]
     cuts = set(separators) | {"\n", "\r"}
     pieces: list[str] = []
     buf: list[str] = []

@@ -403,7 +403,9 @@ class Importer:
         """
         check_file_size(filename, size)
         data = await download()
-        return await self._preview_entries(guild_id, "file", filename, parse_file(filename, data, content_type))
+        # Up to a second of parsing for a megabyte of names: off the event loop.
+        parsed = await asyncio.to_thread(parse_file, filename, data, content_type)
+        return await self._preview_entries(guild_id, "file", filename, parsed)
 
     async def _preview_entries(self, guild_id: int, source: str, title: str, parsed: ArtistSource) -> ImportPreview:
         await self.guild_settings.ensure_guild(guild_id)
@@ -411,8 +413,10 @@ class Importer:
         followed_names = {
             _fold(name) for name, _ in await self.follows.followed_choices(guild_id, "", limit=max(1, len(followed)))
         }
-        ids = [e.artist_id for e in parsed.entries if e.artist_id is not None]
-        known = await self.follows.artist_names(ids)
+        ids = [e.artist_id for e in parsed.entries if e.artist_id is not None and e.artist_id not in followed]
+        known: dict[str, str] = {}
+        for start in range(0, len(ids), 900):  # a file may name thousands: bounded IN lists
+            known.update(await self.follows.artist_names(ids[start : start + 900]))
         items: list[ImportItem] = []
         named: set[str] = set()  # names of the id items: a name given again is the same artist
         already = 0
@@ -456,10 +460,10 @@ class Importer:
             lookups += cost == "lookup"
         if not to_follow:
             raise UserError(
-                f"Today's Spotify request budget cannot pay for this import: its {over_budget} "
-                f"name{'s' * (over_budget != 1)} or unknown ids need one request each, and imports may spend "
-                f"{allowance} more today (half of what is left; the rest stays for the scheduled checks). "
-                "Try again after midnight UTC, or give artists the bot already knows. Nothing was changed."
+                f"Today's Spotify request budget cannot pay for this import: finding its {_plural(over_budget, 'artist')} "
+                "takes a request each (a search for a name, a lookup for an id the bot doesn't know), and imports "
+                f"may spend {allowance} more today (their share of what is left; the rest stays for the scheduled "
+                "checks). Try again after midnight UTC. Nothing was changed."
             )
         if searches + lookups:
             cooldown = await self.tracker.active_cooldown()
@@ -840,7 +844,7 @@ def _cost_line(preview: ImportPreview) -> str:
     line = "Cost in Spotify requests: " + "; ".join(parts) + "."
     if cost.allowance is not None:
         line += (
-            f" Imports may spend {cost.allowance} more today (half of what is left of the day's budget); "
+            f" Imports may spend {cost.allowance} more today (their share of what is left of the day's budget); "
             "baselines past that are taken, still silently, at the next check."
         )
     return line

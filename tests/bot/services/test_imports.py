@@ -403,7 +403,7 @@ async def test_the_day_budget_caps_the_searches_and_counts_them(db, clock):
             await s.commit()
         with pytest.raises(UserError, match="Today's Spotify request budget cannot pay for this import") as err:
             await importer.preview_links(GUILD, "Delta")
-        assert "1 name or unknown ids" in str(err.value)
+        assert "finding its 1 artist takes a request each" in str(err.value)
         assert len(searches(emu)) == 3
 
 
