@@ -115,16 +115,6 @@ class ArtistSource:
     local_rows: int = 0
     bad_rows: int = 0
 
-    @property
-    def ids(self) -> int:
-        """Entries that carry a Spotify id (no search needed)."""
-        return sum(1 for e in self.entries if e.artist_id is not None)
-
-    @property
-    def names(self) -> int:
-        """Entries that are names only (one search each)."""
-        return len(self.entries) - self.ids
-
 
 @dataclass
 class _Collector:
