@@ -10,7 +10,7 @@ guilds, the same guild twice) use storage's race-free statements.
 - :mod:`bot.services.guild_settings`: the guild row, ``/settings``, the channel-problem notice;
 - :mod:`bot.services.follows`: ``/follow``, ``/unfollow``, ``/following``, autocomplete;
 - :mod:`bot.services.runs`: ``/refresh``, ``/history``, ``/preview``, ``/status``;
-- :mod:`bot.services.imports`: ``/import`` (a playlist's artists);
+- :mod:`bot.services.imports`: ``/import`` (a playlist's artists, pasted links or names, a file);
 - :mod:`bot.services.post_actions`: the buttons under a release post;
 - :mod:`bot.services.text`: user-facing text they share.
 """
@@ -24,7 +24,7 @@ from bot.coordination.coordinator import Coordinator
 from bot.scheduling.runner import Runner
 from bot.services.follows import DEFAULT_MAX_FOLLOWS_PER_GUILD, FollowService
 from bot.services.guild_settings import DefaultSchedule, GuildSettingsService
-from bot.services.imports import PlaylistImporter
+from bot.services.imports import Importer
 from bot.services.runs import RunService
 from bot.spotify.client import SpotifyClient
 from bot.tracking import Tracker
@@ -40,7 +40,7 @@ class Services:
     guild_settings: GuildSettingsService
     follows: FollowService
     runs: RunService
-    imports: PlaylistImporter
+    imports: Importer
 
     @classmethod
     def create(
@@ -71,5 +71,5 @@ class Services:
             guild_settings=guild_settings,
             follows=follows,
             runs=RunService(db, guild_settings, runner, coordinator, clock=clock),
-            imports=PlaylistImporter(db, spotify, tracker, guild_settings, follows, coordinator, clock=clock),
+            imports=Importer(db, spotify, tracker, guild_settings, follows, coordinator, clock=clock),
         )

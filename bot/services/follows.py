@@ -37,6 +37,7 @@ __all__ = [
     "FollowResult",
     "FollowService",
     "FollowedArtist",
+    "best_match",
     "limit_text",
 ]
 
@@ -57,6 +58,13 @@ class FollowOutcome:
     artist_name: str
     already_following: bool
     baseline_releases: int | None
+
+
+def best_match(results: Sequence[SpotifyArtist], text: str) -> SpotifyArtist | None:
+    """The artist a typed name means among Spotify's search ``results``: the first whose name equals
+    ``text`` (case-insensitive), else the first (Spotify's best); None when there are none."""
+    wanted = text.strip().casefold()
+    return next((a for a in results if a.name.casefold() == wanted), results[0] if results else None)
 
 
 def limit_text(count: int) -> str:
@@ -123,21 +131,28 @@ class FollowService:
                     raise UserError(f"No Spotify artist has the id `{artist_id}`.") from None
             if kind == "artist":
                 raise UserError("That Spotify artist link is malformed: it should end in a 22-character id.")
-            results = await self._search(text)
+            results = await self.search(text)
         except SpotifyCooldown as exc:
             raise UserError(cooldown_text(exc.until)) from None
         except SpotifyError:
             log.warning("Spotify lookup failed for %r", text, exc_info=True)
             raise UserError(SPOTIFY_DID_NOT_ANSWER) from None
-        if not results:
+        match = best_match(results, text)
+        if match is None:
             raise UserError(
                 f"No Spotify artist matches “{text}”. Check the spelling, or paste the artist's Spotify link."
             )
-        exact = [a for a in results if a.name.casefold() == text.casefold()]
-        return (exact or results)[0]
+        return match
 
-    async def _search(self, text: str) -> list[SpotifyArtist]:
-        """Spotify's artist search for ``text``, cached for :data:`AUTOCOMPLETE_TTL_SECONDS` per query."""
+    def search_is_cached(self, text: str) -> bool:
+        """Whether :meth:`search` would answer ``text`` from its cache now (no request)."""
+        hit = self._search_cache.get(text.casefold())
+        return hit is not None and self.monotonic() - hit[0] < AUTOCOMPLETE_TTL_SECONDS
+
+    async def search(self, text: str) -> list[SpotifyArtist]:
+        """Spotify's artist search for ``text`` (``GET /search``, 10 results), cached for
+        :data:`AUTOCOMPLETE_TTL_SECONDS` per query (case-insensitive). Raises ``SpotifyCooldown`` /
+        ``SpotifyError``."""
         key = text.casefold()
         hit = self._search_cache.get(key)
         now = self.monotonic()
@@ -162,7 +177,7 @@ class FollowService:
         async with self.db.transaction() as session:
             choices = dict(await catalog.search_artist_names(session, text, limit))
         try:
-            results = await asyncio.wait_for(self._search(text), AUTOCOMPLETE_BUDGET_SECONDS)
+            results = await asyncio.wait_for(self.search(text), AUTOCOMPLETE_BUDGET_SECONDS)
         except (TimeoutError, SpotifyError):
             results = []
         for artist in results:

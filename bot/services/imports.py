@@ -1,29 +1,45 @@
-"""``/import playlist:`` — follow the artists of a public Spotify playlist (no discord import).
+"""``/import`` — follow many artists at once, after a preview (no discord import).
 
-Two steps, so the admin sees what will happen before anything changes:
+Three sources, one flow:
 
-1. :meth:`PlaylistImporter.preview` reads the playlist (``GET /playlists/{id}``, which
-   embeds up to 100 entries, then ``GET /playlists/{id}/items`` 50 at a time, at most
-   ``max_entries`` entries), collects the distinct **track artists** in order of first
-   appearance (local files, podcast episodes and null entries skipped), drops the ones
-   the server already follows and applies the **cap**: at most ``cap`` (50) per import
-   and never past the server's follow limit (``FollowService.max_follows_per_guild``).
-2. :meth:`PlaylistImporter.confirm` follows them — the same race-free storage path as
-   ``/follow`` (:meth:`FollowService.follow_many`: the guild write-locked, its follows counted
-   against the limit, artists and follows inserted with ``ON CONFLICT DO NOTHING``,
-   ``followed_at`` = now) — and takes each one's **silent baseline**
-   (``Tracker.baseline``) while the day's request budget allows: at most
-   ``budget_share`` of what is left of ``requests_per_day`` (the rest stays for the
-   runs), within ``baseline_seconds``, and never during a Spotify cooldown. Artists not
-   baselined then are **pending baseline**: the next run takes their baseline silently
-   (``Tracker.track`` baselines a never-baselined artist instead of checking it), so
-   nothing they released before is ever posted either way.
+- ``playlist:`` — the track artists of a public Spotify playlist (:meth:`Importer.preview_playlist`);
+- ``links:`` — pasted artist links, ``spotify:artist:`` URIs, ids or names (:meth:`Importer.preview_links`);
+- ``file:`` — an uploaded file: the same plain text, or an Exportify CSV (:meth:`Importer.preview_file`).
+
+How the text and files are read is :mod:`bot.services.import_sources`.
+
+1. **Preview** (nothing is changed). The distinct artists, in order of first appearance, minus
+   those the server follows already (an id it follows; a name equal to the name of an artist it
+   follows, case-insensitive), capped: at most ``cap`` (50) per import and never past the
+   server's follow limit (``FollowService.max_follows_per_guild``). It says what confirming will
+   cost in Spotify requests: an id costs nothing when the bot knows the artist's name (stored, or
+   given beside the id by an Exportify row), otherwise one ``GET /artists/{id}``, which also proves
+   the id is an artist's; a name costs one ``GET /search`` (none when the same search was made in
+   the last five minutes: :meth:`FollowService.search` caches it); then the silent baselines, at
+   least one request per album group the server posts, per artist. The links and file previews
+   make no Spotify request (the playlist preview reads the playlist). When the day's budget
+   (``requests_per_day``) is limited, the import may spend ``budget_share`` of what is left of it;
+   names and unknown ids that share cannot pay for are left out and said so, and an import
+   whose every artist needs a request the budget cannot pay is refused. So is one that needs a
+   request during a Spotify cooldown.
+2. **Confirm** (:meth:`Importer.confirm`): the names are searched and the unknown ids looked up
+   (within the import's share of the budget; a name no artist matches and an id Spotify does not
+   know are listed, never followed; a name that matches only approximately is followed and
+   listed with the name it matched), then the artists are followed — the same race-free storage
+   path as ``/follow`` (:meth:`FollowService.follow_many`: the guild write-locked, its follows
+   counted against the limit, artists and follows inserted with ``ON CONFLICT DO NOTHING``,
+   ``followed_at`` = now) — and each one's **silent baseline** is taken (``Tracker.baseline``) with
+   what is left of the share, within ``baseline_seconds``, and never during a Spotify cooldown.
+   Artists not baselined then are **pending baseline**: the next run takes their baseline
+   silently (``Tracker.track`` baselines a never-baselined artist instead of checking it), so
+   nothing they released before is ever posted either way. One import at a time per server,
+   across processes (the named lease ``import:<guild id>``).
 
 Spotify 2026 Development Mode: ``GET /playlists/{id}/items`` answers 403 for a playlist
 the token's user does not own or collaborate on, and "Get Playlist" embeds entries only
 for such playlists. The bot uses the client-credentials flow (no user), so on a
-Development Mode app the import is refused with that explanation; it works for an app
-with Extended Quota Mode (or a Spotify that serves the entries, like the emulator).
+Development Mode app a playlist import is refused with that explanation, pointing to
+``/import links:`` and ``/import file:`` (an Exportify export of the playlist) instead.
 """
 
 from __future__ import annotations
@@ -33,13 +49,15 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bot.clock import Clock
 from bot.coordination.coordinator import Coordinator
+from bot.delivery.types import spotify_groups
 from bot.services.errors import UserError
-from bot.services.follows import FollowService, limit_text
+from bot.services.follows import FollowService, best_match, limit_text
 from bot.services.guild_settings import GuildSettingsService
+from bot.services.import_sources import ArtistSource, check_file_size, parse_file, parse_text
 from bot.services.text import SPOTIFY_DID_NOT_ANSWER, cooldown_text, escape_markdown
 from bot.spotify.client import MAX_PLAYLIST_PAGE_LIMIT, SpotifyClient
 from bot.spotify.errors import SpotifyCooldown, SpotifyError, SpotifyNotFound
@@ -50,7 +68,16 @@ from storage import guilds, spotify_state
 from storage.catalog import ArtistProfile
 from storage.db import Database
 
-__all__ = ["DEFAULT_IMPORT_CAP", "ImportPreview", "ImportResult", "PlaylistImporter", "preview_text", "result_text"]
+__all__ = [
+    "DEFAULT_IMPORT_CAP",
+    "ImportCost",
+    "ImportItem",
+    "ImportPreview",
+    "ImportResult",
+    "Importer",
+    "preview_text",
+    "result_text",
+]
 
 log = logging.getLogger(__name__)
 
@@ -58,51 +85,98 @@ DEFAULT_IMPORT_CAP = 50
 DEFAULT_MAX_ENTRIES = 500
 DEFAULT_BASELINE_SECONDS = 60.0
 DEFAULT_BUDGET_SHARE = 0.5
+SHOWN = 10  # names shown in a list of the preview or the summary
 
 ProgressCallback = Callable[[int, int], Awaitable[None]]
+Download = Callable[[], Awaitable[bytes]]
+
+
+@dataclass(frozen=True)
+class ImportItem:
+    """One artist an import would follow: ``artist_id`` when the input gives it (``name``: its name
+    when known, else ``""``: looked up on Confirm), or only ``name`` (searched on Confirm)."""
+
+    artist_id: str | None
+    name: str
+
+    @property
+    def label(self) -> str:
+        """How the preview shows it: the name, else the id."""
+        return self.name or self.artist_id or ""
+
+
+@dataclass(frozen=True)
+class ImportCost:
+    """Spotify requests confirming costs, as the preview says: ``searches`` (names, one
+    ``GET /search`` each), ``cached`` (names searched in the last minutes: free), ``lookups`` (ids
+    whose name the bot does not know: one ``GET /artists/{id}`` each), ``per_baseline`` (at least
+    that many requests per artist's silent baseline: one per album group the server posts) and
+    ``allowance`` (requests the import may spend today; None: the budget is unlimited)."""
+
+    searches: int = 0
+    cached: int = 0
+    lookups: int = 0
+    per_baseline: int = 1
+    allowance: int | None = None
 
 
 @dataclass(frozen=True)
 class ImportPreview:
     """What an import would do (nothing is changed by the preview).
 
-    ``to_follow``: the artists that would be followed, capped, in playlist order;
-    ``new_artists``: distinct artists not yet followed before the cap; ``cap`` and
-    ``cap_reason`` (``"import"``: the per-import cap, ``"limit"``: the server's follow
-    limit); ``entries_read`` of ``entries_total``; ``skipped_entries``: local files,
-    episodes and unavailable entries; ``truncated``: stopped reading at ``max_entries``.
+    ``source``: ``"playlist"``, ``"links"`` or ``"file"``; ``title``: the playlist's name or the
+    file's (``""`` for links); ``playlist_id`` for a playlist. ``to_follow``: the artists that would
+    be followed, capped, in input order; ``new_artists``: distinct artists not yet followed before
+    the caps; ``cap`` and ``cap_reason`` (``"import"``: the per-import cap, ``"limit"``: the
+    server's follow limit); ``over_budget``: new artists left out because the day's budget cannot
+    pay their search or lookup; ``cost``: the requests confirming costs.
+    Playlists: ``entries_read`` of ``entries_total``; ``skipped_entries``: local files, episodes and
+    unavailable entries; ``truncated``: stopped reading at ``max_entries``; ``requests``: made
+    reading it. Links and files: ``duplicates`` (entries given twice), ``unrecognised`` (what was
+    not read as an artist), ``source_info`` (:class:`ArtistSource`: CSV column, rows, skipped rows).
     """
 
     guild_id: int
-    playlist_id: str
-    playlist_name: str
-    to_follow: tuple[ArtistRef, ...]
+    source: str
+    title: str
+    to_follow: tuple[ImportItem, ...]
     new_artists: int
     already_followed: int
     distinct_artists: int
     cap: int
     cap_reason: str
-    entries_read: int
-    entries_total: int
-    skipped_entries: int
-    truncated: bool
+    cost: ImportCost = field(default_factory=ImportCost)
+    over_budget: int = 0
+    playlist_id: str | None = None
+    entries_read: int = 0
+    entries_total: int = 0
+    skipped_entries: int = 0
+    truncated: bool = False
     requests: int = 0
+    duplicates: int = 0
+    unrecognised: tuple[str, ...] = ()
+    source_info: ArtistSource | None = None
 
     @property
     def left_out(self) -> int:
         """New artists not imported because of the cap."""
-        return self.new_artists - len(self.to_follow)
+        return self.new_artists - len(self.to_follow) - self.over_budget
 
 
 @dataclass(frozen=True)
 class ImportResult:
-    """What :meth:`PlaylistImporter.confirm` did.
+    """What :meth:`Importer.confirm` did.
 
-    ``followed``: newly followed artists; ``baselined``: how many of them have their
-    baseline now; ``pending_baseline``: followed, baseline left to the next run
-    (``stopped`` says why: ``"budget"``, ``"cooldown"``, ``"time"`` or ``"error"``);
-    ``already_followed``: followed in the meantime (skipped); ``over_limit``: not
-    followed because the server reached its follow limit in the meantime.
+    ``followed``: newly followed artists; ``baselined``: how many of them have their baseline now;
+    ``pending_baseline``: followed, baseline left to the next run (``stopped`` says why:
+    ``"budget"``, ``"cooldown"``, ``"time"`` or ``"error"``); ``already_followed``: artists the
+    server followed already (followed meanwhile, or a name that matched a followed artist);
+    ``over_limit``: not followed because the server reached its follow limit meanwhile.
+    Resolving names and ids: ``not_found`` (names no artist matches), ``unknown_ids`` (ids Spotify
+    knows no artist by), ``closest`` (``(name given, artist followed)`` when the name matched only
+    approximately), ``duplicates`` (names that matched an artist already in this import),
+    ``unresolved`` (not searched or looked up: ``unresolved_reason`` ``"budget"`` or
+    ``"cooldown"``), ``failed`` (Spotify did not answer for them). ``requests``: Spotify requests made.
     """
 
     followed: tuple[ArtistRef, ...]
@@ -113,25 +187,54 @@ class ImportResult:
     stopped: str | None = None
     cooldown_until: dt.datetime | None = None
     requests: int = 0
+    source: str = "playlist"
+    not_found: tuple[str, ...] = ()
+    unknown_ids: tuple[str, ...] = ()
+    closest: tuple[tuple[str, str], ...] = ()
+    duplicates: int = 0
+    unresolved: int = 0
+    unresolved_reason: str | None = None
+    failed: int = 0
 
 
 @dataclass
 class _Budget:
-    left: int | None  # requests the import may still spend on baselines (None = unlimited)
+    left: int | None  # requests the import may still spend (None = unlimited)
     spent: int = 0
 
+    def exhausted(self, estimate: int = 1) -> bool:
+        return self.left is not None and self.spent + estimate > self.left
 
-class PlaylistImporter:
-    """Preview and confirm playlist imports.
 
-    ``db``: the opened store; ``spotify``: reads the playlist (its ``request_count`` gives the
-    requests an import made); ``tracker``: takes the baselines (its ``requests_per_day`` is the
-    day's budget, 0 = unlimited); ``guild_settings``: creates the guild on first use; ``follows``:
-    follows the artists within the guild's limit; ``coordinator``: the named lease ``import:<guild id>`` (one import per server across
-    processes); ``clock``: aware UTC now (the budget's UTC day). ``cap``: artists per import;
-    ``max_entries``: playlist entries read at most; ``baseline_seconds``: wall-clock time given
-    to baselines in one confirm; ``budget_share``: share of the day's remaining request budget an
-    import may use; ``monotonic``: clock (seconds) for the time limit.
+@dataclass
+class _Resolution:
+    """The artists of a preview with their ids and names, after searches and lookups."""
+
+    profiles: list[ArtistProfile] = field(default_factory=list)
+    not_found: list[str] = field(default_factory=list)
+    unknown_ids: list[str] = field(default_factory=list)
+    closest: list[tuple[str, str]] = field(default_factory=list)
+    duplicates: int = 0
+    unresolved: int = 0
+    reason: str | None = None
+    failed: int = 0
+    cooldown_until: dt.datetime | None = None
+    requests: int = 0
+
+
+class Importer:
+    """Preview and confirm imports (a playlist, pasted links or names, a file).
+
+    ``db``: the opened store; ``spotify``: reads playlists, looks up ids (its ``request_count``
+    gives the requests an import made); ``tracker``: takes the baselines (its
+    ``requests_per_day`` is the day's budget, 0 = unlimited; its ``active_cooldown`` the pause);
+    ``guild_settings``: creates the guild on first use, gives its album groups; ``follows``:
+    follows the artists within the guild's limit and searches names (cached); ``coordinator``: the
+    named lease ``import:<guild id>`` (one import per server across processes); ``clock``: aware
+    UTC now (the budget's UTC day). ``cap``: artists per import; ``max_entries``: playlist entries
+    read at most; ``baseline_seconds``: wall-clock time given to baselines in one confirm;
+    ``budget_share``: share of the day's remaining request budget an import may use;
+    ``monotonic``: clock (seconds) for the time limit.
     """
 
     def __init__(
@@ -164,9 +267,9 @@ class PlaylistImporter:
         self.monotonic = monotonic
         self._locks: dict[int, asyncio.Lock] = {}
 
-    # --- preview -------------------------------------------------------------------------
+    # --- preview: a playlist -----------------------------------------------------------------
 
-    async def preview(self, guild_id: int, text: str) -> ImportPreview:
+    async def preview_playlist(self, guild_id: int, text: str) -> ImportPreview:
         """Read the playlist at ``text`` and say what importing it would follow.
 
         Raises :class:`UserError` for a link that is not a playlist, a private or
@@ -195,27 +298,26 @@ class PlaylistImporter:
 
         await self.guild_settings.ensure_guild(guild_id)
         followed = await self.follows.followed_ids(guild_id)
-        new = [a for a in distinct.values() if a.id not in followed]
+        new = [ImportItem(a.id, a.name) for a in distinct.values() if a.id not in followed]
         already = len(distinct) - len(new)
         if not new:
             raise UserError(
                 f"This server already follows all {len(distinct)} artists of “{_plain(playlist.name)}”. "
                 "Nothing was changed."
             )
-        room = max(0, self.follows.max_follows_per_guild - len(followed))
-        if room == 0:
-            raise UserError(limit_text(len(followed)))
-        cap, reason = (self.cap, "import") if self.cap <= room else (room, "limit")
+        cap, reason = self._cap(len(followed))
         return ImportPreview(
             guild_id=guild_id,
+            source="playlist",
+            title=playlist.name,
             playlist_id=playlist.id,
-            playlist_name=playlist.name,
             to_follow=tuple(new[:cap]),
             new_artists=len(new),
             already_followed=already,
             distinct_artists=len(distinct),
             cap=cap,
             cap_reason=reason,
+            cost=ImportCost(per_baseline=await self._per_baseline(guild_id), allowance=await self._allowance()),
             entries_read=len(entries),
             entries_total=max(total, len(entries)),
             skipped_entries=skipped,
@@ -234,13 +336,15 @@ class PlaylistImporter:
         if kind is not None and kind != "playlist":
             raise UserError(
                 f"That is a Spotify {kind} link, not a playlist. Share the playlist instead "
-                "(the playlist's ⋯ → Share → Copy link to playlist)."
+                "(the playlist's ⋯ → Share → Copy link to playlist)"
+                + (", or give artists with `/import links:`." if kind == "artist" else ".")
             )
         playlist_id = parse_spotify_id(text, "playlist")
         if playlist_id is None:
             raise UserError(
                 "That is not a Spotify playlist link. It looks like "
-                "`https://open.spotify.com/playlist/…` (the playlist's ⋯ → Share → Copy link to playlist)."
+                "`https://open.spotify.com/playlist/…` (the playlist's ⋯ → Share → Copy link to playlist). "
+                "Artist links and names go in `/import links:`."
             )
         return playlist_id
 
@@ -267,22 +371,164 @@ class PlaylistImporter:
         except SpotifyError as exc:
             if exc.status == 403:
                 raise UserError(
-                    "Spotify refused to show this playlist's tracks to the bot (HTTP 403). Since 2026, apps in "
-                    "Spotify's Development Mode may read the tracks only of playlists their own account owns; "
-                    "the bot's operator needs an app with Extended Quota Mode for imports. "
-                    "Follow the artists with `/follow` instead. Nothing was changed."
+                    "Spotify refused to show this playlist's tracks to the bot (HTTP 403): since 2026, Spotify "
+                    "serves a playlist's items only to its owner when the app is in Development Mode (an app "
+                    "with Extended Quota Mode may read any public playlist). Import its artists another way: "
+                    "export the playlist with Exportify (exportify.net) and upload the CSV with `/import file:`, "
+                    "or paste artist links or names into `/import links:`. Nothing was changed."
                 ) from None
             log.warning("reading playlist %s failed", playlist_id, exc_info=True)
             raise UserError(SPOTIFY_DID_NOT_ANSWER) from None
         return playlist, entries[: self.max_entries], total
 
+    # --- preview: links and files ------------------------------------------------------------
+
+    async def preview_links(self, guild_id: int, text: str) -> ImportPreview:
+        """Say what importing the artists of pasted ``text`` would do (no Spotify request).
+
+        Raises :class:`UserError` for an empty text, nothing recognisable (:func:`parse_text`),
+        every artist followed already, a server at its follow limit, and an import the day's
+        budget or a cooldown stops entirely.
+        """
+        return await self._preview_entries(guild_id, "links", "", parse_text(text))
+
+    async def preview_file(
+        self, guild_id: int, filename: str, size: int, download: Download, content_type: str | None = None
+    ) -> ImportPreview:
+        """Say what importing the artists of an uploaded file would do (no Spotify request).
+
+        ``size`` (bytes, as Discord reports it) is checked before ``download()`` fetches the file.
+        Raises :class:`UserError` as :meth:`preview_links` does, and for a file over 1 MB, one
+        that is not UTF-8, and a CSV with no artist column (:func:`parse_file`).
+        """
+        check_file_size(filename, size)
+        data = await download()
+        # Up to a second of parsing for a megabyte of names: off the event loop.
+        parsed = await asyncio.to_thread(parse_file, filename, data, content_type)
+        return await self._preview_entries(guild_id, "file", filename, parsed)
+
+    async def _preview_entries(self, guild_id: int, source: str, title: str, parsed: ArtistSource) -> ImportPreview:
+        await self.guild_settings.ensure_guild(guild_id)
+        followed = await self.follows.followed_ids(guild_id)
+        followed_names = {
+            _fold(name) for name, _ in await self.follows.followed_choices(guild_id, "", limit=max(1, len(followed)))
+        }
+        ids = [e.artist_id for e in parsed.entries if e.artist_id is not None and e.artist_id not in followed]
+        known: dict[str, str] = {}
+        for start in range(0, len(ids), 900):  # a file may name thousands: bounded IN lists
+            known.update(await self.follows.artist_names(ids[start : start + 900]))
+        items: list[ImportItem] = []
+        named: set[str] = set()  # names of the id items: a name given again is the same artist
+        already = 0
+        for entry in parsed.entries:
+            if entry.artist_id is not None:
+                if entry.artist_id in followed:
+                    already += 1
+                    continue
+                item = ImportItem(entry.artist_id, entry.name or known.get(entry.artist_id, ""))
+                named.add(_fold(item.name))
+            elif _fold(entry.name) in followed_names:
+                already += 1
+                continue
+            else:
+                item = ImportItem(None, entry.name)
+            items.append(item)
+        names_again = [i for i in items if i.artist_id is None and _fold(i.name) in named]
+        duplicates = len(names_again)
+        items = [i for i in items if i not in names_again]
+        distinct = len(parsed.entries) - duplicates
+        label = _code(title) if title else "that list"
+        if not items:
+            raise UserError(
+                f"This server already follows all {distinct} artist{'s' * (distinct != 1)} of {label}. "
+                "Nothing was changed."
+            )
+        cap, reason = self._cap(len(followed))
+        allowance = await self._allowance()
+        to_follow: list[ImportItem] = []
+        over_budget = searches = cached = lookups = 0
+        for item in items:
+            if len(to_follow) >= cap:
+                break
+            cost = self._cost(item)
+            if cost in ("search", "lookup") and allowance is not None and searches + lookups >= allowance:
+                over_budget += 1
+                continue
+            to_follow.append(item)
+            searches += cost == "search"
+            cached += cost == "cached"
+            lookups += cost == "lookup"
+        if not to_follow:
+            raise UserError(
+                f"Today's Spotify request budget cannot pay for this import: finding its {_plural(over_budget, 'artist')} "
+                "takes a request each (a search for a name, a lookup for an id the bot doesn't know), and imports "
+                f"may spend {allowance} more today (their share of what is left; the rest stays for the scheduled "
+                "checks). Try again after midnight UTC. Nothing was changed."
+            )
+        if searches + lookups:
+            cooldown = await self.tracker.active_cooldown()
+            if cooldown is not None:
+                raise UserError(
+                    cooldown_text(cooldown.until)
+                    + f" (This import needs {searches + lookups} Spotify request{'s' * (searches + lookups != 1)} "
+                    "to find its artists.)"
+                )
+        return ImportPreview(
+            guild_id=guild_id,
+            source=source,
+            title=title,
+            to_follow=tuple(to_follow),
+            new_artists=len(items),
+            already_followed=already,
+            distinct_artists=distinct,
+            cap=cap,
+            cap_reason=reason,
+            cost=ImportCost(searches, cached, lookups, await self._per_baseline(guild_id), allowance),
+            over_budget=over_budget,
+            duplicates=parsed.duplicates + duplicates,
+            unrecognised=parsed.unrecognised,
+            source_info=parsed,
+        )
+
+    def _cost(self, item: ImportItem) -> str:
+        """What resolving ``item`` costs: ``"none"`` (id and name known), ``"lookup"`` (an id without
+        a name), ``"cached"`` (a name searched lately) or ``"search"``."""
+        if item.artist_id is not None:
+            return "none" if item.name else "lookup"
+        return "cached" if self.follows.search_is_cached(item.name) else "search"
+
+    def _cap(self, follow_count: int) -> tuple[int, str]:
+        """``(cap, reason)`` for a server following ``follow_count`` artists; raises :class:`UserError` at
+        the follow limit."""
+        room = max(0, self.follows.max_follows_per_guild - follow_count)
+        if room == 0:
+            raise UserError(limit_text(follow_count))
+        return (self.cap, "import") if self.cap <= room else (room, "limit")
+
+    async def _per_baseline(self, guild_id: int) -> int:
+        """The fewest requests a silent baseline costs for this server: one per album group it posts."""
+        return max(1, len(spotify_groups(await self.guild_settings.album_groups(guild_id))))
+
+    async def _allowance(self) -> int | None:
+        """Requests an import may spend now: ``budget_share`` of what is left of the day's budget (None: unlimited)."""
+        per_day = self.tracker.requests_per_day
+        if per_day <= 0:
+            return None
+        async with self.db.transaction() as session:
+            used = await spotify_state.budget_used_today(session, self._day())
+        return int(max(0, per_day - used) * self.budget_share)
+
+    def _day(self) -> str:
+        return self.clock().astimezone(dt.UTC).date().isoformat()
+
     # --- confirm -------------------------------------------------------------------------
 
     async def confirm(self, preview: ImportPreview, *, progress: ProgressCallback | None = None) -> ImportResult:
-        """Follow ``preview.to_follow`` and take their silent baselines within the budget.
+        """Find the preview's names and unknown ids, follow the artists and take their silent
+        baselines, within the import's share of the day's budget.
 
-        Artists followed since the preview are skipped; the server's follow limit is
-        checked again. ``progress(done, total)`` is awaited after each baseline. Raises
+        Artists followed since the preview are skipped; the server's follow limit is checked
+        again. ``progress(done, total)`` is awaited after each baseline. Raises
         :class:`UserError` when another import runs in this server.
         """
         lock = self._locks.setdefault(preview.guild_id, asyncio.Lock())
@@ -294,54 +540,124 @@ class PlaylistImporter:
             if not await self.coordinator.try_lease(lease):
                 raise UserError("An import is already running in this server; wait for it to finish.")
             try:
-                followed, already, over = await self._follow_all(preview)
-                result = await self._baselines(followed, progress)
+                budget = _Budget(await self._allowance())
+                resolved = await self._resolve(preview.to_follow, budget)
+                followed, already, over = await self._follow_all(preview, resolved.profiles)
+                baselined, pending, stopped, cooldown_until, requests = await self._baselines(
+                    followed, budget, progress
+                )
             finally:
                 await self.coordinator.release(lease)
             return ImportResult(
                 followed=tuple(followed),
-                baselined=result[0],
-                pending_baseline=tuple(result[1]),
+                baselined=baselined,
+                pending_baseline=tuple(pending),
                 already_followed=already,
                 over_limit=over,
-                stopped=result[2],
-                cooldown_until=result[3],
-                requests=result[4],
+                stopped=stopped,
+                cooldown_until=cooldown_until or resolved.cooldown_until,
+                requests=resolved.requests + requests,
+                source=preview.source,
+                not_found=tuple(resolved.not_found),
+                unknown_ids=tuple(resolved.unknown_ids),
+                closest=tuple(resolved.closest),
+                duplicates=resolved.duplicates,
+                unresolved=resolved.unresolved,
+                unresolved_reason=resolved.reason,
+                failed=resolved.failed,
             )
 
-    async def _follow_all(self, preview: ImportPreview) -> tuple[list[ArtistRef], int, int]:
-        """Follow the preview's artists (those followed since are skipped, the limit is checked again):
+    async def _resolve(self, items: tuple[ImportItem, ...], budget: _Budget) -> _Resolution:
+        """The Spotify ids and names of ``items``: names searched (the best match: an exact name
+        first), ids without a name looked up, each paid from ``budget`` and recorded in the day's count."""
+        out = _Resolution()
+        seen: set[str] = set()
+        needs_requests = any(self._cost(i) in ("search", "lookup") for i in items)
+        cooldown = await self.tracker.active_cooldown() if needs_requests else None
+        for item in items:
+            if item.artist_id is not None and item.name:
+                profile: ArtistProfile | None = ArtistProfile(item.artist_id, item.name)
+            else:
+                if self._cost(item) in ("search", "lookup"):
+                    if out.reason is None and cooldown is not None:
+                        out.reason, out.cooldown_until = "cooldown", cooldown.until
+                    elif out.reason is None and budget.exhausted():
+                        out.reason = "budget"
+                    if out.reason is not None:
+                        out.unresolved += 1
+                        continue
+                before = self.spotify.request_count
+                try:
+                    profile = await self._find(item, out)
+                except SpotifyCooldown as exc:
+                    out.reason, out.cooldown_until = "cooldown", exc.until
+                    out.unresolved += 1
+                    profile = None
+                except SpotifyError:
+                    log.warning("import: could not find %r", item.label, exc_info=True)
+                    out.failed += 1
+                    profile = None
+                finally:
+                    spent = self.spotify.request_count - before
+                    budget.spent += spent
+                    out.requests += spent
+            if profile is None:
+                continue
+            if profile.id in seen:
+                out.duplicates += 1
+                continue
+            seen.add(profile.id)
+            out.profiles.append(profile)
+        if out.requests:
+            async with self.db.transaction() as session:
+                await spotify_state.settle_budget(session, self._day(), out.requests)
+        return out
+
+    async def _find(self, item: ImportItem, out: _Resolution) -> ArtistProfile | None:
+        """One ``GET /artists/{id}`` for an id, one (cached) search for a name; None (and noted in
+        ``out``) for an id Spotify does not know or a name no artist matches."""
+        if item.artist_id is not None:
+            try:
+                artist = await self.spotify.get_artist(item.artist_id)
+            except SpotifyNotFound:
+                out.unknown_ids.append(item.artist_id)
+                return None
+        else:
+            match = best_match(await self.follows.search(item.name), item.name)
+            if match is None:
+                out.not_found.append(item.name)
+                return None
+            if _fold(match.name) != _fold(item.name):
+                out.closest.append((item.name, match.name))
+            artist = match
+        return ArtistProfile(artist.id, artist.name, artist.image_url)
+
+    async def _follow_all(
+        self, preview: ImportPreview, profiles: list[ArtistProfile]
+    ) -> tuple[list[ArtistRef], int, int]:
+        """Follow ``profiles`` (those followed already are skipped, the limit is checked again):
         ``(followed, already followed, refused by the limit)``."""
-        result = await self.follows.follow_many(
-            preview.guild_id, [ArtistProfile(a.id, a.name) for a in preview.to_follow], refresh_profiles=False
-        )
+        if not profiles:
+            return [], 0, 0
+        result = await self.follows.follow_many(preview.guild_id, profiles, refresh_profiles=False)
         new = set(result.followed)
-        followed = [a for a in preview.to_follow if a.id in new]
+        followed = [ArtistRef(p.id, p.name) for p in profiles if p.id in new]
         log.info(
-            "import into guild %s: followed %d artists of playlist %s",
+            "import into guild %s: followed %d artists of %s %s",
             preview.guild_id,
             len(followed),
-            preview.playlist_id,
+            preview.source,
+            preview.playlist_id or preview.title,
         )
         return followed, len(result.already), len(result.over_limit)
 
-    async def _budget(self) -> _Budget:
-        per_day = self.tracker.requests_per_day
-        if per_day <= 0:
-            return _Budget(None)
-        day = self.clock().astimezone(dt.UTC).date().isoformat()
-        async with self.db.transaction() as session:
-            used = await spotify_state.budget_used_today(session, day)
-        return _Budget(int(max(0, per_day - used) * self.budget_share))
-
     async def _baselines(
-        self, artists: list[ArtistRef], progress: ProgressCallback | None
+        self, artists: list[ArtistRef], budget: _Budget, progress: ProgressCallback | None
     ) -> tuple[int, list[ArtistRef], str | None, dt.datetime | None, int]:
         """Baselines of ``artists`` within the budget and time: ``(baselined, pending, stopped, cooldown
         until, requests)``."""
         tracker = self.tracker
         spotify = self.spotify
-        budget = await self._budget()
         deadline = self.monotonic() + self.baseline_seconds
         pending: list[ArtistRef] = []
         baselined = 0
@@ -352,8 +668,7 @@ class PlaylistImporter:
             if stopped is None:
                 async with self.db.transaction() as session:
                     groups = (await guilds.tracked_groups(session, [artist.id]))[artist.id]
-                estimate = max(1, len(groups))  # at least one request per tracked group
-                if budget.left is not None and budget.spent + estimate > budget.left:
+                if budget.exhausted(max(1, len(groups))):  # at least one request per tracked group
                     stopped = "budget"
                 elif self.monotonic() >= deadline:
                     stopped = "time"
@@ -384,52 +699,162 @@ class PlaylistImporter:
         return baselined, pending, stopped, cooldown_until, requests
 
 
+def _fold(name: str) -> str:
+    """A name as compared: case and spacing ignored."""
+    return " ".join(name.casefold().split())
+
+
 def _plain(text: str) -> str:
     return (text or "").replace("`", "'").replace("*", "").replace("_", " ")[:100] or "that playlist"
 
 
-def preview_text(preview: ImportPreview, *, names: int = 10) -> str:
-    """The confirmation prompt: counts, the first ``names`` artists, the cap, what confirming does."""
-    shown = [a.name or a.id for a in preview.to_follow[:names]]
-    more = len(preview.to_follow) - len(shown)
-    lines = [
-        f"**{_plain(preview.playlist_name)}** has {preview.distinct_artists} "
-        f"artist{'s' * (preview.distinct_artists != 1)}"
-        + (f" ({preview.already_followed} already followed here)" if preview.already_followed else "")
-        + "."
+def _code(text: str) -> str:
+    """``text`` (a file name) as inline code, a backtick in it replaced."""
+    return "`" + text.replace("`", "'")[:100] + "`"
+
+
+def _plural(n: int, word: str, plural: str | None = None) -> str:
+    return f"{n} {word if n == 1 else (plural or word + 's')}"
+
+
+def _listing(values: list[str] | tuple[str, ...], *, code: bool = False, limit: int = SHOWN) -> str:
+    """``“a”, “b” and 3 more`` (markdown escaped), or with ``code`` ```a`, `b` and 3 more``."""
+    shown = [f"`{v}`" if code else f"“{escape_markdown(v)}”" for v in values[:limit]]
+    more = len(values) - len(shown)
+    return ", ".join(shown) + (f" and {more} more" if more > 0 else "")
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= 2000 else text[:1999] + "…"
+
+
+def preview_text(preview: ImportPreview, *, names: int = SHOWN) -> str:
+    """The confirmation prompt: what the source holds, whom confirming follows (the first ``names``),
+    the cap, what it costs in Spotify requests and what it will not do."""
+    lines = _playlist_lines(preview, names) if preview.source == "playlist" else _entries_lines(preview, names)
+    lines.append(_cost_line(preview))
+    lines.append("What they have already released won't be posted; only their new releases will.")
+    return _clip("\n".join(lines))
+
+
+def _follow_line(preview: ImportPreview, names: int) -> str:
+    """Whom confirming follows: a known artist by name, an id to look up as code, a name to search in quotes."""
+    shown = [
+        f"`{i.artist_id}`" if not i.name else escape_markdown(i.name) if i.artist_id else f"“{escape_markdown(i.name)}”"
+        for i in preview.to_follow[:names]
     ]
-    lines.append(
+    more = len(preview.to_follow) - len(shown)
+    return (
         f"Follow **{len(preview.to_follow)}** of them: "
-        + ", ".join(escape_markdown(n) for n in shown)
+        + ", ".join(shown)
         + (f" and {more} more" if more else "")
         + "."
     )
-    if preview.left_out:
+
+
+def _cap_line(preview: ImportPreview) -> str:
+    if preview.left_out > 0:
         why = (
             f"at most {preview.cap} artists per import"
             if preview.cap_reason == "import"
             else f"this server can follow only {preview.cap} more artists"
         )
-        lines.append(f"Capped: {why}; {preview.left_out} more are not included (import again to add them).")
-    else:
-        lines.append(
-            f"Cap: at most {preview.cap} artists per import."
-            if preview.cap_reason == "import"
-            else f"Cap: this server can follow {preview.cap} more artists."
-        )
+        return f"Capped: {why}; {preview.left_out} more are not included (import again to add them)."
+    return (
+        f"Cap: at most {preview.cap} artists per import."
+        if preview.cap_reason == "import"
+        else f"Cap: this server can follow {preview.cap} more artists."
+    )
+
+
+def _playlist_lines(preview: ImportPreview, names: int) -> list[str]:
+    lines = [
+        f"**{_plain(preview.title)}** has {_plural(preview.distinct_artists, 'artist')}"
+        + (f" ({preview.already_followed} already followed here)" if preview.already_followed else "")
+        + ".",
+        _follow_line(preview, names),
+        _cap_line(preview),
+    ]
     if preview.truncated:
         lines.append(f"Only the first {preview.entries_read} of {preview.entries_total} tracks were read.")
     if preview.skipped_entries:
         lines.append(f"Skipped {preview.skipped_entries} local files, episodes or unavailable tracks.")
-    lines.append("What they have already released won't be posted; only their new releases will.")
-    text = "\n".join(lines)
-    return text if len(text) <= 2000 else text[:1999] + "…"
+    return lines
+
+
+def _entries_lines(preview: ImportPreview, names: int) -> list[str]:
+    info = preview.source_info
+    where = _code(preview.title) if preview.title else "Your list"
+    read = ""
+    if info is not None and info.kind == "csv":
+        read = f" (the `{info.column}` column of {_plural(info.rows, 'row')})"
+    lines = [
+        f"{where}{read} names {_plural(preview.distinct_artists, 'artist')}"
+        + (f" ({preview.already_followed} already followed here)" if preview.already_followed else "")
+        + ".",
+        _follow_line(preview, names),
+        _cap_line(preview),
+    ]
+    if preview.over_budget:
+        lines.append(
+            f"Not included: {_plural(preview.over_budget, 'artist')} whose name or id needs a Spotify request "
+            f"today's budget cannot pay (imports may spend {preview.cost.allowance} more today); import them "
+            "again tomorrow."
+        )
+    if preview.duplicates:
+        lines.append(f"Given twice, counted once: {_plural(preview.duplicates, 'entry', 'entries')}.")
+    if preview.unrecognised:
+        lines.append(
+            f"Not recognised as artists, skipped: {_listing(preview.unrecognised, limit=5)} "
+            "(album, track and playlist links, other addresses and overlong names are not read)."
+        )
+    if info is not None and (info.local_rows or info.bad_rows):
+        parts = []
+        if info.local_rows:
+            parts.append(f"{_plural(info.local_rows, 'local file')} (no Spotify artist)")
+        if info.bad_rows:
+            parts.append(f"{_plural(info.bad_rows, 'row')} without a readable artist")
+        lines.append("Skipped " + " and ".join(parts) + ".")
+    if preview.cost.searches or preview.cost.cached:
+        lines.append("Names that match no Spotify artist are listed after Confirm, and nothing is followed for them.")
+    return lines
+
+
+def _cost_line(preview: ImportPreview) -> str:
+    cost = preview.cost
+    n = len(preview.to_follow)
+    parts = []
+    known = n - cost.searches - cost.cached - cost.lookups
+    if preview.source == "playlist":
+        parts.append(f"reading the playlist took {_plural(preview.requests, 'request')}")
+    elif known:
+        parts.append(f"0 to read {_plural(known, 'artist id')} (names known)")
+    if cost.lookups:
+        parts.append(
+            f"{cost.lookups} to look up {_plural(cost.lookups, 'id')} the bot doesn't know (one `GET /artists/{{id}}` each)"
+        )
+    if cost.searches or cost.cached:
+        parts.append(
+            f"{cost.searches} to search {_plural(cost.searches + cost.cached, 'name')}, one each"
+            + (f" ({cost.cached} searched in the last minutes: free)" if cost.cached else "")
+        )
+    parts.append(
+        f"then the silent baselines: at least {cost.per_baseline} per artist (≥ {cost.per_baseline * n} in all)"
+    )
+    line = "Cost in Spotify requests: " + "; ".join(parts) + "."
+    if cost.allowance is not None:
+        line += (
+            f" Imports may spend {cost.allowance} more today (their share of what is left of the day's budget); "
+            "baselines past that are taken, still silently, at the next check."
+        )
+    return line
 
 
 def result_text(result: ImportResult) -> str:
-    """The summary after confirming."""
+    """The summary after confirming: who was followed, the baselines, and every artist not followed and why."""
     n = len(result.followed)
-    parts = [f"Now following **{n}** artist{'s' * (n != 1)} from the playlist."]
+    origin = " from the playlist" if result.source == "playlist" else ""
+    parts = [f"Now following **{n}** artist{'s' * (n != 1)}{origin}." if n else "No artist was followed."]
     if result.baselined:
         parts.append(f"{result.baselined} ready: what they already released won't be posted.")
     if result.pending_baseline:
@@ -444,7 +869,28 @@ def result_text(result: ImportResult) -> str:
             "(not posted) at the next check."
         )
     if result.already_followed:
-        parts.append(f"{result.already_followed} were followed in the meantime.")
+        parts.append(f"{result.already_followed} already followed here.")
     if result.over_limit:
         parts.append(f"{result.over_limit} not followed: the server reached its follow limit.")
-    return " ".join(parts)
+    if result.closest:
+        pairs = [f"“{escape_markdown(given)}” → {escape_markdown(found)}" for given, found in result.closest[:SHOWN]]
+        more = len(result.closest) - len(pairs)
+        parts.append(
+            "Matched by the closest name: " + ", ".join(pairs) + (f" and {more} more" if more > 0 else "") + "."
+        )
+    if result.duplicates:
+        parts.append(f"{result.duplicates} matched an artist already in this import.")
+    if result.not_found:
+        parts.append(f"No Spotify artist matches {_listing(result.not_found)}: not followed.")
+    if result.unknown_ids:
+        parts.append(f"Spotify knows no artist with the id {_listing(result.unknown_ids, code=True)}: not followed.")
+    if result.unresolved:
+        why = (
+            "Spotify paused the bot's requests"
+            if result.unresolved_reason == "cooldown"
+            else "today's Spotify request budget ran out"
+        )
+        parts.append(f"{result.unresolved} not searched or looked up: {why}. Import them again later.")
+    if result.failed:
+        parts.append(f"{result.failed} could not be looked up: Spotify did not answer. Import them again.")
+    return _clip(" ".join(parts))

@@ -22,7 +22,7 @@ from bot.discord_app.client import ReleaseBot
 from bot.services import Services
 from bot.services.follows import FollowService
 from bot.services.guild_settings import GuildSettingsService
-from bot.services.imports import PlaylistImporter
+from bot.services.imports import Importer
 from bot.services.runs import RunService
 from cogs.follows import Follows
 from cogs.notices import on_app_command_error
@@ -92,7 +92,7 @@ def make_services() -> Services:
         guild_settings=spec_mock(GuildSettingsService),
         follows=spec_mock(FollowService),
         runs=runs,
-        imports=spec_mock(PlaylistImporter),
+        imports=spec_mock(Importer),
     )
 
 

@@ -1,38 +1,40 @@
 """Callbacks of ``/import`` (and its Confirm / Cancel view), called directly with mocks spec'd on the
 real discord.py objects (python-discord/bot style: ``create_autospec(discord.Interaction)``,
-``create_autospec(discord.Member)``; ``tests/cogs/mocks.py``), error paths included."""
+``create_autospec(discord.Member)``; ``tests/cogs/mocks.py``), error paths included: one source of
+``playlist:``, ``links:`` or ``file:``, the attachment's size and file name passed before any download,
+a failed download."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from unittest.mock import MagicMock, create_autospec
+from unittest.mock import AsyncMock, MagicMock, create_autospec
 
 import discord
 import pytest
+from discord import app_commands
 
 from bot.services.errors import UserError
-from bot.services.imports import ImportPreview, ImportResult, PlaylistImporter
+from bot.services.imports import Importer, ImportItem, ImportPreview, ImportResult
 from bot.spotify.models import ArtistRef
 from cogs.common import MissingManageGuild
-from cogs.imports import CANCEL_ID, CONFIRM_ID, ImportConfirmView, Imports
+from cogs.imports import CANCEL_ID, CONFIRM_ID, MAX_LINKS_CHARS, ONE_SOURCE_TEXT, ImportConfirmView, Imports
 from cogs.notices import on_app_command_error
-from tests.cogs.mocks import ADMIN_ID, GUILD_ID, MEMBER_ID, http_response, make_bot, make_interaction
-
-ARTIST = "4" * 22
+from tests.cogs.mocks import ADMIN_ID, GUILD_ID, MEMBER_ID, http_response, make_bot, make_interaction, spec_mock
 
 
-async def import_playlist(cog: Imports, interaction: MagicMock, link: str) -> None:
+async def run_import(cog: Imports, interaction: MagicMock, **options) -> None:
     """``/import``'s callback, as discord.py calls it once the checks passed."""
-    callback: Callable[..., Awaitable[None]] = cog.import_playlist.callback
-    await callback(cog, interaction, link)
+    callback: Callable[..., Awaitable[None]] = cog.import_artists.callback
+    await callback(cog, interaction, **options)
 
 
-def preview(n: int = 3) -> ImportPreview:
-    artists = tuple(ArtistRef(f"{i:022d}", f"Artist {i}") for i in range(n))
+def preview(n: int = 3, *, source: str = "playlist") -> ImportPreview:
+    artists = tuple(ImportItem(f"{i:022d}", f"Artist {i}") for i in range(n))
     return ImportPreview(
         guild_id=GUILD_ID,
-        playlist_id="5" * 22,
-        playlist_name="Road Trip",
+        source=source,
+        title="Road Trip" if source != "links" else "",
+        playlist_id="5" * 22 if source == "playlist" else None,
         to_follow=artists,
         new_artists=n,
         already_followed=1,
@@ -41,22 +43,27 @@ def preview(n: int = 3) -> ImportPreview:
         cap_reason="import",
         entries_read=10,
         entries_total=10,
-        skipped_entries=0,
-        truncated=False,
     )
+
+
+def attachment(filename: str = "Road Trip.csv", size: int = 120, content_type: str | None = "text/csv") -> MagicMock:
+    file = spec_mock(discord.Attachment)
+    file.filename, file.size, file.content_type = filename, size, content_type
+    file.read = AsyncMock(return_value=b"Daft Punk\n")
+    return file
 
 
 # --- /import ---------------------------------------------------------------------------
 
 
 async def test_import_shows_preview_with_confirm_view():
-    importer = create_autospec(PlaylistImporter, instance=True)
-    importer.preview.return_value = preview()
+    importer = create_autospec(Importer, instance=True)
+    importer.preview_playlist.return_value = preview()
     cog = Imports(make_bot(), importer=importer)
     interaction = make_interaction()
-    await import_playlist(cog, interaction, "https://open.spotify.com/playlist/" + "5" * 22)
+    await run_import(cog, interaction, playlist="https://open.spotify.com/playlist/" + "5" * 22)
     interaction.response.defer.assert_awaited_once_with(ephemeral=True, thinking=True)
-    importer.preview.assert_awaited_once_with(GUILD_ID, "https://open.spotify.com/playlist/" + "5" * 22)
+    importer.preview_playlist.assert_awaited_once_with(GUILD_ID, "https://open.spotify.com/playlist/" + "5" * 22)
     kwargs = interaction.followup.send.await_args.kwargs
     content = interaction.followup.send.await_args.args[0]
     assert "**Road Trip** has 4 artists (1 already followed here)" in content and kwargs["ephemeral"] is True
@@ -68,33 +75,107 @@ async def test_import_shows_preview_with_confirm_view():
 
 
 async def test_import_user_error_becomes_ephemeral_reply():
-    importer = create_autospec(PlaylistImporter, instance=True)
-    importer.preview.side_effect = UserError("That playlist doesn't exist or is private.")
+    importer = create_autospec(Importer, instance=True)
+    importer.preview_playlist.side_effect = UserError("That playlist doesn't exist or is private.")
     cog = Imports(make_bot(), importer=importer)
     interaction = make_interaction()
     with pytest.raises(UserError) as err:
-        await import_playlist(cog, interaction, "x")
+        await run_import(cog, interaction, playlist="x")
     interaction.followup.send.assert_not_awaited()
-    error = discord.app_commands.CommandInvokeError(cog.import_playlist, err.value)
+    error = discord.app_commands.CommandInvokeError(cog.import_artists, err.value)
     await on_app_command_error(interaction, error)
     kwargs = interaction.followup.send.await_args.kwargs
     assert kwargs["content"] == "That playlist doesn't exist or is private." and kwargs["ephemeral"] is True
 
 
+async def test_links_go_to_the_links_preview():
+    importer = create_autospec(Importer, instance=True)
+    importer.preview_links.return_value = preview(source="links")
+    cog = Imports(make_bot(), importer=importer)
+    interaction = make_interaction()
+    await run_import(cog, interaction, links="Daft Punk, spotify:artist:" + "4" * 22)
+    importer.preview_links.assert_awaited_once_with(GUILD_ID, "Daft Punk, spotify:artist:" + "4" * 22)
+    importer.preview_playlist.assert_not_awaited()
+    content = interaction.followup.send.await_args.args[0]
+    assert content.startswith("Your list names 4 artists (1 already followed here).")
+    assert isinstance(interaction.followup.send.await_args.kwargs["view"], ImportConfirmView)
+
+
+async def test_a_file_is_previewed_by_its_size_and_name_then_downloaded():
+    importer = create_autospec(Importer, instance=True)
+    importer.preview_file.return_value = preview(source="file")
+    cog = Imports(make_bot(), importer=importer)
+    interaction = make_interaction()
+    file = attachment()
+    await run_import(cog, interaction, file=file)
+    args = importer.preview_file.await_args.args
+    assert args[:3] == (GUILD_ID, "Road Trip.csv", 120) and args[4] == "text/csv"
+    file.read.assert_not_awaited()  # the service checks the size first, then downloads
+    assert await args[3]() == b"Daft Punk\n"
+    file.read.assert_awaited_once()
+    assert interaction.followup.send.await_args.args[0].startswith("`Road Trip` names 4 artists")
+
+
+async def test_a_failed_download_is_a_user_error():
+    file = attachment()
+    file.read.side_effect = discord.NotFound(http_response(404, "Not Found"), "gone")
+    importer = create_autospec(Importer, instance=True)
+    importer.preview_file.return_value = preview(source="file")
+    cog = Imports(make_bot(), importer=importer)
+    await run_import(cog, make_interaction(), file=file)
+    download = importer.preview_file.await_args.args[3]
+    with pytest.raises(UserError, match="could not download the file from Discord"):
+        await download()
+
+
+@pytest.mark.parametrize(
+    "options, expected",
+    [
+        ({}, ONE_SOURCE_TEXT),
+        ({"playlist": "x", "links": "Air"}, "Give one source at a time (you gave playlist and links)."),
+        ({"links": "Air", "file": "FILE"}, "Give one source at a time (you gave links and file)."),
+    ],
+)
+async def test_exactly_one_source(options, expected):
+    importer = create_autospec(Importer, instance=True)
+    cog = Imports(make_bot(), importer=importer)
+    interaction = make_interaction()
+    options = {k: attachment() if v == "FILE" else v for k, v in options.items()}
+    with pytest.raises(UserError) as err:
+        await run_import(cog, interaction, **options)
+    assert expected in str(err.value)
+    assert importer.method_calls == []
+
+
+def test_the_options_discord_gets():
+    cog = Imports(make_bot(), importer=create_autospec(Importer, instance=True))
+    tree = app_commands.CommandTree(discord.Client(intents=discord.Intents.none()))
+    payload = cog.import_artists.to_dict(tree)
+    assert payload["name"] == "import" and len(payload["description"]) <= 100
+    options = {o["name"]: o for o in payload["options"]}
+    assert [(o["name"], o["type"], o["required"]) for o in payload["options"]] == [
+        ("playlist", 3, False),
+        ("links", 3, False),
+        ("file", 11, False),
+    ]
+    assert options["links"]["max_length"] == MAX_LINKS_CHARS == 6000  # Discord's limit for a string option
+    assert all(len(o["description"]) <= 100 for o in payload["options"])
+
+
 async def test_import_requires_manage_server_in_code():
-    cog = Imports(make_bot(), importer=create_autospec(PlaylistImporter, instance=True))
-    checks = cog.import_playlist.checks
+    cog = Imports(make_bot(), importer=create_autospec(Importer, instance=True))
+    checks = cog.import_artists.checks
     assert checks
     with pytest.raises(MissingManageGuild):
         for check in checks:
             await discord.utils.maybe_coroutine(check, make_interaction(user_id=MEMBER_ID, manage=False))
     assert all([await discord.utils.maybe_coroutine(check, make_interaction()) for check in checks])
-    permissions = cog.import_playlist.default_permissions
+    permissions = cog.import_artists.default_permissions
     assert permissions is not None and permissions.manage_guild
 
 
 async def test_only_the_invoker_with_manage_server_may_answer():
-    view = ImportConfirmView(create_autospec(PlaylistImporter, instance=True), preview(), ADMIN_ID)
+    view = ImportConfirmView(create_autospec(Importer, instance=True), preview(), ADMIN_ID)
     other = make_interaction(user_id=MEMBER_ID)
     assert await view.interaction_check(other) is False
     assert "Only the person who ran" in other.response.send_message.await_args.args[0]
@@ -106,9 +187,10 @@ async def test_only_the_invoker_with_manage_server_may_answer():
 
 
 async def test_confirm_imports_and_reports():
-    importer = create_autospec(PlaylistImporter, instance=True)
+    importer = create_autospec(Importer, instance=True)
+    artists = tuple(ArtistRef(i.artist_id or "", i.name) for i in preview().to_follow)
     importer.confirm.return_value = ImportResult(
-        followed=preview().to_follow, baselined=2, pending_baseline=preview().to_follow[2:], stopped="budget"
+        followed=artists, baselined=2, pending_baseline=artists[2:], stopped="budget"
     )
     view = ImportConfirmView(importer, preview(), ADMIN_ID)
     interaction = make_interaction()
@@ -127,7 +209,7 @@ async def test_confirm_imports_and_reports():
     ],
 )
 async def test_confirm_failures(failure, expected):
-    importer = create_autospec(PlaylistImporter, instance=True)
+    importer = create_autospec(Importer, instance=True)
     importer.confirm.side_effect = failure
     view = ImportConfirmView(importer, preview(), ADMIN_ID)
     interaction = make_interaction()
@@ -136,7 +218,7 @@ async def test_confirm_failures(failure, expected):
 
 
 async def test_cancel_and_timeout():
-    importer = create_autospec(PlaylistImporter, instance=True)
+    importer = create_autospec(Importer, instance=True)
     origin = make_interaction()
     view = ImportConfirmView(importer, preview(), ADMIN_ID, origin=origin)
     interaction = make_interaction()

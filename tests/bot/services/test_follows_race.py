@@ -169,7 +169,7 @@ async def test_an_import_and_a_follow_at_the_same_instant_respect_the_limit(db, 
     async with two_processes(db, clock, max_follows=3) as (one, two):
         artists = [one.emu.add_artist(f"Artist {i}") for i in range(4)]
         playlist = one.emu.add_playlist("Mix", [one.emu.add_album([a], f"Song {a[:4]}") for a in artists[:3]])
-        preview = await one.services.imports.preview(GUILD_A, playlist)
+        preview = await one.services.imports.preview_playlist(GUILD_A, playlist)
         assert len(preview.to_follow) == 3
         barrier = WriteBarrier(one.db, two.db)
         results = await barrier.run(
