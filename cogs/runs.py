@@ -12,11 +12,12 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.delivery.planner import FILTER_NAMES
+from bot.delivery.planner import FILTER_NAMES, Announcement
 from bot.scheduling.runner import RunSummary
 from bot.services.errors import UserError
 from bot.services.runs import REFRESH_RUNNING_TEXT, HistoryRow, Preview, RunService
 from cogs.common import guild_id_of, reply, require_manage_guild
+from cogs.settings import publish_text, route_lines
 
 if TYPE_CHECKING:
     from bot.discord_app.client import ReleaseBot
@@ -61,7 +62,14 @@ WAITING_TEXT = (
 PROGRESS_INTERVAL = 1.5  # seconds between two edits of the /refresh reply (the first one too)
 HISTORY_LIMIT = 10
 _STATUS_ICONS = {"ok": "✅", "partial": "⚠️", "failed": "❌", "running": "⏳"}
-_SKIP_TEXT = {"type": "of a type not posted", "muted": "muted appearances", **FILTER_NAMES}
+_SKIP_TEXT = {
+    "type": "of a type not posted",
+    "muted": "muted appearances",
+    "block_artist": "crediting a blocked artist",
+    "block_title": "with a blocked keyword or pattern in the title",
+    "edition": "other editions of releases already announced",
+    **FILTER_NAMES,
+}
 
 
 def progress_text(done: int, total: int) -> str:
@@ -161,8 +169,17 @@ def history_line(row: HistoryRow) -> str:
     return line
 
 
+PREVIEW_LINES = 15
+"""Releases listed by name (with where each goes) in the ``/preview`` reply; the rest are counted."""
+
+
+def _where(channel_id: int | None) -> str:
+    return f"<#{channel_id}>" if channel_id else "no channel (none set yet — `/settings channel`)"
+
+
 def preview_reply(pv: Preview) -> tuple[str, list[discord.Embed]]:
-    """``/preview``: a short text and the embeds of the first message the next post would send."""
+    """``/preview``: a short text — how many releases go where, each release with its destination — and
+    the embeds of the first message the next post would send."""
     if pv.skipped:
         why = ", ".join(f"{n} {_SKIP_TEXT.get(k, k)}" for k, n in sorted(pv.skipped.items()))
         skipped = f"\nNot posted, ever: {why}."
@@ -174,17 +191,32 @@ def preview_reply(pv: Preview) -> tuple[str, list[discord.Embed]]:
             "weekly check or `/refresh`." + skipped
         ), []
     n = len(pv.announcements)
-    where = f"<#{pv.channel_id}>" if pv.channel_id else "the channel (none set yet — `/settings channel`)"
+    messages = sum(len(post.messages) for post in pv.posts)
+    split = " · ".join(f"{len(post.announcements)} to {_where(post.channel_id)}" for post in pv.posts)
     text = (
-        f"The next post to {where} would announce **{n} release{'s' * (n != 1)}** "
-        f"in {len(pv.messages)} message{'s' * (len(pv.messages) != 1)}"
-        + (f", mentioning {pv.mention}" if pv.mention else "")
-        + "."
+        f"The next post would announce **{n} release{'s' * (n != 1)}** in {messages} "
+        f"message{'s' * (messages != 1)}" + (f", mentioning {pv.mention}" if pv.mention else "") + f": {split}."
     )
-    if len(pv.messages) > 1:
-        text += f" Showing the first message ({len(pv.messages[0])} of {n})."
+    lines = [
+        f"• {discord.utils.escape_markdown(_title(a))} → {_where(post.channel_id)}"
+        for post in pv.posts
+        for a in post.announcements
+    ]
+    text += "\n" + "\n".join(lines[:PREVIEW_LINES])
+    if len(lines) > PREVIEW_LINES:
+        text += f"\n… and {len(lines) - PREVIEW_LINES} more."
+    first = pv.posts[0]
+    if messages > 1:
+        text += f"\nShowing the first message ({len(first.messages[0])} of {n}) to {_where(first.channel_id)}."
     text += skipped + "\nA check may still find more. Nothing was changed."
-    return text[:2000], [discord.Embed.from_dict(e) for e in pv.messages[0]]
+    return text[:2000], [discord.Embed.from_dict(e) for e in first.messages[0]]
+
+
+def _title(announcement: Announcement) -> str:
+    """ "Artist — Title" of an announcement's main release."""
+    release = announcement.release
+    artists = ", ".join(str(a.get("name") or "") for a in release.artists or () if a.get("name"))
+    return f"{artists} — {release.name}" if artists else release.name
 
 
 class Runs(commands.Cog):
@@ -254,17 +286,28 @@ class Runs(commands.Cog):
         if st.channel_problem:
             channel += f"\n⚠ {st.channel_problem}. Fix the channel's permissions or pick another with `/settings channel`; pending releases will then be posted."
         embed.add_field(name="Channel", value=channel, inline=False)
+        destinations = st.destinations
+        if destinations.routes:
+            embed.add_field(name="Routes", value="\n".join(route_lines(destinations))[:1024], inline=False)
+        publish = publish_text(interaction, destinations) if destinations.publish else "off"
+        embed.add_field(name="Publish", value=publish[:1024], inline=False)
         embed.add_field(name="Following", value=f"{st.follows} artist{'s' * (st.follows != 1)}")
         embed.add_field(name="Schedule", value=f"{st.schedule_text}\nnext <t:{int(st.next_due_at.timestamp())}:F>")
         embed.add_field(name="Posting", value=st.album_groups_text)
         mention = st.mention_role_id
         embed.add_field(name="Mention", value=f"<@&{mention}>" if mention else "nobody")
         filters = st.filters
-        if filters.skip or filters.mute_appearances:
-            parts = [FILTER_NAMES[k] for k in FILTER_NAMES if k in filters.skip]
-            if filters.mute_appearances:
-                n = len(filters.mute_appearances)
-                parts.append(f"appearances of {n} artist{'s' * (n != 1)} muted")
+        parts = [FILTER_NAMES[k] for k in FILTER_NAMES if k in filters.skip]
+        if filters.mute_appearances:
+            n = len(filters.mute_appearances)
+            parts.append(f"appearances of {n} artist{'s' * (n != 1)} muted")
+        if filters.block_keywords or filters.block_patterns:
+            n = len(filters.block_keywords) + len(filters.block_patterns)
+            parts.append(f"{n} blocked title keyword{'s' * (n != 1)} or pattern{'s' * (n != 1)}")
+        if filters.block_artists:
+            n = len(filters.block_artists)
+            parts.append(f"releases crediting {n} blocked artist{'s' * (n != 1)}")
+        if parts:
             embed.add_field(name="Not posted", value=", ".join(parts), inline=False)
         if st.last_run is not None:
             run = st.last_run

@@ -1,4 +1,4 @@
-"""Guilds and follows: the guild rows (schedule, channel, types, filters), who follows whom,
+"""Guilds and follows: the guild rows (schedule, channel, types, filters, publish), who follows whom,
 and the one-time channel-problem notice.
 
 Every function takes an open ``AsyncSession`` and never commits: the caller owns the transaction.
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
@@ -21,11 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage import catalog
 from storage._sql import chunks, escape_like, insert_ignore, insert_ignore_then_get, rowcount
 from storage.models import (
+    DEFAULT_RELEASE_TYPES,
     Artist,
     BotState,
     Follow,
     Guild,
 )
+from storage.routes import GuildRoutes, guild_routes
 
 
 async def get_or_create_guild(
@@ -102,18 +104,13 @@ async def guilds_by_ids(session: AsyncSession, guild_ids: Sequence[int] | None) 
     return list((await session.scalars(query)).all())
 
 
-DEFAULT_ALBUM_GROUPS = ("album", "single", "compilation")
+async def tracked_types(session: AsyncSession, artist_ids: Iterable[str]) -> dict[str, frozenset[str]]:
+    """``{artist id: release types}``: the union of ``album_groups`` (the release types they post:
+    album, single, ep, compilation, appears_on) of the guilds following each artist.
 
-
-_GROUP_ORDER = ("album", "single", "compilation", "appears_on")
-
-
-async def tracked_groups(session: AsyncSession, artist_ids: Iterable[str]) -> dict[str, tuple[str, ...]]:
-    """``{artist id: album groups to track}``: the union of ``album_groups`` of the guilds following it.
-
-    In API order (album, single, compilation, appears_on). An artist no guild follows
-    (``release-bot check --artist``) gets the default (album, single, compilation).
-    One query for all ids.
+    A guild whose ``album_groups`` is empty counts with :data:`DEFAULT_RELEASE_TYPES`; an artist no
+    guild follows (``release-bot check --artist``) gets an empty set (the caller picks its default).
+    Every id given is a key. One query per 900 ids.
     """
     ids = list(dict.fromkeys(artist_ids))
     union: dict[str, set[str]] = {a: set() for a in ids}
@@ -123,9 +120,9 @@ async def tracked_groups(session: AsyncSession, artist_ids: Iterable[str]) -> di
             .join(Guild, Guild.id == Follow.guild_id)
             .where(Follow.artist_id.in_(chunk))
         )
-        for artist_id, groups in rows:
-            union[artist_id].update(groups or DEFAULT_ALBUM_GROUPS)
-    return {a: tuple(g for g in _GROUP_ORDER if g in (union[a] or set(DEFAULT_ALBUM_GROUPS))) for a in ids}
+        for artist_id, types in rows:
+            union[artist_id].update(types or DEFAULT_RELEASE_TYPES)
+    return {a: frozenset(union[a]) for a in ids}
 
 
 def channel_notice_key(guild_id: int) -> str:
@@ -216,19 +213,28 @@ async def set_schedule(
 
 
 async def set_album_groups(session: AsyncSession, guild_id: int, album_groups: Sequence[str]) -> None:
-    """Store the Spotify album groups guild ``guild_id`` posts (album, single, compilation, appears_on).
+    """Store the release types guild ``guild_id`` posts (``guilds.album_groups``: album, single, ep,
+    compilation, appears_on).
 
     One ``UPDATE``; ``LookupError`` when the guild has no row. Not committed. A change that
-    depends on the current groups locks the guild first (:func:`lock_guild`).
+    depends on the current types locks the guild first (:func:`lock_guild`).
     """
     await _update_guild(session, guild_id, {"album_groups": list(album_groups)})
 
 
 async def set_filters(session: AsyncSession, guild_id: int, filters: dict[str, Any]) -> None:
-    """Store guild ``guild_id``'s ``/settings filters`` (the ``guilds.filters`` JSON:
-    ``{"skip": [kinds], "mute_appearances": [artist ids]}``). One ``UPDATE``; ``LookupError`` when
-    the guild has no row. Not committed. Lock the guild first when the new value is derived from the old."""
+    """Store guild ``guild_id``'s ``/settings filters`` (the ``guilds.filters`` JSON: ``{"skip": [kinds],
+    "mute_appearances": [artist ids], "block_keywords": [...], "block_patterns": [...],
+    "block_artists": [{"id", "name"}]}``, ``bot.delivery.planner.GuildFilters``). One ``UPDATE``;
+    ``LookupError`` when the guild has no row. Not committed. Lock the guild first when the new value
+    is derived from the old."""
     await _update_guild(session, guild_id, {"filters": filters})
+
+
+async def set_publish(session: AsyncSession, guild_id: int, publish: bool) -> None:
+    """Crosspost (publish) guild ``guild_id``'s posts in announcement channels (``guilds.publish``), or
+    stop. One ``UPDATE``; ``LookupError`` when the guild has no row. Not committed."""
+    await _update_guild(session, guild_id, {"publish": publish})
 
 
 async def set_mention_role(session: AsyncSession, guild_id: int, role_id: int | None) -> None:
@@ -350,11 +356,12 @@ async def followed_choices(session: AsyncSession, guild_id: int, text: str, limi
 class DeliverySettings:
     """What delivery needs of a guild: where to post and what.
 
-    ``channel_id``: the announcement channel (None: none set); ``channel_problem``: why the last
+    ``channel_id``: the default channel (None: none set); ``channel_problem``: why the last
     post there failed (403/404, None when it did not); ``mention_role_id``: the role the posts
-    mention (None: nobody); ``album_groups``: the album groups it wants posted (the default
-    :data:`DEFAULT_ALBUM_GROUPS` when unset); ``filters``: the ``guilds.filters`` JSON
-    (``{"skip": [...], "mute_appearances": [...]}``, ``{}`` when unset).
+    mention (None: nobody); ``album_groups``: the release types it wants posted (album, single,
+    ep, compilation, appears_on; :data:`DEFAULT_RELEASE_TYPES` when unset); ``filters``: the
+    ``guilds.filters`` JSON (``{}`` when unset); ``publish``: crosspost posts made in announcement
+    channels; ``routes``: release types and artists sent to another channel than ``channel_id``.
     """
 
     guild_id: int
@@ -363,27 +370,37 @@ class DeliverySettings:
     mention_role_id: int | None
     album_groups: tuple[str, ...]
     filters: dict[str, Any]
+    publish: bool = False
+    routes: GuildRoutes = field(default_factory=GuildRoutes)
 
 
 async def delivery_settings(session: AsyncSession, guild_id: int) -> DeliverySettings | None:
-    """Guild ``guild_id``'s :class:`DeliverySettings`, or None for an unknown guild."""
+    """Guild ``guild_id``'s :class:`DeliverySettings` (two queries: the guild row, its routes), or None
+    for an unknown guild."""
     row = (
         await session.execute(
             select(
-                Guild.channel_id, Guild.channel_problem, Guild.mention_role_id, Guild.album_groups, Guild.filters
+                Guild.channel_id,
+                Guild.channel_problem,
+                Guild.mention_role_id,
+                Guild.album_groups,
+                Guild.filters,
+                Guild.publish,
             ).where(Guild.id == guild_id)
         )
     ).first()
     if row is None:
         return None
-    channel_id, problem, role_id, groups, filters = row
+    channel_id, problem, role_id, types, filters, publish = row
     return DeliverySettings(
         guild_id=guild_id,
         channel_id=channel_id,
         channel_problem=problem,
         mention_role_id=role_id,
-        album_groups=tuple(groups) if groups else DEFAULT_ALBUM_GROUPS,
+        album_groups=tuple(types) if types else DEFAULT_RELEASE_TYPES,
         filters=dict(filters or {}),
+        publish=bool(publish),
+        routes=await guild_routes(session, guild_id),
     )
 
 

@@ -73,6 +73,11 @@ class Base(DeclarativeBase):
         __table__: ClassVar[Table]
 
 
+DEFAULT_RELEASE_TYPES = ("album", "single", "ep", "compilation")
+"""The release types a new guild posts (``guilds.album_groups``): everything but appearances. The same
+as ``bot.delivery.types.DEFAULT_RELEASE_TYPES`` (storage imports nothing from bot/; a test checks they agree)."""
+
+
 class Guild(Base):
     """A Discord guild (server) using the bot.
 
@@ -92,8 +97,9 @@ class Guild(Base):
     last_run_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # Set when posting to the channel failed with 403/404; cleared on success.
     channel_problem: Mapped[str | None] = mapped_column(Text, nullable=True)
-    # Spotify album groups this guild wants posted (album, single, compilation, appears_on).
-    album_groups: Mapped[list[str]] = mapped_column(JSON, default=lambda: ["album", "single", "compilation"])
+    # Release types this guild wants posted (album, single, ep, compilation, appears_on:
+    # bot.delivery.types); the column keeps its first name, from when they were Spotify's album groups.
+    album_groups: Mapped[list[str]] = mapped_column(JSON, default=lambda: list(DEFAULT_RELEASE_TYPES))
     # /settings filters: {"skip": ["remix", "live", "sped_up", "instrumental"], "mute_appearances": [artist ids]}
     # (bot.delivery.planner.FILTER_KEYWORDS); a release filtered out is recorded as skipped, never posted.
     filters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -6,8 +6,8 @@ Every post (one message of one or more release embeds) gets at most two action r
    the message's releases when there are at most :data:`MAX_ARTIST_BUTTONS` of them; otherwise
    one select menu "Unfollow an artist…" (:class:`UnfollowArtistSelect`) listing them (≤ 25
    options, in order of appearance).
-2. **Hide** — one "Hide <type>s" button (:class:`HideTypeButton`) per album group present in the
-   message (album, single, compilation, appears_on: at most four).
+2. **Hide** — one "Hide <type>s" button (:class:`HideTypeButton`) per release type present in the
+   message (album, single, ep, compilation, appears_on: at most five).
 
 So a message never comes near Discord's limits (5 action rows; 5 buttons or one select
 per row; ≤ 25 select options; custom_id ≤ 100 characters; label ≤ 80; option label and
@@ -18,10 +18,11 @@ the same classes to answer them. The custom ids are built here and only here:
 
 * ``rb:unfollow:<artist id>`` — :func:`unfollow_custom_id`, matched by :data:`UNFOLLOW_TEMPLATE`
 * ``rb:unfollow-select`` (the chosen artist id is the select's value) — :data:`UNFOLLOW_SELECT_ID`
-* ``rb:hide:<album group>`` — :func:`hide_custom_id`, matched by :data:`HIDE_TEMPLATE`
+* ``rb:hide:<release type>`` — :func:`hide_custom_id`, matched by :data:`HIDE_TEMPLATE`
 
-Which group a release is posted under: ``groups[release id]`` when the caller knows it
-(the link's album group), else the release's ``album_type`` (album, single or compilation).
+Which type a release is posted as: ``groups[release id]`` when the caller knows it (the planner's
+``PendingPlan.types``, which knows appearances), else :func:`bot.delivery.types.release_type` of its
+``album_type`` and ``total_tracks`` (album, single, ep or compilation).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from bot.delivery.planner import Announcement
+from bot.delivery.types import RELEASE_TYPES, release_type
 
 __all__ = [
     "HIDE_LABELS",
@@ -52,7 +54,7 @@ __all__ = [
     "unfollow_custom_id",
 ]
 
-GROUPS = ("album", "single", "compilation", "appears_on")
+GROUPS = RELEASE_TYPES
 MAX_ARTIST_BUTTONS = 3
 MAX_SELECT_OPTIONS = 25
 BUTTON_LABEL_LIMIT = 80
@@ -62,11 +64,12 @@ UNFOLLOW_TEMPLATE = r"rb:unfollow:(?P<artist_id>[0-9A-Za-z]{22})"
 UNFOLLOW_SELECT_ID = "rb:unfollow-select"
 UNFOLLOW_SELECT_TEMPLATE = r"rb:unfollow-select"
 UNFOLLOW_SELECT_PLACEHOLDER = "Unfollow an artist…"
-HIDE_TEMPLATE = r"rb:hide:(?P<group>album|single|compilation|appears_on)"
+HIDE_TEMPLATE = r"rb:hide:(?P<group>album|single|ep|compilation|appears_on)"
 
 HIDE_LABELS = {
     "album": "Hide albums",
     "single": "Hide singles",
+    "ep": "Hide EPs",
     "compilation": "Hide compilations",
     "appears_on": "Hide appearances",
 }
@@ -80,7 +83,7 @@ def unfollow_custom_id(artist_id: str) -> str:
 
 
 def hide_custom_id(group: str) -> str:
-    """``rb:hide:<album group>`` (album, single, compilation or appears_on)."""
+    """``rb:hide:<release type>`` (album, single, ep, compilation or appears_on)."""
     return f"rb:hide:{group}"
 
 
@@ -121,7 +124,7 @@ class UnfollowArtistSelect:
 
 @dataclass(frozen=True)
 class HideTypeButton:
-    """ "Hide <type>s": stops posting ``album_group`` (one of :data:`GROUPS`) in the post's server."""
+    """ "Hide <type>s": stops posting release type ``album_group`` (one of :data:`GROUPS`) in the post's server."""
 
     album_group: str
 
@@ -131,12 +134,12 @@ class HideTypeButton:
 
     @property
     def label(self) -> str:
-        """ "Hide albums", "Hide singles", "Hide compilations" or "Hide appearances"."""
+        """ "Hide albums", "Hide singles", "Hide EPs", "Hide compilations" or "Hide appearances"."""
         return HIDE_LABELS[self.album_group]
 
     @property
     def custom_id(self) -> str:
-        """``rb:hide:<album group>``."""
+        """``rb:hide:<release type>``."""
         return hide_custom_id(self.album_group)
 
 
@@ -165,7 +168,7 @@ PostItem = UnfollowArtistButton | UnfollowArtistSelect | HideTypeButton
 
 def _group_of(announcement: Announcement, groups: Mapping[str, str] | None) -> str | None:
     release = announcement.release
-    group = ((groups or {}).get(release.id) or release.album_type or "").lower()
+    group = ((groups or {}).get(release.id) or release_type(release.album_type, release.total_tracks)).lower()
     return group if group in GROUPS else None
 
 
@@ -180,7 +183,7 @@ def post_buttons(
     Artists are the main releases' ``artists`` (``[{"id", "name"}]``), in order of appearance,
     each once; ids that are not 22-character Spotify ids are left out. ``followed_artist_ids``:
     when given, only those artists get an unfollow control (e.g. the guild's follows);
-    ``groups``: release id → album group. Empty (falsy) for no announcements.
+    ``groups``: release id → release type. Empty (falsy) for no announcements.
     """
     artists: dict[str, str] = {}
     present: set[str] = set()

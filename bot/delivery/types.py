@@ -10,11 +10,26 @@ an artist's ``appears_on`` listing is of type ``appears_on`` whatever Spotify ca
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from storage.models import DEFAULT_RELEASE_TYPES
+
+__all__ = [
+    "DEFAULT_RELEASE_TYPES",
+    "EP_TRACKS",
+    "RELEASE_TYPES",
+    "SPOTIFY_GROUP_OF_TYPE",
+    "ordered_types",
+    "release_type",
+    "spotify_groups",
+]
+
 RELEASE_TYPES = ("album", "single", "ep", "compilation", "appears_on")
 """Every release type, in the order they are shown."""
 
-DEFAULT_RELEASE_TYPES = ("album", "single", "ep", "compilation")
-"""What a new guild posts: everything but appearances."""
+# DEFAULT_RELEASE_TYPES (album, single, ep, compilation: everything but appearances) is what a new
+# guild posts; it is the default of the column that stores a guild's types (storage.models), so it is
+# defined there, once.
 
 SPOTIFY_GROUP_OF_TYPE = {
     "album": "album",
@@ -40,7 +55,13 @@ def release_type(album_type: str, total_tracks: int | None, *, album_group: str 
     return album_type
 
 
-def spotify_groups(types: tuple[str, ...] | list[str] | set[str]) -> tuple[str, ...]:
+def ordered_types(types: Iterable[str]) -> tuple[str, ...]:
+    """``types`` deduplicated, in :data:`RELEASE_TYPES` order; names that are no release type are dropped."""
+    wanted = set(types)
+    return tuple(t for t in RELEASE_TYPES if t in wanted)
+
+
+def spotify_groups(types: Iterable[str]) -> tuple[str, ...]:
     """The Spotify album groups to fetch for release ``types``, in Spotify's order (album, single,
     compilation, appears_on): ``ep`` needs ``single``."""
     wanted = {SPOTIFY_GROUP_OF_TYPE[t] for t in types if t in SPOTIFY_GROUP_OF_TYPE}

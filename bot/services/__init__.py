@@ -63,7 +63,7 @@ class Services:
         ``default_schedule``: the weekly slot of a new guild; ``max_follows_per_guild``: the
         follow limit of every guild.
         """
-        guild_settings = GuildSettingsService(db, clock=clock, default_schedule=default_schedule)
+        guild_settings = GuildSettingsService(db, clock=clock, default_schedule=default_schedule, spotify=spotify)
         follows = FollowService(
             db, spotify, tracker, guild_settings, clock=clock, max_follows_per_guild=max_follows_per_guild
         )

@@ -64,7 +64,8 @@ from bot.spotify.errors import SpotifyCooldown, SpotifyError, SpotifyNotFound
 from bot.spotify.links import detect_spotify_kind, parse_spotify_id
 from bot.spotify.models import ArtistRef, Playlist, PlaylistEntry
 from bot.tracking import Tracker
-from storage import guilds, spotify_state
+from bot.tracking.groups import tracked_groups
+from storage import spotify_state
 from storage.catalog import ArtistProfile
 from storage.db import Database
 
@@ -667,7 +668,7 @@ class Importer:
         for i, artist in enumerate(artists):
             if stopped is None:
                 async with self.db.transaction() as session:
-                    groups = (await guilds.tracked_groups(session, [artist.id]))[artist.id]
+                    groups = (await tracked_groups(session, [artist.id]))[artist.id]
                 if budget.exhausted(max(1, len(groups))):  # at least one request per tracked group
                     stopped = "budget"
                 elif self.monotonic() >= deadline:

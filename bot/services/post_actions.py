@@ -7,21 +7,14 @@ is the ephemeral answer. Bad or stale input raises :class:`UserError`.
 
 from __future__ import annotations
 
+from bot.delivery.types import RELEASE_TYPES
 from bot.services.errors import NotFollowed, UserError
 from bot.services.follows import FollowService
 from bot.services.guild_settings import GuildSettingsService
-from bot.services.text import escape_markdown
+from bot.services.text import RELEASE_TYPE_PLURALS, escape_markdown
 from bot.spotify.links import parse_spotify_id
-from bot.spotify.models import ALBUM_GROUPS
 
-__all__ = ["GROUP_PLURALS", "hide_album_group", "unfollow_artist"]
-
-GROUP_PLURALS = {
-    "album": "Albums",
-    "single": "Singles",
-    "compilation": "Compilations",
-    "appears_on": "Releases the artists only appear on",
-}
+__all__ = ["hide_album_group", "unfollow_artist"]
 
 
 async def unfollow_artist(follows: FollowService, guild_id: int | None, artist_id: str) -> str:
@@ -46,7 +39,7 @@ async def unfollow_artist(follows: FollowService, guild_id: int | None, artist_i
 
 
 async def hide_album_group(guild_settings: GuildSettingsService, guild_id: int | None, group: str) -> str:
-    """Stop posting ``group`` (album, single, compilation, appears_on) in ``guild_id``.
+    """Stop posting release type ``group`` (album, single, ep, compilation, appears_on) in ``guild_id``.
 
     Returns the confirmation text (also when the group was already hidden: nothing
     changes then). Raises :class:`UserError` for an unknown group, or when it is the
@@ -56,9 +49,9 @@ async def hide_album_group(guild_settings: GuildSettingsService, guild_id: int |
     if not guild_id:
         raise UserError("This works only inside a server.")
     group = (group or "").strip().lower()
-    if group not in ALBUM_GROUPS:
+    if group not in RELEASE_TYPES:
         raise UserError("That button does not name a release type.")
-    plural = GROUP_PLURALS[group]
+    plural = RELEASE_TYPE_PLURALS[group]
 
     def without_group(current: tuple[str, ...]) -> tuple[str, ...]:
         remaining = tuple(g for g in current if g != group)

@@ -17,31 +17,44 @@ from bot.delivery.planner import Announcement, GuildFilters, fold_twins, plan_pe
 from bot.delivery.render import render_messages, role_mention
 from bot.scheduling.runner import Runner, RunSummary
 from bot.services.errors import UserError
-from bot.services.guild_settings import GuildSettingsService, posted_groups
-from bot.services.text import ALBUM_GROUP_NAMES, DAY_NAMES
-from bot.spotify.models import ALBUM_GROUPS
+from bot.services.guild_settings import Destinations, GuildSettingsService, posted_groups
+from bot.services.text import DAY_NAMES, RELEASE_TYPE_NAMES
 from storage import guilds, runs, spotify_state
 from storage.db import Database
 from storage.models import Run
+from storage.routes import GuildRoutes
 
-__all__ = ["REFRESH_RUNNING_TEXT", "GuildStatus", "HistoryRow", "Preview", "RunService"]
+__all__ = ["REFRESH_RUNNING_TEXT", "GuildStatus", "HistoryRow", "Preview", "PreviewPost", "RunService"]
 
 REFRESH_RUNNING_TEXT = "A refresh is already running in this server; its reply will show the result."
+
+
+@dataclass(frozen=True)
+class PreviewPost:
+    """The part of the next post that goes to one channel: ``channel_id`` (None: no route and no
+    default channel, so these wait), its ``announcements`` and their ``messages`` (embed dicts per
+    message, as the deliverer packs them)."""
+
+    channel_id: int | None
+    announcements: list[Announcement]
+    messages: list[list[dict[str, object]]]
 
 
 @dataclass(frozen=True)
 class Preview:
     """What ``/preview`` shows: the guild's next post as it would be sent now (nothing is written).
 
-    ``messages``: embed dicts per message (as the deliverer packs them); ``announcements``:
-    what they announce; ``skipped``: reason → count of pending releases that will never be
-    posted (``type``, ``muted`` or a filter kind); ``mention``: the message content
-    mentioning the guild's role (None when no role is set); ``channel_id``: where it goes.
+    ``announcements``: what it announces, in order; ``posts``: the same split by destination
+    (:func:`bot.delivery.planner.destination_of`: artist route, type route, default channel), in the
+    order of their first announcement; ``skipped``: reason → count of pending releases that will
+    never be posted (``type``, ``muted``, ``block_artist``, ``block_title`` or a filter kind);
+    ``mention``: the message content mentioning the guild's role (None when no role is set);
+    ``channel_id``: the default channel.
     """
 
     channel_id: int | None
     announcements: list[Announcement]
-    messages: list[list[dict[str, object]]]
+    posts: list[PreviewPost]
     skipped: dict[str, int]
     mention: str | None
 
@@ -75,14 +88,22 @@ class GuildStatus:
     last_run: Run | None
     cooldown_until: dt.datetime | None
     cooldown_reason: str | None
-    album_groups: tuple[str, ...] = ("album", "single", "compilation")
+    album_groups: tuple[str, ...] = ("album", "single", "ep", "compilation")
     mention_role_id: int | None = None
     filters: GuildFilters = field(default_factory=GuildFilters)
+    publish: bool = False
+    routes: GuildRoutes = field(default_factory=GuildRoutes)
+    artist_names: dict[str, str] = field(default_factory=dict)
 
     @property
     def album_groups_text(self) -> str:
-        """E.g. ``"Albums, Singles"`` (in Spotify's group order)."""
-        return ", ".join(ALBUM_GROUP_NAMES[g] for g in ALBUM_GROUPS if g in self.album_groups) or "none"
+        """E.g. ``"Albums, Singles, EPs"`` (in the order of ``RELEASE_TYPE_NAMES``)."""
+        return ", ".join(name for t, name in RELEASE_TYPE_NAMES.items() if t in self.album_groups) or "none"
+
+    @property
+    def destinations(self) -> Destinations:
+        """The default channel, routes and publish setting as :class:`Destinations`."""
+        return Destinations(self.channel_id, self.routes, self.publish, self.artist_names, self.album_groups)
 
     @property
     def schedule_text(self) -> str:
@@ -170,22 +191,29 @@ class RunService:
         return [HistoryRow(r.run, r.posted, r.skipped) for r in rows]
 
     async def preview(self, guild_id: int) -> Preview:
-        """What the guild's next post would contain now: pending releases after album types and filters,
-        folded and rendered as the deliverer would send them. Reads only (no ledger row is written)."""
+        """What the guild's next post would contain now: pending releases after release types and filters,
+        folded, sent to their destinations and rendered as the deliverer would send them. Reads only
+        (no ledger row is written)."""
         guild = await self.guild_settings.ensure_guild(guild_id)
+        destinations = await self.guild_settings.destinations(guild_id)
         async with self.db.transaction() as session:
             plan = await plan_pending(session, guild_id)
         announcements = fold_twins(plan.wanted)
         skipped: dict[str, int] = {}
         for _release, reason in plan.skipped:
             skipped[reason] = skipped.get(reason, 0) + 1
+        posts = [
+            PreviewPost(channel_id, group, render_messages(group))
+            for channel_id, group in plan.by_destination(announcements, destinations.routes, destinations.channel_id)
+        ]
         mention, _allowed = role_mention(guild.mention_role_id)
-        return Preview(guild.channel_id, announcements, render_messages(announcements), skipped, mention)
+        return Preview(destinations.channel_id, announcements, posts, skipped, mention)
 
     async def status(self, guild_id: int) -> GuildStatus:
-        """Channel, follows, schedule and next run, last run touching this guild, and any Spotify cooldown
-        (one that has ended is not shown)."""
+        """Channel, routes and publishing, follows, schedule and next run, last run touching this guild, and
+        any Spotify cooldown (one that has ended is not shown)."""
         guild = await self.guild_settings.ensure_guild(guild_id)
+        destinations = await self.guild_settings.destinations(guild_id)
         async with self.db.transaction() as session:
             follows = await guilds.follow_count(session, guild_id)
             last_run = await runs.last_run_for_guild(session, guild_id)
@@ -206,4 +234,7 @@ class RunService:
             album_groups=posted_groups(guild.album_groups),
             mention_role_id=guild.mention_role_id,
             filters=GuildFilters.from_json(guild.filters),
+            publish=destinations.publish,
+            routes=destinations.routes,
+            artist_names=destinations.artist_names,
         )

@@ -5,8 +5,23 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-ALBUM_GROUP_NAMES = {"album": "Albums", "single": "Singles", "compilation": "Compilations", "appears_on": "Appears on"}
-"""Spotify ``album_group`` → how ``/settings types`` and ``/status`` name it."""
+RELEASE_TYPE_NAMES = {
+    "album": "Albums",
+    "single": "Singles",
+    "ep": "EPs",
+    "compilation": "Compilations",
+    "appears_on": "Appears on",
+}
+"""Release type (``bot.delivery.types.RELEASE_TYPES``) → how ``/settings types``, routes and ``/status`` name it."""
+
+RELEASE_TYPE_PLURALS = {
+    "album": "Albums",
+    "single": "Singles",
+    "ep": "EPs",
+    "compilation": "Compilations",
+    "appears_on": "Releases the artists only appear on",
+}
+"""Release type → its releases as the subject of a sentence ("EPs won't be posted here any more")."""
 
 DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 """Weekday names, index 0 = Monday (``guilds.schedule_day``)."""

@@ -29,6 +29,7 @@ from bot.spotify.models import Album, Page
 from bot.spotify.models import Artist as SpotifyArtist
 from bot.tracking import detect as det
 from bot.tracking.editions import same_release
+from bot.tracking.groups import tracked_groups
 from bot.tracking.plan import (
     ArtistRow,
     Budget,
@@ -40,7 +41,7 @@ from bot.tracking.plan import (
     reserve_requests,
     run_budget,
 )
-from storage import catalog, guilds, leases, spotify_state
+from storage import catalog, leases, spotify_state
 from storage.db import Database, Session
 
 log = logging.getLogger(__name__)
@@ -473,7 +474,7 @@ class Tracker:
         async with self.db.transaction() as session:
             if await catalog.is_baselined(session, artist_id):
                 return 0
-            groups = (await guilds.tracked_groups(session, [artist_id]))[artist_id]
+            groups = (await tracked_groups(session, [artist_id]))[artist_id]
         cooldown = await self.active_cooldown()
         if cooldown is not None:
             raise cooldown
@@ -574,7 +575,7 @@ class Tracker:
             ids = [a for a in ids if a in claimed]
         async with self.db.transaction() as session:
             raw = await catalog.artist_tracking_rows(session, [*ids, *waiting])
-            groups_by = await guilds.tracked_groups(session, [*ids, *waiting])
+            groups_by = await tracked_groups(session, [*ids, *waiting])
             used_today = await spotify_state.budget_used_today(session, day)
             # Never-baselined artists with no linked release (one query): their baseline needs no
             # per-artist load of known ids (only an artist's own check links releases to it).

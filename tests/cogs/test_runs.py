@@ -14,14 +14,15 @@ from typing import Any
 import discord
 import pytest
 
-from bot.delivery.planner import Announcement, GuildFilters
+from bot.delivery.planner import Announcement, BlockedArtist, GuildFilters
 from bot.delivery.render import render_messages
 from bot.scheduling.runner import FailedArtist, RunSummary
 from bot.services.errors import UserError
-from bot.services.runs import REFRESH_RUNNING_TEXT, GuildStatus, HistoryRow, Preview
+from bot.services.runs import REFRESH_RUNNING_TEXT, GuildStatus, HistoryRow, Preview, PreviewPost
 from cogs.runs import WAITING_TEXT, ProgressReporter, progress_text
 from storage.models import Release, Run
-from tests.cogs.mocks import CHANNEL_ID, GUILD_ID, MEMBER_ID, http_response, make_interaction, sent, text
+from storage.routes import GuildRoutes
+from tests.cogs.mocks import CHANNEL_ID, GUILD_ID, MEMBER_ID, http_response, make_interaction, sent, spec_mock, text
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -196,6 +197,38 @@ async def test_status(runs, bot):
     assert "checked 3/3 (100%), 1 posted, 4 Spotify requests" in fields["Last run"]
 
 
+async def test_status_shows_routes_and_publishing(runs, bot):
+    routes = GuildRoutes(by_type={"ep": 501, "single": 502}, by_artist={ARTIST: 503, "B" * 22: 504})
+    bot.services.runs.status.return_value = guild_status(
+        routes=routes,
+        artist_names={ARTIST: "Nova_Lights"},
+        publish=True,
+        album_groups=("album", "single", "ep"),
+        filters=GuildFilters(
+            block_keywords=("karaoke",),
+            block_patterns=("(a+)+$",),
+            block_artists=(BlockedArtist("B" * 22, "Guest"),),
+        ),
+    )
+    i = make_interaction()
+    i.guild = spec_mock(discord.Guild)
+    news = spec_mock(discord.TextChannel)
+    news.is_news.return_value = True
+    i.guild.get_channel.side_effect = lambda cid: news if cid == 501 else None
+    await runs.status.callback(runs, i)
+    fields = {f.name: f.value for f in sent(i)["embed"].fields}
+    assert fields["Routes"].splitlines() == [
+        "Singles → <#502>",
+        "EPs → <#501>",
+        f"{'B' * 22} → <#504>",  # an artist the bot does not know by name: its id (artists by name)
+        r"Nova\_Lights → <#503>",
+    ]
+    assert fields["Posting"] == "Albums, Singles, EPs"
+    assert fields["Publish"].startswith("Posts in <#501> are published (crossposted)")
+    assert f"<#{CHANNEL_ID}>, <#502>, <#504>, <#503> are not announcement channels" in fields["Publish"]
+    assert fields["Not posted"] == "2 blocked title keywords or patterns, releases crediting 1 blocked artist"
+
+
 async def test_status_defaults(runs, bot):
     bot.services.runs.status.return_value = guild_status(channel_id=None)
     i = make_interaction()
@@ -264,12 +297,12 @@ def release(k: int) -> Release:
     )
 
 
-def preview_of(n: int, **kwargs) -> Preview:
+def preview_of(n: int, *, channel_id: int | None = CHANNEL_ID, **kwargs) -> Preview:
     announcements = [Announcement(release(k)) for k in range(n)]
     base: dict[str, Any] = dict(
-        channel_id=CHANNEL_ID,
+        channel_id=channel_id,
         announcements=announcements,
-        messages=render_messages(announcements),
+        posts=[PreviewPost(channel_id, announcements, render_messages(announcements))] if n else [],
         skipped={},
         mention=None,
     )
@@ -305,3 +338,25 @@ async def test_preview_without_channel(runs, bot):
     i = make_interaction()
     await runs.preview.callback(runs, i)
     assert "none set yet" in i.response.send_message.await_args.kwargs["content"]
+
+
+async def test_preview_says_where_each_release_goes(runs, bot):
+    first, second, third = (Announcement(release(k)) for k in range(3))
+    third.release.name = "Five Songs"
+    bot.services.runs.preview.return_value = preview_of(
+        3,
+        announcements=[first, second, third],
+        posts=[
+            PreviewPost(CHANNEL_ID, [first, second], render_messages([first, second])),
+            PreviewPost(555, [third], render_messages([third])),
+        ],
+        skipped={"block_artist": 1, "block_title": 2},
+    )
+    i = make_interaction()
+    await runs.preview.callback(runs, i)
+    content = i.response.send_message.await_args.kwargs["content"]
+    assert f"**3 releases** in 2 messages: 2 to <#{CHANNEL_ID}> · 1 to <#555>." in content
+    assert f"• Nova — Record 0 → <#{CHANNEL_ID}>" in content and "• Nova — Five Songs → <#555>" in content
+    assert f"Showing the first message (2 of 3) to <#{CHANNEL_ID}>." in content
+    assert "1 crediting a blocked artist, 2 with a blocked keyword or pattern in the title" in content
+    assert len(i.response.send_message.await_args.kwargs["embeds"]) == 2

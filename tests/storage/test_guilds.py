@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from storage import catalog, guilds
-from storage.models import Follow, Guild
+from storage import catalog, guilds, routes
+from storage.models import DEFAULT_RELEASE_TYPES, Follow, Guild
 from tests.storage.helpers import race
 
 UTC = dt.UTC
@@ -72,6 +72,7 @@ async def test_settings_writes_need_the_guild_row(db, clock):
             guilds.set_album_groups(s, 1, ["album"]),
             guilds.set_filters(s, 1, {}),
             guilds.set_mention_role(s, 1, None),
+            guilds.set_publish(s, 1, True),
         ):
             with pytest.raises(LookupError, match="guild 1 has no row"):
                 await write
@@ -79,6 +80,53 @@ async def test_settings_writes_need_the_guild_row(db, clock):
             await guilds.follow_artists(
                 s, 1, [catalog.ArtistProfile("A", "A")], now=clock(), limit=5, refresh_profiles=False
             )
+
+
+async def test_a_new_guild_posts_the_default_types_eps_included(db, clock):
+    async with db.transaction() as s:
+        guild = await guilds.get_or_create_guild(s, 1, now=clock(), next_due_at=clock())
+    assert guild.album_groups == ["album", "single", "ep", "compilation"] == list(DEFAULT_RELEASE_TYPES)
+    assert guild.publish is False
+
+
+async def test_delivery_settings_carry_publish_and_the_guilds_own_routes(db, clock):
+    async with db.transaction() as s:
+        for g in (1, 2):
+            await guilds.get_or_create_guild(s, g, now=clock(), next_due_at=clock())
+        await guilds.set_channel(s, 1, 100)
+        await guilds.set_publish(s, 1, True)
+        await guilds.set_album_groups(s, 2, [])
+        await routes.set_route(s, 1, "type", "ep", 101)
+        await routes.set_route(s, 2, "artist", "A" * 22, 201)
+    async with db.transaction() as s:
+        one = await guilds.delivery_settings(s, 1)
+        two = await guilds.delivery_settings(s, 2)
+        assert await guilds.delivery_settings(s, 3) is None
+    assert one is not None and two is not None
+    assert (one.channel_id, one.publish, one.album_groups) == (100, True, DEFAULT_RELEASE_TYPES)
+    assert one.routes.by_type == {"ep": 101} and one.routes.by_artist == {}
+    assert (two.publish, two.album_groups) == (False, DEFAULT_RELEASE_TYPES)  # empty: the default
+    assert two.routes.by_artist == {"A" * 22: 201} and two.routes.by_type == {}
+
+
+async def test_tracked_types_union_the_following_guilds_types(db, clock):
+    async with db.transaction() as s:
+        for g in (1, 2, 3):
+            await guilds.get_or_create_guild(s, g, now=clock(), next_due_at=clock())
+        for a in ("A", "B"):
+            await catalog.get_or_create_artist(s, a, a)
+        await guilds.set_album_groups(s, 1, ["album", "ep"])
+        await guilds.set_album_groups(s, 2, ["appears_on"])
+        await guilds.set_album_groups(s, 3, [])
+        await guilds.follow_artist(s, 1, "A", now=clock())
+        await guilds.follow_artist(s, 2, "A", now=clock())
+        await guilds.follow_artist(s, 3, "B", now=clock())
+    async with db.transaction() as s:
+        assert await guilds.tracked_types(s, ["A", "B", "C", "A"]) == {
+            "A": frozenset({"album", "ep", "appears_on"}),
+            "B": frozenset(DEFAULT_RELEASE_TYPES),  # stored empty: the default
+            "C": frozenset(),  # followed by no guild
+        }
 
 
 async def test_follow_artists_reports_followed_already_and_over_the_limit_in_order(db, clock):

@@ -4,15 +4,18 @@ on the run's backend (SQLite or PostgreSQL, ``tests/backend.py``)."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import os
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect, text
+from sqlalchemy import inspect, select, text
 from sqlalchemy.pool import QueuePool
 
-from storage.db import MIGRATION_LOCK_KEY, open_database
-from storage.models import Base, BotState
+from storage.db import MIGRATION_LOCK_KEY, MIGRATIONS_DIR, open_database
+from storage.models import Base, BotState, Guild
 from tests import backend
 
 postgresql_only = backend.postgresql_only("advisory locks, server settings, asyncpg URLs")
@@ -164,3 +167,49 @@ async def test_a_database_handed_out_again_is_as_fresh_as_a_new_one(tmp_path, cl
             assert run.id == 1  # sequences restart too
     finally:
         await db.close()
+
+
+async def test_0006_adds_ep_to_the_guilds_posting_singles(tmp_path):
+    """A database at revision 0005: guilds posting singles keep getting EPs (which Spotify labels
+    ``single``) once 0006 makes ``ep`` a type of its own; the others' types are left as they were."""
+    db = await open_database(backend.database_url(tmp_path, "m0005", migrated=False), migrate=False)
+
+    def upgrade_to(revision: str):
+        def run(sync_conn) -> None:
+            config = Config()
+            config.set_main_option("script_location", str(MIGRATIONS_DIR))
+            config.attributes["connection"] = sync_conn
+            command.upgrade(config, revision)
+
+        return run
+
+    stored = {
+        1: '["album", "single", "compilation"]',  # the old default
+        2: '["single"]',
+        3: '["album", "appears_on"]',  # no singles: no EPs either
+        4: '["single", "ep"]',  # already has it (not added twice)
+    }
+    try:
+        async with db.engine.begin() as conn:
+            await conn.run_sync(upgrade_to("0005"))
+            for guild_id, types in stored.items():
+                await conn.execute(
+                    text(
+                        "INSERT INTO guilds (id, schedule_day, schedule_time, timezone, next_due_at, created_at, "
+                        "album_groups, filters) VALUES (:id, 4, '09:00', 'UTC', :at, :at, :types, '{}')"
+                    ),
+                    {"id": guild_id, "at": dt.datetime(2026, 11, 20), "types": types},
+                )
+        async with db.engine.begin() as conn:
+            await conn.run_sync(upgrade_to("0006"))
+        async with db.sessions() as s:
+            after = {g.id: g.album_groups for g in (await s.scalars(select(Guild).order_by(Guild.id))).all()}
+            assert {g.id: g.publish for g in (await s.scalars(select(Guild))).all()} == dict.fromkeys(stored, False)
+    finally:
+        await db.close()
+    assert after == {
+        1: ["album", "single", "compilation", "ep"],
+        2: ["single", "ep"],
+        3: ["album", "appears_on"],
+        4: ["single", "ep"],
+    }

@@ -9,8 +9,16 @@ from storage import catalog
 from storage.models import Guild
 
 
-def album(rid: str, name: str, album_type: str = "album") -> Album:
-    """A one-track release by artist ``A`` dated 2026-11-20, as Spotify lists it."""
+def album(
+    rid: str,
+    name: str,
+    album_type: str = "album",
+    *,
+    tracks: int = 1,
+    artists: tuple[tuple[str, str], ...] = (("A", "A"),),
+) -> Album:
+    """A release of ``tracks`` tracks (default one) by ``artists`` (``(id, name)``, default artist ``A``)
+    dated 2026-11-20, as Spotify lists it."""
     return Album.from_api(
         {
             "id": rid,
@@ -18,8 +26,8 @@ def album(rid: str, name: str, album_type: str = "album") -> Album:
             "album_type": album_type,
             "release_date": "2026-11-20",
             "release_date_precision": "day",
-            "total_tracks": 1,
-            "artists": [{"id": "A", "name": "A"}],
+            "total_tracks": tracks,
+            "artists": [{"id": a, "name": n} for a, n in artists],
         }
     )
 

@@ -94,6 +94,16 @@ def test_artists_without_a_spotify_id_get_no_button():
     assert ids(buttons) == [f"rb:unfollow:{NOVA}", "rb:hide:album"]
 
 
-def test_a_hide_button_names_an_album_group():
+def test_a_hide_button_names_a_release_type():
     with pytest.raises(ValueError, match="not an album group"):
-        HideTypeButton("ep")
+        HideTypeButton("podcast")
+
+
+def test_an_ep_gets_its_own_hide_button():
+    five = announcement("r1", "single", (NOVA, "Nova"))
+    five.release.total_tracks = 5  # Spotify calls it a single; 4–6 tracks make it an EP
+    one = announcement("r2", "single", (NOVA, "Nova"))
+    buttons = post_buttons([five, one])
+    assert ids(buttons)[1:] == ["rb:hide:single", "rb:hide:ep"]
+    assert [b.label for b in buttons.hide] == ["Hide singles", "Hide EPs"]
+    assert re.fullmatch(HIDE_TEMPLATE, "rb:hide:ep")

@@ -71,16 +71,18 @@ def test_remix_label_counts_as_remix():
 def test_skip_reason_muted_appearances_only_when_every_link_is_a_muted_appearance():
     filters = GuildFilters(mute_appearances=frozenset({"A"}))
     groups = {"album", "single", "appears_on"}
-    release = Release(name="Duet", labels=[], artists=[])
+    release = Release(name="Duet", labels=[], artists=[], album_type="single", total_tracks=1)
     assert skip_reason(release, {("A", "appears_on")}, groups, filters) == "muted"
     assert skip_reason(release, {("A", "appears_on"), ("B", "single")}, groups, filters) is None
     assert skip_reason(release, {("A", "album")}, groups, filters) is None  # A's own release
     assert skip_reason(release, {("B", "appears_on")}, groups, filters) is None
     assert skip_reason(release, {("A", "appears_on")}, {"album"}, filters) == "type"
     # Stored as "single" (no album_group in 2026 listings) but A is not one of the release's artists.
-    featured = Release(name="Feature", labels=[], artists=[{"id": "X", "name": "X"}])
+    featured = Release(
+        name="Feature", labels=[], artists=[{"id": "X", "name": "X"}], album_type="single", total_tracks=1
+    )
     assert skip_reason(featured, {("A", "single")}, groups, filters) == "muted"
-    own = Release(name="Own", labels=[], artists=[{"id": "A", "name": "A"}])
+    own = Release(name="Own", labels=[], artists=[{"id": "A", "name": "A"}], album_type="single", total_tracks=1)
     assert skip_reason(own, {("A", "single")}, groups, filters) is None
 
 

@@ -183,7 +183,11 @@ async def test_dynamic_items_parse_their_custom_ids():
     )
     assert select.custom_id == "rb:unfollow-select"
     assert re.fullmatch(UNFOLLOW_TEMPLATE, "rb:unfollow:short") is None
-    assert re.fullmatch(HIDE_TEMPLATE, "rb:hide:ep") is None
+    assert re.fullmatch(HIDE_TEMPLATE, "rb:hide:podcast") is None
+    ep = await HideButton.from_custom_id(
+        make_interaction(), discord.ui.Button(label="x"), matched(HIDE_TEMPLATE, "rb:hide:ep")
+    )
+    assert ep.group == "ep" and ep.item.label == "Hide EPs"
 
 
 async def test_unfollow_button(actions):

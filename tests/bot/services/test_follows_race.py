@@ -222,7 +222,7 @@ async def test_two_hide_buttons_pressed_at_the_same_instant_both_take_effect(db,
         )
         for r in results:
             ok(r)
-        assert await one.services.guild_settings.album_groups(GUILD_A) == ("album", "appears_on")
+        assert await one.services.guild_settings.album_groups(GUILD_A) == ("album", "ep", "appears_on")
 
 
 async def test_settings_of_a_guild_created_by_two_processes_at_once_are_all_kept(db, clock):

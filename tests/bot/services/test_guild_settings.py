@@ -45,8 +45,10 @@ def snapshot(guild: Guild) -> tuple:
     )
 
 
-async def test_a_new_guild_gets_the_default_slot_once(db, clock):
-    settings = GuildSettingsService(db, clock=clock, default_schedule=DefaultSchedule(0, "08:30", "Europe/Berlin"))
+async def test_a_new_guild_gets_the_default_slot_once(world: World, db, clock):
+    settings = GuildSettingsService(
+        db, clock=clock, default_schedule=DefaultSchedule(0, "08:30", "Europe/Berlin"), spotify=world.spotify
+    )
     guild = await settings.ensure_guild(GUILD)  # clock: Friday 2026-11-20 12:00 UTC
     assert (guild.schedule_day, guild.schedule_time, guild.timezone) == (0, "08:30", "Europe/Berlin")
     assert guild.next_due_at == dt.datetime(2026, 11, 23, 7, 30, tzinfo=UTC)  # Monday 08:30 in Berlin
@@ -98,23 +100,31 @@ async def test_bad_schedule_is_refused_and_changes_nothing(
 
 
 async def test_release_types(settings: GuildSettingsService):
-    assert await settings.album_groups(GUILD) == ("album", "single", "compilation")
-    assert await settings.set_album_groups(GUILD, [" Appears_On", "single", "single"]) == ("single", "appears_on")
-    for groups, message in (([], "Choose at least one release type"), (["album", "ep"], "Unknown release type 'ep'")):
+    assert await settings.album_groups(GUILD) == ("album", "single", "ep", "compilation")
+    assert await settings.set_album_groups(GUILD, [" Appears_On", "ep", "single", "single"]) == (
+        "single",
+        "ep",
+        "appears_on",
+    )
+    for groups, message in (([], "Choose at least one release type"), (["album", "eps"], "Unknown release type 'eps'")):
         with pytest.raises(UserError, match=message):
             await settings.set_album_groups(GUILD, groups)
-    assert await settings.album_groups(GUILD) == ("single", "appears_on")
-    assert await settings.album_groups(OTHER) == ("album", "single", "compilation")
+    assert await settings.album_groups(GUILD) == ("single", "ep", "appears_on")
+    assert await settings.album_groups(OTHER) == ("album", "single", "ep", "compilation")
 
 
 async def test_switching_release_types_on_and_off(settings: GuildSettingsService):
     switch = settings.switch_album_groups
-    assert await switch(GUILD, {"single": False, "compilation": False, "appears_on": True}) == ("album", "appears_on")
+    assert await switch(GUILD, {"single": False, "ep": False, "compilation": False, "appears_on": True}) == (
+        "album",
+        "appears_on",
+    )
     assert await switch(GUILD, {"album": None, "single": True}) == ("album", "single", "appears_on")
+    assert await switch(GUILD, {"ep": True, "single": False}) == ("album", "ep", "appears_on")
     with pytest.raises(UserError) as refused:
-        await switch(GUILD, {"album": False, "single": False, "appears_on": False})
+        await switch(GUILD, {"album": False, "ep": False, "appears_on": False})
     assert str(refused.value) == "That would post nothing: keep at least one release type. Nothing was changed."
-    assert await settings.album_groups(GUILD) == ("album", "single", "appears_on")
+    assert await settings.album_groups(GUILD) == ("album", "ep", "appears_on")
 
 
 async def test_a_refused_change_of_release_types_changes_nothing(settings: GuildSettingsService):

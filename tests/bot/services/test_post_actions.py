@@ -43,9 +43,12 @@ async def test_unfollow(services: Services):
 
 async def test_hide_type(services: Services):
     settings = services.guild_settings
-    assert await settings.album_groups(GUILD) == ("album", "single", "compilation")
+    assert await settings.album_groups(GUILD) == ("album", "single", "ep", "compilation")
     text = await hide_album_group(settings, GUILD, "single")
     assert text == "Singles won't be posted here any more. Turn them back on with `/settings types single:True`."
+    assert await settings.album_groups(GUILD) == ("album", "ep", "compilation")
+    text = await hide_album_group(settings, GUILD, "ep")
+    assert text == "EPs won't be posted here any more. Turn them back on with `/settings types ep:True`."
     assert await settings.album_groups(GUILD) == ("album", "compilation")
     assert "already not posted" in await hide_album_group(settings, GUILD, "single")
     assert "already not posted" in await hide_album_group(settings, GUILD, "appears_on")
@@ -53,5 +56,5 @@ async def test_hide_type(services: Services):
     with pytest.raises(UserError, match="only releases posted here"):
         await hide_album_group(settings, GUILD, "album")
     with pytest.raises(UserError, match="does not name a release type"):
-        await hide_album_group(settings, GUILD, "ep")
+        await hide_album_group(settings, GUILD, "podcast")
     assert await settings.album_groups(GUILD) == ("album",)

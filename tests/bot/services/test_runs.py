@@ -149,7 +149,7 @@ async def test_preview_shows_the_next_post_and_writes_nothing(world: World, cloc
     preview = await world.services.runs.preview(GUILD)
     assert [a.release.name for a in preview.announcements] == ["New Single"]
     assert preview.skipped == {"live": 1} and preview.mention == "<@&999>" and preview.channel_id == 555
-    assert [e["title"] for e in preview.messages[0]] == ["New Single"]
+    assert [(p.channel_id, [e["title"] for e in p.messages[0]]) for p in preview.posts] == [(555, ["New Single"])]
     async with world.db.transaction() as s:
         assert await s.scalar(select(func.count()).select_from(Delivery)) == 0  # nothing written
     assert (await world.services.runs.preview(OTHER)).announcements == []  # another server: its own plan
@@ -168,10 +168,34 @@ async def test_status(world: World, clock):
     assert status.next_due_at == dt.datetime(2026, 11, 27, 12, tzinfo=UTC)
     assert status.last_run is not None and status.last_run.trigger == "refresh"
     assert (status.cooldown_until, status.cooldown_reason) == (until, "QUOTA_EXCEEDED")
-    assert status.album_groups_text == "Albums, Singles, Compilations"
+    assert status.album_groups_text == "Albums, Singles, EPs, Compilations"
     assert status.filters == GuildFilters(frozenset({"remix"}))
     other = await world.services.runs.status(OTHER)
     assert (other.channel_id, other.follows, other.last_run, other.filters) == (None, 0, None, GuildFilters())
     clock.advance(hours=2)
     status = await world.services.runs.status(GUILD)
     assert (status.cooldown_until, status.cooldown_reason) == (None, None)  # over: not shown
+
+
+async def test_preview_and_status_show_the_routes(world: World, clock):
+    artist = await followed_with_news(world, GUILD)
+    world.emu.add_album([artist], "Five Songs", album_type="single", total_tracks=5, release_date="2026-11-20")
+    clock.advance(minutes=1)
+    await world.runner.run("check", artist_ids=[artist])
+    settings = world.services.guild_settings
+    await settings.set_type_route(GUILD, "ep", 600)
+    await settings.set_publish(GUILD, True)
+    preview = await world.services.runs.preview(GUILD)
+    assert [(p.channel_id, [a.release.name for a in p.announcements]) for p in preview.posts] == [
+        (555, ["New Single"]),
+        (600, ["Five Songs"]),
+    ]
+    await settings.set_artist_route(GUILD, "Nova Lights", 700)  # the artist's route wins over the type's
+    preview = await world.services.runs.preview(GUILD)
+    assert [(p.channel_id, len(p.announcements)) for p in preview.posts] == [(700, 2)]
+    status = await world.services.runs.status(GUILD)
+    assert status.publish and status.routes.by_type == {"ep": 600} and status.routes.by_artist == {artist: 700}
+    assert status.artist_names == {artist: "Nova Lights"} and status.destinations.channel_ids() == [555, 600, 700]
+    other = await world.services.runs.status(OTHER)  # another server sees none of it
+    assert (other.publish, other.routes.by_type, other.routes.by_artist) == (False, {}, {})
+    assert (await world.services.runs.preview(OTHER)).posts == []

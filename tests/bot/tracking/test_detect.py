@@ -11,8 +11,8 @@ from sqlalchemy import select
 
 from bot.spotify.client import SpotifyClient
 from bot.tracking import Tracker
+from bot.tracking.groups import tracked_groups
 from fakes.spotify_emulator import SpotifyEmulator
-from storage import guilds
 from storage.db import open_database
 from storage.models import Artist, ArtistRelease, Guild, Release
 from tests import backend
@@ -242,7 +242,7 @@ async def test_appears_on_chosen_by_one_guild_is_fetched_once_for_the_union(worl
         await s.commit()
     await follow(world.db, 2, artist, now=world.clock())
     async with world.db.sessions() as s:
-        assert (await guilds.tracked_groups(s, [artist]))[artist] == ("album", "single", "compilation", "appears_on")
+        assert (await tracked_groups(s, [artist]))[artist] == ("album", "single", "compilation", "appears_on")
     first = await world.track(artist)  # appears_on newly tracked: read whole, silently
     assert first.new_releases == []
     feature = world.emu.add_album([other], "New feature", release_date="2026-11-20", appears_on=[artist])
