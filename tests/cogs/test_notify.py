@@ -109,10 +109,11 @@ def test_a_long_list_fits_one_embed():
     artists = [(f"{i:022d}", f"Artist {i} " + "x" * 280) for i in range(100)]
     embed = list_embed(MemberSubscriptions(artists, "dm", None))
     assert embed.title == "You're notified of 100 artists in this server"
-    assert len(embed.description) <= LIST_DESCRIPTION_LIMIT
-    lines = embed.description.splitlines()
+    description = embed.description or ""
+    assert len(description) <= LIST_DESCRIPTION_LIMIT
+    lines = description.splitlines()
     assert lines[-1] == f"…and {100 - (len(lines) - 1)} more" and len(lines) > 5
-    assert "**direct message**" in embed.fields[0].value
+    assert "**direct message**" in (embed.fields[0].value or "")
     assert len(embed) <= 6000
 
 
