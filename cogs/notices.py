@@ -1,6 +1,7 @@
 """What the bot tells a member besides a command's own reply: errors as clear ephemeral replies (the
-app command tree's error handler) and, once, that the server's release channel cannot be posted to
-(an ``on_app_command_completion`` listener).
+app command tree's error handler) and, once each, that the server's release channel cannot be posted
+to and that Discord refused the member a direct message so they were switched to mentions (an
+``on_app_command_completion`` listener).
 
 The :class:`Notices` cog installs both while loaded — the tree's handler in ``cog_load`` and the
 one before put back in ``cog_unload`` (as Rapptz/RoboDanny does), the listener with the cog.
@@ -18,6 +19,7 @@ from discord.ext import commands
 
 from bot.discord_app.interactions import services_of
 from bot.services.errors import UserError
+from bot.services.notify import dm_closed_text
 from cogs.common import MANAGE_GUILD_TEXT, reply
 
 if TYPE_CHECKING:
@@ -92,6 +94,33 @@ async def channel_problem_notice(
         await settings.forget_channel_notice(interaction.guild_id)  # not told after all: the next command tries again
 
 
+async def dm_closed_notice(interaction: discord.Interaction) -> None:
+    """After a command: a member whom Discord refused a direct message (50007; the delivery side switched
+    them from ``dm`` to ``mention`` mode) is told so privately, once, at their first command in the
+    server afterwards — with how to switch back (:func:`bot.services.notify.dm_closed_text`).
+
+    "Owed" is stored per member and guild (``members.dm_notice_pending``) and taken by one
+    conditional write (``NotifyService.take_dm_notice``), so two commands at the same instant, in
+    two processes, tell it once; when the message cannot be sent it is owed again.
+    """
+    if interaction.guild_id is None:
+        return
+    notify = services_of(interaction).notify
+    user_id = interaction.user.id
+    try:
+        owed = await notify.take_dm_notice(interaction.guild_id, user_id)
+    except Exception:
+        log.warning("could not check the DM notice of user %s", user_id, exc_info=True)
+        return
+    if not owed:
+        return
+    try:
+        await reply(interaction, dm_closed_text())
+    except discord.HTTPException:
+        log.warning("could not tell user %s that their DMs are closed", user_id, exc_info=True)
+        await notify.restore_dm_notice(interaction.guild_id, user_id)  # not told after all: the next command tries
+
+
 class Notices(commands.Cog):
     """Installs :func:`on_app_command_error` on the bot's command tree and listens for completed commands."""
 
@@ -116,8 +145,10 @@ class Notices(commands.Cog):
         interaction: discord.Interaction,
         command: app_commands.Command[Any, ..., Any] | app_commands.ContextMenu,
     ) -> None:
-        """Tell the channel problem once (:func:`channel_problem_notice`)."""
+        """Tell the channel problem once (:func:`channel_problem_notice`), then a member's closed DMs once
+        (:func:`dm_closed_notice`)."""
         await channel_problem_notice(interaction, command)
+        await dm_closed_notice(interaction)
 
 
 async def setup(bot: ReleaseBot) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage import catalog
+from storage import catalog, members
 from storage._sql import chunks, escape_like, insert_ignore, insert_ignore_then_get, rowcount
 from storage.models import (
     DEFAULT_RELEASE_TYPES,
@@ -329,10 +329,14 @@ async def find_followed(
 
 
 async def unfollow(session: AsyncSession, guild_id: int, artist_id: str) -> bool:
-    """Guild ``guild_id`` stops following ``artist_id`` (one ``DELETE``). True when a follow was removed,
-    False when there was none (e.g. another command removed it first). Not committed."""
+    """Guild ``guild_id`` stops following ``artist_id`` (one ``DELETE``), and its members' subscriptions
+    to that artist go with it (:func:`storage.members.forget_artist`, same transaction). True when a
+    follow was removed, False when there was none (e.g. another command removed it first). Not committed."""
     result = await session.execute(delete(Follow).where(Follow.guild_id == guild_id, Follow.artist_id == artist_id))
-    return rowcount(result) > 0
+    if not rowcount(result):
+        return False
+    await members.forget_artist(session, guild_id, artist_id)
+    return True
 
 
 async def followed_choices(session: AsyncSession, guild_id: int, text: str, limit: int) -> list[tuple[str, str]]:

@@ -1,13 +1,16 @@
 """The buttons under each release post, on Discord: "Unfollow <artist>", the "Unfollow an artist…"
-select and "Hide <type>s" (layout and custom ids: ``bot/delivery/components.py``).
+select, "Hide <type>s", "🔔 Notify me: <artist>" and the "🔔 Notify me about…" select (layout and
+custom ids: ``bot/delivery/components.py``), and the "Stop notifying me" button of the private
+answer to a member who pressed Notify me while notified already.
 
 Each is a ``discord.ui.DynamicItem``: the custom id carries the artist id or album group and the
 class's ``template`` regex matches it, so a button on a post from before a restart (or an upgrade)
 still works with no stored view state. The same classes serve both ways: :func:`post_view` builds
 a post's ``discord.ui.View`` from them (:class:`bot.discord_app.sender.DiscordSender`), and
 ``ReleaseBot.setup_hook`` registers :data:`POST_BUTTON_ITEMS` so that discord.py answers them.
-Manage Server is checked in code (a member without it gets an ephemeral refusal); what a button
-does lives in ``bot/services/post_actions.py``.
+Unfollow and Hide need Manage Server, checked in code (a member without it gets an ephemeral
+refusal); Notify me and Stop are for any member and act on the presser's own subscriptions only.
+What a button does lives in ``bot/services/post_actions.py``; every answer is ephemeral.
 """
 
 from __future__ import annotations
@@ -22,17 +25,28 @@ import discord
 from bot.delivery.components import (
     HIDE_LABELS,
     HIDE_TEMPLATE,
+    NOTIFY_SELECT_ID,
+    NOTIFY_SELECT_PLACEHOLDER,
+    NOTIFY_SELECT_TEMPLATE,
+    NOTIFY_STOP_LABEL,
+    NOTIFY_STOP_TEMPLATE,
+    NOTIFY_TEMPLATE,
     UNFOLLOW_SELECT_ID,
     UNFOLLOW_SELECT_PLACEHOLDER,
     UNFOLLOW_SELECT_TEMPLATE,
     UNFOLLOW_TEMPLATE,
     HideTypeButton,
+    NotifyArtistButton,
+    NotifyArtistSelect,
+    NotifyOption,
     PostButtons,
     PostItem,
     UnfollowArtistButton,
     UnfollowArtistSelect,
     UnfollowOption,
     hide_custom_id,
+    notify_custom_id,
+    notify_stop_custom_id,
     unfollow_custom_id,
 )
 from bot.discord_app.interactions import member_can_manage, services_of
@@ -47,28 +61,45 @@ log = logging.getLogger(__name__)
 BUTTON_MANAGE_GUILD_TEXT = "You need the **Manage Server** permission to use these buttons."
 FAILED_TEXT = "Something went wrong on my side; nothing was changed. Please try again."
 
-Action = Callable[[Services, int | None], Awaitable[str]]
-"""What a button does: ``await action(services, guild_id)`` → the text answered to the member."""
+Answer = str | tuple[str, discord.ui.View]
+"""What a button answers: a text, or a text with the view of buttons it carries."""
+
+Action = Callable[[Services, int | None], Awaitable[Answer]]
+"""What a button does: ``await action(services, guild_id)`` → the answer to the member."""
 
 
-async def run_action(interaction: discord.Interaction, action: Action) -> None:
-    """Check Manage Server, run ``action(services, guild_id)`` and answer its text ephemerally.
+async def run_action(
+    interaction: discord.Interaction, action: Action, *, manage_server: bool = True, edit: bool = False
+) -> None:
+    """Check Manage Server (unless ``manage_server`` is False: any member), run ``action(services,
+    guild_id)`` and answer ephemerally: a new private message, or with ``edit`` the (private) message
+    the pressed button is on, its buttons removed.
 
     A :class:`UserError` is answered as it is; any other failure is logged and answered with
     :data:`FAILED_TEXT`. Nobody is mentioned (the bot's ``AllowedMentions.none()``).
     """
-    if not member_can_manage(interaction):
+    if manage_server and not member_can_manage(interaction):
         await interaction.response.send_message(BUTTON_MANAGE_GUILD_TEXT, ephemeral=True)
         return
-    await interaction.response.defer(ephemeral=True, thinking=True)
+    if edit:
+        await interaction.response.defer()  # a deferred update of the button's message
+    else:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+    view: discord.ui.View | None = None
     try:
-        text = await action(services_of(interaction), interaction.guild_id)
+        answer = await action(services_of(interaction), interaction.guild_id)
+        text, view = (answer, None) if isinstance(answer, str) else answer
     except UserError as exc:
         text = str(exc)
     except Exception:
         log.exception("post button %s failed", interaction.data and interaction.data.get("custom_id"))
         text = FAILED_TEXT
-    await interaction.followup.send(text, ephemeral=True)
+    if edit:
+        await interaction.edit_original_response(content=text, view=None)
+    elif view is not None:
+        await interaction.followup.send(text, ephemeral=True, view=view)
+    else:
+        await interaction.followup.send(text, ephemeral=True)
 
 
 class UnfollowButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=UNFOLLOW_TEMPLATE):
@@ -183,10 +214,138 @@ class HideButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], tem
         )
 
 
-POST_BUTTON_ITEMS = (UnfollowButton, UnfollowSelect, HideButton)
+async def notify_answer(services: Services, guild_id: int | None, user_id: int, artist_id: str) -> Answer:
+    """🔔 Notify me (``post_actions.notify_me``): the answer, with a "Stop notifying me" button when the
+    member was notified of the artist already."""
+    answer = await post_actions.notify_me(services.notify, guild_id, user_id, artist_id)
+    return (answer.text, stop_view(answer.artist_id)) if answer.offer_stop else answer.text
+
+
+class NotifyButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=NOTIFY_TEMPLATE):
+    """``rb:notify:<artist id>``: notify the member who presses it of that artist's releases in this
+    server (any member). ``label``: as posted."""
+
+    def __init__(self, artist_id: str, label: str | None = None, *, row: int | None = None) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=label or "🔔 Notify me",
+                style=discord.ButtonStyle.primary,
+                custom_id=notify_custom_id(artist_id),
+            ),
+            row=row,
+        )
+        self.artist_id = artist_id
+
+    @classmethod
+    def of(cls, button: NotifyArtistButton, *, row: int | None = None) -> NotifyButton:
+        """The item posting ``button``."""
+        return cls(button.artist_id, button.label, row=row)
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> NotifyButton:
+        """The pressed button (its label kept from the message)."""
+        label = item.label if isinstance(item, discord.ui.Button) else None
+        return cls(match["artist_id"], label)
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        """Subscribe the member (:func:`notify_answer`); no Manage Server needed."""
+        artist_id, user_id = self.artist_id, interaction.user.id
+        await run_action(
+            interaction,
+            lambda services, guild_id: notify_answer(services, guild_id, user_id, artist_id),
+            manage_server=False,
+        )
+
+
+class NotifySelect(discord.ui.DynamicItem[discord.ui.Select[discord.ui.View]], template=NOTIFY_SELECT_TEMPLATE):
+    """``rb:notify-select``: notify the member of the artist chosen in the menu (its value is the artist id)."""
+
+    def __init__(self, options: tuple[NotifyOption, ...] = (), *, row: int | None = None) -> None:
+        super().__init__(
+            discord.ui.Select(
+                custom_id=NOTIFY_SELECT_ID,
+                placeholder=NOTIFY_SELECT_PLACEHOLDER,
+                min_values=1,
+                max_values=1,
+                options=[discord.SelectOption(label=o.label, value=o.artist_id) for o in options],
+            ),
+            row=row,
+        )
+
+    @classmethod
+    def of(cls, select: NotifyArtistSelect, *, row: int | None = None) -> NotifySelect:
+        """The item posting ``select``."""
+        return cls(select.options, row=row)
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> NotifySelect:
+        """The used select (its options are not needed: the chosen value is the artist id)."""
+        return cls()
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        """Subscribe the member to the chosen artist (:func:`notify_answer`); none chosen: ask for one."""
+        data = cast("SelectMessageComponentInteractionData | None", interaction.data)
+        values = list(data.get("values", [])) if data is not None else []
+        if not values:
+            await interaction.response.send_message("Choose an artist in the menu.", ephemeral=True)
+            return
+        artist_id, user_id = values[0], interaction.user.id
+        await run_action(
+            interaction,
+            lambda services, guild_id: notify_answer(services, guild_id, user_id, artist_id),
+            manage_server=False,
+        )
+
+
+class StopNotifyItem(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=NOTIFY_STOP_TEMPLATE):
+    """``rb:notify-stop:<artist id>``: stop notifying the member who presses it of that artist here; the
+    private message it is on is edited to say so, without the button."""
+
+    def __init__(self, artist_id: str, *, row: int | None = None) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=NOTIFY_STOP_LABEL,
+                style=discord.ButtonStyle.secondary,
+                custom_id=notify_stop_custom_id(artist_id),
+            ),
+            row=row,
+        )
+        self.artist_id = artist_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> StopNotifyItem:
+        """The pressed button."""
+        return cls(match["artist_id"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        """Unsubscribe the member (``post_actions.stop_notifying``); no Manage Server needed."""
+        artist_id, user_id = self.artist_id, interaction.user.id
+        await run_action(
+            interaction,
+            lambda services, guild_id: post_actions.stop_notifying(services.notify, guild_id, user_id, artist_id),
+            manage_server=False,
+            edit=True,
+        )
+
+
+def stop_view(artist_id: str) -> discord.ui.View:
+    """The stopped view (see :func:`post_view`) of the "Stop notifying me" button for ``artist_id``."""
+    view = discord.ui.View(timeout=None)
+    view.add_item(StopNotifyItem(artist_id))
+    view.stop()
+    return view
+
+
+POST_BUTTON_ITEMS = (UnfollowButton, UnfollowSelect, HideButton, NotifyButton, NotifySelect, StopNotifyItem)
 """The dynamic item classes the bot registers (``Client.add_dynamic_items``) to answer post buttons."""
 
-PostButtonItem = UnfollowButton | UnfollowSelect | HideButton
+PostButtonItem = UnfollowButton | UnfollowSelect | HideButton | NotifyButton | NotifySelect
 
 
 def item_of(value: PostItem, *, row: int) -> PostButtonItem:
@@ -195,6 +354,10 @@ def item_of(value: PostItem, *, row: int) -> PostButtonItem:
         return UnfollowButton.of(value, row=row)
     if isinstance(value, UnfollowArtistSelect):
         return UnfollowSelect.of(value, row=row)
+    if isinstance(value, NotifyArtistButton):
+        return NotifyButton.of(value, row=row)
+    if isinstance(value, NotifyArtistSelect):
+        return NotifySelect.of(value, row=row)
     return HideButton.of(value, row=row)
 
 

@@ -11,6 +11,7 @@ guilds, the same guild twice) use storage's race-free statements.
 - :mod:`bot.services.follows`: ``/follow``, ``/unfollow``, ``/following``, autocomplete;
 - :mod:`bot.services.runs`: ``/refresh``, ``/history``, ``/preview``, ``/status``;
 - :mod:`bot.services.imports`: ``/import`` (a playlist's artists, pasted links or names, a file);
+- :mod:`bot.services.notify`: ``/notify`` and the 🔔 buttons (a member's own subscriptions);
 - :mod:`bot.services.post_actions`: the buttons under a release post;
 - :mod:`bot.services.text`: user-facing text they share.
 """
@@ -25,6 +26,7 @@ from bot.scheduling.runner import Runner
 from bot.services.follows import DEFAULT_MAX_FOLLOWS_PER_GUILD, FollowService
 from bot.services.guild_settings import DefaultSchedule, GuildSettingsService
 from bot.services.imports import Importer
+from bot.services.notify import NotifyService
 from bot.services.runs import RunService
 from bot.spotify.client import SpotifyClient
 from bot.tracking import Tracker
@@ -41,6 +43,7 @@ class Services:
     follows: FollowService
     runs: RunService
     imports: Importer
+    notify: NotifyService
 
     @classmethod
     def create(
@@ -72,4 +75,5 @@ class Services:
             follows=follows,
             runs=RunService(db, guild_settings, runner, coordinator, clock=clock),
             imports=Importer(db, spotify, tracker, guild_settings, follows, coordinator, clock=clock),
+            notify=NotifyService(db, guild_settings, clock=clock),
         )

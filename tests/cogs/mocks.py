@@ -4,7 +4,7 @@ In the style of python-discord/bot's test helpers: every mock is ``create_autosp
 class (``spec_set``: setting an attribute the class does not have fails too), so a cog using an
 attribute or method that discord.py does not have, or calling one with arguments it does not take,
 fails the test. The bot is ``MagicMock(spec=ReleaseBot)`` (an autospec of a whole ``commands.Bot``
-costs ~45 ms, too much per interaction) holding real :class:`~bot.services.Services` whose four
+costs ~45 ms, too much per interaction) holding real :class:`~bot.services.Services` whose five
 services are autospecs. ``InteractionResponse`` keeps a real ``is_done`` state (flipped by
 ``defer`` / ``send_message`` / ``edit_message``), which ``cogs.common.reply`` relies on.
 """
@@ -23,6 +23,7 @@ from bot.services import Services
 from bot.services.follows import FollowService
 from bot.services.guild_settings import GuildSettingsService
 from bot.services.imports import Importer
+from bot.services.notify import NotifyService
 from bot.services.runs import RunService
 from cogs.follows import Follows
 from cogs.notices import on_app_command_error
@@ -83,16 +84,19 @@ def http_response(status: int, reason: str = "") -> MagicMock:
 
 
 def make_services() -> Services:
-    """Real command services whose four services are autospecs of the real classes (async methods are
-    AsyncMocks); no refresh running."""
+    """Real command services whose five services are autospecs of the real classes (async methods are
+    AsyncMocks); no refresh running; no closed-DMs notice owed."""
     runs = spec_mock(RunService)
     runs.refresh_running.return_value = False
     runs.run_in_progress = False
+    notify = spec_mock(NotifyService)
+    notify.take_dm_notice.return_value = False
     return Services(
         guild_settings=spec_mock(GuildSettingsService),
         follows=spec_mock(FollowService),
         runs=runs,
         imports=spec_mock(Importer),
+        notify=notify,
     )
 
 

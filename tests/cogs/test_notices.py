@@ -1,6 +1,7 @@
-"""``cogs.notices``: the cog installs the tree's error handler and the channel-notice listener while
-it is loaded, and puts the tree's previous handler back when unloaded. (What they answer:
-``tests/cogs/test_callbacks.py`` and ``tests/e2e/test_channel_problems.py``.)"""
+"""``cogs.notices``: the cog installs the tree's error handler and the notice listener while it is
+loaded, and puts the tree's previous handler back when unloaded; the closed-DMs notice is told once,
+privately, and owed again when it cannot be sent. (What they answer end to end:
+``tests/e2e/test_channel_problems.py``, ``tests/e2e/test_notify.py``.)"""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from cogs.notices import Notices, on_app_command_error
+from bot.services.notify import dm_closed_text
+from cogs.notices import Notices, dm_closed_notice, on_app_command_error
+from tests.cogs.mocks import GUILD_ID, MEMBER_ID, http_response, make_interaction, sent, text
 
 
 async def test_the_cog_installs_the_error_handler_and_puts_the_previous_one_back():
@@ -31,3 +34,38 @@ def test_the_cog_listens_for_completed_commands():
     assert [name for name, _method in Notices(MagicMock(spec=commands.Bot)).get_listeners()] == [
         "on_app_command_completion"
     ]
+
+
+async def test_the_closed_dms_notice_is_told_privately_after_a_command():
+    i = make_interaction(user_id=MEMBER_ID, manage=False)
+    i.client.services.guild_settings.take_channel_notice.return_value = None
+    i.client.services.notify.take_dm_notice.return_value = True
+    command = MagicMock(spec=app_commands.Command)
+    command.qualified_name = "following"
+    await Notices(i.client).on_app_command_completion(i, command)
+    i.client.services.notify.take_dm_notice.assert_awaited_once_with(GUILD_ID, MEMBER_ID)
+    assert text(i) == dm_closed_text() and sent(i)["ephemeral"] is True
+    assert "`/notify mode mode:dm`" in text(i)
+
+
+async def test_no_notice_when_none_is_owed_or_outside_a_server():
+    i = make_interaction(user_id=MEMBER_ID, manage=False)  # take_dm_notice → False (tests/cogs/mocks.py)
+    await dm_closed_notice(i)
+    i.response.send_message.assert_not_awaited()
+    i.followup.send.assert_not_awaited()
+    dm = make_interaction(guild_id=None)
+    await dm_closed_notice(dm)
+    dm.client.services.notify.take_dm_notice.assert_not_awaited()
+
+
+async def test_a_notice_that_cannot_be_sent_is_owed_again():
+    i = make_interaction(user_id=MEMBER_ID, manage=False)
+    notify = i.client.services.notify
+    notify.take_dm_notice.return_value = True
+    i.response.send_message.side_effect = discord.HTTPException(http_response(500), "boom")
+    await dm_closed_notice(i)
+    notify.restore_dm_notice.assert_awaited_once_with(GUILD_ID, MEMBER_ID)
+    failing = make_interaction(user_id=MEMBER_ID, manage=False)
+    failing.client.services.notify.take_dm_notice.side_effect = RuntimeError("database down")
+    await dm_closed_notice(failing)  # logged; the command's own reply is untouched
+    failing.response.send_message.assert_not_awaited()

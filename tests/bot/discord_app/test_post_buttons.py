@@ -3,7 +3,7 @@ sent with, and the callbacks, called directly with mocks spec'd on the real disc
 (python-discord/bot style), error paths included.
 
 (Pressing them on a real post through the Discord fake, before and after a restart:
-``tests/e2e/test_import_and_buttons.py``.)
+``tests/e2e/test_import_and_buttons.py``; the 🔔 buttons: ``tests/e2e/test_notify.py``.)
 """
 
 from __future__ import annotations
@@ -18,9 +18,15 @@ from discord.ext import commands
 
 from bot.delivery.components import (
     HIDE_TEMPLATE,
+    NOTIFY_SELECT_TEMPLATE,
+    NOTIFY_STOP_TEMPLATE,
+    NOTIFY_TEMPLATE,
     UNFOLLOW_SELECT_TEMPLATE,
     UNFOLLOW_TEMPLATE,
     HideTypeButton,
+    NotifyArtistButton,
+    NotifyArtistSelect,
+    NotifyOption,
     PostButtons,
     UnfollowArtistButton,
     UnfollowArtistSelect,
@@ -33,12 +39,17 @@ from bot.discord_app.post_buttons import (
     FAILED_TEXT,
     POST_BUTTON_ITEMS,
     HideButton,
+    NotifyButton,
+    NotifySelect,
+    StopNotifyItem,
     UnfollowButton,
     UnfollowSelect,
     post_view,
+    stop_view,
 )
 from bot.services import post_actions
 from bot.services.errors import UserError
+from bot.services.post_actions import NotifyAnswer
 from fakes.discord_fake import validate_message_body
 from storage.models import Release
 from tests.cogs.mocks import make_services
@@ -108,25 +119,54 @@ async def test_hide_row_alone_is_the_first_row():
     assert [[c["custom_id"] for c in row["components"]] for row in rows] == [["rb:hide:compilation"]]
 
 
-async def test_a_digest_post_stays_within_discords_limits():
+def releases(count: int, *, types: tuple[str, ...] = ("album", "single", "compilation")) -> list[Announcement]:
+    """``count`` announcements, each of its own artist with a 130-character name, of the ``types`` in turn."""
     first_seen = dt.datetime(2026, 11, 20, tzinfo=dt.UTC)
-    anns = [
+    return [
         Announcement(
             Release(
                 id=f"r{i}",
                 name=f"r{i}",
-                album_type=("album", "single", "compilation")[i % 3],
-                artists=[{"id": f"{i:022d}", "name": f"Artist {i} " + "x" * 120}],
+                album_type=types[i % len(types)],
+                artists=[{"id": f"{i:022d}", "name": f"Artist {i} 🔔" + "x" * 120}],
                 release_date="2026-11-20",
                 release_date_precision="day",
                 first_seen_at=first_seen,
             )
         )
-        for i in range(30)
+        for i in range(count)
     ]
-    rows = post_view(post_buttons(anns)).to_components()
-    assert len(rows) == 2 and len(rows[0]["components"][0]["options"]) == 25
+
+
+async def test_a_digest_post_stays_within_discords_limits():
+    rows = post_view(post_buttons(releases(30))).to_components()
+    assert len(rows) == 3 and len(rows[0]["components"][0]["options"]) == 25
+    [notify] = rows[2]["components"]
+    assert notify["custom_id"] == "rb:notify-select" and notify["placeholder"] == "🔔 Notify me about…"
+    assert [o["value"] for o in notify["options"]] == [o["value"] for o in rows[0]["components"][0]["options"]]
     assert validate_message_body({"components": rows}) == {}
+
+
+@pytest.mark.parametrize("artists", [1, 2, 3, 4])
+async def test_every_post_stays_within_discords_limits(artists):
+    """The fullest post of each shape: up to three artists as buttons (three rows of ≤ 4 buttons),
+    more as two selects; every album group present; long names with an emoji cut to 80 UTF-16 units."""
+    anns = releases(artists * 4, types=("album", "single", "compilation"))
+    for i, ann in enumerate(anns):  # 4 releases per artist
+        ann.release.artists = [{"id": f"{i % artists:022d}", "name": f"Artist {i % artists} 🔔" + "x" * 120}]
+    buttons = post_buttons(anns, groups={anns[0].release.id: "appears_on"})
+    rows = post_view(buttons).to_components()
+    assert len(rows) == 3 <= 5
+    assert all(len(row["components"]) <= 5 for row in rows)
+    labels = [c["label"] for row in rows for c in row["components"] if "label" in c]
+    assert all(len(label.encode("utf-16-le")) // 2 <= 80 for label in labels)
+    assert len(rows[1]["components"]) == 4  # Hide albums, singles, compilations, appearances
+    if artists <= 3:
+        assert [c["custom_id"] for c in rows[2]["components"]] == [f"rb:notify:{i:022d}" for i in range(artists)]
+        assert all(c["style"] == 1 for c in rows[2]["components"])  # primary: the members' button stands out
+    else:
+        assert [c["custom_id"] for c in rows[2]["components"]] == ["rb:notify-select"]
+    assert validate_message_body({"content": "x", "embeds": [], "components": rows}) == {}
 
 
 async def test_every_posted_item_is_answered_by_a_registered_class_after_a_restart():
@@ -136,7 +176,9 @@ async def test_every_posted_item_is_answered_by_a_registered_class_after_a_resta
         unfollow=(UnfollowArtistButton(ARTIST, "Unfollow Nova"),), hide=(HideTypeButton("compilation"),)
     )
     select = PostButtons(unfollow=UnfollowArtistSelect((UnfollowOption(ARTIST, "Nova"),)))
-    for view in (post_view(buttons), post_view(select)):
+    notify = PostButtons(notify=(NotifyArtistButton(ARTIST, "🔔 Notify me: Nova"),))
+    notify_select = PostButtons(notify=NotifyArtistSelect((NotifyOption(ARTIST, "Nova"), NotifyOption(OTHER, "G"))))
+    for view in (post_view(buttons), post_view(select), post_view(notify), post_view(notify_select), stop_view(ARTIST)):
         for item in view.children:
             assert isinstance(item, discord.ui.DynamicItem)
             [cls] = [c for c in POST_BUTTON_ITEMS if c.__discord_ui_compiled_template__.fullmatch(item.custom_id)]
@@ -244,3 +286,95 @@ async def test_button_errors_answer_ephemerally(actions, failure, expected):
     await UnfollowButton(ARTIST).callback(interaction)
     assert expected in interaction.followup.send.await_args.args[0]
     assert interaction.followup.send.await_args.kwargs["ephemeral"] is True
+
+
+# --- the 🔔 buttons: any member, their own subscriptions ---------------------------------------
+
+
+@pytest.fixture
+def notify_actions(monkeypatch):
+    notify_me = AsyncMock(return_value=NotifyAnswer("🔔 You'll be mentioned…", ARTIST, offer_stop=False))
+    stop = AsyncMock(return_value="You won't be notified of **Nova** here any more.")
+    monkeypatch.setattr(post_actions, "notify_me", notify_me)
+    monkeypatch.setattr(post_actions, "stop_notifying", stop)
+    return notify_me, stop
+
+
+async def test_notify_button_subscribes_a_member_without_manage_server(notify_actions):
+    notify_me, _ = notify_actions
+    interaction = make_interaction(user_id=MEMBER_ID, manage=False)
+    await NotifyButton(ARTIST, "🔔 Notify me: Nova").callback(interaction)
+    notify_me.assert_awaited_once_with(interaction.client.services.notify, GUILD_ID, MEMBER_ID, ARTIST)
+    interaction.response.defer.assert_awaited_once_with(ephemeral=True, thinking=True)
+    interaction.followup.send.assert_awaited_once_with("🔔 You'll be mentioned…", ephemeral=True)
+
+
+async def test_notify_button_pressed_again_offers_a_stop_button(notify_actions):
+    notify_me, _ = notify_actions
+    notify_me.return_value = NotifyAnswer("You're already notified of **Nova** here…", ARTIST, offer_stop=True)
+    interaction = make_interaction(user_id=MEMBER_ID, manage=False)
+    await NotifyButton(ARTIST).callback(interaction)
+    args, kwargs = interaction.followup.send.await_args
+    assert args == ("You're already notified of **Nova** here…",) and kwargs["ephemeral"] is True
+    [[stop]] = [row["components"] for row in kwargs["view"].to_components()]
+    assert (stop["custom_id"], stop["label"]) == (f"rb:notify-stop:{ARTIST}", "Stop notifying me")
+    assert kwargs["view"].is_finished()  # answered by the registered StopNotifyItem, no view state kept
+
+
+async def test_notify_select_subscribes_to_the_chosen_artist(notify_actions):
+    notify_me, _ = notify_actions
+    interaction = make_interaction(
+        user_id=MEMBER_ID, manage=False, data={"custom_id": "rb:notify-select", "values": [OTHER]}
+    )
+    await NotifySelect().callback(interaction)
+    notify_me.assert_awaited_once_with(interaction.client.services.notify, GUILD_ID, MEMBER_ID, OTHER)
+    empty = make_interaction(data={"custom_id": "rb:notify-select", "values": []})
+    await NotifySelect().callback(empty)
+    assert "Choose an artist" in empty.response.send_message.await_args.args[0]
+
+
+async def test_stop_button_edits_the_private_answer_without_its_button(notify_actions):
+    _, stop = notify_actions
+    interaction = make_interaction(user_id=MEMBER_ID, manage=False)
+    await StopNotifyItem(ARTIST).callback(interaction)
+    stop.assert_awaited_once_with(interaction.client.services.notify, GUILD_ID, MEMBER_ID, ARTIST)
+    interaction.response.defer.assert_awaited_once_with()  # a deferred update of the answer's message
+    interaction.edit_original_response.assert_awaited_once_with(
+        content="You won't be notified of **Nova** here any more.", view=None
+    )
+    interaction.followup.send.assert_not_awaited()
+
+
+@pytest.mark.parametrize(
+    "failure, expected",
+    [(UserError("This server doesn't follow “Nova”…"), "doesn't follow"), (RuntimeError("db down"), FAILED_TEXT)],
+)
+async def test_notify_errors_answer_ephemerally(notify_actions, failure, expected):
+    notify_me, stop = notify_actions
+    notify_me.side_effect = stop.side_effect = failure
+    pressed = make_interaction(user_id=MEMBER_ID, manage=False)
+    await NotifyButton(ARTIST).callback(pressed)
+    assert expected in pressed.followup.send.await_args.args[0]
+    assert pressed.followup.send.await_args.kwargs == {"ephemeral": True}
+    stopped = make_interaction(user_id=MEMBER_ID, manage=False)
+    await StopNotifyItem(ARTIST).callback(stopped)
+    assert expected in stopped.edit_original_response.await_args.kwargs["content"]
+
+
+async def test_notify_items_parse_their_custom_ids():
+    button = await NotifyButton.from_custom_id(
+        make_interaction(),
+        discord.ui.Button(label="🔔 Notify me: Nova"),
+        matched(NOTIFY_TEMPLATE, f"rb:notify:{ARTIST}"),
+    )
+    assert button.artist_id == ARTIST and button.item.label == "🔔 Notify me: Nova"
+    select = await NotifySelect.from_custom_id(
+        make_interaction(),
+        discord.ui.Select(custom_id="rb:notify-select", options=[discord.SelectOption(label="a")]),
+        matched(NOTIFY_SELECT_TEMPLATE, "rb:notify-select"),
+    )
+    assert select.custom_id == "rb:notify-select"
+    stop = await StopNotifyItem.from_custom_id(
+        make_interaction(), discord.ui.Button(label="x"), matched(NOTIFY_STOP_TEMPLATE, f"rb:notify-stop:{ARTIST}")
+    )
+    assert stop.artist_id == ARTIST and stop.item.label == "Stop notifying me"

@@ -6,13 +6,14 @@ import pytest
 
 from bot.services import Services
 from bot.services.errors import UserError
-from bot.services.post_actions import hide_album_group, unfollow_artist
+from bot.services.post_actions import hide_album_group, notify_me, stop_notifying, unfollow_artist
 from storage import catalog, guilds
 from tests.bot.services.helpers import services_world
 
 GUILD = 7
 NOVA = "1" * 22
 GUEST = "2" * 22
+MEMBER, OTHER_MEMBER = 501, 502
 
 
 @pytest.fixture
@@ -58,3 +59,35 @@ async def test_hide_type(services: Services):
     with pytest.raises(UserError, match="does not name a release type"):
         await hide_album_group(settings, GUILD, "podcast")
     assert await settings.album_groups(GUILD) == ("album",)
+
+
+async def test_notify_me_then_again_offers_to_stop(services: Services):
+    notify = services.notify
+    first = await notify_me(notify, GUILD, MEMBER, NOVA)
+    assert not first.offer_stop and first.artist_id == NOVA
+    assert first.text.startswith(r"🔔 You'll be mentioned in this server's post when **Nova\_Lights** releases")
+    assert "`/notify mode`" in first.text and "`/notify remove`" in first.text
+    again = await notify_me(notify, GUILD, MEMBER, NOVA)  # pressed again: nothing changes, a Stop is offered
+    assert again.offer_stop and "already notified of **Nova\\_Lights**" in again.text and "Stop" in again.text
+    assert [a for a, _ in (await notify.subscriptions(GUILD, MEMBER)).artists] == [NOVA]
+    assert (await notify.subscriptions(GUILD, OTHER_MEMBER)).artists == []  # another member's are their own
+
+    text = await stop_notifying(notify, GUILD, MEMBER, NOVA)
+    assert text.startswith(r"You won't be notified of **Nova\_Lights** here any more.")
+    assert (await notify.subscriptions(GUILD, MEMBER)).artists == []
+    with pytest.raises(UserError, match="not notified of that artist here"):
+        await stop_notifying(notify, GUILD, MEMBER, NOVA)
+
+
+async def test_notify_me_refusals(services: Services):
+    notify = services.notify
+    with pytest.raises(UserError, match="does not name a Spotify artist"):
+        await notify_me(notify, GUILD, MEMBER, "nope")
+    with pytest.raises(UserError, match="only inside a server"):
+        await notify_me(notify, None, MEMBER, NOVA)
+    await services.follows.unfollow(GUILD, NOVA)  # a post's button after the server unfollowed the artist
+    with pytest.raises(UserError, match=r"doesn't follow “Nova\\_Lights”"):
+        await notify_me(notify, GUILD, MEMBER, NOVA)
+    with pytest.raises(UserError, match="doesn't follow"):  # another server: nothing of this one's follows
+        await notify_me(notify, GUILD + 1, MEMBER, GUEST)
+    assert (await notify.subscriptions(GUILD, MEMBER)).artists == []
