@@ -45,11 +45,13 @@ async def stack(tmp_path_factory):
 
 
 async def stored_routes(stack: Stack, guild_id: int | None = None) -> routes.GuildRoutes:
+    assert stack.bot is not None
     async with stack.bot.core.db.transaction() as s:
         return await routes.guild_routes(s, guild_id or stack.guild_id)
 
 
-async def in_other_guild(stack: Stack, name: str, options: dict, subcommand: str):
+async def in_other_guild(stack, name: str, options: dict, subcommand: str | None):
+    """Run a command as the admin in the second server (``stack`` carries its ids)."""
     handle = await stack.discord.invoke(
         stack.other_guild, stack.admin_id, name, options, subcommand=subcommand, channel_id=stack.other_channel
     )
