@@ -354,7 +354,8 @@ class DeliverySettings:
     post there failed (403/404, None when it did not); ``mention_role_id``: the role the posts
     mention (None: nobody); ``album_groups``: the album groups it wants posted (the default
     :data:`DEFAULT_ALBUM_GROUPS` when unset); ``filters``: the ``guilds.filters`` JSON
-    (``{"skip": [...], "mute_appearances": [...]}``, ``{}`` when unset).
+    (``{"skip": [...], "mute_appearances": [...]}``, ``{}`` when unset); ``publish``: crosspost the
+    posts made in an announcement channel (``/settings publish``).
     """
 
     guild_id: int
@@ -363,6 +364,7 @@ class DeliverySettings:
     mention_role_id: int | None
     album_groups: tuple[str, ...]
     filters: dict[str, Any]
+    publish: bool = False
 
 
 async def delivery_settings(session: AsyncSession, guild_id: int) -> DeliverySettings | None:
@@ -370,13 +372,18 @@ async def delivery_settings(session: AsyncSession, guild_id: int) -> DeliverySet
     row = (
         await session.execute(
             select(
-                Guild.channel_id, Guild.channel_problem, Guild.mention_role_id, Guild.album_groups, Guild.filters
+                Guild.channel_id,
+                Guild.channel_problem,
+                Guild.mention_role_id,
+                Guild.album_groups,
+                Guild.filters,
+                Guild.publish,
             ).where(Guild.id == guild_id)
         )
     ).first()
     if row is None:
         return None
-    channel_id, problem, role_id, groups, filters = row
+    channel_id, problem, role_id, groups, filters, publish = row
     return DeliverySettings(
         guild_id=guild_id,
         channel_id=channel_id,
@@ -384,6 +391,7 @@ async def delivery_settings(session: AsyncSession, guild_id: int) -> DeliverySet
         mention_role_id=role_id,
         album_groups=tuple(groups) if groups else DEFAULT_ALBUM_GROUPS,
         filters=dict(filters or {}),
+        publish=bool(publish),
     )
 
 
