@@ -122,7 +122,7 @@ class FakeSender:
                 if self.fail_times <= 0:
                     self.fail_with = self.fail_times = None
             raise exc
-        assert (1 <= len(embeds) or content) and len(embeds) <= 10 and len(nonce) <= 25
+        assert (len(embeds) >= 1 or content) and len(embeds) <= 10 and len(nonce) <= 25
         self.messages.append((channel_id, embeds, nonce))
         self.contents.append(content)
         self._next_id += 1
