@@ -498,14 +498,16 @@ class Deliverer:
                     reason if channel_id == plan.channel_id else f"route to <#{channel_id}>: {reason}"
                 )
                 result.error = f"channel unavailable: {problems[channel_id]}"
-        await self._record_problems(guild_id, problems, result)
+        await self._record_problems(guild_id, problems, result, default_channel_id=plan.channel_id)
         return result
 
-    async def _record_problems(self, guild_id: int, problems: dict[int, str], result: DeliveryResult) -> None:
-        """Store the channel problems this delivery met on the guild, or clear the stored one when it
-        posted without meeting any."""
+    async def _record_problems(
+        self, guild_id: int, problems: dict[int, str], result: DeliveryResult, *, default_channel_id: int | None
+    ) -> None:
+        """Store the channel problems this delivery met on the guild (the default channel's first), or
+        clear the stored one when it posted without meeting any."""
         if problems:
-            text = "; ".join(problems.values())
+            text = "; ".join(p for cid, p in sorted(problems.items(), key=lambda kv: kv[0] != default_channel_id))
             async with self.db.transaction() as session:
                 await guilds.set_channel_problem(session, guild_id, text)
             result.problem = text
