@@ -127,6 +127,7 @@ class DmOutbox:
         """Settle stale claims, then send due DMs batch by batch, paced, until none is due (or about
         ``max_dms`` were tried: the batch in progress is finished). Store errors propagate."""
         counts = OutboxCounts()
+        refused: dict[int | tuple[int, int], str] = {}  # user (or (guild, user)) → closed/gone this pass
         await self.settle(counts)
         while max_dms is None or counts.attempted < max_dms:
             async with self.db.transaction() as session:
@@ -135,8 +136,11 @@ class DmOutbox:
             if not tasks:
                 break
             for task in tasks:
+                if task.user_id in refused or (task.guild_id, task.user_id) in refused:
+                    await self._refused(task, refused, counts)  # refused a moment ago: no request
+                    continue
                 await self._pace()
-                await self._send(task, releases[task.release_id], counts)
+                await self._send(task, releases[task.release_id], counts, refused)
         return counts
 
     async def _pace(self) -> None:
@@ -148,8 +152,25 @@ class DmOutbox:
         base = now if self._next_at is None or self._next_at < now else self._next_at
         self._next_at = base + dt.timedelta(seconds=self.interval)
 
-    async def _send(self, task: DmTask, release: Release, counts: OutboxCounts) -> None:
-        """Open the DM channel, send, confirm; or record why not (see the module docstring)."""
+    async def _refused(self, task: DmTask, refused: dict[int | tuple[int, int], str], counts: OutboxCounts) -> None:
+        """A DM of a user Discord refused earlier in this pass: recorded as that refusal, not sent."""
+        async with self.db.transaction() as session:
+            if task.user_id in refused:
+                status = refused[task.user_id]
+                changed = await dm_ledger.finish_user(session, task.user_id, status, dm_id=task.id)
+            else:
+                status = refused[(task.guild_id, task.user_id)]
+                changed = await dm_ledger.finish_member(session, task.guild_id, task.user_id, dm_id=task.id)
+        if status == "closed":
+            counts.closed += changed
+        else:
+            counts.gone += changed
+
+    async def _send(
+        self, task: DmTask, release: Release, counts: OutboxCounts, refused: dict[int | tuple[int, int], str]
+    ) -> None:
+        """Open the DM channel, send, confirm; or record why not (see the module docstring). A user (or
+        member) Discord refuses for good goes into ``refused``."""
         try:
             channel_id = await self.sender.open_dm(task.user_id)
             message_id = await self.sender.send_dm(
@@ -163,16 +184,19 @@ class DmOutbox:
             async with self.db.transaction() as session:
                 counts.closed += await dm_ledger.finish_user(session, task.user_id, "closed", dm_id=task.id)
                 await members.mark_dms_closed(session, task.user_id, now=now)
+            refused[task.user_id] = "closed"
             log.info("user %s does not take DMs (50007): switched to mentions", task.user_id)
         except UnknownUser:
             async with self.db.transaction() as session:
                 counts.gone += await dm_ledger.finish_user(session, task.user_id, "gone", dm_id=task.id)
                 await members.forget_user(session, task.user_id)
+            refused[task.user_id] = "gone"
             log.info("user %s is unknown to Discord (10013): subscriptions removed", task.user_id)
         except UnknownMember:
             async with self.db.transaction() as session:
                 counts.gone += await dm_ledger.finish_member(session, task.guild_id, task.user_id, dm_id=task.id)
                 await members.forget_member(session, task.guild_id, task.user_id)
+            refused[(task.guild_id, task.user_id)] = "gone"
             log.info("user %s left guild %s (10007): subscriptions there removed", task.user_id, task.guild_id)
         except RateLimited as exc:
             until = self.clock() + dt.timedelta(seconds=exc.retry_after)
