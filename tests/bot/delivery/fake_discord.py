@@ -20,6 +20,7 @@ from typing import Any
 from bot.delivery.components import PostButtons
 from bot.delivery.render import AllowedMentions
 from bot.delivery.sending import (
+    ChannelKind,
     ChannelUnavailable,
     Destination,
     DmClosed,
@@ -27,6 +28,13 @@ from bot.delivery.sending import (
     UnknownMember,
     UnknownUser,
 )
+
+DESTINATION_KINDS: dict[str, ChannelKind] = {
+    "text": "text",
+    "thread": "text",
+    "announcement": "announcement",
+    "forum": "forum",
+}
 
 
 @dataclass
@@ -182,8 +190,7 @@ class FakeDiscord:
     async def destination(self, channel_id: int) -> Destination:
         self._call("destination")
         channel = self._channel(channel_id)
-        kind = "text" if channel.kind == "thread" else channel.kind
-        assert kind in ("text", "announcement", "forum")
+        kind = DESTINATION_KINDS[channel.kind]  # a thread takes posts as a text channel does; a DM is no destination
         return Destination(
             channel_id, kind, tags=dict(channel.tags), tag_count=len(channel.tags), may_manage=channel.may_manage
         )

@@ -186,7 +186,8 @@ async def test_a_route_to_a_gone_channel_keeps_its_releases_and_names_the_channe
     assert again.posted == 1 and again.ok and again.problem is None
     assert discord.urls(200) == [url("s1")]
     async with db.transaction() as s:
-        assert (await guilds.delivery_settings(s, GUILD)).channel_problem is None
+        settings = await guilds.delivery_settings(s, GUILD)
+    assert settings is not None and settings.channel_problem is None
 
 
 async def test_forbidden_default_and_route_are_both_named(db, clock, discord, deliverer):

@@ -143,10 +143,10 @@ async def test_a_dm_left_claimed_by_a_crash_is_settled_from_the_dm_channel(db, c
             raise Killed  # sent, then the process dies before confirming
         return mid
 
-    discord.send_dm = die_after_first  # type: ignore[method-assign]
+    discord.send_dm = die_after_first
     with pytest.raises(Killed):
         await dead.drain()
-    discord.send_dm = original  # type: ignore[method-assign]
+    discord.send_dm = original
     assert [r.status for r in await dm_rows(db)] == ["claimed", "claimed"]  # one sent, one never tried
 
     clock.advance(minutes=1)

@@ -39,7 +39,7 @@ def test_2000_characters_split_into_parts_in_order():
     assert all(t is not None and len(t) <= CONTENT_LIMIT for t in texts)
     assert len(texts) == 3  # 23 characters a mention: 86 fit in 2,000
     assert m.user_ids == users  # every user once, in order
-    assert m.content.startswith("<@&42> ") and all("<@&" not in p.content for p in m.parts)
+    assert m.content is not None and m.content.startswith("<@&42> ") and all("<@&" not in p.content for p in m.parts)
     assert [p.part for p in m.parts] == [1, 2]
     for p in m.parts:
         assert p.content == " ".join(f"<@{u}>" for u in p.user_ids)
@@ -48,6 +48,7 @@ def test_2000_characters_split_into_parts_in_order():
 def test_100_ids_split_into_parts():
     users = list(range(1, 251))  # short ids: the id limit binds before the character limit
     m = plan_mentions(users, None)
+    assert m.allowed_mentions is not None
     sizes = [len(m.allowed_mentions["users"]), *(len(p.user_ids) for p in m.parts)]
     assert sizes == [IDS_PER_LIST, IDS_PER_LIST, 50] and m.user_ids == users
 
@@ -133,7 +134,7 @@ async def test_a_follow_up_whose_answer_was_lost_is_not_sent_twice(db, clock, di
             raise TimeoutError()
         return mid
 
-    discord.send = lose_second_answer  # type: ignore[method-assign]
+    discord.send = lose_second_answer
     result = await deliverer.deliver(GUILD)
     assert result.posted == 1
     # settled from the channel (the exact content is there): confirmed, and the next part sent next time
@@ -161,10 +162,10 @@ async def test_a_follow_up_left_claimed_by_a_crash_is_settled_by_its_content(db,
             raise Killed  # stands for the SIGKILL: nothing after it runs
         return await original(channel_id, embeds, **kwargs)
 
-    discord.send = die_after_first_part  # type: ignore[method-assign]
+    discord.send = die_after_first_part
     with pytest.raises(Killed):
         await first.deliver(GUILD)
-    discord.send = original  # type: ignore[method-assign]
+    discord.send = original
     async with db.sessions() as s:
         rows = (await s.execute(MentionPost.__table__.select().order_by(MentionPost.part))).all()
     assert [r.status for r in rows] == ["sent", "claimed", "pending"]
