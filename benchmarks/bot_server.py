@@ -50,6 +50,7 @@ from typing import Any
 
 from bot.delivery.components import PostButtons
 from bot.delivery.render import AllowedMentions
+from bot.delivery.sending import Destination
 from bot.settings import DatabaseSettings, Settings, SpotifySettings, TrackingSettings
 from bot.wiring import build_core
 
@@ -238,7 +239,8 @@ def peak_rss_mb() -> float:
 
 
 class CountingSender:
-    """A ``Sender`` that only counts: messages, embeds and (channel, release) sends for duplicates."""
+    """A ``Sender`` of text channels that only counts: messages, embeds and (channel, release) sends for
+    duplicates (the tracking benchmark has no forum, crosspost, mention or DM)."""
 
     def __init__(self) -> None:
         self.messages = 0
@@ -271,6 +273,33 @@ class CountingSender:
 
     def duplicates(self) -> int:
         return sum(n - 1 for n in self.sent.values() if n > 1)
+
+    async def destination(self, channel_id: int) -> Destination:
+        return Destination(channel_id, "text")
+
+    async def find_content(self, channel_id: int, content: str, *, limit: int = 100) -> int | None:
+        return None  # the benchmark's guilds have no subscribers: no mention follow-up is ever sent
+
+    async def create_forum_post(self, forum_id: int, **post: Any) -> int:
+        raise AssertionError("the tracking benchmark posts to text channels only")
+
+    async def create_forum_tags(self, forum_id: int, names: list[str]) -> dict[str, int]:
+        raise AssertionError("the tracking benchmark posts to text channels only")
+
+    async def find_forum_posts(self, forum_id: int, wanted: Any) -> dict[str, int]:
+        raise AssertionError("the tracking benchmark posts to text channels only")
+
+    async def crosspost(self, channel_id: int, message_id: int) -> bool:
+        raise AssertionError("the tracking benchmark posts to text channels only")
+
+    async def open_dm(self, user_id: int) -> int:
+        raise AssertionError("the tracking benchmark sends no DM")
+
+    async def send_dm(self, dm_channel_id: int, embeds: list[dict], *, nonce: str, content: str) -> int:
+        raise AssertionError("the tracking benchmark sends no DM")
+
+    async def find_dm(self, dm_channel_id: int, album_url: str, *, limit: int = 100) -> int | None:
+        raise AssertionError("the tracking benchmark sends no DM")
 
 
 class SimClock:

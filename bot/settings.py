@@ -412,6 +412,23 @@ class ScheduleSettings(_Section):
         return parse_timezone(value)
 
 
+class DeliverySettings(_Section):
+    """``[delivery]``: the background work after a post — direct messages and crossposts (docs/design.md)."""
+
+    dm_per_second: StrictFloat = Field(
+        2.0,
+        ge=0.1,
+        le=20,
+        description="Direct messages each process sends per second at most (Discord allows a bot 50 requests per second and watches DM bursts; 2 sends 1,000 DMs in about 8 minutes, beside the channel posts).",
+    )
+    retry_seconds: StrictFloat = Field(
+        30.0,
+        ge=1,
+        le=3600,
+        description="How often the background loops look for crossposts and DMs that fell due again (held back by Discord's rate limits or a failure).",
+    )
+
+
 class CoordinationSettings(_Section):
     """``[coordination]``: several processes on one database (docs/multiprocess.md)."""
 
@@ -469,6 +486,10 @@ class Settings(BaseSettings):
     default_schedule: ScheduleSettings = Field(
         default_factory=ScheduleSettings,
         description="The weekly slot a new guild starts with; each guild changes it with /settings schedule. Friday 12:00 UTC: new music comes out on Fridays at midnight local time around the world, so by noon UTC the week's releases are out in most markets.",
+    )
+    delivery: DeliverySettings = Field(
+        default_factory=DeliverySettings,
+        description="What follows a post: direct messages to members who asked for them (paced) and crossposts in announcement channels (retried after Discord's limit of about 10 an hour).",
     )
     coordination: CoordinationSettings = Field(
         default_factory=CoordinationSettings,

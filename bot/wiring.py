@@ -1,6 +1,7 @@
 """The one place the bot's object graph is built: :func:`build_core` turns :class:`Settings` into a
 :class:`Core` — the store, this process's coordinator, the HTTP session, the Spotify client with its
-hooks, the tracker, the labeler, the deliverer, the runner and the command services.
+hooks, the tracker, the labeler, the deliverer (with its crosspost publisher and DM outbox), the
+runner and the command services.
 
 Every process takes this path: ``release-bot run`` (``ReleaseBot.setup_hook``, with a
 :class:`bot.discord_app.sender.DiscordSender`), ``release-bot check`` (no sender: it tracks only),
@@ -27,6 +28,8 @@ import aiohttp
 from bot.clock import Clock, utcnow
 from bot.coordination.coordinator import Coordinator
 from bot.delivery.deliverer import Deliverer, Sender
+from bot.delivery.dm_outbox import DmOutbox
+from bot.delivery.publisher import Publisher
 from bot.scheduling.runner import Runner
 from bot.services import DefaultSchedule, Services
 from bot.settings import Settings, SpotifySettings
@@ -98,7 +101,9 @@ class Core:
     the coordinator (giving up its leases) and the store.
 
     ``clock`` is the coordinator's (aware UTC now; the database's clock unless one was injected):
-    every component shares it. ``deliverer`` is None in a process that posts nothing (``check``).
+    every component shares it. ``deliverer`` is None in a process that posts nothing (``check``),
+    and so are ``publisher`` (crossposts deferred by Discord's limit, retried in the background) and
+    ``dm_outbox`` (the paced DMs); their background loops are run by ``cogs/outbox.py``.
     """
 
     settings: Settings
@@ -110,6 +115,8 @@ class Core:
     tracker: Tracker
     labeler: Labeler
     deliverer: Deliverer | None
+    publisher: Publisher | None
+    dm_outbox: DmOutbox | None
     runner: Runner
     services: Services
     _closing: contextlib.AsyncExitStack = field(repr=False)
@@ -187,7 +194,21 @@ async def build_core(
             coordinator=coordinator,
         )
         labeler = Labeler(db, spotify, clock=shared)
-        deliverer = None if sender is None else Deliverer(db, sender, clock=shared, coordinator=coordinator)
+        deliverer, publisher, dm_outbox = None, None, None
+        if sender is not None:
+            retry = settings.delivery.retry_seconds
+            publisher = Publisher(db, sender, clock=shared, poll_seconds=retry)
+            dm_outbox = DmOutbox(
+                db,
+                sender,
+                clock=shared,
+                coordinator=coordinator,
+                per_second=settings.delivery.dm_per_second,
+                poll_seconds=retry,
+            )
+            deliverer = Deliverer(
+                db, sender, clock=shared, coordinator=coordinator, publisher=publisher, on_dms=dm_outbox.wake
+            )
         runner = Runner(db, tracker, deliverer, clock=shared, labeler=labeler, coordinator=coordinator)
         schedule = settings.default_schedule
         services = Services.create(
@@ -209,6 +230,8 @@ async def build_core(
             tracker=tracker,
             labeler=labeler,
             deliverer=deliverer,
+            publisher=publisher,
+            dm_outbox=dm_outbox,
             runner=runner,
             services=services,
             _closing=opened,

@@ -27,7 +27,7 @@ from storage.models import (
     Follow,
     Guild,
 )
-from storage.routes import GuildRoutes, guild_routes
+from storage.routes import GuildRoutes, clear_route, guild_routes
 
 
 async def get_or_create_guild(
@@ -330,12 +330,14 @@ async def find_followed(
 
 async def unfollow(session: AsyncSession, guild_id: int, artist_id: str) -> bool:
     """Guild ``guild_id`` stops following ``artist_id`` (one ``DELETE``), and its members' subscriptions
-    to that artist go with it (:func:`storage.members.forget_artist`, same transaction). True when a
+    to that artist go with it (:func:`storage.members.forget_artist`), and so does its artist route
+    (:func:`storage.routes.clear_route`), in the same transaction. True when a
     follow was removed, False when there was none (e.g. another command removed it first). Not committed."""
     result = await session.execute(delete(Follow).where(Follow.guild_id == guild_id, Follow.artist_id == artist_id))
     if not rowcount(result):
         return False
     await members.forget_artist(session, guild_id, artist_id)
+    await clear_route(session, guild_id, "artist", artist_id)
     return True
 
 

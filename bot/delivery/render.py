@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypedDict
 
 from bot.delivery.planner import Announcement
+from bot.delivery.types import TYPE_NAMES, release_type
 from storage.models import Release
 
 ALBUM_URL = "https://open.spotify.com/album/{}"
@@ -30,7 +31,7 @@ FOOTER_LIMIT = 2048
 EMBEDS_PER_MESSAGE = 10
 CHARS_PER_MESSAGE = 6000
 
-_TYPE_LABELS = {"album": "Album", "single": "Single", "compilation": "Compilation", "ep": "EP"}
+FORUM_TITLE_LIMIT = 100  # a forum post's (thread's) name: 1–100 characters
 _MARKDOWN_RE = re.compile(r"([\\*_~`|>\[\]()])")
 
 
@@ -138,16 +139,17 @@ def release_embed(release: Release, *, labels: Sequence[object] | None = None) -
 
     Title = name (≤ 256), ``url`` = ``https://open.spotify.com/album/<id>``,
     description = the artists as markdown links to their Spotify pages (≤ 4,096),
-    inline fields "Type" (Album/Single/Compilation), "Released" (at the date's
+    inline fields "Type" (Album/Single/EP/Compilation: :func:`bot.delivery.types.release_type`), "Released" (at the date's
     precision) and "Tracks" (when known), thumbnail = cover image when known. The
     release's labels (:func:`label_lines`) follow the artists in the description, one
     per line (at most 2,048 characters); the artist line shrinks to keep it ≤ 4,096.
     ``labels``: shown in place of the release's own (:func:`label_lines`).
     """
+    kind = release_type((release.album_type or "").lower(), release.total_tracks)
     fields = [
         {
             "name": "Type",
-            "value": _TYPE_LABELS.get((release.album_type or "").lower(), (release.album_type or "?").title()),
+            "value": TYPE_NAMES.get(kind, (release.album_type or "?").title()),
             "inline": True,
         },
         {
@@ -238,10 +240,11 @@ def render_messages(announcements: Sequence[Announcement]) -> list[list[dict[str
 
 class AllowedMentions(TypedDict, total=False):
     """Discord's Allowed Mentions object (API reference, "Message › Allowed Mentions Object"), as sent:
-    ``parse`` (mention types pinged from the content: none here), ``roles`` (role ids, as strings,
-    that may be pinged), ``replied_user``."""
+    ``parse`` (mention types pinged from the content: none here), ``users`` and ``roles`` (ids, as
+    strings, that may be pinged; ≤ 100 each), ``replied_user``."""
 
     parse: list[str]
+    users: list[str]
     roles: list[str]
     replied_user: bool
 
@@ -257,3 +260,23 @@ def role_mention(role_id: int | None) -> tuple[str | None, AllowedMentions]:
     if not role_id:
         return None, {"parse": []}
     return f"<@&{int(role_id)}>", {"parse": [], "roles": [str(int(role_id))], "replied_user": False}
+
+
+def forum_post_title(release: Release) -> str:
+    """A forum post's title for ``release``: "Artist — Title", the artists named as the embed shows them
+    (comma-separated, in the release's order), at most :data:`FORUM_TITLE_LIMIT` characters.
+
+    When it is too long the artist list is cut first ("A, B … and 3 more — Title"), then the title
+    ("A — Very long ti…").
+    """
+    names = [str(a.get("name") or a.get("id") or "") for a in release.artists or () if a.get("name") or a.get("id")]
+    title = release.name or "Untitled"
+    if not names:
+        return _truncate(title, FORUM_TITLE_LIMIT)
+    for shown in range(len(names), 0, -1):
+        rest = len(names) - shown
+        artists = ", ".join(names[:shown]) + (f" … and {rest} more" if rest else "")
+        candidate = f"{artists} — {title}"
+        if len(candidate) <= FORUM_TITLE_LIMIT:
+            return candidate
+    return _truncate(f"{names[0]}{' … and more' if len(names) > 1 else ''} — {title}", FORUM_TITLE_LIMIT)

@@ -66,3 +66,26 @@ def spotify_groups(types: Iterable[str]) -> tuple[str, ...]:
     compilation, appears_on): ``ep`` needs ``single``."""
     wanted = {SPOTIFY_GROUP_OF_TYPE[t] for t in types if t in SPOTIFY_GROUP_OF_TYPE}
     return tuple(g for g in ("album", "single", "compilation", "appears_on") if g in wanted)
+
+
+TYPE_NAMES = {
+    "album": "Album",
+    "single": "Single",
+    "ep": "EP",
+    "compilation": "Compilation",
+    "appears_on": "Appears on",
+}
+"""Each type's name as shown to people, and the name of its forum tag (≤ 20 characters)."""
+
+
+def guild_release_type(
+    album_type: str, total_tracks: int | None, link_groups: set[str] | frozenset[str] | list[str] | tuple[str, ...]
+) -> str:
+    """The type of a release as a guild gets it (:func:`release_type`), from the album groups of the
+    links that make it new for that guild (``link_groups``: Spotify ``album_group`` values): an
+    ``appears_on`` release when every such link is an appearance, else its own type (an artist the
+    guild follows lists it as their own). Used to route it (``/settings route type:``) and to tag a
+    forum post."""
+    groups = set(link_groups)
+    appearance = bool(groups) and groups <= {"appears_on"}
+    return release_type(album_type, total_tracks, album_group="appears_on" if appearance else None)

@@ -1,7 +1,8 @@
 """The discord.py client: :class:`ReleaseBot`.
 
 In the style of Rapptz/RoboDanny's ``bot.py``: explicit intents (only ``guilds``, no
-privileged intent), ``AllowedMentions.none()`` set once on the bot, and ``setup_hook``
+privileged intent), ``AllowedMentions.none()`` set once on the bot, ``max_ratelimit_timeout`` so a long
+429 is raised instead of slept out inside discord.py (:data:`MAX_RATELIMIT_TIMEOUT`), and ``setup_hook``
 building the process's :class:`bot.wiring.Core` (store, coordinator, HTTP session, Spotify,
 runner, command services), registering the post buttons and loading each extension by name.
 The bot is discord.py's ``AutoShardedBot``: one process runs the shards of ``[discord] shard_ids``
@@ -36,11 +37,16 @@ EXTENSIONS = (
     "cogs.runs",
     "cogs.settings",
     "cogs.scheduler",
+    "cogs.outbox",
     "cogs.imports",
     "cogs.notify",
 )
 RECOVERY_TIMEOUT = 60.0  # seconds start-up may spend settling unconfirmed deliveries (the rest: before the next post)
 COMMAND_SYNC_WAIT = 120.0  # seconds a process waits for another one's command sync
+#: seconds of a 429 discord.py may sleep out by itself; a longer one (Discord's crosspost limit answers
+#: up to an hour) raises ``discord.RateLimited`` at once, and the crosspost waits in the ledger instead
+#: (discord.py's minimum is 30)
+MAX_RATELIMIT_TIMEOUT = 30.0
 
 
 class ReleaseBot(commands.AutoShardedBot):
@@ -64,6 +70,7 @@ class ReleaseBot(commands.AutoShardedBot):
             command_prefix=commands.when_mentioned,
             intents=intents,
             allowed_mentions=discord.AllowedMentions.none(),
+            max_ratelimit_timeout=MAX_RATELIMIT_TIMEOUT,
             chunk_guilds_at_startup=False,
             help_command=None,
             shard_count=settings.discord.shard_count or 1,

@@ -4,12 +4,13 @@ the real :class:`~bot.spotify.client.SpotifyClient` on the Spotify emulator (``f
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from sqlalchemy import select
 
 from bot.delivery.components import PostButtons
 from bot.delivery.render import AllowedMentions
+from bot.delivery.sending import Destination
 from bot.scheduling.due import next_due
 from bot.spotify.client import SpotifyClient
 from fakes.spotify_emulator import SpotifyEmulator
@@ -90,13 +91,19 @@ async def ledger(db: Database, guild_id: int) -> list[Delivery]:
 
 
 class FakeSender:
-    """A ``Sender`` recording messages; ``fail_with`` (an exception) makes the next sends raise it."""
+    """A ``Sender`` of text channels recording messages; ``fail_with`` (an exception) makes the next sends
+    raise it. Forums, crossposts and DMs are served by ``tests/bot/delivery/fake_discord.py``."""
 
     def __init__(self) -> None:
         self.messages: list[tuple[int, list[dict], str]] = []
+        self.contents: list[str | None] = []  # each message's content, in the order of ``messages``
         self.fail_with: BaseException | None = None
         self.fail_times: int | None = None  # None: every send while fail_with is set
         self._next_id = 1000
+
+    async def destination(self, channel_id: int) -> Destination:
+        """Every channel is a text channel."""
+        return Destination(channel_id, "text")
 
     async def send(
         self,
@@ -115,10 +122,42 @@ class FakeSender:
                 if self.fail_times <= 0:
                     self.fail_with = self.fail_times = None
             raise exc
-        assert 1 <= len(embeds) <= 10 and len(nonce) <= 25
+        assert (len(embeds) >= 1 or content) and len(embeds) <= 10 and len(nonce) <= 25
         self.messages.append((channel_id, embeds, nonce))
+        self.contents.append(content)
         self._next_id += 1
         return self._next_id
+
+    async def find_content(self, channel_id: int, content: str, *, limit: int = 100) -> int | None:
+        """The newest of the ``limit`` latest messages in ``channel_id`` whose content is ``content``."""
+        first_id = self._next_id - len(self.messages) + 1
+        recent = [
+            (first_id + i, text)
+            for i, ((ch, _e, _n), text) in enumerate(zip(self.messages, self.contents, strict=True))
+            if ch == channel_id
+        ]
+        return next((mid for mid, text in reversed(recent[-limit:]) if text == content), None)
+
+    async def create_forum_post(self, forum_id: int, **post: object) -> int:
+        raise AssertionError("FakeSender serves text channels only")
+
+    async def create_forum_tags(self, forum_id: int, names: list[str]) -> dict[str, int]:
+        raise AssertionError("FakeSender serves text channels only")
+
+    async def find_forum_posts(self, forum_id: int, wanted: Mapping[str, str]) -> dict[str, int]:
+        raise AssertionError("FakeSender serves text channels only")
+
+    async def crosspost(self, channel_id: int, message_id: int) -> bool:
+        raise AssertionError("FakeSender serves text channels only")
+
+    async def open_dm(self, user_id: int) -> int:
+        raise AssertionError("FakeSender sends no DM")
+
+    async def send_dm(self, dm_channel_id: int, embeds: list[dict], *, nonce: str, content: str) -> int:
+        raise AssertionError("FakeSender sends no DM")
+
+    async def find_dm(self, dm_channel_id: int, album_url: str, *, limit: int = 100) -> int | None:
+        raise AssertionError("FakeSender sends no DM")
 
     async def find_posted(self, channel_id: int, album_urls: list[str], *, limit: int = 100) -> dict[str, int]:
         """Among the ``limit`` latest messages posted to ``channel_id``, the id of the newest whose

@@ -17,14 +17,16 @@ from bot.tracking import Tracker
 from storage import catalog, guilds
 from storage.models import Delivery, Guild, Run
 from tests.bot.delivery.test_deliverer import setup
-from tests.bot.helpers import ledger
+from tests.bot.helpers import FakeSender, ledger
 
 
-class ChannelSender:
-    """A ``Sender`` with a channel history: ``find_posted`` reads what was posted (or ``find_error``)."""
+class ChannelSender(FakeSender):
+    """A ``Sender`` of text channels with a channel history: ``find_posted`` reads what was posted (or
+    ``find_error``)."""
 
     def __init__(self) -> None:
-        self.messages: list[dict] = []  # {"id", "channel", "embeds", "nonce", **extra}
+        super().__init__()
+        self.messages: list[dict] = []  # type: ignore[assignment]  # {"id", "channel", "embeds", "nonce", **extra}
         self.fail_with: BaseException | None = None
         self.create_then_fail = False  # Discord created the message, but the answer was lost
         self.find_error: BaseException | None = None
