@@ -54,7 +54,16 @@ def test_prints_the_file_environment_and_defaults_as_toml(tmp_path):
     assert data["default_schedule"] == {"day": "monday", "time": "09:30", "timezone": "UTC"}
     assert data["coordination"] == {"heartbeat_seconds": 5, "lease_seconds": 30.5}
     assert data["due_scan"] == {"interval_seconds": 60}
-    assert set(data) == {"discord", "spotify", "tracking", "database", "due_scan", "default_schedule", "coordination"}
+    assert set(data) == {
+        "discord",
+        "spotify",
+        "tracking",
+        "database",
+        "due_scan",
+        "default_schedule",
+        "coordination",
+        "musicbrainz",
+    }
 
 
 def test_masks_every_secret_and_the_database_password(tmp_path):
