@@ -30,7 +30,15 @@ from storage import bot_state
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.notices", "cogs.follows", "cogs.runs", "cogs.settings", "cogs.scheduler", "cogs.imports")
+EXTENSIONS = (
+    "cogs.notices",
+    "cogs.follows",
+    "cogs.runs",
+    "cogs.settings",
+    "cogs.scheduler",
+    "cogs.imports",
+    "cogs.musicdata",
+)
 RECOVERY_TIMEOUT = 60.0  # seconds start-up may spend settling unconfirmed deliveries (the rest: before the next post)
 COMMAND_SYNC_WAIT = 120.0  # seconds a process waits for another one's command sync
 
