@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
@@ -26,14 +26,13 @@ import aiohttp
 from bot.clock import Clock, utcnow
 from bot.musicdata.errors import MusicDataError
 from bot.musicdata.models import FreshRelease
+from bot.musicdata.pacing import Sleep
 
 log = logging.getLogger(__name__)
 
 SERVICE = "ListenBrainz"
 MAX_DAYS = 90
 """The largest ``days`` fresh releases accepts."""
-
-Sleep = Callable[[float], Awaitable[object]]
 
 
 def _seconds(headers: Mapping[str, str], name: str) -> float | None:

@@ -7,7 +7,7 @@ MBID`` (``barcode``: null unknown, ``""`` none), (d) about one request a second 
 it, and a meaningful User-Agent ``AppName/version ( contact )`` on every request.
 
 Every request waits for its turn on a :class:`RateLimit` shared by every process
-(:class:`bot.musicdata.pacing.SharedRateLimit`). A 503 (or another 5xx, or no answer) makes every
+(:class:`bot.musicdata.pacing.SharedRateLimit`). A 503 (or another 5xx, a 429, or no answer) makes every
 process hold off for ``backoff_seconds``, doubled at each retry, and the request is retried at most
 ``max_retries`` times before :class:`MusicDataError` is raised: the client never hammers.
 """
@@ -56,10 +56,10 @@ class MusicBrainzClient:
     ``base_url``: the ws/2 root (``https://musicbrainz.org/ws/2``; an emulator's in tests);
     ``user_agent``: sent on every request (:func:`bot.musicdata.user_agent`); ``http``: the
     process's aiohttp session (not closed here); ``rate_limit``: shared pacing; ``max_retries``:
-    retries of a request after a 5xx or no answer; ``backoff_seconds``: the first hold-off (seconds),
+    retries of a request after a 5xx, a 429 or no answer; ``backoff_seconds``: the first hold-off (seconds),
     doubled at each retry; ``timeout``: seconds allowed for one request.
 
-    Counters: ``request_count`` (requests sent, retries included), ``unavailable`` (5xx answers and
+    Counters: ``request_count`` (requests sent, retries included), ``unavailable`` (5xx and 429 answers and
     failed connections).
     """
 
@@ -132,7 +132,7 @@ class MusicBrainzClient:
     async def _get(self, resource: str, params: list[tuple[str, str]]) -> dict[str, Any] | None:
         """``GET {base_url}/{resource}?params``: the JSON body, or None for a 404.
 
-        Retries 5xx answers and failed connections (holding every process off first); raises
+        Retries 5xx and 429 answers and failed connections (holding every process off first); raises
         :class:`MusicDataError` for any other status, or when the retries are spent.
         """
         url = f"{self.base_url}/{resource}"
@@ -149,7 +149,7 @@ class MusicBrainzClient:
                         return body
                     if status == 404:
                         return None
-                    if status < 500:
+                    if status < 500 and status != 429:
                         text = await response.text()
                         raise MusicDataError(SERVICE, f"{resource} answered {status}: {text[:200]}", status)
             except (aiohttp.ClientError, TimeoutError) as exc:
