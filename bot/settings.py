@@ -2,7 +2,7 @@
 environment variables.
 
 :func:`load_settings` reads the file (``[discord]``, ``[spotify]``, ``[tracking]``, ``[database]``,
-``[due_scan]``, ``[default_schedule]``, ``[coordination]``), lets the variables of
+``[due_scan]``, ``[default_schedule]``, ``[coordination]``, ``[musicbrainz]``), lets the variables of
 :data:`ENVIRONMENT` override it (``DISCORD_TOKEN``, ``SPOTIFY_CLIENT_ID``, ``SPOTIFY_CLIENT_SECRET``,
 ``DATABASE_URL``; no other variable is read) and fills the rest with the defaults declared here.
 An unknown section or key, a renamed section, or a value out of bounds raises :class:`ConfigError`,
@@ -17,6 +17,7 @@ never in a ``repr``, a log record or ``release-bot config``; read them with ``ge
 from __future__ import annotations
 
 import difflib
+import re
 import tomllib
 import types
 from collections.abc import Iterable, Mapping
@@ -453,6 +454,60 @@ class CoordinationSettings(_Section):
         return value
 
 
+_CONTACT_RE = re.compile(r"^[^@\s()]+@[^@\s()]+\.[^@\s()]+$")
+
+
+def _contact(value: str) -> str:
+    """An email address or an http(s) URL, as MusicBrainz wants it in a User-Agent; "" when unset."""
+    value = value.strip()
+    if not value or _CONTACT_RE.match(value):
+        return value
+    parsed = urlparse(value)
+    if parsed.scheme in ("http", "https") and parsed.netloc and not any(c in value for c in " ()"):
+        return value
+    raise ValueError(f"must be an email address or an http(s) URL, got {value!r}")
+
+
+class MusicBrainzSettings(_Section):
+    """``[musicbrainz]``: the free second signal from MusicBrainz and ListenBrainz (docs/musicdata.md).
+
+    Off by default. When ``enabled``, ``contact`` is required: MusicBrainz and ListenBrainz refuse
+    clients without a meaningful User-Agent, ``release-bot/<version> ( <contact> )``.
+    """
+
+    enabled: StrictBool = Field(
+        False,
+        description="Map the followed artists to MusicBrainz and fetch ListenBrainz's fresh releases once a day (docs/musicdata.md). It never changes which artists a run checks on Spotify.",
+    )
+    contact: Annotated[StrictStr, AfterValidator(_contact), Allowed("an email address or an http(s) URL")] = Field(
+        "",
+        validate_default=True,
+        description="Where MusicBrainz and ListenBrainz can reach this deployment's operator, sent in the User-Agent release-bot/<version> ( <contact> ); required when enabled.",
+    )
+    lookahead_days: StrictInt = Field(
+        30,
+        ge=1,
+        le=90,
+        description="Days before and after today the daily fetch of fresh releases covers (ListenBrainz serves at most 90).",
+    )
+    api_base_url: _HttpUrl = Field(
+        "https://musicbrainz.org/ws/2", description="MusicBrainz web service (ws/2) base URL."
+    )
+    listenbrainz_api_base_url: _HttpUrl = Field(
+        "https://api.listenbrainz.org", description="ListenBrainz API base URL (the root above /1/)."
+    )
+
+    @field_validator("contact", mode="after")
+    @classmethod
+    def _contact_when_enabled(cls, value: str, info: ValidationInfo) -> str:
+        if info.data.get("enabled") and not value:
+            raise ValueError(
+                "required when musicbrainz.enabled is true: an email address or URL where MusicBrainz can reach "
+                "you (it goes in the User-Agent)"
+            )
+        return value
+
+
 class Settings(BaseSettings):
     """The whole configuration, one attribute per section of the file.
 
@@ -494,6 +549,10 @@ class Settings(BaseSettings):
     coordination: CoordinationSettings = Field(
         default_factory=CoordinationSettings,
         description="Several release-bot processes on one database (docs/multiprocess.md): how often a process proves it is alive, and how long what it holds outlives its last heartbeat before another process takes its work over.",
+    )
+    musicbrainz: MusicBrainzSettings = Field(
+        default_factory=MusicBrainzSettings,
+        description="The free second signal (docs/musicdata.md): followed artists mapped to MusicBrainz, and the release groups ListenBrainz lists for them around today, fetched once a day and matched to the Spotify releases. Opt-in; it never removes an artist from a run.",
     )
 
     @property

@@ -1,7 +1,8 @@
 """The one place the bot's object graph is built: :func:`build_core` turns :class:`Settings` into a
 :class:`Core` — the store, this process's coordinator, the HTTP session, the Spotify client with its
 hooks, the tracker, the labeler, the deliverer (with its crosspost publisher and DM outbox), the
-runner and the command services.
+runner and the command services, and the free second signal's daily job when ``[musicbrainz] enabled``
+(:func:`music_signal`).
 
 Every process takes this path: ``release-bot run`` (``ReleaseBot.setup_hook``, with a
 :class:`bot.discord_app.sender.DiscordSender`), ``release-bot check`` (no sender: it tracks only),
@@ -30,9 +31,10 @@ from bot.coordination.coordinator import Coordinator
 from bot.delivery.deliverer import Deliverer, Sender
 from bot.delivery.dm_outbox import DmOutbox
 from bot.delivery.publisher import Publisher
+from bot.musicdata import ListenBrainzClient, MusicBrainzClient, MusicSignal, SharedRateLimit, user_agent
 from bot.scheduling.runner import Runner
 from bot.services import DefaultSchedule, Services
-from bot.settings import Settings, SpotifySettings
+from bot.settings import MusicBrainzSettings, Settings, SpotifySettings
 from bot.spotify.client import SpotifyClient
 from bot.spotify.errors import SpotifyCooldown
 from bot.tracking.labels import Labeler
@@ -94,6 +96,34 @@ async def share_spotify_state(db: Database, spotify: SpotifyClient, coordinator:
     spotify.share_rate_limit(len(await coordinator.live_owners()))
 
 
+def music_signal(
+    musicbrainz: MusicBrainzSettings,
+    db: Database,
+    coordinator: Coordinator,
+    *,
+    session: aiohttp.ClientSession,
+    clock: Clock,
+    sleep: Sleep,
+) -> MusicSignal | None:
+    """The free second signal's daily job from ``[musicbrainz]`` (docs/musicdata.md), or None when it is
+    not enabled: a MusicBrainz client paced by the request slot every process shares (one a second),
+    a ListenBrainz client, both sending ``release-bot/<version> ( <contact> )``, on ``session``."""
+    if not musicbrainz.enabled:
+        return None
+    agent = user_agent(musicbrainz.contact)
+    pacing = SharedRateLimit(db, "musicbrainz", interval_seconds=1.0, clock=clock, sleep=sleep)
+    return MusicSignal(
+        db,
+        coordinator,
+        MusicBrainzClient(base_url=musicbrainz.api_base_url, user_agent=agent, http=session, rate_limit=pacing),
+        ListenBrainzClient(
+            base_url=musicbrainz.listenbrainz_api_base_url, user_agent=agent, http=session, clock=clock, sleep=sleep
+        ),
+        clock=clock,
+        lookahead_days=musicbrainz.lookahead_days,
+    )
+
+
 @dataclass
 class Core:
     """One process's object graph (built by :func:`build_core`); ``await close()`` (or ``async with``)
@@ -104,6 +134,7 @@ class Core:
     every component shares it. ``deliverer`` is None in a process that posts nothing (``check``),
     and so are ``publisher`` (crossposts deferred by Discord's limit, retried in the background) and
     ``dm_outbox`` (the paced DMs); their background loops are run by ``cogs/outbox.py``.
+    ``musicdata`` is the free second signal's daily job, None unless ``[musicbrainz] enabled``.
     """
 
     settings: Settings
@@ -120,6 +151,7 @@ class Core:
     runner: Runner
     services: Services
     _closing: contextlib.AsyncExitStack = field(repr=False)
+    musicdata: MusicSignal | None = None
 
     async def close(self) -> None:
         """Close what :func:`build_core` opened, last opened first (idempotent)."""
@@ -148,9 +180,9 @@ async def build_core(
     ``sender``: how posts reach Discord (None: no deliverer, the runner only tracks); ``clock``:
     aware UTC now for every shared decision (None: the database's clock, a
     :class:`bot.coordination.coordinator.DatabaseClock`); ``session``: the HTTP session of the
-    Spotify client (None: one is opened here and closed by :meth:`Core.close`); ``sleep``: the
-    Spotify client's waits; ``owner``: this process's owner id (None: ``host:pid:random``);
-    ``concurrency``: artists checked at once (None: ``[spotify] max_concurrency``); ``migrate``:
+    Spotify and music-data clients (None: one is opened here and closed by :meth:`Core.close`);
+    ``sleep``: the Spotify and music-data clients' waits; ``owner``: this process's owner id
+    (None: ``host:pid:random``); ``concurrency``: artists checked at once (None: ``[spotify] max_concurrency``); ``migrate``:
     migrate the store at start (False: it must be at head already). On a failure what was
     already opened is closed and the error propagates.
     """
@@ -235,6 +267,7 @@ async def build_core(
             runner=runner,
             services=services,
             _closing=opened,
+            musicdata=music_signal(settings.musicbrainz, db, coordinator, session=session, clock=shared, sleep=sleep),
         )
     except BaseException:
         await opened.aclose()

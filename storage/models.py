@@ -24,7 +24,9 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     DateTime,
+    Double,
     ForeignKey,
     Index,
     Integer,
@@ -451,3 +453,95 @@ class Lease(Base):
     name: Mapped[str] = mapped_column(String(128), primary_key=True)
     owner: Mapped[str] = mapped_column(String(64))
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+# --- the free second signal: MusicBrainz and ListenBrainz (docs/musicdata.md) ---------------
+
+
+class MusicBrainzArtist(Base):
+    """The mapping of followed Spotify artist ``spotify_id`` to MusicBrainz: when it was last tried.
+
+    Its MusicBrainz artist ids (none: unmapped) are :class:`MusicBrainzArtistLink` rows.
+    ``attempted_at``: the last lookup that got an answer; ``mapped_at``: the last one that found
+    the artist (None while unmapped); ``unmapped_attempts``: answers in a row that found nothing
+    (0 once mapped), which set ``next_attempt_at`` (weekly, then monthly: bot.musicdata.signal).
+    """
+
+    __tablename__ = "musicbrainz_artists"
+
+    spotify_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    attempted_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    mapped_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    unmapped_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class MusicBrainzArtistLink(Base):
+    """Spotify artist ``spotify_id`` is MusicBrainz artist ``mbid`` (through MusicBrainz's URL
+    relationship to ``https://open.spotify.com/artist/{spotify_id}``; rarely two MBIDs, all kept)."""
+
+    __tablename__ = "musicbrainz_artist_links"
+
+    spotify_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    mbid: Mapped[str] = mapped_column(String(36), primary_key=True, index=True)
+
+
+class MusicBrainzReleaseGroup(Base):
+    """A MusicBrainz release group of a followed, mapped artist, as ListenBrainz's fresh releases list it.
+
+    ``release_date``: the group's first-release date (UTC calendar day); ``date_changes``: every
+    change seen, ``[{"from": "YYYY-MM-DD", "to": "YYYY-MM-DD", "at": ISO 8601 UTC}]`` (a later
+    notice says "postponed"). ``first_seen_at`` / ``last_seen_at``: the first and the latest daily
+    fetch that listed it; ``gone_at``: set when a fetch whose window covers its date no longer
+    lists it (cleared when it comes back). ``barcodes``: the non-empty barcodes of its releases
+    (MusicBrainz ``GET /release?release-group=``), read at ``barcodes_checked_at``.
+    ``spotify_release_id``: the Spotify release it was matched to (``match_method`` ``"upc"`` or
+    ``"title"``, at ``matched_at``); ``missed_at``: when its date had passed long enough with no
+    match (bot.musicdata.signal.MISS_AFTER_DAYS).
+    """
+
+    __tablename__ = "musicbrainz_release_groups"
+
+    mbid: Mapped[str] = mapped_column(String(36), primary_key=True)
+    title: Mapped[str] = mapped_column(Text)
+    artist_credit_name: Mapped[str] = mapped_column(Text)
+    artist_mbids: Mapped[list[str]] = mapped_column(JSON)
+    primary_type: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    secondary_types: Mapped[list[str]] = mapped_column(JSON, default=list)
+    release_date: Mapped[dt.date] = mapped_column(Date, index=True)
+    release_mbid: Mapped[str] = mapped_column(String(36))
+    caa_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    caa_release_mbid: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    first_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    gone_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    date_changes: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    barcodes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    barcodes_checked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    spotify_release_id: Mapped[str | None] = mapped_column(ForeignKey("releases.id"), nullable=True)
+    match_method: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    matched_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    missed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class MusicBrainzReleaseGroupArtist(Base):
+    """Release group ``release_group_mbid`` is by followed Spotify artist ``spotify_id`` (one of its
+    credited MusicBrainz artists is mapped to it), as of the latest fetch that listed it."""
+
+    __tablename__ = "musicbrainz_release_group_artists"
+
+    release_group_mbid: Mapped[str] = mapped_column(
+        ForeignKey("musicbrainz_release_groups.mbid", ondelete="CASCADE"), primary_key=True
+    )
+    spotify_id: Mapped[str] = mapped_column(String(32), primary_key=True, index=True)
+
+
+class RateSlot(Base):
+    """A rate limit shared by every process: the next free request slot ``next_at`` of ``name``
+    (epoch seconds, UTC), taken with one ``UPDATE … SET next_at = max(next_at, now) + interval
+    RETURNING`` (storage.musicdata.take_rate_slot)."""
+
+    __tablename__ = "rate_slots"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    next_at: Mapped[float] = mapped_column(Double)

@@ -9,7 +9,8 @@ Each rule is checked by parsing the sources (``ast``), never by importing them:
 5. ``bot/`` and ``cogs/`` run no SQL: no ``execute``/``scalar``/``add``/``commit``/… called on a
    session, and no bare ``db.sessions()`` (units of work are ``db.transaction()`` / ``db.retrying()``);
 6. only ``bot/wiring.py`` constructs a ``SpotifyClient``, ``Tracker``, ``Labeler``, ``Runner``,
-   ``Deliverer``, ``Coordinator`` or ``Services`` (tests aside).
+   ``Deliverer``, ``Coordinator`` or ``Services``, or the music-data ``MusicBrainzClient``,
+   ``ListenBrainzClient``, ``SharedRateLimit`` and ``MusicSignal`` (tests aside).
 
 Every rule has a test on the repository and a test that plants a violation in a small source and
 expects it to be found, so no rule can pass by finding nothing. (Each repository test was also seen
@@ -48,7 +49,21 @@ SQL_METHODS = frozenset(
         "stream_scalars",
     }
 )
-BUILT_BY_WIRING = frozenset({"SpotifyClient", "Tracker", "Labeler", "Runner", "Deliverer", "Coordinator", "Services"})
+BUILT_BY_WIRING = frozenset(
+    {
+        "SpotifyClient",
+        "Tracker",
+        "Labeler",
+        "Runner",
+        "Deliverer",
+        "Coordinator",
+        "Services",
+        "MusicBrainzClient",
+        "ListenBrainzClient",
+        "SharedRateLimit",
+        "MusicSignal",
+    }
+)
 WIRING = "bot/wiring.py"
 
 

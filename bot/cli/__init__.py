@@ -1,4 +1,4 @@
-"""Command line: ``release-bot run | check | migrate | config | demo``.
+"""Command line: ``release-bot run | check | migrate | config | demo | signal``.
 
 * ``run`` — the Discord bot (``--config``, default ``config.toml``).
 * ``check`` — one tracking pass without Discord over the given artists (or every
@@ -8,6 +8,8 @@
 * ``config`` — the configuration in effect as TOML, secrets masked; ``--reference`` and
   ``--example`` print the generated ``docs/configuration.md`` and ``config.example.toml``.
 * ``demo`` — the real bot against the Spotify emulator and the Discord fake, offline.
+* ``signal`` — how the free second signal (MusicBrainz, ListenBrainz) is doing: artists mapped,
+  release groups kept, matched, missed (docs/musicdata.md).
 
 Configuration problems (``bot.settings.ConfigError``: an unknown or renamed key, a bad value)
 print one line naming the key and exit with status 2.
@@ -59,6 +61,10 @@ def _parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="offline demo against the Spotify emulator and the Discord fake")
     demo.add_argument("--weeks", type=int, default=5, help="simulated weeks after the baseline (1-10)")
     demo.add_argument("--log-level", default="WARNING")
+    signal = sub.add_parser("signal", help="the free second signal's counts: artists mapped, releases matched, missed")
+    signal.add_argument("--config", default=None, help=CONFIG_HELP)
+    signal.add_argument("--json", action="store_true", help="the counts as one JSON object")
+    signal.add_argument("--log-level", default="WARNING")
     return parser
 
 
@@ -124,6 +130,11 @@ def main(argv: list[str] | None = None) -> int:
             from bot.cli.demo import run_demo
 
             return asyncio.run(run_demo(weeks=args.weeks))
+        if args.command == "signal":
+            settings = load_settings(config_path(args.config), os.environ, require_secrets=False)
+            from bot.cli.signal import run_signal
+
+            return asyncio.run(run_signal(settings, as_json=args.json))
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
         return 2

@@ -8,16 +8,19 @@
 from __future__ import annotations
 
 import datetime as dt
+from importlib.metadata import version
 
 import aiohttp
 import pytest
 
 from bot import wiring
 from bot.delivery.deliverer import Deliverer
+from bot.musicdata import SharedRateLimit
 from bot.settings import (
     CoordinationSettings,
     DatabaseSettings,
     DiscordSettings,
+    MusicBrainzSettings,
     ScheduleSettings,
     Settings,
     SpotifySettings,
@@ -143,3 +146,29 @@ async def test_a_failure_while_building_closes_what_was_opened(db, clock, monkey
         await build_core(settings_for(db), clock=clock, owner="broken", migrate=False)
     assert closed == ["db"] and [s.closed for s in sessions] == [True]
     assert not await registered(db, "broken", clock)
+
+
+async def test_the_free_signal_is_built_only_when_enabled_on_the_process_session_and_clock(db, clock):
+    async with await build_core(settings_for(db), clock=clock, migrate=False) as core:
+        assert core.musicdata is None  # off by default
+    settings = settings_for(db).model_copy(
+        update={
+            "musicbrainz": MusicBrainzSettings(
+                enabled=True,
+                contact="ops@example.org",
+                lookahead_days=45,
+                api_base_url="http://127.0.0.1:1/ws/2",
+                listenbrainz_api_base_url="http://127.0.0.1:2",
+            )
+        }
+    )
+    async with await build_core(settings, clock=clock, migrate=False) as core:
+        signal = core.musicdata
+        assert signal is not None and signal.db is core.db and signal.coordinator is core.coordinator
+        assert signal.clock is clock and signal.lookahead_days == 45
+        mb, lb = signal.musicbrainz, signal.listenbrainz
+        assert (mb.base_url, lb.base_url) == ("http://127.0.0.1:1/ws/2", "http://127.0.0.1:2")
+        assert mb.user_agent == lb.user_agent == f"release-bot/{version('release-bot')} ( ops@example.org )"
+        assert mb.http is core.http and lb.http is core.http
+        assert isinstance(mb.rate_limit, SharedRateLimit) and mb.rate_limit.db is core.db
+        assert mb.rate_limit.interval_seconds == 1.0 and mb.rate_limit.clock is clock

@@ -1,0 +1,39 @@
+"""The free second signal (docs/musicdata.md): MusicBrainz and ListenBrainz, no posting.
+
+:class:`MusicBrainzClient` (Spotify artist URLs → MusicBrainz artists, release barcodes) paced by a
+:class:`SharedRateLimit` every process shares; :class:`ListenBrainzClient` (fresh releases);
+:class:`MusicSignal` (the daily job: mapping, fetch, matching). Built by :mod:`bot.wiring` when
+``[musicbrainz] enabled``.
+
+One package for both services: ListenBrainz is MusicBrainz's sibling, serves MusicBrainz ids and
+shares its User-Agent rule, and the job needs both.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import version
+
+from bot.musicdata.errors import MusicDataError
+from bot.musicdata.listenbrainz import ListenBrainzClient
+from bot.musicdata.models import FreshRelease
+from bot.musicdata.musicbrainz import MusicBrainzClient
+from bot.musicdata.pacing import SharedRateLimit
+from bot.musicdata.signal import DailyReport, MusicSignal
+
+
+def user_agent(contact: str) -> str:
+    """The User-Agent MusicBrainz and ListenBrainz require: ``release-bot/<version> ( <contact> )``
+    (README 3(d): ``AppName/version ( contact-url-or-email )``); ``contact`` is ``[musicbrainz] contact``."""
+    return f"release-bot/{version('release-bot')} ( {contact} )"
+
+
+__all__ = [
+    "DailyReport",
+    "FreshRelease",
+    "ListenBrainzClient",
+    "MusicBrainzClient",
+    "MusicDataError",
+    "MusicSignal",
+    "SharedRateLimit",
+    "user_agent",
+]
