@@ -139,7 +139,11 @@ async def test_import_then_buttons(tmp_path):
         assert "Singles won't be posted here any more" in hidden.content
         async with backend.running_bot(stack).core.db.sessions() as session:
             guild = await session.get(Guild, stack.guild_id)
-            assert guild is not None and list(guild.album_groups) == ["album", "compilation"]
+            assert guild is not None and list(guild.album_groups) == [
+                "album",
+                "ep",
+                "compilation",
+            ]  # EPs are their own type
         stack.clock.advance(hours=20)
         sp.add_album([harbour], "High Tide", album_type="single", release_date="2026-11-19")
         sp.add_album([harbour], "Harbour Nights", album_type="album", release_date="2026-11-19")

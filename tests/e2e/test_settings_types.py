@@ -30,13 +30,13 @@ async def stored_groups(stack) -> list[str]:
 async def test_default_shown_in_status(stack):
     status = await stack.command("status")
     fields = {f["name"]: f["value"] for f in status.embeds[0]["fields"]}
-    assert fields["Posting"] == "Albums, Singles, Compilations"
+    assert fields["Posting"] == "Albums, Singles, EPs, Compilations"
     reply = await stack.command("settings", {}, subcommand="types")
-    assert reply.content == "Posting: Albums, Singles, Compilations. Nothing was changed."
+    assert reply.content == "Posting: Albums, Singles, EPs, Compilations. Nothing was changed."
 
 
 async def test_options_change_only_what_is_given(stack):
-    reply = await stack.command("settings", {"single": False, "appears_on": True}, subcommand="types")
+    reply = await stack.command("settings", {"single": False, "ep": False, "appears_on": True}, subcommand="types")
     assert reply.content == "Posting: Albums, Compilations, Appears on."
     assert await stored_groups(stack) == ["album", "compilation", "appears_on"]
     reply = await stack.command("settings", {"compilation": False}, subcommand="types")
@@ -64,8 +64,9 @@ async def test_service_rules(stack):
     service = stack.bot.services.guild_settings
     with pytest.raises(UserError, match="at least one"):
         await service.set_album_groups(stack.guild_id, [])
-    with pytest.raises(UserError, match="Unknown release type 'ep'"):
-        await service.set_album_groups(stack.guild_id, ["album", "ep"])
+    with pytest.raises(UserError, match="Unknown release type 'eps'"):
+        await service.set_album_groups(stack.guild_id, ["album", "eps"])
+    assert await service.set_album_groups(stack.guild_id, ["ep", "album"]) == ("album", "ep")
     assert await service.set_album_groups(stack.guild_id, [" Single", "album", "single"]) == ("album", "single")
     assert await service.album_groups(stack.guild_id) == ("album", "single")
     assert (await stack.bot.services.runs.status(stack.guild_id)).album_groups_text == "Albums, Singles"
