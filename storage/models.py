@@ -109,6 +109,10 @@ class Guild(Base):
     mention_role_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     # /settings publish: crosspost (publish) the bot's posts in an announcement channel.
     publish: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # /settings upcoming: post releases MusicBrainz announces ahead (docs/musicdata.md).
+    upcoming: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # /settings schedule release_day: probe an announced release's artists on its release day.
+    release_day: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # The process running this guild's due weekly run, and until when its lease holds (renewed
     # by its heartbeat; another process takes the guild over after expiry): storage/coordination.py.
     lease_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
@@ -545,3 +549,55 @@ class RateSlot(Base):
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     next_at: Mapped[float] = mapped_column(Double)
+
+
+class UpcomingPost(Base):
+    """The announcement ledger: release group ``release_group_mbid`` announced in guild ``guild_id``, once.
+
+    Claimed (``status="claimed"``, ``owner``, ``claimed_at``) before the message is sent, confirmed
+    (``"posted"``, ``message_id``; in a forum ``thread_id`` too) after; ``"skipped"`` when the guild's
+    types, filters or routes leave it out. ``content`` is stored at claim time so an unconfirmed
+    claim is settled by finding that message. ``shown_date`` / ``shown_state`` (announced, postponed,
+    gone) are what the message says now: a date change or a disappearance edits it once.
+    """
+
+    __tablename__ = "upcoming_posts"
+
+    guild_id: Mapped[int] = mapped_column(ForeignKey("guilds.id", ondelete="CASCADE"), primary_key=True)
+    release_group_mbid: Mapped[str] = mapped_column(
+        ForeignKey("musicbrainz_release_groups.mbid", ondelete="CASCADE"), primary_key=True
+    )
+    channel_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    destination: Mapped[str] = mapped_column(String(8), default="message", server_default="message")
+    status: Mapped[str] = mapped_column(String(10), index=True)
+    message_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    thread_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    content: Mapped[str | None] = mapped_column(Text, nullable=True)
+    owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    claimed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    posted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    shown_date: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    shown_state: Mapped[str] = mapped_column(String(10), default="announced", server_default="announced")
+    edited_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class ReleaseDayProbe(Base):
+    """Release-day probing of release group ``release_group_mbid`` on ``release_day`` (its date).
+
+    ``probes``: probes made (at most a few); ``requests``: the Spotify requests they cost (counted
+    in the day's budget too); ``next_probe_at``: when the next is due (UTC); ``found_at`` /
+    ``spotify_release_id``: when a probe found Spotify listing it (no more probes after that).
+    """
+
+    __tablename__ = "release_day_probes"
+
+    release_group_mbid: Mapped[str] = mapped_column(
+        ForeignKey("musicbrainz_release_groups.mbid", ondelete="CASCADE"), primary_key=True
+    )
+    release_day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    probes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    requests: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_probe_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_probe_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    found_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    spotify_release_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
