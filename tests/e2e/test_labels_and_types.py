@@ -86,9 +86,9 @@ async def test_album_carrying_posted_singles_and_types(tmp_path):
 
         # A server that no longer wants singles gets the album, not the single.
         reply = await stack.command("settings", {"single": False}, subcommand="types")
-        assert reply.content == "Posting: Albums, Compilations."
+        assert reply.content == "Posting: Albums, EPs, Compilations."  # EPs are a type of their own
         status = await stack.command("status")
-        assert "Albums, Compilations" in str(status.final)
+        assert "Albums, EPs, Compilations" in str(status.final)
         stack.clock.advance(hours=2)
         sp.add_album([nova], "B-Side", album_type="single", release_date="2026-11-17")
         sp.add_album([nova], "Encore", release_date="2026-11-17")
