@@ -18,7 +18,15 @@ from typing import Any
 import discord
 
 from bot.discord_app.client import ReleaseBot
-from bot.settings import DatabaseSettings, DiscordSettings, DueScanSettings, ScheduleSettings, Settings, SpotifySettings
+from bot.settings import (
+    DatabaseSettings,
+    DeliverySettings,
+    DiscordSettings,
+    DueScanSettings,
+    ScheduleSettings,
+    Settings,
+    SpotifySettings,
+)
 from fakes.discord_fake import DiscordFake
 from fakes.spotify_emulator import SpotifyEmulator
 
@@ -93,7 +101,11 @@ interval_seconds = {scan_interval_seconds}
 
 @dataclass
 class Stack:
-    """A running stack. ``guild_id``/``channel_id``/``admin_id``/``member_id`` are the fake's world."""
+    """A running stack. ``guild_id``/``channel_id``/``admin_id``/``member_id`` are the fake's world.
+
+    ``delivery``: the bot's ``[delivery]`` settings (DM pacing, the crosspost/DM retry poll), read at
+    each :meth:`start_bot`; tests set it before starting the bot.
+    """
 
     spotify: SpotifyEmulator
     discord: DiscordFake
@@ -104,6 +116,7 @@ class Stack:
     channel_id: int
     admin_id: int
     member_id: int
+    delivery: DeliverySettings = field(default_factory=DeliverySettings)
     bot: ReleaseBot | None = None
     _task: asyncio.Task | None = field(default=None, repr=False)
 
@@ -160,6 +173,7 @@ class Stack:
             # Unvalidated: the stack scans more often (0.1 s) than the 1 s a config file may ask for.
             due_scan=DueScanSettings.model_construct(interval_seconds=self.scan_interval_seconds),
             default_schedule=ScheduleSettings(day=4, time="12:00", timezone="UTC"),
+            delivery=self.delivery,
         )
 
     async def start_bot(self, timeout: float = 15.0) -> ReleaseBot:

@@ -109,7 +109,9 @@ class DmOutbox:
         self.poll_seconds = poll_seconds
         self.owner = coordinator.owner if coordinator is not None else f"outbox:{secrets.token_hex(6)}"
         self.started_at = clock()
-        self._next_at: dt.datetime | None = None
+        #: ``clock()`` when the last DM slot was taken, and the end of a rate limit's pause
+        self._last_at: dt.datetime | None = None
+        self._paused_until: dt.datetime | None = None
         self._wake = asyncio.Event()
 
     def wake(self) -> None:
@@ -144,13 +146,25 @@ class DmOutbox:
         return counts
 
     async def _pace(self) -> None:
-        """Wait for this process's next DM slot (``1 / per_second`` after the last one)."""
+        """Wait for this process's next DM slot: ``1 / per_second`` after the last one, and not before
+        the end of a rate limit's pause (a long 429).
+
+        The gap since the last slot is measured on ``clock`` but a wait is never longer than one
+        interval: a clock that does not move while the outbox sleeps (a simulated one, a wall clock
+        stepped back) must not make each wait longer than the one before.
+        """
         now = self.clock()
-        if self._next_at is not None and self._next_at > now:
-            await self.sleep((self._next_at - now).total_seconds())
-            now = self.clock()
-        base = now if self._next_at is None or self._next_at < now else self._next_at
-        self._next_at = base + dt.timedelta(seconds=self.interval)
+        if self._paused_until is not None:
+            if self._paused_until > now:
+                await self.sleep((self._paused_until - now).total_seconds())
+                now = self.clock()
+            self._paused_until = None
+        elif self._last_at is not None:
+            since = max((now - self._last_at).total_seconds(), 0.0)
+            if since < self.interval:
+                await self.sleep(self.interval - since)
+                now = self.clock()
+        self._last_at = now
 
     async def _refused(self, task: DmTask, refused: dict[int | tuple[int, int], str], counts: OutboxCounts) -> None:
         """A DM of a user Discord refused earlier in this pass: recorded as that refusal, not sent."""
@@ -200,7 +214,7 @@ class DmOutbox:
             log.info("user %s left guild %s (10007): subscriptions there removed", task.user_id, task.guild_id)
         except RateLimited as exc:
             until = self.clock() + dt.timedelta(seconds=exc.retry_after)
-            self._next_at = until if self._next_at is None else max(self._next_at, until)
+            self._paused_until = until if self._paused_until is None else max(self._paused_until, until)
             async with self.db.transaction() as session:
                 await dm_ledger.retry_later(session, task.id, at=until, failed=False)
             counts.retried += 1

@@ -186,6 +186,22 @@ async def test_dms_are_paced_and_never_hold_up_channel_posts(db, clock, discord)
     assert max(box.sleep.slept) <= 0.5 + 1e-9  # type: ignore[attr-defined]
 
 
+async def test_pacing_waits_one_interval_at_most_when_the_clock_stands_still(db, clock, discord):
+    """A clock that does not move while the outbox sleeps (a simulated clock, as the demo's; a wall
+    clock stepped back) does not make each wait longer than the last: 60 DMs at 2 a second wait
+    59 × 0.5 s, not 0.5 + 1 + 1.5 + … s."""
+    await posted_with_dm_subscribers(db, clock, discord, range(100, 160))
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:  # real time passes; the clock stays where it is
+        slept.append(seconds)
+        await asyncio.sleep(0)
+
+    counts = await DmOutbox(db, discord, clock=clock, sleep=sleep, per_second=2.0).drain()
+    assert counts.sent == 60
+    assert len(slept) == 59 and max(slept) <= 0.5 + 1e-9
+
+
 async def test_two_outboxes_on_two_engines_never_send_one_row_twice(db, clock, discord):
     await posted_with_dm_subscribers(db, clock, discord, range(100, 160), releases=("r1", "r2"))
     other = await open_database(db.engine.url.render_as_string(hide_password=False), migrate=False)
