@@ -346,6 +346,40 @@ async def test_the_tracker_reads_whole_the_planned_listings_and_counts_their_pag
             assert plan.planned_pages == 4
 
 
+async def test_every_probe_blind_spot_is_found_within_the_bound_when_the_recheck_goes_by_pages(db, emu, spotify, clock):
+    """Recall (docs/tracking.md): listings of 3 to 12 pages, each with a release the probe cannot see (an album
+    leaves and a new one arrives in the same week: total and window unchanged), hidden in weeks 1 to 4. The
+    re-check now picks listings by pages, not by count, and still announces every hidden release, once, within
+    ceil(1/share) = 8 weekly runs of its appearance."""
+    await add_guild(db, 1, now=clock())
+    artists = []
+    for i, singles in enumerate([10, 30, 60, 100, 10, 30, 60, 100]):
+        a = emu.add_artist(f"H{i}")
+        for k in range(12):  # 12 albums: the probe's window starts at the last album
+            emu.add_album([a], f"H{i} a{k}", release_date=f"{2000 + k}-01-01")
+        for k in range(singles):
+            emu.add_album([a], f"H{i} s{k}", album_type="single", release_date=f"{2010 + k % 10}-02-01")
+        await follow(db, 1, a, f"H{i}", now=clock())
+        artists.append(a)
+    tracker = Tracker(db, spotify, clock=clock, recheck_share=0.125)
+    await tracker.track(artists)  # the baselines
+    hidden: dict[str, tuple[str, int]] = {}
+    found: dict[str, int] = {}
+    for week in range(1, 13):
+        clock.advance(days=7)
+        if week <= 4:
+            for a in artists[2 * (week - 1) : 2 * week]:
+                emu.remove_album(emu.artist_listing(a, ("album",))[3][1])
+                hidden[a] = (emu.add_album([a], f"hidden {a}", release_date="2026-11-27"), week)
+        result = await tracker.track(artists)
+        for release in result.new_releases:
+            assert release not in found  # announced once
+            found[release] = week
+    for release, appeared in hidden.values():
+        assert release in found and found[release] - appeared < 8, (release, appeared, found)
+    assert len(found) == len(hidden)
+
+
 def test_priority_order_puts_announced_then_recent_releases_first():
     """The planner's hook: ids with an announced release first (in the same order among themselves), then our
     own data: newest release first, unknown activity last; ties: longest unchecked first, never checked first."""
