@@ -42,7 +42,7 @@ from bot.spotify.models import Album, Page
 from bot.wiring import spotify_client
 from storage import guilds
 from storage.db import open_database
-from storage.models import ArtistRelease, Delivery, Run
+from storage.models import Artist, ArtistRelease, Delivery, Run
 
 ALL_GROUPS = ("album", "single", "compilation", "appears_on")
 GUILDS = {1: 9001, 2: 9002, 3: 9003}  # guild id -> channel id
@@ -134,6 +134,43 @@ def extra_pages(old: dict[str, list[str]], new: dict[str, list[str]]) -> int:
     return extra
 
 
+def recheck_cost(scenario: Scenario, artist: str) -> int:
+    """Ground truth: requests beyond the probe of reading the artist's tracked listing whole now
+    (album, single and compilation paged as one listing at limit 10: ``max(1, ceil(T/10)) - 1``)."""
+    return pages(len(scenario.listing(artist))) - 1
+
+
+def recheck_lower_bound(
+    scenario: Scenario,
+    followed: list[str],
+    before: dict[str, dt.datetime | None],
+    after: dict[str, dt.datetime | None],
+    when: dt.datetime,
+    share: float,
+) -> dict[str, Any]:
+    """The re-check's term of L_B from ground truth (docs/tracking.md, "L_B"): every followed artist is in
+    every weekly run, so the even share is ``share × W`` (W: Σ over the artists of their listing's pages
+    beyond the probe, from the scenario as it is now); ``largest``: the largest listing the run read whole;
+    ``overdue``: pages of the ones it read whole that were due a week earlier already (last whole read
+    older than ceil(1/share) + 1 weeks less 12 h). ``before``/``after``: ``exact_checked_at`` per artist
+    before and after the run (changed = read whole by the run)."""
+    period = math.ceil(1 / share) if share > 0 else 0
+    cost = {a: recheck_cost(scenario, a) for a in followed}
+    read = [a for a in followed if after.get(a) != before.get(a)]
+    overdue_at = when - dt.timedelta(weeks=period + 1) + dt.timedelta(hours=12)
+    overdue = sum(cost[a] for a in read if (before.get(a) or when) <= overdue_at) if period else 0
+    even = share * sum(cost.values())
+    largest = max((cost[a] for a in read), default=0)
+    return {
+        "even": even,
+        "largest": largest,
+        "overdue": overdue,
+        "term": max(even, largest, overdue),
+        "read": len(read),
+        "pages": sum(cost[a] for a in read),
+    }
+
+
 def needs_tracks(spec) -> bool:
     """An album or compilation announced as new needs its track list (carried singles, deluxe check)."""
     return spec.album_type in ("album", "compilation") and spec.kind != "twin_clean"
@@ -184,7 +221,7 @@ async def setup_store(db, scenario: Scenario, followed_at: dt.datetime) -> None:
             )
             guild.channel_id = channel
         await session.flush()
-        from storage.models import Artist, Follow
+        from storage.models import Follow
 
         session.add_all([Artist(id=aid, name=names[aid], group_state={}) for aid in names])
         await session.flush()
@@ -206,6 +243,13 @@ async def read_run(db, run_id: int) -> dict:
             await session.execute(select(Delivery.guild_id, Delivery.release_id).where(Delivery.run_id == run_id))
         ).all()
     return {"metrics": dict(metrics), "delivered": {(g, r) for g, r in delivered}, "status": run.status}
+
+
+async def exact_checked(db) -> dict[str, dt.datetime | None]:
+    """``artists.exact_checked_at`` (aware UTC) of every artist: when its listing was last read whole."""
+    async with db.sessions() as session:
+        rows = (await session.execute(select(Artist.id, Artist.exact_checked_at))).all()
+    return {a: (t.replace(tzinfo=dt.UTC) if t is not None and t.tzinfo is None else t) for a, t in rows}
 
 
 async def linked_ids(db, release_ids: list[str]) -> set[str]:
@@ -356,7 +400,8 @@ async def run_size(args: argparse.Namespace) -> dict:
             week: Week | None = None  # set for the weeks 1..weeks, None for week 0 and the settle runs
             L_gt = None
             if k > weeks:
-                L_gt = len(followed)
+                L_gt = len(followed)  # no change: one probe per artist
+                row["L_gt"] = L_gt
             elif k > 0:
                 week = scenario.week_list[k - 1]
                 changed = {a for s in week.adds for a in s.artists if a in followers}
@@ -387,6 +432,7 @@ async def run_size(args: argparse.Namespace) -> dict:
                     appeared.setdefault(pair, k)
             await emulator.cmd("reset_window")
             await emulator.cmd("stats")
+            whole_before = await exact_checked(db)
             summary = await bot.cmd("run", when=run_time(k).isoformat())
             wall = summary["wall"]
             stats = await emulator.cmd("stats")
@@ -395,6 +441,21 @@ async def run_size(args: argparse.Namespace) -> dict:
             if summary.get("metrics"):
                 metrics = {**summary["metrics"], **metrics}
             requests = summary["spotify_requests"]
+            if k > 0:  # L_B from ground truth: L + the re-check's term (docs/tracking.md, "L_B")
+                rc = recheck_lower_bound(
+                    scenario, followed, whole_before, await exact_checked(db), run_time(k), args.recheck_share
+                )
+                row.update(
+                    LB_gt=L_gt + rc["term"],
+                    req_over_LB_gt=requests / (L_gt + rc["term"]),
+                    recheck_even_gt=rc["even"],
+                    recheck_largest_gt=rc["largest"],
+                    recheck_overdue_gt=rc["overdue"],
+                    recheck_pages_gt=rc["pages"],
+                    recheck_read_gt=rc["read"],
+                )
+            LB_bot = metrics.get("lower_bound_recheck")
+            row.update(LB_bot=LB_bot, req_over_LB_bot=metrics.get("requests_over_lb"))
             L_bot = metrics.get("lower_bound")
             L = L_bot if isinstance(L_bot, (int, float)) and L_bot > 0 else L_gt
             bound = max(requests * latency / conc, requests / rate if rate else 0.0)

@@ -52,6 +52,7 @@ def summarize(res: dict) -> dict:
     s["req_over_L_max"] = max(ratios) if ratios else None
     s["req_over_L_gt_total"] = s["requests"] / s["L_gt"] if s["L_gt"] else None
     s["L_sources"] = sorted({r.get("L_source") or "none" for r in weekly})
+    s.update(lb_summary(weekly))
     wb = [r["wall_over_bound"] for r in weekly if r.get("wall_over_bound")]
     s["wall_over_bound_max"] = max(wb) if wb else None
     s["wall_over_bound_median"] = sorted(wb)[len(wb) // 2] if wb else None
@@ -92,12 +93,59 @@ def summarize(res: dict) -> dict:
     return s
 
 
+def _median(values: list[float]) -> float | None:
+    ordered = sorted(values)
+    if not ordered:
+        return None
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+def lb_summary(rows: list[dict]) -> dict:
+    """Requests ÷ L_B over ``rows`` (docs/tracking.md, "L_B"): worst, median and best, from ground truth
+    (``harness``) and as the bot recorded it (``bot``, when it does); and each run's re-check pages ÷ its
+    even share (ground truth)."""
+    out: dict = {}
+    gt = [r["req_over_LB_gt"] for r in rows if r.get("req_over_LB_gt")]
+    bot = [r["req_over_LB_bot"] for r in rows if r.get("req_over_LB_bot")]
+    even = [r["recheck_pages_gt"] / r["recheck_even_gt"] for r in rows if r.get("recheck_even_gt")]
+    for name, values in (("req_over_LB_gt", gt), ("req_over_LB_bot", bot), ("recheck_over_even", even)):
+        out[f"{name}_max"] = max(values) if values else None
+        out[f"{name}_median"] = _median(values)
+        out[f"{name}_min"] = min(values) if values else None
+    out["LB_gt"] = sum(r.get("LB_gt") or 0 for r in rows)
+    return out
+
+
+def lb_table(results: list[dict]) -> list[str]:
+    """Per size: requests ÷ L_B (worst / median / best) over the weekly runs and over every run after the
+    baseline (settle runs included), and the re-check's pages ÷ its even share."""
+    out = [
+        "| artists | runs | requests | ΣL_B (harness) | req÷L_B worst / median / best (harness) | "
+        "req÷L_B worst / median (bot) | re-check pages ÷ even share worst / best |",
+        "|---:|---|---:|---:|---|---|---|",
+    ]
+    for r in results:
+        runs = [x for x in r["rows"] if x["week"] > 0]
+        for label, rows in (("weekly 1–N", [x for x in runs if not x.get("settle")]), ("all after baseline", runs)):
+            s = lb_summary(rows)
+            out.append(
+                f"| {r['size']:,} | {label} ({len(rows)}) | {sum(x['requests'] for x in rows):,} | "
+                f"{s['LB_gt']:,.0f} | {_fmt(s['req_over_LB_gt_max'], 3)} / {_fmt(s['req_over_LB_gt_median'], 3)} / "
+                f"{_fmt(s['req_over_LB_gt_min'], 3)} | {_fmt(s['req_over_LB_bot_max'], 3)} / "
+                f"{_fmt(s['req_over_LB_bot_median'], 3)} | {_fmt(s['recheck_over_even_max'], 3)} / "
+                f"{_fmt(s['recheck_over_even_min'], 3)} |"
+            )
+    return out
+
+
 def week_table(res: dict) -> list[str]:
     out = [
-        "| week | status | requests | L | L src | req÷L | L (harness) | wall s | bound s | wall÷bound | 429s | "
+        "| week | status | requests | L | L src | req÷L | L (harness) | L_B (harness) | req÷L_B | req÷L_B (bot) | "
+        "re-check pages ÷ even share | wall s | bound s | wall÷bound | 429s | "
         "recall | missed (kind: releases) | dup | posted | unexpected | back-cat linked/posted | DB s (in-flight / sqlite) | peak RSS MB | DB MB | "
         "naive req | naive recall |",
-        "|---:|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---|---|---:|---:|---:|---:|",
+        "|---:|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---|---|---:|---:|---:|---:|",
     ]
     for r in res["rows"]:
         bc = (
@@ -108,7 +156,10 @@ def week_table(res: dict) -> list[str]:
         naive = str(r["naive_requests"]) + ("" if res["naive_mode"] == "real" else " (counted)")
         out.append(
             f"| {r['week'] if r['week'] else '0 (baseline)'} | {r['status']} | {r['requests']} | {_fmt(r['L'])} | "
-            f"{r.get('L_source') or '–'} | {_fmt(r.get('req_over_L'), 3)} | {_fmt(r.get('L_gt'))} | {r['wall']:.1f} | "
+            f"{r.get('L_source') or '–'} | {_fmt(r.get('req_over_L'), 3)} | {_fmt(r.get('L_gt'))} | "
+            f"{_fmt(r.get('LB_gt'), 1)} | {_fmt(r.get('req_over_LB_gt'), 3)} | {_fmt(r.get('req_over_LB_bot'), 3)} | "
+            f"{_fmt(r['recheck_pages_gt'] / r['recheck_even_gt'] if r.get('recheck_even_gt') else None, 3)} | "
+            f"{r['wall']:.1f} | "
             f"{r['bound']:.1f} | {_fmt(r.get('wall_over_bound'))} | {r['http_429']} | {_fmt(r.get('recall'), 3)} | "
             f"{', '.join(f'{k}: {v}' for k, v in (r.get('missed_kinds') or {}).items()) or '–'} | {r['duplicates']} | {r['posted']} | {r.get('unexpected_posts', '–')} | {bc} | "
             f"{r['db_seconds']:.2f} / {r.get('sqlite_seconds', 0):.2f} | {r['rss_mb']:.0f} | {r['db_mb']:.1f} | {naive} | "
@@ -175,6 +226,13 @@ def targets(sums: list[dict]) -> list[str]:
         out.append(f"| {name} | {s['size']} | {measured} | {'yes' if ok else '**no**'} |")
 
     for s in sums:
+        v = s["req_over_LB_gt_max"]
+        line(
+            "requests ≤ 1.05 × L_B (every weekly run; L_B from ground truth)",
+            s,
+            f"worst week {_fmt(v, 3)}, median {_fmt(s['req_over_LB_gt_median'], 3)}",
+            v is not None and v <= TARGETS["req_over_L"],
+        )
         v = s["req_over_L_max"]
         line(
             "steady-state requests ≤ 1.05 × L (every weekly run)",
@@ -270,6 +328,8 @@ def render(results: list[dict], command: str, started: str, elapsed: float, code
     lines += summary_table(sums)
     lines += ["", "## Recall: in the run right after, and within the re-check bound", ""]
     lines += recall_table(results)
+    lines += ["", "## Requests ÷ L_B (the re-check-aware lower bound, docs/tracking.md)", ""]
+    lines += lb_table(results)
     lines += ["", "## Targets", ""]
     lines += targets(sums)
     for r in results:

@@ -54,6 +54,13 @@ def format_profile(metrics: dict[str, Any]) -> list[str]:
     by = m.get("requests_by_endpoint") or {}
     lines.append("  by endpoint     " + (", ".join(f"{k} {v}" for k, v in sorted(by.items())) or "none"))
     lines.append(f"  lower bound L   {lower} (label requests {m.get('label_requests', 0)})")
+    plan = m.get("recheck_plan") or {}
+    lower_b = m.get("lower_bound_recheck")
+    over = m.get("requests_over_lb")
+    lines.append(
+        f"  lower bound L_B {'–' if lower_b is None else lower_b} (L + the re-check's fair share "
+        f"{plan.get('fair_share', 0)} pages); requests ÷ L_B {'–' if over is None else f'{over:.3f}'}"
+    )
     lines.append(f"  pages skipped   {m.get('pages_skipped', 0)} of {m.get('naive_pages', 0)} a full walk would fetch")
     lines.append(f"  429s            {m.get('rate_limited', 0)}")
     budget = m.get("budget")
@@ -67,8 +74,10 @@ def format_profile(metrics: dict[str, Any]) -> list[str]:
         f"{m.get('back_catalogue', 0)} back-catalogue, {m.get('economy_skipped', 0)} economy-skipped"
     )
     lines.append(
-        f"  exact re-check  {m.get('rechecked', 0)} artists read whole, {m.get('recheck_requests', 0)} requests "
-        f"beyond their probe; {m.get('folded', 0)} later editions folded"
+        f"  exact re-check  {m.get('rechecked', 0)} artists read whole, {m.get('recheck_requests', 0)} pages "
+        f"beyond their probe (planned {plan.get('planned', 0)}, even share {plan.get('even_share', 0)} of "
+        f"{plan.get('cycle', 0)} per {plan.get('period_runs', 0)} runs, forced {plan.get('forced', 0)}, "
+        f"overdue {plan.get('overdue', 0)}); {m.get('folded', 0)} later editions folded"
     )
     phases = m.get("phase_seconds") or {}
     lines.append(
@@ -93,8 +102,8 @@ async def run_check(
 
     ``clock`` (aware UTC now; None: the database's clock), ``session`` (the Spotify client's HTTP
     session) and ``sleep`` (its waits, seconds) are injectable for tests (:func:`bot.wiring.build_core`).
-    ``profile``: print the run's metrics (requests by endpoint, L, pages skipped, 429s,
-    seconds per phase) to ``err``; with ``as_json`` also one JSON object ``{"profile": …}`` on ``err``.
+    ``profile``: print the run's metrics (requests by endpoint, L and L_B, pages skipped, 429s,
+    the re-check's pages, seconds per phase) to ``err``; with ``as_json`` also one JSON object ``{"profile": …}`` on ``err``.
     """
     ids = parse_artist_args(artist_args, err)
     if ids is None:

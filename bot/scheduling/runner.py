@@ -596,12 +596,15 @@ def run_metrics(
     """The ``runs.metrics`` JSON of a run (docs/tracking.md, "Metrics").
 
     ``lower_bound`` is L: N checked + extra pages each changed group needed + the
-    labeler's album requests. Requests of the labeler are added to ``album`` in
-    ``requests_by_endpoint`` when the client does not count them itself.
+    labeler's album requests; ``lower_bound_recheck`` is L_B: L + the re-check's fair share of
+    pages (docs/tracking.md, "Lower bound L_B"), and ``requests_over_lb`` the requests ÷ L_B.
+    Requests of the labeler are added to ``album`` in ``requests_by_endpoint`` when the client
+    does not count them itself.
     """
     by_endpoint = dict(endpoints)
     if label_requests and "album" not in by_endpoint:
         by_endpoint["album"] = label_requests
+    lower_recheck = track.lower_bound + label_requests + track.recheck.fair_share
     return {
         "requests": summary.spotify_requests,
         "requests_by_endpoint": by_endpoint,
@@ -623,6 +626,9 @@ def run_metrics(
         "economy_skipped": len(track.economy_skipped),
         "rechecked": len(track.rechecked),
         "recheck_requests": track.recheck_requests,
+        "recheck_plan": track.recheck.metrics(),
+        "lower_bound_recheck": round(lower_recheck, 1),
+        "requests_over_lb": round(summary.spotify_requests / lower_recheck, 4) if lower_recheck else None,
         "folded": len(track.folded),
     }
 

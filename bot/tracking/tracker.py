@@ -19,7 +19,7 @@ import datetime as dt
 import functools
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -34,10 +34,11 @@ from bot.tracking.plan import (
     ArtistRow,
     Budget,
     BudgetExhausted,
+    RecheckPlan,
     economy_skips,
     oldest_key,
-    priority_key,
-    recheck_picks,
+    priority_order,
+    recheck_plan,
     reserve_requests,
     run_budget,
 )
@@ -94,7 +95,9 @@ class TrackResult:
     announced again; ``folded``: release id → the known release it is a clean/explicit
     twin or re-issue of (``releases.folded_into``; never announced on its own);
     ``rechecked``: artists whose listing was read whole by the rotating exact re-check;
-    ``recheck_requests``: requests those re-checks made beyond one per artist;
+    ``recheck_requests``: requests those re-checks made beyond one per artist (the re-check's pages);
+    ``recheck``: the run's re-check plan (:class:`bot.tracking.plan.RecheckPlan`: its pages, even and
+    fair share; ``lower_bound + recheck.fair_share`` is L_B without the labeler's requests);
     ``baselined``: artists whose silent baseline was taken instead of a check;
     ``requests``: Spotify API requests made (client ``request_count`` delta), of which
     ``requests_by_endpoint`` per endpoint; ``rate_limited``: HTTP 429 answers met;
@@ -119,6 +122,7 @@ class TrackResult:
     folded: dict[str, str] = field(default_factory=dict)
     rechecked: list[str] = field(default_factory=list)
     recheck_requests: int = 0
+    recheck: RecheckPlan = field(default_factory=lambda: RecheckPlan([]))
     shared: list[str] = field(default_factory=list)
     requests: int = 0
     cooldown: SpotifyCooldown | None = None
@@ -385,8 +389,9 @@ class Tracker:
     ``coordinator``: a ``bot.coordination.Coordinator`` (:class:`ArtistClaims`) when several
     processes share the store (artist-level claims: each artist fetched once per due time
     across processes; None = this process alone); ``flush_every``: artists per store batch;
-    ``recheck_share``: share of each run's artists whose listing is read whole (the rotating
-    exact re-check, 0 = off: see :func:`bot.tracking.plan.recheck_picks`).
+    ``recheck_share``: the rotating exact re-check (0 = off): each run reads whole about this share
+    of the pages of its artists' listings, and every artist within ``ceil(1/share)`` weekly runs
+    (:func:`bot.tracking.plan.recheck_plan`).
     """
 
     claim_poll_seconds = 0.5
@@ -500,6 +505,7 @@ class Tracker:
         economy: bool | None = None,
         progress: Callable[[int, int], object] | None = None,
         fresh_after: dt.datetime | None = None,
+        announced: Collection[str] = (),
     ) -> TrackResult:
         """Check each artist once for new releases and store them.
 
@@ -514,7 +520,10 @@ class Tracker:
         Budget: with ``requests_per_run``/``requests_per_day`` set, artists are checked
         in priority order after a starvation reserve; those not reached are
         ``carried`` (``runs_skipped`` + 1) and stay due. ``economy`` (default: the
-        tracker's setting) skips long-inactive artists except every k-th run.
+        tracker's setting) skips long-inactive artists except every k-th run. ``announced``: ids of
+        artists with a release announced ahead (a release group dated today or later, from the
+        MusicBrainz/ListenBrainz signal): after the reserve, they come first (docs/tracking.md,
+        "Budget and starvation"); they are checked like any other, never skipped for it.
 
         Failures never raise: an artist that fails (Spotify error, not found, timeout,
         anything) gets ``last_error`` and a ``failed`` entry; the others go on. A
@@ -539,7 +548,7 @@ class Tracker:
         day's budget and the claims (:meth:`_settle`), and build the result (:meth:`_conclude`).
         """
         t_plan = time.perf_counter()
-        run = await self._plan(list(dict.fromkeys(artist_ids)), run_id, economy, progress, fresh_after)
+        run = await self._plan(list(dict.fromkeys(artist_ids)), run_id, economy, progress, fresh_after, announced)
         run.result.phase_seconds["plan"] = time.perf_counter() - t_plan
         t_track = time.perf_counter()
         run.report()
@@ -559,10 +568,11 @@ class Tracker:
         economy: bool | None,
         progress: Callable[[int, int], object] | None,
         fresh_after: dt.datetime | None,
+        announced: Collection[str],
     ) -> _Run:
         """Plan a run over ``ids`` (deduplicated, input order): claim them (with a coordinator), read
         their rows, tracked groups and the day's budget use, the cooldown in force, and the budget;
-        then the artists due and their order (:meth:`_order`)."""
+        then the artists due and their order (:meth:`_order`; ``announced`` first after the reserve)."""
         result = TrackResult()
         counters = _Counters.of(self.spotify)
         now = self.clock()
@@ -608,12 +618,15 @@ class Tracker:
             shared_day=shared_day,
             cooldown=cooldown,
         )
-        self._order(run, now, self.economy if economy is None else economy, limit)
+        self._order(run, now, self.economy if economy is None else economy, limit, frozenset(announced))
         return run
 
-    def _order(self, run: _Run, now: dt.datetime, use_economy: bool, limit: int | None) -> None:
-        """The artists due (economy mode skips some), the exact re-check's picks, and the phases: the
-        starvation reserve (longest unchecked first) when the run is budgeted, then priority order."""
+    def _order(
+        self, run: _Run, now: dt.datetime, use_economy: bool, limit: int | None, announced: frozenset[str]
+    ) -> None:
+        """The artists due (economy mode skips some), the exact re-check's plan, and the phases: the
+        starvation reserve (longest unchecked first) when the run is budgeted, then priority order
+        (``announced`` artists first, then recently active: :func:`bot.tracking.plan.priority_order`)."""
         for a in run.ids:
             if use_economy and economy_skips(run.rows[a], now, self.economy_inactive_days, self.economy_every):
                 run.result.economy_skipped.append(a)
@@ -626,8 +639,9 @@ class Tracker:
                 run.rows[a].group_state, det.order_groups(run.groups_by.get(a, self.groups)) or self.groups
             )
         ]
-        run.exact_ids = set(recheck_picks(current, now, self.recheck_share))
-        priority = sorted(run.due, key=lambda a: priority_key(run.rows[a]))
+        run.result.recheck = recheck_plan(current, now, self.recheck_share)
+        run.exact_ids = set(run.result.recheck.picks)
+        priority = priority_order([run.rows[a] for a in run.due], announced)
         reserve = reserve_requests(limit, self.reserve_share)
         if limit is not None and reserve:
             run.phases.append((sorted(run.due, key=lambda a: oldest_key(run.rows[a])), reserve))

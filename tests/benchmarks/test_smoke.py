@@ -58,6 +58,15 @@ def test_harness_smoke(tmp_path):
         assert 0.0 <= row["recall"] <= 1.0 and row["duplicates"] == 0
         assert row["naive_requests"] == row["naive_requests_counted"]  # the naive count matches the catalogue
         assert row["rss_mb"] > 0 and row["db_mb"] > 0
+    # L_B, the re-check-aware lower bound: from ground truth, and as the bot records it in runs.metrics.
+    for row in rows[1:]:
+        assert row["LB_gt"] >= row["L_gt"] and row["req_over_LB_gt"] == row["requests"] / row["LB_gt"]
+        assert row["LB_bot"] >= row["L_bot"] and row["req_over_LB_bot"] > 0
+        assert row["recheck_pages_gt"] == row["recheck_requests"]  # the re-check's pages, counted both ways
+    from benchmarks.run import render
+
+    report = render([result], "smoke", "now", 1.0)
+    assert "## Requests ÷ L_B" in report and "| 20 | weekly 1–N (2) |" in report
     # The bot runs in its own process: its peak is reported apart from the harness's, and its
     # database time is split by statement kind (the baseline run inserts releases in bulk).
     assert result["bot_idle_rss_mb"] > 0 and result["harness_rss_mb"] > 0

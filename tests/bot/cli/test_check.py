@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from bot.cli.check import run_check
+from bot.cli.check import format_profile, run_check
 from bot.settings import DatabaseSettings, DiscordSettings, Settings, SpotifySettings
 from fakes.spotify_emulator import SpotifyEmulator
 from tests import backend
@@ -154,10 +154,40 @@ async def test_profile_prints_the_run_metrics(emulator, tmp_path):
     code = await run_check(settings, [artist], as_json=True, out=out, err=err, sleep=no_wait, profile=True)
     assert code == 0
     text = err.getvalue()
-    for label in ("requests", "by endpoint", "lower bound L", "pages skipped", "429s", "seconds"):
+    for label in ("requests", "by endpoint", "lower bound L", "lower bound L_B", "pages skipped", "429s", "seconds"):
         assert label in text
     profile = json.loads([line for line in text.splitlines() if line.startswith("{")][-1])["profile"]
     assert profile["requests_by_endpoint"]["artist_albums"] == 1
     assert profile["lower_bound"] == 1 + profile["label_requests"] and profile["rate_limited"] == 0
     assert set(profile["phase_seconds"]) == {"plan", "track", "label", "deliver"}
     assert profile["pages_skipped"] == 1 and profile["carried_over"] == 0
+    # Checked again right after its baseline: no re-check is due, L_B = L.
+    assert profile["recheck_plan"]["planned"] == 0 and profile["lower_bound_recheck"] == profile["lower_bound"]
+    assert profile["requests_over_lb"] == pytest.approx(profile["requests"] / profile["lower_bound"], abs=1e-4)
+
+
+def test_profile_shows_the_recheck_aware_lower_bound():
+    lines = format_profile(
+        {
+            "requests": 1180,
+            "lower_bound": 1000,
+            "lower_bound_recheck": 1176.4,
+            "requests_over_lb": 1.0031,
+            "rechecked": 140,
+            "recheck_requests": 175,
+            "recheck_plan": {
+                "period_runs": 8,
+                "cycle": 1411,
+                "even_share": 176.4,
+                "fair_share": 176.4,
+                "planned": 175,
+                "forced": 12,
+                "overdue": 0,
+            },
+        }
+    )
+    text = "\n".join(lines)
+    assert "lower bound L_B 1176.4 (L + the re-check's fair share 176.4 pages); requests ÷ L_B 1.003" in text
+    assert (
+        "140 artists read whole, 175 pages beyond their probe (planned 175, even share 176.4 of 1411 per 8 runs" in text
+    )
