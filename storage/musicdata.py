@@ -436,6 +436,33 @@ async def unmatched_release_groups(session: AsyncSession, *, since: dt.date) -> 
     )
 
 
+async def announced_artists(session: AsyncSession, artist_ids: Iterable[str], *, since: dt.date) -> set[str]:
+    """Of ``artist_ids`` (Spotify ids), those with a release group dated ``since`` or later that is
+    neither gone nor matched to a Spotify release yet: announced ahead, or out so recently that
+    Spotify may not list it yet. The tracker looks at them first in a budgeted run; nobody is ever
+    left out for lacking one."""
+    wanted = list(dict.fromkeys(artist_ids))
+    found: set[str] = set()
+    for chunk in chunks(wanted, CHUNK):
+        found.update(
+            await session.scalars(
+                select(MusicBrainzReleaseGroupArtist.spotify_id)
+                .join(
+                    MusicBrainzReleaseGroup,
+                    MusicBrainzReleaseGroup.mbid == MusicBrainzReleaseGroupArtist.release_group_mbid,
+                )
+                .where(
+                    MusicBrainzReleaseGroupArtist.spotify_id.in_(chunk),
+                    MusicBrainzReleaseGroup.spotify_release_id.is_(None),
+                    MusicBrainzReleaseGroup.gone_at.is_(None),
+                    MusicBrainzReleaseGroup.release_date >= since,
+                )
+                .distinct()
+            )
+        )
+    return found
+
+
 async def release_group(session: AsyncSession, mbid: str) -> MusicBrainzReleaseGroup | None:
     """The stored release group ``mbid``, or None."""
     return await session.get(MusicBrainzReleaseGroup, mbid)

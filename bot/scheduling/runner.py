@@ -15,7 +15,7 @@ import datetime as dt
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
@@ -24,7 +24,7 @@ from bot.coordination.coordinator import Coordinator
 from bot.delivery.deliverer import Deliverer, DeliveryResult
 from bot.scheduling.due import next_due
 from bot.tracking.tracker import TrackResult, failure_reason
-from storage import catalog, guilds, leases, runs
+from storage import catalog, guilds, leases, musicdata, runs
 from storage.db import Database, Session
 from storage.models import Guild
 from storage.runs import ERROR_LIMIT, RunOutcome
@@ -32,6 +32,8 @@ from storage.runs import ERROR_LIMIT, RunOutcome
 log = logging.getLogger(__name__)
 
 TRIGGERS = ("schedule", "refresh", "check")
+# A release group dated this far back and still not on Spotify keeps its artists first in budgeted runs.
+ANNOUNCED_RECENT = dt.timedelta(days=7)
 
 INTERRUPTED = "interrupted: the bot stopped during this run (nothing is lost; the next run goes on)"
 
@@ -64,8 +66,10 @@ class RunTracker(Protocol):
         economy: bool | None = None,
         progress: Progress | None = None,
         fresh_after: dt.datetime | None = None,
+        announced: Collection[str] = (),
     ) -> TrackResult:
-        """Check each artist once and store what is new (``Tracker.track``)."""
+        """Check each artist once and store what is new (``Tracker.track``; ``announced`` first in a
+        budgeted run)."""
         ...
 
     async def count_day_requests(self, requests: int) -> None:
@@ -415,12 +419,19 @@ class Runner:
         # are still serialised).
         fresh_after = plan.fresh_after if self.coordinator is not None else None
         try:
+            # The free second signal orders a budgeted run (announced or just-out releases first); it
+            # never leaves an artist out (docs/musicdata.md "What it never decides").
+            async with self.db.transaction() as session:
+                announced = await musicdata.announced_artists(
+                    session, plan.artist_ids, since=self.clock().date() - ANNOUNCED_RECENT
+                )
             track = await self.tracker.track(
                 plan.artist_ids,
                 run_id=plan.run_id,
                 economy=None if plan.trigger == "schedule" else False,
                 progress=progress,
                 fresh_after=fresh_after,
+                announced=announced,
             )
         except Exception as exc:  # the tracker catches per artist; this is a bug or the store failing
             log.exception("run %s: tracking failed", plan.run_id)

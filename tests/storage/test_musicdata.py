@@ -296,6 +296,30 @@ async def test_misses_are_unmatched_groups_dated_before_the_limit_not_gone_once_
     assert (await stored(db, 1)).missed_at == NOW
 
 
+async def test_announced_artists_are_those_with_an_unmatched_group_not_gone_dated_since(db):
+    await add_guild(db, 1, now=NOW)
+    await follow(db, 1, "artA", now=NOW)
+    await add_release(db, "sp1", "artA")
+    await store(
+        db,
+        [
+            group(1, date=TODAY + dt.timedelta(days=10), spotify_ids=("artA",)),  # announced ahead
+            group(2, date=TODAY - dt.timedelta(days=3), spotify_ids=("artB",)),  # just out, not on Spotify yet
+            group(3, date=TODAY - dt.timedelta(days=20), spotify_ids=("artC",)),  # too old to count
+            group(4, date=TODAY, spotify_ids=("artD",)),  # matched below
+            group(5, date=TODAY + dt.timedelta(days=5), spotify_ids=("artE",)),  # gone below
+        ],
+    )
+    await store(db, [], listed={mbid(n) for n in (1, 2, 3, 4)})
+    async with db.transaction() as session:
+        await musicdata.record_match(session, mbid(4), "sp1", "upc", now=NOW)
+        found = await musicdata.announced_artists(
+            session, ["artA", "artB", "artC", "artD", "artE", "artZ"], since=TODAY - dt.timedelta(days=7)
+        )
+        assert found == {"artA", "artB"}
+        assert await musicdata.announced_artists(session, ["artB"], since=TODAY) == set()
+
+
 # --- the counts --------------------------------------------------------------------------------
 
 

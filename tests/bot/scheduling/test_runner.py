@@ -13,8 +13,9 @@ from bot.scheduling.runner import Runner
 from bot.spotify.client import SpotifyClient
 from bot.tracking import Tracker
 from fakes.spotify_emulator import SpotifyEmulator
-from storage import guilds
-from storage.models import Guild, Run
+from storage import guilds, musicdata
+from storage.models import Artist, Guild, Run
+from storage.musicdata import ReleaseGroupRow
 from tests.bot.helpers import UNTIL_CLEARED, FakeSender, add_guild, emulator_client, follow, ledger
 
 UTC = dt.UTC
@@ -357,3 +358,48 @@ async def test_budget_carry_over_makes_a_partial_run_with_its_coverage(world, cl
     async with world.db.sessions() as s:
         run = await s.get(Run, summary.run_id)
         assert run.metrics["carried_over"] == 2 and run.metrics["budget"] == 2 and run.status == "partial"
+
+
+async def test_a_budgeted_run_checks_artists_with_an_announced_release_first(world, clock):
+    """The free second signal orders a budgeted run: the artist MusicBrainz announced a release for
+    is checked, the others wait for the next run (none is dropped for lacking an announcement)."""
+    artists = [await world.artist(f"A{i}") for i in range(4)]
+    for a in artists:
+        await world.follow(1, a)
+    last = artists[-1]
+    today = clock().date()
+    async with world.db.transaction() as s:
+        await musicdata.store_release_groups(
+            s,
+            [
+                ReleaseGroupRow(
+                    mbid="00000000-0000-4000-8000-000000000001",
+                    title="Next",
+                    artist_credit_name="A3",
+                    artist_mbids=("00000000-0000-4000-8000-000000000090",),
+                    primary_type="Album",
+                    secondary_types=(),
+                    release_date=today + dt.timedelta(days=14),
+                    release_mbid="00000000-0000-4000-8000-000000000051",
+                    caa_id=None,
+                    caa_release_mbid=None,
+                    spotify_ids=(last,),
+                )
+            ],
+            listed={"00000000-0000-4000-8000-000000000001"},
+            window=(today - dt.timedelta(days=30), today + dt.timedelta(days=30)),
+            now=clock(),
+        )
+    world.tracker.requests_per_run = 1
+    world.tracker.reserve_share = 0  # no starvation reserve: the one request goes by priority
+
+    async def last_checked() -> dict[str, dt.datetime | None]:
+        async with world.db.sessions() as s:
+            return {a: (await s.get(Artist, a)).last_checked_at for a in artists}
+
+    before = await last_checked()
+    clock.advance(hours=1)
+    summary = await world.runner.run("schedule")
+    assert summary.carried_over == 3
+    after = await last_checked()
+    assert {a for a in artists if after[a] != before[a]} == {last}
