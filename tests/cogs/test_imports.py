@@ -157,7 +157,32 @@ def test_the_options_discord_gets():
         ("playlist", 3, False),
         ("links", 3, False),
         ("file", 11, False),
+        ("lastfm", 3, False),
+        ("listenbrainz", 3, False),
+        ("period", 3, False),
+        ("range", 3, False),
+        ("min_plays", 4, False),
     ]
+    assert [c["value"] for c in options["period"]["choices"]] == [
+        "overall",
+        "7day",
+        "1month",
+        "3month",
+        "6month",
+        "12month",
+    ]  # Last.fm's user.getTopArtists periods
+    assert {c["value"] for c in options["range"]["choices"]} == {
+        "this_week",
+        "this_month",
+        "this_year",
+        "week",
+        "month",
+        "quarter",
+        "year",
+        "half_yearly",
+        "all_time",
+    }  # ListenBrainz's statistics ranges
+    assert options["min_plays"]["min_value"] == 1
     assert options["links"]["max_length"] == MAX_LINKS_CHARS == 6000  # Discord's limit for a string option
     assert all(len(o["description"]) <= 100 for o in payload["options"])
 
