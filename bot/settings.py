@@ -2,7 +2,7 @@
 environment variables.
 
 :func:`load_settings` reads the file (``[discord]``, ``[spotify]``, ``[tracking]``, ``[database]``,
-``[due_scan]``, ``[default_schedule]``, ``[coordination]``, ``[musicbrainz]``), lets the variables of
+``[due_scan]``, ``[default_schedule]``, ``[coordination]``, ``[musicbrainz]``, ``[lastfm]``), lets the variables of
 :data:`ENVIRONMENT` override it (``DISCORD_TOKEN``, ``SPOTIFY_CLIENT_ID``, ``SPOTIFY_CLIENT_SECRET``,
 ``DATABASE_URL``; no other variable is read) and fills the rest with the defaults declared here.
 An unknown section or key, a renamed section, or a value out of bounds raises :class:`ConfigError`,
@@ -10,7 +10,7 @@ whose ``str()`` is one line naming the key, so the command line prints it instea
 
 Every key is declared once below with its type, default, bounds and description; the reference
 (``docs/configuration.md``) and ``config.example.toml`` are generated from :func:`schema`.
-Secrets (``discord.token``, ``spotify.client_id``, ``spotify.client_secret``) are ``SecretStr``:
+Secrets (``discord.token``, ``spotify.client_id``, ``spotify.client_secret``, ``lastfm.api_key``) are ``SecretStr``:
 never in a ``repr``, a log record or ``release-bot config``; read them with ``get_secret_value()``.
 """
 
@@ -482,7 +482,7 @@ class MusicBrainzSettings(_Section):
     contact: Annotated[StrictStr, AfterValidator(_contact), Allowed("an email address or an http(s) URL")] = Field(
         "",
         validate_default=True,
-        description="Where MusicBrainz and ListenBrainz can reach this deployment's operator, sent in the User-Agent release-bot/<version> ( <contact> ); required when enabled.",
+        description="Where MusicBrainz and ListenBrainz can reach this deployment's operator, sent in the User-Agent release-bot/<version> ( <contact> ); required when enabled. When set, /import listenbrainz: works and imports map artists through MusicBrainz, whether or not the daily signal is enabled.",
     )
     lookahead_days: StrictInt = Field(
         30,
@@ -506,6 +506,25 @@ class MusicBrainzSettings(_Section):
                 "you (it goes in the User-Agent)"
             )
         return value
+
+
+class LastFmSettings(_Section):
+    """``[lastfm]``: the Last.fm API key ``/import lastfm:`` reads a user's top artists with (docs/commands.md).
+
+    Optional: without a key ``/import lastfm:`` says the bot has none. The key is a secret (never
+    logged, masked by ``release-bot config``).
+    """
+
+    api_key: SecretStr = Field(
+        SecretStr(""),
+        description="API key of a Last.fm API account (https://www.last.fm/api/account/create); enables /import lastfm:. Empty: that import is off.",
+    )
+    api_base_url: _HttpUrl = Field("https://ws.audioscrobbler.com/2.0", description="Last.fm API 2.0 base URL.")
+
+    @field_validator("api_key", mode="after")
+    @classmethod
+    def _api_key(cls, value: SecretStr) -> SecretStr:
+        return SecretStr(value.get_secret_value().strip())
 
 
 class Settings(BaseSettings):
@@ -552,7 +571,11 @@ class Settings(BaseSettings):
     )
     musicbrainz: MusicBrainzSettings = Field(
         default_factory=MusicBrainzSettings,
-        description="The free second signal (docs/musicdata.md): followed artists mapped to MusicBrainz, and the release groups ListenBrainz lists for them around today, fetched once a day and matched to the Spotify releases. Opt-in; it never removes an artist from a run.",
+        description="The free second signal (docs/musicdata.md): followed artists mapped to MusicBrainz, and the release groups ListenBrainz lists for them around today, fetched once a day and matched to the Spotify releases. Opt-in; it never removes an artist from a run. The contact also lets /import read ListenBrainz statistics and map listening histories through MusicBrainz.",
+    )
+    lastfm: LastFmSettings = Field(
+        default_factory=LastFmSettings,
+        description="Last.fm, for /import lastfm: (a user's top artists). Off without an API key.",
     )
 
     @property

@@ -2,7 +2,9 @@
 :class:`Core` — the store, this process's coordinator, the HTTP session, the Spotify client with its
 hooks, the tracker, the labeler, the deliverer (with its crosspost publisher and DM outbox), the
 runner and the command services, and the free second signal's daily job when ``[musicbrainz] enabled``
-(:func:`music_signal`).
+(:func:`music_signal`) — on the MusicBrainz and ListenBrainz clients built whenever ``[musicbrainz]
+contact`` is set (:func:`music_clients`), which ``/import`` also maps listening histories with, beside
+the Last.fm client of ``[lastfm] api_key`` (:func:`listening_history`).
 
 Every process takes this path: ``release-bot run`` (``ReleaseBot.setup_hook``, with a
 :class:`bot.discord_app.sender.DiscordSender`), ``release-bot check`` (no sender: it tracks only),
@@ -31,10 +33,18 @@ from bot.coordination.coordinator import Coordinator
 from bot.delivery.deliverer import Deliverer, Sender
 from bot.delivery.dm_outbox import DmOutbox
 from bot.delivery.publisher import Publisher
-from bot.musicdata import ListenBrainzClient, MusicBrainzClient, MusicSignal, SharedRateLimit, user_agent
+from bot.musicdata import (
+    LastFmClient,
+    ListenBrainzClient,
+    MusicBrainzClient,
+    MusicSignal,
+    SharedRateLimit,
+    user_agent,
+)
 from bot.scheduling.runner import Runner
 from bot.services import DefaultSchedule, Services
-from bot.settings import MusicBrainzSettings, Settings, SpotifySettings
+from bot.services.import_history import ListeningHistory
+from bot.settings import LastFmSettings, MusicBrainzSettings, Settings, SpotifySettings
 from bot.spotify.client import SpotifyClient
 from bot.spotify.errors import SpotifyCooldown
 from bot.tracking.labels import Labeler
@@ -96,31 +106,77 @@ async def share_spotify_state(db: Database, spotify: SpotifyClient, coordinator:
     spotify.share_rate_limit(len(await coordinator.live_owners()))
 
 
-def music_signal(
-    musicbrainz: MusicBrainzSettings,
-    db: Database,
-    coordinator: Coordinator,
-    *,
-    session: aiohttp.ClientSession,
-    clock: Clock,
-    sleep: Sleep,
-) -> MusicSignal | None:
-    """The free second signal's daily job from ``[musicbrainz]`` (docs/musicdata.md), or None when it is
-    not enabled: a MusicBrainz client paced by the request slot every process shares (one a second),
-    a ListenBrainz client, both sending ``release-bot/<version> ( <contact> )``, on ``session``."""
-    if not musicbrainz.enabled:
+@dataclass(frozen=True)
+class MusicClients:
+    """The MusicBrainz client (paced by the request slot every process shares: one a second) and the
+    ListenBrainz client, both sending ``release-bot/<version> ( <contact> )``."""
+
+    musicbrainz: MusicBrainzClient
+    listenbrainz: ListenBrainzClient
+
+
+def music_clients(
+    musicbrainz: MusicBrainzSettings, db: Database, *, session: aiohttp.ClientSession, clock: Clock, sleep: Sleep
+) -> MusicClients | None:
+    """The MusicBrainz and ListenBrainz clients from ``[musicbrainz]``, or None without a ``contact``
+    (both services refuse anonymous clients), on ``session``."""
+    if not musicbrainz.contact:
         return None
     agent = user_agent(musicbrainz.contact)
     pacing = SharedRateLimit(db, "musicbrainz", interval_seconds=1.0, clock=clock, sleep=sleep)
-    return MusicSignal(
-        db,
-        coordinator,
+    return MusicClients(
         MusicBrainzClient(base_url=musicbrainz.api_base_url, user_agent=agent, http=session, rate_limit=pacing),
         ListenBrainzClient(
             base_url=musicbrainz.listenbrainz_api_base_url, user_agent=agent, http=session, clock=clock, sleep=sleep
         ),
+    )
+
+
+def music_signal(
+    musicbrainz: MusicBrainzSettings,
+    db: Database,
+    coordinator: Coordinator,
+    clients: MusicClients | None,
+    *,
+    clock: Clock,
+) -> MusicSignal | None:
+    """The free second signal's daily job from ``[musicbrainz]`` (docs/musicdata.md) on ``clients``, or
+    None when it is not enabled (``enabled`` requires the contact, so ``clients`` exist then)."""
+    if not musicbrainz.enabled or clients is None:
+        return None
+    return MusicSignal(
+        db,
+        coordinator,
+        clients.musicbrainz,
+        clients.listenbrainz,
         clock=clock,
         lookahead_days=musicbrainz.lookahead_days,
+    )
+
+
+def listening_history(
+    lastfm: LastFmSettings,
+    contact: str,
+    clients: MusicClients | None,
+    *,
+    session: aiohttp.ClientSession,
+    sleep: Sleep,
+) -> ListeningHistory:
+    """The clients of ``/import lastfm:`` and ``listenbrainz:``: Last.fm when ``[lastfm] api_key`` is
+    set (User-Agent ``release-bot/<version>`` with the contact when there is one), ListenBrainz and
+    MusicBrainz when ``[musicbrainz] contact`` is (``clients``)."""
+    return ListeningHistory(
+        lastfm=LastFmClient(
+            base_url=lastfm.api_base_url,
+            api_key=lastfm.api_key.get_secret_value(),
+            user_agent=user_agent(contact),
+            http=session,
+            sleep=sleep,
+        )
+        if lastfm.api_key.get_secret_value()
+        else None,
+        listenbrainz=clients.listenbrainz if clients is not None else None,
+        musicbrainz=clients.musicbrainz if clients is not None else None,
     )
 
 
@@ -243,6 +299,7 @@ async def build_core(
             )
         runner = Runner(db, tracker, deliverer, clock=shared, labeler=labeler, coordinator=coordinator)
         schedule = settings.default_schedule
+        music = music_clients(settings.musicbrainz, db, session=session, clock=shared, sleep=sleep)
         services = Services.create(
             db=db,
             spotify=spotify,
@@ -251,6 +308,9 @@ async def build_core(
             coordinator=coordinator,
             clock=shared,
             default_schedule=DefaultSchedule(schedule.day, schedule.time, schedule.timezone),
+            history=listening_history(
+                settings.lastfm, settings.musicbrainz.contact, music, session=session, sleep=sleep
+            ),
         )
         return Core(
             settings=settings,
@@ -267,7 +327,7 @@ async def build_core(
             runner=runner,
             services=services,
             _closing=opened,
-            musicdata=music_signal(settings.musicbrainz, db, coordinator, session=session, clock=shared, sleep=sleep),
+            musicdata=music_signal(settings.musicbrainz, db, coordinator, music, clock=shared),
         )
     except BaseException:
         await opened.aclose()

@@ -1,8 +1,9 @@
 """``/import`` — follow many artists at once, after a confirmation: ``playlist:`` (a public Spotify
-playlist), ``links:`` (artist links, ``spotify:artist:`` URIs, ids or names, pasted) or ``file:`` (a
-text file of the same, or an Exportify CSV).
+playlist), ``links:`` (artist links, ``spotify:artist:`` URIs, ids or names, pasted), ``file:`` (a
+text file of the same, or an Exportify CSV), ``lastfm:`` or ``listenbrainz:`` (a user's top artists;
+``period:`` for Last.fm, ``range:`` for ListenBrainz, ``min_plays:`` for both).
 
-The command (Manage Server, checked in code) takes exactly one of the three options and answers
+The command (Manage Server, checked in code) takes exactly one of the five sources and answers
 ephemerally with what the import would do (``bot.services.imports.preview_text``: counts, first
 names, the cap, the cost in Spotify requests, what it leaves out) and Confirm / Cancel buttons
 that only the invoker may press, for :data:`CONFIRM_TIMEOUT` seconds. Confirm follows them with
@@ -42,8 +43,34 @@ CANCEL_ID = "rb:import:cancel"
 MAX_LINKS_CHARS = 6000
 ONE_SOURCE_TEXT = (
     "Give one of `playlist:` (a public Spotify playlist link), `links:` (artist links, `spotify:artist:` "
-    "URIs, ids or names, separated by commas) or `file:` (a text file of those, or an Exportify CSV)."
+    "URIs, ids or names, separated by commas), `file:` (a text file of those, or an Exportify CSV), "
+    "`lastfm:` or `listenbrainz:` (a user name: their top artists)."
 )
+LASTFM_PERIODS = [
+    app_commands.Choice(name=label, value=value)
+    for label, value in (
+        ("all time", "overall"),
+        ("last 7 days", "7day"),
+        ("last month", "1month"),
+        ("last 3 months", "3month"),
+        ("last 6 months", "6month"),
+        ("last 12 months", "12month"),
+    )
+]
+LISTENBRAINZ_RANGES = [
+    app_commands.Choice(name=label, value=value)
+    for label, value in (
+        ("all time", "all_time"),
+        ("this week", "this_week"),
+        ("this month", "this_month"),
+        ("this year", "this_year"),
+        ("last week", "week"),
+        ("last month", "month"),
+        ("last quarter", "quarter"),
+        ("last half-year", "half_yearly"),
+        ("last year", "year"),
+    )
+]
 
 
 class ImportConfirmView(discord.ui.View):
@@ -140,13 +167,21 @@ class Imports(commands.Cog):
         self.importer = importer if importer is not None else bot.services.imports
 
     @app_commands.command(
-        name="import", description="Follow many artists: a playlist, pasted links or names, or a file."
+        name="import",
+        description="Follow many artists: a playlist, links or names, a file, or a Last.fm or ListenBrainz history.",
     )
     @app_commands.describe(
         playlist="A public Spotify playlist link",
         links="Artist links, spotify:artist: URIs, ids or names, separated by commas",
         file="A text file of artist links or names, or an Exportify CSV (at most 1 MB)",
+        lastfm="A Last.fm user name: their top artists",
+        listenbrainz="A ListenBrainz user name: their top artists",
+        period="With lastfm: the period of the top artists (default: all time)",
+        stats_range="With listenbrainz: the range of the top artists (default: all time)",
+        min_plays="With lastfm or listenbrainz: only artists played at least this often (default 1)",
     )
+    @app_commands.rename(stats_range="range")
+    @app_commands.choices(period=LASTFM_PERIODS, stats_range=LISTENBRAINZ_RANGES)
     @app_commands.guild_only()
     @app_commands.default_permissions(manage_guild=True)
     @require_manage_guild()
@@ -156,12 +191,26 @@ class Imports(commands.Cog):
         playlist: app_commands.Range[str, 1, 300] | None = None,
         links: app_commands.Range[str, 1, MAX_LINKS_CHARS] | None = None,
         file: discord.Attachment | None = None,
+        lastfm: app_commands.Range[str, 1, 100] | None = None,
+        listenbrainz: app_commands.Range[str, 1, 100] | None = None,
+        period: app_commands.Choice[str] | None = None,
+        stats_range: app_commands.Choice[str] | None = None,
+        min_plays: app_commands.Range[int, 1, 1_000_000] = 1,
     ) -> None:
-        given = [
-            name for name, value in (("playlist", playlist), ("links", links), ("file", file)) if value is not None
-        ]
+        sources = (
+            ("playlist", playlist),
+            ("links", links),
+            ("file", file),
+            ("lastfm", lastfm),
+            ("listenbrainz", listenbrainz),
+        )
+        given = [name for name, value in sources if value is not None]
         if len(given) > 1:
             raise UserError(f"Give one source at a time (you gave {' and '.join(given)}). {ONE_SOURCE_TEXT}")
+        if period is not None and lastfm is None:
+            raise UserError("`period:` goes with `lastfm:` (ListenBrainz has `range:`).")
+        if stats_range is not None and listenbrainz is None:
+            raise UserError("`range:` goes with `listenbrainz:` (Last.fm has `period:`).")
         await interaction.response.defer(ephemeral=True, thinking=True)
         guild_id = guild_id_of(interaction)
         if playlist is not None:
@@ -171,6 +220,18 @@ class Imports(commands.Cog):
         elif file is not None:
             preview = await self.importer.preview_file(
                 guild_id, file.filename, file.size, attachment_download(file), file.content_type
+            )
+        elif lastfm is not None:
+            preview = await self.importer.preview_history(
+                guild_id, "lastfm", lastfm, period=period.value if period else None, min_plays=min_plays
+            )
+        elif listenbrainz is not None:
+            preview = await self.importer.preview_history(
+                guild_id,
+                "listenbrainz",
+                listenbrainz,
+                period=stats_range.value if stats_range else None,
+                min_plays=min_plays,
             )
         else:
             raise UserError(ONE_SOURCE_TEXT)

@@ -37,6 +37,14 @@ Implemented:
   ``barcode`` null (unknown) vs ``""`` (none); ``date``/``country``/``release-events`` only when the
   release has events (``Serializer/JSON/2/Release.pm``); order by earliest date (unknown last),
   country name, barcode (by artist also title), then insertion order.
+* ``GET /ws/2/artist/{mbid}[?inc=url-rels]`` — an artist lookup, as the musicbrainz-server artist
+  serializer (``Serializer/JSON/2/Artist.pm``) writes the fields the emulator holds (``id``,
+  ``name``, ``sort-name``, ``disambiguation``, ``type``, ``type-id``, ``country``). ``inc=url-rels``
+  adds ``relations``: each URL linked to the artist, seen from the artist (``direction:
+  "forward"``, ``target-type: "url"``, ``url: {"id", "resource"}``, ``ended`` kept), in the shape of
+  the recorded release lookup with ``inc=url-rels`` (README 3(c)); other ``*-rels`` give
+  ``relations: []`` (the emulator holds no other relationships of an artist). Unknown artist → 404,
+  bad MBID → 400 ``"Invalid mbid."``. Artist browses and searches are not emulated (501).
 * Validation as ``WebService/Validator.pm``: unknown ``inc`` → 400 ``"X is not a valid inc
   parameter for the R resource."``; several ``inc`` parameters → 400; bad MBID → 400
   ``"Invalid mbid."``; unknown entity → 404. Errors are ``{"error", "help"}`` JSON, compact like the
@@ -55,7 +63,8 @@ valid on the real server but not emulated (tags, ratings, genres, labels, record
 release-groups, aliases, annotation, collections, user data). XML (no ``fmt=json`` and no JSON
 ``Accept``) answers 406. The ``x-ratelimit-*`` headers of the real responses are not sent (their
 meaning is undocumented, README 3(d)); an IP ban after sustained abuse is not modelled; artist
-lookups (``/ws/2/artist/{mbid}``) are not emulated; "Field recording" cannot be injected (its
+lookups carry only the fields above (no ``life-span``, ``area``, ``gender``, ``isnis``, ``ipis``),
+and a merged artist's old MBID is not redirected; "Field recording" cannot be injected (its
 type-id is not in the sources); ``musicbrainz_collate`` ordering is approximated by Python's
 case-folded comparison.
 
@@ -169,6 +178,25 @@ _EXTRA_INC = {
 #: The ``inc`` values each query type accepts (the ``$ws_defs`` of the controllers), besides relations.
 _ALLOWED_INCS: dict[tuple[str, str], frozenset[str]] = {
     ("url", "lookup"): frozenset(),
+    ("artist", "lookup"): frozenset(
+        [
+            "recordings",
+            "releases",
+            "release-groups",
+            "works",
+            "aliases",
+            "various-artists",
+            "annotation",
+            "tags",
+            "user-tags",
+            "genres",
+            "user-genres",
+            "ratings",
+            "user-ratings",
+            "collections",
+            "user-collections",
+        ]
+    ),
     ("url", "browse"): frozenset(),
     ("release-group", "browse"): frozenset(
         ["artist-credits", "annotation", "tags", "user-tags", "ratings", "user-ratings"]
@@ -215,7 +243,6 @@ _EMULATED_INCS = frozenset({"artist-credits"})
 _OTHER_RESOURCES = frozenset(
     [
         "area",
-        "artist",
         "collection",
         "discid",
         "event",
@@ -895,9 +922,16 @@ class MusicBrainzEmulator:
         resource = parts[0]
         if resource in _OTHER_RESOURCES:
             raise _not_emulated(f"/ws/2/{resource}")
-        if resource not in ("url", "release-group", "release"):
+        if resource not in ("artist", "url", "release-group", "release"):
             raise _WsError(404, "Not Found")
         q = request.query
+        if resource == "artist":
+            if len(parts) == 1:
+                raise _not_emulated("artist browse and search")
+            rels, incs = self._validate_inc(q, resource, "lookup")
+            for inc in sorted(incs):
+                raise _not_emulated(f"inc={inc}")
+            return self._artist_lookup(parts[1], rels)
         if "query" in q and len(parts) == 1:
             raise _not_emulated("search")
         linked_params = {
@@ -993,6 +1027,26 @@ class MusicBrainzEmulator:
             raise _WsError(400, "Invalid mbid.")
 
     # ---------------------------------------------------------------- lookups
+
+    def _artist_lookup(self, mbid: str, rels: set[str]) -> dict[str, Any]:
+        """``GET /ws/2/artist/{mbid}``: the artist object, with ``relations`` when a ``*-rels`` inc was
+        given (only ``url-rels`` are held: the URLs linked to the artist, seen from it)."""
+        self._check_query_mbid(mbid)
+        artist = self._artists.get(mbid)
+        if artist is None:
+            raise _WsError(404, "Not Found")
+        body = self._artist_object(artist)
+        if rels:
+            relations = []
+            if "url-rels" in rels:
+                for link in self._links:
+                    if link.target_type == "artist" and link.target == mbid:
+                        relation = self._relation(link, "forward")
+                        relation["target-type"] = "url"
+                        relation["url"] = {"id": self._urls[link.resource], "resource": link.resource}
+                        relations.append(relation)
+            body["relations"] = relations
+        return body
 
     def _get_url_by_id(self, url_id: str) -> str:
         self._check_query_mbid(url_id)

@@ -2,7 +2,9 @@
 
 Used by the end-to-end tests and by ``release-bot demo``. The bot is the unmodified
 discord.py client, pointed at the fake through the two Discord URLs of its config,
-and its Spotify client is pointed at the emulator through the Spotify base URLs.
+and its Spotify client is pointed at the emulator through the Spotify base URLs. With
+``music=True`` the Last.fm, ListenBrainz and MusicBrainz emulators run too, and the bot is
+configured for them (a Last.fm key and a MusicBrainz contact; the daily signal stays off).
 """
 
 from __future__ import annotations
@@ -23,12 +25,20 @@ from bot.settings import (
     DeliverySettings,
     DiscordSettings,
     DueScanSettings,
+    LastFmSettings,
+    MusicBrainzSettings,
     ScheduleSettings,
     Settings,
     SpotifySettings,
 )
 from fakes.discord_fake import DiscordFake
+from fakes.lastfm_emulator import LastFmEmulator
+from fakes.listenbrainz_emulator import ListenBrainzEmulator
+from fakes.musicbrainz_emulator import MusicBrainzEmulator
 from fakes.spotify_emulator import SpotifyEmulator
+
+LASTFM_API_KEY = "stack-lastfm-key"
+MUSICBRAINZ_CONTACT = "stack@example.org"
 
 
 class SimClock:
@@ -117,6 +127,9 @@ class Stack:
     admin_id: int
     member_id: int
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
+    lastfm: LastFmEmulator | None = None
+    listenbrainz: ListenBrainzEmulator | None = None
+    musicbrainz: MusicBrainzEmulator | None = None
     bot: ReleaseBot | None = None
     _task: asyncio.Task | None = field(default=None, repr=False)
 
@@ -129,11 +142,14 @@ class Stack:
         scan_interval_seconds: float = 0.1,
         spotify_latency: float = 0.0,
         database_url: str | None = None,
+        music: bool = False,
     ) -> Stack:
         """Start both fakes and build a guild with one text channel, an admin and a plain member.
 
         The bot's database is ``database_url`` (tests pass their backend's,
-        ``tests.backend.database_url``), by default a SQLite file in ``data_dir``.
+        ``tests.backend.database_url``), by default a SQLite file in ``data_dir``. ``music``: also
+        start the Last.fm (key :data:`LASTFM_API_KEY`), ListenBrainz and MusicBrainz emulators (the
+        latter without its per-second limit: the bot's own pacing runs on the stack's clock).
         """
         spotify = SpotifyEmulator(latency=spotify_latency)
         await spotify.start()
@@ -144,6 +160,13 @@ class Stack:
         admin_id = fake.add_member(guild_id, name="admin", manage_guild=True)
         member_id = fake.add_member(guild_id, name="listener")
         clock = clock or SimClock(dt.datetime(2026, 11, 16, 9, 0, tzinfo=dt.UTC))  # a Monday
+        lastfm = listenbrainz = musicbrainz = None
+        if music:
+            lastfm = LastFmEmulator(api_keys=[LASTFM_API_KEY], clock=clock)
+            listenbrainz = ListenBrainzEmulator(clock=clock)
+            musicbrainz = MusicBrainzEmulator(clock=clock, rate_limit=None)
+            for emulator in (lastfm, listenbrainz, musicbrainz):
+                await emulator.start()
         return cls(
             spotify=spotify,
             discord=fake,
@@ -154,6 +177,9 @@ class Stack:
             channel_id=channel_id,
             admin_id=admin_id,
             member_id=member_id,
+            lastfm=lastfm,
+            listenbrainz=listenbrainz,
+            musicbrainz=musicbrainz,
         )
 
     def settings(self) -> Settings:
@@ -174,6 +200,16 @@ class Stack:
             due_scan=DueScanSettings.model_construct(interval_seconds=self.scan_interval_seconds),
             default_schedule=ScheduleSettings(day=4, time="12:00", timezone="UTC"),
             delivery=self.delivery,
+            musicbrainz=MusicBrainzSettings(
+                contact=MUSICBRAINZ_CONTACT,
+                api_base_url=self.musicbrainz.base_url,
+                listenbrainz_api_base_url=self.listenbrainz.base_url,
+            )
+            if self.musicbrainz is not None and self.listenbrainz is not None
+            else MusicBrainzSettings(),
+            lastfm=LastFmSettings(api_key=LASTFM_API_KEY, api_base_url=self.lastfm.base_url)
+            if self.lastfm is not None
+            else LastFmSettings(),
         )
 
     async def start_bot(self, timeout: float = 15.0) -> ReleaseBot:
@@ -211,6 +247,9 @@ class Stack:
         await self.stop_bot()
         await self.discord.stop()
         await self.spotify.stop()
+        for emulator in (self.lastfm, self.listenbrainz, self.musicbrainz):
+            if emulator is not None:
+                await emulator.stop()
 
     # --- acting as a user -------------------------------------------------------------
 

@@ -7,9 +7,18 @@ items) and section 3 (MusicBrainz ws/2).
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+_MBID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def parse_mbid(value: object) -> str | None:
+    """A MusicBrainz id (a UUID, lowercased), or None for anything else (``""``, null, a malformed value)."""
+    text = str(value or "").strip().lower()
+    return text if _MBID_RE.match(text) else None
 
 
 def parse_day(text: str) -> dt.date | None:
@@ -68,3 +77,14 @@ class FreshRelease:
             caa_id=int(caa_id) if isinstance(caa_id, int) else None,
             caa_release_mbid=item.get("caa_release_mbid") or None,
         )
+
+
+@dataclass(frozen=True)
+class ListenedArtist:
+    """One artist of a user's listening history, most played first: ``name`` as the service spells it,
+    ``mbid`` (its MusicBrainz artist id, None when the service does not know it) and ``plays`` (Last.fm
+    ``playcount``, ListenBrainz ``listen_count``) in the period asked for."""
+
+    name: str
+    mbid: str | None
+    plays: int

@@ -1,9 +1,12 @@
-"""Async client for the two MusicBrainz web service (ws/2, JSON) requests the free signal makes.
+"""Async client for the MusicBrainz web service (ws/2, JSON) requests the bot makes: the two of the
+free signal, and the artist lookup ``/import`` maps listening histories with.
 
 Sources: ``../shared/musicdata/README.md`` section 3 — (a) URL lookup ``GET /ws/2/url?resource=…
 &inc=artist-rels`` (up to 100 ``resource`` values, the answer ordered by URL, unknown URLs absent;
 one value answers one URL object or 404), (c) browse releases ``GET /ws/2/release?release-group=
-MBID`` (``barcode``: null unknown, ``""`` none), (d) about one request a second per IP, a 503 above
+MBID`` (``barcode``: null unknown, ``""`` none) — ``inc=url-rels`` relations (``target-type: "url"``,
+``url{id,resource}``, ``ended``) are written the same way on an artist lookup ``GET /ws/2/artist/
+MBID?inc=url-rels`` —, (d) about one request a second per IP, a 503 above
 it, and a meaningful User-Agent ``AppName/version ( contact )`` on every request.
 
 Every request waits for its turn on a :class:`RateLimit` shared by every process
@@ -21,6 +24,7 @@ from typing import Any, Protocol
 import aiohttp
 
 from bot.musicdata.errors import MusicDataError
+from bot.spotify.links import parse_spotify_id
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +121,27 @@ class MusicBrainzClient:
                     )
                 )
         return found
+
+    async def spotify_artists(self, artist_mbid: str) -> tuple[str, ...]:
+        """The Spotify artist ids MusicBrainz links artist ``artist_mbid`` to, in the answer's order
+        (``()``: none, or no such artist).
+
+        One artist lookup ``GET /ws/2/artist/{mbid}?inc=url-rels``: every URL relation that has not
+        ended whose ``resource`` is an ``https://open.spotify.com/artist/{id}`` link (MusicBrainz stores
+        them in that form, README 3(a)). Raises :class:`MusicDataError` when the request fails after
+        its retries (a 400 for a malformed MBID included).
+        """
+        body = await self._get(f"artist/{artist_mbid}", [("inc", "url-rels"), ("fmt", "json")])
+        if body is None:
+            return ()
+        found: list[str] = []
+        for rel in body.get("relations") or ():
+            if rel.get("target-type") != "url" or rel.get("ended"):
+                continue
+            spotify_id = parse_spotify_id(str((rel.get("url") or {}).get("resource") or ""), "artist")
+            if spotify_id is not None and spotify_id not in found:
+                found.append(spotify_id)
+        return tuple(found)
 
     async def release_barcodes(self, release_group_mbid: str) -> list[str]:
         """The barcodes (UPC/EAN digits) of release group ``release_group_mbid``'s releases, in the

@@ -10,7 +10,8 @@ guilds, the same guild twice) use storage's race-free statements.
 - :mod:`bot.services.guild_settings`: the guild row, ``/settings``, the channel-problem notice;
 - :mod:`bot.services.follows`: ``/follow``, ``/unfollow``, ``/following``, autocomplete;
 - :mod:`bot.services.runs`: ``/refresh``, ``/history``, ``/preview``, ``/status``;
-- :mod:`bot.services.imports`: ``/import`` (a playlist's artists, pasted links or names, a file);
+- :mod:`bot.services.imports`: ``/import`` (a playlist's artists, pasted links or names, a file, a
+  Last.fm or ListenBrainz listening history: :mod:`bot.services.import_history`);
 - :mod:`bot.services.notify`: ``/notify`` and the 🔔 buttons (a member's own subscriptions);
 - :mod:`bot.services.post_actions`: the buttons under a release post;
 - :mod:`bot.services.text`: user-facing text they share.
@@ -25,6 +26,7 @@ from bot.coordination.coordinator import Coordinator
 from bot.scheduling.runner import Runner
 from bot.services.follows import DEFAULT_MAX_FOLLOWS_PER_GUILD, FollowService
 from bot.services.guild_settings import DefaultSchedule, GuildSettingsService
+from bot.services.import_history import ListeningHistory
 from bot.services.imports import Importer
 from bot.services.notify import NotifyService
 from bot.services.runs import RunService
@@ -57,6 +59,7 @@ class Services:
         clock: Clock,
         default_schedule: DefaultSchedule,
         max_follows_per_guild: int = DEFAULT_MAX_FOLLOWS_PER_GUILD,
+        history: ListeningHistory | None = None,
     ) -> Services:
         """Build the services on one store and one set of collaborators.
 
@@ -64,7 +67,8 @@ class Services:
         baselines; ``runner``: the one run path (``/refresh``); ``coordinator``: this process's
         named leases (one refresh / import per guild across processes); ``clock``: aware UTC now;
         ``default_schedule``: the weekly slot of a new guild; ``max_follows_per_guild``: the
-        follow limit of every guild.
+        follow limit of every guild; ``history``: the listening-history clients of ``/import lastfm:``
+        and ``listenbrainz:`` (None: not set up).
         """
         guild_settings = GuildSettingsService(db, clock=clock, default_schedule=default_schedule, spotify=spotify)
         follows = FollowService(
@@ -74,6 +78,6 @@ class Services:
             guild_settings=guild_settings,
             follows=follows,
             runs=RunService(db, guild_settings, runner, coordinator, clock=clock),
-            imports=Importer(db, spotify, tracker, guild_settings, follows, coordinator, clock=clock),
+            imports=Importer(db, spotify, tracker, guild_settings, follows, coordinator, clock=clock, history=history),
             notify=NotifyService(db, guild_settings, clock=clock),
         )

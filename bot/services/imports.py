@@ -4,9 +4,13 @@ Three sources, one flow:
 
 - ``playlist:`` — the track artists of a public Spotify playlist (:meth:`Importer.preview_playlist`);
 - ``links:`` — pasted artist links, ``spotify:artist:`` URIs, ids or names (:meth:`Importer.preview_links`);
-- ``file:`` — an uploaded file: the same plain text, or an Exportify CSV (:meth:`Importer.preview_file`).
+- ``file:`` — an uploaded file: the same plain text, or an Exportify CSV (:meth:`Importer.preview_file`);
+- ``lastfm:`` / ``listenbrainz:`` — a user's top artists of a period (:meth:`Importer.preview_history`).
 
-How the text and files are read is :mod:`bot.services.import_sources`.
+How the text and files are read is :mod:`bot.services.import_sources`; the listening histories,
+:mod:`bot.services.import_history`. A history's artist with a MusicBrainz id is mapped to Spotify
+through MusicBrainz's URL relationship first (no Spotify request: its id and name are then known);
+only the others — no MusicBrainz id, or no Spotify link there — cost one search each on Confirm.
 
 1. **Preview** (nothing is changed). The distinct artists, in order of first appearance, minus
    those the server follows already (an id it follows; a name equal to the name of an artist it
@@ -45,6 +49,7 @@ Development Mode app a playlist import is refused with that explanation, pointin
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import logging
 import time
@@ -54,10 +59,12 @@ from dataclasses import dataclass, field
 from bot.clock import Clock
 from bot.coordination.coordinator import Coordinator
 from bot.delivery.types import spotify_groups
+from bot.musicdata.errors import MusicDataError
 from bot.services.errors import UserError
 from bot.services.follows import FollowService, best_match, limit_text
 from bot.services.guild_settings import GuildSettingsService
-from bot.services.import_sources import ArtistSource, check_file_size, parse_file, parse_text
+from bot.services.import_history import LASTFM, PERIODS, SERVICE_NAMES, STATS_RANGES, ListeningHistory
+from bot.services.import_sources import ArtistEntry, ArtistSource, check_file_size, parse_file, parse_text
 from bot.services.text import SPOTIFY_DID_NOT_ANSWER, cooldown_text, escape_markdown
 from bot.spotify.client import MAX_PLAYLIST_PAGE_LIMIT, SpotifyClient
 from bot.spotify.errors import SpotifyCooldown, SpotifyError, SpotifyNotFound
@@ -71,6 +78,7 @@ from storage.db import Database
 
 __all__ = [
     "DEFAULT_IMPORT_CAP",
+    "HistoryInfo",
     "ImportCost",
     "ImportItem",
     "ImportPreview",
@@ -122,6 +130,33 @@ class ImportCost:
 
 
 @dataclass(frozen=True)
+class HistoryInfo:
+    """Where a listening-history import's artists come from and how they were mapped to Spotify.
+
+    ``service``: ``"lastfm"`` or ``"listenbrainz"``; ``user``; ``period`` (Last.fm ``period`` or
+    ListenBrainz ``range``); ``min_plays``; ``listed``: distinct artists with at least ``min_plays``
+    plays read; ``mapped``: found through MusicBrainz (no Spotify request); ``no_link``: MusicBrainz
+    knows the artist but links no Spotify artist; ``no_mbid``: the service gave no MusicBrainz id;
+    ``not_mapped``: not looked up on MusicBrainz (past the cap, or MusicBrainz unavailable);
+    ``musicbrainz``: ``"ok"``, ``"off"`` (no ``[musicbrainz] contact``) or ``"failed"`` (stopped
+    answering); ``musicbrainz_requests``: MusicBrainz requests the preview made. All but ``mapped``
+    are found by name (one search each) if they are imported.
+    """
+
+    service: str
+    user: str
+    period: str
+    min_plays: int
+    listed: int = 0
+    mapped: int = 0
+    no_link: int = 0
+    no_mbid: int = 0
+    not_mapped: int = 0
+    musicbrainz: str = "ok"
+    musicbrainz_requests: int = 0
+
+
+@dataclass(frozen=True)
 class ImportPreview:
     """What an import would do (nothing is changed by the preview).
 
@@ -135,6 +170,8 @@ class ImportPreview:
     unavailable entries; ``truncated``: stopped reading at ``max_entries``; ``requests``: made
     reading it. Links and files: ``duplicates`` (entries given twice), ``unrecognised`` (what was
     not read as an artist), ``source_info`` (:class:`ArtistSource`: CSV column, rows, skipped rows).
+    Listening histories (``source`` ``"lastfm"`` or ``"listenbrainz"``, ``title`` the user):
+    ``history`` (:class:`HistoryInfo`).
     """
 
     guild_id: int
@@ -157,6 +194,7 @@ class ImportPreview:
     duplicates: int = 0
     unrecognised: tuple[str, ...] = ()
     source_info: ArtistSource | None = None
+    history: HistoryInfo | None = None
 
     @property
     def left_out(self) -> int:
@@ -235,7 +273,8 @@ class Importer:
     UTC now (the budget's UTC day). ``cap``: artists per import; ``max_entries``: playlist entries
     read at most; ``baseline_seconds``: wall-clock time given to baselines in one confirm;
     ``budget_share``: share of the day's remaining request budget an import may use;
-    ``monotonic``: clock (seconds) for the time limit.
+    ``monotonic``: clock (seconds) for the time limit; ``history``: the listening-history clients
+    (None: ``/import lastfm:`` and ``listenbrainz:`` say they are not set up).
     """
 
     def __init__(
@@ -253,6 +292,7 @@ class Importer:
         baseline_seconds: float = DEFAULT_BASELINE_SECONDS,
         budget_share: float = DEFAULT_BUDGET_SHARE,
         monotonic: Callable[[], float] = time.monotonic,
+        history: ListeningHistory | None = None,
     ) -> None:
         self.db = db
         self.spotify = spotify
@@ -266,6 +306,9 @@ class Importer:
         self.baseline_seconds = float(baseline_seconds)
         self.budget_share = min(1.0, max(0.0, float(budget_share)))
         self.monotonic = monotonic
+        self.history = (
+            history if history is not None else ListeningHistory(lastfm=None, listenbrainz=None, musicbrainz=None)
+        )
         self._locks: dict[int, asyncio.Lock] = {}
 
     # --- preview: a playlist -----------------------------------------------------------------
@@ -407,6 +450,104 @@ class Importer:
         # Up to a second of parsing for a megabyte of names: off the event loop.
         parsed = await asyncio.to_thread(parse_file, filename, data, content_type)
         return await self._preview_entries(guild_id, "file", filename, parsed)
+
+    # --- preview: listening histories ----------------------------------------------------------
+
+    async def preview_history(
+        self, guild_id: int, service: str, user: str, *, period: str | None = None, min_plays: int = 1
+    ) -> ImportPreview:
+        """Say what importing ``user``'s top artists on ``service`` (``"lastfm"``, ``"listenbrainz"``) over
+        ``period`` (Last.fm ``overall``…, ListenBrainz ``all_time``…; None: all time) with at least
+        ``min_plays`` plays would do (no Spotify request).
+
+        The artists are mapped in order until the cap is reached: one with a MusicBrainz id through
+        MusicBrainz's Spotify URL relationship (one MusicBrainz request each, paced; its id and name
+        are then known: 0 Spotify requests on Confirm), the others left to a search each on Confirm.
+        Artists the server follows (by id, or by name) are counted as followed already. Raises
+        :class:`UserError` for a bad user name or period, an unknown user, a refused key, no
+        statistics, a service not configured or not answering, no artist with enough plays, and as
+        :meth:`preview_links` does.
+        """
+        if service not in SERVICE_NAMES:
+            raise ValueError(f"service must be one of {sorted(SERVICE_NAMES)}, got {service!r}")
+        user = (user or "").strip()
+        if not user or len(user) > 100 or any(c in user for c in "/?#&") or user != user.split()[0]:
+            raise UserError("Give a user name (as in the profile's address), e.g. `/import lastfm:alice`.")
+        periods = PERIODS if service == LASTFM else STATS_RANGES
+        period = period or periods[0 if service == LASTFM else -1]
+        if period not in periods:
+            raise UserError(f"{SERVICE_NAMES[service]} periods are {', '.join(f'`{p}`' for p in periods)}.")
+        min_plays = max(1, int(min_plays))
+        await self.guild_settings.ensure_guild(guild_id)
+        followed = await self.follows.followed_ids(guild_id)
+        followed_names = {
+            _fold(name) for name, _ in await self.follows.followed_choices(guild_id, "", limit=max(1, len(followed)))
+        }
+        cap, _reason = self._cap(len(followed))
+        listened = await self.history.top_artists(service, user, period, min_plays, enough=cap + len(followed))
+        if not listened:
+            raise UserError(
+                f"**{escape_markdown(user)}** has no artist with at least {_plural(min_plays, 'play')} on "
+                f"{SERVICE_NAMES[service]} for `{period}`. Nothing was changed."
+            )
+        musicbrainz = self.history.musicbrainz
+        status = "ok" if musicbrainz is not None else "off"
+        entries: list[ArtistEntry] = []
+        seen: set[str] = set()
+        duplicates = mapped = no_link = no_mbid = not_mapped = mb_requests = fresh = 0
+        for artist in listened:
+            key = "mbid:" + artist.mbid if artist.mbid else "name:" + _fold(artist.name)
+            if key in seen:
+                duplicates += 1
+                continue
+            seen.add(key)
+            spotify_id: str | None = None
+            if _fold(artist.name) in followed_names:
+                entries.append(ArtistEntry(None, artist.name))  # counted as followed already
+                continue
+            if artist.mbid is None:
+                no_mbid += 1
+            elif musicbrainz is None or status != "ok" or fresh >= cap:
+                not_mapped += 1
+            else:
+                mb_requests += 1
+                try:
+                    linked = await musicbrainz.spotify_artists(artist.mbid)
+                except MusicDataError:
+                    log.warning(
+                        "import: MusicBrainz did not answer for %s; the rest by name", artist.mbid, exc_info=True
+                    )
+                    status, linked = "failed", ()
+                    not_mapped += 1
+                else:
+                    if linked:
+                        spotify_id = linked[0]
+                        mapped += 1
+                    else:
+                        no_link += 1
+            if spotify_id is not None:
+                if spotify_id in seen:
+                    duplicates += 1
+                    continue
+                seen.add(spotify_id)
+            entries.append(ArtistEntry(spotify_id, artist.name))
+            fresh += spotify_id not in followed if spotify_id is not None else 1
+        info = HistoryInfo(
+            service=service,
+            user=user,
+            period=period,
+            min_plays=min_plays,
+            listed=len(listened) - duplicates,
+            mapped=mapped,
+            no_link=no_link,
+            no_mbid=no_mbid,
+            not_mapped=not_mapped,
+            musicbrainz=status,
+            musicbrainz_requests=mb_requests,
+        )
+        parsed = ArtistSource(kind=service, entries=tuple(entries))
+        preview = await self._preview_entries(guild_id, service, user, parsed)
+        return dataclasses.replace(preview, history=info, duplicates=duplicates)
 
     async def _preview_entries(self, guild_id: int, source: str, title: str, parsed: ArtistSource) -> ImportPreview:
         await self.guild_settings.ensure_guild(guild_id)
@@ -732,7 +873,12 @@ def _clip(text: str) -> str:
 def preview_text(preview: ImportPreview, *, names: int = SHOWN) -> str:
     """The confirmation prompt: what the source holds, whom confirming follows (the first ``names``),
     the cap, what it costs in Spotify requests and what it will not do."""
-    lines = _playlist_lines(preview, names) if preview.source == "playlist" else _entries_lines(preview, names)
+    if preview.source == "playlist":
+        lines = _playlist_lines(preview, names)
+    elif preview.history is not None:
+        lines = _history_lines(preview, preview.history, names)
+    else:
+        lines = _entries_lines(preview, names)
     lines.append(_cost_line(preview))
     lines.append("What they have already released won't be posted; only their new releases will.")
     return _clip("\n".join(lines))
@@ -821,6 +967,44 @@ def _entries_lines(preview: ImportPreview, names: int) -> list[str]:
     return lines
 
 
+def _history_lines(preview: ImportPreview, info: HistoryInfo, names: int) -> list[str]:
+    service = SERVICE_NAMES[info.service]
+    lines = [
+        f"**{escape_markdown(info.user)}**'s top artists on {service} (`{info.period}`, at least "
+        f"{_plural(info.min_plays, 'play')}): {_plural(info.listed, 'artist')}"
+        + (f" ({preview.already_followed} already followed here)" if preview.already_followed else "")
+        + ".",
+        _follow_line(preview, names),
+        _cap_line(preview),
+    ]
+    by_name = info.no_link + info.no_mbid + info.not_mapped
+    mapping = f"Mapped through MusicBrainz (its Spotify link): {info.mapped}"
+    if by_name:
+        why = []
+        if info.no_mbid:
+            why.append(f"{info.no_mbid} without a MusicBrainz id")
+        if info.no_link:
+            why.append(f"{info.no_link} with no Spotify link on MusicBrainz")
+        if info.not_mapped:
+            why.append(f"{info.not_mapped} not looked up there")
+        mapping += f"; by name: {by_name} ({', '.join(why)})"
+    lines.append(mapping + ".")
+    if info.musicbrainz == "off":
+        lines.append(
+            "MusicBrainz is not set up on this bot (`[musicbrainz] contact`), so every artist is found by name."
+        )
+    elif info.musicbrainz == "failed":
+        lines.append("MusicBrainz stopped answering, so the rest are found by name.")
+    if preview.over_budget:
+        lines.append(
+            f"Not included: {_plural(preview.over_budget, 'artist')} whose name needs a Spotify search today's "
+            f"budget cannot pay (imports may spend {preview.cost.allowance} more today); import again tomorrow."
+        )
+    if preview.cost.searches or preview.cost.cached:
+        lines.append("Names that match no Spotify artist are listed after Confirm, and nothing is followed for them.")
+    return lines
+
+
 def _cost_line(preview: ImportPreview) -> str:
     cost = preview.cost
     n = len(preview.to_follow)
@@ -828,6 +1012,8 @@ def _cost_line(preview: ImportPreview) -> str:
     known = n - cost.searches - cost.cached - cost.lookups
     if preview.source == "playlist":
         parts.append(f"reading the playlist took {_plural(preview.requests, 'request')}")
+    elif preview.history is not None:
+        parts.append(f"mapped via MusicBrainz: 0 to read {_plural(known, 'artist')}")
     elif known:
         parts.append(f"0 to read {_plural(known, 'artist id')} (names known)")
     if cost.lookups:
@@ -836,7 +1022,8 @@ def _cost_line(preview: ImportPreview) -> str:
         )
     if cost.searches or cost.cached:
         parts.append(
-            f"{cost.searches} to search {_plural(cost.searches + cost.cached, 'name')}, one each"
+            ("names: " if preview.history is not None else "")
+            + f"{cost.searches} to search {_plural(cost.searches + cost.cached, 'name')}, one each"
             + (f" ({cost.cached} searched in the last minutes: free)" if cost.cached else "")
         )
     parts.append(

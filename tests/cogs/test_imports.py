@@ -1,7 +1,8 @@
 """Callbacks of ``/import`` (and its Confirm / Cancel view), called directly with mocks spec'd on the
 real discord.py objects (python-discord/bot style: ``create_autospec(discord.Interaction)``,
 ``create_autospec(discord.Member)``; ``tests/cogs/mocks.py``), error paths included: one source of
-``playlist:``, ``links:`` or ``file:``, the attachment's size and file name passed before any download,
+``playlist:``, ``links:``, ``file:``, ``lastfm:`` or ``listenbrainz:`` (with ``period:`` / ``range:`` only
+beside their own service), the attachment's size and file name passed before any download,
 a failed download."""
 
 from __future__ import annotations
@@ -101,6 +102,21 @@ async def test_links_go_to_the_links_preview():
     assert isinstance(interaction.followup.send.await_args.kwargs["view"], ImportConfirmView)
 
 
+async def test_listening_histories_go_to_the_history_preview_with_their_period_and_minimum():
+    importer = create_autospec(Importer, instance=True)
+    importer.preview_history.return_value = preview(source="links")
+    cog = Imports(make_bot(), importer=importer)
+    interaction = make_interaction()
+    week = app_commands.Choice(name="last 7 days", value="7day")
+    await run_import(cog, interaction, lastfm="alice", period=week, min_plays=5)
+    importer.preview_history.assert_awaited_once_with(GUILD_ID, "lastfm", "alice", period="7day", min_plays=5)
+    assert isinstance(interaction.followup.send.await_args.kwargs["view"], ImportConfirmView)
+    importer.preview_history.reset_mock()
+    await run_import(cog, make_interaction(), listenbrainz="bob")
+    importer.preview_history.assert_awaited_once_with(GUILD_ID, "listenbrainz", "bob", period=None, min_plays=1)
+    importer.preview_links.assert_not_awaited()
+
+
 async def test_a_file_is_previewed_by_its_size_and_name_then_downloaded():
     importer = create_autospec(Importer, instance=True)
     importer.preview_file.return_value = preview(source="file")
@@ -134,13 +150,20 @@ async def test_a_failed_download_is_a_user_error():
         ({}, ONE_SOURCE_TEXT),
         ({"playlist": "x", "links": "Air"}, "Give one source at a time (you gave playlist and links)."),
         ({"links": "Air", "file": "FILE"}, "Give one source at a time (you gave links and file)."),
+        ({"lastfm": "alice", "listenbrainz": "alice"}, "(you gave lastfm and listenbrainz)"),
+        ({"listenbrainz": "alice", "period": "PERIOD"}, "`period:` goes with `lastfm:`"),
+        ({"lastfm": "alice", "stats_range": "RANGE"}, "`range:` goes with `listenbrainz:`"),
     ],
 )
 async def test_exactly_one_source(options, expected):
     importer = create_autospec(Importer, instance=True)
     cog = Imports(make_bot(), importer=importer)
     interaction = make_interaction()
-    options = {k: attachment() if v == "FILE" else v for k, v in options.items()}
+    choices = {
+        "PERIOD": app_commands.Choice(name="last 7 days", value="7day"),
+        "RANGE": app_commands.Choice(name="this week", value="this_week"),
+    }
+    options = {k: attachment() if v == "FILE" else choices.get(v, v) for k, v in options.items()}
     with pytest.raises(UserError) as err:
         await run_import(cog, interaction, **options)
     assert expected in str(err.value)
@@ -157,7 +180,32 @@ def test_the_options_discord_gets():
         ("playlist", 3, False),
         ("links", 3, False),
         ("file", 11, False),
+        ("lastfm", 3, False),
+        ("listenbrainz", 3, False),
+        ("period", 3, False),
+        ("range", 3, False),
+        ("min_plays", 4, False),
     ]
+    assert [c["value"] for c in options["period"]["choices"]] == [
+        "overall",
+        "7day",
+        "1month",
+        "3month",
+        "6month",
+        "12month",
+    ]  # Last.fm's user.getTopArtists periods
+    assert {c["value"] for c in options["range"]["choices"]} == {
+        "this_week",
+        "this_month",
+        "this_year",
+        "week",
+        "month",
+        "quarter",
+        "year",
+        "half_yearly",
+        "all_time",
+    }  # ListenBrainz's statistics ranges
+    assert options["min_plays"]["min_value"] == 1
     assert options["links"]["max_length"] == MAX_LINKS_CHARS == 6000  # Discord's limit for a string option
     assert all(len(o["description"]) <= 100 for o in payload["options"])
 

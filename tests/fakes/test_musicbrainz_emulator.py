@@ -752,7 +752,9 @@ async def test_global_overload_fault(mb, ws):
 
 
 async def test_what_is_not_emulated_says_so(mb, ws):
-    status, _, body, _ = await ws.get("/artist/5b11f4ce-a62d-471e-81fc-a69a8278c7da")
+    status, _, body, _ = await ws.get("/artist", [("query", "nirvana")])
+    assert status == 501 and "not emulated" in body["error"]
+    status, _, body, _ = await ws.get("/label/5b11f4ce-a62d-471e-81fc-a69a8278c7da")
     assert status == 501 and "not emulated" in body["error"]
     status, _, body, _ = await ws.get("/release-group", [("query", "nevermind")])
     assert status == 501 and "not emulated" in body["error"]
@@ -766,3 +768,61 @@ async def test_request_log_keeps_repeated_parameters(mb, ws):
     assert logged.query["resource"] == ["https://a.example/", "https://b.example/"]
     assert logged.user_agent == USER_AGENT
     assert logged.status == 200
+
+
+# ------------------------------------------------------------------------- artist lookup
+
+
+async def test_artist_lookup_with_url_rels_has_the_recorded_relation_shape(mb, ws, musicdata):
+    """The artist's URL relations are written as the recorded release lookup's (same serializer)."""
+    recorded = load(musicdata, "recorded/release_83a3f2c0_inc-url-rels.json")["relations"][0]
+    mb.add_artist(ARTIST_ID, "Nirvana", country="US", spotify_id=SPOTIFY_ID)
+    mb.link_url(
+        "https://www.discogs.com/artist/125246",
+        artist=ARTIST_ID,
+        link_type="discogs",
+        link_type_id="04a5b104-a4c2-4bac-99a1-7b837c37d9e4",
+    )
+    status, _, body, _ = await ws.get(f"/artist/{ARTIST_ID}", [("inc", "url-rels")])
+    assert status == 200
+    assert {k: body[k] for k in ("id", "name", "sort-name", "country")} == {
+        "id": ARTIST_ID,
+        "name": "Nirvana",
+        "sort-name": "Nirvana",
+        "country": "US",
+    }
+    spotify, discogs = body["relations"]
+    assert set(spotify) == set(recorded)
+    assert set(spotify["url"]) == set(recorded["url"])
+    assert (spotify["direction"], spotify["target-type"], spotify["type"], spotify["type-id"]) == (
+        recorded["direction"],
+        recorded["target-type"],
+        "free streaming",
+        FREE_STREAMING_ARTIST,
+    )
+    assert spotify["url"]["resource"] == f"https://open.spotify.com/artist/{SPOTIFY_ID}"
+    assert discogs["type"] == "discogs" and discogs["url"]["resource"] == "https://www.discogs.com/artist/125246"
+
+
+async def test_artist_lookup_keeps_ended_links_and_omits_relations_without_rels(mb, ws):
+    mb.add_artist(ARTIST_ID, "Nirvana")
+    mb.link_url(f"https://open.spotify.com/artist/{SPOTIFY_ID}", artist=ARTIST_ID, ended=True, end="2020")
+    _, _, body, _ = await ws.get(f"/artist/{ARTIST_ID}", [("inc", "url-rels")])
+    assert [(r["ended"], r["end"]) for r in body["relations"]] == [(True, "2020")]
+    _, _, body, _ = await ws.get(f"/artist/{ARTIST_ID}")
+    assert "relations" not in body
+    _, _, body, _ = await ws.get(f"/artist/{ARTIST_ID}", [("inc", "artist-rels")])
+    assert body["relations"] == []
+
+
+async def test_artist_lookup_errors_have_the_recorded_error_shape(mb, ws, musicdata):
+    recorded = load(musicdata, "recorded/url_lookup_unknown_404.json")
+    status, _, body, _ = await ws.get(f"/artist/{ARTIST_ID}", [("inc", "url-rels")])
+    assert (status, body) == (404, recorded)
+    status, _, body, _ = await ws.get("/artist/not-an-mbid", [("inc", "url-rels")])
+    assert (status, body["error"]) == (400, "Invalid mbid.")
+    mb.add_artist(ARTIST_ID, "Nirvana")
+    status, _, body, _ = await ws.get(f"/artist/{ARTIST_ID}", [("inc", "url-rels+bogus")])
+    assert (status, body["error"]) == (400, "bogus is not a valid inc parameter for the artist resource.")
+    status, _, body, _ = await ws.get(f"/artist/{ARTIST_ID}", [("inc", "aliases")])
+    assert status == 501 and "not emulated" in body["error"]

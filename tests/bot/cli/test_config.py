@@ -64,6 +64,7 @@ def test_prints_the_file_environment_and_defaults_as_toml(tmp_path):
         "delivery",
         "coordination",
         "musicbrainz",
+        "lastfm",
     }
 
 
@@ -77,6 +78,12 @@ def test_masks_every_secret_and_the_database_password(tmp_path):
     assert data["spotify"]["client_secret"] == "********"  # set in the environment
     assert data["database"]["url"] == "postgresql+asyncpg://rb:********@db:5432/rb"
     assert "# Environment: SPOTIFY_CLIENT_SECRET, DATABASE_URL." in out
+
+
+def test_the_lastfm_api_key_is_masked(tmp_path):
+    out = config_output(tmp_path, '[lastfm]\napi_key = "lastfm-key-value"\n', {})
+    assert "lastfm-key-value" not in out
+    assert tomllib.loads(out)["lastfm"]["api_key"] == "********"
 
 
 def test_an_unset_secret_is_shown_empty(tmp_path):

@@ -11,7 +11,7 @@ from importlib.metadata import version
 
 import pytest
 
-from bot.musicdata import FreshRelease, ListenBrainzClient, MusicDataError, user_agent
+from bot.musicdata import FreshRelease, ListenBrainzClient, MusicDataError, NoStatistics, UnknownUser, user_agent
 from fakes.listenbrainz_emulator import ListenBrainzEmulator
 
 PIVOT = dt.date(2026, 11, 20)
@@ -131,3 +131,47 @@ async def test_days_outside_what_listenbrainz_serves_are_refused_without_a_reque
         with pytest.raises(ValueError):
             await client.fresh_releases(days=days, pivot=PIVOT)
     assert lb.request_log == []
+
+
+# --- a user's top artists (/import listenbrainz:) ----------------------------------------------
+
+
+def stats(lb: ListenBrainzEmulator, user: str, artists: list[tuple[str | None, str, int]], **kwargs) -> None:
+    lb.add_user(user)
+    lb.set_artist_stats(
+        user,
+        [{"artist_mbid": m, "artist_name": n, "listen_count": c} for m, n, c in artists],
+        from_ts=0,
+        to_ts=1,
+        last_updated=1,
+        **kwargs,
+    )
+
+
+async def test_user_artists_are_read_with_their_range_and_mbids(lb, http, clock, sleep):
+    stats(lb, "Alice", [(mbid("nova"), "Nova Lights", 50), (None, "Unknown Band", 7)], stats_range="month")
+    client = client_for(lb.base_url, http, clock, sleep)
+    artists, total = await client.user_artists("alice", stats_range="month", count=100)
+    assert [(a.name, a.mbid, a.plays) for a in artists] == [
+        ("Nova Lights", mbid("nova"), 50),
+        ("Unknown Band", None, 7),
+    ]
+    assert total == 2
+    (request,) = lb.requests_to("/1/stats/user/")
+    assert request.path == "/1/stats/user/alice/artists"
+    assert request.query == {"range": ["month"], "count": ["100"], "offset": ["0"]}
+    assert request.user_agent == user_agent("https://example.org/ops")
+    with pytest.raises(ValueError, match="stats_range"):
+        await client.user_artists("alice", stats_range="7day")
+
+
+async def test_an_unknown_user_and_missing_statistics_are_told_apart(lb, http, clock, sleep):
+    lb.add_user("Fresh")
+    client = client_for(lb.base_url, http, clock, sleep)
+    with pytest.raises(UnknownUser) as unknown:
+        await client.user_artists("nobody")
+    assert unknown.value.status == 404
+    with pytest.raises(NoStatistics) as none:
+        await client.user_artists("Fresh")
+    assert none.value.status == 204
+    assert [r.status for r in lb.request_log] == [404, 204]  # neither is retried

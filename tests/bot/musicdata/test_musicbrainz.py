@@ -124,3 +124,26 @@ async def test_a_refused_request_is_an_error_at_once(client, mb):
     with pytest.raises(MusicDataError) as raised:
         await client.release_barcodes("not-an-mbid")
     assert raised.value.status == 400 and len(mb.request_log) == 1
+
+
+# --- an artist's Spotify links (/import from a listening history) -------------------------------
+
+
+async def test_an_artists_spotify_links_are_its_live_spotify_url_relations(client, mb):
+    artist = mb.add_artist(mbid("a"), "A", spotify_id=spotify_id(1))
+    mb.link_url(spotify_artist_url(spotify_id(2)), artist=artist, ended=True)  # an ended link: not kept
+    mb.link_url(
+        "https://www.discogs.com/artist/1", artist=artist, link_type="discogs", link_type_id=mbid("discogs-type")
+    )
+    mb.link_url(spotify_artist_url(spotify_id(3)), artist=artist)
+    assert await client.spotify_artists(artist) == (spotify_id(1), spotify_id(3))
+    (request,) = mb.requests_to("/ws/2/artist/")
+    assert request.path == f"/ws/2/artist/{artist}" and request.query["inc"] == ["url-rels"]
+    assert request.user_agent == user_agent(CONTACT)
+
+
+async def test_an_artist_without_spotify_link_or_unknown_has_none(client, mb):
+    artist = mb.add_artist(mbid("b"), "B")
+    assert await client.spotify_artists(artist) == ()
+    assert await client.spotify_artists(mbid("unknown")) == ()  # 404
+    assert [r.status for r in mb.request_log] == [200, 404]
