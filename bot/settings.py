@@ -3,7 +3,7 @@ environment variables.
 
 :func:`load_settings` reads the file (``[discord]``, ``[spotify]``, ``[tracking]``, ``[database]``,
 ``[due_scan]``, ``[default_schedule]``, ``[coordination]``, ``[musicbrainz]``, ``[lastfm]``), lets the variables of
-:data:`ENVIRONMENT` override it (``DISCORD_TOKEN``, ``SPOTIFY_CLIENT_ID``, ``SPOTIFY_CLIENT_SECRET``,
+:data:`ENVIRONMENT` override it (``DISCORD_TOKEN``, ``SPOTIFY_CLIENT_ID``, ``SPOTIFY_CLIENT_SECRET``, ``LASTFM_API_KEY``,
 ``DATABASE_URL``; no other variable is read) and fills the rest with the defaults declared here.
 An unknown section or key, a renamed section, or a value out of bounds raises :class:`ConfigError`,
 whose ``str()`` is one line naming the key, so the command line prints it instead of a traceback.
@@ -101,6 +101,7 @@ ENVIRONMENT: Final[Mapping[str, tuple[str, str]]] = {
     "SPOTIFY_CLIENT_ID": ("spotify", "client_id"),
     "SPOTIFY_CLIENT_SECRET": ("spotify", "client_secret"),
     "DATABASE_URL": ("database", "url"),
+    "LASTFM_API_KEY": ("lastfm", "api_key"),
 }
 """The only environment variables read: each overrides one key of the file when set and not blank."""
 

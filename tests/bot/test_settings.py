@@ -115,10 +115,11 @@ def test_environment_overrides_secrets_and_database(tmp_path):
         "SPOTIFY_CLIENT_ID": "eid",
         "SPOTIFY_CLIENT_SECRET": "esecret",
         "DATABASE_URL": "sqlite+aiosqlite:///x.db",
+        "LASTFM_API_KEY": "0123456789abcdef0123456789abcdef",
     }
     s = load_settings(write(tmp_path, GOOD), env)
-    secrets = (s.discord.token, s.spotify.client_id, s.spotify.client_secret)
-    assert tuple(v.get_secret_value() for v in secrets) == ("env-token", "eid", "esecret")
+    secrets = (s.discord.token, s.spotify.client_id, s.spotify.client_secret, s.lastfm.api_key)
+    assert tuple(v.get_secret_value() for v in secrets) == ("env-token", "eid", "esecret", env["LASTFM_API_KEY"])
     assert s.database_url == "sqlite+aiosqlite:///x.db"
 
 
