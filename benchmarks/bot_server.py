@@ -301,6 +301,9 @@ class CountingSender:
     async def find_dm(self, dm_channel_id: int, album_url: str, *, limit: int = 100) -> int | None:
         raise AssertionError("the tracking benchmark sends no DM")
 
+    async def is_member(self, guild_id: int, user_id: int) -> bool:
+        raise AssertionError("the tracking benchmark sends no DM")
+
 
 class SimClock:
     """Simulated UTC time: the time given to :meth:`set` plus the real time elapsed since."""

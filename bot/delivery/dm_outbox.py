@@ -180,6 +180,15 @@ class DmOutbox:
         else:
             counts.gone += changed
 
+    async def _still_member(self, task: DmTask) -> bool:
+        """After a 50007: whether the user is still a member of the task's guild (True when Discord
+        cannot say: then the DMs count as closed, the safe reading)."""
+        try:
+            return await self.sender.is_member(task.guild_id, task.user_id)
+        except Exception:
+            log.warning("could not check whether user %s is in guild %s", task.user_id, task.guild_id, exc_info=True)
+            return True
+
     async def _send(
         self, task: DmTask, release: Release, counts: OutboxCounts, refused: dict[int | tuple[int, int], str]
     ) -> None:
@@ -195,6 +204,19 @@ class DmOutbox:
             )
         except DmClosed:
             now = self.clock()
+            if not await self._still_member(task):
+                # Discord says 50007 to a member who left the server (no server in common): forget
+                # them there rather than switching them to mentions nobody would see.
+                async with self.db.transaction() as session:
+                    counts.gone += await dm_ledger.finish_member(session, task.guild_id, task.user_id, dm_id=task.id)
+                    await members.forget_member(session, task.guild_id, task.user_id)
+                refused[(task.guild_id, task.user_id)] = "gone"
+                log.info(
+                    "user %s left guild %s (50007, not a member): subscriptions there removed",
+                    task.user_id,
+                    task.guild_id,
+                )
+                return
             async with self.db.transaction() as session:
                 counts.closed += await dm_ledger.finish_user(session, task.user_id, "closed", dm_id=task.id)
                 await members.mark_dms_closed(session, task.user_id, now=now)

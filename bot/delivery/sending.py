@@ -168,6 +168,12 @@ class Sender(Protocol):
         id. Raises :class:`DmClosed` (50007), :class:`UnknownUser`, :class:`UnknownMember`."""
         ...
 
+    async def is_member(self, guild_id: int, user_id: int) -> bool:
+        """Whether user ``user_id`` is still a member of guild ``guild_id`` (``GET /guilds/{g}/members/{u}``,
+        "Get Guild Member": no privileged intent needed). False on 404 / 10007 Unknown Member; other
+        failures raise."""
+        ...
+
     async def find_dm(self, dm_channel_id: int, album_url: str, *, limit: int = HISTORY_LIMIT) -> int | None:
         """Among the bot's ``limit`` latest messages in the DM channel, the id of the one whose embed
         ``url`` is ``album_url``; None when there is none."""

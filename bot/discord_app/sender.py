@@ -342,6 +342,16 @@ class DiscordSender:
             self._dm_channels.popitem(last=False)
         return channel.id
 
+    async def is_member(self, guild_id: int, user_id: int) -> bool:
+        """Whether ``user_id`` is still in guild ``guild_id`` (``GET /guilds/{g}/members/{u}``; 10007 → False)."""
+        try:
+            await self.client.http.get_member(guild_id, user_id)
+        except discord.HTTPException as exc:
+            if _is_unknown_member(exc):
+                return False
+            raise
+        return True
+
     async def send_dm(self, dm_channel_id: int, embeds: list[dict[str, Any]], *, nonce: str, content: str) -> int:
         """Send ``content`` and ``embeds`` in the DM channel (with ``nonce``); returns the message id.
         50007 → ``DmClosed``, 10013 → ``UnknownUser``, 10007 → ``UnknownMember``."""
@@ -370,6 +380,10 @@ class DiscordSender:
         except discord.HTTPException as exc:
             raise _dm_error(exc) from None
         return None
+
+
+def _is_unknown_member(exc: discord.HTTPException) -> bool:
+    return exc.status == 404 and exc.code == UNKNOWN_MEMBER
 
 
 def _dm_error(exc: discord.HTTPException) -> Exception:

@@ -159,6 +159,9 @@ class FakeSender:
     async def find_dm(self, dm_channel_id: int, album_url: str, *, limit: int = 100) -> int | None:
         raise AssertionError("FakeSender sends no DM")
 
+    async def is_member(self, guild_id: int, user_id: int) -> bool:
+        raise AssertionError("FakeSender sends no DM")
+
     async def find_posted(self, channel_id: int, album_urls: list[str], *, limit: int = 100) -> dict[str, int]:
         """Among the ``limit`` latest messages posted to ``channel_id``, the id of the newest whose
         embed ``url`` is each of ``album_urls`` (as ``DiscordSender.find_posted``)."""

@@ -105,6 +105,7 @@ class FakeDiscord:
         self.dm_refused_at: dict[int, dt.datetime] = {}  # user → when the last 50007 was answered
         self.unknown_users: set[int] = set()
         self.left_members: set[int] = set()
+        self.departed: set[tuple[int, int]] = set()  # (guild, user): no longer a member (Get Guild Member: 10007)
         self.requests: Counter[str] = Counter()
         self.fail: dict[str, Any] = {}
         self.create_then_fail: set[str] = set()
@@ -307,6 +308,10 @@ class FakeDiscord:
             self.channels[cid] = Channel(cid, "dm")
             self.messages[cid] = []
         return self.dm_channels[user_id]
+
+    async def is_member(self, guild_id: int, user_id: int) -> bool:
+        self._call("is_member")
+        return (guild_id, user_id) not in self.departed
 
     async def send_dm(self, dm_channel_id: int, embeds: list[dict[str, Any]], *, nonce: str, content: str) -> int:
         self._call("send_dm")

@@ -96,6 +96,23 @@ async def test_closed_dms_switch_the_member_to_mentions(db, clock, discord):
     assert discord.posts(100)[-1].pinged == [8]
 
 
+async def test_a_member_who_left_gets_50007_and_is_forgotten_there_not_switched(db, clock, discord):
+    """Discord answers 50007 to a DM of someone who shares no server with the bot any more; Get Guild
+    Member then says 10007: their subscriptions in that guild go, nobody is switched to mentions."""
+    discord.dms_closed.update({8, 9})
+    discord.departed.add((GUILD, 8))  # 8 left; 9 is still a member whose DMs are closed
+    await posted_with_dm_subscribers(db, clock, discord, [7, 8, 9])
+    counts = await outbox(db, discord, clock).drain()
+    assert (counts.sent, counts.gone, counts.closed) == (1, 1, 1)
+    assert {r.user_id: r.status for r in await dm_rows(db)} == {7: "sent", 8: "gone", 9: "closed"}
+    async with db.sessions() as s:
+        subs = (await s.execute(select(Subscription.user_id))).scalars().all()
+        assert sorted(subs) == [7, 9]
+        assert await s.get(Member, (GUILD, 8)) is None
+        still = await s.get(Member, (GUILD, 9))
+        assert still is not None and still.mode == "mention" and still.dm_notice_pending
+
+
 async def test_unknown_users_and_members_who_left_are_forgotten(db, clock, discord):
     await guild_following(db, clock, ["A"])
     await guild_following(db, clock, ["A"], guild_id=2, channel_id=200)
