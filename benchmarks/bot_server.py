@@ -46,6 +46,7 @@ import re
 import sys
 import threading
 import time
+from collections.abc import Collection
 from typing import Any
 
 from bot.delivery.components import PostButtons
@@ -277,7 +278,9 @@ class CountingSender:
     async def destination(self, channel_id: int) -> Destination:
         return Destination(channel_id, "text")
 
-    async def find_content(self, channel_id: int, content: str, *, limit: int = 100) -> int | None:
+    async def find_content(
+        self, channel_id: int, content: str, *, limit: int = 100, exclude: Collection[int] = ()
+    ) -> int | None:
         return None  # the benchmark's guilds have no subscribers: no mention follow-up is ever sent
 
     async def create_forum_post(self, forum_id: int, **post: Any) -> int:

@@ -18,7 +18,9 @@ in order. Their life:
   read it there any more (:func:`drop_part`).
 
 A ``claimed`` row a dead process left is settled from the channel: the exact ``content`` among the
-bot's recent messages there → ``sent``; absent → ``pending`` again (:func:`unclaim_part`).
+bot's recent messages there → ``sent``; absent → ``pending`` again (:func:`unclaim_part`). Posts about
+the same artists have word-for-word the same follow-ups, so a message already recorded for another
+follow-up (:func:`sent_message_ids`) never settles this one.
 
 Every function takes an open ``AsyncSession`` and never commits: the caller owns the transaction.
 Times are timezone-aware UTC.
@@ -154,6 +156,20 @@ async def confirm_part(session: AsyncSession, part_id: int, *, message_id: int, 
         .values(status="sent", message_id=message_id, sent_at=now)
     )
     return rowcount(result) > 0
+
+
+async def sent_message_ids(session: AsyncSession, channel_id: int, content: str) -> set[int]:
+    """The Discord message ids of the ``sent`` follow-ups in channel (or thread) ``channel_id`` whose
+    content is exactly ``content``: those messages are taken, and cannot settle another follow-up."""
+    rows = await session.scalars(
+        select(MentionPost.message_id).where(
+            MentionPost.channel_id == channel_id,
+            MentionPost.status == "sent",
+            MentionPost.content == content,
+            MentionPost.message_id.is_not(None),
+        )
+    )
+    return {int(mid) for mid in rows.all() if mid is not None}
 
 
 async def drop_part(session: AsyncSession, part_id: int) -> bool:

@@ -433,9 +433,12 @@ class Deliverer:
 
     async def _settle_part(self, part: MentionPost) -> None:
         """Settle a claimed follow-up: its exact content among the bot's recent messages in its channel →
-        ``sent``; absent → ``pending`` (sent by the next delivery); unreadable → left for later."""
+        ``sent``; absent → ``pending`` (sent by the next delivery); unreadable → left for later. A message
+        already recorded for another follow-up (an earlier post's, word for word the same) is not it."""
+        async with self.db.transaction() as session:
+            taken = await mention_ledger.sent_message_ids(session, part.channel_id, part.content)
         try:
-            found = await self.sender.find_content(part.channel_id, part.content, limit=HISTORY_LIMIT)
+            found = await self.sender.find_content(part.channel_id, part.content, limit=HISTORY_LIMIT, exclude=taken)
         except Exception:
             log.warning(
                 "cannot read channel %s to settle mention follow-up %s", part.channel_id, part.id, exc_info=True

@@ -11,7 +11,7 @@ than the client waits by itself (``max_ratelimit_timeout``) → :class:`RateLimi
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -117,9 +117,12 @@ class Sender(Protocol):
         whose embed ``url`` is each of ``album_urls`` (absent keys: not found)."""
         ...
 
-    async def find_content(self, channel_id: int, content: str, *, limit: int = HISTORY_LIMIT) -> int | None:
+    async def find_content(
+        self, channel_id: int, content: str, *, limit: int = HISTORY_LIMIT, exclude: Collection[int] = ()
+    ) -> int | None:
         """Among the bot's own ``limit`` most recent messages in the channel (or thread), the id of the
-        newest whose content is exactly ``content``; None when there is none."""
+        newest whose content is exactly ``content`` and whose id is not in ``exclude``; None when there
+        is none."""
         ...
 
     async def create_forum_post(

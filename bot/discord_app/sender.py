@@ -12,7 +12,7 @@ the client's ``max_ratelimit_timeout`` (``discord.RateLimited``) → ``RateLimit
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import discord
@@ -187,10 +187,13 @@ class DiscordSender:
                     found[embed.url] = message.id
         return found
 
-    async def find_content(self, channel_id: int, content: str, *, limit: int = HISTORY_LIMIT) -> int | None:
+    async def find_content(
+        self, channel_id: int, content: str, *, limit: int = HISTORY_LIMIT, exclude: Collection[int] = ()
+    ) -> int | None:
         """The newest of the bot's own ``limit`` latest messages in the channel whose content is exactly
-        ``content`` (a mention follow-up), or None."""
-        return next((m.id for m in await self._history(channel_id, limit) if m.content == content), None)
+        ``content`` (a mention follow-up) and whose id is not in ``exclude``, or None."""
+        history = await self._history(channel_id, limit)
+        return next((m.id for m in history if m.content == content and m.id not in exclude), None)
 
     # --- forums ---------------------------------------------------------------------------------
 

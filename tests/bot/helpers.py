@@ -4,7 +4,7 @@ the real :class:`~bot.spotify.client.SpotifyClient` on the Spotify emulator (``f
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 
 from sqlalchemy import select
 
@@ -128,15 +128,18 @@ class FakeSender:
         self._next_id += 1
         return self._next_id
 
-    async def find_content(self, channel_id: int, content: str, *, limit: int = 100) -> int | None:
-        """The newest of the ``limit`` latest messages in ``channel_id`` whose content is ``content``."""
+    async def find_content(
+        self, channel_id: int, content: str, *, limit: int = 100, exclude: Collection[int] = ()
+    ) -> int | None:
+        """The newest of the ``limit`` latest messages in ``channel_id`` whose content is ``content``
+        (ids in ``exclude`` skipped)."""
         first_id = self._next_id - len(self.messages) + 1
         recent = [
             (first_id + i, text)
             for i, ((ch, _e, _n), text) in enumerate(zip(self.messages, self.contents, strict=True))
             if ch == channel_id
         ]
-        return next((mid for mid, text in reversed(recent[-limit:]) if text == content), None)
+        return next((mid for mid, text in reversed(recent[-limit:]) if text == content and mid not in exclude), None)
 
     async def create_forum_post(self, forum_id: int, **post: object) -> int:
         raise AssertionError("FakeSender serves text channels only")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -233,10 +233,13 @@ class FakeDiscord:
                     found.setdefault(url, m.id)
         return found
 
-    async def find_content(self, channel_id: int, content: str, *, limit: int = 100) -> int | None:
+    async def find_content(
+        self, channel_id: int, content: str, *, limit: int = 100, exclude: Collection[int] = ()
+    ) -> int | None:
         self._call("find_content")
         self._channel(channel_id)
-        return next((m.id for m in reversed(self.posts(channel_id)[-limit:]) if m.content == content), None)
+        recent = reversed(self.posts(channel_id)[-limit:])
+        return next((m.id for m in recent if m.content == content and m.id not in exclude), None)
 
     async def create_forum_post(
         self,

@@ -190,3 +190,39 @@ async def test_a_forum_posts_follow_ups_go_into_its_thread(db, clock, discord):
     starter, follow_up = discord.posts(thread.id)
     assert starter.urls == [url("a1")] and starter.content and not follow_up.embeds
     assert sorted(starter.pinged + follow_up.pinged) == users
+
+
+async def test_a_follow_up_left_claimed_is_not_taken_for_an_earlier_posts_identical_one(db, clock, discord):
+    """Two posts about one artist have word-for-word the same follow-up (the same members past the
+    limit): a crash before the second follow-up reached Discord must not settle it as the first one."""
+    await guild_following(db, clock, ["A"])
+    users = [BIG + i for i in range(100)]
+    await subscribe(db, clock, users, "A")
+    await release(db, clock, "a1")
+    await Deliverer(db, discord, clock=clock).deliver(GUILD)  # a1: its post and its follow-up
+    clock.advance(minutes=1)
+    await release(db, clock, "a2")
+    first = Deliverer(db, discord, clock=clock)
+    original = discord.send
+    sends = 0
+
+    async def die_at_the_follow_up(channel_id, embeds, **kwargs):
+        nonlocal sends
+        sends += 1
+        if sends == 2:  # a2's follow-up: the process dies before it reaches Discord
+            raise Killed
+        return await original(channel_id, embeds, **kwargs)
+
+    discord.send = die_at_the_follow_up
+    with pytest.raises(Killed):
+        await first.deliver(GUILD)
+    discord.send = original
+
+    clock.advance(minutes=1)
+    second = Deliverer(db, discord, clock=clock)  # the restarted process
+    await second.recover()
+    await second.deliver(GUILD)
+    posts = discord.posts(DEFAULT)
+    assert [len(p.urls) for p in posts] == [1, 0, 1, 0]  # a1 + its follow-up, a2 + its follow-up
+    pings = discord.all_pings()
+    assert set(pings) == set(users) and set(pings.values()) == {2}  # everyone once per post
