@@ -113,7 +113,7 @@ def test_fanout_smoke(tmp_path):
     """The fan-out benchmark at a tiny size: 3 guilds, 120 subscribers in the first (30 DM, 90 mention:
     more than one message's 2,000 characters of mentions, so one follow-up), DMs at 20 per second."""
     out = tmp_path / "fanout.json"
-    subprocess.run(
+    proc = subprocess.run(
         [
             sys.executable,
             "-m",
@@ -134,10 +134,11 @@ def test_fanout_smoke(tmp_path):
             backend.database_url(tmp_path, "fanout", migrated=False),
         ],
         cwd=ROOT,
-        check=True,
         capture_output=True,
+        text=True,
         timeout=120,
     )
+    assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(out.read_text())
     assert result["run_status"] == "ok" and result["releases_posted"] == 3
     # Counted on Discord's side (the fake): every guild got the post once, every DM-mode subscriber one
