@@ -2,8 +2,11 @@
 
 Starts the Spotify emulator and the Discord-compatible fake on 127.0.0.1, runs the
 unmodified ``ReleaseBot`` against them with a simulated clock, acts as a server admin
-(channel, follows, ``/refresh``), then lets the weekly schedule post on its own while
-the emulator gains new releases. Prints what lands in the channel and the run history.
+(channel, routes, follows, ``/refresh``) and as a member (``/notify add``), then lets the
+weekly schedule post on its own while the emulator gains new releases. Prints what lands
+where — the default channel ``#new-music``, the singles' route ``#singles`` and the forum
+``#lumen-forum`` that one artist's route points to (one post per release, tagged) — with who
+each post pings, then the run history.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import tempfile
 import textwrap
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -80,14 +84,64 @@ WEEKS = [
 ]
 
 
-def _print_messages(messages: list[dict[str, Any]], channel: str) -> None:
-    """Print the Discord messages (JSON dicts) posted to ``#channel`` as a reader would see their embeds."""
-    if not messages:
-        print(f"  #{channel}: (nothing posted)")
-        return
-    for n, message in enumerate(messages, 1):
-        print(f"  #{channel} ← message {n} ({len(message.get('embeds') or [])} embeds, mentions: none)")
-        for embed in message.get("embeds") or []:
+@dataclass(frozen=True)
+class Channels:
+    """The demo server's destinations: the default channel, the singles' route and a forum (one artist's route)."""
+
+    new_music: int
+    singles: int
+    forum: int
+
+    def named(self, text: str) -> str:
+        """``text`` with the channel mentions ``<#id>`` of these channels shown as ``#name``."""
+        for name, channel_id in (("new-music", self.new_music), ("singles", self.singles), ("lumen-forum", self.forum)):
+            text = text.replace(f"<#{channel_id}>", f"#{name}")
+        return text
+
+
+def _add_channels(stack: Stack) -> Channels:
+    """Add ``#singles`` (text) and ``#lumen-forum`` (a forum with the release-type tags) beside ``#new-music``."""
+    fake = stack.discord
+    singles = fake.add_channel(stack.guild_id, "singles")
+    forum = fake.add_channel(stack.guild_id, "lumen-forum", kind="forum", tags=["Album", "Single", "EP"])
+    return Channels(stack.channel_id, singles, forum)
+
+
+@dataclass(frozen=True)
+class Post:
+    """A message the bot posted: where (``#channel``, or the forum post's title and tags), and the message."""
+
+    where: str
+    message: dict[str, Any]
+
+
+def _posts(stack: Stack, channels: Channels) -> list[Post]:
+    """Every message the bot posted so far: in ``#new-music``, in ``#singles``, and each forum post's
+    messages (its starter message first) in ``#lumen-forum``."""
+    fake = stack.discord
+    posts = [Post("#new-music", m) for m in fake.channel_messages(channels.new_music)]
+    posts += [Post("#singles", m) for m in fake.channel_messages(channels.singles)]
+    tag_names = {t["id"]: t["name"] for t in fake.forum_tags(channels.forum)}
+    for thread in fake.threads(channels.forum):
+        tags = ", ".join(tag_names.get(str(t), "?") for t in thread.get("applied_tags") or [])
+        where = f"#lumen-forum ▸ forum post “{thread['name']}”" + (f" [{tags}]" if tags else "")
+        posts += [Post(where, m) for m in fake.thread_messages(int(thread["id"]))]
+    return posts
+
+
+def _print_new(stack: Stack, channels: Channels, seen: set[str]) -> None:
+    """Print the messages posted since ``seen`` (message ids, updated) as a reader would see them:
+    where, who was pinged (as Discord computed it), the embeds."""
+    new = [p for p in _posts(stack, channels) if p.message["id"] not in seen]
+    seen.update(p.message["id"] for p in new)
+    if not new:
+        print("  (nothing posted)")
+    for post in new:
+        message = post.message
+        embeds = message.get("embeds") or []
+        pinged = ", ".join(f"@{u.get('username')}" for u in message.get("mentions") or []) or "none"
+        print(f"  {post.where} ← {len(embeds)} embed{'s' * (len(embeds) != 1)}, mentions: {pinged}")
+        for embed in embeds:
             print(f"    ┌ {embed.get('title')}")
             for paragraph in (embed.get("description") or "").splitlines():
                 for line in textwrap.wrap(paragraph, 76):
@@ -100,13 +154,27 @@ def _print_messages(messages: list[dict[str, Any]], channel: str) -> None:
             print(f"    └ {embed.get('url')}")
 
 
-async def _reply(stack: Stack, name: str, options: dict[str, Any] | None = None, subcommand: str | None = None) -> str:
-    """Invoke slash command ``name`` as the admin and print its reply (content, else embed fields)."""
-    handle = await stack.command(name, options, subcommand=subcommand)
+def _posted_titles(stack: Stack, channels: Channels) -> list[str]:
+    """The title of every release embed posted anywhere, in :func:`_posts` order."""
+    return [str(e.get("title")) for p in _posts(stack, channels) for e in p.message.get("embeds") or []]
+
+
+async def _reply(
+    stack: Stack,
+    name: str,
+    options: dict[str, Any] | None = None,
+    subcommand: str | None = None,
+    *,
+    user_id: int | None = None,
+    channels: Channels | None = None,
+) -> str:
+    """Invoke slash command ``name`` as the admin (or ``user_id``) and print its reply (content, else embed
+    fields; the mentions of ``channels`` shown by name)."""
+    handle = await stack.command(name, options, subcommand=subcommand, user_id=user_id)
     text: str = handle.content or ""
     if not text and handle.embeds:
         text = " | ".join(f"{f['name']}: {f['value']}" for e in handle.embeds for f in e.get("fields") or [])
-    shown = " ".join(text.split())
+    shown = " ".join((text if channels is None else channels.named(text)).split())
     print(f"  ⮑ {shown}")
     return text
 
@@ -119,24 +187,26 @@ async def run_demo(weeks: int = 5) -> int:
         clock = SimClock(dt.datetime(2026, 11, 16, 9, 0, tzinfo=dt.UTC))
         stack = await Stack.create(Path(tmp), clock=clock, scan_interval_seconds=0.1)
         ids = _seed_catalogue(stack.spotify)
+        channels = _add_channels(stack)
+        seen: set[str] = set()
         try:
             print(
                 "release-bot demo — offline: the real bot, a Spotify emulator and a Discord-compatible fake on 127.0.0.1"
             )
             print(
-                f"Server “Music Club”, channel #new-music. Simulated time starts {clock().strftime('%A %d %b %Y %H:%M')} UTC.\n"
+                "Server “Music Club”: #new-music, #singles and the forum #lumen-forum; members “admin” and “listener”. "
+                f"Simulated time starts {clock().strftime('%A %d %b %Y %H:%M')} UTC.\n"
             )
             db = (await stack.start_bot()).core.db
-            await _set_up_the_server(stack, ids)
+            await _set_up_the_server(stack, ids, channels, seen)
             for week in range(weeks):
-                await _simulate_week(stack, db, clock, ids, week)
+                await _simulate_week(stack, db, clock, ids, week, channels, seen)
             print("\n▶ restart the bot, then /refresh — nothing is posted twice")
             db = (await stack.restart_bot()).core.db
-            seen = len(stack.posted())
             await _reply(stack, "refresh")
-            _print_messages(stack.posted()[seen:], "new-music")
+            _print_new(stack, channels, seen)
             await _print_history(db)
-            titles = stack.posted_titles()
+            titles = _posted_titles(stack, channels)
             print(
                 f"\n{len(titles)} releases posted, {len(titles) - len(set(titles))} duplicates; "
                 f"{len(stack.spotify.request_log)} Spotify requests in all."
@@ -163,10 +233,14 @@ def _seed_catalogue(sp: SpotifyEmulator) -> dict[str, str]:
     return ids
 
 
-async def _set_up_the_server(stack: Stack, ids: dict[str, str]) -> None:
-    """Act as the server admin: pick the channel, follow three artists three ways, ``/refresh`` (the baseline)."""
+async def _set_up_the_server(stack: Stack, ids: dict[str, str], channels: Channels, seen: set[str]) -> None:
+    """Act as the server admin: pick the channel, route singles to ``#singles`` and Lumen Choir to the
+    forum, follow three artists three ways; as the member “listener”, ``/notify add`` two artists
+    (mentions); then ``/refresh`` (the baseline)."""
     print("▶ /settings channel channel:#new-music")
-    await _reply(stack, "settings", {"channel": stack.channel_id}, "channel")
+    await _reply(stack, "settings", {"channel": channels.new_music}, "channel", channels=channels)
+    print("▶ /settings route type:single channel:#singles")
+    await _reply(stack, "settings", {"type": "single", "channel": channels.singles}, "route", channels=channels)
     url = f"https://open.spotify.com/artist/{ids['Nova Lights']}"
     print(f"▶ /follow artist:{url}")
     await _reply(stack, "follow", {"artist": url})
@@ -177,12 +251,21 @@ async def _set_up_the_server(stack: Stack, ids: dict[str, str]) -> None:
     await _reply(stack, "follow", {"artist": choices[0]["value"]})
     print("▶ /follow artist:Lumen Choir")
     await _reply(stack, "follow", {"artist": "Lumen Choir"})
+    print("▶ /settings route artist:Lumen Choir channel:#lumen-forum   (an artist's route wins over the type's)")
+    await _reply(
+        stack, "settings", {"artist": ids["Lumen Choir"], "channel": channels.forum}, "route", channels=channels
+    )
+    for artist in ("Nova Lights", "Lumen Choir"):
+        print(f"▶ listener: /notify add artist:{artist}")
+        await _reply(stack, "notify", {"artist": ids[artist]}, "add", user_id=stack.member_id)
     print("▶ /refresh   (the baseline: what is already out is not posted)")
     await _reply(stack, "refresh")
-    _print_messages(stack.posted(), "new-music")
+    _print_new(stack, channels, seen)
 
 
-async def _simulate_week(stack: Stack, db: Database, clock: SimClock, ids: dict[str, str], week: int) -> None:
+async def _simulate_week(
+    stack: Stack, db: Database, clock: SimClock, ids: dict[str, str], week: int, channels: Channels, seen: set[str]
+) -> None:
     """Week ``week`` (0-based): the emulator gains that week's releases of :data:`WEEKS` (a repeat gets
     a ``#n`` suffix), the clock passes Friday 12:00 and the bot's weekly run posts on its own."""
     plan = WEEKS[week % len(WEEKS)]
@@ -202,7 +285,6 @@ async def _simulate_week(stack: Stack, db: Database, clock: SimClock, ids: dict[
             total_tracks=tracks,
             tracks=TRACKS.get(title) if not suffix else None,
         )
-    seen = len(stack.posted())
     due = friday.replace(hour=12)
     print(f"⏰ {due.strftime('%A %d %b %Y %H:%M')} UTC — the weekly run, no command")
     before = await _finished_schedule_runs(db)
@@ -212,7 +294,7 @@ async def _simulate_week(stack: Stack, db: Database, clock: SimClock, ids: dict[
         return await _finished_schedule_runs(db) > before
 
     await stack.until(weekly_run_finished, timeout=30, what="weekly run")
-    _print_messages(stack.posted()[seen:], "new-music")
+    _print_new(stack, channels, seen)
 
 
 async def _print_history(db: Database) -> None:

@@ -116,3 +116,48 @@ def test_processes_smoke(tmp_path):
             assert row["guilds_ran"] == 12 and row["guilds_ran_twice"] == 0 and row["guilds_left_due"] == 0
             assert row["artists_fetched_twice"] == 0 and row["posted_twice"] == 0
             assert len(row["rss_mb"]) == res["processes"] == len(row["db_seconds"])
+
+
+def test_fanout_smoke(tmp_path):
+    """The fan-out benchmark at a tiny size: 3 guilds, 120 subscribers in the first (30 DM, 90 mention:
+    more than one message's 2,000 characters of mentions, so one follow-up), DMs at 20 per second."""
+    out = tmp_path / "fanout.json"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.fanout",
+            "--guilds",
+            "3",
+            "--subscribers",
+            "120",
+            "--dm-share",
+            "0.25",
+            "--dm-per-second",
+            "20",
+            "--timeout",
+            "60",
+            "--out",
+            str(out),
+            "--database-url",
+            backend.database_url(tmp_path, "fanout", migrated=False),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert result["run_status"] == "ok" and result["releases_posted"] == 3
+    # Counted on Discord's side (the fake): every guild got the post once, every DM-mode subscriber one
+    # DM, every mention-mode subscriber one ping — the DM-mode ones none.
+    assert (result["posts_lost"], result["dms_lost"], result["mentions_lost"]) == (0, 0, 0)
+    assert (result["posts_duplicated"], result["dms_duplicated"], result["mentions_duplicated"]) == (0, 0, 0)
+    assert result["dm_users_pinged"] == 0
+    routes = result["by_route"]
+    assert routes["channel post"] == 3 and routes["mention follow-up"] == 1
+    assert routes["DM channel open"] == routes["DM message"] == 30
+    assert result["ledgers"] == {"dm_deliveries": {"sent": 30}, "mention_posts": {"sent": 1}}
+    seconds = result["seconds"]
+    assert 0 < seconds["channel_posts"] <= seconds["delivery"]

@@ -8,15 +8,24 @@ import sys
 import pytest
 
 
-@pytest.mark.timeout(120)
-def test_demo_shows_baseline_then_only_new_releases_and_the_run_history(tmp_path):
-    proc = subprocess.run(
-        [sys.executable, "-m", "bot", "demo"], capture_output=True, text=True, timeout=110, cwd=tmp_path
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory) -> subprocess.CompletedProcess[str]:
+    """One run of ``release-bot demo`` (its five weeks), shared by the tests of this module."""
+    return subprocess.run(
+        [sys.executable, "-m", "bot", "demo"],
+        capture_output=True,
+        text=True,
+        timeout=110,
+        cwd=tmp_path_factory.mktemp("demo"),
     )
-    out = proc.stdout
-    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+@pytest.mark.timeout(120)
+def test_demo_shows_baseline_then_only_new_releases_and_the_run_history(demo):
+    out = demo.stdout
+    assert demo.returncode == 0, demo.stderr[-2000:]
     baseline, week1 = out.split("── Week 1", 1)
-    assert "#new-music: (nothing posted)" in baseline  # following takes a silent baseline
+    assert baseline.rstrip().endswith("(nothing posted)")  # following takes a silent baseline
     week1, rest = week1.split("── Week 2", 1)
     for title in ("Midnight Drive", "Afterglow", "Harbour Lights"):
         assert f"┌ {title}\n" in week1
@@ -29,4 +38,27 @@ def test_demo_shows_baseline_then_only_new_releases_and_the_run_history(tmp_path
     assert "Remix of *Midnight Drive*" in rest
     assert "── Run history ──" in out and "schedule" in out
     assert "0 duplicates" in out
-    assert "Traceback" not in proc.stderr and "voice will NOT" not in proc.stderr
+    assert "Traceback" not in demo.stderr and "voice will NOT" not in demo.stderr
+
+
+@pytest.mark.timeout(120)
+def test_demo_shows_a_routed_single_a_forum_post_and_a_mention_of_a_subscribed_member(demo):
+    out = demo.stdout
+    assert demo.returncode == 0, demo.stderr[-2000:]
+    setup, weeks = out.split("── Week 1", 1)
+    assert "Singles will be posted in #singles" in setup
+    assert "New releases of **Lumen Choir** will be posted in #lumen-forum" in setup
+    assert "You'll be mentioned in this server's post when **Nova Lights** releases" in setup
+    week1, rest = weeks.split("── Week 2", 1)
+    # The singles go to their route, the album to the default channel; both ping the subscribed member
+    # (the mentions shown are the users Discord — the fake — recorded as pinged).
+    new_music, singles = week1.split("  #singles ←", 1)
+    assert "  #new-music ← 1 embed, mentions: @listener\n    ┌ Afterglow\n" in new_music
+    assert singles.startswith(" 2 embeds, mentions: @listener\n")
+    assert "┌ Midnight Drive\n" in singles and "┌ Harbour Lights\n" in singles
+    # Lumen Choir's album: a forum post of its own, titled and tagged; its subscriber pinged there.
+    assert "  #lumen-forum ▸ forum post “Lumen Choir — Evensong” [Album] ← 1 embed, mentions: @listener\n" in rest
+    # Its single follows the artist's route (over the singles' route), tagged Single.
+    assert "  #lumen-forum ▸ forum post “Lumen Choir — Matins” [Single] ← 1 embed, mentions: @listener\n" in rest
+    # A single of an artist nobody subscribed to pings nobody.
+    assert "  #singles ← 1 embed, mentions: none\n    ┌ Tides (Acoustic)\n" in rest
