@@ -101,11 +101,12 @@ async def test_dms_once_closed_dms_switch_to_mentions_and_gone_members_are_forgo
         closed = fake.add_member(stack.guild_id, name="closed-dms", dms_open=False)
         leaver = fake.add_member(stack.guild_id, name="leaver")
         fake.add_member(other_guild, user_id=leaver, name="leaver")
+        lone = fake.add_member(stack.guild_id, name="lone-leaver")  # in no other server with the bot
         ghost = fake.snowflake()  # an account deleted since it subscribed: Discord doesn't know it any more
         await stack.start_bot()
         await stack.command("settings", {"channel": stack.channel_id}, subcommand="channel")
         await stack.command("follow", {"artist": nova})
-        for user in (fan, closed, leaver):
+        for user in (fan, closed, leaver, lone):
             assert "Nova Lights" in (await as_member(stack, user, "notify", {"artist": nova}, "add")).content
             reply = await as_member(stack, user, "notify", {"mode": "dm"}, "mode")
             assert reply.content.startswith("You'll get a direct message"), reply.content
@@ -145,6 +146,9 @@ async def test_dms_once_closed_dms_switch_to_mentions_and_gone_members_are_forgo
         # The leaver left the server; Discord answers their next DM with 10007 Unknown Member.
         leaver_dm_channel = int(fake.dms(leaver)[0]["channel_id"])
         fake.fail_next(status=404, code=10007, method="POST", path_contains=f"/channels/{leaver_dm_channel}/messages")
+        # The lone leaver shares no server with the bot any more: Discord answers 50007, and Get Guild
+        # Member 10007 tells the bot they left — forgotten here, not switched to mentions.
+        fake.remove_member(stack.guild_id, lone)
         await new_release(stack, nova, "Midnight Drive")
         assert [int(u["id"]) for u in stack.posted()[-1]["mentions"]] == [closed]  # mentioned now
         await stack.until(lambda: outbox_idle(stack), timeout=20, what="the DMs of the second release")
@@ -152,6 +156,8 @@ async def test_dms_once_closed_dms_switch_to_mentions_and_gone_members_are_forgo
         assert dm_titles(stack, leaver) == ["Afterglow"]
         subs = await subscriptions(stack)
         assert (stack.guild_id, leaver) not in subs and (other_guild, leaver) in subs  # gone from this server only
+        assert (stack.guild_id, lone) not in subs and dm_titles(stack, lone) == ["Afterglow"]
+        assert lone not in [int(u["id"]) for u in stack.posted()[-1]["mentions"]]
         assert (stack.guild_id, fan) in subs and (stack.guild_id, closed) in subs
 
         # Nothing is sent twice: a restart and a refresh.
