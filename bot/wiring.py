@@ -32,6 +32,7 @@ from bot.delivery.deliverer import Deliverer, Sender
 from bot.delivery.dm_outbox import DmOutbox
 from bot.delivery.publisher import Publisher
 from bot.musicdata import ListenBrainzClient, MusicBrainzClient, MusicSignal, SharedRateLimit, user_agent
+from bot.scheduling.release_day import ReleaseDayProber
 from bot.scheduling.runner import Runner
 from bot.services import DefaultSchedule, Services
 from bot.settings import MusicBrainzSettings, Settings, SpotifySettings
@@ -134,7 +135,8 @@ class Core:
     every component shares it. ``deliverer`` is None in a process that posts nothing (``check``),
     and so are ``publisher`` (crossposts deferred by Discord's limit, retried in the background) and
     ``dm_outbox`` (the paced DMs); their background loops are run by ``cogs/outbox.py``.
-    ``musicdata`` is the free second signal's daily job, None unless ``[musicbrainz] enabled``.
+    ``musicdata`` is the free second signal's daily job, None unless ``[musicbrainz] enabled``;
+    ``release_day`` the release-day prober, None unless that too and a deliverer.
     """
 
     settings: Settings
@@ -152,6 +154,7 @@ class Core:
     services: Services
     _closing: contextlib.AsyncExitStack = field(repr=False)
     musicdata: MusicSignal | None = None
+    release_day: ReleaseDayProber | None = None
 
     async def close(self) -> None:
         """Close what :func:`build_core` opened, last opened first (idempotent)."""
@@ -242,6 +245,20 @@ async def build_core(
                 db, sender, clock=shared, coordinator=coordinator, publisher=publisher, on_dms=dm_outbox.wake
             )
         runner = Runner(db, tracker, deliverer, clock=shared, labeler=labeler, coordinator=coordinator)
+        release_day = None
+        if deliverer is not None and settings.musicbrainz.enabled:
+            rd = settings.release_day
+            release_day = ReleaseDayProber(
+                db,
+                runner,
+                deliverer,
+                tracker,
+                clock=shared,
+                market=sp.market,
+                max_probes=rd.max_probes,
+                probe_hours=rd.probe_hours,
+                hold_seconds=max(1800.0, 3 * settings.coordination.lease_seconds),
+            )
         schedule = settings.default_schedule
         services = Services.create(
             db=db,
@@ -268,6 +285,7 @@ async def build_core(
             services=services,
             _closing=opened,
             musicdata=music_signal(settings.musicbrainz, db, coordinator, session=session, clock=shared, sleep=sleep),
+            release_day=release_day,
         )
     except BaseException:
         await opened.aclose()
