@@ -87,7 +87,13 @@ async def seed_probes(session: AsyncSession, *, day: dt.date, first_probe_at: dt
             session,
             ReleaseDayProbe,
             [
-                {"release_group_mbid": m, "release_day": day, "probes": 0, "requests": 0, "next_probe_at": first_probe_at}
+                {
+                    "release_group_mbid": m,
+                    "release_day": day,
+                    "probes": 0,
+                    "requests": 0,
+                    "next_probe_at": first_probe_at,
+                }
                 for m in mbids
             ],
         )
@@ -201,4 +207,3 @@ async def finish_probe(
 async def probe_row(session: AsyncSession, mbid: str, day: dt.date) -> ReleaseDayProbe | None:
     """The probe row of ``mbid`` on ``day`` (populated afresh), or None."""
     return await session.get(ReleaseDayProbe, (mbid, day), populate_existing=True)
-

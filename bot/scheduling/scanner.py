@@ -44,9 +44,7 @@ class DueScanner:
     a scan that raises is logged and retried at the next tick.
     """
 
-    def __init__(
-        self, scan: Callable[[], Awaitable[object]], interval_seconds: float, *, job_id: str = JOB_ID
-    ) -> None:
+    def __init__(self, scan: Callable[[], Awaitable[object]], interval_seconds: float, *, job_id: str = JOB_ID) -> None:
         self._scan = scan
         self.interval_seconds = interval_seconds
         self.job_id = job_id

@@ -15,7 +15,7 @@ from bot.scheduling.runner import Runner
 from bot.spotify.client import SpotifyClient
 from bot.tracking import Tracker
 from fakes.spotify_emulator import SpotifyEmulator
-from storage import guilds, musicdata, release_day, spotify_state
+from storage import guilds, musicdata, release_day, runs, spotify_state
 from storage.musicdata import ReleaseGroupRow
 from tests.bot.helpers import FakeSender, add_guild, emulator_client, follow
 
@@ -143,6 +143,8 @@ async def test_found_on_its_day_is_posted_at_once_to_release_day_guilds_only_and
         assert (await musicdata.release_group(session, MBID)).spotify_release_id == second.found
 
     assert await world.scan_at(at(11)) == []  # found: no more probes
+    async with world.db.transaction() as session:  # a probe is not the last run /status shows a guild
+        assert await runs.last_run_for_guild(session, 2) is None
     summary = await world.runner.run("schedule", [1, 2])  # the weekly digest carries everything else
     assert summary.releases_posted == 3
     assert world.posted(100) == ["Fresh Album", "Other Single"]  # each once
