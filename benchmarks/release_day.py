@@ -273,9 +273,7 @@ def report(f: Figures, args: argparse.Namespace) -> str:
         for kind in ("announced", "not announced", "all"):
             s = _stats(f.hours[label][kind])
             if s:
-                lines.append(
-                    f"| {label} | {kind} ({s['n']}) | {s['median']} | {s['mean']} | {s['p90']} | {s['max']} |"
-                )
+                lines.append(f"| {label} | {kind} ({s['n']}) | {s['median']} | {s['mean']} | {s['p90']} | {s['max']} |")
     lines += [
         "",
         "| Spotify requests | |",
