@@ -74,7 +74,7 @@ class TimedSender(CountingSender):
         self.clock = clock
         self.first_sent: dict[tuple[int, str], dt.datetime] = {}
 
-    async def send(self, channel_id: int, embeds: list[dict], **kwargs: object) -> int:  # type: ignore[override]
+    async def send(self, channel_id: int, embeds: list[dict], **kwargs: object) -> int:
         mid = await super().send(channel_id, embeds, **kwargs)  # type: ignore[arg-type]
         for embed in embeds:
             rid = (embed.get("url") or "").rsplit("/", 1)[-1]

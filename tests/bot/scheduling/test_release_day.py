@@ -140,7 +140,8 @@ async def test_found_on_its_day_is_posted_at_once_to_release_day_guilds_only_and
     assert row.requests == first.requests + second.requests == len(emu.requests_to("/v1/"))
     async with world.db.transaction() as session:  # every probe request in the day's budget
         assert await spotify_state.budget_used_today(session, "2026-11-20") >= row.requests
-        assert (await musicdata.release_group(session, MBID)).spotify_release_id == second.found
+        group = await musicdata.release_group(session, MBID)
+        assert group is not None and group.spotify_release_id == second.found
 
     assert await world.scan_at(at(11)) == []  # found: no more probes
     async with world.db.transaction() as session:  # a probe is not the last run /status shows a guild
