@@ -6,7 +6,8 @@ Spotify requests release-day probing adds (docs/musicdata.md, "Release day").
 .venv/bin/python -m benchmarks.release_day --artists 500 --weeks 8 --json out.json
 ```
 
-One process, the real ``Runner`` / ``Tracker`` / ``Deliverer`` / ``ReleaseDayProber`` on SQLite, the Spotify
+One process, the bot as :func:`bot.wiring.build_core` builds it (``Runner``, ``Tracker``, ``Deliverer``,
+``ReleaseDayProber``) on SQLite, the Spotify
 emulator (``fakes/spotify_emulator.py``, no latency) and a simulated clock. Two guilds follow every artist,
 both with the default weekly slot (Friday 12:00 UTC): guild 1 has ``release_day`` on, guild 2 not. Market
 US: release days start at 00:00 New York time (05:00 UTC in the simulated weeks, November–December).
@@ -39,15 +40,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmarks.bot_server import CountingSender
-from bot.delivery import Deliverer
 from bot.scheduling.due import next_due
-from bot.scheduling.release_day import ReleaseDayProber
-from bot.scheduling.runner import Runner
-from bot.spotify.client import SpotifyClient
-from bot.tracking import Tracker
+from bot.settings import DatabaseSettings, MusicBrainzSettings, Settings, SpotifySettings
+from bot.wiring import build_core
 from fakes.spotify_emulator import SpotifyEmulator
 from storage import catalog, guilds, musicdata
-from storage.db import open_database
 from storage.musicdata import ReleaseGroupRow
 
 UTC = dt.UTC
@@ -145,20 +142,27 @@ async def run(artists: int, weeks: int, seed: int, share: float, announced: floa
     started = time.perf_counter()
     clock = SimClock(dt.datetime.combine(FIRST_FRIDAY - dt.timedelta(days=1), dt.time(12), tzinfo=UTC))
     with tempfile.TemporaryDirectory() as tmp:
-        db = await open_database(f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}")
+        url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
         async with SpotifyEmulator() as emu:
-            spotify = SpotifyClient(
-                client_id=emu.client_id,
-                client_secret=emu.client_secret,
-                api_base_url=emu.api_base_url,
-                accounts_base_url=emu.accounts_base_url,
-                clock=clock,
-            )
             sender = TimedSender(clock)
-            tracker = Tracker(db, spotify, clock=clock, requests_per_day=10_000_000)
-            deliverer = Deliverer(db, sender, clock=clock)
-            runner = Runner(db, tracker, deliverer, clock=clock)
-            prober = ReleaseDayProber(db, runner, deliverer, tracker, clock=clock, market="US")
+            # The bot as a deployment builds it (bot.wiring): the signal on (so the prober is built),
+            # the emulator's endpoints, no client-side pacing, a day budget that counts every request.
+            settings = Settings(
+                spotify=SpotifySettings(
+                    client_id=emu.client_id,
+                    client_secret=emu.client_secret,
+                    api_base_url=emu.api_base_url,
+                    accounts_base_url=emu.accounts_base_url,
+                    requests_per_run=0,
+                    requests_per_day=10_000_000,
+                    rate_limit_per_30s=0,
+                ),
+                database=DatabaseSettings(url=url),
+                musicbrainz=MusicBrainzSettings(enabled=True, contact="benchmark@example.org"),
+            )
+            core = await build_core(settings, sender=sender, clock=clock)
+            db, tracker, runner, prober = core.db, core.tracker, core.runner, core.release_day
+            assert prober is not None
             ids = []
             for a in range(artists):
                 artist = emu.add_artist(f"Artist {a}")
@@ -240,8 +244,7 @@ async def run(artists: int, weeks: int, seed: int, share: float, announced: floa
             if summary is not None:
                 figures.weekly_runs += 1
                 figures.weekly_requests += summary.spotify_requests
-            await spotify.close()
-        await db.close()
+            await core.close()
     figures.announced = sum(p.announced for p in planned)
     figures.duplicates = sum(1 for c in sender.sent.values() if c > 1)
     for label, gid in (("release_day", RELEASE_DAY_GUILD), ("weekly", WEEKLY_GUILD)):
