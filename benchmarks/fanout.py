@@ -39,6 +39,7 @@ import os
 import platform
 import tempfile
 import time
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,7 @@ from sqlalchemy import text
 
 from benchmarks.bot_server import peak_rss_mb
 from benchmarks.harness import ChildProcess
+from bot.delivery.deliverer import DeliveryResult
 from bot.discord_app.client import ReleaseBot
 from bot.scheduling.due import next_due
 from bot.settings import (
@@ -161,10 +163,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         calls: list[tuple[float, float]] = []
         original = core.deliverer.deliver
 
-        async def timed_deliver(guild_id: int, *, run_id: int | None = None) -> Any:
+        async def timed_deliver(
+            guild_id: int, *, run_id: int | None = None, release_ids: Collection[str] | None = None
+        ) -> DeliveryResult:
             start = time.monotonic()
             try:
-                return await original(guild_id, run_id=run_id)
+                return await original(guild_id, run_id=run_id, release_ids=release_ids)
             finally:
                 calls.append((start, time.monotonic()))
 

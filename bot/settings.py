@@ -528,6 +528,34 @@ class LastFmSettings(_Section):
         return SecretStr(value.get_secret_value().strip())
 
 
+class ReleaseDaySettings(_Section):
+    """``[release_day]``: release-day probing for the guilds that turn it on (``/settings schedule
+    release_day:true``; docs/musicdata.md, "Release day"). Needs ``[musicbrainz] enabled``."""
+
+    max_probes: StrictInt = Field(
+        4,
+        ge=1,
+        le=24,
+        description="Most Spotify checks of an announced release's artists on its release day (each costs about one request per artist, counted in the day's budget).",
+    )
+    probe_hours: list[StrictFloat] = Field(
+        [0.25, 2.0, 6.0, 12.0],
+        min_length=1,
+        max_length=24,
+        description="When the probes are due: hours after midnight of the release day in the [spotify] market's time zone, ascending, each below 24; a probe time missed is skipped.",
+    )
+    interval_seconds: StrictFloat = Field(
+        60.0, ge=1, le=3600, description="Seconds between two looks for release-day probes that are due."
+    )
+
+    @field_validator("probe_hours", mode="after")
+    @classmethod
+    def _hours(cls, value: list[float]) -> list[float]:
+        if any(not 0 <= h < 24 for h in value) or value != sorted(value):
+            raise ValueError(f"must be ascending hours from 0 to below 24, got {value!r}")
+        return value
+
+
 class Settings(BaseSettings):
     """The whole configuration, one attribute per section of the file.
 
@@ -569,6 +597,10 @@ class Settings(BaseSettings):
     coordination: CoordinationSettings = Field(
         default_factory=CoordinationSettings,
         description="Several release-bot processes on one database (docs/multiprocess.md): how often a process proves it is alive, and how long what it holds outlives its last heartbeat before another process takes its work over.",
+    )
+    release_day: ReleaseDaySettings = Field(
+        default_factory=ReleaseDaySettings,
+        description="Release-day posting (docs/musicdata.md): a release MusicBrainz announced for today is looked for on Spotify a few times that day and posted as soon as it is listed, to the servers that turned it on with /settings schedule release_day:true. Needs [musicbrainz] enabled.",
     )
     musicbrainz: MusicBrainzSettings = Field(
         default_factory=MusicBrainzSettings,

@@ -41,6 +41,7 @@ from bot.musicdata import (
     SharedRateLimit,
     user_agent,
 )
+from bot.scheduling.release_day import ReleaseDayProber
 from bot.scheduling.runner import Runner
 from bot.services import DefaultSchedule, Services
 from bot.services.import_history import ListeningHistory
@@ -190,7 +191,8 @@ class Core:
     every component shares it. ``deliverer`` is None in a process that posts nothing (``check``),
     and so are ``publisher`` (crossposts deferred by Discord's limit, retried in the background) and
     ``dm_outbox`` (the paced DMs); their background loops are run by ``cogs/outbox.py``.
-    ``musicdata`` is the free second signal's daily job, None unless ``[musicbrainz] enabled``.
+    ``musicdata`` is the free second signal's daily job, None unless ``[musicbrainz] enabled``;
+    ``release_day`` the release-day prober, None unless that too and a deliverer.
     """
 
     settings: Settings
@@ -208,6 +210,7 @@ class Core:
     services: Services
     _closing: contextlib.AsyncExitStack = field(repr=False)
     musicdata: MusicSignal | None = None
+    release_day: ReleaseDayProber | None = None
 
     async def close(self) -> None:
         """Close what :func:`build_core` opened, last opened first (idempotent)."""
@@ -298,6 +301,20 @@ async def build_core(
                 db, sender, clock=shared, coordinator=coordinator, publisher=publisher, on_dms=dm_outbox.wake
             )
         runner = Runner(db, tracker, deliverer, clock=shared, labeler=labeler, coordinator=coordinator)
+        release_day = None
+        if deliverer is not None and settings.musicbrainz.enabled:
+            rd = settings.release_day
+            release_day = ReleaseDayProber(
+                db,
+                runner,
+                deliverer,
+                tracker,
+                clock=shared,
+                market=sp.market,
+                max_probes=rd.max_probes,
+                probe_hours=rd.probe_hours,
+                hold_seconds=max(1800.0, 3 * settings.coordination.lease_seconds),
+            )
         schedule = settings.default_schedule
         music = music_clients(settings.musicbrainz, db, session=session, clock=shared, sleep=sleep)
         services = Services.create(
@@ -328,6 +345,7 @@ async def build_core(
             services=services,
             _closing=opened,
             musicdata=music_signal(settings.musicbrainz, db, coordinator, music, clock=shared),
+            release_day=release_day,
         )
     except BaseException:
         await opened.aclose()

@@ -292,7 +292,11 @@ class Runs(commands.Cog):
         publish = publish_text(interaction, destinations) if destinations.publish else "off"
         embed.add_field(name="Publish", value=publish[:1024], inline=False)
         embed.add_field(name="Following", value=f"{st.follows} artist{'s' * (st.follows != 1)}")
-        embed.add_field(name="Schedule", value=f"{st.schedule_text}\nnext <t:{int(st.next_due_at.timestamp())}:F>")
+        embed.add_field(
+            name="Schedule",
+            value=f"{st.schedule_text}\nnext <t:{int(st.next_due_at.timestamp())}:F>"
+            + ("\nrelease day: on (announced releases posted as soon as Spotify lists them)" if st.release_day else ""),
+        )
         embed.add_field(name="Posting", value=st.album_groups_text)
         mention = st.mention_role_id
         embed.add_field(name="Mention", value=f"<@&{mention}>" if mention else "nobody")

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from discord.ext import commands
 
-from bot.scheduling.scanner import DueScanner
+from bot.scheduling.scanner import RELEASE_DAY_JOB_ID, DueScanner
 
 if TYPE_CHECKING:
     from bot.discord_app.client import ReleaseBot
@@ -25,6 +25,11 @@ class Scheduler(commands.Cog):
     def __init__(self, bot: ReleaseBot) -> None:
         self.bot = bot
         self.scanner = DueScanner(self.scan, bot.settings.due_scan.interval_seconds)
+        # Release-day probes (docs/musicdata.md): their own interval job, so a long weekly run's scan
+        # never delays the look (the probe itself waits for the run: runs never overlap).
+        self.release_day_scanner = DueScanner(
+            self.scan_release_day, bot.settings.release_day.interval_seconds, job_id=RELEASE_DAY_JOB_ID
+        )
 
     async def scan(self) -> None:
         """Wait for the gateway, then run every guild that is due (none: no Spotify request)."""
@@ -33,12 +38,25 @@ class Scheduler(commands.Cog):
         if summary is not None:
             log.info("scheduled run %s: %s, %d posted", summary.run_id, summary.status, summary.releases_posted)
 
+    async def scan_release_day(self) -> None:
+        """Wait for the gateway, then make the release-day probes that are due (none: no Spotify request)."""
+        await self.bot.wait_until_ready()
+        prober = self.bot.core.release_day
+        if prober is None:
+            return
+        for probe in await prober.scan():
+            if probe.found is not None:
+                log.info("release-day probe found %s for %s", probe.found, probe.mbid)
+
     async def cog_load(self) -> None:
-        """Start the due scan."""
+        """Start the due scan, and the release-day scan when the prober is built ([musicbrainz] enabled)."""
         self.scanner.start()
+        if self.bot.core.release_day is not None:
+            self.release_day_scanner.start()
 
     async def cog_unload(self) -> None:
-        """Stop the due scan (a run in progress gets its grace period: ``DueScanner.shutdown``)."""
+        """Stop the scans (a run in progress gets its grace period: ``DueScanner.shutdown``)."""
+        await self.release_day_scanner.shutdown()
         await self.scanner.shutdown()
 
 

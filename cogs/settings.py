@@ -59,6 +59,16 @@ LIST_LIMIT = 15
 Destination = discord.TextChannel | discord.ForumChannel
 
 
+def release_day_text(on: bool) -> str:
+    """What ``/settings schedule`` says of release-day posting (``guilds.release_day``)."""
+    if on:
+        return (
+            "Release day: on. A release announced for today (MusicBrainz) is looked for on Spotify a few "
+            "times that day and posted as soon as it is listed; the weekly post carries the rest."
+        )
+    return "Release day: off. Everything is posted in the weekly post."
+
+
 class DestinationOption(app_commands.Transformer):
     """A channel option offering the channels releases can be posted in (text, announcement, forum),
     passed on as Discord sent it (its ``id``): :func:`destination_channel` looks it up in the
@@ -281,25 +291,47 @@ class Settings(commands.GroupCog, group_name="settings", group_description="Wher
         destinations = await self.guild_settings.set_publish(guild_id, enabled)
         await reply(interaction, publish_text(interaction, destinations))
 
-    @app_commands.command(name="schedule", description="Choose the weekly day and time of the automatic post.")
+    @app_commands.command(
+        name="schedule", description="Choose the weekly day and time of the automatic post, and release-day posting."
+    )
     @app_commands.describe(
-        day="Day of the week", time="24-hour time, HH:MM", timezone="IANA time zone, e.g. Europe/Berlin"
+        day="Day of the week",
+        time="24-hour time, HH:MM",
+        timezone="IANA time zone, e.g. Europe/Berlin",
+        release_day="Post a release announced for today as soon as Spotify lists it, instead of in the weekly post",
     )
     @app_commands.choices(day=[app_commands.Choice(name=d, value=d.lower()) for d in DAY_NAMES])
     @require_manage_guild()
     async def schedule(
         self,
         interaction: discord.Interaction,
-        day: app_commands.Choice[str],
-        time: app_commands.Range[str, 1, 10],
+        day: app_commands.Choice[str] | None = None,
+        time: app_commands.Range[str, 1, 10] | None = None,
         timezone: app_commands.Range[str, 1, 64] = "UTC",
+        release_day: bool | None = None,
     ) -> None:
-        due = await self.guild_settings.set_schedule(guild_id_of(interaction), day.value, time, timezone)
-        await reply(
-            interaction,
-            f"New releases will be posted every {day.name} at {time.strip()} ({timezone.strip()}). "
-            f"Next: <t:{int(due.timestamp())}:F>.",
-        )
+        guild_id = guild_id_of(interaction)
+        if (day is None) != (time is None):
+            raise UserError("Give both `day` and `time` to change the weekly post. Nothing was changed.")
+        if day is None and release_day is None:
+            guild = await self.guild_settings.ensure_guild(guild_id)
+            await reply(
+                interaction,
+                f"New releases are posted every {DAY_NAMES[guild.schedule_day]} at {guild.schedule_time} "
+                f"({guild.timezone}). {release_day_text(guild.release_day)} Nothing was changed.",
+            )
+            return
+        lines = []
+        if day is not None and time is not None:
+            due = await self.guild_settings.set_schedule(guild_id, day.value, time, timezone)
+            lines.append(
+                f"New releases will be posted every {day.name} at {time.strip()} ({timezone.strip()}). "
+                f"Next: <t:{int(due.timestamp())}:F>."
+            )
+        if release_day is not None:
+            await self.guild_settings.set_release_day(guild_id, release_day)
+            lines.append(release_day_text(release_day))
+        await reply(interaction, "\n".join(lines))
 
     @app_commands.command(name="types", description="Choose which kinds of releases are posted.")
     @app_commands.describe(

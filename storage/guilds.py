@@ -212,6 +212,12 @@ async def set_schedule(
     )
 
 
+async def set_release_day(session: AsyncSession, guild_id: int, on: bool) -> None:
+    """Turn release-day posting of guild ``guild_id`` on or off (``guilds.release_day``; docs/musicdata.md,
+    "Release day"). One ``UPDATE``; ``LookupError`` when the guild has no row. Not committed."""
+    await _update_guild(session, guild_id, {"release_day": on})
+
+
 async def set_album_groups(session: AsyncSession, guild_id: int, album_groups: Sequence[str]) -> None:
     """Store the release types guild ``guild_id`` posts (``guilds.album_groups``: album, single, ep,
     compilation, appears_on).

@@ -374,7 +374,7 @@ class DmDelivery(Base):
 class Run(Base):
     """One tracking-and-delivery run.
 
-    ``trigger``: ``schedule`` | ``refresh`` | ``check``; ``status``: ``running`` |
+    ``trigger``: ``schedule`` | ``refresh`` | ``check`` | ``release_day``; ``status``: ``running`` |
     ``ok`` | ``partial`` | ``failed``. ``guild_id`` is set for a ``/refresh``.
     ``failed_artists`` is a list of Spotify artist ids that could not be checked.
     """

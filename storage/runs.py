@@ -143,8 +143,9 @@ async def count_finished(session: AsyncSession, trigger: str) -> int:
 
 def _concerns_guild(guild_id: int) -> ColumnElement[bool]:
     """Runs a guild's ``/history`` and ``/status`` show: its own refreshes and the runs of every guild
-    (weekly runs, ``guild_id`` NULL); ``check`` runs (``release-bot check``) are left out."""
-    return (or_(Run.guild_id == guild_id, Run.guild_id.is_(None))) & (Run.trigger != "check")
+    (weekly runs, ``guild_id`` NULL); ``check`` runs (``release-bot check``) and release-day probes
+    (``release_day``: one artist's check, which most guilds have nothing to do with) are left out."""
+    return (or_(Run.guild_id == guild_id, Run.guild_id.is_(None))) & Run.trigger.not_in(("check", "release_day"))
 
 
 @dataclass(frozen=True)

@@ -62,6 +62,7 @@ BUILT_BY_WIRING = frozenset(
         "ListenBrainzClient",
         "SharedRateLimit",
         "MusicSignal",
+        "ReleaseDayProber",
     }
 )
 WIRING = "bot/wiring.py"

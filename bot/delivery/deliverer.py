@@ -57,7 +57,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -454,8 +454,14 @@ class Deliverer:
 
     # --- delivery -------------------------------------------------------------------------------
 
-    async def deliver(self, guild_id: int, *, run_id: int | None = None) -> DeliveryResult:
+    async def deliver(
+        self, guild_id: int, *, run_id: int | None = None, release_ids: Collection[str] | None = None
+    ) -> DeliveryResult:
         """Post guild ``guild_id``'s pending announcements, oldest first; never raises for a send failure.
+
+        ``release_ids`` (a release-day delivery, :mod:`bot.scheduling.release_day`): only the pending
+        announcements carrying one of them (with their folded twins) are posted or recorded skipped; the
+        rest stay pending for the weekly run.
 
         Releases without a channel (no route, no default channel) stay pending (``problem="no
         channel set"``). On :class:`ChannelUnavailable` a channel's claims are removed,
@@ -465,16 +471,18 @@ class Deliverer:
         """
         async with self._lock(guild_id):
             if self.coordinator is None:
-                return await self._deliver(guild_id, run_id)
+                return await self._deliver(guild_id, run_id, release_ids)
             try:
                 async with self.coordinator.lease(f"deliver:{guild_id}", wait_seconds=self.lease_wait_seconds):
-                    return await self._deliver(guild_id, run_id)
+                    return await self._deliver(guild_id, run_id, release_ids)
             except LeaseBusy:  # another process is posting to this guild now: it posts what is pending
                 result = DeliveryResult(guild_id)
                 result.problem = "another bot process is posting to this server right now"
                 return result
 
-    async def _deliver(self, guild_id: int, run_id: int | None) -> DeliveryResult:
+    async def _deliver(
+        self, guild_id: int, run_id: int | None, release_ids: Collection[str] | None = None
+    ) -> DeliveryResult:
         """One delivery, under the guild's lock (and lease): settle stale claims, send the follow-ups and
         crossposts earlier posts still owe, plan, record the unwanted releases ``skipped``, then post to
         each destination channel in turn."""
@@ -482,7 +490,7 @@ class Deliverer:
         await self._recover_guild(guild_id)  # claims an earlier process (or a failed send) left unsettled
         await self._send_parts(guild_id, result)
         await self.publisher.run_due(guild_id=guild_id)
-        plan = await self._plan(guild_id)
+        plan = await self._plan(guild_id, release_ids)
         if plan is None:
             result.error = "unknown guild"
             return result
@@ -520,10 +528,11 @@ class Deliverer:
             if result.problem != "no channel set":
                 result.problem = None
 
-    async def _plan(self, guild_id: int) -> GuildPlan | None:
+    async def _plan(self, guild_id: int, only: Collection[str] | None = None) -> GuildPlan | None:
         """The guild's settings, routes and pending releases (:func:`bot.delivery.planner.plan_pending`),
         twins folded, each routed (:func:`bot.delivery.destinations.route`), and the subscribers of
-        their artists; None for an unknown guild."""
+        their artists; None for an unknown guild. With ``only``, just the announcements carrying one of
+        those release ids, and just those releases recorded skipped."""
         async with self.db.transaction() as session:
             settings = await guilds.delivery_settings(session, guild_id)
             if settings is None:
@@ -532,6 +541,11 @@ class Deliverer:
                 session, guild_id, settings.album_groups, GuildFilters.from_json(settings.filters)
             )
             announcements = fold_twins(pending.wanted)
+            unwanted = [release.id for release, _reason in pending.skipped]
+            if only is not None:
+                keep = set(only)
+                announcements = [a for a in announcements if not keep.isdisjoint(a.release_ids)]
+                unwanted = [rid for rid in unwanted if rid in keep]
             routed = await self._route(session, guild_id, announcements, settings, pending)
             artist_ids = list(dict.fromkeys(a for item in routed for a in item.artist_ids))
             subscribers = await members.subscribers(session, guild_id, artist_ids) if artist_ids else {}
@@ -541,7 +555,7 @@ class Deliverer:
             channel_problem=settings.channel_problem,
             publish=settings.publish,
             routed=routed,
-            unwanted=[release.id for release, _reason in pending.skipped],
+            unwanted=unwanted,
             subscribers=subscribers,
         )
 

@@ -31,7 +31,7 @@ from storage.runs import ERROR_LIMIT, RunOutcome
 
 log = logging.getLogger(__name__)
 
-TRIGGERS = ("schedule", "refresh", "check")
+TRIGGERS = ("schedule", "refresh", "check", "release_day")
 # A release group dated this far back and still not on Spotify keeps its artists first in budgeted runs.
 ANNOUNCED_RECENT = dt.timedelta(days=7)
 
@@ -226,10 +226,10 @@ class Runner:
     ) -> RunSummary:
         """Run for ``guild_ids`` (None = every guild) and return its summary; waits for a run in progress.
 
-        With ``artist_ids`` (``release-bot check``) exactly those artists are tracked and
-        nothing is delivered: the releases first seen stay pending for the guilds.
+        With ``artist_ids`` (``release-bot check``, a release-day probe) exactly those artists are
+        tracked and nothing is delivered: the releases first seen stay pending for the guilds.
 
-        ``trigger``: ``schedule`` | ``refresh`` | ``check``. For ``schedule`` each
+        ``trigger``: ``schedule`` | ``refresh`` | ``check`` | ``release_day``. For ``schedule`` each
         guild's ``next_due_at`` is moved to its next weekly time strictly after now
         and ``last_run_at`` set. Artist and delivery failures are reported in the
         summary, not raised; a store failure propagates (the ``Run`` is marked failed

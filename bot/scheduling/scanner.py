@@ -20,6 +20,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 log = logging.getLogger(__name__)
 
 JOB_ID = "release-bot-due-scan"
+RELEASE_DAY_JOB_ID = "release-bot-release-day-scan"
 
 
 class _SkippedTickFilter(logging.Filter):
@@ -37,14 +38,16 @@ logging.getLogger("apscheduler.scheduler").addFilter(_SkippedTickFilter())
 class DueScanner:
     """Runs ``scan()`` every ``interval_seconds`` (seconds) on the running asyncio loop.
 
-    ``scan`` is an async callable (normally ``Runner.run_due``). The job uses
+    ``scan`` is an async callable (normally ``Runner.run_due``; the release-day scan,
+    ``ReleaseDayProber.scan``, under ``job_id`` :data:`RELEASE_DAY_JOB_ID`). The job uses
     ``coalesce=True`` and ``max_instances=1`` so a slow run is never doubled, and
     a scan that raises is logged and retried at the next tick.
     """
 
-    def __init__(self, scan: Callable[[], Awaitable[object]], interval_seconds: float) -> None:
+    def __init__(self, scan: Callable[[], Awaitable[object]], interval_seconds: float, *, job_id: str = JOB_ID) -> None:
         self._scan = scan
         self.interval_seconds = interval_seconds
+        self.job_id = job_id
         self.scheduler = AsyncIOScheduler(timezone=dt.UTC)
         self._current: asyncio.Task[None] | None = None
 
@@ -64,7 +67,7 @@ class DueScanner:
         self.scheduler.add_job(
             self._tick,
             IntervalTrigger(seconds=self.interval_seconds),
-            id=JOB_ID,
+            id=self.job_id,
             next_run_time=dt.datetime.now(dt.UTC),
             coalesce=True,
             max_instances=1,

@@ -182,6 +182,17 @@ class GuildSettingsService:
         await self.db.retrying(work)
         return due
 
+    async def set_release_day(self, guild_id: int, on: bool) -> None:
+        """Turn release-day posting on or off (``/settings schedule release_day:``): with it on, a release
+        MusicBrainz announced for today is looked for on Spotify that day and posted as soon as it is
+        listed, instead of in the weekly post (docs/musicdata.md, "Release day")."""
+
+        async def work(session: Session) -> None:
+            await self._ensure(session, guild_id)
+            await guilds.set_release_day(session, guild_id, on)
+
+        await self.db.retrying(work)
+
     # --- release types (/settings types, the Hide button) ------------------------------------------
 
     async def album_groups(self, guild_id: int) -> tuple[str, ...]:

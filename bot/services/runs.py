@@ -94,6 +94,7 @@ class GuildStatus:
     publish: bool = False
     routes: GuildRoutes = field(default_factory=GuildRoutes)
     artist_names: dict[str, str] = field(default_factory=dict)
+    release_day: bool = False
 
     @property
     def album_groups_text(self) -> str:
@@ -237,4 +238,5 @@ class RunService:
             publish=destinations.publish,
             routes=destinations.routes,
             artist_names=destinations.artist_names,
+            release_day=guild.release_day,
         )

@@ -421,3 +421,13 @@ def test_a_section_that_is_not_a_table_is_refused_even_with_an_override(tmp_path
     with pytest.raises(ConfigError) as err:
         load_settings(path, {"DISCORD_TOKEN": "t"}, require_secrets=False)
     assert str(err.value) == "config error: discord: must be a table, e.g. [discord]"
+
+
+def test_release_day_probes_default_to_four_and_their_hours_must_ascend_within_the_day(tmp_path):
+    settings = load_settings(write(tmp_path, GOOD), {})
+    assert (settings.release_day.max_probes, settings.release_day.probe_hours) == (4, [0.25, 2.0, 6.0, 12.0])
+    custom = load_settings(write(tmp_path, GOOD + "[release_day]\nmax_probes = 2\nprobe_hours = [1.0, 3.5]\n"), {})
+    assert (custom.release_day.max_probes, custom.release_day.probe_hours) == (2, [1.0, 3.5])
+    assert "release_day.probe_hours" in str(refused(tmp_path, GOOD + "[release_day]\nprobe_hours = [6.0, 2.0]\n"))
+    assert "release_day.probe_hours" in str(refused(tmp_path, GOOD + "[release_day]\nprobe_hours = [24.0]\n"))
+    assert "release_day.max_probes" in str(refused(tmp_path, GOOD + "[release_day]\nmax_probes = 0\n"))

@@ -195,6 +195,11 @@ async def test_status(runs, bot):
     assert fields["Not posted"] == "remixes, live versions, appearances of 1 artist muted"
     assert "not allowed to post" in fields["Channel"] and "paused until" in fields["Spotify"]
     assert "checked 3/3 (100%), 1 posted, 4 Spotify requests" in fields["Last run"]
+    assert "release day" not in fields["Schedule"]
+    bot.services.runs.status.return_value = guild_status(release_day=True)
+    i = make_interaction(user_id=MEMBER_ID, manage=False)
+    await runs.status.callback(runs, i)
+    assert "release day: on" in {f.name: f.value for f in sent(i)["embed"].fields}["Schedule"]
 
 
 async def test_status_shows_routes_and_publishing(runs, bot):

@@ -266,6 +266,37 @@ async def test_settings_schedule(settings, bot):
         )
 
 
+async def test_settings_schedule_release_day(settings, bot):
+    bot.services.guild_settings.set_schedule.return_value = NOW
+    i = make_interaction()
+    await settings.schedule.callback(settings, i, release_day=True)
+    bot.services.guild_settings.set_release_day.assert_awaited_once_with(GUILD_ID, True)
+    bot.services.guild_settings.set_schedule.assert_not_awaited()
+    assert text(i).startswith("Release day: on.")
+    i = make_interaction()
+    await settings.schedule.callback(
+        settings, i, app_commands.Choice(name="Friday", value="friday"), "18:30", "UTC", release_day=False
+    )
+    assert bot.services.guild_settings.set_schedule.await_count == 1
+    bot.services.guild_settings.set_release_day.assert_awaited_with(GUILD_ID, False)
+    assert text(i).endswith("Release day: off. Everything is posted in the weekly post.")
+    with pytest.raises(UserError, match="both `day` and `time`"):
+        await settings.schedule.callback(
+            settings, make_interaction(), app_commands.Choice(name="Friday", value="friday")
+        )
+    assert bot.services.guild_settings.set_release_day.await_count == 2
+
+
+async def test_settings_schedule_without_options_shows_it(settings, bot):
+    guild = MagicMock(schedule_day=4, schedule_time="12:00", timezone="UTC", release_day=True)
+    bot.services.guild_settings.ensure_guild.return_value = guild
+    i = make_interaction()
+    await settings.schedule.callback(settings, i)
+    assert text(i).startswith("New releases are posted every Friday at 12:00 (UTC). Release day: on.")
+    assert text(i).endswith("Nothing was changed.")
+    bot.services.guild_settings.set_release_day.assert_not_awaited()
+
+
 async def test_settings_types(settings, bot):
     bot.services.guild_settings.album_groups.return_value = ("album", "single", "ep", "compilation")
     i = make_interaction()

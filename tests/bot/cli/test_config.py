@@ -63,6 +63,7 @@ def test_prints_the_file_environment_and_defaults_as_toml(tmp_path):
         "default_schedule",
         "delivery",
         "coordination",
+        "release_day",
         "musicbrainz",
         "lastfm",
     }

@@ -206,3 +206,13 @@ async def test_the_channel_problem_is_told_once_and_again_when_new(settings: Gui
     assert await settings.take_channel_notice(GUILD) is None
     await problem("Unknown Channel")
     assert await settings.take_channel_notice(GUILD) == (555, "Unknown Channel")
+
+
+async def test_release_day_is_off_until_turned_on_and_status_shows_it(world: World, settings: GuildSettingsService):
+    assert (await settings.ensure_guild(GUILD)).release_day is False
+    await settings.set_release_day(GUILD, True)
+    assert (await settings.ensure_guild(GUILD)).release_day is True
+    assert (await world.services.runs.status(GUILD)).release_day is True
+    assert (await settings.ensure_guild(OTHER)).release_day is False  # one guild's setting only
+    await settings.set_release_day(GUILD, False)
+    assert (await world.services.runs.status(GUILD)).release_day is False
