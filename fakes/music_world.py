@@ -9,7 +9,7 @@ decides
   others cannot be found from Spotify;
 * **releases** over ``weeks`` simulated weeks after ``start`` (dates ``start + 1 day`` …
   ``start + 7 × weeks days``, ``release_rate`` releases per artist and week; single-artist albums
-  and singles), each for a market whose time zone decides when Spotify lists it: **at midnight of
+  and singles; ``friday_share``, default 80 %, dated on a Friday, the others on any day), each for a market whose time zone decides when Spotify lists it: **at midnight of
   its (final) date in that time zone** (:attr:`WorldRelease.appears_at`);
 * **what MusicBrainz/ListenBrainz know** (``WorldRelease.known``): ``ahead`` (default 70 %:
   announced 1–6 weeks before the date), ``late`` (default 15 %: MusicBrainz learns 1–10 days after
@@ -171,6 +171,7 @@ class MusicWorld:
         late_share: float = 0.15,
         postponed_share: float = 0.1,
         cancelled_share: float = 0.03,
+        friday_share: float = 0.8,
     ) -> None:
         self.seed, self.start, self.weeks = seed, start, weeks
         rng = random.Random(f"music-world:{seed}")
@@ -184,6 +185,12 @@ class MusicWorld:
             for _ in range(_poisson(rng, release_rate * weeks)):
                 i = len(self.releases)
                 date = start + dt.timedelta(days=rng.randint(1, days))
+                if rng.random() < friday_share:  # most releases come out on a Friday (the global release day)
+                    date = (
+                        start
+                        + dt.timedelta(days=7 * rng.randint(1, weeks))
+                        - dt.timedelta(days=(start.weekday() - 4) % 7)
+                    )
                 market, tz = rng.choices(markets, weights)[0]
                 album_type = "album" if rng.random() < 0.35 else "single"
                 title = f"{rng.choice(_WORDS)} {rng.choice(_NOUNS)} {i}"
@@ -246,7 +253,7 @@ class MusicWorld:
                 events.append(WorldEvent(r.postponed_at, 1, "mb_date", r))
             if r.cancelled_at is not None:
                 events.append(WorldEvent(r.cancelled_at, 1, "mb_remove", r))
-            if r.barcode_at is not None and r.known != "never":
+            if r.barcode_at is not None and r.known != "never" and r.cancelled_at is None:
                 # A late group's barcode is entered with it (it is entered after the date anyway).
                 events.append(WorldEvent(max(r.barcode_at, r.announced_at or r.barcode_at), 2, "mb_barcode", r))
             appears = r.appears_at

@@ -147,7 +147,9 @@ async def test_cancelled_release_disappears_and_never_appears(emulators) -> None
     assert r.rg_mbid in await fresh(lb, r.first_date)
     world.advance(r.cancelled_at, spotify=spotify, musicbrainz=mb, listenbrainz=lb)
     assert r.rg_mbid not in await fresh(lb, r.first_date) and await mb_date(mb, r) is None
-    world.advance(dt.datetime.combine(START + dt.timedelta(weeks=12), dt.time(0), tzinfo=dt.UTC), spotify=spotify)
+    # The whole world after it: every event applies (no barcode of a cancelled release, …).
+    end = dt.datetime.combine(START + dt.timedelta(weeks=12), dt.time(0), tzinfo=dt.UTC)
+    world.advance(end, spotify=spotify, musicbrainz=mb, listenbrainz=lb)
     assert not listed(spotify, r)
 
 
