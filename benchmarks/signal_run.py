@@ -147,7 +147,7 @@ async def run_one(args: argparse.Namespace, size: int, mode: str, out: Path) -> 
     proc = await asyncio.create_subprocess_exec(*cmd, cwd=str(ROOT))
     if await proc.wait() != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed")
-    return json.loads(out.read_text())
+    return json.loads(await asyncio.to_thread(out.read_text))
 
 
 async def main_async(args: argparse.Namespace) -> None:
