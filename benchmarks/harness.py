@@ -352,7 +352,7 @@ async def world_figures(
     world: MusicWorld,
     followers: dict[str, list[int]],
     daily: list[dict[str, Any]],
-    music_requests: collections.Counter,
+    music_requests: collections.Counter[str],
     end: dt.datetime,
 ) -> dict[str, Any]:
     """The world's figures from the store after the last run: post latency from each world release's
@@ -525,7 +525,9 @@ async def run_size(args: argparse.Namespace) -> dict:
     announced: dict[tuple[int, str], int] = {}
     removed_at: dict[str, int] = {}
     daily: list[dict[str, Any]] = []  # the signal's daily reports, one per simulated day
-    music_requests = collections.Counter()  # MusicBrainz / ListenBrainz requests the emulators logged
+    music_requests: collections.Counter[str] = (
+        collections.Counter()
+    )  # MusicBrainz / ListenBrainz requests the emulators logged
     steps = day_steps(args)
 
     def count_music(stats: dict) -> None:
