@@ -27,6 +27,15 @@ line on stdout:
   (artist ids it fetched) and ``sent`` (``"channel:release"`` per message embed).
 * ``{"cmd": "beat", "when": …}`` — a heartbeat at that simulated time (the
   harness beats every process before a run, so each sees the others alive and takes its share).
+* ``{"cmd": "daily", "when": ISO-8601 UTC}`` — with ``--musicbrainz``/``--listenbrainz``: the clock is
+  set to ``when`` and the free signal's daily job runs (``MusicSignal.run_daily``, as
+  ``cogs/musicdata.py`` runs it). Its MusicBrainz pacing (one request a second, shared through the
+  store) waits on the simulated clock (the wait advances it instead of sleeping), so a day's job
+  takes no real second per request; the requests are the job's own. Reply: the
+  ``DailyReport`` fields (``null`` when the day was done already) and ``wall`` (s).
+* ``{"cmd": "release_day", "when": …}`` — release-day probes (issue 13, branch ``i13-releaseday``):
+  not available on this branch; the reply is ``{"unsupported": "release_day"}`` and the harness
+  stops (see ``benchmarks/harness.py``, ``--release-day``).
 * ``{"cmd": "quit"}``.
 
 ``--tracemalloc DIR`` (profiling only) writes each run's top allocation sites to
@@ -38,6 +47,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -52,8 +62,8 @@ from typing import Any
 from bot.delivery.components import PostButtons
 from bot.delivery.render import AllowedMentions
 from bot.delivery.sending import Destination
-from bot.settings import DatabaseSettings, Settings, SpotifySettings, TrackingSettings
-from bot.wiring import build_core
+from bot.settings import DatabaseSettings, MusicBrainzSettings, Settings, SpotifySettings, TrackingSettings
+from bot.wiring import build_core, music_clients, music_signal
 
 
 class DbTimer:
@@ -318,6 +328,15 @@ class SimClock:
     def set(self, when: dt.datetime) -> None:
         self._base, self._t0 = when, time.monotonic()
 
+    def advance(self, seconds: float) -> None:
+        """Move simulated time ``seconds`` ahead (a wait that takes no real time)."""
+        self._base += dt.timedelta(seconds=seconds)
+
+    async def sleep(self, seconds: float) -> None:
+        """A wait on the simulated clock: advance it, yield to the loop once."""
+        self.advance(max(0.0, seconds))
+        await asyncio.sleep(0)
+
     def __call__(self) -> dt.datetime:
         return self._base + dt.timedelta(seconds=time.monotonic() - self._t0)
 
@@ -375,6 +394,8 @@ async def main(argv: list[str] | None = None) -> None:
         default=0.125,
         help="tracking.recheck_share of the tracker (the rotating exact re-check; 0 = off)",
     )
+    ap.add_argument("--musicbrainz", default=None, help="MusicBrainz ws/2 base URL (the free signal's daily job)")
+    ap.add_argument("--listenbrainz", default=None, help="ListenBrainz API base URL (the free signal's daily job)")
     ap.add_argument("--log", default=None)
     ap.add_argument(
         "--tracemalloc",
@@ -411,6 +432,17 @@ async def main(argv: list[str] | None = None) -> None:
         settings, sender=sender, clock=clock, owner=args.owner, concurrency=args.concurrency, migrate=False
     )
     runner, tracker, client, coordinator = core.runner, core.tracker, core.spotify, core.coordinator
+    signal = None
+    if args.musicbrainz and args.listenbrainz:
+        # The daily job as build_core makes it for `[musicbrainz] enabled`, its pacing on the simulated clock.
+        music_settings = MusicBrainzSettings(
+            enabled=True,
+            contact="https://example.invalid/release-bot-benchmark",
+            api_base_url=args.musicbrainz,
+            listenbrainz_api_base_url=args.listenbrainz,
+        )
+        music = music_clients(music_settings, core.db, session=core.http, clock=clock, sleep=clock.sleep)
+        signal = music_signal(music_settings, core.db, coordinator, music, clock=clock)
     checked_log: list[str] = []
     original_track = tracker.track
 
@@ -486,6 +518,17 @@ async def main(argv: list[str] | None = None) -> None:
                     "requests_by_endpoint": dict(client.requests_by_endpoint),
                     **extra,
                 }
+            elif cmd["cmd"] == "daily":
+                assert signal is not None, "daily needs --musicbrainz and --listenbrainz"
+                clock.set(dt.datetime.fromisoformat(cmd["when"]))
+                t0 = time.perf_counter()
+                report = await signal.run_daily()
+                reply = {
+                    "report": dataclasses.asdict(report) if report is not None else None,
+                    "wall": time.perf_counter() - t0,
+                }
+            elif cmd["cmd"] == "release_day":
+                reply = {"unsupported": "release_day"}
             elif cmd["cmd"] == "beat":  # several processes: alive at the simulated time before a run
                 clock.set(dt.datetime.fromisoformat(cmd["when"]))
                 await coordinator.beat()

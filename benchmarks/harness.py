@@ -13,6 +13,23 @@ scenario's artists), tells the bot when to run, reads each run's record and deli
 the store afterwards, and runs the naive tracker. Whatever the tracker does when this runs
 is what gets measured. Metrics the tracker records (``Run.metrics``) are read when present;
 everything else is measured here or in the bot process.
+
+``--world RATE`` adds the music world (``fakes/music_world.py``, :func:`benchmarks.emulator_server.world_of`:
+RATE releases per artist and week on top of the scenario's, MusicBrainz/ListenBrainz knowing most of
+them ahead) and simulates every day: before each day's 00:15 UTC the world advances (Spotify lists a
+release at midnight in its market's zone), with ``--signal`` the bot runs the free signal's daily job
+then, and the weekly runs stay at 09:00 UTC on the scenario's Fridays. The world's releases that
+Spotify lists between two runs join the next run's ground truth (expected pairs, L, L_B) as kind
+``world``. The result adds ``world``: the latency from each world release's Spotify listing to its
+post (``latency_hours`` per guild kind), the daily reports, the signal's counts
+(``storage.musicdata.signal_counts``) and its matches checked against the world.
+
+Extending the day loop: :func:`day_steps` lists what runs each simulated day (the world's advance,
+the daily job, and ``release_day`` — release-day probes, built on branch ``i13-releaseday``: with
+``--release-day`` the harness asks the bot process for them and stops when it does not support
+them, so no figure is ever made up). Posts are measured from the store (``deliveries.sent_at``), so
+whatever run posts a release, its latency is measured the same way; ``RELEASE_DAY_GUILDS`` names the
+guilds a release-day scenario would follow with (empty until then: every guild here is weekly).
 """
 
 from __future__ import annotations
@@ -20,6 +37,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -34,19 +52,48 @@ from typing import Any
 from sqlalchemy import select
 
 from benchmarks.bot_server import peak_rss_mb
-from benchmarks.scenario import GROUPS, PAGE, Scenario, Week, pages, run_time
+from benchmarks.emulator_server import world_of
+from benchmarks.scenario import GROUPS, PAGE, START, AlbumSpec, Scenario, Week, pages, run_time
 from bot.scheduling.due import next_due
 from bot.settings import SpotifySettings
 from bot.spotify.client import SpotifyClient
 from bot.spotify.models import Album, Page
 from bot.wiring import spotify_client
-from storage import guilds
+from fakes.music_world import MusicWorld, WorldRelease
+from storage import guilds, musicdata
 from storage.db import open_database
-from storage.models import Artist, ArtistRelease, Delivery, Run
+from storage.models import Artist, ArtistRelease, Delivery, MusicBrainzReleaseGroup, Run
 
 ALL_GROUPS = ("album", "single", "compilation", "appears_on")
 GUILDS = {1: 9001, 2: 9002, 3: 9003}  # guild id -> channel id
 ROOT = Path(__file__).resolve().parent.parent
+RELEASE_DAY_GUILDS: frozenset[int] = frozenset()  # guilds posting on release day (none until `release_day` exists)
+DAILY_AT = dt.time(0, 15)  # when the simulated day's steps run (UTC); the daily job runs soon after midnight
+
+
+def day_steps(args: argparse.Namespace) -> list[str]:
+    """What runs each simulated day, in order: ``advance`` (the world), ``daily`` (the signal's job,
+    ``--signal``), ``release_day`` (release-day probes, ``--release-day``)."""
+    return ["advance", *(["daily"] if args.signal else []), *(["release_day"] if args.release_day else [])]
+
+
+def world_spec(scenario: Scenario, r: WorldRelease) -> AlbumSpec:
+    """A world release as the scenario's ground truth holds it (kind ``world``), added to its albums."""
+    scenario._seq += 1
+    spec = AlbumSpec(
+        r.spotify_id,
+        r.title,
+        r.album_type,
+        (r.artist,),
+        r.final_date.isoformat(),
+        "day",
+        10 if r.album_type == "album" else 1,
+        scenario._seq,
+        "world",
+    )
+    scenario.albums[spec.id] = spec
+    scenario.own.setdefault(r.artist, []).append(spec.id)
+    return spec
 
 
 # ----------------------------------------------------------------------------- child processes
@@ -290,6 +337,87 @@ def db_size_mb(path: Path) -> float:
     return total / 2**20
 
 
+def _hours_stats(values: list[float]) -> dict[str, float | int | None]:
+    ordered = sorted(values)
+    return {
+        "pairs": len(ordered),
+        "median": ordered[len(ordered) // 2] if ordered else None,
+        "p90": ordered[int(len(ordered) * 0.9)] if ordered else None,
+        "worst": ordered[-1] if ordered else None,
+    }
+
+
+async def world_figures(
+    db,
+    world: MusicWorld,
+    followers: dict[str, list[int]],
+    daily: list[dict[str, Any]],
+    music_requests: collections.Counter[str],
+    end: dt.datetime,
+) -> dict[str, Any]:
+    """The world's figures from the store after the last run: post latency from each world release's
+        Spotify listing (hours, ``deliveries.sent_at`` − ``appears_at``) for weekly and release-day guilds,
+        the signal's counts on ``end``'s day and its matches checked against the world, the daily reports;
+    ``end``: the last run's time (the releases Spotify listed by then are the expected ones)."""
+    by_id = {r.spotify_id: r for r in world.releases}
+    async with db.sessions() as session:
+        rows = (
+            await session.execute(
+                select(Delivery.guild_id, Delivery.release_id, Delivery.sent_at).where(Delivery.sent_at.is_not(None))
+            )
+        ).all()
+        groups = (
+            await session.execute(
+                select(
+                    MusicBrainzReleaseGroup.mbid,
+                    MusicBrainzReleaseGroup.spotify_release_id,
+                    MusicBrainzReleaseGroup.match_method,
+                )
+            )
+        ).all()
+        counts = await musicdata.signal_counts(session, today=end.date())
+    first: dict[tuple[int, str], dt.datetime] = {}
+    for g, rid, sent in rows:
+        if rid in by_id:
+            sent = sent if sent.tzinfo else sent.replace(tzinfo=dt.UTC)
+            first[(g, rid)] = min(sent, first.get((g, rid), sent))
+    latency: dict[str, list[float]] = {"weekly": [], "release_day": []}
+    for (g, rid), sent in first.items():
+        appears = by_id[rid].appears_at
+        assert appears is not None
+        latency["release_day" if g in RELEASE_DAY_GUILDS else "weekly"].append((sent - appears).total_seconds() / 3600)
+    by_rg = {r.rg_mbid: r for r in world.releases}
+    right = wrong = 0
+    for mbid, spotify_id, method in groups:
+        if method is not None:
+            if by_rg[mbid].spotify_id == spotify_id:
+                right += 1
+            else:
+                wrong += 1
+    listed = [r for r in world.releases if r.appears_at is not None and r.appears_at <= end]
+    mapped = [r for r in listed if world.artist(r.artist).mapped]
+    kinds = collections.Counter(r.known for r in world.releases)
+    return {
+        "releases": len(world.releases),
+        "known": dict(kinds),
+        "postponed": sum(r.postponed for r in world.releases),
+        "cancelled": sum(r.cancelled_at is not None for r in world.releases),
+        "listed_on_spotify": len(listed),
+        "expected_pairs": sum(len(followers.get(r.artist, ())) for r in listed),
+        "mapped_listed": len(mapped),
+        "mapped_listed_known": sum(r.known != "never" for r in mapped),
+        "mapped_listed_ahead": sum(r.known == "ahead" for r in mapped),
+        "latency_hours": {kind: _hours_stats(v) for kind, v in latency.items()},
+        "release_day_guilds": sorted(RELEASE_DAY_GUILDS),
+        "matches_right": right,
+        "matches_wrong": wrong,
+        "signal_counts": dataclasses.asdict(counts),
+        "daily": daily,
+        "musicbrainz_requests": music_requests["musicbrainz"],
+        "listenbrainz_requests": music_requests["listenbrainz"],
+    }
+
+
 async def run_size(args: argparse.Namespace) -> dict:
     size, weeks, latency, conc = args.size, args.weeks, args.latency, args.concurrency
     rate_max: float | None = None
@@ -329,10 +457,12 @@ async def run_size(args: argparse.Namespace) -> dict:
             str(latency),
             "--rate-limit",
             args.rate_limit,
+            *(["--world", str(args.world)] if args.world is not None else []),
         ],
         workdir / "emulator.log",
     )
     info = await emulator.start()
+    world: MusicWorld | None = world_of(scenario, args.world) if args.world is not None else None
     db_path = workdir / "bench.db"
     db_url = args.database_url or f"sqlite+aiosqlite:///{db_path}"
     db = await open_database(db_url)
@@ -366,6 +496,7 @@ async def run_size(args: argparse.Namespace) -> dict:
             "--log",
             str(workdir / "bot.log"),
             *(["--tracemalloc", str(args.tracemalloc)] if args.tracemalloc else []),
+            *(["--musicbrainz", info["musicbrainz"], "--listenbrainz", info["listenbrainz"]] if args.signal else []),
         ],
         workdir / "bot_server.log",
     )
@@ -393,21 +524,61 @@ async def run_size(args: argparse.Namespace) -> dict:
     appeared: dict[tuple[int, str], int] = {}
     announced: dict[tuple[int, str], int] = {}
     removed_at: dict[str, int] = {}
+    daily: list[dict[str, Any]] = []  # the signal's daily reports, one per simulated day
+    music_requests: collections.Counter[str] = (
+        collections.Counter()
+    )  # MusicBrainz / ListenBrainz requests the emulators logged
+    steps = day_steps(args)
+
+    def count_music(stats: dict) -> None:
+        music_requests["musicbrainz"] += stats.get("musicbrainz_requests", 0)
+        music_requests["listenbrainz"] += stats.get("listenbrainz_requests", 0)
+
+    async def simulate_day(day: dt.date) -> None:
+        when = dt.datetime.combine(day, DAILY_AT, tzinfo=dt.UTC)
+        for step in steps:
+            if step == "advance":
+                await emulator.cmd("advance", to=when.isoformat())
+            elif step == "daily":
+                reply = await bot.cmd("daily", when=when.isoformat())
+                daily.append({"day": day.isoformat(), "wall": reply["wall"], **(reply["report"] or {})})
+            elif step == "release_day":
+                reply = await bot.cmd("release_day", when=when.isoformat())
+                if "unsupported" in reply:
+                    raise SystemExit(
+                        "the bot process has no release_day command (branch i13-releaseday): no figure made up"
+                    )
+
     try:
+        if world is not None:
+            await simulate_day(START)
+            await emulator.cmd("advance", to=run_time(0).isoformat())
         for k in range(weeks + settle + 1):
             row: dict[str, Any] = {"week": k, "settle": k > weeks}
             expected_pairs: set[tuple[int, str]] = set()
             week: Week | None = None  # set for the weeks 1..weeks, None for week 0 and the settle runs
             L_gt = None
-            if k > weeks:
+            if k > 0 and world is not None:  # the simulated days before the run
+                for d in range(7 * (k - 1) + 1, 7 * k + 1):
+                    await simulate_day(START + dt.timedelta(days=d))
+                await emulator.cmd("advance", to=run_time(k).isoformat())
+            appearing = world.appeared(run_time(k - 1), run_time(k)) if world is not None and k > 0 else []
+            if k > weeks and not appearing:
                 L_gt = len(followed)  # no change: one probe per artist
                 row["L_gt"] = L_gt
             elif k > 0:
-                week = scenario.week_list[k - 1]
+                week = scenario.week_list[k - 1] if k <= weeks else Week(k)
                 changed = {a for s in week.adds for a in s.artists if a in followers}
                 changed |= {a for rid in week.removes for a in scenario.albums[rid].artists if a in followers}
+                changed |= {r.artist for r in appearing}
                 old = {a: group_lists(scenario, a) for a in changed}
-                await emulator.cmd("week", k=k)
+                if k <= weeks:
+                    await emulator.cmd("week", k=k)
+                for r in appearing:
+                    spec = world_spec(scenario, r)
+                    week.adds.append(spec)
+                    week.expected.append(spec.id)
+                    week.kinds["world"] = week.kinds.get("world", 0) + 1
                 scenario.apply_week(week)
                 extra = sum(extra_pages(old[a], group_lists(scenario, a)) for a in changed)
                 albums = sum(1 for rid in week.expected if needs_tracks(scenario.albums[rid]))
@@ -431,11 +602,12 @@ async def run_size(args: argparse.Namespace) -> dict:
                 for pair in expected_pairs:
                     appeared.setdefault(pair, k)
             await emulator.cmd("reset_window")
-            await emulator.cmd("stats")
+            count_music(await emulator.cmd("stats"))
             whole_before = await exact_checked(db)
             summary = await bot.cmd("run", when=run_time(k).isoformat())
             wall = summary["wall"]
             stats = await emulator.cmd("stats")
+            count_music(stats)
             run = await read_run(db, summary["run_id"])
             metrics = run["metrics"]
             if summary.get("metrics"):
@@ -531,6 +703,7 @@ async def run_size(args: argparse.Namespace) -> dict:
                 row["naive_requests"] = naive_client.request_count - n_before
                 row["naive_failed"] = failed
                 nstats = await emulator.cmd("stats")
+                count_music(nstats)
                 row["naive_429"] = nstats["by_status"].get("429", 0)
                 if week is not None:
                     exp = set(week.expected)
@@ -548,6 +721,11 @@ async def run_size(args: argparse.Namespace) -> dict:
                 f"bot rss {row['rss_mb']:.0f}MB",
                 flush=True,
             )
+        world_result = (
+            await world_figures(db, world, followers, daily, music_requests, run_time(weeks + settle))
+            if world is not None
+            else None
+        )
     finally:
         await bot.stop()
         await naive_client.close()
@@ -588,6 +766,8 @@ async def run_size(args: argparse.Namespace) -> dict:
         "never_kinds": dict(collections.Counter(scenario.albums[r].kind for _, r in never)),
     }
     return {
+        "world": world_result,
+        "signal": args.signal,
         "recall_bound": recall_bound,
         "size": size,
         "weeks": weeks,
@@ -640,6 +820,21 @@ def parser() -> argparse.ArgumentParser:
         "whole re-check bound (default: ceil(1 / recheck share))",
     )
     ap.add_argument(
+        "--world",
+        type=float,
+        default=None,
+        metavar="RATE",
+        help="add the music world (fakes/music_world.py) with RATE releases per artist and week, and simulate every day",
+    )
+    ap.add_argument(
+        "--signal", action="store_true", help="run the free signal's daily job each simulated day (needs --world)"
+    )
+    ap.add_argument(
+        "--release-day",
+        action="store_true",
+        help="release-day probes each simulated day (needs the bot's release_day command: branch i13-releaseday)",
+    )
+    ap.add_argument(
         "--tracemalloc",
         type=Path,
         default=None,
@@ -651,6 +846,8 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
+    if (args.signal or args.release_day) and args.world is None:
+        parser().error("--signal and --release-day need --world")
     result = asyncio.run(run_size(args))
     args.out.write_text(json.dumps(result, indent=1, default=str))
 

@@ -161,3 +161,54 @@ def test_fanout_smoke(tmp_path):
     assert result["ledgers"] == {"dm_deliveries": {"sent": 30}, "mention_posts": {"sent": 1}}
     seconds = result["seconds"]
     assert 0 < seconds["channel_posts"] <= seconds["delivery"]
+
+
+def test_harness_world_and_signal_smoke(tmp_path):
+    """The harness with the music world and the daily job: simulated days, the world's releases in the
+    ground truth, latency and the signal's figures reported; the signal sends Spotify nothing."""
+    results = {}
+    for mode in ("off", "on"):
+        out = tmp_path / f"{mode}.json"
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "benchmarks.harness",
+                "--size",
+                "30",
+                "--weeks",
+                "2",
+                "--latency",
+                "0",
+                "--rate-limit",
+                "none",
+                "--naive",
+                "count",
+                "--settle-weeks",
+                "1",
+                "--world",
+                "0.5",
+                *(["--signal"] if mode == "on" else []),
+                "--out",
+                str(out),
+                "--database-url",
+                backend.database_url(tmp_path, f"bench_{mode}"),
+            ],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            timeout=90,
+        )
+        results[mode] = json.loads(out.read_text())
+    off, on = results["off"], results["on"]
+    assert [r["requests"] for r in on["rows"]] == [r["requests"] for r in off["rows"]]
+    world = on["world"]
+    assert world["listed_on_spotify"] > 0 and sum(r.get("kinds", {}).get("world", 0) for r in on["rows"]) > 0
+    assert len(world["daily"]) == 7 * 3 + 1  # day 0, then every day up to the last run
+    assert world["listenbrainz_requests"] == len(world["daily"]) and world["musicbrainz_requests"] > 0
+    assert world["signal_counts"]["artists_followed"] == 30 and world["matches_wrong"] == 0
+    weekly = world["latency_hours"]["weekly"]
+    assert weekly["pairs"] > 0 and 0 < weekly["median"] <= weekly["worst"] < 24 * 7 * 2
+    assert world["latency_hours"]["release_day"]["pairs"] == 0  # no release-day guilds on this branch
+    assert off["world"]["daily"] == [] and off["world"]["musicbrainz_requests"] == 0
+    assert on["recall_bound"]["recall_within_bound"] == 1.0
