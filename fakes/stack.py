@@ -4,7 +4,8 @@ Used by the end-to-end tests and by ``release-bot demo``. The bot is the unmodif
 discord.py client, pointed at the fake through the two Discord URLs of its config,
 and its Spotify client is pointed at the emulator through the Spotify base URLs. With
 ``music=True`` the Last.fm, ListenBrainz and MusicBrainz emulators run too, and the bot is
-configured for them (a Last.fm key and a MusicBrainz contact; the daily signal stays off).
+configured for them (a Last.fm key and a MusicBrainz contact; the daily signal stays off unless
+``Stack.musicdata`` is set before the bot starts).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from bot.settings import (
     DueScanSettings,
     LastFmSettings,
     MusicBrainzSettings,
+    ReleaseDaySettings,
     ScheduleSettings,
     Settings,
     SpotifySettings,
@@ -114,7 +116,10 @@ class Stack:
     """A running stack. ``guild_id``/``channel_id``/``admin_id``/``member_id`` are the fake's world.
 
     ``delivery``: the bot's ``[delivery]`` settings (DM pacing, the crosspost/DM retry poll), read at
-    each :meth:`start_bot`; tests set it before starting the bot.
+    each :meth:`start_bot`; tests set it before starting the bot. ``musicdata``: ``[musicbrainz] enabled``
+    (the daily signal and release-day probing; needs ``music=True``); ``release_day``: the
+    ``[release_day]`` settings (None: the defaults, scanning every ``scan_interval_seconds``). Both are
+    read at each :meth:`start_bot` too.
     """
 
     spotify: SpotifyEmulator
@@ -127,6 +132,8 @@ class Stack:
     admin_id: int
     member_id: int
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
+    musicdata: bool = False
+    release_day: ReleaseDaySettings | None = None
     lastfm: LastFmEmulator | None = None
     listenbrainz: ListenBrainzEmulator | None = None
     musicbrainz: MusicBrainzEmulator | None = None
@@ -201,6 +208,7 @@ class Stack:
             default_schedule=ScheduleSettings(day=4, time="12:00", timezone="UTC"),
             delivery=self.delivery,
             musicbrainz=MusicBrainzSettings(
+                enabled=self.musicdata,
                 contact=MUSICBRAINZ_CONTACT,
                 api_base_url=self.musicbrainz.base_url,
                 listenbrainz_api_base_url=self.listenbrainz.base_url,
@@ -210,6 +218,11 @@ class Stack:
             lastfm=LastFmSettings(api_key=LASTFM_API_KEY, api_base_url=self.lastfm.base_url)
             if self.lastfm is not None
             else LastFmSettings(),
+            # Unvalidated like the due scan: the release-day scan looks as often as the due scan.
+            release_day=self.release_day
+            or ReleaseDaySettings.model_construct(
+                **{**ReleaseDaySettings().model_dump(), "interval_seconds": self.scan_interval_seconds}
+            ),
         )
 
     async def start_bot(self, timeout: float = 15.0) -> ReleaseBot:
