@@ -3,8 +3,8 @@ the release groups announced for today by an artist that a ``release_day`` guild
 
 One row per (release group, release day). It is seeded once (``INSERT … ON CONFLICT DO NOTHING``),
 each probe slot is taken by one conditional statement (:func:`claim_due_probes`: ``UPDATE … WHERE
-next_probe_at <= now … RETURNING``), and a probe's result is written back by
-:func:`finish_probe`. Every function takes an open ``AsyncSession`` and never commits. Times are
+next_probe_at <= now … RETURNING``), its hold renewed while its probe lasts (:func:`extend_holds`),
+and a probe's result is written back by :func:`finish_probe`. Every function takes an open ``AsyncSession`` and never commits. Times are
 aware UTC datetimes; release days are calendar days (``datetime.date``).
 """
 
@@ -140,6 +140,36 @@ async def claim_due_probes(
         .returning(ReleaseDayProbe.release_group_mbid, ReleaseDayProbe.release_day, ReleaseDayProbe.probes)
     )
     return sorted((ProbeSlot(m, d, p) for m, d, p in rows.all()), key=lambda s: (s.release_day, s.mbid))
+
+
+async def extend_holds(
+    session: AsyncSession, slots: Collection[ProbeSlot], *, hold_until: dt.datetime
+) -> set[tuple[str, dt.date]]:
+    """Renew the hold of each of ``slots`` (taken by this process with :func:`claim_due_probes`, probe not
+    finished yet) until ``hold_until``. Returns the ``(mbid, release_day)`` of the slots renewed.
+
+    One conditional statement per slot, ``UPDATE … SET next_probe_at = hold_until WHERE release group and
+    day match AND probes = slot.probe AND found_at IS NULL``: a slot another process took again after
+    its hold ran out (``probes`` grew) or found since is left alone and not returned — the caller lost
+    it. The caller must not call this for a slot whose probe it has finished (:func:`finish_probe` moved
+    its ``next_probe_at`` on). Not committed: commit at once.
+    """
+    renewed: set[tuple[str, dt.date]] = set()
+    for slot in slots:
+        result = await session.execute(
+            update(ReleaseDayProbe)
+            .where(
+                ReleaseDayProbe.release_group_mbid == slot.mbid,
+                ReleaseDayProbe.release_day == slot.release_day,
+                ReleaseDayProbe.probes == slot.probe,
+                ReleaseDayProbe.found_at.is_(None),
+            )
+            .values(next_probe_at=hold_until)
+            .returning(ReleaseDayProbe.release_group_mbid)
+        )
+        if result.first() is not None:
+            renewed.add((slot.mbid, slot.release_day))
+    return renewed
 
 
 async def probe_targets(session: AsyncSession, mbids: Collection[str]) -> dict[str, ProbeTarget]:

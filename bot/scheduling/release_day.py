@@ -14,12 +14,16 @@ that release (the ledger keeps it out of the weekly digest afterwards). Not foun
 probe → the weekly run posts it, as before.
 
 Several processes: each probe slot is taken by one conditional statement
-(:func:`storage.release_day.claim_due_probes`), so two processes never probe one release at once.
+(:func:`storage.release_day.claim_due_probes`) and held for ``hold_seconds``; while the scan that took it
+has not finished its probe (waiting for a run of its process to end, or probing a long batch), the hold
+is renewed every ``renew_seconds`` (:func:`storage.release_day.extend_holds`), so two processes never
+probe one release at once; only a slot whose taker stopped renewing (it died) is taken again.
 No discord import, no SQL.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 from collections.abc import Collection, Sequence
@@ -176,7 +180,10 @@ class ReleaseDayProber:
     processes); ``market``: the ``[spotify] market`` (its zone: :func:`market_zone`); ``max_probes``:
     probes per release group and day (k); ``probe_hours``: hours after local midnight the probes are due;
     ``hold_seconds``: how long a taken slot is held before another process may take it again (a process
-    that died mid-probe); ``batch``: slots taken per scan.
+    that died mid-probe); ``renew_seconds``: how often (seconds of real time) the holds of the slots a scan
+    took and has not finished yet are renewed (None: a third of ``hold_seconds``); ``batch``: slots taken
+    per scan. Raises ``ValueError`` for ``max_probes`` < 1, ``probe_hours`` not ascending in [0, 24), or
+    ``renew_seconds`` not in (0, ``hold_seconds``).
     """
 
     def __init__(
@@ -191,12 +198,16 @@ class ReleaseDayProber:
         max_probes: int = 4,
         probe_hours: Sequence[float] = (0.25, 2.0, 6.0, 12.0),
         hold_seconds: float = 1800.0,
+        renew_seconds: float | None = None,
         batch: int = 20,
     ) -> None:
         if max_probes < 1:
             raise ValueError("max_probes must be ≥ 1")
         if not probe_hours or any(not 0 <= h < 24 for h in probe_hours) or list(probe_hours) != sorted(probe_hours):
             raise ValueError("probe_hours must be ascending hours in [0, 24)")
+        renew = hold_seconds / 3 if renew_seconds is None else renew_seconds
+        if not 0 < renew < hold_seconds:
+            raise ValueError("renew_seconds must be positive and shorter than hold_seconds")
         self.db = db
         self.runner = runner
         self.deliverer = deliverer
@@ -206,6 +217,7 @@ class ReleaseDayProber:
         self.max_probes = max_probes
         self.probe_hours = tuple(float(h) for h in probe_hours)
         self.hold_seconds = hold_seconds
+        self.renew_seconds = renew
         self.batch = batch
 
     def today(self, now: dt.datetime) -> dt.date:
@@ -217,7 +229,9 @@ class ReleaseDayProber:
 
         Nothing is taken while a Spotify cooldown is in force (the slots stay due; a slot of a day that
         ended is never taken) or while a run of this process is in progress (the next scan takes it).
-        Returns the probes made, in order.
+        The slots taken stay held until their probe is finished, however long it waits for a run of
+        this process that started meanwhile (:class:`_HeldSlots`); a slot found lost (another process
+        took it again after its hold ran out) is not probed. Returns the probes made, in order.
         """
         now = now or self.clock()
         day = self.today(now)
@@ -234,18 +248,59 @@ class ReleaseDayProber:
             )
 
         slots = await self.db.retrying(claim)
+        if not slots:
+            return []
+        held = _HeldSlots(slots)
+        keeper = asyncio.create_task(self._keep_held(held), name="release-bot-release-day-holds")
         outcomes = []
-        for slot in slots:
-            outcomes.append(await self._probe(slot))
+        try:
+            for slot in slots:
+                if held.holds(slot):
+                    outcomes.append(await self._probe(slot, held))
+        finally:
+            held.stop.set()
+            await keeper
         return outcomes
 
-    async def _probe(self, slot: ProbeSlot) -> ProbeOutcome:
+    async def _keep_held(self, held: _HeldSlots) -> None:
+        """Renew the holds of ``held`` every ``renew_seconds`` until the scan sets ``held.stop``; a slot not
+        renewed (taken again by another process after its hold ran out) is dropped from ``held``. A
+        store failure is logged and tried again at the next renewal."""
+        while True:
+            try:
+                await asyncio.wait_for(held.stop.wait(), self.renew_seconds)
+                return
+            except TimeoutError:
+                pass
+            async with held.lock:
+                if not held.slots:
+                    continue
+                try:
+                    await self._renew(held)
+                except Exception:
+                    log.warning("could not renew the holds of %d release-day probes", len(held.slots), exc_info=True)
+
+    async def _renew(self, held: _HeldSlots) -> None:
+        """Renew the holds of ``held`` until now + ``hold_seconds`` (under ``held.lock``); drop the slots taken
+        over. Raises what the store raises."""
+        until = self.clock() + dt.timedelta(seconds=self.hold_seconds)
+        pending = list(held.slots.values())
+
+        async def renew(session: Session) -> set[tuple[str, dt.date]]:
+            return await release_day.extend_holds(session, pending, hold_until=until)
+
+        renewed = await self.db.retrying(renew)
+        for key in set(held.slots) - renewed:
+            log.warning("release-day probe of %s on %s was taken over by another process", *key)
+            del held.slots[key]
+
+    async def _probe(self, slot: ProbeSlot, held: _HeldSlots) -> ProbeOutcome:
         """Make the probe of ``slot``: check the artists, recognise the release, post it; record the probe."""
         outcome = ProbeOutcome(slot.mbid, slot.release_day, slot.probe)
         async with self.db.transaction() as session:
             target = (await release_day.probe_targets(session, [slot.mbid])).get(slot.mbid)
         if target is None or not target.artist_ids:  # gone from the store, or no release_day guild follows it now
-            await self._finish(outcome)
+            await self._finish(outcome, held)
             return outcome
         # A run that raises (the store failing) leaves the slot held: it comes back when the hold ends.
         summary = await self.runner.run("release_day", artist_ids=list(target.artist_ids))
@@ -266,7 +321,7 @@ class ReleaseDayProber:
                 probes_made=slot.probe,
                 max_probes=self.max_probes,
             )
-        await self._finish(outcome)
+        await self._finish(outcome, held)
         if outcome.found is not None:
             outcome.posted = await self._post(target, outcome.found, summary.run_id)
         log.info(
@@ -295,8 +350,9 @@ class ReleaseDayProber:
         )
         return match
 
-    async def _finish(self, outcome: ProbeOutcome) -> None:
-        """Write the probe's result on its row (and a match on the release group, as the daily job would)."""
+    async def _finish(self, outcome: ProbeOutcome, held: _HeldSlots) -> None:
+        """Write the probe's result on its row (and a match on the release group, as the daily job would);
+        its hold is no longer renewed (under ``held.lock``: a renewal never follows the result)."""
         now = self.clock()
 
         async def work(session: Session) -> None:
@@ -312,7 +368,9 @@ class ReleaseDayProber:
             if outcome.found is not None:
                 await musicdata.record_match(session, outcome.mbid, outcome.found, outcome.method, now=now)
 
-        await self.db.retrying(work)
+        async with held.lock:
+            held.slots.pop((outcome.mbid, outcome.release_day), None)
+            await self.db.retrying(work)
 
     async def _post(self, target: ProbeTarget, release_id: str, run_id: int) -> dict[int, int]:
         """Deliver ``release_id`` now to each ``release_day`` guild following the group's artists (a guild's
@@ -326,3 +384,18 @@ class ReleaseDayProber:
                 continue
             posted[gid] = result.posted
         return posted
+
+
+class _HeldSlots:
+    """The slots one scan took and has not finished probing (``slots``: ``(mbid, release_day)`` → slot),
+    whose holds :meth:`ReleaseDayProber._keep_held` renews; ``lock`` orders a renewal and a probe's
+    result (a slot's result is written after its last renewal); ``stop``: set when the scan ends."""
+
+    def __init__(self, slots: Sequence[ProbeSlot]) -> None:
+        self.slots = {(s.mbid, s.release_day): s for s in slots}
+        self.lock = asyncio.Lock()
+        self.stop = asyncio.Event()
+
+    def holds(self, slot: ProbeSlot) -> bool:
+        """Whether ``slot`` is still this scan's (not finished, not taken over)."""
+        return (slot.mbid, slot.release_day) in self.slots

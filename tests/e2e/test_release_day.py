@@ -110,7 +110,9 @@ async def test_a_release_announced_for_today_is_posted_on_its_day_to_release_day
             ("settings", {"channel": other_channel}, "channel"),
             ("follow", {"artist": nova}, None),
         ):
-            handle = await fake.invoke(other_guild, other_admin, name, options, subcommand=sub, channel_id=other_channel)
+            handle = await fake.invoke(
+                other_guild, other_admin, name, options, subcommand=sub, channel_id=other_channel
+            )
             await handle.wait_done(timeout=15)
 
         # Tuesday: MusicBrainz and ListenBrainz know both releases for D; the daily job (at start-up of
@@ -120,9 +122,7 @@ async def test_a_release_announced_for_today_is_posted_on_its_day_to_release_day
         await stack.stop_bot()
         stack.clock.set(at(17, 9))
         await stack.start_bot()
-        await stack.until(
-            lambda: stored_groups(stack), timeout=30, what="the daily job storing the announced releases"
-        )
+        await stack.until(lambda: stored_groups(stack), timeout=30, what="the daily job storing the announced releases")
         assert await stored_groups(stack) == {mbid("fresh"), mbid("ghost")}
 
         # Thursday 18:30 in New York (23:30 UTC): not D yet in the market's zone — nothing seeded.

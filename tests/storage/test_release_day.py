@@ -121,6 +121,31 @@ async def test_a_found_release_ends_the_probes(db):
     assert row is not None and row.spotify_release_id == "rel1" and row.next_probe_at is None
 
 
+async def test_a_held_slot_is_renewed_by_its_taker_until_another_process_took_it_again(db):
+    await release_day_guild(db, 1, "artA", "artB")
+    await store(db, [group(1, date=TODAY), group(2, date=TODAY, spotify_ids=("artB",))], now=NOW)
+    await seed(db)
+    first, second = await claim(db)  # both held until 05:45
+    renewed_until = FIRST + dt.timedelta(minutes=50)
+    async with db.transaction() as session:
+        assert await release_day.extend_holds(session, [first], hold_until=renewed_until) == {(mbid(1), TODAY)}
+    [again] = await claim(db, FIRST + dt.timedelta(minutes=30))  # only the slot not renewed comes back
+    assert (again.mbid, again.probe) == (mbid(2), 2)
+
+    later = renewed_until + dt.timedelta(minutes=30)
+    async with db.transaction() as session:  # the first taker renews both: the one taken over is not its own
+        assert await release_day.extend_holds(session, [first, second], hold_until=later) == {(mbid(1), TODAY)}
+        row = await release_day.probe_row(session, mbid(2), TODAY)
+    assert row is not None and row.probes == 2 and row.next_probe_at == FIRST + dt.timedelta(minutes=60)
+
+    async with db.transaction() as session:  # found: nothing left to hold
+        await release_day.finish_probe(
+            session, mbid(1), TODAY, requests=1, next_probe_at=None, found_release_id="rel1", found_at=later
+        )
+    async with db.transaction() as session:
+        assert await release_day.extend_holds(session, [first], hold_until=later) == set()
+
+
 async def test_two_processes_claiming_at_once_never_take_one_slot_twice(db, other):
     await release_day_guild(db, 1, *[f"art{i}" for i in range(10)])
     await store(db, [group(i, date=TODAY, spotify_ids=(f"art{i}",)) for i in range(10)], now=NOW)

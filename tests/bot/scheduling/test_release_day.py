@@ -5,16 +5,19 @@ the default probes are due at 05:15, 07:00, 11:00 and 17:00 UTC."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+from collections.abc import Sequence
 
 import pytest
 
 from bot.delivery import Deliverer
 from bot.scheduling.release_day import ReleaseDayProber, market_zone, next_probe_at, probe_times
-from bot.scheduling.runner import Runner
+from bot.scheduling.runner import Runner, RunSummary
 from bot.spotify.client import SpotifyClient
 from bot.tracking import Tracker
 from fakes.spotify_emulator import SpotifyEmulator
+from fakes.stack import wait_for
 from storage import guilds, musicdata, release_day, runs, spotify_state
 from storage.musicdata import ReleaseGroupRow
 from tests.bot.helpers import FakeSender, add_guild, emulator_client, follow
@@ -192,3 +195,53 @@ async def test_no_release_day_guild_means_no_probe(world, emu):
     for hour in range(5, 24):
         assert await world.scan_at(at(hour, 30)) == []
     assert emu.requests_to("/v1/") == [] and await world.probe_row() is None
+
+
+class WaitingRunner:
+    """The runner of a process whose weekly run started just after the scan took its slots: a probe's run
+    waits (``waiting`` set) until ``done`` is set, then runs."""
+
+    def __init__(self, runner: Runner) -> None:
+        self.runner = runner
+        self.waiting, self.done = asyncio.Event(), asyncio.Event()
+
+    @property
+    def running(self) -> bool:
+        return self.runner.running
+
+    async def run(
+        self, trigger: str, guild_ids: Sequence[int] | None = None, *, artist_ids: Sequence[str] | None = None
+    ) -> RunSummary:
+        self.waiting.set()
+        await self.done.wait()
+        return await self.runner.run(trigger, guild_ids, artist_ids=artist_ids)
+
+
+async def test_a_slot_waiting_behind_a_long_run_stays_held_and_is_never_probed_by_another_process(world, emu, clock):
+    artist = emu.add_artist("Artist")
+    await world.guild(1, artist, release_day_on=True)
+    await world.announce(artist, "Fresh Album")
+    delayed = WaitingRunner(world.runner)
+    busy = ReleaseDayProber(
+        world.db, delayed, world.deliverer, world.tracker, clock=clock, market="US", renew_seconds=0.01
+    )
+    await world.scan_at(at(5, 10))  # seeded
+    clock.now = at(5, 15)
+    scan = asyncio.create_task(busy.scan())  # takes the slot (held until 05:45), its run waits
+    await asyncio.wait_for(delayed.waiting.wait(), 5)
+
+    clock.now = at(6, 30)  # the weekly run lasted 75 minutes: far past the first hold
+
+    async def renewed() -> bool:
+        row = await world.probe_row()
+        return row is not None and row.next_probe_at == at(7)  # 06:30 + 30 minutes
+
+    await wait_for(renewed, timeout=5, what="the hold renewed")
+    assert await world.prober.scan() == []  # another process finds the slot held
+    emu.add_album([artist], "Fresh Album", album_type="album", release_date="2026-11-20")
+    delayed.done.set()
+    [probe] = await asyncio.wait_for(scan, 10)
+    assert (probe.probe, probe.posted) == (1, {1: 1}) and probe.found is not None
+    row = await world.probe_row()
+    assert row is not None and (row.probes, row.next_probe_at) == (1, None)
+    assert world.posted(100) == ["Fresh Album"]
