@@ -126,7 +126,12 @@ async def test_confirm_unclaim_and_skipped(db: Database) -> None:
         assert await upcoming.claims(session, 1) == []
         assert await upcoming.unannounced_groups(session, 1, since=TODAY) == []
         [(post, grp)] = await upcoming.posted_announcements(session, 1)
-    assert (post.message_id, post.message_channel_id, post.shown_date, post.shown_state) == (555, 100, LATER, "announced")
+    assert (post.message_id, post.message_channel_id, post.shown_date, post.shown_state) == (
+        555,
+        100,
+        LATER,
+        "announced",
+    )
     assert grp.mbid == mbid(1)
 
 
