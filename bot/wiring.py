@@ -33,6 +33,7 @@ from bot.coordination.coordinator import Coordinator
 from bot.delivery.deliverer import Deliverer, Sender
 from bot.delivery.dm_outbox import DmOutbox
 from bot.delivery.publisher import Publisher
+from bot.delivery.upcoming import Announcer
 from bot.musicdata import (
     LastFmClient,
     ListenBrainzClient,
@@ -190,7 +191,9 @@ class Core:
     every component shares it. ``deliverer`` is None in a process that posts nothing (``check``),
     and so are ``publisher`` (crossposts deferred by Discord's limit, retried in the background) and
     ``dm_outbox`` (the paced DMs); their background loops are run by ``cogs/outbox.py``.
-    ``musicdata`` is the free second signal's daily job, None unless ``[musicbrainz] enabled``.
+    ``musicdata`` is the free second signal's daily job, None unless ``[musicbrainz] enabled``;
+    ``announcer`` posts the announced releases it finds (``/settings upcoming``), None unless it is enabled
+    and the process posts (both run by ``cogs/musicdata.py``).
     """
 
     settings: Settings
@@ -208,6 +211,7 @@ class Core:
     services: Services
     _closing: contextlib.AsyncExitStack = field(repr=False)
     musicdata: MusicSignal | None = None
+    announcer: Announcer | None = None
 
     async def close(self) -> None:
         """Close what :func:`build_core` opened, last opened first (idempotent)."""
@@ -328,6 +332,11 @@ async def build_core(
             services=services,
             _closing=opened,
             musicdata=music_signal(settings.musicbrainz, db, coordinator, music, clock=shared),
+            announcer=(
+                Announcer(db, sender, clock=shared, coordinator=coordinator)
+                if sender is not None and settings.musicbrainz.enabled
+                else None
+            ),
         )
     except BaseException:
         await opened.aclose()
