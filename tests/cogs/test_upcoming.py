@@ -8,6 +8,8 @@ import asyncio
 import datetime as dt
 from unittest.mock import MagicMock, create_autospec
 
+import pytest
+
 from bot.delivery.upcoming import Announcer
 from bot.discord_app.client import ReleaseBot
 from bot.musicdata import MusicSignal
@@ -44,8 +46,12 @@ async def test_settings_upcoming_on_off_and_shown(settings, bot):
     assert service.set_enabled.await_count == 2
 
 
-async def test_upcoming_lists_with_marks(bot):
-    cog = Upcoming(bot)
+@pytest.fixture
+def cog(bot):
+    return Upcoming(bot)
+
+
+async def test_upcoming_lists_with_marks(bot, cog):
     bot.services.upcoming.listing.return_value = UpcomingListing(
         False,
         (entry(1), entry(2, days=12, postponed=True), entry(3, days=50, gone=True, title="A*B")),
@@ -67,8 +73,7 @@ async def test_upcoming_lists_with_marks(bot):
     assert "/settings upcoming enabled:True" in embed.footer.text
 
 
-async def test_upcoming_with_nothing_announced(bot):
-    cog = Upcoming(bot)
+async def test_upcoming_with_nothing_announced(bot, cog):
     bot.services.upcoming.listing.return_value = UpcomingListing(True, (), 0, TODAY)
     i = make_interaction()
     await cog.upcoming.callback(cog, i)
@@ -79,7 +84,7 @@ def test_the_listing_fits_an_embed():
     long = "x" * 150
     listing = UpcomingListing(True, tuple(entry(n, title=long) for n in range(40)), 0, TODAY)
     embed = listing_embed(listing)
-    assert len(embed.description) <= 4096 and embed.description.endswith("more")
+    assert embed.description is not None and len(embed.description) <= 4096 and embed.description.endswith("more")
 
 
 async def test_the_music_data_cog_announces_after_each_look(monkeypatch):
