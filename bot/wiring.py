@@ -301,9 +301,18 @@ async def build_core(
             deliverer = Deliverer(
                 db, sender, clock=shared, coordinator=coordinator, publisher=publisher, on_dms=dm_outbox.wake
             )
-        runner = Runner(db, tracker, deliverer, clock=shared, labeler=labeler, coordinator=coordinator)
-        schedule = settings.default_schedule
         music = music_clients(settings.musicbrainz, db, session=session, clock=shared, sleep=sleep)
+        signal = music_signal(settings.musicbrainz, db, coordinator, music, clock=shared)
+        runner = Runner(
+            db,
+            tracker,
+            deliverer,
+            clock=shared,
+            labeler=labeler,
+            coordinator=coordinator,
+            before_delivery=None if signal is None else signal.match_now,
+        )
+        schedule = settings.default_schedule
         services = Services.create(
             db=db,
             spotify=spotify,
@@ -331,7 +340,7 @@ async def build_core(
             runner=runner,
             services=services,
             _closing=opened,
-            musicdata=music_signal(settings.musicbrainz, db, coordinator, music, clock=shared),
+            musicdata=signal,
             announcer=(
                 Announcer(db, sender, clock=shared, coordinator=coordinator)
                 if sender is not None and settings.musicbrainz.enabled

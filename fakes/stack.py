@@ -4,7 +4,8 @@ Used by the end-to-end tests and by ``release-bot demo``. The bot is the unmodif
 discord.py client, pointed at the fake through the two Discord URLs of its config,
 and its Spotify client is pointed at the emulator through the Spotify base URLs. With
 ``music=True`` the Last.fm, ListenBrainz and MusicBrainz emulators run too, and the bot is
-configured for them (a Last.fm key and a MusicBrainz contact; the daily signal stays off).
+configured for them (a Last.fm key and a MusicBrainz contact; the daily signal stays off unless
+``music_signal`` is set before the bot starts).
 """
 
 from __future__ import annotations
@@ -130,6 +131,8 @@ class Stack:
     lastfm: LastFmEmulator | None = None
     listenbrainz: ListenBrainzEmulator | None = None
     musicbrainz: MusicBrainzEmulator | None = None
+    #: ``[musicbrainz] enabled``: the daily signal and the announced releases run (needs ``music=True``)
+    music_signal: bool = False
     bot: ReleaseBot | None = None
     _task: asyncio.Task | None = field(default=None, repr=False)
 
@@ -201,6 +204,7 @@ class Stack:
             default_schedule=ScheduleSettings(day=4, time="12:00", timezone="UTC"),
             delivery=self.delivery,
             musicbrainz=MusicBrainzSettings(
+                enabled=self.music_signal,
                 contact=MUSICBRAINZ_CONTACT,
                 api_base_url=self.musicbrainz.base_url,
                 listenbrainz_api_base_url=self.listenbrainz.base_url,
