@@ -268,6 +268,7 @@ class CountingSender:
         buttons: PostButtons | None = None,
         content: str | None = None,
         allowed_mentions: AllowedMentions | None = None,
+        reply_to: int | None = None,
     ) -> int:
         assert 1 <= len(embeds) <= 10 and len(nonce) <= 25
         self.messages += 1
@@ -295,6 +296,9 @@ class CountingSender:
 
     async def create_forum_post(self, forum_id: int, **post: Any) -> int:
         raise AssertionError("the tracking benchmark posts to text channels only")
+
+    async def edit_message(self, channel_id: int, message_id: int, *, content: str, embeds: list[dict]) -> None:
+        raise AssertionError("the tracking benchmark announces nothing ahead: no message is edited")
 
     async def create_forum_tags(self, forum_id: int, names: list[str]) -> dict[str, int]:
         raise AssertionError("the tracking benchmark posts to text channels only")

@@ -33,6 +33,7 @@ from bot.coordination.coordinator import Coordinator
 from bot.delivery.deliverer import Deliverer, Sender
 from bot.delivery.dm_outbox import DmOutbox
 from bot.delivery.publisher import Publisher
+from bot.delivery.upcoming import Announcer
 from bot.musicdata import (
     LastFmClient,
     ListenBrainzClient,
@@ -193,6 +194,8 @@ class Core:
     ``dm_outbox`` (the paced DMs); their background loops are run by ``cogs/outbox.py``.
     ``musicdata`` is the free second signal's daily job, None unless ``[musicbrainz] enabled``;
     ``release_day`` the release-day prober, None unless that too and a deliverer.
+    ``announcer`` posts the announced releases it finds (``/settings upcoming``), None unless it is enabled
+    and the process posts (both run by ``cogs/musicdata.py``).
     """
 
     settings: Settings
@@ -211,6 +214,7 @@ class Core:
     _closing: contextlib.AsyncExitStack = field(repr=False)
     musicdata: MusicSignal | None = None
     release_day: ReleaseDayProber | None = None
+    announcer: Announcer | None = None
 
     async def close(self) -> None:
         """Close what :func:`build_core` opened, last opened first (idempotent)."""
@@ -300,7 +304,17 @@ async def build_core(
             deliverer = Deliverer(
                 db, sender, clock=shared, coordinator=coordinator, publisher=publisher, on_dms=dm_outbox.wake
             )
-        runner = Runner(db, tracker, deliverer, clock=shared, labeler=labeler, coordinator=coordinator)
+        music = music_clients(settings.musicbrainz, db, session=session, clock=shared, sleep=sleep)
+        signal = music_signal(settings.musicbrainz, db, coordinator, music, clock=shared)
+        runner = Runner(
+            db,
+            tracker,
+            deliverer,
+            clock=shared,
+            labeler=labeler,
+            coordinator=coordinator,
+            before_delivery=None if signal is None else signal.match_now,
+        )
         release_day = None
         if deliverer is not None and settings.musicbrainz.enabled:
             rd = settings.release_day
@@ -316,7 +330,6 @@ async def build_core(
                 hold_seconds=max(1800.0, 3 * settings.coordination.lease_seconds),
             )
         schedule = settings.default_schedule
-        music = music_clients(settings.musicbrainz, db, session=session, clock=shared, sleep=sleep)
         services = Services.create(
             db=db,
             spotify=spotify,
@@ -344,8 +357,13 @@ async def build_core(
             runner=runner,
             services=services,
             _closing=opened,
-            musicdata=music_signal(settings.musicbrainz, db, coordinator, music, clock=shared),
+            musicdata=signal,
             release_day=release_day,
+            announcer=(
+                Announcer(db, sender, clock=shared, coordinator=coordinator)
+                if sender is not None and settings.musicbrainz.enabled
+                else None
+            ),
         )
     except BaseException:
         await opened.aclose()

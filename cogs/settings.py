@@ -1,5 +1,5 @@
-"""``/settings channel``, ``route``, ``publish``, ``schedule``, ``types``, ``filters`` and ``mention``
-(Manage Server, checked in code).
+"""``/settings channel``, ``route``, ``publish``, ``schedule``, ``types``, ``filters``, ``mention`` and
+``upcoming`` (Manage Server, checked in code).
 
 Where releases go is chosen with two commands of the same shape as ``/settings mention`` (options,
 "clear:True" to remove, no option to show): ``/settings channel`` (the default channel) and
@@ -163,6 +163,17 @@ def publish_text(interaction: discord.Interaction, destinations: Destinations) -
     return text + ". Discord allows 10 publishes per channel per hour; past that they wait."
 
 
+def upcoming_text(enabled: bool) -> str:
+    """What ``/settings upcoming`` says of the setting."""
+    if enabled:
+        return (
+            "Releases MusicBrainz announces ahead for followed artists will be posted (once each, where their "
+            "release would go; a new date or a cancellation edits that post), and the release's own post will "
+            "reply to it when it is out. `/upcoming` lists them."
+        )
+    return "Announced releases are not posted. `/upcoming` still lists them."
+
+
 def _mentions(channel_ids: Iterable[int]) -> str:
     return ", ".join(f"<#{c}>" for c in channel_ids)
 
@@ -290,6 +301,23 @@ class Settings(commands.GroupCog, group_name="settings", group_description="Wher
             return
         destinations = await self.guild_settings.set_publish(guild_id, enabled)
         await reply(interaction, publish_text(interaction, destinations))
+
+    @app_commands.command(name="upcoming", description="Post releases MusicBrainz announces ahead of their date.")
+    @app_commands.describe(enabled="True: post announced releases of followed artists; False: stop")
+    @require_manage_guild()
+    async def upcoming(self, interaction: discord.Interaction, enabled: bool | None = None) -> None:
+        guild_id = guild_id_of(interaction)
+        service = self.bot.services.upcoming
+        if enabled is None:
+            on = await service.enabled(guild_id)
+            await reply(
+                interaction,
+                f"{upcoming_text(on)} Turn it {'off with `enabled:False`' if on else 'on with `enabled:True`'}. "
+                "Nothing was changed.",
+            )
+            return
+        await service.set_enabled(guild_id, enabled)
+        await reply(interaction, upcoming_text(enabled))
 
     @app_commands.command(
         name="schedule", description="Choose the weekly day and time of the automatic post, and release-day posting."

@@ -22,7 +22,9 @@ codes, message and embed limits enforced with ``400``/``50035 Invalid Form Body`
 
 What it serves besides commands and interactions:
 
-- Messages: ``POST/GET /channels/{id}/messages`` with content ≤ 2000, embed and component limits,
+- Messages: ``POST/GET /channels/{id}/messages`` (replies: ``message_reference`` to a message of the
+  channel, 400/50035 for an unknown one unless ``fail_if_not_exists`` is false; edits by the author:
+  ``PATCH /channels/{id}/messages/{mid}``) with content ≤ 2000, embed and component limits,
   ``allowed_mentions`` validated (``parse`` among users/roles/everyone, ≤ 100 ids per list,
   ``parse: ["users"]`` with a ``users`` list refused) and the pings recorded in ``mentions`` /
   ``mention_roles`` / ``mention_everyone`` as Discord computes them; ``enforce_nonce``; uploaded
@@ -58,7 +60,7 @@ ETF encoding, close code 4011 "Sharding required", the identify ``max_concurrenc
 real rate-limit buckets and ``X-RateLimit-*`` headers on successes (inject 429s with
 :meth:`DiscordFake.fail_next`; only the publish limit and the optional send limit are modelled),
 message history beyond what the bot posted and :meth:`DiscordFake.add_user_message` added,
-message edits and deletes over ``/channels`` (interaction responses only), threads in text
+message deletes over ``/channels`` (edits are served: ``PATCH /channels/{id}/messages/{mid}``), threads in text
 channels, private threads, thread members other than the bot, automatic thread archiving (use
 :meth:`DiscordFake.archive_thread`), forums that require a tag, media channels, channel following
 (crossposts reach no other guild), DM channels in READY/CHANNEL_CREATE, signed/expiring CDN URLs,
@@ -2030,6 +2032,7 @@ class DiscordFake:
         r.add_post(p + "/channels/{channel_id}/messages", self._post_channel_message)
         r.add_get(p + "/channels/{channel_id}/messages", self._get_channel_messages)
         r.add_get(p + "/channels/{channel_id}/messages/{message_id}", self._get_channel_message)
+        r.add_patch(p + "/channels/{channel_id}/messages/{message_id}", self._patch_channel_message)
         r.add_post(p + "/channels/{channel_id}/messages/{message_id}/crosspost", self._post_crosspost)
         r.add_post(p + "/channels/{channel_id}/threads", self._post_thread)
         r.add_get(p + "/channels/{channel_id}/threads/archived/public", self._get_public_archived_threads)
@@ -2354,6 +2357,7 @@ class DiscordFake:
         """The message as Discord sends it: the stored one without the recorded ``allowed_mentions``."""
         out = dict(msg)
         out.pop("allowed_mentions", None)
+        out.pop("_edits", None)
         return out
 
     async def _post_callback(self, request: web.Request) -> web.Response:
@@ -2678,8 +2682,12 @@ class DiscordFake:
         }
         if channel["guild_id"] is not None:
             msg["guild_id"] = str(channel["guild_id"])
-        if body.get("message_reference"):
-            msg["message_reference"] = body["message_reference"]
+        reference = body.get("message_reference")
+        if reference:
+            known = any(m["id"] == str(reference.get("message_id")) for m in self._messages[cid])
+            if known:
+                msg["type"] = 19  # REPLY ("Message Resource" > "Message Types")
+                msg["message_reference"] = dict(reference, channel_id=str(cid))
         self._messages[cid].append(msg)
         channel["last_message_id"] = mid
         if channel["type"] == CHANNEL_PUBLIC_THREAD and mid != cid:
@@ -2711,6 +2719,22 @@ class DiscordFake:
             return limited
         body = request[_JSON_KEY] or {}
         _validate_or_reject(body, require_something=True)
+        reference = body.get("message_reference") or {}
+        if (
+            reference.get("message_id") is not None
+            and reference.get("fail_if_not_exists", True)
+            and not any(m["id"] == str(reference["message_id"]) for m in self._messages[cid])
+        ):  # a reply to a message of this channel that does not exist
+            raise _Reject(
+                400,
+                50035,
+                "Invalid Form Body",
+                {
+                    "message_reference": {
+                        "_errors": [{"code": "MESSAGE_REFERENCE_UNKNOWN_MESSAGE", "message": "Unknown message"}]
+                    }
+                },
+            )
         files = request.get(_FILES_KEY) or []
         self._check_uploads(files)
         nonce = body.get("nonce")
@@ -2765,6 +2789,26 @@ class DiscordFake:
     async def _get_channel_message(self, request: web.Request) -> web.Response:
         channel = self._live_channel(request)
         return _json_response(self._public(self._channel_message(channel, request.match_info["message_id"])))
+
+    async def _patch_channel_message(self, request: web.Request) -> web.Response:
+        """``PATCH /channels/{id}/messages/{mid}`` ("Message Resource" > "Edit Message"): the author edits
+        ``content``, ``embeds``, ``components``, ``allowed_mentions``, ``flags`` (another user's message:
+        403/50005 "Cannot edit a message authored by another user"); 404/10003, 404/10008; 400/50035
+        over a limit. Sets ``edited_timestamp``, counts it in ``_edits`` (:meth:`message_edits`) and
+        sends MESSAGE_UPDATE."""
+        channel = self._live_channel(request)
+        msg = self._channel_message(channel, request.match_info["message_id"])
+        if int(msg["author"]["id"]) != self.bot_user_id:
+            raise _Reject(403, 50005, "Cannot edit a message authored by another user")
+        body = request[_JSON_KEY] or {}
+        _validate_or_reject(body, require_something=False)
+        self._apply_edit(msg, body)
+        msg["edited_timestamp"] = _now_iso()
+        msg["_edits"] = int(msg.get("_edits", 0)) + 1
+        for session in self._sessions_for(channel["guild_id"]):
+            if session.intents & INTENT_GUILD_MESSAGES:
+                session.dispatch("MESSAGE_UPDATE", self._public(msg))
+        return _json_response(self._public(msg))
 
     async def _post_crosspost(self, request: web.Request) -> web.Response:
         """``POST /channels/{id}/messages/{mid}/crosspost`` ("Message Resource" > "Crosspost Message"):

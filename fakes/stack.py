@@ -117,7 +117,7 @@ class Stack:
 
     ``delivery``: the bot's ``[delivery]`` settings (DM pacing, the crosspost/DM retry poll), read at
     each :meth:`start_bot`; tests set it before starting the bot. ``musicdata``: ``[musicbrainz] enabled``
-    (the daily signal and release-day probing; needs ``music=True``); ``release_day``: the
+    (the daily signal, announced releases and release-day probing; needs ``music=True``); ``release_day``: the
     ``[release_day]`` settings (None: the defaults, scanning every ``scan_interval_seconds``). Both are
     read at each :meth:`start_bot` too.
     """

@@ -66,7 +66,14 @@ from bot.coordination.coordinator import Coordinator, LeaseBusy
 from bot.delivery import components
 from bot.delivery.components import PostButtons
 from bot.delivery.destinations import RoutedAnnouncement, followed_artists, group_by_channel, route
-from bot.delivery.mentions import Mentions, dm_users, mention_users, part_allowed_mentions, plan_mentions
+from bot.delivery.mentions import (
+    CONTENT_LIMIT,
+    Mentions,
+    dm_users,
+    mention_users,
+    part_allowed_mentions,
+    plan_mentions,
+)
 from bot.delivery.planner import Announcement, GuildFilters, PendingPlan, fold_twins, plan_pending
 from bot.delivery.publisher import Publisher
 from bot.delivery.render import ALBUM_URL, announcement_embed, forum_post_title, pack_indices
@@ -81,12 +88,13 @@ from bot.delivery.sending import (
     UnknownUser,
 )
 from bot.delivery.types import TYPE_NAMES
-from storage import catalog, dm_ledger, guilds, ledger, members, mention_ledger
+from storage import catalog, dm_ledger, guilds, ledger, members, mention_ledger, upcoming
 from storage.db import Database, Session
 from storage.ledger import LedgerConflict
 from storage.members import Subscriber
 from storage.mention_ledger import PartConflict
 from storage.models import Delivery, MentionPost
+from storage.upcoming import PostedAnnouncement
 
 __all__ = [
     "HISTORY_LIMIT",
@@ -108,6 +116,8 @@ log = logging.getLogger(__name__)
 
 NONCE_LENGTH = 25  # Discord: nonce ≤ 25 characters
 MAX_FORUM_TAGS = 20  # Discord: a forum has at most 20 tags
+OUT_NOW = "Out now!"
+"""The content of a release's post that replies to its announcement (:mod:`bot.delivery.upcoming`)."""
 
 
 @dataclass
@@ -174,7 +184,9 @@ class GuildPlan:
     post of each channel mentions (None: nobody); ``channel_problem``: the stored channel problem;
     ``publish``: crosspost in announcement channels; ``routed``: what to post, in order, each with
     its destination; ``unwanted``: release ids to record ``skipped``; ``subscribers``: the guild's
-    subscribers of the artists of ``routed`` (``{artist id: [Subscriber]}``).
+    subscribers of the artists of ``routed`` (``{artist id: [Subscriber]}``); ``announced``: the posted
+    announcement (:mod:`bot.delivery.upcoming`) of each routed main release that had one
+    (``{release id: PostedAnnouncement}``).
     """
 
     channel_id: int | None
@@ -184,6 +196,7 @@ class GuildPlan:
     routed: list[RoutedAnnouncement]
     unwanted: list[str]
     subscribers: dict[str, list[Subscriber]] = field(default_factory=dict)
+    announced: dict[str, PostedAnnouncement] = field(default_factory=dict)
 
 
 @dataclass
@@ -196,6 +209,7 @@ class _Post:
     mentions: Mentions
     dm_users: dict[str, list[int]]
     publish: bool = False
+    announced: bool = False
 
     @property
     def announcements(self) -> list[Announcement]:
@@ -549,6 +563,11 @@ class Deliverer:
             routed = await self._route(session, guild_id, announcements, settings, pending)
             artist_ids = list(dict.fromkeys(a for item in routed for a in item.artist_ids))
             subscribers = await members.subscribers(session, guild_id, artist_ids) if artist_ids else {}
+            announced = (
+                await upcoming.announcement_messages(session, guild_id, [i.announcement.release.id for i in routed])
+                if routed
+                else {}
+            )
         return GuildPlan(
             channel_id=settings.channel_id,
             mention_role_id=settings.mention_role_id,
@@ -557,6 +576,7 @@ class Deliverer:
             routed=routed,
             unwanted=unwanted,
             subscribers=subscribers,
+            announced=announced,
         )
 
     @staticmethod
@@ -609,9 +629,46 @@ class Deliverer:
             log.warning("guild %s: cannot look channel %s up", guild_id, channel_id, exc_info=True)
             result.error = f"channel lookup failed: {type(exc).__name__}: {exc}"[:300]
             return None
+        replies = {i.announcement.release.id: t for i in items if (t := _reply_target(i, destination, plan))}
+        role = True
+        for item in [i for i in items if i.announcement.release.id in replies]:
+            outcome = await self._post_reply(
+                guild_id, destination, item, replies[item.announcement.release.id], plan, run_id, result, role=role
+            )
+            role = False
+            if outcome is not True:
+                return outcome if isinstance(outcome, str) else None
+        rest = [i for i in items if i.announcement.release.id not in replies]
+        if not rest:
+            return None
         if destination.kind == "forum":
-            return await self._post_forum(guild_id, destination, items, plan, run_id, result)
-        return await self._post_messages(guild_id, destination, items, plan, run_id, result)
+            return await self._post_forum(guild_id, destination, rest, plan, run_id, result, role=role)
+        return await self._post_messages(guild_id, destination, rest, plan, run_id, result, role=role)
+
+    async def _post_reply(
+        self,
+        guild_id: int,
+        destination: Destination,
+        item: RoutedAnnouncement,
+        target: PostedAnnouncement,
+        plan: GuildPlan,
+        run_id: int | None,
+        result: DeliveryResult,
+        *,
+        role: bool,
+    ) -> bool | str:
+        """A release whose announcement was posted in this channel: its own message, "Out now!", replying
+        to the announcement (in a forum: posted in the announcement's thread), on the ledger as any post
+        (claimed with the channel or thread it goes to, settled from there)."""
+        publish = destination.kind == "announcement" and plan.publish
+        post = self._post(plan, [item], role=role, publish=publish)
+        post.announced = True
+        if target.thread_id is not None:  # a forum post: the release goes into its thread
+            channel_id, reply_to = target.thread_id, None
+        else:
+            channel_id, reply_to = target.channel_id, target.message_id
+        embeds = [announcement_embed(item.announcement)]
+        return await self._post_message(guild_id, channel_id, post, embeds, run_id, result, reply_to=reply_to)
 
     def _post(self, plan: GuildPlan, items: list[RoutedAnnouncement], *, role: bool, publish: bool) -> _Post:
         """The post of ``items``: its mentions (with the guild's role when ``role``) and DM subscribers."""
@@ -630,12 +687,15 @@ class Deliverer:
         plan: GuildPlan,
         run_id: int | None,
         result: DeliveryResult,
+        *,
+        role: bool = True,
     ) -> str | None:
-        """Digest messages of ``items`` in a text or announcement channel; the first mentions the role."""
+        """Digest messages of ``items`` in a text or announcement channel; the first mentions the role (when
+        ``role``: no earlier post of this delivery in the channel did)."""
         embeds = [announcement_embed(i.announcement) for i in items]
         publish = destination.kind == "announcement" and plan.publish
         for n, indices in enumerate(pack_indices(embeds)):
-            post = self._post(plan, [items[i] for i in indices], role=n == 0, publish=publish)
+            post = self._post(plan, [items[i] for i in indices], role=role and n == 0, publish=publish)
             outcome = await self._post_message(
                 guild_id, destination.channel_id, post, [embeds[i] for i in indices], run_id, result
             )
@@ -651,8 +711,11 @@ class Deliverer:
         embeds: list[dict[str, Any]],
         run_id: int | None,
         result: DeliveryResult,
+        *,
+        reply_to: int | None = None,
     ) -> bool | str:
         """Claim → send → confirm one message (``embeds`` rendered), then its follow-ups and crosspost.
+        ``reply_to``: the announcement it replies to (its content then starts with :data:`OUT_NOW`).
 
         Returns True to go on with the channel, the channel's problem (403/404), or False when posting
         to it stops for this run (``result.error`` says why).
@@ -667,8 +730,9 @@ class Deliverer:
                 embeds,
                 nonce=make_nonce(guild_id, release_ids),
                 buttons=_buttons(post.announcements),
-                content=post.mentions.content,
+                content=_out_now(post.mentions.content) if post.announced else post.mentions.content,
                 allowed_mentions=post.mentions.allowed_mentions,
+                reply_to=reply_to,
             )
         except ChannelUnavailable as exc:
             await self._unclaim(guild_id, release_ids, {post.post_key})
@@ -731,12 +795,15 @@ class Deliverer:
         plan: GuildPlan,
         run_id: int | None,
         result: DeliveryResult,
+        *,
+        role: bool = True,
     ) -> str | None:
         """One forum post per announcement, tagged with its type (the tags created first when missing and
-        allowed); the first post mentions the role."""
+        allowed); the first post mentions the role (when ``role``: no earlier post of this delivery in the
+        forum did)."""
         tags = await self._forum_tags(guild_id, destination, {TYPE_NAMES[i.release_type] for i in items})
         for n, item in enumerate(items):
-            post = self._post(plan, [item], role=n == 0, publish=False)
+            post = self._post(plan, [item], role=role and n == 0, publish=False)
             tag = tags.get(TYPE_NAMES[item.release_type])
             outcome = await self._post_forum_post(
                 guild_id, destination.channel_id, post, [] if tag is None else [tag], run_id, result
@@ -944,6 +1011,26 @@ class Deliverer:
         subscribers = await members.subscribers(session, guild_id, {a for ids in artists.values() for a in ids})
         out = {rid: dm_users(ids, subscribers) for rid, ids in artists.items()}
         return {rid: users for rid, users in out.items() if users}
+
+
+def _reply_target(item: RoutedAnnouncement, destination: Destination, plan: GuildPlan) -> PostedAnnouncement | None:
+    """The posted announcement ``item``'s post replies to: one made for its main release in the channel it
+    goes to (a message in a text or announcement channel; a post of the forum it goes to), else None."""
+    target = plan.announced.get(item.announcement.release.id)
+    if target is None or target.channel_id != destination.channel_id:
+        return None
+    if destination.kind == "forum":
+        return target if target.destination == "forum" and target.thread_id is not None else None
+    return target if target.destination == "message" else None
+
+
+def _out_now(mentions: str | None) -> str:
+    """A reply's content: :data:`OUT_NOW`, then the post's mentions when they fit Discord's 2,000 characters
+    (else the mentions alone: they are what must reach people)."""
+    if not mentions:
+        return OUT_NOW
+    text = f"{OUT_NOW} {mentions}"
+    return text if len(text) <= CONTENT_LIMIT else mentions
 
 
 def _buttons(batch: Sequence[Announcement]) -> PostButtons | None:

@@ -98,6 +98,7 @@ class Sender(Protocol):
         buttons: PostButtons | None = None,
         content: str | None = None,
         allowed_mentions: AllowedMentions | None = None,
+        reply_to: int | None = None,
     ) -> int:
         """Post one message to ``channel_id`` (a text or announcement channel, a thread or a DM
         channel); return its message id.
@@ -106,8 +107,18 @@ class Sender(Protocol):
         is sent with ``enforce_nonce``. ``buttons``: the post's buttons
         (:mod:`bot.delivery.components`), None when there are none. ``content`` +
         ``allowed_mentions`` (Discord's Allowed Mentions object): exactly the users and roles listed
-        there may be pinged; without them nobody is.
+        there may be pinged; without them nobody is. ``reply_to``: a message of the same channel this
+        one replies to (Discord's ``message_reference``; the author is not pinged; a reply to a message
+        that is gone is sent as a plain message).
         """
+        ...
+
+    async def edit_message(
+        self, channel_id: int, message_id: int, *, content: str, embeds: list[dict[str, Any]]
+    ) -> None:
+        """Replace the bot's message ``message_id`` in channel (or thread) ``channel_id`` with ``content``
+        and ``embeds`` (``PATCH /channels/{id}/messages/{mid}``). A message or channel that is gone
+        raises :class:`ChannelUnavailable` (404)."""
         ...
 
     async def find_posted(

@@ -41,6 +41,7 @@ EXTENSIONS = (
     "cogs.imports",
     "cogs.notify",
     "cogs.musicdata",
+    "cogs.upcoming",
 )
 RECOVERY_TIMEOUT = 60.0  # seconds start-up may spend settling unconfirmed deliveries (the rest: before the next post)
 COMMAND_SYNC_WAIT = 120.0  # seconds a process waits for another one's command sync

@@ -130,6 +130,7 @@ class DiscordSender:
         buttons: PostButtons | None = None,
         content: str | None = None,
         allowed_mentions: AllowedMentions | None = None,
+        reply_to: int | None = None,
     ) -> int:
         """Send one message with ``embeds`` (≤ 10 embed dicts, ≤ 6,000 characters; none for a mention
         follow-up) to a channel or thread; returns its message id.
@@ -137,9 +138,16 @@ class DiscordSender:
         ``nonce`` makes discord.py send ``enforce_nonce: true``. ``buttons`` are sent as a stopped
         ``discord.ui.View`` of the post-button dynamic items (:func:`post_view`); their interactions
         are answered by ``custom_id``. ``content`` with ``allowed_mentions``: only the users and roles
-        listed there may be pinged; without it nobody is.
+        listed there may be pinged; without it nobody is. ``reply_to``: the message (same channel) this one
+        replies to, as a ``message_reference`` with ``fail_if_not_exists: false`` (a deleted message makes
+        it a plain message), the replied-to author not pinged.
         """
         kwargs: dict[str, Any] = {}  # mentions: the bot's own AllowedMentions.none() unless some are given
+        if reply_to is not None:
+            kwargs["reference"] = discord.MessageReference(
+                message_id=reply_to, channel_id=channel_id, fail_if_not_exists=False
+            )
+            kwargs["mention_author"] = False
         if buttons:
             kwargs["view"] = post_view(buttons)
         if content:
@@ -161,6 +169,26 @@ class DiscordSender:
         except discord.RateLimited as exc:
             raise RateLimited(exc.retry_after) from None
         return message.id
+
+    async def edit_message(
+        self, channel_id: int, message_id: int, *, content: str, embeds: list[dict[str, Any]]
+    ) -> None:
+        """Edit the bot's message (``PATCH /channels/{id}/messages/{mid}``: content and embeds replaced;
+        nobody is pinged). 404 → ``ChannelUnavailable`` (the message or channel is gone), 403 → the
+        same (not allowed); a long 429 → ``RateLimited``."""
+        message = self.client.get_partial_messageable(channel_id).get_partial_message(message_id)
+        try:
+            await message.edit(
+                content=content,
+                embeds=[discord.Embed.from_dict(e) for e in embeds],
+                allowed_mentions=discord.AllowedMentions.none(),
+            )
+        except discord.NotFound:
+            raise ChannelUnavailable("the message or its channel no longer exists", status=404) from None
+        except discord.Forbidden:
+            raise ChannelUnavailable("the bot may not edit its message there", status=403) from None
+        except discord.RateLimited as exc:
+            raise RateLimited(exc.retry_after) from None
 
     async def _history(self, channel_id: int, limit: int) -> list[discord.Message]:
         """The bot's own messages among the channel's ``limit`` latest (``GET /channels/{id}/messages``),

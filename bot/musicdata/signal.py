@@ -305,6 +305,12 @@ class MusicSignal:
             pending = [g for g, _ in proposals if g.mbid not in done]
         return recorded
 
+    async def match_now(self) -> int:
+        """:meth:`match` for today (UTC), between daily jobs: run before each delivery, so a Spotify release
+        found by a run is matched to its announced release group before it is posted. No request. Returns
+        how many matches were recorded."""
+        return len(await self.match(self.clock().date()))
+
     async def record_misses(self, today: dt.date) -> list[str]:
         """Record as missed the unmatched release groups dated more than :data:`MISS_AFTER_DAYS` before
         ``today``; returns their MBIDs."""

@@ -15,7 +15,7 @@ import datetime as dt
 import logging
 import math
 import time
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
@@ -186,7 +186,9 @@ class Runner:
     optional :class:`RunLabeler`, called after tracking with the new release ids and before
     delivery (its requests are added to the run's lower bound L and to the day's budget; its
     failure is logged and delivery goes on); ``coordinator``: this process among several
-    (due guilds are leased, runs and due times carry its owner id).
+    (due guilds are leased, runs and due times carry its owner id); ``before_delivery``: awaited after
+    labelling, before delivery (the free signal's matching, so a release matched to an announced release
+    group replies to its announcement: docs/musicdata.md); its failure is logged and delivery goes on.
     """
 
     def __init__(
@@ -198,8 +200,10 @@ class Runner:
         clock: Clock = utcnow,
         labeler: RunLabeler | None = None,
         coordinator: Coordinator | None = None,
+        before_delivery: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
         self.db = db
+        self.before_delivery = before_delivery
         self.tracker = tracker
         self.deliverer = deliverer
         self.clock = clock
@@ -399,6 +403,11 @@ class Runner:
         label_requests = await self._label(plan.run_id, track, problems)
         label_seconds = time.perf_counter() - t_label
         t_deliver = time.perf_counter()
+        if self.before_delivery is not None and self.deliverer is not None and plan.guild_ids:
+            try:
+                await self.before_delivery()
+            except Exception:
+                log.warning("run %s: matching announced releases before delivery failed", plan.run_id, exc_info=True)
         deliveries = await self._deliver(plan.run_id, plan.guild_ids, problems)
         deliver_seconds = time.perf_counter() - t_deliver
         return RunWork(

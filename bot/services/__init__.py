@@ -13,6 +13,7 @@ guilds, the same guild twice) use storage's race-free statements.
 - :mod:`bot.services.imports`: ``/import`` (a playlist's artists, pasted links or names, a file, a
   Last.fm or ListenBrainz listening history: :mod:`bot.services.import_history`);
 - :mod:`bot.services.notify`: ``/notify`` and the 🔔 buttons (a member's own subscriptions);
+- :mod:`bot.services.upcoming`: ``/settings upcoming``, ``/upcoming`` (announced releases);
 - :mod:`bot.services.post_actions`: the buttons under a release post;
 - :mod:`bot.services.text`: user-facing text they share.
 """
@@ -30,6 +31,7 @@ from bot.services.import_history import ListeningHistory
 from bot.services.imports import Importer
 from bot.services.notify import NotifyService
 from bot.services.runs import RunService
+from bot.services.upcoming import UpcomingService
 from bot.spotify.client import SpotifyClient
 from bot.tracking import Tracker
 from storage.db import Database
@@ -46,6 +48,7 @@ class Services:
     runs: RunService
     imports: Importer
     notify: NotifyService
+    upcoming: UpcomingService
 
     @classmethod
     def create(
@@ -80,4 +83,5 @@ class Services:
             runs=RunService(db, guild_settings, runner, coordinator, clock=clock),
             imports=Importer(db, spotify, tracker, guild_settings, follows, coordinator, clock=clock, history=history),
             notify=NotifyService(db, guild_settings, clock=clock),
+            upcoming=UpcomingService(db, guild_settings, clock=clock),
         )

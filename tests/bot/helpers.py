@@ -114,6 +114,7 @@ class FakeSender:
         buttons: PostButtons | None = None,
         content: str | None = None,
         allowed_mentions: AllowedMentions | None = None,
+        reply_to: int | None = None,
     ) -> int:
         if self.fail_with is not None:
             exc = self.fail_with
@@ -143,6 +144,9 @@ class FakeSender:
 
     async def create_forum_post(self, forum_id: int, **post: object) -> int:
         raise AssertionError("FakeSender serves text channels only")
+
+    async def edit_message(self, channel_id: int, message_id: int, *, content: str, embeds: list[dict]) -> None:
+        raise AssertionError("FakeSender edits nothing")
 
     async def create_forum_tags(self, forum_id: int, names: list[str]) -> dict[str, int]:
         raise AssertionError("FakeSender serves text channels only")

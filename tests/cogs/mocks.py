@@ -25,6 +25,7 @@ from bot.services.guild_settings import GuildSettingsService
 from bot.services.imports import Importer
 from bot.services.notify import NotifyService
 from bot.services.runs import RunService
+from bot.services.upcoming import UpcomingService
 from cogs.follows import Follows
 from cogs.notices import on_app_command_error
 
@@ -84,7 +85,7 @@ def http_response(status: int, reason: str = "") -> MagicMock:
 
 
 def make_services() -> Services:
-    """Real command services whose five services are autospecs of the real classes (async methods are
+    """Real command services whose six services are autospecs of the real classes (async methods are
     AsyncMocks); no refresh running; no closed-DMs notice owed."""
     runs = spec_mock(RunService)
     runs.refresh_running.return_value = False
@@ -97,6 +98,7 @@ def make_services() -> Services:
         runs=runs,
         imports=spec_mock(Importer),
         notify=notify,
+        upcoming=spec_mock(UpcomingService),
     )
 
 

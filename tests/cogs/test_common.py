@@ -43,6 +43,7 @@ async def run_checks(command, interaction) -> None:
         ("settings", "types"),
         ("settings", "filters"),
         ("settings", "mention"),
+        ("settings", "upcoming"),
     ],
 )
 async def test_manage_server_is_required(request, cog_name, command):

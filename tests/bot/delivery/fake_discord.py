@@ -48,6 +48,8 @@ class Message:
     allowed_mentions: AllowedMentions | None = None
     nonce: str | None = None
     buttons: PostButtons | None = None
+    reply_to: int | None = None
+    edits: int = 0
 
     @property
     def urls(self) -> list[str]:
@@ -210,6 +212,7 @@ class FakeDiscord:
         buttons: PostButtons | None = None,
         content: str | None = None,
         allowed_mentions: AllowedMentions | None = None,
+        reply_to: int | None = None,
     ) -> int:
         self._call("send")
         channel = self._channel(channel_id)
@@ -217,11 +220,29 @@ class FakeDiscord:
         assert (embeds or content) and len(embeds) <= 10 and len(nonce) <= 25
         assert content is None or len(content) <= 2000
         assert len((allowed_mentions or {}).get("users", [])) <= 100
+        assert reply_to is None or any(m.id == reply_to for m in self.posts(channel_id)), "a reply in another channel"
         message = self._post(
-            channel_id, embeds, content=content, allowed_mentions=allowed_mentions, nonce=nonce, buttons=buttons
+            channel_id,
+            embeds,
+            content=content,
+            allowed_mentions=allowed_mentions,
+            nonce=nonce,
+            buttons=buttons,
+            reply_to=reply_to,
         )
         self._lost_answer("send")
         return message.id
+
+    async def edit_message(
+        self, channel_id: int, message_id: int, *, content: str, embeds: list[dict[str, Any]]
+    ) -> None:
+        self._call("edit_message")
+        self._channel(channel_id)
+        message = next((m for m in self.posts(channel_id) if m.id == message_id), None)
+        if message is None:
+            raise ChannelUnavailable("the message or its channel no longer exists", status=404)
+        message.content, message.embeds = content, list(embeds)
+        message.edits += 1
 
     async def find_posted(self, channel_id: int, album_urls: list[str], *, limit: int = 100) -> dict[str, int]:
         self._call("find_posted")
