@@ -80,36 +80,26 @@ async def hold_off_rate_slot(session: AsyncSession, name: str, *, until: float) 
 # --- the daily fetch -------------------------------------------------------------------------
 
 
-async def claim_daily_fetch(session: AsyncSession, day: str) -> tuple[bool, str | None]:
-    """Claim the daily fetch of UTC day ``day`` (``YYYY-MM-DD``): ``(claimed, previous day claimed)``.
+async def record_daily_fetch(session: AsyncSession, day: str) -> bool:
+    """Record that the daily fetch of UTC day ``day`` (``YYYY-MM-DD``) is done: True when this call
+    recorded it, False when ``day`` (or a later day) was recorded already.
 
-    True for exactly one caller per day, across processes: the ``bot_state`` row is inserted if
-    absent, else moved on by ``UPDATE … WHERE value < day`` (one conditional statement; the
-    loser of a race finds the day already set). ``previous`` is what the row held before (None:
-    never), for :func:`release_daily_fetch`. Not committed.
+    The ``bot_state`` row is inserted if absent, else moved on by ``UPDATE … WHERE value < day`` (one
+    conditional statement: of two racing writers exactly one records the day). Written once the
+    day's work has succeeded, so a process that dies half-way leaves the day to the next look. Not
+    committed.
     """
     inserted = await session.execute(insert_ignore(session, BotState, {"key": DAILY_FETCH_KEY, "value": day}))
     if rowcount(inserted):
-        return True, None
-    previous = await session.scalar(select(BotState.value).where(BotState.key == DAILY_FETCH_KEY))
+        return True
     moved = await session.execute(
         update(BotState).where(BotState.key == DAILY_FETCH_KEY, BotState.value < day).values(value=day)
     )
-    return bool(rowcount(moved)), previous
-
-
-async def release_daily_fetch(session: AsyncSession, day: str, previous: str | None) -> None:
-    """Give the claim of ``day`` back (the fetch failed): the row returns to ``previous`` (None: removed),
-    so a later attempt the same day claims it again. A claim of another day is left alone. Not committed."""
-    mine = (BotState.key == DAILY_FETCH_KEY, BotState.value == day)
-    if previous is None:
-        await session.execute(delete(BotState).where(*mine))
-    else:
-        await session.execute(update(BotState).where(*mine).values(value=previous))
+    return bool(rowcount(moved))
 
 
 async def daily_fetch_day(session: AsyncSession) -> str | None:
-    """The last UTC day (``YYYY-MM-DD``) whose daily fetch was claimed, or None."""
+    """The last UTC day (``YYYY-MM-DD``) whose daily fetch was done (:func:`record_daily_fetch`), or None."""
     return await session.scalar(select(BotState.value).where(BotState.key == DAILY_FETCH_KEY))
 
 

@@ -3,9 +3,9 @@ fetch ListenBrainz's fresh releases, keep the release groups of followed artists
 barcodes, match them to Spotify releases and record the misses.
 
 :meth:`MusicSignal.run_daily` runs at most once per UTC day across every process on the store: under
-the named lease :data:`DAILY_LEASE` (one process at a time) it claims the day
-(:func:`storage.musicdata.claim_daily_fetch`, one conditional statement: exactly one claimer per
-day); a fetch that fails gives the day back, so a later attempt that day fetches again.
+the named lease :data:`DAILY_LEASE` (one process at a time) it skips a day already done, and
+records the day (:func:`storage.musicdata.record_daily_fetch`) only once the day's work has
+succeeded: a fetch that fails, or a process killed half-way, leaves the day to the next look.
 
 Nothing here decides what tracking looks at: the tracker's artists, probes and budget are not
 read or written (docs/musicdata.md, "What it never decides").
@@ -128,8 +128,8 @@ class MusicSignal:
 
         Steps (each step's failure is logged in the report and the next runs, except the fetch):
         map the due artists, fetch and store the fresh releases, read barcodes, match, record misses.
-        Raises :class:`MusicDataError` when the fresh releases cannot be fetched (the day is given
-        back: the next attempt fetches), and what the store raises.
+        Raises :class:`MusicDataError` when the fresh releases cannot be fetched (the day is not
+        recorded: the next attempt fetches), and what the store raises.
         """
         try:
             async with self.coordinator.lease(DAILY_LEASE):
@@ -140,8 +140,8 @@ class MusicSignal:
     async def _run_claimed(self) -> DailyReport | None:
         today = self.clock().date()
         async with self.db.transaction() as session:
-            claimed, previous = await musicdata.claim_daily_fetch(session, today.isoformat())
-        if not claimed:
+            done = await musicdata.daily_fetch_day(session)
+        if done is not None and done >= today.isoformat():
             return None
         report = DailyReport(today)
         mb_before, lb_before = self.musicbrainz.request_count, self.listenbrainz.request_count
@@ -151,13 +151,13 @@ class MusicSignal:
             await self._step(report, "barcodes", self.read_barcodes(today, report))
             report.matched = len(await self.match(today))
             report.missed = len(await self.record_misses(today))
-        except BaseException:
-            async with self.db.transaction() as session:
-                await musicdata.release_daily_fetch(session, today.isoformat(), previous)
-            raise
         finally:
             report.musicbrainz_requests = self.musicbrainz.request_count - mb_before
             report.listenbrainz_requests = self.listenbrainz.request_count - lb_before
+        # Recorded only now: a fetch that failed, or a process killed half-way, leaves the day to the
+        # next look (any process). The lease keeps two processes from doing it at once.
+        async with self.db.transaction() as session:
+            await musicdata.record_daily_fetch(session, today.isoformat())
         log.info(
             "music data %s: %d/%d artists mapped, %d of %d fresh releases kept (%d new, %d moved, %d gone), "
             "%d matched, %d missed; %d MusicBrainz and %d ListenBrainz requests",

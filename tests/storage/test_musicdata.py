@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from storage import bot_state, musicdata
+from storage import musicdata
 from storage.db import Database
 from storage.models import ArtistRelease, Release
 from storage.musicdata import ReleaseGroupRow
@@ -89,31 +89,18 @@ async def test_holding_off_pushes_every_later_slot_but_never_pulls_one_earlier(d
 # --- the day claim -----------------------------------------------------------------------------
 
 
-async def claim(db: Database, day: str) -> tuple[bool, str | None]:
+async def record_day(db: Database, day: str) -> bool:
     async with db.transaction() as session:
-        return await musicdata.claim_daily_fetch(session, day)
+        return await musicdata.record_daily_fetch(session, day)
 
 
-async def test_a_day_is_claimed_once_and_a_claim_given_back_can_be_claimed_again(db):
-    assert await claim(db, "2026-11-20") == (True, None)
-    assert (await claim(db, "2026-11-20"))[0] is False
-    assert (await claim(db, "2026-11-19"))[0] is False  # an earlier day never comes back
-    assert await claim(db, "2026-11-21") == (True, "2026-11-20")
+async def test_a_day_is_recorded_once_and_never_moves_back(db):
+    assert await record_day(db, "2026-11-20") is True
+    assert await record_day(db, "2026-11-20") is False
+    assert await record_day(db, "2026-11-19") is False  # an earlier day never comes back
+    assert await record_day(db, "2026-11-21") is True
     async with db.transaction() as session:
-        await musicdata.release_daily_fetch(session, "2026-11-21", "2026-11-20")
-        assert await musicdata.daily_fetch_day(session) == "2026-11-20"
-    assert await claim(db, "2026-11-21") == (True, "2026-11-20")
-    async with db.transaction() as session:
-        await musicdata.release_daily_fetch(session, "2026-11-22", "2026-11-21")  # not the day held: left alone
         assert await musicdata.daily_fetch_day(session) == "2026-11-21"
-
-
-async def test_a_first_claim_given_back_leaves_no_day(db):
-    assert await claim(db, "2026-11-20") == (True, None)
-    async with db.transaction() as session:
-        await musicdata.release_daily_fetch(session, "2026-11-20", None)
-        assert await bot_state.read(session, musicdata.DAILY_FETCH_KEY) is None
-    assert await claim(db, "2026-11-20") == (True, None)
 
 
 # --- artist mapping ----------------------------------------------------------------------------
@@ -372,9 +359,9 @@ async def test_the_counts_say_how_the_signal_did(db):
     )
 
 
-async def test_the_last_daily_fetch_day_is_none_until_claimed(db):
+async def test_the_last_daily_fetch_day_is_none_until_recorded(db):
     async with db.transaction() as session:
         assert await musicdata.daily_fetch_day(session) is None
-    await claim(db, "2026-11-20")
+    await record_day(db, "2026-11-20")
     async with db.transaction() as session:
         assert await musicdata.daily_fetch_day(session) == "2026-11-20"

@@ -39,7 +39,7 @@ async def seeded(url: str, clock: FakeClock) -> None:
                 session, rows, listed={r.mbid for r in rows}, window=(today, today), now=clock()
             )
             await musicdata.record_misses(session, dated_before=today - dt.timedelta(days=14), now=clock())
-            await musicdata.claim_daily_fetch(session, today.isoformat())
+            await musicdata.record_daily_fetch(session, today.isoformat())
     finally:
         await db.close()
 

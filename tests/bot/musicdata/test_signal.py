@@ -269,6 +269,28 @@ async def test_a_failed_fetch_gives_the_day_back(signal, db, mb, lb, clock):
     assert await signal.run_daily() is not None  # the same day, fetched now
 
 
+async def test_a_job_cut_off_after_the_fetch_leaves_the_day_to_the_next_look(signal, db, mb, lb, clock, monkeypatch):
+    """A process killed (here: a step raising) after the fetch but before the end records no day: the
+    next look — this process or another, the same day — does the day's work again."""
+    await seed(db, mb, clock)
+    announce(lb, "album", day(clock, 7), ["A"])
+
+    async def killed(today: dt.date) -> list[str]:
+        raise asyncio.CancelledError
+
+    with monkeypatch.context() as m:
+        m.setattr(signal, "record_misses", killed)
+        with pytest.raises(asyncio.CancelledError):
+            await signal.run_daily()
+    assert len(lb.requests_to("fresh-releases")) == 1
+    async with db.transaction() as session:
+        assert await musicdata.daily_fetch_day(session) is None
+    report = await signal.run_daily()
+    assert report is not None and report.kept == 1
+    assert len(lb.requests_to("fresh-releases")) == 2
+    assert await signal.run_daily() is None  # done for the day now
+
+
 # --- matching ----------------------------------------------------------------------------------
 
 
