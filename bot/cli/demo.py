@@ -7,6 +7,11 @@ weekly schedule post on its own while the emulator gains new releases. Prints wh
 where — the default channel ``#new-music``, the singles' route ``#singles`` and the forum
 ``#lumen-forum`` that one artist's route points to (one post per release, tagged) — with who
 each post pings, then the run history.
+
+The MusicBrainz and ListenBrainz emulators run too (``[musicbrainz] enabled``): the server turns on
+``/settings upcoming``, MusicBrainz lists an album of a followed artist ahead of its date
+(:data:`ANNOUNCED`), the bot's daily look announces it, and on its release day the weekly run's post of
+it replies to that announcement, "Out now!" (docs/musicdata.md, "Announcements").
 """
 
 from __future__ import annotations
@@ -14,10 +19,12 @@ from __future__ import annotations
 import datetime as dt
 import tempfile
 import textwrap
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bot.delivery.upcoming import RELEASE_GROUP_URL
 from storage import runs
 from storage.db import Database
 
@@ -76,12 +83,33 @@ WEEKS = [
         ("Nova Lights", "Afterglow", "album", 11),
         ("Nova Lights", "Afterglow (Clean)", "album", 11),
         ("The Quiet Harbour", "Harbour Lights", "single", 2),
+        ("The Quiet Harbour", "Lighthouse", "album", 10),
     ],
     [],
     [("Lumen Choir", "Evensong", "album", 9), ("The Quiet Harbour", "Tides (Acoustic)", "single", 3)],
     [("Nova Lights", "Afterglow (Deluxe)", "album", 15)],
     [("Lumen Choir", "Matins", "single", 1), ("Nova Lights", "Midnight Drive (Lumen Choir Remix)", "single", 1)],
 ]
+
+
+@dataclass(frozen=True)
+class Announced:
+    """The release MusicBrainz lists ahead: ``title`` (an album of ``artist``, out on week 1's Friday), its
+    barcode on MusicBrainz, the UPC Spotify gives the album (``releases.upc``: matched by barcode)."""
+
+    artist: str
+    title: str
+    barcode: str
+
+
+ANNOUNCED = Announced("The Quiet Harbour", "Lighthouse", "0602455012345")
+ANNOUNCE_AT = dt.datetime(2026, 11, 17, 9, 0, tzinfo=dt.UTC)
+"""When the daily look finds it listed (the Tuesday before week 1's Friday)."""
+
+
+def _mbid(name: str) -> str:
+    """A stable MusicBrainz id for the demo's invented ``name``."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"release-bot-demo:{name}"))
 
 
 @dataclass(frozen=True)
@@ -136,11 +164,19 @@ def _print_new(stack: Stack, channels: Channels, seen: set[str]) -> None:
     seen.update(p.message["id"] for p in new)
     if not new:
         print("  (nothing posted)")
+    contents = {p.message["id"]: p.message.get("content") or "" for p in _posts(stack, channels)}
     for post in new:
         message = post.message
         embeds = message.get("embeds") or []
-        pinged = ", ".join(f"@{u.get('username')}" for u in message.get("mentions") or []) or "none"
+        users = message.get("mentions") or []
+        pinged = ", ".join(f"@{u.get('username')}" for u in users) or "none"
         print(f"  {post.where} ← {len(embeds)} embed{'s' * (len(embeds) != 1)}, mentions: {pinged}")
+        reference = (message.get("message_reference") or {}).get("message_id")
+        if reference is not None:
+            print(f"    ↪ replying to “{contents.get(str(reference), '?')}”")
+        text = _spoken(message.get("content") or "", users)
+        if reference is not None or text.startswith("Announced:"):
+            print(f"    “{text}”")
         for embed in embeds:
             print(f"    ┌ {embed.get('title')}")
             for paragraph in (embed.get("description") or "").splitlines():
@@ -154,9 +190,34 @@ def _print_new(stack: Stack, channels: Channels, seen: set[str]) -> None:
             print(f"    └ {embed.get('url')}")
 
 
+def _spoken(content: str, users: list[dict[str, Any]]) -> str:
+    """``content`` with the user mentions ``<@id>`` of ``users`` shown as ``@name``."""
+    for user in users:
+        content = content.replace(f"<@{user['id']}>", f"@{user.get('username')}")
+    return content
+
+
+def _is_announcement(embed: dict[str, Any]) -> bool:
+    """Whether ``embed`` is an announcement's (it links to a MusicBrainz release group), not a release's."""
+    return str(embed.get("url") or "").startswith(RELEASE_GROUP_URL.format(""))
+
+
 def _posted_titles(stack: Stack, channels: Channels) -> list[str]:
-    """The title of every release embed posted anywhere, in :func:`_posts` order."""
-    return [str(e.get("title")) for p in _posts(stack, channels) for e in p.message.get("embeds") or []]
+    """The title of every release embed posted anywhere (announcements left out), in :func:`_posts` order."""
+    return [
+        str(e.get("title"))
+        for p in _posts(stack, channels)
+        for e in p.message.get("embeds") or []
+        if not _is_announcement(e)
+    ]
+
+
+def _announcements_and_replies(stack: Stack, channels: Channels) -> tuple[int, int]:
+    """How many announcements were posted, and how many release posts reply to one."""
+    posts = _posts(stack, channels)
+    announcements = {p.message["id"] for p in posts if any(map(_is_announcement, p.message.get("embeds") or []))}
+    replies = [p for p in posts if str((p.message.get("message_reference") or {}).get("message_id")) in announcements]
+    return len(announcements), len(replies)
 
 
 async def _reply(
@@ -185,13 +246,16 @@ async def run_demo(weeks: int = 5) -> int:
 
     with tempfile.TemporaryDirectory(prefix="release-bot-demo-") as tmp:
         clock = SimClock(dt.datetime(2026, 11, 16, 9, 0, tzinfo=dt.UTC))
-        stack = await Stack.create(Path(tmp), clock=clock, scan_interval_seconds=0.1)
+        stack = await Stack.create(Path(tmp), clock=clock, scan_interval_seconds=0.1, music=True)
+        stack.musicdata = True  # [musicbrainz] enabled: the daily look and the announcements
         ids = _seed_catalogue(stack.spotify)
+        _seed_musicbrainz(stack, ids)
         channels = _add_channels(stack)
         seen: set[str] = set()
         try:
             print(
-                "release-bot demo — offline: the real bot, a Spotify emulator and a Discord-compatible fake on 127.0.0.1"
+                "release-bot demo — offline: the real bot, emulators of Spotify, MusicBrainz and ListenBrainz "
+                "and a Discord-compatible fake on 127.0.0.1"
             )
             print(
                 "Server “Music Club”: #new-music, #singles and the forum #lumen-forum; members “admin” and “listener”. "
@@ -199,6 +263,7 @@ async def run_demo(weeks: int = 5) -> int:
             )
             db = (await stack.start_bot()).core.db
             await _set_up_the_server(stack, ids, channels, seen)
+            await _announce_ahead(stack, clock, channels, seen)
             for week in range(weeks):
                 await _simulate_week(stack, db, clock, ids, week, channels, seen)
             print("\n▶ restart the bot, then /refresh — nothing is posted twice")
@@ -207,8 +272,10 @@ async def run_demo(weeks: int = 5) -> int:
             _print_new(stack, channels, seen)
             await _print_history(db)
             titles = _posted_titles(stack, channels)
+            announced, replies = _announcements_and_replies(stack, channels)
             print(
                 f"\n{len(titles)} releases posted, {len(titles) - len(set(titles))} duplicates; "
+                f"{announced} announced ahead, {replies} posted as a reply to the announcement; "
                 f"{len(stack.spotify.request_log)} Spotify requests in all."
             )
         finally:
@@ -233,10 +300,50 @@ def _seed_catalogue(sp: SpotifyEmulator) -> dict[str, str]:
     return ids
 
 
+def _seed_musicbrainz(stack: Stack, ids: dict[str, str]) -> None:
+    """Add :data:`CATALOGUE`'s artists to MusicBrainz, linked to their Spotify ids (how the bot maps them)."""
+    mb = stack.musicbrainz
+    assert mb is not None  # the stack runs with music=True
+    for name, spotify_id in ids.items():
+        mb.add_artist(_mbid(name), name, spotify_id=spotify_id)
+
+
+async def _announce_ahead(stack: Stack, clock: SimClock, channels: Channels, seen: set[str]) -> None:
+    """MusicBrainz lists :data:`ANNOUNCED` (out on week 1's Friday), ListenBrainz serves it among its fresh
+    releases; on the Tuesday before, the bot's daily look stores it and announces it. (The music-data task
+    looks at start-up and every 15 minutes; the demo makes that look at once.)"""
+    mb, lb = stack.musicbrainz, stack.listenbrainz
+    assert mb is not None and lb is not None and stack.bot is not None
+    friday = dt.date(2026, 11, 20)
+    group, release, artist = _mbid(ANNOUNCED.title), _mbid(ANNOUNCED.title + "/release"), _mbid(ANNOUNCED.artist)
+    mb.add_release_group(group, ANNOUNCED.title, artist_mbids=[artist], first_release_date=friday.isoformat())
+    mb.add_release(release, group, ANNOUNCED.title, barcode=ANNOUNCED.barcode, date=friday.isoformat())
+    lb.add_release_group(
+        group,
+        release_mbid=release,
+        release_name=ANNOUNCED.title,
+        artist_credit_name=ANNOUNCED.artist,
+        artist_mbids=[artist],
+        first_release_date=friday.isoformat(),
+        primary_type="Album",
+    )
+    print(
+        f"\n── Announced ahead: MusicBrainz lists {ANNOUNCED.artist} “{ANNOUNCED.title}” (album), "
+        f"out {friday:%A %d %b} ──"
+    )
+    clock.set(ANNOUNCE_AT)
+    print(f"⏰ {ANNOUNCE_AT.strftime('%A %d %b %Y %H:%M')} UTC — the bot's daily MusicBrainz / ListenBrainz look")
+    core = stack.bot.core
+    assert core.musicdata is not None and core.announcer is not None  # [musicbrainz] enabled, and it posts
+    await core.musicdata.run_daily()
+    await core.announcer.run()
+    _print_new(stack, channels, seen)
+
+
 async def _set_up_the_server(stack: Stack, ids: dict[str, str], channels: Channels, seen: set[str]) -> None:
     """Act as the server admin: pick the channel, route singles to ``#singles`` and Lumen Choir to the
     forum, follow three artists three ways; as the member “listener”, ``/notify add`` two artists
-    (mentions); then ``/refresh`` (the baseline)."""
+    (mentions); turn on ``/settings upcoming``; then ``/refresh`` (the baseline)."""
     print("▶ /settings channel channel:#new-music")
     await _reply(stack, "settings", {"channel": channels.new_music}, "channel", channels=channels)
     print("▶ /settings route type:single channel:#singles")
@@ -258,6 +365,8 @@ async def _set_up_the_server(stack: Stack, ids: dict[str, str], channels: Channe
     for artist in ("Nova Lights", "Lumen Choir"):
         print(f"▶ listener: /notify add artist:{artist}")
         await _reply(stack, "notify", {"artist": ids[artist]}, "add", user_id=stack.member_id)
+    print("▶ /settings upcoming enabled:True   (post what MusicBrainz announces ahead)")
+    await _reply(stack, "settings", {"enabled": True}, "upcoming")
     print("▶ /refresh   (the baseline: what is already out is not posted)")
     await _reply(stack, "refresh")
     _print_new(stack, channels, seen)
@@ -284,6 +393,7 @@ async def _simulate_week(
             release_date=friday.date().isoformat(),
             total_tracks=tracks,
             tracks=TRACKS.get(title) if not suffix else None,
+            upc=ANNOUNCED.barcode if (artist, title) == (ANNOUNCED.artist, ANNOUNCED.title) and not suffix else None,
         )
     due = friday.replace(hour=12)
     print(f"⏰ {due.strftime('%A %d %b %Y %H:%M')} UTC — the weekly run, no command")
