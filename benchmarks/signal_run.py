@@ -143,6 +143,7 @@ async def run_one(args: argparse.Namespace, size: int, mode: str, out: Path) -> 
         "--out",
         str(out),
         *(["--signal"] if mode == "on" else []),
+        *(["--release-day"] if args.release_day else []),
     ]
     proc = await asyncio.create_subprocess_exec(*cmd, cwd=str(ROOT))
     if await proc.wait() != 0:
@@ -171,6 +172,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", default="bench")
     ap.add_argument("--world", type=float, default=0.05, help="world releases per artist and week")
     ap.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "out" / "signal.md")
+    ap.add_argument(
+        "--release-day",
+        action="store_true",
+        help="guild 1 posts on release day (harness --release-day): the probes, their requests and latency",
+    )
     asyncio.run(main_async(ap.parse_args(argv)))
 
 
