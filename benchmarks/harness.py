@@ -663,7 +663,12 @@ async def run_size(args: argparse.Namespace) -> dict:
                 probe_requests=sum(p["requests"] for p in probes_since),
                 probes_found=sum(p["found"] is not None for p in probes_since),
             )
-            probe_posted = await delivered_by(db, [p["run_id"] for p in probes_since if p["run_id"] is not None])
+            probe_runs = [await read_run(db, p["run_id"]) for p in probes_since if p["run_id"] is not None]
+            probe_endpoints: collections.Counter[str] = collections.Counter()
+            for probe_run in probe_runs:
+                probe_endpoints.update(probe_run["metrics"].get("requests_by_endpoint") or {})
+            row["probe_requests_by_endpoint"] = dict(probe_endpoints)
+            probe_posted = set().union(*(probe_run["delivered"] for probe_run in probe_runs))
             probes_since.clear()
             whole_before = await exact_checked(db)
             summary = await bot.cmd("run", when=run_time(k).isoformat())
