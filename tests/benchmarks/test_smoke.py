@@ -217,8 +217,8 @@ def test_harness_world_and_signal_smoke(tmp_path):
 def test_harness_release_day_smoke(tmp_path):
     """``--release-day``: guild 1 posts on release day; the probes (signal on) find the world's releases on
     their day and post them within hours, and are the only Spotify requests between the weekly runs;
-    every Spotify request the probes make beyond the weekly runs' is an artist check (a track list a
-    probe fetched is one the weekly run no longer fetches)."""
+    what the probes add to the weekly runs' requests is at most their artist checks (a track list a
+    probe fetched is one the weekly run no longer fetches, and so may be a page of the artist's)."""
     results = {}
     for mode in ("off", "on"):
         out = tmp_path / f"{mode}.json"
@@ -280,4 +280,4 @@ def test_harness_release_day_smoke(tmp_path):
     on_total, off_total = by_endpoint(on), by_endpoint(off)
     assert on_total["album"] == off_total["album"]
     probe_checks = sum(r["probe_requests_by_endpoint"].get("artist_albums", 0) for r in on["rows"])
-    assert on_total["artist_albums"] - off_total["artist_albums"] == probe_checks > 0
+    assert 0 < on_total["artist_albums"] - off_total["artist_albums"] <= probe_checks
