@@ -33,9 +33,12 @@ line on stdout:
   store) waits on the simulated clock (the wait advances it instead of sleeping), so a day's job
   takes no real second per request; the requests are the job's own. Reply: the
   ``DailyReport`` fields (``null`` when the day was done already) and ``wall`` (s).
-* ``{"cmd": "release_day", "when": …}`` — release-day probes (issue 13, branch ``i13-releaseday``):
-  not available on this branch; the reply is ``{"unsupported": "release_day"}`` and the harness
-  stops (see ``benchmarks/harness.py``, ``--release-day``).
+* ``{"cmd": "release_day", "when": ISO-8601 UTC}`` — with ``--release-day``: the clock is set to ``when``
+  and the release-day prober (``Core.release_day``, :class:`bot.scheduling.release_day.ReleaseDayProber`,
+  as ``build_core`` makes it for ``[musicbrainz] enabled``) scans until no probe is due at that time
+  (a scan takes at most its batch of slots; the bot scans every ``[release_day] interval_seconds``).
+  Reply: ``probes`` (per probe: ``mbid``, ``probe`` number, ``run_id``, ``requests``, ``found``,
+  ``method``, ``posted`` guild id → announcements), ``requests`` (their Spotify requests) and ``wall`` (s).
 * ``{"cmd": "quit"}``.
 
 ``--tracemalloc DIR`` (profiling only) writes each run's top allocation sites to
@@ -400,6 +403,11 @@ async def main(argv: list[str] | None = None) -> None:
     )
     ap.add_argument("--musicbrainz", default=None, help="MusicBrainz ws/2 base URL (the free signal's daily job)")
     ap.add_argument("--listenbrainz", default=None, help="ListenBrainz API base URL (the free signal's daily job)")
+    ap.add_argument(
+        "--release-day",
+        action="store_true",
+        help="build the release-day prober ([musicbrainz] enabled; the MusicBrainz URLs as given, else never used)",
+    )
     ap.add_argument("--log", default=None)
     ap.add_argument(
         "--tracemalloc",
@@ -417,6 +425,15 @@ async def main(argv: list[str] | None = None) -> None:
     timer.install()
     clock = SimClock(dt.datetime.now(dt.UTC))
     sender = CountingSender()
+    # The free signal's settings (`[musicbrainz]`): the daily job's (--musicbrainz/--listenbrainz) and, with
+    # --release-day, `enabled` for build_core, which then builds the release-day prober. Without the
+    # daily job no release group is ever stored, so the prober finds nothing to probe.
+    music_settings = MusicBrainzSettings(
+        enabled=True,
+        contact="https://example.invalid/release-bot-benchmark",
+        api_base_url=args.musicbrainz or "http://127.0.0.1:9/ws/2",
+        listenbrainz_api_base_url=args.listenbrainz or "http://127.0.0.1:9",
+    )
     # The bot as a deployment builds it (bot.wiring), with the harness's choices: no request budgets,
     # the emulator's pacing, the given re-check share; the store is migrated already.
     settings = Settings(
@@ -431,6 +448,7 @@ async def main(argv: list[str] | None = None) -> None:
         ),
         tracking=TrackingSettings(recheck_share=args.recheck_share),
         database=DatabaseSettings(url=args.database_url),
+        musicbrainz=music_settings if args.release_day else MusicBrainzSettings(),
     )
     core = await build_core(
         settings, sender=sender, clock=clock, owner=args.owner, concurrency=args.concurrency, migrate=False
@@ -439,12 +457,6 @@ async def main(argv: list[str] | None = None) -> None:
     signal = None
     if args.musicbrainz and args.listenbrainz:
         # The daily job as build_core makes it for `[musicbrainz] enabled`, its pacing on the simulated clock.
-        music_settings = MusicBrainzSettings(
-            enabled=True,
-            contact="https://example.invalid/release-bot-benchmark",
-            api_base_url=args.musicbrainz,
-            listenbrainz_api_base_url=args.listenbrainz,
-        )
         music = music_clients(music_settings, core.db, session=core.http, clock=clock, sleep=clock.sleep)
         signal = music_signal(music_settings, core.db, coordinator, music, clock=clock)
     checked_log: list[str] = []
@@ -532,7 +544,29 @@ async def main(argv: list[str] | None = None) -> None:
                     "wall": time.perf_counter() - t0,
                 }
             elif cmd["cmd"] == "release_day":
-                reply = {"unsupported": "release_day"}
+                prober = core.release_day
+                assert prober is not None, "release_day needs --release-day"
+                clock.set(dt.datetime.fromisoformat(cmd["when"]))
+                t0 = time.perf_counter()
+                outcomes = []
+                while batch := await prober.scan():  # every probe due now (each scan takes at most its batch)
+                    outcomes.extend(batch)
+                reply = {
+                    "probes": [
+                        {
+                            "mbid": o.mbid,
+                            "probe": o.probe,
+                            "run_id": o.run_id,
+                            "requests": o.requests,
+                            "found": o.found,
+                            "method": o.method,
+                            "posted": o.posted or {},
+                        }
+                        for o in outcomes
+                    ],
+                    "requests": sum(o.requests for o in outcomes),
+                    "wall": time.perf_counter() - t0,
+                }
             elif cmd["cmd"] == "beat":  # several processes: alive at the simulated time before a run
                 clock.set(dt.datetime.fromisoformat(cmd["when"]))
                 await coordinator.beat()

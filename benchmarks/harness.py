@@ -24,12 +24,16 @@ Spotify lists between two runs join the next run's ground truth (expected pairs,
 post (``latency_hours`` per guild kind), the daily reports, the signal's counts
 (``storage.musicdata.signal_counts``) and its matches checked against the world.
 
-Extending the day loop: :func:`day_steps` lists what runs each simulated day (the world's advance,
-the daily job, and ``release_day`` — release-day probes, built on branch ``i13-releaseday``: with
-``--release-day`` the harness asks the bot process for them and stops when it does not support
-them, so no figure is ever made up). Posts are measured from the store (``deliveries.sent_at``), so
-whatever run posts a release, its latency is measured the same way; ``RELEASE_DAY_GUILDS`` names the
-guilds a release-day scenario would follow with (empty until then: every guild here is weekly).
+``--release-day`` turns release-day posting on for the guilds ``RELEASE_DAY_GUILDS`` (``guilds.release_day``,
+set through ``storage.guilds.set_release_day``) and steps simulated time through each day's probe times
+(:func:`day_steps`: local midnight of the ``[spotify] market`` plus ``[release_day] probe_hours``,
+the bot's defaults), where the bot process makes every probe due (its ``release_day`` command, the
+prober ``build_core`` makes). Every step of a day that falls after the weekly run's time is made after
+that run. Posts are measured from the store (``deliveries.sent_at``), so whatever run posts a release,
+its latency is measured the same way; a pair a probe posted counts as announced by the next weekly run
+(recall), and each row adds the probes made since the previous run (``probes``,
+``probe_requests``, ``probes_found``) and the Spotify requests the emulator served between the runs
+(``between_runs_requests``: the probes' — 0 without them).
 """
 
 from __future__ import annotations
@@ -55,7 +59,8 @@ from benchmarks.bot_server import peak_rss_mb
 from benchmarks.emulator_server import world_of
 from benchmarks.scenario import GROUPS, PAGE, START, AlbumSpec, Scenario, Week, pages, run_time
 from bot.scheduling.due import next_due
-from bot.settings import SpotifySettings
+from bot.scheduling.release_day import market_zone, probe_times
+from bot.settings import ReleaseDaySettings, SpotifySettings
 from bot.spotify.client import SpotifyClient
 from bot.spotify.models import Album, Page
 from bot.wiring import spotify_client
@@ -67,14 +72,22 @@ from storage.models import Artist, ArtistRelease, Delivery, MusicBrainzReleaseGr
 ALL_GROUPS = ("album", "single", "compilation", "appears_on")
 GUILDS = {1: 9001, 2: 9002, 3: 9003}  # guild id -> channel id
 ROOT = Path(__file__).resolve().parent.parent
-RELEASE_DAY_GUILDS: frozenset[int] = frozenset()  # guilds posting on release day (none until `release_day` exists)
+RELEASE_DAY_GUILDS: frozenset[int] = frozenset({1})  # with --release-day: guilds posting on release day
 DAILY_AT = dt.time(0, 15)  # when the simulated day's steps run (UTC); the daily job runs soon after midnight
+MARKET = SpotifySettings.model_fields["market"].default  # the bot process's [spotify] market (its default)
+PROBE_HOURS = tuple(ReleaseDaySettings.model_fields["probe_hours"].default)  # [release_day] probe_hours (default)
 
 
-def day_steps(args: argparse.Namespace) -> list[str]:
-    """What runs each simulated day, in order: ``advance`` (the world), ``daily`` (the signal's job,
-    ``--signal``), ``release_day`` (release-day probes, ``--release-day``)."""
-    return ["advance", *(["daily"] if args.signal else []), *(["release_day"] if args.release_day else [])]
+def day_steps(args: argparse.Namespace, day: dt.date) -> list[tuple[dt.datetime, str]]:
+    """What runs on simulated day ``day``, in time order (aware UTC, step): at :data:`DAILY_AT` ``advance``
+    (the world) and ``daily`` (the signal's job, ``--signal``); with ``--release-day`` a ``release_day``
+    step at each of the day's probe times (:func:`bot.scheduling.release_day.probe_times` of ``day`` in
+    :data:`MARKET`'s zone; before each, the world advances to it)."""
+    at = dt.datetime.combine(day, DAILY_AT, tzinfo=dt.UTC)
+    steps = [(at, "advance"), *([(at, "daily")] if args.signal else [])]
+    if args.release_day:
+        steps += [(t, "release_day") for t in probe_times(day, market_zone(MARKET), PROBE_HOURS)]
+    return steps
 
 
 def world_spec(scenario: Scenario, r: WorldRelease) -> AlbumSpec:
@@ -259,7 +272,11 @@ async def naive_run(
 
 
 # ----------------------------------------------------------------------------- the run
-async def setup_store(db, scenario: Scenario, followed_at: dt.datetime) -> None:
+async def setup_store(
+    db, scenario: Scenario, followed_at: dt.datetime, release_day: frozenset[int] = frozenset()
+) -> None:
+    """The benchmark's store: the guilds :data:`GUILDS` (``release_day`` on for those in ``release_day``),
+    the scenario's artists and follows."""
     names = {aid: name for aid, name, _ in scenario.artists}
     async with db.sessions() as session:
         for gid, channel in GUILDS.items():
@@ -268,6 +285,8 @@ async def setup_store(db, scenario: Scenario, followed_at: dt.datetime) -> None:
             )
             guild.channel_id = channel
         await session.flush()
+        for gid in sorted(release_day):
+            await guilds.set_release_day(session, gid, True)
         from storage.models import Follow
 
         session.add_all([Artist(id=aid, name=names[aid], group_state={}) for aid in names])
@@ -280,6 +299,15 @@ async def setup_store(db, scenario: Scenario, followed_at: dt.datetime) -> None:
             ]
         )
         await session.commit()
+
+
+async def delivered_by(db, run_ids: list[int]) -> set[tuple[int, str]]:
+    """The (guild, release) pairs the runs ``run_ids`` posted (``deliveries.run_id``)."""
+    if not run_ids:
+        return set()
+    async with db.sessions() as session:
+        rows = await session.execute(select(Delivery.guild_id, Delivery.release_id).where(Delivery.run_id.in_(run_ids)))
+        return {(g, r) for g, r in rows.all()}
 
 
 async def read_run(db, run_id: int) -> dict:
@@ -354,11 +382,14 @@ async def world_figures(
     daily: list[dict[str, Any]],
     music_requests: collections.Counter[str],
     end: dt.datetime,
+    release_day_guilds: frozenset[int],
+    probes: list[dict[str, Any]],
 ) -> dict[str, Any]:
     """The world's figures from the store after the last run: post latency from each world release's
         Spotify listing (hours, ``deliveries.sent_at`` − ``appears_at``) for weekly and release-day guilds,
         the signal's counts on ``end``'s day and its matches checked against the world, the daily reports;
-    ``end``: the last run's time (the releases Spotify listed by then are the expected ones)."""
+    ``end``: the last run's time (the releases Spotify listed by then are the expected ones);
+    ``release_day_guilds``: the guilds with ``release_day`` on; ``probes``: the release-day probes made."""
     by_id = {r.spotify_id: r for r in world.releases}
     async with db.sessions() as session:
         rows = (
@@ -377,15 +408,20 @@ async def world_figures(
         ).all()
         counts = await musicdata.signal_counts(session, today=end.date())
     first: dict[tuple[int, str], dt.datetime] = {}
+    probe_runs = {p["run_id"] for p in probes if p["run_id"] is not None}
+    by_probe = {(g, rid) for g, rid in await delivered_by(db, sorted(probe_runs)) if rid in by_id}
     for g, rid, sent in rows:
         if rid in by_id:
             sent = sent if sent.tzinfo else sent.replace(tzinfo=dt.UTC)
             first[(g, rid)] = min(sent, first.get((g, rid), sent))
-    latency: dict[str, list[float]] = {"weekly": [], "release_day": []}
+    latency: dict[str, list[float]] = {"weekly": [], "release_day": [], "release_day_probed": []}
     for (g, rid), sent in first.items():
         appears = by_id[rid].appears_at
         assert appears is not None
-        latency["release_day" if g in RELEASE_DAY_GUILDS else "weekly"].append((sent - appears).total_seconds() / 3600)
+        hours = (sent - appears).total_seconds() / 3600
+        latency["release_day" if g in release_day_guilds else "weekly"].append(hours)
+        if (g, rid) in by_probe:
+            latency["release_day_probed"].append(hours)
     by_rg = {r.rg_mbid: r for r in world.releases}
     right = wrong = 0
     for mbid, spotify_id, method in groups:
@@ -408,7 +444,17 @@ async def world_figures(
         "mapped_listed_known": sum(r.known != "never" for r in mapped),
         "mapped_listed_ahead": sum(r.known == "ahead" for r in mapped),
         "latency_hours": {kind: _hours_stats(v) for kind, v in latency.items()},
-        "release_day_guilds": sorted(RELEASE_DAY_GUILDS),
+        "release_day_guilds": sorted(release_day_guilds),
+        "probes": {
+            "made": len(probes),
+            "requests": sum(p["requests"] for p in probes),
+            "found": sum(p["found"] is not None for p in probes),
+            "found_right": sum(p["found"] is not None and by_rg[p["mbid"]].spotify_id == p["found"] for p in probes),
+            "release_groups": len({p["mbid"] for p in probes}),
+            "by_number": dict(collections.Counter(p["probe"] for p in probes)),
+            "found_by_number": dict(collections.Counter(p["probe"] for p in probes if p["found"] is not None)),
+            "posted": sum(sum(p["posted"].values()) for p in probes),
+        },
         "matches_right": right,
         "matches_wrong": wrong,
         "signal_counts": dataclasses.asdict(counts),
@@ -466,7 +512,8 @@ async def run_size(args: argparse.Namespace) -> dict:
     db_path = workdir / "bench.db"
     db_url = args.database_url or f"sqlite+aiosqlite:///{db_path}"
     db = await open_database(db_url)
-    await setup_store(db, scenario, run_time(0) - dt.timedelta(days=1))
+    release_day_guilds = RELEASE_DAY_GUILDS if args.release_day else frozenset()
+    await setup_store(db, scenario, run_time(0) - dt.timedelta(days=1), release_day_guilds)
     # The bot paces itself to the emulator's rolling limit, as a deployment sets
     # `rate_limit_per_30s` to Spotify's (the naive tracker does not pace).
     pace = int(rate_max * 30.0 / rate_window) if rate_max else 0
@@ -497,6 +544,7 @@ async def run_size(args: argparse.Namespace) -> dict:
             str(workdir / "bot.log"),
             *(["--tracemalloc", str(args.tracemalloc)] if args.tracemalloc else []),
             *(["--musicbrainz", info["musicbrainz"], "--listenbrainz", info["listenbrainz"]] if args.signal else []),
+            *(["--release-day"] if args.release_day else []),
         ],
         workdir / "bot_server.log",
     )
@@ -528,31 +576,36 @@ async def run_size(args: argparse.Namespace) -> dict:
     music_requests: collections.Counter[str] = (
         collections.Counter()
     )  # MusicBrainz / ListenBrainz requests the emulators logged
-    steps = day_steps(args)
+    pending: list[tuple[dt.datetime, str]] = []  # the simulated days' steps not made yet, in time order
+    probes: list[dict[str, Any]] = []  # every release-day probe made (the bot's replies, with "at")
+    probes_since: list[dict[str, Any]] = []  # those since the last weekly run
 
     def count_music(stats: dict) -> None:
         music_requests["musicbrainz"] += stats.get("musicbrainz_requests", 0)
         music_requests["listenbrainz"] += stats.get("listenbrainz_requests", 0)
 
-    async def simulate_day(day: dt.date) -> None:
-        when = dt.datetime.combine(day, DAILY_AT, tzinfo=dt.UTC)
-        for step in steps:
+    async def simulate_until(until: dt.datetime) -> None:
+        """Make the pending day steps at or before ``until`` in time order, then advance the world to ``until``."""
+        pending.sort(key=lambda step: step[0])
+        while pending and pending[0][0] <= until:
+            when, step = pending.pop(0)
             if step == "advance":
                 await emulator.cmd("advance", to=when.isoformat())
             elif step == "daily":
                 reply = await bot.cmd("daily", when=when.isoformat())
-                daily.append({"day": day.isoformat(), "wall": reply["wall"], **(reply["report"] or {})})
+                daily.append({"day": when.date().isoformat(), "wall": reply["wall"], **(reply["report"] or {})})
             elif step == "release_day":
+                await emulator.cmd("advance", to=when.isoformat())
                 reply = await bot.cmd("release_day", when=when.isoformat())
-                if "unsupported" in reply:
-                    raise SystemExit(
-                        "the bot process has no release_day command (branch i13-releaseday): no figure made up"
-                    )
+                made = [{**p, "at": when.isoformat()} for p in reply["probes"]]
+                probes.extend(made)
+                probes_since.extend(made)
+        await emulator.cmd("advance", to=until.isoformat())
 
     try:
         if world is not None:
-            await simulate_day(START)
-            await emulator.cmd("advance", to=run_time(0).isoformat())
+            pending.extend(day_steps(args, START))
+            await simulate_until(run_time(0))
         for k in range(weeks + settle + 1):
             row: dict[str, Any] = {"week": k, "settle": k > weeks}
             expected_pairs: set[tuple[int, str]] = set()
@@ -560,8 +613,8 @@ async def run_size(args: argparse.Namespace) -> dict:
             L_gt = None
             if k > 0 and world is not None:  # the simulated days before the run
                 for d in range(7 * (k - 1) + 1, 7 * k + 1):
-                    await simulate_day(START + dt.timedelta(days=d))
-                await emulator.cmd("advance", to=run_time(k).isoformat())
+                    pending.extend(day_steps(args, START + dt.timedelta(days=d)))
+                await simulate_until(run_time(k))
             appearing = world.appeared(run_time(k - 1), run_time(k)) if world is not None and k > 0 else []
             if k > weeks and not appearing:
                 L_gt = len(followed)  # no change: one probe per artist
@@ -602,7 +655,21 @@ async def run_size(args: argparse.Namespace) -> dict:
                 for pair in expected_pairs:
                     appeared.setdefault(pair, k)
             await emulator.cmd("reset_window")
-            count_music(await emulator.cmd("stats"))
+            between = await emulator.cmd("stats")  # since the previous run's: the probes' Spotify requests
+            count_music(between)
+            row.update(
+                between_runs_requests=between["requests"],
+                probes=len(probes_since),
+                probe_requests=sum(p["requests"] for p in probes_since),
+                probes_found=sum(p["found"] is not None for p in probes_since),
+            )
+            probe_runs = [await read_run(db, p["run_id"]) for p in probes_since if p["run_id"] is not None]
+            probe_endpoints: collections.Counter[str] = collections.Counter()
+            for probe_run in probe_runs:
+                probe_endpoints.update(probe_run["metrics"].get("requests_by_endpoint") or {})
+            row["probe_requests_by_endpoint"] = dict(probe_endpoints)
+            probe_posted = set().union(*(probe_run["delivered"] for probe_run in probe_runs))
+            probes_since.clear()
             whole_before = await exact_checked(db)
             summary = await bot.cmd("run", when=run_time(k).isoformat())
             wall = summary["wall"]
@@ -631,7 +698,8 @@ async def run_size(args: argparse.Namespace) -> dict:
             L_bot = metrics.get("lower_bound")
             L = L_bot if isinstance(L_bot, (int, float)) and L_bot > 0 else L_gt
             bound = max(requests * latency / conc, requests / rate if rate else 0.0)
-            got = run["delivered"]
+            got = run["delivered"] | probe_posted  # a pair a probe posted before this run: announced by it
+            row["posted_by_probes"] = len(probe_posted)
             delivered_all |= got
             for pair in got:
                 announced.setdefault(pair, k)
@@ -722,7 +790,9 @@ async def run_size(args: argparse.Namespace) -> dict:
                 flush=True,
             )
         world_result = (
-            await world_figures(db, world, followers, daily, music_requests, run_time(weeks + settle))
+            await world_figures(
+                db, world, followers, daily, music_requests, run_time(weeks + settle), release_day_guilds, probes
+            )
             if world is not None
             else None
         )
@@ -768,6 +838,7 @@ async def run_size(args: argparse.Namespace) -> dict:
     return {
         "world": world_result,
         "signal": args.signal,
+        "release_day": args.release_day,
         "recall_bound": recall_bound,
         "size": size,
         "weeks": weeks,
@@ -832,7 +903,8 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument(
         "--release-day",
         action="store_true",
-        help="release-day probes each simulated day (needs the bot's release_day command: branch i13-releaseday)",
+        help="release-day posting for the guilds RELEASE_DAY_GUILDS: the bot makes the probes due at each "
+        "of the day's probe times (needs --world; probes find something only with --signal)",
     )
     ap.add_argument(
         "--tracemalloc",

@@ -209,6 +209,75 @@ def test_harness_world_and_signal_smoke(tmp_path):
     assert world["signal_counts"]["artists_followed"] == 30 and world["matches_wrong"] == 0
     weekly = world["latency_hours"]["weekly"]
     assert weekly["pairs"] > 0 and 0 < weekly["median"] <= weekly["worst"] < 24 * 7 * 2
-    assert world["latency_hours"]["release_day"]["pairs"] == 0  # no release-day guilds on this branch
+    assert world["latency_hours"]["release_day"]["pairs"] == 0  # no release-day guild without --release-day
     assert off["world"]["daily"] == [] and off["world"]["musicbrainz_requests"] == 0
     assert on["recall_bound"]["recall_within_bound"] == 1.0
+
+
+def test_harness_release_day_smoke(tmp_path):
+    """``--release-day``: guild 1 posts on release day; the probes (signal on) find the world's releases on
+    their day and post them within hours, and are the only Spotify requests between the weekly runs;
+    what the probes add to the weekly runs' requests is at most their artist checks (a track list a
+    probe fetched is one the weekly run no longer fetches, and so may be a page of the artist's)."""
+    results = {}
+    for mode in ("off", "on"):
+        out = tmp_path / f"{mode}.json"
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "benchmarks.harness",
+                "--size",
+                "30",
+                "--weeks",
+                "2",
+                "--latency",
+                "0",
+                "--rate-limit",
+                "none",
+                "--naive",
+                "count",
+                "--settle-weeks",
+                "1",
+                "--world",
+                "0.5",
+                "--release-day",
+                *(["--signal"] if mode == "on" else []),
+                "--out",
+                str(out),
+                "--database-url",
+                backend.database_url(tmp_path, f"bench_rd_{mode}"),
+            ],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            timeout=90,
+        )
+        results[mode] = json.loads(out.read_text())
+    off, on = results["off"], results["on"]
+    # Without the signal no release group is known: nothing to probe, guild 1 gets the weekly posts.
+    assert off["world"]["probes"]["made"] == 0 and off["world"]["latency_hours"]["release_day_probed"]["pairs"] == 0
+    assert off["world"]["latency_hours"]["release_day"]["pairs"] > 0
+    assert all(r["between_runs_requests"] == 0 for r in off["rows"])
+    probes = on["world"]["probes"]
+    assert probes["found"] > 0 and probes["found_right"] == probes["found"] and probes["posted"] > 0
+    probed = on["world"]["latency_hours"]["release_day_probed"]
+    assert probed["pairs"] > 0 and probed["worst"] < 24  # posted on the release day
+    for row in on["rows"]:  # the emulator saw exactly the probes' requests between two runs
+        assert row["between_runs_requests"] == row["probe_requests"] == sum(row["probe_requests_by_endpoint"].values())
+    for mode in (off, on):
+        assert mode["recall_bound"]["recall_same_run"] == mode["recall_bound"]["recall_within_bound"] == 1.0
+    assert sum(r["duplicates"] for r in on["rows"]) == 0
+
+    def by_endpoint(result: dict) -> dict[str, int]:
+        total: dict[str, int] = {}
+        for row in result["rows"]:
+            for counts in (row["requests_by_endpoint"], row["probe_requests_by_endpoint"]):
+                for endpoint, n in counts.items():
+                    total[endpoint] = total.get(endpoint, 0) + n
+        return total
+
+    on_total, off_total = by_endpoint(on), by_endpoint(off)
+    assert on_total["album"] == off_total["album"]
+    probe_checks = sum(r["probe_requests_by_endpoint"].get("artist_albums", 0) for r in on["rows"])
+    assert 0 < on_total["artist_albums"] - off_total["artist_albums"] <= probe_checks
