@@ -138,20 +138,35 @@ class UnfollowButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
         )
 
 
+def artist_select(
+    custom_id: str, placeholder: str, options: tuple[UnfollowOption, ...] | tuple[NotifyOption, ...]
+) -> discord.ui.Select[discord.ui.View]:
+    """A one-choice select menu of artists (``options``: label and Spotify artist id as the value)."""
+    return discord.ui.Select(
+        custom_id=custom_id,
+        placeholder=placeholder,
+        min_values=1,
+        max_values=1,
+        options=[discord.SelectOption(label=o.label, value=o.artist_id) for o in options],
+    )
+
+
+async def chosen_artist(interaction: discord.Interaction) -> str | None:
+    """The artist id chosen in an :func:`artist_select` menu; None (after asking the member to choose
+    one, privately) when the interaction carries no value."""
+    data = cast("SelectMessageComponentInteractionData | None", interaction.data)
+    values = list(data.get("values", [])) if data is not None else []
+    if not values:
+        await interaction.response.send_message("Choose an artist in the menu.", ephemeral=True)
+        return None
+    return str(values[0])
+
+
 class UnfollowSelect(discord.ui.DynamicItem[discord.ui.Select[discord.ui.View]], template=UNFOLLOW_SELECT_TEMPLATE):
     """``rb:unfollow-select``: unfollow the artist chosen in the menu (its value is the artist id)."""
 
     def __init__(self, options: tuple[UnfollowOption, ...] = (), *, row: int | None = None) -> None:
-        super().__init__(
-            discord.ui.Select(
-                custom_id=UNFOLLOW_SELECT_ID,
-                placeholder=UNFOLLOW_SELECT_PLACEHOLDER,
-                min_values=1,
-                max_values=1,
-                options=[discord.SelectOption(label=o.label, value=o.artist_id) for o in options],
-            ),
-            row=row,
-        )
+        super().__init__(artist_select(UNFOLLOW_SELECT_ID, UNFOLLOW_SELECT_PLACEHOLDER, options), row=row)
 
     @classmethod
     def of(cls, select: UnfollowArtistSelect, *, row: int | None = None) -> UnfollowSelect:
@@ -167,12 +182,9 @@ class UnfollowSelect(discord.ui.DynamicItem[discord.ui.Select[discord.ui.View]],
 
     async def callback(self, interaction: discord.Interaction) -> None:
         """Unfollow the chosen artist (``post_actions.unfollow_artist``); none chosen: ask for one."""
-        data = cast("SelectMessageComponentInteractionData | None", interaction.data)
-        values = list(data.get("values", [])) if data is not None else []
-        if not values:
-            await interaction.response.send_message("Choose an artist in the menu.", ephemeral=True)
+        artist_id = await chosen_artist(interaction)
+        if artist_id is None:
             return
-        artist_id = values[0]
         await run_action(
             interaction,
             lambda services, guild_id: post_actions.unfollow_artist(services.follows, guild_id, artist_id),
@@ -263,16 +275,7 @@ class NotifySelect(discord.ui.DynamicItem[discord.ui.Select[discord.ui.View]], t
     """``rb:notify-select``: notify the member of the artist chosen in the menu (its value is the artist id)."""
 
     def __init__(self, options: tuple[NotifyOption, ...] = (), *, row: int | None = None) -> None:
-        super().__init__(
-            discord.ui.Select(
-                custom_id=NOTIFY_SELECT_ID,
-                placeholder=NOTIFY_SELECT_PLACEHOLDER,
-                min_values=1,
-                max_values=1,
-                options=[discord.SelectOption(label=o.label, value=o.artist_id) for o in options],
-            ),
-            row=row,
-        )
+        super().__init__(artist_select(NOTIFY_SELECT_ID, NOTIFY_SELECT_PLACEHOLDER, options), row=row)
 
     @classmethod
     def of(cls, select: NotifyArtistSelect, *, row: int | None = None) -> NotifySelect:
@@ -288,12 +291,10 @@ class NotifySelect(discord.ui.DynamicItem[discord.ui.Select[discord.ui.View]], t
 
     async def callback(self, interaction: discord.Interaction) -> None:
         """Subscribe the member to the chosen artist (:func:`notify_answer`); none chosen: ask for one."""
-        data = cast("SelectMessageComponentInteractionData | None", interaction.data)
-        values = list(data.get("values", [])) if data is not None else []
-        if not values:
-            await interaction.response.send_message("Choose an artist in the menu.", ephemeral=True)
+        artist_id = await chosen_artist(interaction)
+        if artist_id is None:
             return
-        artist_id, user_id = values[0], interaction.user.id
+        user_id = interaction.user.id
         await run_action(
             interaction,
             lambda services, guild_id: notify_answer(services, guild_id, user_id, artist_id),
