@@ -47,6 +47,7 @@ from urllib.parse import quote_plus
 from aiohttp import web
 
 from bot.clock import Clock, utcnow
+from fakes.loopback import LoopbackServer
 
 __all__ = ["PERIODS", "LastFmEmulator", "LoggedRequest"]
 
@@ -118,7 +119,7 @@ def _positive_int(q: Mapping[str, str], name: str, default: int) -> int:
     return int(value)
 
 
-class LastFmEmulator:
+class LastFmEmulator(LoopbackServer):
     """An in-process Last.fm API (``user.getTopArtists``) on loopback — see the module docstring.
 
     Parameters (keyword-only):
@@ -222,34 +223,6 @@ class LastFmEmulator:
         if self._base is None:
             raise RuntimeError("LastFmEmulator is not started")
         return f"{self._base}/2.0/"
-
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        """Listen on ``host:port`` (``port=0`` picks a free port)."""
-        if self._runner is not None:
-            raise RuntimeError("LastFmEmulator already started")
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await runner.setup()
-        await web.TCPSite(runner, host, port).start()
-        self._runner = runner
-        bound_host, bound_port = runner.addresses[0][:2]
-        self._base = f"http://{bound_host}:{bound_port}"
-
-    async def stop(self) -> None:
-        """Close the server. Idempotent."""
-        if self._runner is None:
-            return
-        runner, self._runner = self._runner, None
-        await runner.cleanup()
-        self._base = None
-
-    async def __aenter__(self) -> LastFmEmulator:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stop()
 
     # ---------------------------------------------------------------- handlers
 

@@ -71,6 +71,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.clock import Clock, utcnow
+from fakes.loopback import LoopbackServer
 from fakes.musicbrainz_emulator import is_anonymous_user_agent
 
 __all__ = ["STATS_RANGES", "ListenBrainzEmulator", "LoggedRequest"]
@@ -248,7 +249,7 @@ def _non_negative_param(q: Mapping[str, str], name: str, default: int) -> int:
     return number
 
 
-class ListenBrainzEmulator:
+class ListenBrainzEmulator(LoopbackServer):
     """An in-process ListenBrainz API on loopback — see the module docstring.
 
     Parameters (keyword-only):
@@ -488,34 +489,6 @@ class ListenBrainzEmulator:
         if self._base is None:
             raise RuntimeError("ListenBrainzEmulator is not started")
         return self._base
-
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        """Listen on ``host:port`` (``port=0`` picks a free port)."""
-        if self._runner is not None:
-            raise RuntimeError("ListenBrainzEmulator already started")
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await runner.setup()
-        await web.TCPSite(runner, host, port).start()
-        self._runner = runner
-        bound_host, bound_port = runner.addresses[0][:2]
-        self._base = f"http://{bound_host}:{bound_port}"
-
-    async def stop(self) -> None:
-        """Close the server. Idempotent."""
-        if self._runner is None:
-            return
-        runner, self._runner = self._runner, None
-        await runner.cleanup()
-        self._base = None
-
-    async def __aenter__(self) -> ListenBrainzEmulator:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stop()
 
     # ---------------------------------------------------------------- handlers
 

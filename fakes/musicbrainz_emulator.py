@@ -87,12 +87,13 @@ import re
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, ClassVar
 
 from aiohttp import web
 from multidict import MultiMapping
 
 from bot.clock import Clock, utcnow
+from fakes.loopback import LoopbackServer
 
 __all__ = [
     "FREE_STREAMING_ARTIST",
@@ -447,7 +448,7 @@ def _date_sort_key(date: str | None) -> tuple[tuple[int, int], ...]:
     return tuple(key)
 
 
-class MusicBrainzEmulator:
+class MusicBrainzEmulator(LoopbackServer):
     """An in-process MusicBrainz ws/2 (JSON) on loopback — see the module docstring.
 
     Parameters (keyword-only):
@@ -458,6 +459,9 @@ class MusicBrainzEmulator:
 
     ``base_url`` (``http://127.0.0.1:PORT/ws/2``) is available after :meth:`start`.
     """
+
+    # 100 ``resource`` values make a long request line; the real gateway's limit is not documented.
+    handler_args: ClassVar[dict[str, Any]] = {"max_line_size": 65536}
 
     def __init__(
         self,
@@ -833,35 +837,6 @@ class MusicBrainzEmulator:
         if self._base is None:
             raise RuntimeError("MusicBrainzEmulator is not started")
         return f"{self._base}/ws/2"
-
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        """Listen on ``host:port`` (``port=0`` picks a free port)."""
-        if self._runner is not None:
-            raise RuntimeError("MusicBrainzEmulator already started")
-        # 100 ``resource`` values make a long request line; the real gateway's limit is not documented.
-        app = web.Application(handler_args={"max_line_size": 65536})
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await runner.setup()
-        await web.TCPSite(runner, host, port).start()
-        self._runner = runner
-        bound_host, bound_port = runner.addresses[0][:2]
-        self._base = f"http://{bound_host}:{bound_port}"
-
-    async def stop(self) -> None:
-        """Close the server. Idempotent."""
-        if self._runner is None:
-            return
-        runner, self._runner = self._runner, None
-        await runner.cleanup()
-        self._base = None
-
-    async def __aenter__(self) -> MusicBrainzEmulator:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stop()
 
     # ---------------------------------------------------------------- handlers
 
