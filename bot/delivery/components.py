@@ -57,16 +57,15 @@ __all__ = [
     "UNFOLLOW_SELECT_ID",
     "UNFOLLOW_SELECT_TEMPLATE",
     "UNFOLLOW_TEMPLATE",
+    "ArtistOption",
     "HideTypeButton",
     "NotifyArtistButton",
     "NotifyArtistSelect",
-    "NotifyOption",
     "PostButtons",
     "PostItem",
     "StopNotifyButton",
     "UnfollowArtistButton",
     "UnfollowArtistSelect",
-    "UnfollowOption",
     "hide_custom_id",
     "notify_custom_id",
     "notify_stop_custom_id",
@@ -153,9 +152,9 @@ class UnfollowArtistButton:
 
 
 @dataclass(frozen=True)
-class UnfollowOption:
-    """One artist in the "Unfollow an artist…" select: the option's value is ``artist_id``; ``label``
-    (the artist's name) ≤ 100 characters."""
+class ArtistOption:
+    """One artist in a post's select menu ("Unfollow an artist…", "🔔 Notify me about…"): the option's
+    value is ``artist_id``; ``label`` (the artist's name) ≤ 100 characters."""
 
     artist_id: str
     label: str
@@ -165,7 +164,7 @@ class UnfollowOption:
 class UnfollowArtistSelect:
     """ "Unfollow an artist…": a string select of ``options`` (1 to 25); choosing one unfollows it."""
 
-    options: tuple[UnfollowOption, ...]
+    options: tuple[ArtistOption, ...]
     custom_id: ClassVar[str] = UNFOLLOW_SELECT_ID
     placeholder: ClassVar[str] = UNFOLLOW_SELECT_PLACEHOLDER
 
@@ -206,19 +205,10 @@ class NotifyArtistButton:
 
 
 @dataclass(frozen=True)
-class NotifyOption:
-    """One artist in the "🔔 Notify me about…" select: the option's value is ``artist_id``; ``label``
-    (the artist's name) ≤ 100 characters."""
-
-    artist_id: str
-    label: str
-
-
-@dataclass(frozen=True)
 class NotifyArtistSelect:
     """ "🔔 Notify me about…": a string select of ``options`` (1 to 25); choosing one subscribes the member."""
 
-    options: tuple[NotifyOption, ...]
+    options: tuple[ArtistOption, ...]
     custom_id: ClassVar[str] = NOTIFY_SELECT_ID
     placeholder: ClassVar[str] = NOTIFY_SELECT_PLACEHOLDER
 
@@ -309,10 +299,7 @@ def post_buttons(
         )
     else:
         listed = list(artists.items())[:MAX_SELECT_OPTIONS]
-        unfollow = UnfollowArtistSelect(
-            tuple(UnfollowOption(artist_id, _truncate(name, OPTION_LABEL_LIMIT)) for artist_id, name in listed)
-        )
-        notify = NotifyArtistSelect(
-            tuple(NotifyOption(artist_id, _truncate(name, OPTION_LABEL_LIMIT)) for artist_id, name in listed)
-        )
+        options = tuple(ArtistOption(artist_id, _truncate(name, OPTION_LABEL_LIMIT)) for artist_id, name in listed)
+        unfollow = UnfollowArtistSelect(options)
+        notify = NotifyArtistSelect(options)
     return PostButtons(unfollow=unfollow, hide=tuple(HideTypeButton(g) for g in GROUPS if g in present), notify=notify)

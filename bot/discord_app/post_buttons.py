@@ -35,15 +35,14 @@ from bot.delivery.components import (
     UNFOLLOW_SELECT_PLACEHOLDER,
     UNFOLLOW_SELECT_TEMPLATE,
     UNFOLLOW_TEMPLATE,
+    ArtistOption,
     HideTypeButton,
     NotifyArtistButton,
     NotifyArtistSelect,
-    NotifyOption,
     PostButtons,
     PostItem,
     UnfollowArtistButton,
     UnfollowArtistSelect,
-    UnfollowOption,
     hide_custom_id,
     notify_custom_id,
     notify_stop_custom_id,
@@ -139,7 +138,7 @@ class UnfollowButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
 
 
 def artist_select(
-    custom_id: str, placeholder: str, options: tuple[UnfollowOption, ...] | tuple[NotifyOption, ...]
+    custom_id: str, placeholder: str, options: tuple[ArtistOption, ...]
 ) -> discord.ui.Select[discord.ui.View]:
     """A one-choice select menu of artists (``options``: label and Spotify artist id as the value)."""
     return discord.ui.Select(
@@ -165,7 +164,7 @@ async def chosen_artist(interaction: discord.Interaction) -> str | None:
 class UnfollowSelect(discord.ui.DynamicItem[discord.ui.Select[discord.ui.View]], template=UNFOLLOW_SELECT_TEMPLATE):
     """``rb:unfollow-select``: unfollow the artist chosen in the menu (its value is the artist id)."""
 
-    def __init__(self, options: tuple[UnfollowOption, ...] = (), *, row: int | None = None) -> None:
+    def __init__(self, options: tuple[ArtistOption, ...] = (), *, row: int | None = None) -> None:
         super().__init__(artist_select(UNFOLLOW_SELECT_ID, UNFOLLOW_SELECT_PLACEHOLDER, options), row=row)
 
     @classmethod
@@ -274,7 +273,7 @@ class NotifyButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], t
 class NotifySelect(discord.ui.DynamicItem[discord.ui.Select[discord.ui.View]], template=NOTIFY_SELECT_TEMPLATE):
     """``rb:notify-select``: notify the member of the artist chosen in the menu (its value is the artist id)."""
 
-    def __init__(self, options: tuple[NotifyOption, ...] = (), *, row: int | None = None) -> None:
+    def __init__(self, options: tuple[ArtistOption, ...] = (), *, row: int | None = None) -> None:
         super().__init__(artist_select(NOTIFY_SELECT_ID, NOTIFY_SELECT_PLACEHOLDER, options), row=row)
 
     @classmethod

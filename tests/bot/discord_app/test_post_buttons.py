@@ -23,14 +23,13 @@ from bot.delivery.components import (
     NOTIFY_TEMPLATE,
     UNFOLLOW_SELECT_TEMPLATE,
     UNFOLLOW_TEMPLATE,
+    ArtistOption,
     HideTypeButton,
     NotifyArtistButton,
     NotifyArtistSelect,
-    NotifyOption,
     PostButtons,
     UnfollowArtistButton,
     UnfollowArtistSelect,
-    UnfollowOption,
     post_buttons,
 )
 from bot.delivery.planner import Announcement
@@ -102,7 +101,7 @@ async def test_post_view_carries_the_buttons_in_their_rows_with_the_same_custom_
 
 
 async def test_post_view_of_a_select():
-    options = (UnfollowOption(ARTIST, "Nova"), UnfollowOption(OTHER, "Guest"))
+    options = (ArtistOption(ARTIST, "Nova"), ArtistOption(OTHER, "Guest"))
     rows = post_view(
         PostButtons(unfollow=UnfollowArtistSelect(options), hide=(HideTypeButton("album"),))
     ).to_components()
@@ -175,9 +174,9 @@ async def test_every_posted_item_is_answered_by_a_registered_class_after_a_resta
     buttons = PostButtons(
         unfollow=(UnfollowArtistButton(ARTIST, "Unfollow Nova"),), hide=(HideTypeButton("compilation"),)
     )
-    select = PostButtons(unfollow=UnfollowArtistSelect((UnfollowOption(ARTIST, "Nova"),)))
+    select = PostButtons(unfollow=UnfollowArtistSelect((ArtistOption(ARTIST, "Nova"),)))
     notify = PostButtons(notify=(NotifyArtistButton(ARTIST, "🔔 Notify me: Nova"),))
-    notify_select = PostButtons(notify=NotifyArtistSelect((NotifyOption(ARTIST, "Nova"), NotifyOption(OTHER, "G"))))
+    notify_select = PostButtons(notify=NotifyArtistSelect((ArtistOption(ARTIST, "Nova"), ArtistOption(OTHER, "G"))))
     for view in (post_view(buttons), post_view(select), post_view(notify), post_view(notify_select), stop_view(ARTIST)):
         for item in view.children:
             assert isinstance(item, discord.ui.DynamicItem)
