@@ -2,7 +2,7 @@
 environment variables.
 
 :func:`load_settings` reads the file (``[discord]``, ``[spotify]``, ``[tracking]``, ``[database]``,
-``[due_scan]``, ``[default_schedule]``, ``[coordination]``, ``[musicbrainz]``, ``[lastfm]``), lets the variables of
+``[due_scan]``, ``[default_schedule]``, ``[coordination]``, ``[musicbrainz]``, ``[lastfm]``, ``[http]``), lets the variables of
 :data:`ENVIRONMENT` override it (``DISCORD_TOKEN``, ``SPOTIFY_CLIENT_ID``, ``SPOTIFY_CLIENT_SECRET``, ``LASTFM_API_KEY``,
 ``DATABASE_URL``; no other variable is read) and fills the rest with the defaults declared here.
 An unknown section or key, a renamed section, or a value out of bounds raises :class:`ConfigError`,
@@ -455,6 +455,24 @@ class CoordinationSettings(_Section):
         return value
 
 
+class HttpSettings(_Section):
+    """``[http]``: this process's operations endpoints (docs/operations.md): ``GET /metrics``
+    (Prometheus), ``/livez`` and ``/readyz``. Off (nothing listens, no metric is kept) while
+    ``port`` is left out."""
+
+    host: StrictStr = Field(
+        "127.0.0.1",
+        description="Address the operations endpoints listen on: 127.0.0.1 for this host only, 0.0.0.0 for every interface (in a container, so Prometheus and the health check reach it).",
+    )
+    port: StrictInt | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        examples=[9100],
+        description="Port of GET /metrics, /livez and /readyz; left out = off (nothing listens); 0 = any free port (logged at start-up).",
+    )
+
+
 _CONTACT_RE = re.compile(r"^[^@\s()]+@[^@\s()]+\.[^@\s()]+$")
 
 
@@ -609,6 +627,10 @@ class Settings(BaseSettings):
     lastfm: LastFmSettings = Field(
         default_factory=LastFmSettings,
         description="Last.fm, for /import lastfm: (a user's top artists). Off without an API key.",
+    )
+    http: HttpSettings = Field(
+        default_factory=HttpSettings,
+        description="The operations endpoints (docs/operations.md): Prometheus metrics and the liveness and readiness checks, served by each process on its own port. Off unless port is set.",
     )
 
     @property

@@ -42,6 +42,7 @@ from bot.musicdata import (
     SharedRateLimit,
     user_agent,
 )
+from bot.ops.metrics import Metrics, instrument
 from bot.scheduling.release_day import ReleaseDayProber
 from bot.scheduling.runner import Runner
 from bot.services import DefaultSchedule, Services
@@ -196,6 +197,7 @@ class Core:
     ``release_day`` the release-day prober, None unless that too and a deliverer.
     ``announcer`` posts the announced releases it finds (``/settings upcoming``), None unless it is enabled
     and the process posts (both run by ``cogs/musicdata.py``).
+    ``metrics``: the Prometheus metrics the components feed (docs/operations.md), None when ``[http]`` is off.
     """
 
     settings: Settings
@@ -215,6 +217,7 @@ class Core:
     musicdata: MusicSignal | None = None
     release_day: ReleaseDayProber | None = None
     announcer: Announcer | None = None
+    metrics: Metrics | None = None
 
     async def close(self) -> None:
         """Close what :func:`build_core` opened, last opened first (idempotent)."""
@@ -237,6 +240,7 @@ async def build_core(
     owner: str | None = None,
     concurrency: int | None = None,
     migrate: bool = True,
+    metrics: Metrics | None = None,
 ) -> Core:
     """Open the store, start this process's coordinator and build everything on them (see the module docstring).
 
@@ -246,7 +250,8 @@ async def build_core(
     Spotify and music-data clients (None: one is opened here and closed by :meth:`Core.close`);
     ``sleep``: the Spotify and music-data clients' waits; ``owner``: this process's owner id
     (None: ``host:pid:random``); ``concurrency``: artists checked at once (None: ``[spotify] max_concurrency``); ``migrate``:
-    migrate the store at start (False: it must be at head already). On a failure what was
+    migrate the store at start (False: it must be at head already); ``metrics``: fed by the components'
+    hooks (:func:`bot.ops.metrics.instrument`; None: no metrics are kept). On a failure what was
     already opened is closed and the error propagates.
     """
     sp, tr = settings.spotify, settings.tracking
@@ -329,6 +334,19 @@ async def build_core(
                 probe_hours=rd.probe_hours,
                 hold_seconds=max(1800.0, 3 * settings.coordination.lease_seconds),
             )
+        if metrics is not None:
+            opened.callback(
+                instrument(
+                    metrics,
+                    db=db,
+                    coordinator=coordinator,
+                    spotify=spotify,
+                    runner=runner,
+                    deliverer=deliverer,
+                    clock=shared,
+                    requests_per_day=sp.requests_per_day,
+                )
+            )
         schedule = settings.default_schedule
         services = Services.create(
             db=db,
@@ -357,6 +375,7 @@ async def build_core(
             runner=runner,
             services=services,
             _closing=opened,
+            metrics=metrics,
             musicdata=signal,
             release_day=release_day,
             announcer=(

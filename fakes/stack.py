@@ -26,6 +26,7 @@ from bot.settings import (
     DeliverySettings,
     DiscordSettings,
     DueScanSettings,
+    HttpSettings,
     LastFmSettings,
     MusicBrainzSettings,
     ReleaseDaySettings,
@@ -118,7 +119,8 @@ class Stack:
     ``delivery``: the bot's ``[delivery]`` settings (DM pacing, the crosspost/DM retry poll), read at
     each :meth:`start_bot`; tests set it before starting the bot. ``musicdata``: ``[musicbrainz] enabled``
     (the daily signal, announced releases and release-day probing; needs ``music=True``); ``release_day``: the
-    ``[release_day]`` settings (None: the defaults, scanning every ``scan_interval_seconds``). Both are
+    ``[release_day]`` settings (None: the defaults, scanning every ``scan_interval_seconds``); ``http``: the
+    ``[http]`` settings (off by default; ``HttpSettings(port=0)`` serves /metrics on a free port). All are
     read at each :meth:`start_bot` too.
     """
 
@@ -134,6 +136,7 @@ class Stack:
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
     musicdata: bool = False
     release_day: ReleaseDaySettings | None = None
+    http: HttpSettings = field(default_factory=HttpSettings)
     lastfm: LastFmEmulator | None = None
     listenbrainz: ListenBrainzEmulator | None = None
     musicbrainz: MusicBrainzEmulator | None = None
@@ -218,6 +221,7 @@ class Stack:
             lastfm=LastFmSettings(api_key=LASTFM_API_KEY, api_base_url=self.lastfm.base_url)
             if self.lastfm is not None
             else LastFmSettings(),
+            http=self.http,
             # Unvalidated like the due scan: the release-day scan looks as often as the due scan.
             release_day=self.release_day
             or ReleaseDaySettings.model_construct(

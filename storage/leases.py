@@ -172,6 +172,15 @@ async def acquire_lease(
     return (await session.execute(upsert)).first() is not None
 
 
+async def expired_holder(session: AsyncSession, name: str, owner: str, *, now: dt.datetime) -> str | None:
+    """The other owner whose lease ``name`` expired at ``now`` without being given up (a process that
+    stopped beating), or None. Read before :func:`acquire_lease` to tell a takeover from a fresh take."""
+    holder: str | None = await session.scalar(
+        select(Lease.owner).where(Lease.name == name, Lease.owner != owner, Lease.expires_at <= now)
+    )
+    return holder
+
+
 async def release_lease(session: AsyncSession, name: str, owner: str) -> None:
     """Give lease ``name`` up if ``owner`` holds it."""
     await session.execute(delete(Lease).where(Lease.name == name, Lease.owner == owner))
@@ -232,6 +241,20 @@ async def claim_due_guilds(
         claim = claim.where(Guild.id.in_(pick.scalar_subquery()))
     rows = await session.execute(claim)
     return sorted(((gid, due) for gid, due in rows.all()), key=lambda r: (r[1], r[0]))
+
+
+async def expired_guild_leases(session: AsyncSession, owner: str, *, now: dt.datetime) -> set[int]:
+    """Due guilds whose lease another owner held and let expire without finishing it (that process
+    stopped beating): what :func:`claim_due_guilds` now takes over. Read before it, in its transaction."""
+    rows = await session.scalars(
+        select(Guild.id).where(
+            Guild.next_due_at <= now,
+            Guild.lease_owner.is_not(None),
+            Guild.lease_owner != owner,
+            Guild.lease_until <= now,
+        )
+    )
+    return set(rows.all())
 
 
 async def finish_guild_lease(

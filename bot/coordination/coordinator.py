@@ -130,6 +130,9 @@ class Coordinator:
         self._task: asyncio.Task[None] | None = None
         #: async callables awaited after each heartbeat (e.g. sharing the Spotify cooldown and rate limit)
         self.on_beat: list[Callable[[], Awaitable[object]]] = []
+        #: called with ``(kind, count)`` when leases of a process that stopped beating are taken over
+        #: (``guild``: due guilds' runs, ``lease``: named leases); the metrics count them
+        self.on_takeover: list[Callable[[str, int], object]] = []
 
     async def start(self) -> None:
         """Register this process, reap dead processes of this host, start the heartbeat (idempotent).
@@ -195,11 +198,27 @@ class Coordinator:
         return live | {self.owner}
 
     async def try_lease(self, name: str) -> bool:
-        """Take (or renew) named lease ``name``; False while another live process holds it."""
+        """Take (or renew) named lease ``name``; False while another live process holds it. Taking it
+        from a process that let it expire is a takeover (:meth:`taken_over`)."""
+        now = self.clock()
         async with self.db.transaction() as session:
-            return await leases.acquire_lease(
-                session, name, self.owner, now=self.clock(), lease_seconds=self.lease_seconds
-            )
+            dead = await leases.expired_holder(session, name, self.owner, now=now)
+            held = await leases.acquire_lease(session, name, self.owner, now=now, lease_seconds=self.lease_seconds)
+        if held and dead is not None:
+            self.taken_over("lease", 1)
+        return held
+
+    def taken_over(self, kind: str, count: int) -> None:
+        """``count`` leases of ``kind`` (``guild`` | ``lease``) were taken from processes that stopped
+        beating: logged, and told to :attr:`on_takeover` (a callback's failure is only logged)."""
+        if count <= 0:
+            return
+        log.info("took over %d %s lease(s) from a process that stopped beating", count, kind)
+        for callback in list(self.on_takeover):
+            try:
+                callback(kind, count)
+            except Exception:
+                log.warning("takeover callback %r failed", callback, exc_info=True)
 
     async def release(self, name: str) -> None:
         """Give named lease ``name`` up."""

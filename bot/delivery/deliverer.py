@@ -55,6 +55,7 @@ with one, when its owner is dead (docs/multiprocess.md).
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import hashlib
 import logging
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -146,6 +147,7 @@ class DeliveryResult:
     ``posted``: announcements posted (one per main release); ``folded``: twin releases
     recorded with them; ``skipped``: releases of album groups the guild does not want,
     recorded as ``skipped`` and never posted; ``messages``: messages and forum posts sent;
+    ``first_seen``: when each posted announcement's release was first seen (aware UTC);
     ``pending``: announcements left for a later run; ``mention_parts``: mention follow-ups sent;
     ``dms``: DMs enqueued for DM-mode subscribers; ``error``: why delivery stopped early in some
     channel (None when it did not); ``problem``: a standing configuration problem ("no channel
@@ -162,6 +164,7 @@ class DeliveryResult:
     dms: int = 0
     error: str | None = None
     problem: str | None = None
+    first_seen: list[dt.datetime] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -172,6 +175,7 @@ class DeliveryResult:
         """One message (or forum post) carrying ``announcements`` reached the channel."""
         self.messages += 1
         self.posted += len(announcements)
+        self.first_seen.extend(a.release.first_seen_at for a in announcements)
         self.folded += sum(len(a.twins) for a in announcements)
         self.pending -= len(announcements)
 
@@ -262,6 +266,10 @@ class Deliverer:
         self.coordinator = coordinator
         self.publisher = publisher if publisher is not None else Publisher(db, sender, clock=clock)
         self.on_dms = on_dms
+        #: called with each guild's :class:`DeliveryResult` as its delivery ends (the metrics)
+        self.on_result: Callable[[DeliveryResult], object] | None = None
+        #: called with the number of unconfirmed claims found posted and confirmed by a recovery
+        self.on_settled: Callable[[int], object] | None = None
         self._guild_locks: dict[int, asyncio.Lock] = {}
         #: claims older than this belong to an earlier process (see the module docstring)
         self.started_at = clock()
@@ -350,6 +358,11 @@ class Deliverer:
             result.add(await self._settle(guild_id, channel_id, destination, [r.release_id for r in claims], main_of))
         for part in self._stale_parts(parts, live):
             await self._settle_part(part)
+        if result.confirmed and self.on_settled is not None:
+            try:
+                self.on_settled(result.confirmed)
+            except Exception:
+                log.warning("guild %s: on_settled failed", guild_id, exc_info=True)
         return result
 
     async def _settle(
@@ -483,6 +496,18 @@ class Deliverer:
         stops; any other send error stops that channel too. A delivery that posted and met no
         channel problem clears ``channel_problem``. Store errors propagate.
         """
+        result = await self._deliver_locked(guild_id, run_id, release_ids)
+        if self.on_result is not None:
+            try:
+                self.on_result(result)
+            except Exception:
+                log.warning("guild %s: on_result failed", guild_id, exc_info=True)
+        return result
+
+    async def _deliver_locked(
+        self, guild_id: int, run_id: int | None, release_ids: Collection[str] | None
+    ) -> DeliveryResult:
+        """:meth:`deliver` under the guild's lock, and its lease with a coordinator."""
         async with self._lock(guild_id):
             if self.coordinator is None:
                 return await self._deliver(guild_id, run_id, release_ids)

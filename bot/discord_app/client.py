@@ -24,6 +24,8 @@ from discord.ext import commands
 from bot.clock import Clock
 from bot.discord_app.post_buttons import POST_BUTTON_ITEMS
 from bot.discord_app.sender import DiscordSender, point_discord_at
+from bot.ops.http import OpsServer, ops_server
+from bot.ops.metrics import Metrics
 from bot.services import Services
 from bot.settings import Settings
 from bot.wiring import Core, build_core
@@ -81,6 +83,8 @@ class ReleaseBot(commands.AutoShardedBot):
         self.settings = settings
         self._clock = clock
         self._core: Core | None = None
+        self._ops: OpsServer | None = None  # /metrics, /livez, /readyz when [http] port is set
+        self._ready_shards: set[int] = set()
         point_discord_at(settings.discord.api_base_url, settings.discord.gateway_url)
 
     @property
@@ -97,8 +101,13 @@ class ReleaseBot(commands.AutoShardedBot):
 
     async def setup_hook(self) -> None:
         """Build the core (store migrated, coordinator started, HTTP session opened), settle what a
-        crash left, register the post buttons, load the extensions and sync the commands if changed."""
-        self._core = await build_core(self.settings, sender=DiscordSender(self), clock=self._clock)
+        crash left, register the post buttons, load the extensions and sync the commands if changed.
+        With ``[http] port`` set, the operations endpoints listen from here on (docs/operations.md)."""
+        metrics = Metrics() if self.settings.http.port is not None else None
+        if metrics is not None:
+            metrics.shards = self.shard_states
+        self._core = await build_core(self.settings, sender=DiscordSender(self), clock=self._clock, metrics=metrics)
+        self._ops = await ops_server(self.settings.http, self._core, self.shard_states)
         await self.recover()
         # Registered with the bot, not by a cog: this process posts these buttons (DiscordSender),
         # so it answers them for as long as it runs, whatever extension is loaded.
@@ -106,6 +115,31 @@ class ReleaseBot(commands.AutoShardedBot):
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         await self.sync_commands_if_changed()
+
+    @property
+    def ops(self) -> OpsServer | None:
+        """The operations endpoints (``/metrics``, ``/livez``, ``/readyz``), None while ``[http]`` is off or before start."""
+        return self._ops
+
+    def shard_states(self) -> dict[int, tuple[bool, float | None]]:
+        """``{shard id: (ready, gateway latency in seconds or None)}`` of this process's shards, for
+        ``/readyz`` and the metrics: ready from ``on_shard_ready``/``on_shard_resumed`` until
+        ``on_shard_disconnect``; the latency is discord.py's heartbeat round trip."""
+        states: dict[int, tuple[bool, float | None]] = {}
+        for shard_id in self.shard_ids or [0]:
+            info = self.shards.get(shard_id)
+            ready = info is not None and not info.is_closed() and shard_id in self._ready_shards
+            states[shard_id] = (ready, None if info is None else info.latency)
+        return states
+
+    async def on_shard_ready(self, shard_id: int) -> None:
+        self._ready_shards.add(shard_id)
+
+    async def on_shard_resumed(self, shard_id: int) -> None:
+        self._ready_shards.add(shard_id)
+
+    async def on_shard_disconnect(self, shard_id: int) -> None:
+        self._ready_shards.discard(shard_id)
 
     async def recover(self) -> None:
         """After a crash: mark runs left ``running`` as failed and settle unconfirmed deliveries.
@@ -159,5 +193,7 @@ class ReleaseBot(commands.AutoShardedBot):
             except Exception:  # shutting down: one extension's failure must not keep the rest open
                 log.exception("unloading %s failed", extension)
         await super().close()
+        if self._ops is not None:
+            await self._ops.stop()
         if self._core is not None:
             await self._core.close()

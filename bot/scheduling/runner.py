@@ -209,6 +209,8 @@ class Runner:
         self.clock = clock
         self.labeler = labeler
         self.coordinator = coordinator
+        #: called with ``(summary, wall seconds)`` as each run ends, also one that raised (``failed``)
+        self.on_finished: Callable[[RunSummary, float], object] | None = None
         self._lock = asyncio.Lock()
 
     @property
@@ -283,17 +285,20 @@ class Runner:
         """
         live = len(await co.live_owners())
 
-        async def lease(session: Session) -> list[tuple[int, dt.datetime]]:
+        async def lease(session: Session) -> tuple[list[tuple[int, dt.datetime]], set[int]]:
             due_now = await leases.count_due(session, now)
             share = max(1, math.ceil(due_now / max(1, live)))
-            return await leases.claim_due_guilds(
+            expired = await leases.expired_guild_leases(session, co.owner, now=now)
+            claimed = await leases.claim_due_guilds(
                 session, co.owner, now=now, lease_seconds=co.lease_seconds, limit=share
             )
+            return claimed, expired
 
-        leased = await self.db.retrying(lease)
+        leased, expired = await self.db.retrying(lease)
         if not leased:
             return None
         guild_ids = [g for g, _due in leased]
+        co.taken_over("guild", len(expired.intersection(guild_ids)))
         try:
             return await self._run("schedule", guild_ids, advance_after=now, fresh_after=max(due for _g, due in leased))
         finally:
@@ -324,6 +329,7 @@ class Runner:
             raise ValueError(f"unknown trigger {trigger!r}; expected one of {', '.join(TRIGGERS)}")
         if artist_ids is None and self.deliverer is None:
             raise ValueError("this runner only tracks (no deliverer): pass artist_ids")
+        started = time.perf_counter()
         plan = await self._plan(trigger, guild_ids, artist_ids, advance_after, fresh_after)
         summary = RunSummary(
             run_id=plan.run_id,
@@ -341,7 +347,10 @@ class Runner:
             await self._record(summary, work.track, plan, finished)
         except BaseException as exc:
             await self._mark_failed(plan.run_id, f"{type(exc).__name__}: {exc}")
+            summary.status = "failed"
+            self._finished(summary, started)
             raise
+        self._finished(summary, started)
         log.info(
             "run %s (%s): %s, %d/%d artists, %d found, %d posted, %d Spotify requests",
             summary.run_id,
@@ -354,6 +363,15 @@ class Runner:
             summary.spotify_requests,
         )
         return summary
+
+    def _finished(self, summary: RunSummary, started: float) -> None:
+        """Tell :attr:`on_finished` the run ended (``started``: its ``perf_counter``); a failing hook is only logged."""
+        if self.on_finished is None:
+            return
+        try:
+            self.on_finished(summary, time.perf_counter() - started)
+        except Exception:
+            log.warning("run %s: on_finished failed", summary.run_id, exc_info=True)
 
     async def _plan(
         self,

@@ -187,6 +187,9 @@ class SpotifyClient:
         #: awaited with the :class:`SpotifyCooldown` when a 429 starts one (the bot persists it at once,
         #: so every process sharing the developer account's quota stops too)
         self.on_cooldown: Callable[[SpotifyCooldown], Awaitable[object]] | None = None
+        #: called with ``(endpoint, answer)`` after every HTTP request (API and token): ``answer`` is the
+        #: HTTP status as text, or ``timeout`` / ``error`` when none came (the metrics count them)
+        self.on_response: Callable[[str, str], object] | None = None
         self._new_cooldown: SpotifyCooldown | None = None
 
     def share_rate_limit(self, processes: int) -> None:
@@ -495,12 +498,22 @@ class SpotifyClient:
                 status, resp_headers = resp.status, resp.headers
         except TimeoutError:
             log.debug("Spotify %s: timed out after %.1f s", what, self.timeout)
+            self._answered(what, "timeout")
             raise _Retryable(f"timed out after {self.timeout:g} s") from None
         except aiohttp.ClientError as exc:
             log.debug("Spotify %s: connection error %s", what, type(exc).__name__)
+            self._answered(what, "error")
             raise _Retryable(f"connection error ({type(exc).__name__})") from None
+        self._answered(what, str(status))
         log.debug("Spotify %s %s -> %d (%.0f ms)", what, method, status, (time.monotonic() - started) * 1000)
         return status, resp_headers, body
+
+    def _answered(self, what: str, answer: str) -> None:
+        if self.on_response is not None:
+            try:
+                self.on_response(what, answer)
+            except Exception:  # counting is never worth a failed request
+                log.warning("Spotify on_response failed", exc_info=True)
 
     def _handle(
         self, endpoint: str, status: int, headers: Mapping[str, str], body: bytes, token: str | None
