@@ -87,7 +87,7 @@ class Metrics:
     """
 
     def __init__(self, *, process_collectors: bool = True) -> None:
-        disable_created_metrics()  # no ``*_created`` series: they double the output and no panel reads them
+        disable_created_metrics()  # type: ignore[no-untyped-call]  # no ``*_created`` series: they double the output and no panel reads them
         r = self.registry = CollectorRegistry(auto_describe=True)
         if process_collectors:
             ProcessCollector(registry=r)

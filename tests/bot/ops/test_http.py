@@ -4,35 +4,17 @@ by itself) and /metrics over real HTTP, on this run's database backend."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import Iterator
 
 import aiohttp
 import pytest
-from sqlalchemy import event, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import text
 
-from bot.ops import health as ops_health
 from bot.ops.health import Readiness
 from bot.ops.http import OpsServer
 from bot.ops.metrics import Metrics
 from storage import health
 from storage.db import Database
-
-
-@contextlib.contextmanager
-def failing_statements(db: Database) -> Iterator[None]:
-    """Every statement on ``db`` fails (as with the database server gone) until the block ends; works
-    alike on SQLite and PostgreSQL."""
-
-    def fail(*_args: object) -> None:
-        raise OperationalError("SELECT …", {}, ConnectionRefusedError("the database is down"))
-
-    event.listen(db.engine.sync_engine, "before_cursor_execute", fail)
-    try:
-        yield
-    finally:
-        event.remove(db.engine.sync_engine, "before_cursor_execute", fail)
+from tests.e2e.ops import failing_statements
 
 
 @pytest.fixture
@@ -112,7 +94,7 @@ async def test_a_database_that_does_not_answer_fails_within_the_timeout(db, monk
     async def hang(_db: Database) -> None:
         await asyncio.sleep(30)
 
-    monkeypatch.setattr(ops_health.health, "ping", hang)
+    monkeypatch.setattr(health, "ping", hang)  # bot.ops.health calls storage.health.ping
     readiness = Readiness(db, shards=lambda: {0: (True, 0.1)}, timeout=0.2)
     report = await asyncio.wait_for(readiness.check(), 5)
     assert not report.ready

@@ -139,7 +139,7 @@ async def test_429s_and_failed_and_skipped_deliveries_are_counted(db, emu, clock
         clock.advance(minutes=1)
         emu.add_album([artist], "Single", album_type="single", release_date="2026-11-20")
         emu.fail_next(status=429, retry_after=0)
-        assert isinstance(core.deliverer.sender, FakeSender)
+        assert core.deliverer is not None and isinstance(core.deliverer.sender, FakeSender)
         core.deliverer.sender.fail_with = RuntimeError("Discord is down")
         summary = await core.runner.run("refresh", [1, 2])
         assert summary.status == "partial" and summary.releases_found == 1
