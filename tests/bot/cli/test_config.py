@@ -66,7 +66,9 @@ def test_prints_the_file_environment_and_defaults_as_toml(tmp_path):
         "release_day",
         "musicbrainz",
         "lastfm",
+        "http",
     }
+    assert data["http"] == {"host": "127.0.0.1"}  # port left out: the endpoints are off
 
 
 def test_masks_every_secret_and_the_database_password(tmp_path):
