@@ -41,6 +41,9 @@ line on stdout:
   ``method``, ``posted`` guild id → announcements), ``requests`` (their Spotify requests) and ``wall`` (s).
 * ``{"cmd": "quit"}``.
 
+``--metrics-port N`` turns the operations endpoints on as ``[http] port`` does (``/metrics`` fed by the
+components' hooks; 0 = any free port, given as ``metrics_port`` in the ready line), to measure their cost.
+
 ``--tracemalloc DIR`` (profiling only) writes each run's top allocation sites to
 ``DIR/run-<run id>.txt``; the run is then slower and its timings are not benchmark figures.
 """
@@ -65,7 +68,16 @@ from typing import Any
 from bot.delivery.components import PostButtons
 from bot.delivery.render import AllowedMentions
 from bot.delivery.sending import Destination
-from bot.settings import DatabaseSettings, MusicBrainzSettings, Settings, SpotifySettings, TrackingSettings
+from bot.ops.http import ops_server
+from bot.ops.metrics import Metrics
+from bot.settings import (
+    DatabaseSettings,
+    HttpSettings,
+    MusicBrainzSettings,
+    Settings,
+    SpotifySettings,
+    TrackingSettings,
+)
 from bot.wiring import build_core, music_clients, music_signal
 
 
@@ -408,6 +420,13 @@ async def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="build the release-day prober ([musicbrainz] enabled; the MusicBrainz URLs as given, else never used)",
     )
+    ap.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        help="serve /metrics, /livez and /readyz on this port ([http] port; 0 = any free port, told in the "
+        "ready line as metrics_port); default: off, as a deployment without [http]",
+    )
     ap.add_argument("--log", default=None)
     ap.add_argument(
         "--tracemalloc",
@@ -450,9 +469,19 @@ async def main(argv: list[str] | None = None) -> None:
         database=DatabaseSettings(url=args.database_url),
         musicbrainz=music_settings if args.release_day else MusicBrainzSettings(),
     )
+    metrics = Metrics() if args.metrics_port is not None else None
     core = await build_core(
-        settings, sender=sender, clock=clock, owner=args.owner, concurrency=args.concurrency, migrate=False
+        settings,
+        sender=sender,
+        clock=clock,
+        owner=args.owner,
+        concurrency=args.concurrency,
+        migrate=False,
+        metrics=metrics,
     )
+    # The operations endpoints as ReleaseBot.setup_hook starts them ([http] port); no gateway here, so one
+    # shard reported ready.
+    ops = await ops_server(HttpSettings(port=args.metrics_port), core, lambda: {0: (True, None)})
     runner, tracker, client, coordinator = core.runner, core.tracker, core.spotify, core.coordinator
     signal = None
     if args.musicbrainz and args.listenbrainz:
@@ -469,7 +498,8 @@ async def main(argv: list[str] | None = None) -> None:
 
     tracker.track = track_and_log  # type: ignore[method-assign]  # records the artists each run fetched
     out = sys.stdout
-    out.write(json.dumps({"ready": True, "rss_mb": round(peak_rss_mb(), 1)}) + "\n")
+    ready = {"ready": True, "rss_mb": round(peak_rss_mb(), 1), "metrics_port": None if ops is None else ops.port}
+    out.write(json.dumps(ready) + "\n")
     out.flush()
     loop = asyncio.get_running_loop()
     try:
@@ -577,6 +607,8 @@ async def main(argv: list[str] | None = None) -> None:
             out.write(json.dumps(reply, default=str) + "\n")
             out.flush()
     finally:
+        if ops is not None:
+            await ops.stop()
         await core.close()
 
 

@@ -41,6 +41,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import contextlib
 import dataclasses
 import datetime as dt
 import json
@@ -53,6 +54,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 from sqlalchemy import select
 
 from benchmarks.bot_server import peak_rss_mb
@@ -545,10 +547,14 @@ async def run_size(args: argparse.Namespace) -> dict:
             *(["--tracemalloc", str(args.tracemalloc)] if args.tracemalloc else []),
             *(["--musicbrainz", info["musicbrainz"], "--listenbrainz", info["listenbrainz"]] if args.signal else []),
             *(["--release-day"] if args.release_day else []),
+            *(["--metrics-port", "0"] if args.metrics else []),
         ],
         workdir / "bot_server.log",
     )
     bot_info = await bot.start()
+    scraper = Scraper(bot_info["metrics_port"], args.scrape_seconds) if args.metrics else None
+    if scraper is not None:
+        scraper.start()
     naive_client = spotify_client(  # the bot's client, unpaced (the naive tracker does not pace)
         SpotifySettings(
             client_id=info["client_id"],
@@ -797,6 +803,8 @@ async def run_size(args: argparse.Namespace) -> dict:
             else None
         )
     finally:
+        if scraper is not None:
+            await scraper.stop()
         await bot.stop()
         await naive_client.close()
         await db.close()
@@ -854,11 +862,63 @@ async def run_size(args: argparse.Namespace) -> dict:
         "emulator_build_seconds": info.get("build_seconds"),
         "emulator_rss_mb": final.get("rss_mb"),
         "bot_idle_rss_mb": bot_info.get("rss_mb"),
+        "metrics": None if scraper is None else scraper.figures(),
         "harness_rss_mb": round(peak_rss_mb(), 1),
         "total_seconds": time.perf_counter() - t_start,
         "code_fingerprint": fingerprint,
         "workdir": str(workdir),
     }
+
+
+class Scraper:
+    """Scrapes the bot's ``/metrics`` every ``interval`` seconds while the benchmark runs, as Prometheus
+    would (``--metrics``): counts the scrapes and times them, so the endpoint's cost is in the bot's figures."""
+
+    def __init__(self, port: int, interval: float) -> None:
+        self.url = f"http://127.0.0.1:{port}/metrics"
+        self.interval = interval
+        self.seconds: list[float] = []
+        self.failed = 0
+        self.last_bytes = 0
+        self.last_samples = 0
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop())
+
+    async def _loop(self) -> None:
+        async with aiohttp.ClientSession() as http:
+            while True:
+                t0 = time.perf_counter()
+                try:
+                    async with http.get(self.url, timeout=aiohttp.ClientTimeout(total=30)) as resp:
+                        body = await resp.read()
+                    if resp.status != 200:
+                        raise RuntimeError(f"/metrics answered {resp.status}")
+                    self.seconds.append(time.perf_counter() - t0)
+                    self.last_bytes = len(body)
+                    self.last_samples = sum(1 for line in body.splitlines() if line and not line.startswith(b"#"))
+                except (aiohttp.ClientError, TimeoutError, RuntimeError):
+                    self.failed += 1
+                await asyncio.sleep(self.interval)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def figures(self) -> dict[str, Any]:
+        """``scrapes``, ``failed``, ``interval``, mean and max seconds per scrape, the last body's bytes and samples."""
+        return {
+            "scrapes": len(self.seconds),
+            "failed": self.failed,
+            "interval": self.interval,
+            "mean_seconds": sum(self.seconds) / len(self.seconds) if self.seconds else None,
+            "max_seconds": max(self.seconds, default=None),
+            "last_bytes": self.last_bytes,
+            "last_samples": self.last_samples,
+        }
 
 
 def parser() -> argparse.ArgumentParser:
@@ -906,6 +966,12 @@ def parser() -> argparse.ArgumentParser:
         help="release-day posting for the guilds RELEASE_DAY_GUILDS: the bot makes the probes due at each "
         "of the day's probe times (needs --world; probes find something only with --signal)",
     )
+    ap.add_argument(
+        "--metrics",
+        action="store_true",
+        help="the bot serves /metrics ([http] port, bot/ops) and the harness scrapes it every --scrape-seconds",
+    )
+    ap.add_argument("--scrape-seconds", type=float, default=1.0, help="with --metrics: seconds between two scrapes")
     ap.add_argument(
         "--tracemalloc",
         type=Path,

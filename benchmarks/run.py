@@ -367,6 +367,12 @@ def main(argv: list[str] | None = None) -> None:
         help="process counts for the several-processes benchmark on PostgreSQL (benchmarks/processes.py); "
         "'' to skip it",
     )
+    ap.add_argument(
+        "--metrics",
+        action="store_true",
+        help="the bot serves /metrics ([http] port) and the harness scrapes it every --scrape-seconds",
+    )
+    ap.add_argument("--scrape-seconds", type=float, default=1.0)
     ap.add_argument("--processes-size", type=int, default=10_000)
     ap.add_argument("--processes-guilds", type=int, default=2_500)
     ap.add_argument("--processes-weeks", type=int, default=2)
@@ -411,6 +417,7 @@ def main(argv: list[str] | None = None) -> None:
             "--recheck-share",
             str(args.recheck_share),
             *(["--settle-weeks", str(args.settle_weeks)] if args.settle_weeks is not None else []),
+            *(["--metrics", "--scrape-seconds", str(args.scrape_seconds)] if args.metrics else []),
             "--out",
             str(out),
         ]

@@ -281,3 +281,41 @@ def test_harness_release_day_smoke(tmp_path):
     assert on_total["album"] == off_total["album"]
     probe_checks = sum(r["probe_requests_by_endpoint"].get("artist_albums", 0) for r in on["rows"])
     assert 0 < on_total["artist_albums"] - off_total["artist_albums"] <= probe_checks
+
+
+def test_harness_smoke_with_the_metrics_endpoint_on_and_scraped(tmp_path):
+    out = tmp_path / "result.json"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.harness",
+            "--size",
+            "20",
+            "--weeks",
+            "1",
+            "--latency",
+            "0",
+            "--rate-limit",
+            "none",
+            "--naive",
+            "count",
+            "--settle-weeks",
+            "0",
+            "--metrics",
+            "--scrape-seconds",
+            "0.05",
+            "--out",
+            str(out),
+            "--database-url",
+            backend.database_url(tmp_path, "bench"),
+        ],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    result = json.loads(out.read_text())
+    scraped = result["metrics"]
+    assert scraped["scrapes"] > 0 and scraped["failed"] == 0
+    assert scraped["last_samples"] > 50  # the bot's metrics, not an empty page

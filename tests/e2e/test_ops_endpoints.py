@@ -113,7 +113,7 @@ async def test_readyz_follows_the_shards_and_the_database(tmp_path):
                 await resume.wait()
             await answer_frame(conn, op, data)
 
-        fake._on_gateway_frame = held  # type: ignore[method-assign]
+        fake._on_gateway_frame = held
         await fake.disconnect_clients()
         body = await wait_for(lambda: readyz(503), timeout=10, what="/readyz 503 without the shard")
         assert "shards: FAIL shard(s) 0 of 1 not ready" in body and "database: ok" in body
