@@ -13,6 +13,9 @@ only: :func:`open_store`) and the benchmarks. What tests and benchmarks inject â
 session, the Spotify client's ``sleep``, the sender, the owner name, the tracker's concurrency â€”
 are keyword parameters of :func:`build_core`; everything else comes from the settings.
 
+With ``metrics`` (a :class:`bot.ops.metrics.Metrics`, when ``[http] port`` is set) the components also
+feed the process's Prometheus metrics through their hooks (:func:`bot.ops.metrics.instrument`).
+
 The Spotify client's hooks (docs/multiprocess.md, "One quota"): a quota cooldown is written to the
 store as the 429 arrives (:func:`persist_cooldown`), and at each heartbeat the client adopts a
 cooldown another process stored and takes its share of the rate limit (:func:`share_spotify_state`).
