@@ -26,7 +26,7 @@ from bot.discord_app.post_buttons import POST_BUTTON_ITEMS
 from bot.discord_app.sender import DiscordSender, point_discord_at
 from bot.services import Services
 from bot.settings import Settings
-from bot.wiring import Core, build_core
+from bot.wiring import Core, Sleep, build_core
 from storage import bot_state
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,8 @@ class ReleaseBot(commands.AutoShardedBot):
     """The bot process: its :class:`Core` (built in :meth:`setup_hook`), the post buttons and the cogs.
 
     ``settings``: the loaded config; ``clock``: aware UTC now for every shared decision (tests
-    inject one; None: the database's clock). ``core`` exists once :meth:`setup_hook` ran;
+    inject one; None: the database's clock); ``sleep``: the Spotify and music-data clients' waits
+    between retries (tests inject one; None: ``asyncio.sleep``). ``core`` exists once :meth:`setup_hook` ran;
     ``services`` (the cogs' entry point) is ``core.services``.
 
     Shards ("Gateway" > "Sharding"): with ``[discord] shard_count`` set the process runs the
@@ -65,7 +66,7 @@ class ReleaseBot(commands.AutoShardedBot):
     always given, so discord.py never asks ``GET /gateway/bot`` for a recommendation.
     """
 
-    def __init__(self, settings: Settings, *, clock: Clock | None = None) -> None:
+    def __init__(self, settings: Settings, *, clock: Clock | None = None, sleep: Sleep | None = None) -> None:
         intents = discord.Intents.none()
         intents.guilds = True
         super().__init__(
@@ -80,6 +81,7 @@ class ReleaseBot(commands.AutoShardedBot):
         )
         self.settings = settings
         self._clock = clock
+        self._sleep = sleep
         self._core: Core | None = None
         point_discord_at(settings.discord.api_base_url, settings.discord.gateway_url)
 
@@ -98,7 +100,9 @@ class ReleaseBot(commands.AutoShardedBot):
     async def setup_hook(self) -> None:
         """Build the core (store migrated, coordinator started, HTTP session opened), settle what a
         crash left, register the post buttons, load the extensions and sync the commands if changed."""
-        self._core = await build_core(self.settings, sender=DiscordSender(self), clock=self._clock)
+        self._core = await build_core(
+            self.settings, sender=DiscordSender(self), clock=self._clock, sleep=self._sleep or asyncio.sleep
+        )
         await self.recover()
         # Registered with the bot, not by a cog: this process posts these buttons (DiscordSender),
         # so it answers them for as long as it runs, whatever extension is loaded.
