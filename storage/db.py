@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -199,6 +200,40 @@ def sqlstate(exc: BaseException) -> str | None:
         code = getattr(current, "sqlstate", None) or getattr(current, "pgcode", None)
         if isinstance(code, str):
             return code
+        current = getattr(current, "orig", None) or current.__cause__
+    return None
+
+
+#: a write the database refused for want of space or permission: SQLite's message → why (SQLite's
+#: result codes SQLITE_FULL and SQLITE_READONLY, "Result and Error Codes"), then PostgreSQL's SQLSTATE
+#: (Appendix A: 53100 disk_full, 25006 read_only_sql_transaction) → why
+UNWRITABLE_SQLITE = {
+    "database or disk is full": "its disk is full",
+    "attempt to write a readonly database": "it is read-only",
+}
+UNWRITABLE_SQLSTATES = {"53100": "its disk is full", "25006": "it is read-only"}
+
+
+def unwritable_reason(exc: BaseException) -> str | None:
+    """Why the database refused a write for want of disk space or permission — ``"its disk is full"``
+    or ``"it is read-only"`` — searched through ``exc``'s ``.orig`` and ``__cause__`` chain (SQLite's
+    ``sqlite3.OperationalError`` messages, PostgreSQL's SQLSTATE); None for any other error.
+
+    Such an error changes nothing (the transaction is rolled back) and passes by itself once space
+    is freed or the file system is writable again: callers report it as such instead of as a bug.
+    """
+    code = sqlstate(exc)
+    if code in UNWRITABLE_SQLSTATES:
+        return UNWRITABLE_SQLSTATES[code]
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, sqlite3.Error):
+            message = str(current).lower()
+            for text, reason in UNWRITABLE_SQLITE.items():
+                if message.startswith(text):
+                    return reason
         current = getattr(current, "orig", None) or current.__cause__
     return None
 
