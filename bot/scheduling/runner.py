@@ -210,6 +210,9 @@ class Runner:
         self.labeler = labeler
         self.coordinator = coordinator
         self._lock = asyncio.Lock()
+        #: guilds whose leases this process could not give up after their run (the store was failing):
+        #: its heartbeat keeps renewing them, so they are given up at the next due scan instead
+        self._leases_to_end: set[int] = set()
 
     @property
     def running(self) -> bool:
@@ -253,8 +256,11 @@ class Runner:
 
         After downtime a guild overdue by several weeks is run once and its next due
         time set strictly after now, so the catch-up happens exactly once. With a
-        coordinator, this process runs the due guilds it leases (:meth:`_run_leased`).
+        coordinator, this process runs the due guilds it leases (:meth:`_run_leased`), after giving
+        up the leases a store failure kept it from giving up after an earlier run (:meth:`_end_leases`).
         """
+        if self._leases_to_end and self.coordinator is not None and not self.running:
+            await self._end_leases(self.coordinator, sorted(self._leases_to_end))
         now = now or self.clock()
         # A cheap read first, without the runner's lock: a scan that finds nothing due never makes
         # a /refresh wait (or say that another run is in progress).
@@ -300,12 +306,19 @@ class Runner:
             await self._end_leases(co, guild_ids)
 
     async def _end_leases(self, co: Coordinator, guild_ids: list[int]) -> None:
-        """Give up this process's leases of ``guild_ids`` (a guild whose run did not finish stays due)."""
+        """Give up this process's leases of ``guild_ids`` (a guild whose run did not finish stays due).
+
+        When the store fails, the guilds are kept and given up at the next due scan (:meth:`run_due`):
+        this process's heartbeat renews every lease it owns, so they would not expire by themselves and
+        the guilds would not run again while the process lives."""
         try:
             async with self.db.transaction() as session:
                 await leases.release_guild_leases(session, co.owner, guild_ids)
-        except Exception:  # the store is failing: the leases expire by themselves
-            log.warning("could not release guild leases", exc_info=True)
+        except Exception:  # the store is failing: given up at the next due scan
+            self._leases_to_end.update(guild_ids)
+            log.warning("could not release guild leases; trying again at the next due scan", exc_info=True)
+        else:
+            self._leases_to_end.difference_update(guild_ids)
 
     # --- one run --------------------------------------------------------------------------------
 

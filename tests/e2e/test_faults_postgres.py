@@ -1,12 +1,14 @@
 """PostgreSQL taken away in the middle of a weekly run of a real ``release-bot run`` process.
 
-A server of the test's own (:mod:`tests.e2e.pg_server`), so it can be stopped and started: once
-restarted (stop, start at once) while the run checks artists at Spotify, and once stopped for an
-outage of :data:`OUTAGE_SECONDS` while the run posts. Four guilds follow 24 artists; each artist
-has a new release the run is to post. The process must stay up, and in the end every release is in
+A server of the test's own (:mod:`tests.e2e.pg_server`), so it can be stopped and started:
+restarted (stop, start at once) while the run checks artists at Spotify, restarted while the run
+posts, and stopped for an outage of :data:`OUTAGE_SECONDS` while the run posts (the issue asks
+for about 20 s; 5 s cuts the same connections, scans and heartbeats and keeps the test short).
+Four guilds follow 24 artists; each artist has a new release the run is to post. The process runs
+with the default ``[coordination]`` (60 s leases), must stay up, and in the end every release is in
 every following guild's channel exactly once (the Discord fake's nonce window is 0, so no
-duplicate is hidden), no run is left ``running``, and every guild's weekly due time moved on: the
-run finishes, or is closed and the next scans catch up.
+duplicate is hidden), every guild's weekly due time moved on, and no run is left ``running``: the
+run finishes, or is cut off and the next scans catch up within seconds.
 """
 
 from __future__ import annotations
@@ -60,13 +62,9 @@ async def run_through_fault(tmp_path, server: PgServer, *, during: str, outage: 
         db_url = server.url
         config = tmp_path / "config.toml"
         config.write_text(
-            process_config(
-                fake,
-                emu,
-                db_url,
-                scan_interval_seconds=1,
-                sections={"coordination": {"heartbeat_seconds": 1, "lease_seconds": 5}},
-            )
+            # The default [coordination] (a 60 s lease renewed by a 10 s heartbeat): the guilds of the run
+            # the fault cut off are run again at once, not after their leases expired.
+            process_config(fake, emu, db_url, scan_interval_seconds=1)
         )
         db = await open_database(db_url)
         bot = BotProcess(config, tmp_path, "bot")
@@ -187,11 +185,24 @@ async def test_postgres_restarted_while_a_run_checks_artists(tmp_path, pg_server
     assert [r[2] for r in schedule_runs] == ["ok"], figures["runs"]
 
 
+async def test_postgres_restarted_while_a_run_posts(tmp_path, pg_server: PgServer):  # noqa: F811
+    """A restart while posting ends the run's connections: a post sent but not confirmed, the guilds'
+    deliveries failed. The process gives up its guild leases at the next scan (its heartbeat would renew
+    them forever) and runs those guilds again: the rest posted once, the unconfirmed one not again."""
+    figures = await run_through_fault(tmp_path, pg_server, during="delivery", outage=None)
+    print(f"\nPostgreSQL restarted mid-delivery: {figures}")
+    assert figures["recovery_seconds"] < 15, figures
+    assert any(r[1] == "schedule" and r[2] == "ok" for r in figures["runs"]), figures["runs"]
+    if figures["stuck"]:
+        pytest.xfail(f"{STUCK_RUN}: {figures['stuck']}")
+
+
 async def test_postgres_away_for_seconds_while_a_run_posts(tmp_path, pg_server: PgServer):  # noqa: F811
-    """An outage while posting: the guilds' deliveries fail, the process stays up, and once the database
-    is back (and the guild leases expired) the next scan runs the guilds again and posts the rest once."""
+    """An outage while posting: the guilds' deliveries fail, the process stays up (every scan and heartbeat
+    fails until the database is back), and then the next scan runs the guilds again and posts the rest once."""
     figures = await run_through_fault(tmp_path, pg_server, during="delivery", outage=OUTAGE_SECONDS)
     print(f"\nPostgreSQL away {OUTAGE_SECONDS:g} s mid-delivery: {figures}")
+    assert figures["recovery_seconds"] < 15, figures
     assert any(r[1] == "schedule" and r[2] == "ok" for r in figures["runs"]), figures["runs"]
     if figures["stuck"]:
         pytest.xfail(f"{STUCK_RUN}: {figures['stuck']}")
