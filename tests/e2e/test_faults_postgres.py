@@ -181,6 +181,7 @@ async def test_postgres_restarted_while_a_run_checks_artists(tmp_path, pg_server
     """A restart between two of the run's statements: the pool's pre-ping reconnects and the run finishes ok."""
     figures = await run_through_fault(tmp_path, pg_server, during="tracking", outage=None)
     print(f"\nPostgreSQL restarted mid-tracking: {figures}")
+    assert figures["posted_before"] == 0, figures  # the fault came before any post
     schedule_runs = [r for r in figures["runs"] if r[1] == "schedule"]
     assert [r[2] for r in schedule_runs] == ["ok"], figures["runs"]
 
@@ -191,6 +192,7 @@ async def test_postgres_restarted_while_a_run_posts(tmp_path, pg_server: PgServe
     them forever) and runs those guilds again: the rest posted once, the unconfirmed one not again."""
     figures = await run_through_fault(tmp_path, pg_server, during="delivery", outage=None)
     print(f"\nPostgreSQL restarted mid-delivery: {figures}")
+    assert 0 < figures["posted_before"] < figures["posted"], figures  # the fault came between posts
     assert figures["recovery_seconds"] < 15, figures
     assert any(r[1] == "schedule" and r[2] == "ok" for r in figures["runs"]), figures["runs"]
     if figures["stuck"]:
@@ -202,6 +204,7 @@ async def test_postgres_away_for_seconds_while_a_run_posts(tmp_path, pg_server: 
     fails until the database is back), and then the next scan runs the guilds again and posts the rest once."""
     figures = await run_through_fault(tmp_path, pg_server, during="delivery", outage=OUTAGE_SECONDS)
     print(f"\nPostgreSQL away {OUTAGE_SECONDS:g} s mid-delivery: {figures}")
+    assert 0 < figures["posted_before"] < figures["posted"], figures  # the fault came between posts
     assert figures["recovery_seconds"] < 15, figures
     assert any(r[1] == "schedule" and r[2] == "ok" for r in figures["runs"]), figures["runs"]
     if figures["stuck"]:
