@@ -238,6 +238,31 @@ def unwritable_reason(exc: BaseException) -> str | None:
     return None
 
 
+#: SQLSTATE classes and codes of a PostgreSQL server gone or going: 08 connection exception, 57P01
+#: admin_shutdown, 57P02 crash_shutdown, 57P03 cannot_connect_now (PostgreSQL, Appendix A)
+UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})
+
+
+def store_failed(exc: BaseException) -> bool:
+    """True when ``exc`` says the database itself failed — unreachable (a refused or dropped
+    connection), shutting down or starting up, or refusing writes (:func:`unwritable_reason`) — rather
+    than the statement: the same work succeeds once the database is back. Searched through ``.orig``
+    and ``__cause__`` like :func:`sqlstate`; SQLAlchemy marks a dropped connection ``connection_invalidated``."""
+    code = sqlstate(exc)
+    if code is not None and (code.startswith("08") or code in UNAVAILABLE_SQLSTATES):
+        return True
+    if unwritable_reason(exc) is not None:
+        return True
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) or getattr(current, "connection_invalidated", False):
+            return True
+        current = getattr(current, "orig", None) or current.__cause__
+    return False
+
+
 def is_retryable(exc: BaseException) -> bool:
     """True for a PostgreSQL deadlock (40P01) or serialization failure (40001): run the transaction again."""
     return sqlstate(exc) in RETRYABLE_SQLSTATES

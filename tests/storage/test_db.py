@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select, text, update
 from sqlalchemy.exc import OperationalError
 
-from storage.db import is_retryable, open_database, retry_transaction, unwritable_reason
+from storage.db import is_retryable, open_database, retry_transaction, store_failed, unwritable_reason
 from storage.models import Artist
 from tests import backend
 
@@ -131,3 +131,28 @@ async def test_a_write_to_a_read_only_sqlite_database_is_named_as_such(tmp_path)
         assert unwritable_reason(caught.value) == "it is read-only"
     finally:
         await database.close()
+
+
+class ShuttingDown(Exception):
+    sqlstate = "57P01"
+
+
+class Dropped(Exception):
+    sqlstate = "08006"
+
+
+@pytest.mark.parametrize(
+    "orig, failed",
+    [
+        (ConnectionRefusedError(111, "Connect call failed"), True),
+        (ShuttingDown("terminating connection due to administrator command"), True),
+        (Dropped("connection failure"), True),
+        (sqlite3.OperationalError("database or disk is full"), True),
+        (Retryable("deadlock detected"), False),
+        (sqlite3.IntegrityError("UNIQUE constraint failed: deliveries.guild_id"), False),
+        (ValueError("a bug"), False),
+    ],
+)
+def test_store_failed_tells_the_database_failing_from_the_statement_failing(orig, failed):
+    assert store_failed(OperationalError("SELECT …", {}, orig)) is failed
+    assert store_failed(orig) is failed
