@@ -18,7 +18,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.discord_app.interactions import services_of
-from bot.services.errors import UserError
+from bot.services.errors import UserError, store_unwritable_text, unwritable_reason
 from bot.services.notify import dm_closed_text
 from cogs.common import MANAGE_GUILD_TEXT, reply
 
@@ -37,8 +37,10 @@ TreeErrorHandler = Callable[..., Coroutine[Any, Any, None]]
 
 
 async def on_app_command_error(interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
-    """Tree-wide error handler: user errors and failed checks become ephemeral replies; the rest is
-    logged and answered with :data:`FAILED_TEXT` (nothing was changed)."""
+    """Tree-wide error handler: user errors and failed checks become ephemeral replies; a database that
+    cannot be written (disk full, read-only) is logged as such in one line and told to the member
+    (:func:`bot.services.errors.store_unwritable_text`); the rest is logged and answered with
+    :data:`FAILED_TEXT` (nothing was changed)."""
     original = error.original if isinstance(error, app_commands.CommandInvokeError) else error
     if isinstance(original, UserError):
         message = str(original)
@@ -46,6 +48,14 @@ async def on_app_command_error(interaction: discord.Interaction, error: app_comm
         message = "This command works only inside a server."
     elif isinstance(error, app_commands.CheckFailure):
         message = str(error) or MANAGE_GUILD_TEXT
+    elif (unwritable := store_unwritable_text(original)) is not None:
+        log.error(
+            "command %s failed: the database cannot be written: %s; nothing was changed — free space on its "
+            "disk or make it writable again, and the bot goes on by itself",
+            interaction.command and interaction.command.qualified_name,
+            unwritable_reason(original),
+        )
+        message = unwritable
     else:
         log.error("command %s failed", interaction.command and interaction.command.qualified_name, exc_info=original)
         message = FAILED_TEXT

@@ -128,7 +128,8 @@ class LoggedRequest:
 
 @dataclass
 class _Fault:
-    """A queued fault: ``count`` more requests matching ``path_contains`` fail/hang."""
+    """A queued fault: ``count`` more requests matching ``path_contains`` fail/hang — or, with
+    ``until`` set, every matching request before that ``monotonic()`` time (``count`` unused)."""
 
     kind: str  # "fail" | "hang"
     count: int
@@ -137,6 +138,7 @@ class _Fault:
     retry_after: float | None = None
     reason: str | None = None
     seconds: float = 0.0
+    until: float | None = None
 
     def matches(self, path: str) -> bool:
         if self.path_contains is None:
@@ -548,6 +550,33 @@ class SpotifyEmulator:
         """
         self._faults.append(_Fault("fail", count, path_contains, status=status, retry_after=retry_after, reason=reason))
 
+    def fail_for(
+        self,
+        seconds: float,
+        *,
+        status: int = 503,
+        retry_after: float | None = None,
+        reason: str | None = None,
+        path_contains: str | None = None,
+    ) -> None:
+        """Answer every matching request with an error ``status`` for the next ``seconds`` of the
+        emulator's ``monotonic`` clock (an outage: inject a simulated clock to make an hour pass at once).
+
+        Matching, ``retry_after`` and ``reason`` as :meth:`fail_next`; afterwards requests are answered
+        normally again (the fault is dropped at the first request after its end).
+        """
+        self._faults.append(
+            _Fault(
+                "fail",
+                0,
+                path_contains,
+                status=status,
+                retry_after=retry_after,
+                reason=reason,
+                until=self.monotonic() + seconds,
+            )
+        )
+
     def hang_next(self, count: int = 1, *, seconds: float = 30.0, path_contains: str | None = None) -> None:
         """Stall the next ``count`` matching requests ``seconds`` (real time) before answering.
 
@@ -557,7 +586,7 @@ class SpotifyEmulator:
         self._faults.append(_Fault("hang", count, path_contains, seconds=seconds))
 
     def clear_faults(self) -> None:
-        """Drop every queued ``fail_next``/``hang_next`` fault."""
+        """Drop every queued ``fail_next``/``fail_for``/``hang_next`` fault."""
         self._faults.clear()
 
     def expire_tokens(self) -> None:
@@ -567,7 +596,11 @@ class SpotifyEmulator:
             self._tokens[token] = min(self._tokens[token], now)
 
     def _take_fault(self, kind: str, path: str) -> _Fault | None:
+        now = self.monotonic()
+        self._faults = [f for f in self._faults if f.until is None or now < f.until]
         for fault in self._faults:
+            if fault.until is not None and fault.kind == kind and fault.matches(path):
+                return fault
             if fault.kind == kind and fault.count > 0 and fault.matches(path):
                 fault.count -= 1
                 if fault.count == 0:

@@ -121,7 +121,8 @@ class Stack:
     (the daily signal, announced releases and release-day probing; needs ``music=True``); ``release_day``: the
     ``[release_day]`` settings (None: the defaults, scanning every ``scan_interval_seconds``); ``http``: the
     ``[http]`` settings (off by default; ``HttpSettings(port=0)`` serves /metrics on a free port). All are
-    read at each :meth:`start_bot` too.
+    read at each :meth:`start_bot` too, as is ``spotify_sleep``: the bot's Spotify (and music-data)
+    clients' waits between retries (None: ``asyncio.sleep``), e.g. one that advances :attr:`clock`.
     """
 
     spotify: SpotifyEmulator
@@ -137,6 +138,7 @@ class Stack:
     musicdata: bool = False
     release_day: ReleaseDaySettings | None = None
     http: HttpSettings = field(default_factory=HttpSettings)
+    spotify_sleep: Callable[[float], Awaitable[object]] | None = None
     lastfm: LastFmEmulator | None = None
     listenbrainz: ListenBrainzEmulator | None = None
     musicbrainz: MusicBrainzEmulator | None = None
@@ -231,7 +233,7 @@ class Stack:
 
     async def start_bot(self, timeout: float = 15.0) -> ReleaseBot:
         """Start a fresh ``ReleaseBot`` process-equivalent on the same database; wait until ready."""
-        bot = ReleaseBot(self.settings(), clock=self.clock)
+        bot = ReleaseBot(self.settings(), clock=self.clock, sleep=self.spotify_sleep)
         self.bot = bot
         task = self._task = asyncio.create_task(bot.start(self.discord.token), name="release-bot")
         try:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -201,6 +202,65 @@ def sqlstate(exc: BaseException) -> str | None:
             return code
         current = getattr(current, "orig", None) or current.__cause__
     return None
+
+
+#: a write the database refused for want of space or permission: SQLite's message → why (SQLite's
+#: result codes SQLITE_FULL and SQLITE_READONLY, "Result and Error Codes"), then PostgreSQL's SQLSTATE
+#: (Appendix A: 53100 disk_full, 25006 read_only_sql_transaction) → why
+UNWRITABLE_SQLITE = {
+    "database or disk is full": "its disk is full",
+    "attempt to write a readonly database": "it is read-only",
+}
+UNWRITABLE_SQLSTATES = {"53100": "its disk is full", "25006": "it is read-only"}
+
+
+def unwritable_reason(exc: BaseException) -> str | None:
+    """Why the database refused a write for want of disk space or permission — ``"its disk is full"``
+    or ``"it is read-only"`` — searched through ``exc``'s ``.orig`` and ``__cause__`` chain (SQLite's
+    ``sqlite3.OperationalError`` messages, PostgreSQL's SQLSTATE); None for any other error.
+
+    Such an error changes nothing (the transaction is rolled back) and passes by itself once space
+    is freed or the file system is writable again: callers report it as such instead of as a bug.
+    """
+    code = sqlstate(exc)
+    if code in UNWRITABLE_SQLSTATES:
+        return UNWRITABLE_SQLSTATES[code]
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, sqlite3.Error):
+            message = str(current).lower()
+            for text, reason in UNWRITABLE_SQLITE.items():
+                if message.startswith(text):
+                    return reason
+        current = getattr(current, "orig", None) or current.__cause__
+    return None
+
+
+#: SQLSTATE classes and codes of a PostgreSQL server gone or going: 08 connection exception, 57P01
+#: admin_shutdown, 57P02 crash_shutdown, 57P03 cannot_connect_now (PostgreSQL, Appendix A)
+UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})
+
+
+def store_failed(exc: BaseException) -> bool:
+    """True when ``exc`` says the database itself failed — unreachable (a refused or dropped
+    connection), shutting down or starting up, or refusing writes (:func:`unwritable_reason`) — rather
+    than the statement: the same work succeeds once the database is back. Searched through ``.orig``
+    and ``__cause__`` like :func:`sqlstate`; SQLAlchemy marks a dropped connection ``connection_invalidated``."""
+    code = sqlstate(exc)
+    if code is not None and (code.startswith("08") or code in UNAVAILABLE_SQLSTATES):
+        return True
+    if unwritable_reason(exc) is not None:
+        return True
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) or getattr(current, "connection_invalidated", False):
+            return True
+        current = getattr(current, "orig", None) or current.__cause__
+    return False
 
 
 def is_retryable(exc: BaseException) -> bool:

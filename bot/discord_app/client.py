@@ -28,7 +28,7 @@ from bot.ops.http import OpsServer, ops_server
 from bot.ops.metrics import Metrics
 from bot.services import Services
 from bot.settings import Settings
-from bot.wiring import Core, build_core
+from bot.wiring import Core, Sleep, build_core
 from storage import bot_state
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,8 @@ class ReleaseBot(commands.AutoShardedBot):
     """The bot process: its :class:`Core` (built in :meth:`setup_hook`), the post buttons and the cogs.
 
     ``settings``: the loaded config; ``clock``: aware UTC now for every shared decision (tests
-    inject one; None: the database's clock). ``core`` exists once :meth:`setup_hook` ran;
+    inject one; None: the database's clock); ``sleep``: the Spotify and music-data clients' waits
+    between retries (tests inject one; None: ``asyncio.sleep``). ``core`` exists once :meth:`setup_hook` ran;
     ``services`` (the cogs' entry point) is ``core.services``.
 
     Shards ("Gateway" > "Sharding"): with ``[discord] shard_count`` set the process runs the
@@ -67,7 +68,7 @@ class ReleaseBot(commands.AutoShardedBot):
     always given, so discord.py never asks ``GET /gateway/bot`` for a recommendation.
     """
 
-    def __init__(self, settings: Settings, *, clock: Clock | None = None) -> None:
+    def __init__(self, settings: Settings, *, clock: Clock | None = None, sleep: Sleep | None = None) -> None:
         intents = discord.Intents.none()
         intents.guilds = True
         super().__init__(
@@ -82,6 +83,7 @@ class ReleaseBot(commands.AutoShardedBot):
         )
         self.settings = settings
         self._clock = clock
+        self._sleep = sleep
         self._core: Core | None = None
         self._ops: OpsServer | None = None  # /metrics, /livez, /readyz when [http] port is set
         self._ready_shards: set[int] = set()
@@ -106,7 +108,13 @@ class ReleaseBot(commands.AutoShardedBot):
         metrics = Metrics() if self.settings.http.port is not None else None
         if metrics is not None:
             metrics.shards = self.shard_states
-        self._core = await build_core(self.settings, sender=DiscordSender(self), clock=self._clock, metrics=metrics)
+        self._core = await build_core(
+            self.settings,
+            sender=DiscordSender(self),
+            clock=self._clock,
+            sleep=self._sleep or asyncio.sleep,
+            metrics=metrics,
+        )
         self._ops = await ops_server(self.settings.http, self._core, self.shard_states)
         await self.recover()
         # Registered with the bot, not by a cog: this process posts these buttons (DiscordSender),

@@ -26,6 +26,7 @@ from bot.scheduling.due import next_due
 from bot.tracking.tracker import TrackResult, failure_reason
 from storage import catalog, guilds, leases, musicdata, runs
 from storage.db import Database, Session
+from storage.db import store_failed as store_failed_error
 from storage.models import Guild
 from storage.runs import ERROR_LIMIT, RunOutcome
 
@@ -146,7 +147,8 @@ class RunPlan:
     ``artist_ids``: to track (each once); ``guild_ids``: to deliver to; ``advance_after``:
     for ``schedule``, the due times move strictly after it; ``fresh_after``: for a leased
     ``schedule`` run, artists checked at or after it (by any process) are not fetched again;
-    ``plan_seconds``: wall seconds of the plan phase.
+    ``plan_seconds``: wall seconds of the plan phase; ``store_failed``: guilds whose delivery failed
+    because the store did (their due time does not move: the next scan runs them again).
     """
 
     run_id: int
@@ -157,6 +159,7 @@ class RunPlan:
     advance_after: dt.datetime | None
     fresh_after: dt.datetime | None
     plan_seconds: float
+    store_failed: set[int] = field(default_factory=set)
 
 
 @dataclass
@@ -212,6 +215,9 @@ class Runner:
         #: called with ``(summary, wall seconds)`` as each run ends, also one that raised (``failed``)
         self.on_finished: Callable[[RunSummary, float], object] | None = None
         self._lock = asyncio.Lock()
+        #: guilds whose leases this process could not give up after their run (the store was failing):
+        #: its heartbeat keeps renewing them, so they are given up at the next due scan instead
+        self._leases_to_end: set[int] = set()
 
     @property
     def running(self) -> bool:
@@ -255,8 +261,11 @@ class Runner:
 
         After downtime a guild overdue by several weeks is run once and its next due
         time set strictly after now, so the catch-up happens exactly once. With a
-        coordinator, this process runs the due guilds it leases (:meth:`_run_leased`).
+        coordinator, this process runs the due guilds it leases (:meth:`_run_leased`), after giving
+        up the leases a store failure kept it from giving up after an earlier run (:meth:`_end_leases`).
         """
+        if self._leases_to_end and self.coordinator is not None and not self.running:
+            await self._end_leases(self.coordinator, sorted(self._leases_to_end))
         now = now or self.clock()
         # A cheap read first, without the runner's lock: a scan that finds nothing due never makes
         # a /refresh wait (or say that another run is in progress).
@@ -305,12 +314,19 @@ class Runner:
             await self._end_leases(co, guild_ids)
 
     async def _end_leases(self, co: Coordinator, guild_ids: list[int]) -> None:
-        """Give up this process's leases of ``guild_ids`` (a guild whose run did not finish stays due)."""
+        """Give up this process's leases of ``guild_ids`` (a guild whose run did not finish stays due).
+
+        When the store fails, the guilds are kept and given up at the next due scan (:meth:`run_due`):
+        this process's heartbeat renews every lease it owns, so they would not expire by themselves and
+        the guilds would not run again while the process lives."""
         try:
             async with self.db.transaction() as session:
                 await leases.release_guild_leases(session, co.owner, guild_ids)
-        except Exception:  # the store is failing: the leases expire by themselves
-            log.warning("could not release guild leases", exc_info=True)
+        except Exception:  # the store is failing: given up at the next due scan
+            self._leases_to_end.update(guild_ids)
+            log.warning("could not release guild leases; trying again at the next due scan", exc_info=True)
+        else:
+            self._leases_to_end.difference_update(guild_ids)
 
     # --- one run --------------------------------------------------------------------------------
 
@@ -426,7 +442,7 @@ class Runner:
                 await self.before_delivery()
             except Exception:
                 log.warning("run %s: matching announced releases before delivery failed", plan.run_id, exc_info=True)
-        deliveries = await self._deliver(plan.run_id, plan.guild_ids, problems)
+        deliveries = await self._deliver(plan.run_id, plan.guild_ids, problems, plan.store_failed)
         deliver_seconds = time.perf_counter() - t_deliver
         return RunWork(
             track=track,
@@ -488,8 +504,12 @@ class Runner:
             problems.append(f"labelling failed: {type(exc).__name__}: {exc}"[:300])
         return label_requests
 
-    async def _deliver(self, run_id: int, guild_ids: list[int], problems: list[str]) -> dict[int, DeliveryResult]:
-        """The deliver phase: each guild in turn (one guild's failure never stops the others)."""
+    async def _deliver(
+        self, run_id: int, guild_ids: list[int], problems: list[str], store_failed: set[int]
+    ) -> dict[int, DeliveryResult]:
+        """The deliver phase: each guild in turn (one guild's failure never stops the others). A guild
+        whose delivery failed because the store did (``storage.db.store_failed``) is added to
+        ``store_failed``: its weekly due time is not moved, so its releases are not left pending for a week."""
         deliveries: dict[int, DeliveryResult] = {}
         if self.deliverer is None:  # a tracking-only run has no guild (checked by _run)
             return deliveries
@@ -499,6 +519,8 @@ class Runner:
             except Exception as exc:  # one guild never stops the others
                 log.exception("run %s: delivery to guild %s failed", run_id, gid)
                 result = DeliveryResult(gid, error=f"{type(exc).__name__}: {exc}"[:300])
+                if store_failed_error(exc):
+                    store_failed.add(gid)
             deliveries[gid] = result
             if result.error:
                 problems.append(f"guild {gid}: {result.error}")
@@ -506,7 +528,7 @@ class Runner:
 
     async def _record(self, summary: RunSummary, track: TrackResult, plan: RunPlan, finished: dt.datetime) -> None:
         """The record phase: the run's outcome (``summary``, finished at ``finished``) and, for
-        ``schedule``, the guilds' next due times, in one transaction rerun on a PostgreSQL deadlock
+        ``schedule``, the guilds' next due times (not of a guild the store failed: ``plan.store_failed``), in one transaction rerun on a PostgreSQL deadlock
         or serialization failure (another process finishing its guilds at the same time). Sets
         ``summary.failed_artists``."""
         outcome = RunOutcome(
@@ -526,7 +548,8 @@ class Runner:
             await runs.finish_run(session, plan.run_id, outcome)
             if plan.trigger == "schedule":
                 after = max(finished, plan.advance_after or finished)
-                await self._advance_due(session, plan.run_id, plan.guild_ids, after=after, finished=finished)
+                moved = [g for g in plan.guild_ids if g not in plan.store_failed]
+                await self._advance_due(session, plan.run_id, moved, after=after, finished=finished)
             return names
 
         names = await self.db.retrying(record)

@@ -17,6 +17,8 @@ from collections.abc import Awaitable, Callable
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from storage.db import unwritable_reason
+
 log = logging.getLogger(__name__)
 
 JOB_ID = "release-bot-due-scan"
@@ -41,7 +43,8 @@ class DueScanner:
     ``scan`` is an async callable (normally ``Runner.run_due``; the release-day scan,
     ``ReleaseDayProber.scan``, under ``job_id`` :data:`RELEASE_DAY_JOB_ID`). The job uses
     ``coalesce=True`` and ``max_instances=1`` so a slow run is never doubled, and
-    a scan that raises is logged and retried at the next tick.
+    a scan that raises is logged and retried at the next tick (a database that cannot be written —
+    disk full, read-only — in one line saying so, without a traceback).
     """
 
     def __init__(self, scan: Callable[[], Awaitable[object]], interval_seconds: float, *, job_id: str = JOB_ID) -> None:
@@ -57,8 +60,16 @@ class DueScanner:
             await self._scan()
         except asyncio.CancelledError:
             log.info("due scan cancelled by shutdown")
-        except Exception:  # one bad scan must not stop the schedule
-            log.exception("due scan failed; will retry at the next tick")
+        except Exception as exc:  # one bad scan must not stop the schedule
+            reason = unwritable_reason(exc)
+            if reason is None:
+                log.exception("due scan failed; will retry at the next tick")
+            else:  # disk full or read-only: one clear line per tick, no traceback
+                log.error(
+                    "due scan failed: the database cannot be written: %s; nothing is lost — free space on "
+                    "its disk or make it writable again; will retry at the next tick",
+                    reason,
+                )
         finally:
             self._current = None
 

@@ -9,6 +9,7 @@ the cogs come from the fixtures of ``tests/cogs/conftest.py``.
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 
 import discord
 import pytest
@@ -84,3 +85,19 @@ async def test_error_handler_paths():
     i.response.defer.side_effect(None)  # already deferred: the error goes as a follow-up
     await handle_error(i, UserError("Late."))
     assert i.followup.send.await_args.kwargs["content"] == "Late."
+
+
+@pytest.mark.parametrize(
+    "message, reason",
+    [("database or disk is full", "its disk is full"), ("attempt to write a readonly database", "it is read-only")],
+)
+async def test_a_database_that_cannot_be_written_is_told_plainly_and_logged_in_one_line(message, reason, caplog):
+    i = make_interaction()
+    error = RuntimeError("the transaction failed")
+    error.__cause__ = sqlite3.OperationalError(message)
+    await handle_error(i, error)
+    assert f"my database cannot be written ({reason})" in text(i) and "nothing is lost" in text(i)
+    assert sent(i)["ephemeral"]
+    lines = [r for r in caplog.records if r.name == "cogs.notices"]
+    assert [r.levelname for r in lines] == ["ERROR"] and lines[0].exc_info is None
+    assert f"the database cannot be written: {reason}" in lines[0].getMessage()

@@ -461,6 +461,22 @@ async def test_quota_exceeded_and_server_errors(session):
         assert status == 500
 
 
+async def test_fail_for_is_an_outage_on_the_emulators_clock(session):
+    clock = FakeMonotonic()
+    async with SpotifyEmulator(monotonic=clock, token_expires_in=7200) as emu:
+        artist = emu.add_artist("Down")
+        client = Api(emu, session)
+        await client.fetch_token()
+        emu.fail_for(3600, status=503)
+        for _ in range(3):  # every request, not a count
+            assert (await client.get(f"/artists/{artist}"))[0] == 503
+            clock.advance(1000)
+        assert (await client.get(f"/artists/{artist}/albums"))[0] == 503  # t=3000
+        clock.advance(600)  # t=3600: the hour is over
+        assert (await client.get(f"/artists/{artist}"))[0] == 200
+        assert emu._faults == []
+
+
 async def test_rolling_window_rate_limit(session):
     clock = FakeMonotonic()
     async with SpotifyEmulator(rate_limit=(3, 30.0), monotonic=clock) as emu:

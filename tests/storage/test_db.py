@@ -4,12 +4,13 @@ deadlock and on a real one (PostgreSQL's row locks)."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.exc import OperationalError
 
-from storage.db import is_retryable, retry_transaction
+from storage.db import is_retryable, open_database, retry_transaction, store_failed, unwritable_reason
 from storage.models import Artist
 from tests import backend
 
@@ -94,3 +95,64 @@ async def test_a_real_deadlock_is_retried_and_both_transactions_succeed(db):
     assert sorted(attempts.values()) == [1, 2]  # PostgreSQL killed one of them once
     async with db.sessions() as s:
         assert dict((await s.execute(select(Artist.id, Artist.runs_skipped))).all()) == {"x": 2, "y": 2}
+
+
+class DiskFull(Exception):
+    sqlstate = "53100"
+
+
+@pytest.mark.parametrize(
+    "orig, reason",
+    [
+        (sqlite3.OperationalError("database or disk is full"), "its disk is full"),
+        (sqlite3.OperationalError("attempt to write a readonly database"), "it is read-only"),
+        (DiskFull('could not extend file "base/16384/16385": No space left on device'), "its disk is full"),
+        (sqlite3.OperationalError("database is locked"), None),
+        (Exception("boom"), None),
+    ],
+)
+def test_unwritable_reason_names_a_full_disk_or_a_read_only_database_and_nothing_else(orig, reason):
+    wrapped = OperationalError("INSERT INTO runs …", {}, orig)
+    assert unwritable_reason(wrapped) == reason
+    chained = RuntimeError("the run could not start")
+    chained.__cause__ = wrapped
+    assert unwritable_reason(chained) == reason
+
+
+async def test_a_write_to_a_read_only_sqlite_database_is_named_as_such(tmp_path):
+    if backend.backend() != "sqlite":
+        pytest.skip("SQLite only: PRAGMA query_only")
+    database = await open_database(f"sqlite+aiosqlite:///{tmp_path / 'ro.db'}")
+    try:
+        with pytest.raises(OperationalError) as caught:
+            async with database.transaction() as session:
+                await session.execute(text("PRAGMA query_only = 1"))
+                session.add(Artist(id="ro", name="x", group_state={}))
+        assert unwritable_reason(caught.value) == "it is read-only"
+    finally:
+        await database.close()
+
+
+class ShuttingDown(Exception):
+    sqlstate = "57P01"
+
+
+class Dropped(Exception):
+    sqlstate = "08006"
+
+
+@pytest.mark.parametrize(
+    "orig, failed",
+    [
+        (ConnectionRefusedError(111, "Connect call failed"), True),
+        (ShuttingDown("terminating connection due to administrator command"), True),
+        (Dropped("connection failure"), True),
+        (sqlite3.OperationalError("database or disk is full"), True),
+        (Retryable("deadlock detected"), False),
+        (sqlite3.IntegrityError("UNIQUE constraint failed: deliveries.guild_id"), False),
+        (ValueError("a bug"), False),
+    ],
+)
+def test_store_failed_tells_the_database_failing_from_the_statement_failing(orig, failed):
+    assert store_failed(OperationalError("SELECT …", {}, orig)) is failed
+    assert store_failed(orig) is failed

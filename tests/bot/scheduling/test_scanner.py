@@ -1,9 +1,10 @@
-"""The due scan's lifecycle: ticks repeat, a failing scan does not stop the schedule,
-and shutdown lets a scan in progress finish instead of cutting a run in half."""
+"""The due scan's lifecycle: ticks repeat, a failing scan does not stop the schedule (a database
+that cannot be written is logged in one plain line), and shutdown lets a scan in progress finish instead of cutting a run in half."""
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 
 from bot.scheduling.scanner import DueScanner
 
@@ -44,6 +45,19 @@ async def test_a_failing_scan_does_not_stop_the_schedule():
     finally:
         await scanner.shutdown()
     assert calls >= 2
+
+
+async def test_a_scan_failing_on_a_full_disk_is_logged_plainly_in_one_line(caplog):
+    async def scan():
+        error = RuntimeError("the lease could not be taken")
+        error.__cause__ = sqlite3.OperationalError("database or disk is full")
+        raise error
+
+    scanner = DueScanner(scan, 60)
+    await scanner._tick()
+    lines = [r for r in caplog.records if r.name == "bot.scheduling.scanner"]
+    assert [r.levelname for r in lines] == ["ERROR"] and lines[0].exc_info is None
+    assert "the database cannot be written: its disk is full" in lines[0].getMessage()
 
 
 async def test_shutdown_lets_a_running_scan_finish():
