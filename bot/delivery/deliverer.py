@@ -88,6 +88,7 @@ from bot.delivery.sending import (
     UnknownUser,
 )
 from bot.delivery.types import TYPE_NAMES
+from bot.ops.logs import log_context
 from storage import catalog, dm_ledger, guilds, ledger, members, mention_ledger, upcoming
 from storage.db import Database, Session
 from storage.ledger import LedgerConflict
@@ -483,7 +484,7 @@ class Deliverer:
         stops; any other send error stops that channel too. A delivery that posted and met no
         channel problem clears ``channel_problem``. Store errors propagate.
         """
-        async with self._lock(guild_id):
+        async with log_context(guild_id=guild_id), self._lock(guild_id):
             if self.coordinator is None:
                 return await self._deliver(guild_id, run_id, release_ids)
             try:
