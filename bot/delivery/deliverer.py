@@ -484,7 +484,7 @@ class Deliverer:
         stops; any other send error stops that channel too. A delivery that posted and met no
         channel problem clears ``channel_problem``. Store errors propagate.
         """
-        async with log_context(guild_id=guild_id), self._lock(guild_id):
+        async with log_context(guild_id=guild_id, run_id=run_id), self._lock(guild_id):
             if self.coordinator is None:
                 return await self._deliver(guild_id, run_id, release_ids)
             try:

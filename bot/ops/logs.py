@@ -69,7 +69,7 @@ class LogContext:
         unknown = set(fields) - set(CONTEXT_FIELDS)
         if unknown:
             raise TypeError(f"unknown log context field(s) {sorted(unknown)}; known: {', '.join(CONTEXT_FIELDS)}")
-        self._fields = fields
+        self._fields = {name: value for name, value in fields.items() if value is not None}
         self._tokens: list[tuple[ContextVar[object | None], Token[object | None]]] = []
 
     def __enter__(self) -> LogContext:
@@ -93,7 +93,7 @@ class LogContext:
 
 
 def log_context(**fields: object) -> LogContext:
-    """Set context fields (names of :data:`CONTEXT_FIELDS`; None unsets one) for a ``with`` block.
+    """Set context fields (names of :data:`CONTEXT_FIELDS`; a None value leaves that field as it is) for a ``with`` block.
 
     ``with log_context(run_id=42): …`` — every record logged inside, and in tasks created inside,
     carries ``run_id=42``. Raises ``TypeError`` for an unknown field name.

@@ -97,6 +97,13 @@ async def test_tasks_started_inside_a_context_inherit_it_and_others_do_not(tmp_p
     assert seen == {"inside": {"run_id": 11}, "guild": {"run_id": 11, "guild_id": 5}, "outside": {}}
 
 
+def test_a_none_field_leaves_the_outer_value():
+    with log_context(run_id=4, guild_id=None):
+        with log_context(run_id=None, guild_id=8):
+            assert context_fields() == {"run_id": 4, "guild_id": 8}
+        assert context_fields() == {"run_id": 4}
+
+
 def test_an_unknown_context_field_is_refused():
     with pytest.raises(TypeError, match="user"):
         log_context(user="someone")
