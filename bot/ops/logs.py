@@ -18,7 +18,9 @@ Secrets (:func:`secrets_of`: the Discord token, the Spotify client id and secret
 key, the Sentry DSN and its key, the database URL's password) never reach the output:
 :class:`RedactingFilter` rewrites a record's message (``msg % args``) and both formatters replace
 every occurrence in the final line — message, exception text, stack, extra fields — with
-:data:`MASK`, in the value's plain, JSON-escaped and URL-quoted spellings.
+:data:`MASK`, in the value's plain, JSON-escaped and URL-quoted spellings. Credentials nobody
+configured but a library may log at DEBUG (interaction tokens in discord.py's request URLs and
+gateway payloads, access tokens, Authorization headers) are masked by :data:`CREDENTIAL_PATTERNS`.
 """
 
 from __future__ import annotations
@@ -127,8 +129,23 @@ class ContextFilter(logging.Filter):
         return True
 
 
+CREDENTIAL_PATTERNS: Final = (
+    # An interaction's token in discord.py's DEBUG request lines: /interactions/{id}/{token}/callback and
+    # /webhooks/{application id}/{token} (Discord, "Receiving and Responding"); valid 15 minutes.
+    re.compile(r"(/(?:interactions|webhooks)/\d+/)[^/\s'\"?]+"),
+    # A "token" / "access_token" value in a logged payload (a gateway INTERACTION_CREATE event, a
+    # token response), as a Python dict or JSON shows it.
+    re.compile(r"""((?:\\?['"])(?:access_)?token(?:\\?['"])\s*:\s*(?:\\?['"]))[^'"\\]+"""),
+    # An Authorization header value.
+    re.compile(r"\b((?:Bot|Bearer|Basic) )[A-Za-z0-9._~+/=-]{16,}"),
+)
+"""Credentials the bot does not configure but a library may log (interaction tokens, access tokens,
+Authorization headers): the part the first group matches is kept, the rest masked."""
+
+
 class Redactor:
-    """Replaces every secret value in a string with :data:`MASK`.
+    """Replaces every secret value in a string with :data:`MASK`, and every credential
+    :data:`CREDENTIAL_PATTERNS` recognises.
 
     ``secrets``: the values (empty ones ignored). Each is matched as written, JSON-escaped (as a
     JSON string shows it) and URL-quoted (as a URL or a query string shows it); longer first, so
@@ -146,12 +163,16 @@ class Redactor:
 
     @property
     def active(self) -> bool:
-        """True when there is a secret to mask."""
-        return self._pattern is not None
+        """Always True: the credential patterns apply with no secret configured."""
+        return True
 
     def __call__(self, text: str) -> str:
-        """``text`` with every secret replaced by :data:`MASK`."""
-        return text if self._pattern is None else self._pattern.sub(MASK, text)
+        """``text`` with every secret and recognised credential replaced by :data:`MASK`."""
+        if self._pattern is not None:
+            text = self._pattern.sub(MASK, text)
+        for pattern in CREDENTIAL_PATTERNS:
+            text = pattern.sub(lambda m: m.group(1) + MASK, text)
+        return text
 
 
 class RedactingFilter(logging.Filter):

@@ -133,6 +133,23 @@ def test_secrets_are_masked_in_messages_arguments_exceptions_and_extra_fields(tm
         assert records[3]["credentials"] == {"token": MASK}
 
 
+def test_credentials_libraries_log_are_masked_without_being_configured(tmp_path):
+    path = configure(tmp_path, "text")
+    discord_http = logging.getLogger("discord.http")
+    discord_http.warning("POST http://d/api/v10/interactions/12/aW50ZXJhY3Rpb246abc_-x/callback?with_response=true")
+    discord_http.warning("PATCH http://d/api/v10/webhooks/34/aW50ZXJhY3Rpb246def/messages/@original")
+    logging.getLogger("discord.gateway").warning("event {'id': '5', 'token': 'aW50ZXJhY3Rpb246ghi', 'type': 2}")
+    log.warning('token response {"access_token": "BQD-access.token", "token_type": "Bearer"}')
+    log.warning("headers {'Authorization': 'Bot MTk5.unconfigured-bot-token.xyz'}")
+    out = "\n".join(lines(path))
+    for credential in ("aW50ZXJhY3Rpb246", "BQD-access.token", "MTk5.unconfigured-bot-token.xyz"):
+        assert credential not in out
+    assert "/interactions/12/***/callback?with_response=true" in out
+    assert "/webhooks/34/***/messages/@original" in out
+    assert "'token': '***', 'type': 2" in out and '"access_token": "***", "token_type": "Bearer"' in out
+    assert "'Authorization': 'Bot ***'" in out
+
+
 def test_secrets_also_vanish_from_stderr_and_the_record_passed_on(tmp_path, capsys):
     configure(tmp_path, "text")
     captured: list[logging.LogRecord] = []
