@@ -32,7 +32,8 @@ def shard_of(interaction: discord.Interaction) -> int | None:
     for an interaction outside a guild."""
     if interaction.guild_id is None:
         return None
-    return (interaction.guild_id >> 22) % max(interaction.client.shard_count or 1, 1)
+    count = getattr(interaction.client, "shard_count", None)  # None: an unsharded client, one shard
+    return (interaction.guild_id >> 22) % count if isinstance(count, int) and count > 0 else 0
 
 
 class ContextCommandTree(app_commands.CommandTree[discord.Client]):
