@@ -138,7 +138,7 @@ async def test_a_whole_run_logs_no_secret_in_either_format(tmp_path, fmt):
     stderr = bot.log()
     # Oldest first: release-bot.log.N … release-bot.log.1, then release-bot.log.
     files = sorted(log_file.parent.iterdir(), key=lambda p: -int(p.suffix[1:]) if p.suffix[1:].isdigit() else 0)
-    assert files[-1] == log_file and len(files) > 2, files  # rotated, as max_bytes says
+    assert files[-1] == log_file and len(files) >= 2, files  # rotated, as max_bytes says
     assert all(p.stat().st_size <= 200_000 for p in files)
     written = "".join(p.read_text(encoding="utf-8") for p in files)
     secrets = [
