@@ -129,6 +129,9 @@ class ContextFilter(logging.Filter):
         return True
 
 
+SHORT_SECRET: Final = 8
+"""Secret spellings shorter than this are masked only where they stand alone (see :class:`Redactor`)."""
+
 CREDENTIAL_PATTERNS: Final = (
     # An interaction's token in discord.py's DEBUG request lines: /interactions/{id}/{token}/callback and
     # /webhooks/{application id}/{token} (Discord, "Receiving and Responding"); valid 15 minutes.
@@ -149,7 +152,9 @@ class Redactor:
 
     ``secrets``: the values (empty ones ignored). Each is matched as written, JSON-escaped (as a
     JSON string shows it) and URL-quoted (as a URL or a query string shows it); longer first, so
-    a secret containing another is masked whole.
+    a secret containing another is masked whole. A spelling shorter than :data:`SHORT_SECRET`
+    characters is masked only where it stands alone (not inside a run of letters and digits), so
+    a test's ``client_id = "a"`` does not mask every "a" of the log.
     """
 
     def __init__(self, secrets: Iterable[str]) -> None:
@@ -159,7 +164,11 @@ class Redactor:
                 continue
             spellings |= {secret, json.dumps(secret)[1:-1], quote(secret, safe=""), quote(secret)}
         ordered = sorted(spellings, key=len, reverse=True)
-        self._pattern = re.compile("|".join(map(re.escape, ordered))) if ordered else None
+        parts = [
+            re.escape(s) if len(s) >= SHORT_SECRET else rf"(?<![A-Za-z0-9]){re.escape(s)}(?![A-Za-z0-9])"
+            for s in ordered
+        ]
+        self._pattern = re.compile("|".join(parts)) if parts else None
 
     @property
     def active(self) -> bool:

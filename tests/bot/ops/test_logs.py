@@ -13,6 +13,7 @@ from pydantic import SecretStr
 from bot.cli import _log_level
 from bot.ops.logs import (
     MASK,
+    Redactor,
     configure_logging,
     context_fields,
     installed_handlers,
@@ -148,6 +149,15 @@ def test_credentials_libraries_log_are_masked_without_being_configured(tmp_path)
     assert "/webhooks/34/***/messages/@original" in out
     assert "'token': '***', 'type': 2" in out and '"access_token": "***", "token_type": "Bearer"' in out
     assert "'Authorization': 'Bot ***'" in out
+
+
+def test_a_short_secret_is_masked_where_it_stands_alone_not_inside_words():
+    redactor = Redactor(["a", "pw12"])
+    assert (
+        redactor("a release, and a url postgresql://bot:pw12@db/a")
+        == "*** release, and *** url postgresql://bot:***@db/***"
+    )
+    assert redactor("rapw123") == "rapw123"
 
 
 def test_secrets_also_vanish_from_stderr_and_the_record_passed_on(tmp_path, capsys):
