@@ -1,16 +1,16 @@
-"""Typed settings: one pydantic model of the whole configuration, read from a TOML file and four
+"""Typed settings: one pydantic model of the whole configuration, read from a TOML file and a few
 environment variables.
 
 :func:`load_settings` reads the file (``[discord]``, ``[spotify]``, ``[tracking]``, ``[database]``,
-``[due_scan]``, ``[default_schedule]``, ``[coordination]``, ``[musicbrainz]``, ``[lastfm]``, ``[http]``), lets the variables of
-:data:`ENVIRONMENT` override it (``DISCORD_TOKEN``, ``SPOTIFY_CLIENT_ID``, ``SPOTIFY_CLIENT_SECRET``, ``LASTFM_API_KEY``,
-``DATABASE_URL``; no other variable is read) and fills the rest with the defaults declared here.
+``[due_scan]``, ``[default_schedule]``, ``[coordination]``, ``[musicbrainz]``, ``[lastfm]``, ``[http]``, ``[logging]``,
+``[sentry]``), lets the variables of :data:`ENVIRONMENT` override it (``DISCORD_TOKEN``, ``SPOTIFY_CLIENT_ID``,
+``SPOTIFY_CLIENT_SECRET``, ``LASTFM_API_KEY``, ``DATABASE_URL``, ``SENTRY_DSN``; no other variable is read) and fills the rest with the defaults declared here.
 An unknown section or key, a renamed section, or a value out of bounds raises :class:`ConfigError`,
 whose ``str()`` is one line naming the key, so the command line prints it instead of a traceback.
 
 Every key is declared once below with its type, default, bounds and description; the reference
 (``docs/configuration.md``) and ``config.example.toml`` are generated from :func:`schema`.
-Secrets (``discord.token``, ``spotify.client_id``, ``spotify.client_secret``, ``lastfm.api_key``) are ``SecretStr``:
+Secrets (``discord.token``, ``spotify.client_id``, ``spotify.client_secret``, ``lastfm.api_key``, ``sentry.dsn``) are ``SecretStr``:
 never in a ``repr``, a log record or ``release-bot config``; read them with ``get_secret_value()``.
 """
 
@@ -102,6 +102,7 @@ ENVIRONMENT: Final[Mapping[str, tuple[str, str]]] = {
     "SPOTIFY_CLIENT_SECRET": ("spotify", "client_secret"),
     "DATABASE_URL": ("database", "url"),
     "LASTFM_API_KEY": ("lastfm", "api_key"),
+    "SENTRY_DSN": ("sentry", "dsn"),
 }
 """The only environment variables read: each overrides one key of the file when set and not blank."""
 
@@ -574,6 +575,117 @@ class ReleaseDaySettings(_Section):
         return value
 
 
+LOG_FORMATS: Final = ("text", "json")
+LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _log_level(value: str | None) -> str | None:
+    if value is None:
+        return None
+    level = value.strip().upper()
+    if level not in LOG_LEVELS:
+        raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}, got {value!r}")
+    return level
+
+
+_LEVELS_ALLOWED = Allowed("DEBUG, INFO, WARNING, ERROR or CRITICAL")
+
+
+class LoggingSettings(_Section):
+    """``[logging]``: the log's format, level and optional rotated file (docs/operations.md, "Logs").
+
+    ``level`` None: ``--log-level`` or the command's default decides. Secrets are never logged,
+    in either format.
+    """
+
+    format: Annotated[StrictStr, Allowed('"text" or "json"')] = Field(
+        "text",
+        description='"text": one line a record, time, level, logger, context fields, message (the traceback below). "json": one JSON object a line with timestamp (UTC), level, logger, message, run_id / guild_id / artist_id / shard where they apply, exc_info — for a log collector.',
+    )
+    level: Annotated[StrictStr | None, AfterValidator(_log_level), _LEVELS_ALLOWED] = Field(
+        None,
+        examples=["INFO"],
+        description="Lowest level logged. --log-level on the command line wins; unset: INFO for run, WARNING for the other commands.",
+    )
+    library_level: Annotated[StrictStr, AfterValidator(_log_level), _LEVELS_ALLOWED] = Field(
+        "WARNING",
+        description="Lowest level of discord.py's and SQLAlchemy's own records, never below level (DEBUG shows gateway events and every SQL statement). They use the same format and handlers.",
+    )
+    file: Annotated[StrictStr | None, Allowed("a file path")] = Field(
+        None,
+        examples=["/var/log/release-bot/release-bot.log"],
+        description="Also write the log to this file (parent folders created), rotated by size, for hosts without a log collector. Unset: stderr only.",
+    )
+    max_bytes: StrictInt = Field(
+        10_000_000, ge=10_000, le=10_000_000_000, description="Size in bytes at which the log file is rotated."
+    )
+    backups: StrictInt = Field(
+        5, ge=1, le=1000, description="Rotated log files kept (file.1 the newest … file.N the oldest)."
+    )
+
+    @field_validator("format", mode="after")
+    @classmethod
+    def _format(cls, value: str) -> str:
+        fmt = value.strip().lower()
+        if fmt not in LOG_FORMATS:
+            raise ValueError(f'must be "text" or "json", got {value!r}')
+        return fmt
+
+    @field_validator("file", mode="after")
+    @classmethod
+    def _file(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("must be a file path (leave the key out for stderr only)")
+        return value.strip() if value is not None else None
+
+
+def _sentry_dsn(value: SecretStr) -> SecretStr:
+    """A Sentry DSN ``http(s)://<key>@<host>/<project>`` with spaces removed, or "" (off). The error
+    never shows the value: a DSN is a secret."""
+    dsn = value.get_secret_value().strip()
+    if dsn:
+        parts = urlparse(dsn)
+        if (
+            parts.scheme not in ("http", "https")
+            or not parts.username
+            or not parts.hostname
+            or not parts.path.strip("/")
+        ):
+            raise ValueError(
+                "must be a Sentry DSN such as https://KEY@HOST/PROJECT_ID (value not shown: it is a secret)"
+            )
+    return SecretStr(dsn)
+
+
+class SentrySettings(_Section):
+    """``[sentry]``: optional error reporting to Sentry (docs/operations.md, "Error reporting"); off without a DSN.
+
+    Errors the bot logs (``ERROR`` and above, with their traceback) become Sentry events tagged
+    with the release ``release-bot@<version>``; no personal data and no secret is sent.
+    """
+
+    dsn: Annotated[SecretStr, Allowed("a Sentry DSN https://KEY@HOST/PROJECT_ID, or empty")] = Field(
+        SecretStr(""),
+        description="Sentry DSN of the project to report errors to (Sentry → Project Settings → Client Keys). Empty: error reporting off.",
+    )
+    environment: Annotated[StrictStr, Allowed("1 to 64 characters, no slash or newline")] = Field(
+        "production", description="Sentry environment the events are filed under (e.g. production, staging)."
+    )
+
+    @field_validator("dsn", mode="after")
+    @classmethod
+    def _dsn(cls, value: SecretStr) -> SecretStr:
+        return _sentry_dsn(value)
+
+    @field_validator("environment", mode="after")
+    @classmethod
+    def _environment(cls, value: str) -> str:
+        value = value.strip()
+        if not 1 <= len(value) <= 64 or "/" in value or "\n" in value:
+            raise ValueError(f"must be 1 to 64 characters without a slash or a newline, got {value!r}")
+        return value
+
+
 class Settings(BaseSettings):
     """The whole configuration, one attribute per section of the file.
 
@@ -631,6 +743,14 @@ class Settings(BaseSettings):
     http: HttpSettings = Field(
         default_factory=HttpSettings,
         description="The operations endpoints (docs/operations.md): Prometheus metrics and the liveness and readiness checks, served by each process on its own port. Off unless port is set.",
+    )
+    logging: LoggingSettings = Field(
+        default_factory=LoggingSettings,
+        description="The log (docs/operations.md, Logs): text or JSON lines on stderr, optionally also a file rotated by size; the bot's, discord.py's and SQLAlchemy's records alike, with run_id, guild_id, artist_id and shard where they apply. Secrets are never logged.",
+    )
+    sentry: SentrySettings = Field(
+        default_factory=SentrySettings,
+        description="Optional error reporting to Sentry (docs/operations.md, Error reporting): errors the bot logs, tagged release-bot@<version>, without personal data or secrets. Off without a DSN.",
     )
 
     @property

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -61,6 +62,25 @@ def _drop_test_databases():
     mark = backend.created_count()
     yield
     backend.drop_test_databases(mark)
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging():
+    """Undo what ``bot.ops.logs.configure_logging`` did in this process: a test running ``release-bot``
+    in-process (``bot.cli.main``) would otherwise leave its handlers and levels to the tests after it."""
+    root = logging.getLogger()
+    handlers = list(root.handlers)
+    levels = {name: logging.getLogger(name).level for name in ("", "discord", "sqlalchemy", "alembic")}
+    yield
+    from bot.ops.logs import installed_handlers
+
+    for handler in installed_handlers():
+        if handler not in handlers:
+            root.removeHandler(handler)
+            handler.close()
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
+    logging.captureWarnings(False)
 
 
 @pytest.fixture

@@ -89,6 +89,7 @@ from bot.delivery.sending import (
     UnknownUser,
 )
 from bot.delivery.types import TYPE_NAMES
+from bot.ops.logs import log_context
 from storage import catalog, dm_ledger, guilds, ledger, members, mention_ledger, upcoming
 from storage.db import Database, Session
 from storage.ledger import LedgerConflict
@@ -508,7 +509,7 @@ class Deliverer:
         self, guild_id: int, run_id: int | None, release_ids: Collection[str] | None
     ) -> DeliveryResult:
         """:meth:`deliver` under the guild's lock, and its lease with a coordinator."""
-        async with self._lock(guild_id):
+        async with log_context(guild_id=guild_id, run_id=run_id), self._lock(guild_id):
             if self.coordinator is None:
                 return await self._deliver(guild_id, run_id, release_ids)
             try:

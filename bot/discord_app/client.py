@@ -22,6 +22,7 @@ import discord
 from discord.ext import commands
 
 from bot.clock import Clock
+from bot.discord_app.interactions import ContextCommandTree
 from bot.discord_app.post_buttons import POST_BUTTON_ITEMS
 from bot.discord_app.sender import DiscordSender, point_discord_at
 from bot.ops.http import OpsServer, ops_server
@@ -78,6 +79,7 @@ class ReleaseBot(commands.AutoShardedBot):
             max_ratelimit_timeout=MAX_RATELIMIT_TIMEOUT,
             chunk_guilds_at_startup=False,
             help_command=None,
+            tree_cls=ContextCommandTree,  # interactions log with their guild_id and shard
             shard_count=settings.discord.shard_count or 1,
             shard_ids=list(settings.discord.shard_ids or (0,)),  # unsharded: the one shard [0, 1]
         )

@@ -48,7 +48,8 @@ from bot.delivery.components import (
     notify_stop_custom_id,
     unfollow_custom_id,
 )
-from bot.discord_app.interactions import member_can_manage, services_of
+from bot.discord_app.interactions import member_can_manage, services_of, shard_of
+from bot.ops.logs import bind_log_context
 from bot.services import Services, post_actions
 from bot.services.errors import UserError
 
@@ -77,6 +78,7 @@ async def run_action(
     A :class:`UserError` is answered as it is; any other failure is logged and answered with
     :data:`FAILED_TEXT`. Nobody is mentioned (the bot's ``AllowedMentions.none()``).
     """
+    bind_log_context(guild_id=interaction.guild_id, shard=shard_of(interaction))  # discord.py: a task per press
     if manage_server and not member_can_manage(interaction):
         await interaction.response.send_message(BUTTON_MANAGE_GUILD_TEXT, ephemeral=True)
         return

@@ -22,6 +22,7 @@ from typing import Any, NamedTuple, Protocol
 from bot.clock import Clock, utcnow
 from bot.coordination.coordinator import Coordinator
 from bot.delivery.deliverer import Deliverer, DeliveryResult
+from bot.ops.logs import log_context
 from bot.scheduling.due import next_due
 from bot.tracking.tracker import TrackResult, failure_reason
 from storage import catalog, guilds, leases, musicdata, runs
@@ -356,28 +357,29 @@ class Runner:
             guild_ids=plan.guild_ids,
             started_at=plan.started_at,
         )
-        try:
-            work = await self._work(plan, progress)
-            finished = self.clock()
-            _summarize(summary, work, finished, plan.plan_seconds)
-            await self._record(summary, work.track, plan, finished)
-        except BaseException as exc:
-            await self._mark_failed(plan.run_id, f"{type(exc).__name__}: {exc}")
-            summary.status = "failed"
+        with log_context(run_id=plan.run_id):  # every record of the run's work carries its run_id
+            try:
+                work = await self._work(plan, progress)
+                finished = self.clock()
+                _summarize(summary, work, finished, plan.plan_seconds)
+                await self._record(summary, work.track, plan, finished)
+            except BaseException as exc:
+                await self._mark_failed(plan.run_id, f"{type(exc).__name__}: {exc}")
+                summary.status = "failed"
+                self._finished(summary, started)
+                raise
             self._finished(summary, started)
-            raise
-        self._finished(summary, started)
-        log.info(
-            "run %s (%s): %s, %d/%d artists, %d found, %d posted, %d Spotify requests",
-            summary.run_id,
-            trigger,
-            summary.status,
-            summary.artists_checked,
-            summary.artists_due,
-            summary.releases_found,
-            summary.releases_posted,
-            summary.spotify_requests,
-        )
+            log.info(
+                "run %s (%s): %s, %d/%d artists, %d found, %d posted, %d Spotify requests",
+                summary.run_id,
+                trigger,
+                summary.status,
+                summary.artists_checked,
+                summary.artists_due,
+                summary.releases_found,
+                summary.releases_posted,
+                summary.spotify_requests,
+            )
         return summary
 
     def _finished(self, summary: RunSummary, started: float) -> None:
@@ -517,7 +519,8 @@ class Runner:
             try:
                 result = await self.deliverer.deliver(gid, run_id=run_id)
             except Exception as exc:  # one guild never stops the others
-                log.exception("run %s: delivery to guild %s failed", run_id, gid)
+                with log_context(guild_id=gid):
+                    log.exception("run %s: delivery to guild %s failed", run_id, gid)
                 result = DeliveryResult(gid, error=f"{type(exc).__name__}: {exc}"[:300])
                 if store_failed_error(exc):
                     store_failed.add(gid)

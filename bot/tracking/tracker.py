@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from bot.clock import Clock, utcnow
+from bot.ops.logs import log_context
 from bot.spotify.errors import SpotifyCooldown, SpotifyError, SpotifyNotFound
 from bot.spotify.models import Album, Page
 from bot.spotify.models import Artist as SpotifyArtist
@@ -686,7 +687,8 @@ class Tracker:
                 continue
             run.started.add(artist_id)
             run.budget.reserved += 1
-            await self._check_one(run, artist_id)
+            with log_context(artist_id=artist_id):
+                await self._check_one(run, artist_id)
 
     async def _check_one(self, run: _Run, artist_id: str) -> None:
         """Check ``artist_id`` (its first request reserved), and record the outcome in ``run``.

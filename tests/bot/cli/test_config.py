@@ -67,6 +67,8 @@ def test_prints_the_file_environment_and_defaults_as_toml(tmp_path):
         "musicbrainz",
         "lastfm",
         "http",
+        "logging",
+        "sentry",
     }
     assert data["http"] == {"host": "127.0.0.1"}  # port left out: the endpoints are off
 
@@ -87,6 +89,12 @@ def test_the_lastfm_api_key_is_masked(tmp_path):
     out = config_output(tmp_path, '[lastfm]\napi_key = "lastfm-key-value"\n', {})
     assert "lastfm-key-value" not in out
     assert tomllib.loads(out)["lastfm"]["api_key"] == "********"
+
+
+def test_the_sentry_dsn_is_masked(tmp_path):
+    out = config_output(tmp_path, "", {"SENTRY_DSN": "https://dsnkey123@o1.ingest.sentry.io/7"})
+    assert "dsnkey123" not in out
+    assert tomllib.loads(out)["sentry"] == {"dsn": "********", "environment": "production"}
 
 
 def test_an_unset_secret_is_shown_empty(tmp_path):
