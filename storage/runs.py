@@ -124,6 +124,19 @@ async def mark_interrupted(session: AsyncSession, live: Collection[str], *, now:
     return sorted(result.scalars().all())
 
 
+async def mark_interrupted_of(session: AsyncSession, owner: str, *, now: dt.datetime, error: str) -> list[int]:
+    """Mark ``failed`` at ``now``, with ``error``, the runs of process ``owner`` still ``running`` (the
+    caller knows none of them is in progress: a store failure kept them from being closed). Returns
+    their ids, sorted."""
+    result = await session.execute(
+        update(Run)
+        .where(Run.status == "running", Run.owner == owner)
+        .values(status="failed", finished_at=now, error=error[:ERROR_LIMIT])
+        .returning(Run.id)
+    )
+    return sorted(result.scalars().all())
+
+
 # --- what ``release-bot demo`` reads back ---------------------------------------------------
 
 

@@ -49,6 +49,10 @@ COMMAND_SYNC_WAIT = 120.0  # seconds a process waits for another one's command s
 #: up to an hour) raises ``discord.RateLimited`` at once, and the crosspost waits in the ledger instead
 #: (discord.py's minimum is 30)
 MAX_RATELIMIT_TIMEOUT = 30.0
+#: seconds a run in progress gets at shutdown to stop at its next step (a post being sent finishes and
+#: is confirmed) before it is cancelled; the rest of the stop fits in the remaining 3 s of the 10 s
+#: that ``docker stop`` allows (docs/operations.md, "Stopping")
+SHUTDOWN_GRACE = 7.0
 
 
 class ReleaseBot(commands.AutoShardedBot):
@@ -81,6 +85,7 @@ class ReleaseBot(commands.AutoShardedBot):
         self.settings = settings
         self._clock = clock
         self._core: Core | None = None
+        self._closing: asyncio.Task[None] | None = None
         point_discord_at(settings.discord.api_base_url, settings.discord.gateway_url)
 
     @property
@@ -151,8 +156,23 @@ class ReleaseBot(commands.AutoShardedBot):
         return True
 
     async def close(self) -> None:
-        """Unload the extensions (stopping the scheduler), close Discord, then the core (Spotify, HTTP,
-        coordinator, store)."""
+        """Stop gracefully: the runner (a run in progress gets :data:`SHUTDOWN_GRACE` seconds to stop at its
+        next step, then is cancelled), the extensions (the scans, the DM and crosspost loops), Discord, then
+        the core (Spotify, HTTP, the coordinator giving up this process's leases and row, the store).
+
+        Idempotent: a second call (a second signal, ``async with``) waits for the first one's stop.
+        """
+        if self._closing is None:
+            self._closing = asyncio.create_task(self._close(), name="release-bot-close")
+        await asyncio.shield(self._closing)
+
+    async def _close(self) -> None:
+        if self._core is not None:
+            try:
+                if not await self._core.runner.stop(SHUTDOWN_GRACE):
+                    log.warning("a run was cancelled at shutdown; recovery settles what it left claimed")
+            except Exception:  # stopping must go on: the leases are given up below whatever happens
+                log.exception("stopping the runner failed")
         for extension in list(self.extensions):
             try:
                 await self.unload_extension(extension)

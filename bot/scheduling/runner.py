@@ -31,11 +31,21 @@ from storage.runs import ERROR_LIMIT, RunOutcome
 
 log = logging.getLogger(__name__)
 
-TRIGGERS = ("schedule", "refresh", "check", "release_day")
+TRIGGERS = ("schedule", "refresh", "check", "release_day", "retry")
 # A release group dated this far back and still not on Spotify keeps its artists first in budgeted runs.
 ANNOUNCED_RECENT = dt.timedelta(days=7)
 
 INTERRUPTED = "interrupted: the bot stopped during this run (nothing is lost; the next run goes on)"
+STOPPED = "stopped: the bot shut down during this run; what it did not post stays pending, and its guilds stay due"
+STORE_FAILED = "the store failed during this run and it could not be closed then; closed once the store answered"
+
+
+class RunnerStopping(Exception):
+    """Raised by :meth:`Runner.run` once the runner is stopping (the bot is shutting down): no new run starts."""
+
+    def __init__(self) -> None:
+        super().__init__("the bot is shutting down; no new run starts")
+
 
 Progress = Callable[[int, int], object]
 """``progress(checked, total)``: called synchronously as artists are checked (``Tracker.track``)."""
@@ -146,7 +156,8 @@ class RunPlan:
     ``artist_ids``: to track (each once); ``guild_ids``: to deliver to; ``advance_after``:
     for ``schedule``, the due times move strictly after it; ``fresh_after``: for a leased
     ``schedule`` run, artists checked at or after it (by any process) are not fetched again;
-    ``plan_seconds``: wall seconds of the plan phase.
+    ``plan_seconds``: wall seconds of the plan phase; ``keep_due``: a stop cut the run short, so its
+    guilds keep their due time.
     """
 
     run_id: int
@@ -157,6 +168,7 @@ class RunPlan:
     advance_after: dt.datetime | None
     fresh_after: dt.datetime | None
     plan_seconds: float
+    keep_due: bool = False
 
 
 @dataclass
@@ -210,6 +222,13 @@ class Runner:
         self.labeler = labeler
         self.coordinator = coordinator
         self._lock = asyncio.Lock()
+        #: set by :meth:`stop`: no new run starts, a run in progress stops at its next step
+        self.stopping = False
+        #: the task of the run in progress (waited for, then cancelled, by :meth:`stop`)
+        self._task: asyncio.Task[Any] | None = None
+        #: run id → error: runs that ended (or broke) while the store failed, so they could not be
+        #: closed then; closed by :meth:`close_unclosed` at the next due scan
+        self.unclosed: dict[int, str] = {}
 
     @property
     def running(self) -> bool:
@@ -243,8 +262,43 @@ class Runner:
         ``progress(checked, total)`` is handed to the tracker (``Tracker.track``): called
         synchronously with 0 first, then after each artist checked or failed.
         """
+        if self.stopping:
+            raise RunnerStopping()
         async with self._lock:
+            if self.stopping:
+                raise RunnerStopping()
             return await self._run(trigger, guild_ids, artist_ids=artist_ids, progress=progress)
+
+    # --- a graceful stop ------------------------------------------------------------------------
+
+    def _stop_requested(self) -> bool:
+        """True once :meth:`stop` was called (a method, so a check after an ``await`` reads it anew)."""
+        return self.stopping
+
+    async def stop(self, grace_seconds: float) -> bool:
+        """Shutting down: start no new run, let the run in progress stop at its next step within
+        ``grace_seconds`` (seconds), then cancel it. Returns True when it ended within the grace.
+
+        A stopping run claims no new post (a post being sent finishes and is confirmed: the
+        deliverer's :meth:`Deliverer.stop`), tracks and delivers nothing more, and is recorded
+        ``partial`` with :data:`STOPPED` (its scheduled guilds keep their due time, so another
+        process, or the next start, runs them at once). One cancelled after the grace is recorded
+        ``failed``; a post cancelled in flight stays claimed and is settled from the channel by
+        recovery (docs/design.md). Nothing is lost and nothing is posted twice either way.
+        """
+        self.stopping = True
+        if self.deliverer is not None:
+            self.deliverer.stop()
+        task = self._task
+        if task is None or task.done() or task is asyncio.current_task():
+            return True
+        done, _pending = await asyncio.wait({task}, timeout=max(0.0, grace_seconds))
+        if done:
+            return True
+        log.warning("the run in progress did not stop within %.0f s; cancelling it", grace_seconds)
+        task.cancel()
+        await asyncio.wait({task}, timeout=1.0)
+        return False
 
     # --- the due scan ---------------------------------------------------------------------------
 
@@ -255,16 +309,85 @@ class Runner:
         time set strictly after now, so the catch-up happens exactly once. With a
         coordinator, this process runs the due guilds it leases (:meth:`_run_leased`).
         """
+        if self.stopping:
+            return None
+        await self.close_unclosed()
         now = now or self.clock()
         # A cheap read first, without the runner's lock: a scan that finds nothing due never makes
         # a /refresh wait (or say that another run is in progress).
         async with self.db.transaction() as session:
-            if not await leases.anything_due(session, now):
-                return None
+            due = await leases.anything_due(session, now)
+            retry = self.deliverer is not None and await leases.any_retry_due(session, now)
+        if not due and not retry:
+            return None
         async with self._lock:
-            if self.coordinator is None:
-                return await self._run_due_alone(now)
-            return await self._run_leased(now, self.coordinator)
+            if self._stop_requested():
+                return None
+            summary: RunSummary | None = None
+            try:
+                if due:
+                    if self.coordinator is None:
+                        summary = await self._run_due_alone(now)
+                    else:
+                        summary = await self._run_leased(now, self.coordinator)
+                if retry and not self._stop_requested():
+                    retried = await self._retry_due(now)
+                    summary = summary or retried
+            except RunnerStopping:
+                return summary
+            return summary
+
+    async def _retry_due(self, now: dt.datetime) -> RunSummary | None:
+        """Deliver again to the guilds whose failed posts are due for a retry (``guilds.delivery_retry_at
+        <= now``): one ``retry`` run that tracks nothing (no Spotify request) and delivers what is
+        pending, each guild leased like a due guild when several processes share the store. The
+        deliverer sets the next retry (back-off) or clears it."""
+        co = self.coordinator
+        if co is None:
+            async with self.db.transaction() as session:
+                guild_ids = await guilds.retry_due_guilds(session, now)
+        else:
+
+            async def lease(session: Session) -> list[int]:
+                return await leases.claim_retry_guilds(session, co.owner, now=now, lease_seconds=co.lease_seconds)
+
+            guild_ids = await self.db.retrying(lease)
+        if not guild_ids:
+            return None
+        log.info("retrying the posts Discord failed for %d guild(s): %s", len(guild_ids), guild_ids)
+        try:
+            return await self._run("retry", guild_ids, deliver_only=True)
+        finally:
+            if co is not None:
+                await self._end_leases(co, guild_ids)
+
+    async def close_unclosed(self) -> int:
+        """Close the runs this process could not close while the store failed (recorded ``failed``,
+        their error kept, with :data:`STORE_FAILED`), and this process's own runs still ``running``
+        with no run in progress (none is running here, so none of them can end by itself). Returns how
+        many were closed; a store still failing raises (the next scan tries again)."""
+        if self.running:
+            return 0
+        async with self._lock:  # free: taken at once, so no run starts while these are closed
+            return await self._close_unclosed()
+
+    async def _close_unclosed(self) -> int:
+        closed: list[int] = []
+        now = self.clock()
+        async with self.db.transaction() as session:
+            for run_id, error in list(self.unclosed.items()):
+                if await runs.mark_failed(session, run_id, error=f"{error}; {STORE_FAILED}", now=now):
+                    closed.append(run_id)
+            if self.coordinator is not None:
+                closed += await runs.mark_interrupted_of(
+                    session, self.coordinator.owner, now=now, error=f"{INTERRUPTED}; {STORE_FAILED}"
+                )
+        self.unclosed.clear()
+        if closed:
+            log.warning(
+                "closed %d run(s) left running by a store failure: %s", len(closed), ", ".join(map(str, closed))
+            )
+        return len(closed)
 
     async def _run_due_alone(self, now: dt.datetime) -> RunSummary | None:
         """The due scan of a process that runs alone: one run for every due guild."""
@@ -318,13 +441,20 @@ class Runner:
         artist_ids: Sequence[str] | None = None,
         progress: Progress | None = None,
         fresh_after: dt.datetime | None = None,
+        deliver_only: bool = False,
     ) -> RunSummary:
-        """Plan, then work, then record; a run that raises is marked failed and the error re-raised."""
+        """Plan, then work, then record; a run that raises is marked failed and the error re-raised.
+
+        ``deliver_only`` (a ``retry`` run): no artist is tracked (no Spotify request), the guilds get
+        what is pending for them."""
+        if self.stopping:
+            raise RunnerStopping()
+        self._task = asyncio.current_task()
         if trigger not in TRIGGERS:
             raise ValueError(f"unknown trigger {trigger!r}; expected one of {', '.join(TRIGGERS)}")
         if artist_ids is None and self.deliverer is None:
             raise ValueError("this runner only tracks (no deliverer): pass artist_ids")
-        plan = await self._plan(trigger, guild_ids, artist_ids, advance_after, fresh_after)
+        plan = await self._plan(trigger, guild_ids, artist_ids, advance_after, fresh_after, deliver_only=deliver_only)
         summary = RunSummary(
             run_id=plan.run_id,
             trigger=trigger,
@@ -335,13 +465,20 @@ class Runner:
             started_at=plan.started_at,
         )
         try:
-            work = await self._work(plan, progress)
+            work = await self._work(plan, progress, deliver_only=deliver_only)
             finished = self.clock()
             _summarize(summary, work, finished, plan.plan_seconds)
+            stopped = self._stop_requested() and _stopped_early(work, plan)
+            if stopped:
+                summary.status = "partial" if summary.status == "ok" else summary.status
+                summary.error = "; ".join(p for p in (STOPPED, summary.error) if p)[:ERROR_LIMIT]
+                plan.keep_due = True  # its guilds stay due: another process (or the next start) runs them
             await self._record(summary, work.track, plan, finished)
         except BaseException as exc:
             await self._mark_failed(plan.run_id, f"{type(exc).__name__}: {exc}")
             raise
+        finally:
+            self._task = None
         log.info(
             "run %s (%s): %s, %d/%d artists, %d found, %d posted, %d Spotify requests",
             summary.run_id,
@@ -362,6 +499,8 @@ class Runner:
         artist_ids: Sequence[str] | None,
         advance_after: dt.datetime | None,
         fresh_after: dt.datetime | None,
+        *,
+        deliver_only: bool = False,
     ) -> RunPlan:
         """The plan phase: the guilds (known ones of ``guild_ids``; every guild when None) and the
         union of their followed artists — or exactly ``artist_ids`` and no guild — and the
@@ -374,11 +513,11 @@ class Runner:
                 artists = list(dict.fromkeys(artist_ids))
             else:
                 gids = [g.id for g in await guilds.guilds_by_ids(session, guild_ids)]
-                artists = await guilds.followed_artist_ids(session, gids)
+                artists = [] if deliver_only else await guilds.followed_artist_ids(session, gids)
             run_id = await runs.start_run(
                 session,
                 trigger=trigger,
-                guild_id=gids[0] if trigger == "refresh" and len(gids) == 1 else None,
+                guild_id=gids[0] if trigger in ("refresh", "retry") and len(gids) == 1 else None,
                 started_at=started,
                 artists_due=len(artists),
                 owner=self._owner,
@@ -394,16 +533,23 @@ class Runner:
             plan_seconds=time.perf_counter() - t_plan,
         )
 
-    async def _work(self, plan: RunPlan, progress: Progress | None) -> RunWork:
-        """The track, label and deliver phases; the Spotify requests they made are counted."""
+    async def _work(self, plan: RunPlan, progress: Progress | None, *, deliver_only: bool = False) -> RunWork:
+        """The track, label and deliver phases (only delivery for ``deliver_only``); the Spotify requests
+        they made are counted. A stopping runner skips the phases that have not begun."""
         before = self.tracker.spotify.request_count
         problems: list[str] = []
-        track = await self._track(plan, progress, problems)
+        track = TrackResult() if deliver_only else await self._track(plan, progress, problems)
         t_label = time.perf_counter()
-        label_requests = await self._label(plan.run_id, track, problems)
+        label_requests = 0 if self.stopping else await self._label(plan.run_id, track, problems)
         label_seconds = time.perf_counter() - t_label
         t_deliver = time.perf_counter()
-        if self.before_delivery is not None and self.deliverer is not None and plan.guild_ids:
+        if (
+            self.before_delivery is not None
+            and self.deliverer is not None
+            and plan.guild_ids
+            and not deliver_only
+            and not self.stopping
+        ):
             try:
                 await self.before_delivery()
             except Exception:
@@ -476,6 +622,8 @@ class Runner:
         if self.deliverer is None:  # a tracking-only run has no guild (checked by _run)
             return deliveries
         for gid in guild_ids:
+            if self.stopping:  # shutting down: the guilds not reached keep what is pending
+                break
             try:
                 result = await self.deliverer.deliver(gid, run_id=run_id)
             except Exception as exc:  # one guild never stops the others
@@ -484,6 +632,10 @@ class Runner:
             deliveries[gid] = result
             if result.error:
                 problems.append(f"guild {gid}: {result.error}")
+            if result.retry_at is not None:
+                problems.append(
+                    f"guild {gid}: {result.pending} releases wait for a retry at {result.retry_at:%H:%M:%S} UTC"
+                )
         return deliveries
 
     async def _record(self, summary: RunSummary, track: TrackResult, plan: RunPlan, finished: dt.datetime) -> None:
@@ -506,7 +658,7 @@ class Runner:
         async def record(session: Session) -> dict[str, str]:
             names = await catalog.artist_names(session, track.failed)
             await runs.finish_run(session, plan.run_id, outcome)
-            if plan.trigger == "schedule":
+            if plan.trigger == "schedule" and not plan.keep_due:
                 after = max(finished, plan.advance_after or finished)
                 await self._advance_due(session, plan.run_id, plan.guild_ids, after=after, finished=finished)
             return names
@@ -553,12 +705,23 @@ class Runner:
         return len(marked)
 
     async def _mark_failed(self, run_id: int, error: str) -> None:
-        """Mark run ``run_id`` failed with ``error`` (a run that raised); a store failure is only logged."""
+        """Mark run ``run_id`` failed with ``error`` (a run that raised). When the store fails too the run
+        is remembered and closed at the next due scan (:meth:`close_unclosed`)."""
         try:
             async with self.db.transaction() as session:
                 await runs.mark_failed(session, run_id, error=error, now=self.clock())
-        except Exception:  # the store is down: the run is marked interrupted at the next start
-            log.exception("could not mark run %s failed", run_id)
+        except Exception:  # the store is down: closed by the next due scan once it answers
+            self.unclosed[run_id] = error
+            log.warning(
+                "could not mark run %s failed (the store failed); it is closed once the store answers",
+                run_id,
+                exc_info=True,
+            )
+
+
+def _stopped_early(work: RunWork, plan: RunPlan) -> bool:
+    """True when a stop cut the run short: a delivery stopped before a post, or a guild got none."""
+    return any(d.stopped for d in work.deliveries.values()) or len(work.deliveries) < len(plan.guild_ids)
 
 
 def _budget_carried(track: TrackResult) -> list[str]:
