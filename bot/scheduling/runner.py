@@ -156,8 +156,8 @@ class RunPlan:
     ``artist_ids``: to track (each once); ``guild_ids``: to deliver to; ``advance_after``:
     for ``schedule``, the due times move strictly after it; ``fresh_after``: for a leased
     ``schedule`` run, artists checked at or after it (by any process) are not fetched again;
-    ``plan_seconds``: wall seconds of the plan phase; ``keep_due``: a stop cut the run short, so its
-    guilds keep their due time.
+    ``plan_seconds``: wall seconds of the plan phase; ``keep_due``: guilds a stop cut short (no delivery, or
+    one stopped before a post), which keep their due time.
     """
 
     run_id: int
@@ -168,7 +168,7 @@ class RunPlan:
     advance_after: dt.datetime | None
     fresh_after: dt.datetime | None
     plan_seconds: float
-    keep_due: bool = False
+    keep_due: set[int] = field(default_factory=set)
 
 
 @dataclass
@@ -472,7 +472,8 @@ class Runner:
             if stopped:
                 summary.status = "partial" if summary.status == "ok" else summary.status
                 summary.error = "; ".join(p for p in (STOPPED, summary.error) if p)[:ERROR_LIMIT]
-                plan.keep_due = True  # its guilds stay due: another process (or the next start) runs them
+                # The guilds not delivered to in full stay due: another process (or the next start) runs them.
+                plan.keep_due = {g for g in plan.guild_ids if g not in work.deliveries or work.deliveries[g].stopped}
             await self._record(summary, work.track, plan, finished)
         except BaseException as exc:
             await self._mark_failed(plan.run_id, f"{type(exc).__name__}: {exc}")
@@ -658,9 +659,10 @@ class Runner:
         async def record(session: Session) -> dict[str, str]:
             names = await catalog.artist_names(session, track.failed)
             await runs.finish_run(session, plan.run_id, outcome)
-            if plan.trigger == "schedule" and not plan.keep_due:
+            if plan.trigger == "schedule":
                 after = max(finished, plan.advance_after or finished)
-                await self._advance_due(session, plan.run_id, plan.guild_ids, after=after, finished=finished)
+                done = [g for g in plan.guild_ids if g not in plan.keep_due]
+                await self._advance_due(session, plan.run_id, done, after=after, finished=finished)
             return names
 
         names = await self.db.retrying(record)
