@@ -86,7 +86,9 @@ async def test_a_signal_stops_a_process_mid_run_gracefully_and_the_other_takes_o
             first = await until(
                 lambda: [r for r in fake.requests("POST", "/messages") if r.status == 500], 30, "the first post"
             )
-            channel = int(CHANNEL_RE.search(first[0].path).group(1))
+            match = CHANNEL_RE.search(first[0].path)
+            assert match is not None, first[0].path
+            channel = int(match.group(1))
             async with db.sessions() as session:
                 holder = await session.scalar(select(Guild.lease_owner).where(Guild.id == guild_of[channel]))
             victim = next(p for p in procs if p.pid == owner_pid(holder))

@@ -275,7 +275,13 @@ async def test_a_run_cut_off_by_a_store_failure_is_closed_once_the_store_answers
     if with_coordinator:
         co = Coordinator(db, clock=clock, lease_seconds=30, heartbeat_seconds=5, owner="me")
         await co.start()
-    runner = Runner(flaky, StoreFailsAfterTracking(world.tracker, flaky), world.deliverer, clock=clock, coordinator=co)
+    runner = Runner(
+        flaky,  # type: ignore[arg-type]  # a Database as the runner uses it
+        StoreFailsAfterTracking(world.tracker, flaky),
+        world.deliverer,
+        clock=clock,
+        coordinator=co,
+    )
     with pytest.raises(OperationalError):
         await runner.run("refresh", [1])
     async with db.transaction() as session:
