@@ -859,8 +859,13 @@ class Deliverer:
         """After a transient send failure (``exc``): settle the post's claims from the channel (Discord
         may have created it after all: then it counts as sent)."""
         release_ids = post.release_ids
+        failure = failure_text(exc)
         log.warning(
-            "guild %s: send failed; settling %d releases from the channel", guild_id, len(release_ids), exc_info=exc
+            "guild %s: send failed (%s); settling %d releases from the channel",
+            guild_id,
+            failure,
+            len(release_ids),
+            exc_info=None if failure != type(exc).__name__ else exc,  # a known Discord or network failure: one line
         )
         main_of = {rid: a.release.id for a in post.announcements for rid in a.release_ids}
         settled = await self._settle(guild_id, channel_id, destination, release_ids, main_of)
