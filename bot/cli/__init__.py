@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -86,6 +87,11 @@ def config_path(given: str | None) -> str:
     return given
 
 
+def _stop_before_start(signum: int, frame: object) -> None:
+    """SIGTERM or SIGINT while ``run`` still loads (nothing held yet): leave at once with status 0."""
+    raise SystemExit(0)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``release-bot`` console script; returns the exit status."""
     args = _parser().parse_args(argv)
@@ -101,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         if args.command == "run":
+            for sig in (signal.SIGTERM, signal.SIGINT):  # until the bot's own graceful stop is installed
+                signal.signal(sig, _stop_before_start)
             settings = load_settings(config_path(args.config), os.environ)
             from bot.discord_app.run import run_bot
 

@@ -66,6 +66,11 @@ async def serve(settings: Settings, bot: ReleaseBot | None = None) -> None:
                 await bot.start(settings.discord.token.get_secret_value())
             except discord.LoginFailure:
                 raise ConfigError("discord.token", "Discord refused the token (check DISCORD_TOKEN)") from None
+            except Exception as exc:
+                if not closing:
+                    raise
+                # A stop during start-up (settling, command sync) closes what start-up was using.
+                log.info("start-up was cut short by the stop (%s: %s)", type(exc).__name__, exc)
             finally:
                 if closing:  # ``start`` returns once the gateway is closed: let the rest of the stop finish
                     await closing[0]

@@ -10,6 +10,7 @@ every release is in every guild's channel exactly once.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import io
 import re
@@ -143,3 +144,32 @@ async def test_a_signal_stops_a_process_mid_run_gracefully_and_the_other_takes_o
             f"\n{how}: exit 0 after {seconds:.1f} s, {len(left)} of its {len(held)} leased guilds left due; "
             f"the other process ran them {takeover:.1f} s later"
         )
+
+
+@pytest.mark.parametrize("delay", [1.0, 2.5])
+async def test_a_signal_during_start_up_exits_0_and_leaves_no_process_row(tmp_path, delay):
+    """``docker stop`` right after ``docker start``: whatever start-up was doing (loading, migrating,
+    settling, syncing commands, connecting), the process exits 0 within 10 s and leaves nothing held.
+    (In the interpreter's first few tenths of a second, before the command line runs, the default
+    action still applies: exit -15, with nothing held yet.)"""
+    async with DiscordFake() as fake, SpotifyEmulator() as emu:
+        guild = fake.add_guild("Boot Club")
+        fake.add_channel(guild, "new-music")
+        db_url = backend.database_url(tmp_path, "boot")
+        config = tmp_path / "config.toml"
+        config.write_text(process_config(fake, emu, db_url))
+        bot = BotProcess(config, tmp_path, "bot")
+        await bot.start()
+        try:
+            await asyncio.sleep(delay)
+            code, seconds = await bot.terminate()
+        finally:
+            if bot.alive:
+                await bot.kill()
+        assert code == 0 and seconds < 10, (code, seconds, bot.log()[-3000:])
+        db = await open_database(db_url)
+        try:
+            async with db.sessions() as session:
+                assert (await session.scalars(select(Process.id))).all() == []
+        finally:
+            await db.close()
