@@ -1,7 +1,7 @@
 """Posts Discord failed are retried soon by the due scan, as a real ``release-bot run`` process.
 
-discord.py gives a post up after its own retries (a 503, which it does not retry; a global 429 longer
-than ``max_ratelimit_timeout``): the releases wait, ``/refresh`` and ``/status`` say so and when the next
+discord.py gives a post up after its own retries (five 500s, about 25 s; a 503, which it does not
+retry; a global 429 longer than ``max_ratelimit_timeout``): the releases wait, ``/refresh`` and ``/status`` say so and when the next
 try is, and the due scan posts them once Discord answers again — each exactly once, with no Spotify
 request for the retry. The back-off is shortened by ``[delivery] retry_backoff_seconds``.
 """
@@ -160,3 +160,28 @@ async def test_a_global_429_beyond_max_ratelimit_timeout_is_waited_out_then_post
 async def _waiting(w: World):
     state = await w.retry_state()
     return state if state[0] is not None else None
+
+
+async def test_a_500_stretch_longer_than_discord_py_s_retries_is_retried_and_posted_once(tmp_path):
+    """discord.py retries a 500 by itself (after 1, 3, 5, 7 and 9 s) with the same nonce, then gives up:
+    the weekly run's post fails after about 25 s, and the due scan's retry posts it."""
+    async with DiscordFake(nonce_window=0.0) as fake, SpotifyEmulator() as emu, World(fake, emu, tmp_path) as w:
+        fake.fail_next(5, status=500, path_contains="/messages", method="POST")
+        async with w.db.sessions() as session:
+            await session.execute(update(Guild).values(next_due_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)))
+            await session.commit()
+        await until(lambda: [r for r in fake.requests("POST", "/messages") if r.status == 500], 30, "the first post")
+        spotify_requests = len(emu.request_log)
+        t0 = time.monotonic()
+        _retry_at, failures, error = await until(lambda: _waiting(w), 40, "discord.py to give the post up")
+        gave_up = time.monotonic() - t0
+        assert failures == 1 and error == "Discord failed: 500"
+        await until(lambda: sum(w.posted()[0].values()) >= 2, 20, "the retry to post the releases")
+        posts = fake.requests("POST", f"/channels/{w.channel}/messages")
+        assert [r.status for r in posts].count(500) == 5 and len(posts) == 6  # one more: the retry's
+        posted, other = w.posted()
+        assert posted == dict.fromkeys(w.new, 1) and other == 0
+        assert len(emu.request_log) == spotify_requests
+        await until(lambda: _cleared(w), 10, "the retry to be cleared after the post")
+        assert not log_alarms(w.bot.log()), w.bot.log()[-3000:]
+        print(f"\n500 ×5: discord.py gave up after {gave_up:.1f} s; the retry posted {time.monotonic() - t0:.1f} s in")
