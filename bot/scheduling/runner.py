@@ -16,7 +16,7 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple, Protocol
 
 from bot.clock import Clock, utcnow
@@ -226,9 +226,9 @@ class Runner:
         self.stopping = False
         #: the task of the run in progress (waited for, then cancelled, by :meth:`stop`)
         self._task: asyncio.Task[Any] | None = None
-        #: run id → error: runs that ended (or broke) while the store failed, so they could not be
-        #: closed then; closed by :meth:`close_unclosed` at the next due scan
-        self.unclosed: dict[int, str] = {}
+        #: run id → (error, outcome if its work was done): runs that ended (or broke) while the store
+        #: failed, so they could not be closed then; closed by :meth:`close_unclosed` at the next due scan
+        self.unclosed: dict[int, tuple[str, RunOutcome | None]] = {}
 
     @property
     def running(self) -> bool:
@@ -375,8 +375,8 @@ class Runner:
         closed: list[int] = []
         now = self.clock()
         async with self.db.transaction() as session:
-            for run_id, error in list(self.unclosed.items()):
-                if await runs.mark_failed(session, run_id, error=f"{error}; {STORE_FAILED}", now=now):
+            for run_id, (error, outcome) in list(self.unclosed.items()):
+                if await _close_run(session, run_id, f"{error}; {STORE_FAILED}", outcome, now=now):
                     closed.append(run_id)
             if self.coordinator is not None:
                 closed += await runs.mark_interrupted_of(
@@ -464,6 +464,7 @@ class Runner:
             guild_ids=plan.guild_ids,
             started_at=plan.started_at,
         )
+        outcome: RunOutcome | None = None
         try:
             work = await self._work(plan, progress, deliver_only=deliver_only)
             finished = self.clock()
@@ -474,9 +475,11 @@ class Runner:
                 summary.error = "; ".join(p for p in (STOPPED, summary.error) if p)[:ERROR_LIMIT]
                 # The guilds not delivered to in full stay due: another process (or the next start) runs them.
                 plan.keep_due = {g for g in plan.guild_ids if g not in work.deliveries or work.deliveries[g].stopped}
+            outcome = _outcome(summary, work.track, finished)
             await self._record(summary, work.track, plan, finished)
         except BaseException as exc:
-            await self._mark_failed(plan.run_id, f"{type(exc).__name__}: {exc}")
+            # Failed before its end was known; or (``outcome``) its work was done and only recording it failed.
+            await self._mark_failed(plan.run_id, f"{type(exc).__name__}: {exc}", outcome)
             raise
         finally:
             self._task = None
@@ -644,17 +647,7 @@ class Runner:
         ``schedule``, the guilds' next due times, in one transaction rerun on a PostgreSQL deadlock
         or serialization failure (another process finishing its guilds at the same time). Sets
         ``summary.failed_artists``."""
-        outcome = RunOutcome(
-            status=summary.status,
-            finished_at=finished,
-            artists_checked=summary.artists_checked,
-            failed_artists=list(track.failed),
-            spotify_requests=summary.spotify_requests,
-            releases_found=summary.releases_found,
-            releases_posted=summary.releases_posted,
-            error=summary.error,
-            metrics=summary.metrics,
-        )
+        outcome = _outcome(summary, track, finished)
 
         async def record(session: Session) -> dict[str, str]:
             names = await catalog.artist_names(session, track.failed)
@@ -706,19 +699,48 @@ class Runner:
             log.warning("marked %d interrupted run(s) as failed: %s", len(marked), ", ".join(map(str, marked)))
         return len(marked)
 
-    async def _mark_failed(self, run_id: int, error: str) -> None:
-        """Mark run ``run_id`` failed with ``error`` (a run that raised). When the store fails too the run
-        is remembered and closed at the next due scan (:meth:`close_unclosed`)."""
+    async def _mark_failed(self, run_id: int, error: str, outcome: RunOutcome | None = None) -> None:
+        """Close run ``run_id`` that raised ``error``: ``failed``, or, when its work was done and only
+        recording it failed (``outcome``), with that outcome made ``partial`` (:func:`_close_run`). When
+        the store fails too the run is remembered and closed at the next due scan (:meth:`close_unclosed`)."""
         try:
             async with self.db.transaction() as session:
-                await runs.mark_failed(session, run_id, error=error, now=self.clock())
+                await _close_run(session, run_id, error, outcome, now=self.clock())
         except Exception:  # the store is down: closed by the next due scan once it answers
-            self.unclosed[run_id] = error
+            self.unclosed[run_id] = (error, outcome)
             log.warning(
                 "could not mark run %s failed (the store failed); it is closed once the store answers",
                 run_id,
                 exc_info=True,
             )
+
+
+async def _close_run(
+    session: Session, run_id: int, error: str, outcome: RunOutcome | None, *, now: dt.datetime
+) -> bool:
+    """Close run ``run_id`` if it is still ``running``: ``failed`` with ``error`` at ``now``, or, with
+    ``outcome`` (its work done, its record not written), that outcome as ``partial`` (``failed`` stays
+    ``failed``) with ``error`` added to its problems. Returns whether it was still running."""
+    if outcome is None:
+        return await runs.mark_failed(session, run_id, error=error, now=now)
+    problems = "; ".join(p for p in (outcome.error, error) if p)[:ERROR_LIMIT]
+    status = "failed" if outcome.status == "failed" else "partial"
+    return await runs.finish_run(session, run_id, replace(outcome, status=status, error=problems), if_running=True)
+
+
+def _outcome(summary: RunSummary, track: TrackResult, finished: dt.datetime) -> RunOutcome:
+    """The run record's :class:`RunOutcome` of a summarised run (finished at ``finished``)."""
+    return RunOutcome(
+        status=summary.status,
+        finished_at=finished,
+        artists_checked=summary.artists_checked,
+        failed_artists=list(track.failed),
+        spotify_requests=summary.spotify_requests,
+        releases_found=summary.releases_found,
+        releases_posted=summary.releases_posted,
+        error=summary.error,
+        metrics=summary.metrics,
+    )
 
 
 def _stopped_early(work: RunWork, plan: RunPlan) -> bool:

@@ -295,8 +295,9 @@ async def test_a_run_cut_off_by_a_store_failure_is_closed_once_the_store_answers
     await runner.run_due()  # the store answers: the scan closes it
     async with db.transaction() as session:
         row = await session.get(Run, row.id)
-    assert row.status == "failed" and row.finished_at == clock() and STORE_FAILED in row.error
-    assert "OperationalError" in row.error
+    # Its work was done (the release posted); only its record was lost: closed partial, with its counts.
+    assert row.status == "partial" and STORE_FAILED in row.error and "OperationalError" in row.error
+    assert row.releases_posted == 1 and row.artists_checked == 1 and row.finished_at is not None
     assert runner.unclosed == {}
     # A later run is unaffected; the release (delivered before the outage) is not posted again.
     summary = await runner.run("refresh", [1])
@@ -325,3 +326,23 @@ async def test_the_scan_closes_this_process_s_own_runs_left_running(world, db, c
         assert (await session.get(Run, mine)).status == "failed"
         assert (await session.get(Run, theirs)).status == "running"  # another process's: never touched
     await co.stop()
+
+
+async def test_a_run_cancelled_during_a_store_outage_is_closed_failed_once_it_answers(world, db, clock):
+    artist = await world.artist("Pitbull")
+    await world.follow(1, artist)
+    flaky = FlakyDatabase(db)
+
+    class CancelledInOutage(StoreFailsAfterTracking):
+        async def track(self, *args, **kwargs):
+            self.store.failing = True
+            raise asyncio.CancelledError()  # e.g. cancelled by a stop while the store is down
+
+    runner = Runner(flaky, CancelledInOutage(world.tracker, flaky), world.deliverer, clock=clock)  # type: ignore[arg-type]
+    with pytest.raises(asyncio.CancelledError):
+        await runner.run("refresh", [1])
+    flaky.failing = False
+    assert await runner.close_unclosed() == 1
+    async with db.transaction() as session:
+        (row,) = (await session.scalars(select(Run))).all()
+    assert row.status == "failed" and "CancelledError" in row.error and STORE_FAILED in row.error
