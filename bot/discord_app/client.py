@@ -104,7 +104,11 @@ class ReleaseBot(commands.AutoShardedBot):
         """Build the core (store migrated, coordinator started, HTTP session opened), settle what a
         crash left, register the post buttons, load the extensions and sync the commands if changed."""
         self._core = await build_core(self.settings, sender=DiscordSender(self), clock=self._clock)
+        if self.is_stopping():  # stopped during start-up: nothing more to start (finish_close ends it)
+            return
         await self.recover()
+        if self.is_stopping():
+            return
         # Registered with the bot, not by a cog: this process posts these buttons (DiscordSender),
         # so it answers them for as long as it runs, whatever extension is loaded.
         self.add_dynamic_items(*POST_BUTTON_ITEMS)
@@ -165,6 +169,15 @@ class ReleaseBot(commands.AutoShardedBot):
         if self._closing is None:
             self._closing = asyncio.create_task(self._close(), name="release-bot-close")
         await asyncio.shield(self._closing)
+
+    def is_stopping(self) -> bool:
+        """True once :meth:`close` began (a stop signal, or the end of ``async with``)."""
+        return self._closing is not None
+
+    async def finish_close(self) -> None:
+        """After ``start`` returned from a stop that began during start-up: stop what start-up went on to
+        build or start after it (the core, the extensions), as :meth:`close` does. Idempotent."""
+        await self._close()
 
     async def _close(self) -> None:
         if self._core is not None:

@@ -74,6 +74,7 @@ async def serve(settings: Settings, bot: ReleaseBot | None = None) -> None:
             finally:
                 if closing:  # ``start`` returns once the gateway is closed: let the rest of the stop finish
                     await closing[0]
+                    await bot.finish_close()  # a stop during start-up: what start-up built after it
     finally:
         for sig in STOP_SIGNALS:
             loop.remove_signal_handler(sig)
