@@ -430,6 +430,19 @@ class DeliverySettings(_Section):
         le=3600,
         description="How often the background loops look for crossposts and DMs that fell due again (held back by Discord's rate limits or a failure).",
     )
+    retry_backoff_seconds: list[StrictFloat] = Field(
+        [120.0, 600.0, 1800.0, 3600.0, 7200.0, 14400.0, 21600.0],
+        min_length=1,
+        max_length=20,
+        description="Seconds from a delivery Discord failed (a 5xx after discord.py's own retries, a long or global 429, a network error) to the due scan's retry of the posts left waiting, by failures in a row; the last repeats, and a 429's retry_after is waited at least. Reset by a delivery that succeeds.",
+    )
+
+    @field_validator("retry_backoff_seconds", mode="after")
+    @classmethod
+    def _backoff(cls, value: list[float]) -> list[float]:
+        if any(not 0 < s <= 86400 for s in value):
+            raise ValueError(f"must be seconds above 0, at most 86400, got {value!r}")
+        return value
 
 
 class CoordinationSettings(_Section):

@@ -310,7 +310,13 @@ async def build_core(
                 poll_seconds=retry,
             )
             deliverer = Deliverer(
-                db, sender, clock=shared, coordinator=coordinator, publisher=publisher, on_dms=dm_outbox.wake
+                db,
+                sender,
+                clock=shared,
+                coordinator=coordinator,
+                publisher=publisher,
+                on_dms=dm_outbox.wake,
+                retry_backoff=settings.delivery.retry_backoff_seconds,
             )
         music = music_clients(settings.musicbrainz, db, session=session, clock=shared, sleep=sleep)
         signal = music_signal(settings.musicbrainz, db, coordinator, music, clock=shared)

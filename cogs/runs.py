@@ -15,7 +15,7 @@ from discord.ext import commands
 from bot.delivery.planner import FILTER_NAMES, Announcement
 from bot.scheduling.runner import RunSummary
 from bot.services.errors import UserError
-from bot.services.runs import REFRESH_RUNNING_TEXT, HistoryRow, Preview, RunService
+from bot.services.runs import REFRESH_RUNNING_TEXT, HistoryRow, Preview, RunService, waiting_text
 from cogs.common import guild_id_of, reply, require_manage_guild
 from cogs.settings import publish_text, route_lines
 
@@ -28,10 +28,15 @@ log = logging.getLogger(__name__)
 def summary_text(summary: RunSummary) -> str:
     """One short paragraph about a finished run, for ``/refresh``."""
     posted = summary.releases_posted
+    waiting = sum(max(0, d.pending) for d in summary.deliveries.values())
+    if posted:
+        outcome = f"**{posted} new release{'s' * (posted != 1)}** posted."
+    elif waiting:
+        outcome = "nothing posted yet."
+    else:
+        outcome = "no new releases."
     lines = [
-        f"Checked {summary.artists_checked}/{summary.artists_due} artists "
-        f"(coverage {summary.coverage:.0%}) · "
-        + (f"**{posted} new release{'s' * (posted != 1)}** posted." if posted else "no new releases.")
+        f"Checked {summary.artists_checked}/{summary.artists_due} artists (coverage {summary.coverage:.0%}) · {outcome}"
     ]
     if summary.failed_artists:
         names = ", ".join(name for _id, name, _reason in summary.failed_artists[:10])
@@ -50,6 +55,16 @@ def summary_text(summary: RunSummary) -> str:
 def _guild_problems(summary: RunSummary) -> list[str]:
     problems = []
     for result in summary.deliveries.values():
+        if result.retry_at is not None and summary.finished_at is not None:
+            text = waiting_text(result.pending, result.failure, result.retry_at, summary.finished_at)
+            problems.append(f"{text[0].upper()}{text[1:]}.")
+            continue
+        if result.stopped:
+            n = result.pending
+            problems.append(
+                f"The bot is restarting: {n} release{'s' * (n != 1)} wait{'s' * (n == 1)} for the next run."
+            )
+            continue
         problem = result.problem or result.error
         if problem:
             problems.append(f"Posting failed: {problem}. The releases stay pending and will be posted once fixed.")
@@ -329,6 +344,8 @@ class Runs(commands.Cog):
             )
         else:
             embed.add_field(name="Last run", value="none yet", inline=False)
+        if st.waiting:
+            embed.add_field(name="Waiting", value=f"⏳ {st.waiting}.", inline=False)
         if st.cooldown_until is not None:
             embed.add_field(
                 name="Spotify",

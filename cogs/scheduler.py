@@ -6,6 +6,7 @@ guild's failure is isolated inside the run (see ``bot.scheduling.runner``).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING
 
@@ -17,6 +18,8 @@ if TYPE_CHECKING:
     from bot.discord_app.client import ReleaseBot
 
 log = logging.getLogger(__name__)
+
+UNLOAD_GRACE = 1.0  # seconds a scan still running at unload gets before it is cancelled
 
 
 class Scheduler(commands.Cog):
@@ -55,9 +58,10 @@ class Scheduler(commands.Cog):
             self.release_day_scanner.start()
 
     async def cog_unload(self) -> None:
-        """Stop the scans (a run in progress gets its grace period: ``DueScanner.shutdown``)."""
-        await self.release_day_scanner.shutdown()
-        await self.scanner.shutdown()
+        """Stop both scans at once. At shutdown the bot has stopped its runner first (``Runner.stop``:
+        the run in progress had its grace), so a scan still running ends within ``UNLOAD_GRACE`` seconds
+        or is cancelled (``DueScanner.shutdown``)."""
+        await asyncio.gather(self.release_day_scanner.shutdown(UNLOAD_GRACE), self.scanner.shutdown(UNLOAD_GRACE))
 
 
 async def setup(bot: ReleaseBot) -> None:

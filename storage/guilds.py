@@ -448,3 +448,75 @@ async def set_due(session: AsyncSession, guild_id: int, *, next_due_at: dt.datet
     await session.execute(
         update(Guild).where(Guild.id == guild_id).values(next_due_at=next_due_at, last_run_at=last_run_at)
     )
+
+
+# --- retrying a delivery Discord failed ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeliveryRetry:
+    """A guild's posts waiting for a retry after Discord failed them: ``retry_at`` (UTC, when the due
+    scan tries again; None: nothing waits), ``failures`` (failed deliveries in a row), ``error`` (what
+    Discord answered last, fit to show an admin)."""
+
+    retry_at: dt.datetime | None
+    failures: int
+    error: str | None
+
+
+async def record_delivery_failure(session: AsyncSession, guild_id: int, *, error: str) -> int:
+    """Count one more failed delivery of guild ``guild_id`` and store ``error`` (cut to 300 characters);
+    returns the failures in a row now (1 after the first). The caller then sets the retry time
+    (:func:`set_delivery_retry`) from it, in the same transaction. One ``UPDATE … RETURNING`` (the row
+    stays write-locked until the transaction ends); 0 for an unknown guild."""
+    result = await session.execute(
+        update(Guild)
+        .where(Guild.id == guild_id)
+        .values(delivery_failures=Guild.delivery_failures + 1, last_delivery_error=error[:300])
+        .returning(Guild.delivery_failures)
+    )
+    failures = result.scalar_one_or_none()
+    return int(failures or 0)
+
+
+async def set_delivery_retry(session: AsyncSession, guild_id: int, retry_at: dt.datetime) -> None:
+    """Have the due scan try guild ``guild_id``'s pending posts again at ``retry_at`` (UTC)."""
+    await session.execute(update(Guild).where(Guild.id == guild_id).values(delivery_retry_at=retry_at))
+
+
+async def clear_delivery_retry(session: AsyncSession, guild_id: int) -> bool:
+    """After a delivery Discord did not fail: nothing waits for a retry any more (failures back to 0,
+    the error forgotten); returns whether something was waiting."""
+    waiting = (Guild.delivery_retry_at.is_not(None)) | (Guild.delivery_failures != 0)
+    result = await session.execute(
+        update(Guild)
+        .where(Guild.id == guild_id, waiting)
+        .values(delivery_retry_at=None, delivery_failures=0, last_delivery_error=None)
+    )
+    return bool(rowcount(result))
+
+
+async def delivery_retry(session: AsyncSession, guild_id: int) -> DeliveryRetry | None:
+    """Guild ``guild_id``'s :class:`DeliveryRetry`, or None for an unknown guild."""
+    row = (
+        await session.execute(
+            select(Guild.delivery_retry_at, Guild.delivery_failures, Guild.last_delivery_error).where(
+                Guild.id == guild_id
+            )
+        )
+    ).first()
+    if row is None:
+        return None
+    retry_at, failures, error = row
+    return DeliveryRetry(retry_at, int(failures or 0), error)
+
+
+async def retry_due_guilds(session: AsyncSession, now: dt.datetime) -> list[int]:
+    """Ids of the guilds whose failed posts are due for a retry at ``now`` (``delivery_retry_at <=
+    now``) and whose weekly run is not due (that run delivers anyway), earliest first."""
+    rows = await session.scalars(
+        select(Guild.id)
+        .where(Guild.delivery_retry_at <= now, Guild.next_due_at > now)
+        .order_by(Guild.delivery_retry_at, Guild.id)
+    )
+    return list(rows.all())

@@ -257,6 +257,37 @@ async def expired_guild_leases(session: AsyncSession, owner: str, *, now: dt.dat
     return set(rows.all())
 
 
+async def any_retry_due(session: AsyncSession, now: dt.datetime) -> bool:
+    """True when some guild's failed posts are due for a retry at ``now`` (``delivery_retry_at <= now``),
+    its weekly run is not due and no live lease holds it (one cheap read)."""
+    free = or_(Guild.lease_until.is_(None), Guild.lease_until <= now)
+    query = select(Guild.id).where(Guild.delivery_retry_at <= now, Guild.next_due_at > now, free).limit(1)
+    return (await session.scalar(query)) is not None
+
+
+async def claim_retry_guilds(
+    session: AsyncSession, owner: str, *, now: dt.datetime, lease_seconds: float, limit: int | None = None
+) -> list[int]:
+    """Lease the guilds whose failed posts are due for a retry (``delivery_retry_at <= now``), whose
+    weekly run is not due (that run delivers them) and that no live lease holds; returns their ids,
+    earliest retry first, at most ``limit``. The same one-statement take-over as
+    :func:`claim_due_guilds` (the guild lease: the heartbeat keeps it, a clean stop gives it up), so
+    two processes never retry one guild at once."""
+    free = or_(Guild.lease_until.is_(None), Guild.lease_until <= now, Guild.lease_owner == owner)
+    cond = (Guild.delivery_retry_at <= now, Guild.next_due_at > now, free)
+    pick = select(Guild.id).where(*cond).order_by(Guild.delivery_retry_at, Guild.id)
+    if limit is not None:
+        pick = pick.limit(limit)
+    until = now + dt.timedelta(seconds=lease_seconds)
+    claim = update(Guild).where(*cond).values(lease_owner=owner, lease_until=until).returning(Guild.id)
+    if _dialect(session) == "postgresql":
+        picked = pick.with_for_update(skip_locked=True).cte("pick").prefix_with("MATERIALIZED")
+        claim = claim.where(Guild.id == picked.c.id)
+    else:
+        claim = claim.where(Guild.id.in_(pick.scalar_subquery()))
+    return sorted((await session.execute(claim)).scalars().all())
+
+
 async def finish_guild_lease(
     session: AsyncSession,
     owner: str,

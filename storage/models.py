@@ -117,6 +117,12 @@ class Guild(Base):
     # by its heartbeat; another process takes the guild over after expiry): storage/coordination.py.
     lease_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
     lease_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # A delivery Discord failed (5xx, a long or global 429, a network error): when the due scan tries
+    # the pending posts again (NULL: nothing waits), failed deliveries in a row (the back-off step; 0
+    # after a success) and what Discord answered (bot.delivery.deliverer; migration 0009).
+    delivery_retry_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
+    delivery_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_delivery_error: Mapped[str | None] = mapped_column(Text, nullable=True)
 
     follows: Mapped[list[Follow]] = relationship(back_populates="guild", cascade="all, delete-orphan")
 

@@ -78,11 +78,13 @@ class RunOutcome:
     metrics: dict[str, Any]
 
 
-async def finish_run(session: AsyncSession, run_id: int, outcome: RunOutcome) -> None:
-    """Record ``outcome`` on run ``run_id`` (``artists_failed`` is the number of ``failed_artists``)."""
-    await session.execute(
+async def finish_run(session: AsyncSession, run_id: int, outcome: RunOutcome, *, if_running: bool = False) -> bool:
+    """Record ``outcome`` on run ``run_id`` (``artists_failed`` is the number of ``failed_artists``); with
+    ``if_running`` only while it is still ``running``. Returns whether the row was written."""
+    cond = [Run.id == run_id] + ([Run.status == "running"] if if_running else [])
+    result = await session.execute(
         update(Run)
-        .where(Run.id == run_id)
+        .where(*cond)
         .values(
             status=outcome.status,
             finished_at=outcome.finished_at,
@@ -96,6 +98,7 @@ async def finish_run(session: AsyncSession, run_id: int, outcome: RunOutcome) ->
             metrics=outcome.metrics,
         )
     )
+    return bool(rowcount(result))
 
 
 async def mark_failed(session: AsyncSession, run_id: int, *, error: str, now: dt.datetime) -> bool:
@@ -118,6 +121,19 @@ async def mark_interrupted(session: AsyncSession, live: Collection[str], *, now:
     result = await session.execute(
         update(Run)
         .where(Run.status == "running", dead_owner(Run.owner, set(live)))
+        .values(status="failed", finished_at=now, error=error[:ERROR_LIMIT])
+        .returning(Run.id)
+    )
+    return sorted(result.scalars().all())
+
+
+async def mark_interrupted_of(session: AsyncSession, owner: str, *, now: dt.datetime, error: str) -> list[int]:
+    """Mark ``failed`` at ``now``, with ``error``, the runs of process ``owner`` still ``running`` (the
+    caller knows none of them is in progress: a store failure kept them from being closed). Returns
+    their ids, sorted."""
+    result = await session.execute(
+        update(Run)
+        .where(Run.status == "running", Run.owner == owner)
         .values(status="failed", finished_at=now, error=error[:ERROR_LIMIT])
         .returning(Run.id)
     )

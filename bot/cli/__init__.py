@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -95,6 +96,11 @@ def config_path(given: str | None) -> str:
     return given
 
 
+def _stop_before_start(signum: int, frame: object) -> None:
+    """SIGTERM or SIGINT while ``run`` still loads (nothing held yet): leave at once with status 0."""
+    raise SystemExit(0)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``release-bot`` console script; returns the exit status."""
     args = _parser().parse_args(argv)
@@ -106,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         if args.command == "run":
+            for sig in (signal.SIGTERM, signal.SIGINT):  # until the bot's own graceful stop is installed
+                signal.signal(sig, _stop_before_start)
             settings = load_settings(config_path(args.config), os.environ)
             _configure_logging(args, settings)
             from bot.ops.errors import init_sentry

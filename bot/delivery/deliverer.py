@@ -111,13 +111,18 @@ __all__ = [
     "Sender",
     "UnknownMember",
     "UnknownUser",
+    "failure_text",
     "make_nonce",
+    "retry_delay",
 ]
 
 log = logging.getLogger(__name__)
 
 NONCE_LENGTH = 25  # Discord: nonce ≤ 25 characters
 MAX_FORUM_TAGS = 20  # Discord: a forum has at most 20 tags
+#: seconds between a delivery Discord failed and its retry, by failures in a row (the last repeats):
+#: 2 min, 10 min, 30 min, 1 h, 2 h, 4 h, then every 6 h (``[delivery] retry_backoff_seconds``)
+RETRY_BACKOFF: tuple[float, ...] = (120.0, 600.0, 1800.0, 3600.0, 7200.0, 14400.0, 21600.0)
 OUT_NOW = "Out now!"
 """The content of a release's post that replies to its announcement (:mod:`bot.delivery.upcoming`)."""
 
@@ -152,7 +157,11 @@ class DeliveryResult:
     ``pending``: announcements left for a later run; ``mention_parts``: mention follow-ups sent;
     ``dms``: DMs enqueued for DM-mode subscribers; ``error``: why delivery stopped early in some
     channel (None when it did not); ``problem``: a standing configuration problem ("no channel
-    set", or the channel problem stored on the guild).
+    set", or the channel problem stored on the guild). ``failure``: what Discord answered when it
+    failed a post (a 5xx after discord.py's retries, a long or global 429, a network error: e.g.
+    ``"Discord failed: 503"``), ``retry_at`` (aware UTC): when the due scan tries the ``pending``
+    releases again then (:func:`retry_delay`); ``stopped``: the bot began shutting down, so the
+    delivery stopped before its next post (the rest stays pending for the next run).
     """
 
     guild_id: int
@@ -166,6 +175,10 @@ class DeliveryResult:
     error: str | None = None
     problem: str | None = None
     first_seen: list[dt.datetime] = field(default_factory=list)
+    failure: str | None = None
+    retry_at: dt.datetime | None = None
+    stopped: bool = False
+    retry_after: float | None = field(default=None, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -229,6 +242,28 @@ class _Post:
         return self.items[0].announcement.release.id
 
 
+def failure_text(exc: BaseException) -> str:
+    """What Discord (or the network) answered to a failed post, short, for ``/status`` and ``/refresh``:
+    ``"Discord failed: 503"`` (an HTTP status: discord.py's ``HTTPException.status``), ``"Discord rate
+    limit: retry after 120 s"`` (:class:`RateLimited`), ``"network error: ClientConnectorError"``."""
+    if isinstance(exc, RateLimited):
+        return f"Discord rate limit: retry after {exc.retry_after:.0f} s"
+    status = getattr(exc, "status", None)
+    if isinstance(status, int):
+        return f"Discord failed: {status}"
+    if isinstance(exc, (TimeoutError, OSError)) or type(exc).__module__.split(".")[0] == "aiohttp":
+        return f"network error: {type(exc).__name__}"
+    return type(exc).__name__
+
+
+def retry_delay(failures: int, backoff: Sequence[float] = RETRY_BACKOFF, retry_after: float | None = None) -> float:
+    """Seconds until the retry of a delivery that failed ``failures`` times in a row (≥ 1):
+    ``backoff[failures - 1]``, the last step repeating, and never before Discord's ``retry_after``
+    (seconds, a 429's)."""
+    step = backoff[min(max(failures, 1), len(backoff)) - 1] if backoff else 0.0
+    return max(step, retry_after or 0.0)
+
+
 def make_nonce(guild_id: int, release_ids: Sequence[str]) -> str:
     """Deterministic message nonce (25 hex chars) from the guild id and the message's release ids (order-free)."""
     text = f"{guild_id}:{','.join(sorted(release_ids))}"
@@ -245,7 +280,8 @@ class Deliverer:
     With a coordinator, ledger claims carry their owner and only a dead process's
     unconfirmed claims are settled by another. ``publisher``: crossposts confirmed messages at once
     (one on ``db`` and ``sender`` when None); ``on_dms``: called after DMs were enqueued (the DM
-    outbox's ``wake``).
+    outbox's ``wake``). ``retry_backoff``: seconds from a delivery Discord failed to its retry, by
+    failures in a row (:data:`RETRY_BACKOFF`).
     """
 
     #: seconds a delivery waits for another process's delivery to the same guild
@@ -260,8 +296,12 @@ class Deliverer:
         coordinator: Coordinator | None = None,
         publisher: Publisher | None = None,
         on_dms: Callable[[], None] | None = None,
+        retry_backoff: Sequence[float] = RETRY_BACKOFF,
     ) -> None:
         self.db = db
+        self.retry_backoff = tuple(retry_backoff) or RETRY_BACKOFF
+        #: set by :meth:`stop`: no new post is claimed (a post being sent finishes and is confirmed)
+        self.stopping = False
         self.sender = sender
         self.clock = clock
         self.coordinator = coordinator
@@ -278,6 +318,12 @@ class Deliverer:
         self._unsettled: set[tuple[int, str]] = set()
         #: mention follow-up ids this process could not settle after a failed send
         self._unsettled_parts: set[int] = set()
+
+    def stop(self) -> None:
+        """Shutting down: claim no new post from now on. A post being sent finishes and is confirmed
+        (or, cancelled after the shutdown's grace, is left claimed for recovery to settle); what is
+        not posted stays pending for the next run."""
+        self.stopping = True
 
     @property
     def _owner(self) -> str | None:
@@ -550,7 +596,32 @@ class Deliverer:
                 )
                 result.error = f"channel unavailable: {problems[channel_id]}"
         await self._record_problems(guild_id, problems, result, default_channel_id=plan.channel_id)
+        await self._record_retry(guild_id, result)
         return result
+
+    async def _record_retry(self, guild_id: int, result: DeliveryResult) -> None:
+        """Discord failed a post and releases still wait: count the failure and set the guild's retry
+        time on the back-off (the due scan then delivers again, without asking Spotify anything).
+        Otherwise (posted, nothing waiting, or a stop): a retry that was waiting is cleared."""
+        if result.stopped:
+            return
+        now = self.clock()
+        async with self.db.transaction() as session:
+            if result.failure is None or result.pending <= 0:
+                await guilds.clear_delivery_retry(session, guild_id)
+                return
+            failures = await guilds.record_delivery_failure(session, guild_id, error=result.failure)
+            delay = retry_delay(failures, self.retry_backoff, result.retry_after)
+            result.retry_at = now + dt.timedelta(seconds=delay)
+            await guilds.set_delivery_retry(session, guild_id, result.retry_at)
+        log.warning(
+            "guild %s: %d releases wait for a retry in %.0f s (failure %d in a row: %s)",
+            guild_id,
+            result.pending,
+            delay,
+            failures,
+            result.failure,
+        )
 
     async def _record_problems(
         self, guild_id: int, problems: dict[int, str], result: DeliveryResult, *, default_channel_id: int | None
@@ -654,6 +725,7 @@ class Deliverer:
         except Exception as exc:
             log.warning("guild %s: cannot look channel %s up", guild_id, channel_id, exc_info=True)
             result.error = f"channel lookup failed: {type(exc).__name__}: {exc}"[:300]
+            _note_failure(result, exc)
             return None
         replies = {i.announcement.release.id: t for i in items if (t := _reply_target(i, destination, plan))}
         role = True
@@ -695,6 +767,12 @@ class Deliverer:
             channel_id, reply_to = target.channel_id, target.message_id
         embeds = [announcement_embed(item.announcement)]
         return await self._post_message(guild_id, channel_id, post, embeds, run_id, result, reply_to=reply_to)
+
+    def _stopped(self, result: DeliveryResult) -> bool:
+        """True (and ``result.stopped`` set) when the bot is shutting down: no new post is claimed."""
+        if self.stopping:
+            result.stopped = True
+        return result.stopped
 
     def _post(self, plan: GuildPlan, items: list[RoutedAnnouncement], *, role: bool, publish: bool) -> _Post:
         """The post of ``items``: its mentions (with the guild's role when ``role``) and DM subscribers."""
@@ -747,6 +825,8 @@ class Deliverer:
         to it stops for this run (``result.error`` says why).
         """
         release_ids = post.release_ids
+        if self._stopped(result):
+            return False
         if not await self._claim(guild_id, channel_id, post, run_id, destination="message"):
             result.error = "releases already claimed by another delivery"
             return False
@@ -767,6 +847,7 @@ class Deliverer:
         except Exception as exc:
             await self._send_failed(guild_id, channel_id, "message", post, exc, result)
             result.error = f"send failed: {type(exc).__name__}: {exc}"[:300]
+            _note_failure(result, exc)
             return False
         return await self._sent(guild_id, channel_id, post, message_id, result, thread_id=None)
 
@@ -803,8 +884,13 @@ class Deliverer:
         """After a transient send failure (``exc``): settle the post's claims from the channel (Discord
         may have created it after all: then it counts as sent)."""
         release_ids = post.release_ids
+        failure = failure_text(exc)
         log.warning(
-            "guild %s: send failed; settling %d releases from the channel", guild_id, len(release_ids), exc_info=exc
+            "guild %s: send failed (%s); settling %d releases from the channel",
+            guild_id,
+            failure,
+            len(release_ids),
+            exc_info=None if failure != type(exc).__name__ else exc,  # a known Discord or network failure: one line
         )
         main_of = {rid: a.release.id for a in post.announcements for rid in a.release_ids}
         settled = await self._settle(guild_id, channel_id, destination, release_ids, main_of)
@@ -867,6 +953,8 @@ class Deliverer:
         """Claim → create → confirm one forum post, then its follow-ups (in its thread). Returns as
         :meth:`_post_message`."""
         announcement = post.announcements[0]
+        if self._stopped(result):
+            return False
         if not await self._claim(guild_id, forum_id, post, run_id, destination="forum"):
             result.error = "releases already claimed by another delivery"
             return False
@@ -887,6 +975,7 @@ class Deliverer:
         except Exception as exc:
             await self._send_failed(guild_id, forum_id, "forum", post, exc, result)
             result.error = f"forum post failed: {type(exc).__name__}: {exc}"[:300]
+            _note_failure(result, exc)
             return False
         return await self._sent(guild_id, forum_id, post, thread_id, result, thread_id=thread_id)
 
@@ -1037,6 +1126,14 @@ class Deliverer:
         subscribers = await members.subscribers(session, guild_id, {a for ids in artists.values() for a in ids})
         out = {rid: dm_users(ids, subscribers) for rid, ids in artists.items()}
         return {rid: users for rid, users in out.items() if users}
+
+
+def _note_failure(result: DeliveryResult, exc: BaseException) -> None:
+    """Record on ``result`` what Discord answered to a failed post (:func:`failure_text`) and a 429's
+    ``retry_after``, for the retry of the releases left pending."""
+    result.failure = failure_text(exc)
+    if isinstance(exc, RateLimited):
+        result.retry_after = max(result.retry_after or 0.0, exc.retry_after)
 
 
 def _reply_target(item: RoutedAnnouncement, destination: Destination, plan: GuildPlan) -> PostedAnnouncement | None:

@@ -52,6 +52,10 @@ COMMAND_SYNC_WAIT = 120.0  # seconds a process waits for another one's command s
 #: up to an hour) raises ``discord.RateLimited`` at once, and the crosspost waits in the ledger instead
 #: (discord.py's minimum is 30)
 MAX_RATELIMIT_TIMEOUT = 30.0
+#: seconds a run in progress gets at shutdown to stop at its next step (a post being sent finishes and
+#: is confirmed) before it is cancelled; the rest of the stop fits in the remaining 3 s of the 10 s
+#: that ``docker stop`` allows (docs/operations.md, "Stopping")
+SHUTDOWN_GRACE = 7.0
 
 
 class ReleaseBot(commands.AutoShardedBot):
@@ -89,6 +93,7 @@ class ReleaseBot(commands.AutoShardedBot):
         self._core: Core | None = None
         self._ops: OpsServer | None = None  # /metrics, /livez, /readyz when [http] port is set
         self._ready_shards: set[int] = set()
+        self._closing: asyncio.Task[None] | None = None
         point_discord_at(settings.discord.api_base_url, settings.discord.gateway_url)
 
     @property
@@ -118,7 +123,11 @@ class ReleaseBot(commands.AutoShardedBot):
             metrics=metrics,
         )
         self._ops = await ops_server(self.settings.http, self._core, self.shard_states)
+        if self.is_stopping():  # stopped during start-up: nothing more to start (finish_close ends it)
+            return
         await self.recover()
+        if self.is_stopping():
+            return
         # Registered with the bot, not by a cog: this process posts these buttons (DiscordSender),
         # so it answers them for as long as it runs, whatever extension is loaded.
         self.add_dynamic_items(*POST_BUTTON_ITEMS)
@@ -195,8 +204,32 @@ class ReleaseBot(commands.AutoShardedBot):
         return True
 
     async def close(self) -> None:
-        """Unload the extensions (stopping the scheduler), close Discord, then the core (Spotify, HTTP,
-        coordinator, store)."""
+        """Stop gracefully: the runner (a run in progress gets :data:`SHUTDOWN_GRACE` seconds to stop at its
+        next step, then is cancelled), the extensions (the scans, the DM and crosspost loops), Discord, then
+        the core (Spotify, HTTP, the coordinator giving up this process's leases and row, the store).
+
+        Idempotent: a second call (a second signal, ``async with``) waits for the first one's stop.
+        """
+        if self._closing is None:
+            self._closing = asyncio.create_task(self._close(), name="release-bot-close")
+        await asyncio.shield(self._closing)
+
+    def is_stopping(self) -> bool:
+        """True once :meth:`close` began (a stop signal, or the end of ``async with``)."""
+        return self._closing is not None
+
+    async def finish_close(self) -> None:
+        """After ``start`` returned from a stop that began during start-up: stop what start-up went on to
+        build or start after it (the core, the extensions), as :meth:`close` does. Idempotent."""
+        await self._close()
+
+    async def _close(self) -> None:
+        if self._core is not None:
+            try:
+                if not await self._core.runner.stop(SHUTDOWN_GRACE):
+                    log.warning("a run was cancelled at shutdown; recovery settles what it left claimed")
+            except Exception:  # stopping must go on: the leases are given up below whatever happens
+                log.exception("stopping the runner failed")
         for extension in list(self.extensions):
             try:
                 await self.unload_extension(extension)
@@ -204,6 +237,7 @@ class ReleaseBot(commands.AutoShardedBot):
                 log.exception("unloading %s failed", extension)
         await super().close()
         if self._ops is not None:
-            await self._ops.stop()
+            ops, self._ops = self._ops, None
+            await ops.stop()
         if self._core is not None:
             await self._core.close()

@@ -16,7 +16,7 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple, Protocol
 
 from bot.clock import Clock, utcnow
@@ -33,11 +33,21 @@ from storage.runs import ERROR_LIMIT, RunOutcome
 
 log = logging.getLogger(__name__)
 
-TRIGGERS = ("schedule", "refresh", "check", "release_day")
+TRIGGERS = ("schedule", "refresh", "check", "release_day", "retry")
 # A release group dated this far back and still not on Spotify keeps its artists first in budgeted runs.
 ANNOUNCED_RECENT = dt.timedelta(days=7)
 
 INTERRUPTED = "interrupted: the bot stopped during this run (nothing is lost; the next run goes on)"
+STOPPED = "stopped: the bot shut down during this run; what it did not post stays pending, and its guilds stay due"
+STORE_FAILED = "the store failed during this run and it could not be closed then; closed once the store answered"
+
+
+class RunnerStopping(Exception):
+    """Raised by :meth:`Runner.run` once the runner is stopping (the bot is shutting down): no new run starts."""
+
+    def __init__(self) -> None:
+        super().__init__("the bot is shutting down; no new run starts")
+
 
 Progress = Callable[[int, int], object]
 """``progress(checked, total)``: called synchronously as artists are checked (``Tracker.track``)."""
@@ -149,7 +159,8 @@ class RunPlan:
     for ``schedule``, the due times move strictly after it; ``fresh_after``: for a leased
     ``schedule`` run, artists checked at or after it (by any process) are not fetched again;
     ``plan_seconds``: wall seconds of the plan phase; ``store_failed``: guilds whose delivery failed
-    because the store did (their due time does not move: the next scan runs them again).
+    because the store did (their due time does not move: the next scan runs them again); ``keep_due``:
+    guilds a stop cut short (no delivery, or one stopped before a post), which keep their due time too.
     """
 
     run_id: int
@@ -161,6 +172,7 @@ class RunPlan:
     fresh_after: dt.datetime | None
     plan_seconds: float
     store_failed: set[int] = field(default_factory=set)
+    keep_due: set[int] = field(default_factory=set)
 
 
 @dataclass
@@ -219,6 +231,13 @@ class Runner:
         #: guilds whose leases this process could not give up after their run (the store was failing):
         #: its heartbeat keeps renewing them, so they are given up at the next due scan instead
         self._leases_to_end: set[int] = set()
+        #: set by :meth:`stop`: no new run starts, a run in progress stops at its next step
+        self.stopping = False
+        #: the task of the run in progress (waited for, then cancelled, by :meth:`stop`)
+        self._task: asyncio.Task[Any] | None = None
+        #: run id → (error, outcome if its work was done): runs that ended (or broke) while the store
+        #: failed, so they could not be closed then; closed by :meth:`close_unclosed` at the next due scan
+        self.unclosed: dict[int, tuple[str, RunOutcome | None]] = {}
 
     @property
     def running(self) -> bool:
@@ -252,8 +271,43 @@ class Runner:
         ``progress(checked, total)`` is handed to the tracker (``Tracker.track``): called
         synchronously with 0 first, then after each artist checked or failed.
         """
+        if self.stopping:
+            raise RunnerStopping()
         async with self._lock:
+            if self.stopping:
+                raise RunnerStopping()
             return await self._run(trigger, guild_ids, artist_ids=artist_ids, progress=progress)
+
+    # --- a graceful stop ------------------------------------------------------------------------
+
+    def _stop_requested(self) -> bool:
+        """True once :meth:`stop` was called (a method, so a check after an ``await`` reads it anew)."""
+        return self.stopping
+
+    async def stop(self, grace_seconds: float) -> bool:
+        """Shutting down: start no new run, let the run in progress stop at its next step within
+        ``grace_seconds`` (seconds), then cancel it. Returns True when it ended within the grace.
+
+        A stopping run claims no new post (a post being sent finishes and is confirmed: the
+        deliverer's :meth:`Deliverer.stop`), tracks and delivers nothing more, and is recorded
+        ``partial`` with :data:`STOPPED` (its scheduled guilds keep their due time, so another
+        process, or the next start, runs them at once). One cancelled after the grace is recorded
+        ``failed``; a post cancelled in flight stays claimed and is settled from the channel by
+        recovery (docs/design.md). Nothing is lost and nothing is posted twice either way.
+        """
+        self.stopping = True
+        if self.deliverer is not None:
+            self.deliverer.stop()
+        task = self._task
+        if task is None or task.done() or task is asyncio.current_task():
+            return True
+        done, _pending = await asyncio.wait({task}, timeout=max(0.0, grace_seconds))
+        if done:
+            return True
+        log.warning("the run in progress did not stop within %.0f s; cancelling it", grace_seconds)
+        task.cancel()
+        await asyncio.wait({task}, timeout=1.0)
+        return False
 
     # --- the due scan ---------------------------------------------------------------------------
 
@@ -265,18 +319,87 @@ class Runner:
         coordinator, this process runs the due guilds it leases (:meth:`_run_leased`), after giving
         up the leases a store failure kept it from giving up after an earlier run (:meth:`_end_leases`).
         """
+        if self.stopping:
+            return None
+        await self.close_unclosed()
         if self._leases_to_end and self.coordinator is not None and not self.running:
             await self._end_leases(self.coordinator, sorted(self._leases_to_end))
         now = now or self.clock()
         # A cheap read first, without the runner's lock: a scan that finds nothing due never makes
         # a /refresh wait (or say that another run is in progress).
         async with self.db.transaction() as session:
-            if not await leases.anything_due(session, now):
-                return None
+            due = await leases.anything_due(session, now)
+            retry = self.deliverer is not None and await leases.any_retry_due(session, now)
+        if not due and not retry:
+            return None
         async with self._lock:
-            if self.coordinator is None:
-                return await self._run_due_alone(now)
-            return await self._run_leased(now, self.coordinator)
+            if self._stop_requested():
+                return None
+            summary: RunSummary | None = None
+            try:
+                if due:
+                    if self.coordinator is None:
+                        summary = await self._run_due_alone(now)
+                    else:
+                        summary = await self._run_leased(now, self.coordinator)
+                if retry and not self._stop_requested():
+                    retried = await self._retry_due(now)
+                    summary = summary or retried
+            except RunnerStopping:
+                return summary
+            return summary
+
+    async def _retry_due(self, now: dt.datetime) -> RunSummary | None:
+        """Deliver again to the guilds whose failed posts are due for a retry (``guilds.delivery_retry_at
+        <= now``): one ``retry`` run that tracks nothing (no Spotify request) and delivers what is
+        pending, each guild leased like a due guild when several processes share the store. The
+        deliverer sets the next retry (back-off) or clears it."""
+        co = self.coordinator
+        if co is None:
+            async with self.db.transaction() as session:
+                guild_ids = await guilds.retry_due_guilds(session, now)
+        else:
+
+            async def lease(session: Session) -> list[int]:
+                return await leases.claim_retry_guilds(session, co.owner, now=now, lease_seconds=co.lease_seconds)
+
+            guild_ids = await self.db.retrying(lease)
+        if not guild_ids:
+            return None
+        log.info("retrying the posts Discord failed for %d guild(s): %s", len(guild_ids), guild_ids)
+        try:
+            return await self._run("retry", guild_ids, deliver_only=True)
+        finally:
+            if co is not None:
+                await self._end_leases(co, guild_ids)
+
+    async def close_unclosed(self) -> int:
+        """Close the runs this process could not close while the store failed (recorded ``failed``,
+        their error kept, with :data:`STORE_FAILED`), and this process's own runs still ``running``
+        with no run in progress (none is running here, so none of them can end by itself). Returns how
+        many were closed; a store still failing raises (the next scan tries again)."""
+        if self.running:
+            return 0
+        async with self._lock:  # free: taken at once, so no run starts while these are closed
+            return await self._close_unclosed()
+
+    async def _close_unclosed(self) -> int:
+        closed: list[int] = []
+        now = self.clock()
+        async with self.db.transaction() as session:
+            for run_id, (error, outcome) in list(self.unclosed.items()):
+                if await _close_run(session, run_id, f"{error}; {STORE_FAILED}", outcome, now=now):
+                    closed.append(run_id)
+            if self.coordinator is not None:
+                closed += await runs.mark_interrupted_of(
+                    session, self.coordinator.owner, now=now, error=f"{INTERRUPTED}; {STORE_FAILED}"
+                )
+        self.unclosed.clear()
+        if closed:
+            log.warning(
+                "closed %d run(s) left running by a store failure: %s", len(closed), ", ".join(map(str, closed))
+            )
+        return len(closed)
 
     async def _run_due_alone(self, now: dt.datetime) -> RunSummary | None:
         """The due scan of a process that runs alone: one run for every due guild."""
@@ -340,14 +463,21 @@ class Runner:
         artist_ids: Sequence[str] | None = None,
         progress: Progress | None = None,
         fresh_after: dt.datetime | None = None,
+        deliver_only: bool = False,
     ) -> RunSummary:
-        """Plan, then work, then record; a run that raises is marked failed and the error re-raised."""
+        """Plan, then work, then record; a run that raises is marked failed and the error re-raised.
+
+        ``deliver_only`` (a ``retry`` run): no artist is tracked (no Spotify request), the guilds get
+        what is pending for them."""
+        if self.stopping:
+            raise RunnerStopping()
+        self._task = asyncio.current_task()
         if trigger not in TRIGGERS:
             raise ValueError(f"unknown trigger {trigger!r}; expected one of {', '.join(TRIGGERS)}")
         if artist_ids is None and self.deliverer is None:
             raise ValueError("this runner only tracks (no deliverer): pass artist_ids")
         started = time.perf_counter()
-        plan = await self._plan(trigger, guild_ids, artist_ids, advance_after, fresh_after)
+        plan = await self._plan(trigger, guild_ids, artist_ids, advance_after, fresh_after, deliver_only=deliver_only)
         summary = RunSummary(
             run_id=plan.run_id,
             trigger=trigger,
@@ -357,17 +487,30 @@ class Runner:
             guild_ids=plan.guild_ids,
             started_at=plan.started_at,
         )
+        outcome: RunOutcome | None = None
         with log_context(run_id=plan.run_id):  # every record of the run's work carries its run_id
             try:
-                work = await self._work(plan, progress)
+                work = await self._work(plan, progress, deliver_only=deliver_only)
                 finished = self.clock()
                 _summarize(summary, work, finished, plan.plan_seconds)
+                stopped = self._stop_requested() and _stopped_early(work, plan)
+                if stopped:
+                    summary.status = "partial" if summary.status == "ok" else summary.status
+                    summary.error = "; ".join(p for p in (STOPPED, summary.error) if p)[:ERROR_LIMIT]
+                    # The guilds not delivered to in full stay due: another process (or the next start) runs them.
+                    plan.keep_due = {
+                        g for g in plan.guild_ids if g not in work.deliveries or work.deliveries[g].stopped
+                    }
+                outcome = _outcome(summary, work.track, finished)
                 await self._record(summary, work.track, plan, finished)
             except BaseException as exc:
-                await self._mark_failed(plan.run_id, f"{type(exc).__name__}: {exc}")
+                # Failed before its end was known; or (``outcome``) its work was done and only recording it failed.
+                await self._mark_failed(plan.run_id, f"{type(exc).__name__}: {exc}", outcome)
                 summary.status = "failed"
                 self._finished(summary, started)
                 raise
+            finally:
+                self._task = None
             self._finished(summary, started)
             log.info(
                 "run %s (%s): %s, %d/%d artists, %d found, %d posted, %d Spotify requests",
@@ -398,6 +541,8 @@ class Runner:
         artist_ids: Sequence[str] | None,
         advance_after: dt.datetime | None,
         fresh_after: dt.datetime | None,
+        *,
+        deliver_only: bool = False,
     ) -> RunPlan:
         """The plan phase: the guilds (known ones of ``guild_ids``; every guild when None) and the
         union of their followed artists — or exactly ``artist_ids`` and no guild — and the
@@ -410,11 +555,11 @@ class Runner:
                 artists = list(dict.fromkeys(artist_ids))
             else:
                 gids = [g.id for g in await guilds.guilds_by_ids(session, guild_ids)]
-                artists = await guilds.followed_artist_ids(session, gids)
+                artists = [] if deliver_only else await guilds.followed_artist_ids(session, gids)
             run_id = await runs.start_run(
                 session,
                 trigger=trigger,
-                guild_id=gids[0] if trigger == "refresh" and len(gids) == 1 else None,
+                guild_id=gids[0] if trigger in ("refresh", "retry") and len(gids) == 1 else None,
                 started_at=started,
                 artists_due=len(artists),
                 owner=self._owner,
@@ -430,16 +575,23 @@ class Runner:
             plan_seconds=time.perf_counter() - t_plan,
         )
 
-    async def _work(self, plan: RunPlan, progress: Progress | None) -> RunWork:
-        """The track, label and deliver phases; the Spotify requests they made are counted."""
+    async def _work(self, plan: RunPlan, progress: Progress | None, *, deliver_only: bool = False) -> RunWork:
+        """The track, label and deliver phases (only delivery for ``deliver_only``); the Spotify requests
+        they made are counted. A stopping runner skips the phases that have not begun."""
         before = self.tracker.spotify.request_count
         problems: list[str] = []
-        track = await self._track(plan, progress, problems)
+        track = TrackResult() if deliver_only else await self._track(plan, progress, problems)
         t_label = time.perf_counter()
-        label_requests = await self._label(plan.run_id, track, problems)
+        label_requests = 0 if self.stopping else await self._label(plan.run_id, track, problems)
         label_seconds = time.perf_counter() - t_label
         t_deliver = time.perf_counter()
-        if self.before_delivery is not None and self.deliverer is not None and plan.guild_ids:
+        if (
+            self.before_delivery is not None
+            and self.deliverer is not None
+            and plan.guild_ids
+            and not deliver_only
+            and not self.stopping
+        ):
             try:
                 await self.before_delivery()
             except Exception:
@@ -516,6 +668,8 @@ class Runner:
         if self.deliverer is None:  # a tracking-only run has no guild (checked by _run)
             return deliveries
         for gid in guild_ids:
+            if self.stopping:  # shutting down: the guilds not reached keep what is pending
+                break
             try:
                 result = await self.deliverer.deliver(gid, run_id=run_id)
             except Exception as exc:  # one guild never stops the others
@@ -527,32 +681,27 @@ class Runner:
             deliveries[gid] = result
             if result.error:
                 problems.append(f"guild {gid}: {result.error}")
+            if result.retry_at is not None:
+                problems.append(
+                    f"guild {gid}: {result.pending} releases wait for a retry at {result.retry_at:%H:%M:%S} UTC"
+                )
         return deliveries
 
     async def _record(self, summary: RunSummary, track: TrackResult, plan: RunPlan, finished: dt.datetime) -> None:
         """The record phase: the run's outcome (``summary``, finished at ``finished``) and, for
-        ``schedule``, the guilds' next due times (not of a guild the store failed: ``plan.store_failed``), in one transaction rerun on a PostgreSQL deadlock
+        ``schedule``, the guilds' next due times (not of a guild the store failed, ``plan.store_failed``, nor
+        of one a stop cut short, ``plan.keep_due``), in one transaction rerun on a PostgreSQL deadlock
         or serialization failure (another process finishing its guilds at the same time). Sets
         ``summary.failed_artists``."""
-        outcome = RunOutcome(
-            status=summary.status,
-            finished_at=finished,
-            artists_checked=summary.artists_checked,
-            failed_artists=list(track.failed),
-            spotify_requests=summary.spotify_requests,
-            releases_found=summary.releases_found,
-            releases_posted=summary.releases_posted,
-            error=summary.error,
-            metrics=summary.metrics,
-        )
+        outcome = _outcome(summary, track, finished)
 
         async def record(session: Session) -> dict[str, str]:
             names = await catalog.artist_names(session, track.failed)
             await runs.finish_run(session, plan.run_id, outcome)
             if plan.trigger == "schedule":
                 after = max(finished, plan.advance_after or finished)
-                moved = [g for g in plan.guild_ids if g not in plan.store_failed]
-                await self._advance_due(session, plan.run_id, moved, after=after, finished=finished)
+                done = [g for g in plan.guild_ids if g not in plan.keep_due and g not in plan.store_failed]
+                await self._advance_due(session, plan.run_id, done, after=after, finished=finished)
             return names
 
         names = await self.db.retrying(record)
@@ -596,13 +745,53 @@ class Runner:
             log.warning("marked %d interrupted run(s) as failed: %s", len(marked), ", ".join(map(str, marked)))
         return len(marked)
 
-    async def _mark_failed(self, run_id: int, error: str) -> None:
-        """Mark run ``run_id`` failed with ``error`` (a run that raised); a store failure is only logged."""
+    async def _mark_failed(self, run_id: int, error: str, outcome: RunOutcome | None = None) -> None:
+        """Close run ``run_id`` that raised ``error``: ``failed``, or, when its work was done and only
+        recording it failed (``outcome``), with that outcome made ``partial`` (:func:`_close_run`). When
+        the store fails too the run is remembered and closed at the next due scan (:meth:`close_unclosed`)."""
         try:
             async with self.db.transaction() as session:
-                await runs.mark_failed(session, run_id, error=error, now=self.clock())
-        except Exception:  # the store is down: the run is marked interrupted at the next start
-            log.exception("could not mark run %s failed", run_id)
+                await _close_run(session, run_id, error, outcome, now=self.clock())
+        except Exception:  # the store is down: closed by the next due scan once it answers
+            self.unclosed[run_id] = (error, outcome)
+            log.warning(
+                "could not mark run %s failed (the store failed); it is closed once the store answers",
+                run_id,
+                exc_info=True,
+            )
+
+
+async def _close_run(
+    session: Session, run_id: int, error: str, outcome: RunOutcome | None, *, now: dt.datetime
+) -> bool:
+    """Close run ``run_id`` if it is still ``running``: ``failed`` with ``error`` at ``now``, or, with
+    ``outcome`` (its work done, its record not written), that outcome as ``partial`` (``failed`` stays
+    ``failed``) with ``error`` added to its problems. Returns whether it was still running."""
+    if outcome is None:
+        return await runs.mark_failed(session, run_id, error=error, now=now)
+    problems = "; ".join(p for p in (outcome.error, error) if p)[:ERROR_LIMIT]
+    status = "failed" if outcome.status == "failed" else "partial"
+    return await runs.finish_run(session, run_id, replace(outcome, status=status, error=problems), if_running=True)
+
+
+def _outcome(summary: RunSummary, track: TrackResult, finished: dt.datetime) -> RunOutcome:
+    """The run record's :class:`RunOutcome` of a summarised run (finished at ``finished``)."""
+    return RunOutcome(
+        status=summary.status,
+        finished_at=finished,
+        artists_checked=summary.artists_checked,
+        failed_artists=list(track.failed),
+        spotify_requests=summary.spotify_requests,
+        releases_found=summary.releases_found,
+        releases_posted=summary.releases_posted,
+        error=summary.error,
+        metrics=summary.metrics,
+    )
+
+
+def _stopped_early(work: RunWork, plan: RunPlan) -> bool:
+    """True when a stop cut the run short: a delivery stopped before a post, or a guild got none."""
+    return any(d.stopped for d in work.deliveries.values()) or len(work.deliveries) < len(plan.guild_ids)
 
 
 def _budget_carried(track: TrackResult) -> list[str]:

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from bot.scheduling.runner import RunnerStopping
 from storage.db import unwritable_reason
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,8 @@ class DueScanner:
             await self._scan()
         except asyncio.CancelledError:
             log.info("due scan cancelled by shutdown")
+        except RunnerStopping:
+            log.info("due scan skipped: the bot is shutting down")
         except Exception as exc:  # one bad scan must not stop the schedule
             reason = unwritable_reason(exc)
             if reason is None:
@@ -88,9 +91,11 @@ class DueScanner:
         self.scheduler.start()
 
     async def shutdown(self, grace_seconds: float = 10.0) -> None:
-        """Stop the scheduler; let a scan in progress finish for up to ``grace_seconds`` (seconds), then cancel it.
+        """Stop the scheduler; let a scan in progress finish for up to ``grace_seconds`` (seconds), then cancel it
+        (waiting at most 1 s more for it to end).
 
-        A cancelled run is recorded as failed and loses nothing: unposted releases stay
+        The bot stops its runner first (``Runner.stop``: a run stops at its next step), so the scan
+        ends quickly. A cancelled run is recorded as failed and loses nothing: unposted releases stay
         pending and unchecked artists stay due for the next run.
         """
         if not self.scheduler.running:
@@ -103,5 +108,6 @@ class DueScanner:
             await asyncio.wait({task}, timeout=grace_seconds)
         self.scheduler.shutdown(wait=False)
         if task is not None and not task.done():
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(task, 10)
+                await asyncio.wait_for(task, 1)

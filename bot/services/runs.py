@@ -15,7 +15,7 @@ from bot.clock import Clock
 from bot.coordination.coordinator import Coordinator
 from bot.delivery.planner import Announcement, GuildFilters, fold_twins, plan_pending
 from bot.delivery.render import render_messages, role_mention
-from bot.scheduling.runner import Runner, RunSummary
+from bot.scheduling.runner import Runner, RunnerStopping, RunSummary
 from bot.services.errors import UserError
 from bot.services.guild_settings import Destinations, GuildSettingsService, posted_groups
 from bot.services.text import DAY_NAMES, RELEASE_TYPE_NAMES
@@ -24,9 +24,40 @@ from storage.db import Database
 from storage.models import Run
 from storage.routes import GuildRoutes
 
-__all__ = ["REFRESH_RUNNING_TEXT", "GuildStatus", "HistoryRow", "Preview", "PreviewPost", "RunService"]
+__all__ = [
+    "REFRESH_RUNNING_TEXT",
+    "SHUTTING_DOWN_TEXT",
+    "GuildStatus",
+    "HistoryRow",
+    "Preview",
+    "PreviewPost",
+    "RunService",
+    "duration_text",
+    "waiting_text",
+]
 
 REFRESH_RUNNING_TEXT = "A refresh is already running in this server; its reply will show the result."
+SHUTTING_DOWN_TEXT = "The bot is restarting right now; try `/refresh` again in a minute."
+
+
+def duration_text(seconds: float) -> str:
+    """A wait, rounded for people: ``"45 s"``, ``"10 min"``, ``"2 h"``, ``"1 h 30 min"`` (never negative)."""
+    s = max(0, round(seconds))
+    if s < 60:
+        return f"{s} s"
+    minutes = round(s / 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, rest = divmod(minutes, 60)
+    return f"{hours} h" + (f" {rest} min" if rest else "")
+
+
+def waiting_text(pending: int, failure: str | None, retry_at: dt.datetime, now: dt.datetime) -> str:
+    """What waits after Discord failed a post, e.g. ``"3 releases are waiting to be posted (Discord
+    failed: 503); next try in 10 min"`` (``retry_at``, ``now``: aware UTC)."""
+    what = f"{pending} release{'s are' if pending != 1 else ' is'} waiting to be posted"
+    why = f" ({failure})" if failure else ""
+    return f"{what}{why}; next try in {duration_text((retry_at - now).total_seconds())}"
 
 
 @dataclass(frozen=True)
@@ -76,7 +107,8 @@ class HistoryRow:
 
 @dataclass(frozen=True)
 class GuildStatus:
-    """What ``/status`` shows for one guild (times are UTC)."""
+    """What ``/status`` shows for one guild (times are UTC). ``waiting``: the posts Discord failed that wait
+    for a retry (:func:`waiting_text`), None when none do."""
 
     channel_id: int | None
     channel_problem: str | None
@@ -95,6 +127,7 @@ class GuildStatus:
     routes: GuildRoutes = field(default_factory=GuildRoutes)
     artist_names: dict[str, str] = field(default_factory=dict)
     release_day: bool = False
+    waiting: str | None = None
 
     @property
     def album_groups_text(self) -> str:
@@ -156,6 +189,8 @@ class RunService:
         """
         if guild_id in self._refreshing:
             raise UserError(REFRESH_RUNNING_TEXT)
+        if self.runner.stopping:
+            raise UserError(SHUTTING_DOWN_TEXT)
         self._refreshing.add(guild_id)  # before any await: a second call in this process is refused at once
         try:
             lease = f"refresh:{guild_id}"
@@ -176,9 +211,12 @@ class RunService:
             count = await guilds.follow_count(session, guild_id)
         if not count:
             raise UserError("This server follows no artists yet. Add one with `/follow`.")
-        if progress is None:
-            return await self.runner.run("refresh", [guild_id])
-        return await self.runner.run("refresh", [guild_id], progress=progress)
+        try:
+            if progress is None:
+                return await self.runner.run("refresh", [guild_id])
+            return await self.runner.run("refresh", [guild_id], progress=progress)
+        except RunnerStopping:
+            raise UserError(SHUTTING_DOWN_TEXT) from None
 
     async def history(self, guild_id: int, limit: int = 10) -> list[HistoryRow]:
         """The last ``limit`` runs that concern this guild, newest first: its refreshes and the weekly runs.
@@ -211,14 +249,20 @@ class RunService:
         return Preview(destinations.channel_id, announcements, posts, skipped, mention)
 
     async def status(self, guild_id: int) -> GuildStatus:
-        """Channel, routes and publishing, follows, schedule and next run, last run touching this guild, and
-        any Spotify cooldown (one that has ended is not shown)."""
+        """Channel, routes and publishing, follows, schedule and next run, last run touching this guild,
+        the posts waiting for a retry after Discord failed them, and any Spotify cooldown (one that has
+        ended is not shown)."""
         guild = await self.guild_settings.ensure_guild(guild_id)
         destinations = await self.guild_settings.destinations(guild_id)
+        waiting = None
         async with self.db.transaction() as session:
             follows = await guilds.follow_count(session, guild_id)
             last_run = await runs.last_run_for_guild(session, guild_id)
             cooldown_until, cooldown_reason = await spotify_state.get_cooldown(session)
+            retry = await guilds.delivery_retry(session, guild_id)
+            if retry is not None and retry.retry_at is not None:
+                pending = len(fold_twins((await plan_pending(session, guild_id)).wanted))
+                waiting = waiting_text(pending, retry.error, retry.retry_at, self.clock())
         if cooldown_until is not None and cooldown_until <= self.clock():
             cooldown_until = cooldown_reason = None
         return GuildStatus(
@@ -239,4 +283,5 @@ class RunService:
             routes=destinations.routes,
             artist_names=destinations.artist_names,
             release_day=guild.release_day,
+            waiting=waiting,
         )

@@ -14,6 +14,7 @@ import os
 import re
 import signal
 import sys
+import time
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -86,6 +87,24 @@ class BotProcess:
         code = await asyncio.wait_for(self.proc.wait(), timeout)
         self._log.close()
         return code
+
+    async def terminate(self, timeout: float = 30) -> tuple[int, float]:
+        """SIGTERM (``docker stop``) and wait for the exit: ``(exit status, seconds from the signal to the
+        exit)`` (bounded by ``timeout`` s)."""
+        return await self._signal(signal.SIGTERM, timeout)
+
+    async def interrupt(self, timeout: float = 30) -> tuple[int, float]:
+        """SIGINT (Ctrl-C) and wait for the exit: ``(exit status, seconds from the signal to the exit)``."""
+        return await self._signal(signal.SIGINT, timeout)
+
+    async def _signal(self, sig: signal.Signals, timeout: float) -> tuple[int, float]:
+        assert self.proc is not None and self._log is not None, "not started"
+        t0 = time.monotonic()
+        self.proc.send_signal(sig)
+        code = await asyncio.wait_for(self.proc.wait(), timeout)
+        elapsed = time.monotonic() - t0
+        self._log.close()
+        return code, elapsed
 
     def log(self) -> str:
         """The whole log so far (every start of this process appends to it)."""
