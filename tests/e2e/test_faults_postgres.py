@@ -171,10 +171,6 @@ async def run_through_fault(tmp_path, server: PgServer, *, during: str, outage: 
 
 #: why a run cut off by the database can stay ``running`` while the process lives (it is closed as
 #: interrupted at the next start): the run's own "mark failed" needs the database that just went away
-STUCK_RUN = (
-    "a run cut off by a database fault stays 'running' until the process restarts "
-    "(closing such runs while the process lives is not built yet)"
-)
 
 
 async def test_postgres_restarted_while_a_run_checks_artists(tmp_path, pg_server: PgServer):  # noqa: F811
@@ -195,8 +191,7 @@ async def test_postgres_restarted_while_a_run_posts(tmp_path, pg_server: PgServe
     assert 0 < figures["posted_before"] < figures["posted"], figures  # the fault came between posts
     assert figures["recovery_seconds"] < 15, figures
     assert any(r[1] == "schedule" and r[2] == "ok" for r in figures["runs"]), figures["runs"]
-    if figures["stuck"]:
-        pytest.xfail(f"{STUCK_RUN}: {figures['stuck']}")
+    assert figures["stuck"] == [], "a run the fault cut off is left 'running'"
 
 
 async def test_postgres_away_for_seconds_while_a_run_posts(tmp_path, pg_server: PgServer):  # noqa: F811
@@ -207,5 +202,4 @@ async def test_postgres_away_for_seconds_while_a_run_posts(tmp_path, pg_server: 
     assert 0 < figures["posted_before"] < figures["posted"], figures  # the fault came between posts
     assert figures["recovery_seconds"] < 15, figures
     assert any(r[1] == "schedule" and r[2] == "ok" for r in figures["runs"]), figures["runs"]
-    if figures["stuck"]:
-        pytest.xfail(f"{STUCK_RUN}: {figures['stuck']}")
+    assert figures["stuck"] == [], "a run the fault cut off is left 'running'"
