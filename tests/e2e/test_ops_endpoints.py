@@ -75,6 +75,68 @@ async def test_a_refresh_moves_the_counters(tmp_path):
         await stack.close()
 
 
+async def test_a_scrape_during_a_run_sees_it_go(tmp_path):
+    """Scraped while a /refresh is under way: the Spotify requests already made are counted, the run
+    itself not yet; scraped after it, the run, its artists and its posts are."""
+    stack = await backend.create_stack(tmp_path)
+    stack.http = HttpSettings(port=0)
+    sp = stack.spotify
+    try:
+        artists = [sp.add_artist(f"Slow Artist {i}") for i in range(4)]
+        for i, a in enumerate(artists):
+            sp.add_album([a], f"Old {i}", album_type="album", release_date="2024-03-01")
+        await stack.start_bot()
+        port = await ops_port(stack)
+        await stack.command("settings", {"channel": stack.channel_id}, subcommand="channel")
+        for a in artists:
+            await stack.command("follow", {"artist": a})
+        stack.clock.advance(hours=3)
+        for i, a in enumerate(artists):
+            sp.add_album([a], f"New {i}", album_type="single", release_date="2026-11-16")
+
+        before = await scrape(port)
+        sp.latency = 0.15  # the run spends about a second at Spotify: long enough to be watched
+        refresh = asyncio.create_task(stack.command("refresh", timeout=30))
+        mid: list[tuple[float, float]] = []  # (Spotify requests counted, runs counted) while it runs
+        while not refresh.done():
+            now = await scrape(port)
+            if not refresh.done():
+                mid.append(
+                    (
+                        total(now, "release_bot_spotify_requests_total")
+                        - total(before, "release_bot_spotify_requests_total"),
+                        total(now, "release_bot_runs_total") - total(before, "release_bot_runs_total"),
+                    )
+                )
+            await asyncio.sleep(0.05)
+        reply = await refresh
+        assert "4 new releases" in reply.content, reply.content
+        after = await scrape(port)
+
+        # Mid-run: Spotify requests counted as they are made, before the run itself is counted.
+        assert any(requests > 0 and runs == 0 for requests, runs in mid), mid
+        # The counts only ever grow while it runs.
+        assert [m[0] for m in mid] == sorted(m[0] for m in mid), mid
+        assert total(after, "release_bot_spotify_requests_total") - total(
+            before, "release_bot_spotify_requests_total"
+        ) >= max(m[0] for m in mid)
+        assert (
+            value(after, "release_bot_runs_total", trigger="refresh", status="ok")
+            - value(before, "release_bot_runs_total", trigger="refresh", status="ok")
+            == 1
+        )
+        assert (
+            total(after, "release_bot_artists_checked_total") - total(before, "release_bot_artists_checked_total") == 4
+        )
+        assert (
+            value(after, "release_bot_deliveries_total", result="posted")
+            - value(before, "release_bot_deliveries_total", result="posted")
+            == 4
+        )
+    finally:
+        await stack.close()
+
+
 async def test_readyz_follows_the_shards_and_the_database(tmp_path):
     stack = await backend.create_stack(tmp_path)
     stack.http = HttpSettings(port=0)
