@@ -85,6 +85,11 @@ async def test_sqlite_read_only_told_clearly_process_stays_up_and_recovers(tmp_p
                 what="the weekly run once writable",
             )
             recovered_after = time.monotonic() - t_back
+
+            async def recorded() -> bool:  # the weekly run ended: its guild's due time moved on
+                return (await bot.services.runs.status(stack.guild_id)).next_due_at > due
+
+            await stack.until(recorded, timeout=20, what="the weekly run recorded")
         finally:
             event.remove(engine, "checkout", set_query_only)
         reply = await stack.command("refresh")
