@@ -156,6 +156,37 @@ def process_config(
     return text
 
 
+def shard_configs(
+    tmp_path: Path,
+    fake: DiscordFake,
+    emu: SpotifyEmulator,
+    db_url: str,
+    *,
+    lease_seconds: float,
+    heartbeat_seconds: float = 1,
+    scan_interval_seconds: float = 1,
+) -> list[Path]:
+    """Config files ``tmp_path/config-0.toml`` and ``config-1.toml`` for two processes on one database, one
+    Discord shard of two each, with a ``heartbeat_seconds`` heartbeat and ``lease_seconds`` leases
+    (:func:`process_config`); returns their paths, shard 0's first."""
+    paths = []
+    for shard in (0, 1):
+        path = tmp_path / f"config-{shard}.toml"
+        path.write_text(
+            process_config(
+                fake,
+                emu,
+                db_url,
+                shard_count=2,
+                shard_ids=[shard],
+                scan_interval_seconds=scan_interval_seconds,
+                sections={"coordination": {"heartbeat_seconds": heartbeat_seconds, "lease_seconds": lease_seconds}},
+            )
+        )
+        paths.append(path)
+    return paths
+
+
 async def seed_world(
     db: Database,
     fake: DiscordFake,

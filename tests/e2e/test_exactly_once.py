@@ -261,7 +261,7 @@ async def test_sigkill_either_of_two_processes_posts_every_release_exactly_once(
     from storage.db import open_database
     from storage.models import Guild
     from tests.e2e.processes import BotProcess as Proc
-    from tests.e2e.processes import owner_pid, posted_albums, process_config, seed_world
+    from tests.e2e.processes import owner_pid, posted_albums, seed_world, shard_configs
     from tests.e2e.processes import until as wait_until
 
     rng = random.Random(SEED + 2)
@@ -272,21 +272,7 @@ async def test_sigkill_either_of_two_processes_posts_every_release_exactly_once(
             for j in range(3):
                 emu.add_album([a], f"Old {i}.{j}", album_type="album", release_date=f"2024-0{j + 1}-01")
         db_url = backend.database_url(tmp_path, "kill2")
-        configs = []
-        for shard in (0, 1):
-            path = tmp_path / f"config-{shard}.toml"
-            path.write_text(
-                process_config(
-                    fake,
-                    emu,
-                    db_url,
-                    shard_count=2,
-                    shard_ids=[shard],
-                    scan_interval_seconds=1,
-                    sections={"coordination": {"heartbeat_seconds": 1, "lease_seconds": LEASE_SECONDS}},
-                )
-            )
-            configs.append(path)
+        configs = shard_configs(tmp_path, fake, emu, db_url, lease_seconds=LEASE_SECONDS)
         db = await open_database(db_url)
         procs: list[Proc] = []
         try:

@@ -27,7 +27,16 @@ from fakes.spotify_emulator import SpotifyEmulator
 from storage.db import open_database
 from storage.models import Delivery, Guild, Lease, Process, Run
 from tests import backend
-from tests.e2e.processes import BotProcess, log_alarms, owner_pid, posted_albums, process_config, seed_world, until
+from tests.e2e.processes import (
+    BotProcess,
+    log_alarms,
+    owner_pid,
+    posted_albums,
+    process_config,
+    seed_world,
+    shard_configs,
+    until,
+)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -43,21 +52,7 @@ async def test_a_signal_stops_a_process_mid_run_gracefully_and_the_other_takes_o
         for i, a in enumerate(artists):
             emu.add_album([a], f"Old {i}", album_type="album", release_date="2024-01-01")
         db_url = backend.database_url(tmp_path, "stop")
-        configs = []
-        for shard in (0, 1):
-            path = tmp_path / f"config-{shard}.toml"
-            path.write_text(
-                process_config(
-                    fake,
-                    emu,
-                    db_url,
-                    shard_count=2,
-                    shard_ids=[shard],
-                    scan_interval_seconds=1,
-                    sections={"coordination": {"heartbeat_seconds": 1, "lease_seconds": LEASE_SECONDS}},
-                )
-            )
-            configs.append(path)
+        configs = shard_configs(tmp_path, fake, emu, db_url, lease_seconds=LEASE_SECONDS)
         db = await open_database(db_url)
         procs = [BotProcess(configs[s], tmp_path, f"shard-{s}") for s in (0, 1)]
         try:
